@@ -1,0 +1,1 @@
+"""One module per ``refcfg`` subcommand (discovered by ``refcfg.cli``)."""

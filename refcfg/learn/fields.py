@@ -1,0 +1,211 @@
+"""Learned fields: trained networks as refcfg field objects.
+
+They follow the field protocol of ``refcfg.guidance`` (``velocity(x, t)``, ``score(x, t)``, ``d``,
+``schedule``), so they plug into ``refcfg.sample``, ``refcfg.guided`` and the metrics, next to the
+exact fields they approximate.
+
+Score from velocity (notes arXiv 2506.02070 v3, eq. 41/42): u = a_t score + b_t x with
+a_t = beta^2 dalpha / alpha - beta dbeta and b_t = dalpha / alpha. Both diverge where alpha_t = 0
+(t = 0), so we multiply through by alpha_t:
+
+    score = (alpha u - dalpha x) / D,    D = beta^2 dalpha - alpha beta dbeta,
+
+which is finite at t = 0 (score = -x there, the score of p_0 = N(0, I), whatever the network says).
+D = 0 where beta_t = 0 and beta dbeta = 0 (t = 1 for "linear"): the score of the data law cannot be
+recovered from a velocity there; a ValueError names t. Likewise x0 = (beta^2 u - beta dbeta x) / D and
+eps = -beta score.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._validation import NULL, as_points, as_times
+from ..guidance import Field, GuidedField, _check_label, _check_w
+from .classifier import NoisyClassifier
+from .mlp import MLP
+
+__all__ = ["LearnedField", "LearnedCFGField", "LearnedClassifierGuidedField", "learned_cfg",
+           "schedule_of"]
+
+
+def schedule_of(model: MLP, schedule=None):
+    """The schedule a model was trained with (from ``model.meta``), or ``schedule`` if given."""
+    from ..schedules import Schedule
+    from ..schedules import schedule as make_schedule
+
+    if schedule is not None:
+        if isinstance(schedule, str):
+            return make_schedule(schedule)
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a schedule name or a Schedule, got "
+                            f"{type(schedule).__name__}")
+        return schedule
+    name = model.meta.get("schedule")
+    if not name or name == "custom":
+        raise ValueError("schedule: the model does not record a named schedule; pass schedule=")
+    return make_schedule(name, **model.meta.get("schedule_params", {}))
+
+
+def _guarded_denominator(v, t):
+    # D = beta^2 dalpha - alpha beta dbeta  (= alpha a_t, finite at alpha = 0)
+    D = v.beta * v.beta * v.dalpha - v.alpha * v.beta_dbeta
+    if np.any(np.asarray(D) == 0.0):
+        bad = np.atleast_1d(t)[np.atleast_1d(np.asarray(D) == 0.0)] if np.ndim(t) else [t]
+        raise ValueError(f"t = {float(bad[0])!r}: the score is undefined from a velocity where "
+                         "beta_t^2 dalpha_t - alpha_t beta_t dbeta_t = 0 (t = 1 for this schedule)")
+    return D
+
+
+class LearnedField(Field):
+    """u_theta(x | y) of a trained network (``train_cfg`` or ``train_unconditional``) as a field.
+
+    y: None / NULL (the null label: the unconditional half of a CFG model, or a label-free model),
+    an int class or an (N,) int array. schedule: defaults to the one recorded in ``model.meta``.
+    """
+
+    def __init__(self, model: MLP, y=None, schedule=None):
+        if not isinstance(model, MLP):
+            raise TypeError(f"model must be an MLP, got {type(model).__name__}")
+        self.model = model
+        C = model.config.n_classes
+        if C == 0:
+            if y is not None and not (isinstance(y, numbers.Integral) and y == NULL):
+                raise ValueError(f"y must be None for a model without label input, got {y!r}")
+            self.y = None
+        else:
+            self.y = _check_label(y, C)
+        self.d = model.config.d_in
+        if model.config.d_out != self.d:
+            raise ValueError(f"model outputs {model.config.d_out} values but a velocity in d = "
+                             f"{self.d} is required (is it a classifier?)")
+        self.schedule = schedule_of(model, schedule)
+
+    def __repr__(self) -> str:
+        return f"LearnedField(y={self.y!r}, model={self.model!r}, schedule={self.schedule!r})"
+
+    def _args(self, x, t):
+        x = as_points(x, self.d)
+        return x, as_times(t, x.shape[0])
+
+    def _net(self, x, t, y):
+        out = self.model.forward(x, t, y if self.model.config.n_classes else None)
+        return np.asarray(out, dtype=np.float64)
+
+    def velocity(self, x, t):
+        """u_theta_t(x | y), (N, d)."""
+        x, t = self._args(x, t)
+        return self._net(x, t, self.y)
+
+    def score(self, x, t):
+        """Score by the conversion formula (eq. 41) with the endpoint guarded (module docstring)."""
+        x, t = self._args(x, t)
+        v = self.schedule.values(t)
+        D = _guarded_denominator(v, t)
+        col = (lambda q: np.reshape(q, (-1, 1))) if np.ndim(t) else (lambda q: q)
+        u = self._net(x, t, self.y)
+        return (col(v.alpha) * u - col(v.dalpha) * x) / col(D)
+
+    def x0(self, x, t):
+        """E[z | x_t = x] implied by the velocity: (beta^2 u - beta dbeta x) / D, (N, d)."""
+        x, t = self._args(x, t)
+        v = self.schedule.values(t)
+        D = _guarded_denominator(v, t)
+        col = (lambda q: np.reshape(q, (-1, 1))) if np.ndim(t) else (lambda q: q)
+        u = self._net(x, t, self.y)
+        return (col(v.beta * v.beta) * u - col(v.beta_dbeta) * x) / col(D)
+
+    def eps(self, x, t):
+        """E[eps | x_t = x] = -beta_t score, (N, d)."""
+        s = self.score(x, t)
+        beta = self.schedule.beta(t)
+        return -(np.reshape(beta, (-1, 1)) if np.ndim(beta) else beta) * s
+
+
+class LearnedCFGField(GuidedField):
+    """CFG with one network: w u_theta(x | y) + (1 - w) u_theta(x | null) (notes eq. 65).
+    Both halves are computed in one forward pass of 2N rows."""
+
+    def __init__(self, model: MLP, y, w, schedule=None):
+        if not isinstance(model, MLP) or model.config.n_classes == 0:
+            raise ValueError("model must be a CFG-trained MLP with a label input (n_classes > 0)")
+        super().__init__(LearnedField(model, y, schedule), LearnedField(model, None, schedule), w)
+        self.model, self.y = model, self.a.y
+
+    def __repr__(self) -> str:
+        return f"LearnedCFGField(y={self.y!r}, w={self.w!r}, model={self.model!r})"
+
+    def velocity(self, x, t):
+        x, t = self.a._args(x, t)
+        n = x.shape[0]
+        y = np.broadcast_to(np.asarray(NULL if self.y is None else self.y, dtype=np.int64), (n,))
+        tt = np.concatenate([t, t]) if np.ndim(t) else t
+        out = self.a._net(np.concatenate([x, x]), tt,
+                          np.concatenate([y, np.full(n, NULL, dtype=np.int64)]))
+        w = self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
+        return w * out[:n] + (1.0 - w) * out[n:]
+
+
+def learned_cfg(model: MLP, y, w, schedule=None) -> LearnedCFGField:
+    """The learned CFG field w u_theta(x|y) + (1 - w) u_theta(x|null) (eq. 65)."""
+    return LearnedCFGField(model, y, w, schedule)
+
+
+class LearnedClassifierGuidedField(Field):
+    """Classifier guidance with a learned classifier (notes eq. 62):
+    u~ = u(x) + w a_t grad_x log p_t(y | x), with u any field (learned or exact unconditional).
+
+    a_t diverges like 1/alpha_t at t = 0 while the exact grad log p_t(y|x) vanishes like alpha_t;
+    a learned gradient does not vanish exactly, so the guidance term is evaluated at
+    max(t, t_guard) (default 1e-3; an O(t_guard) approximation on [0, t_guard)). Pass t_guard=0 for
+    schedules with alpha_0 > 0.
+    score(x, t) = score_u(x) + w grad_x log p_t(y | x) (needs u.score).
+    """
+
+    def __init__(self, unconditional, classifier, y, w, *, t_guard: float = 1e-3):
+        if not callable(getattr(unconditional, "velocity", None)):
+            raise TypeError("unconditional must be a field with velocity(x, t), got "
+                            f"{type(unconditional).__name__}")
+        if isinstance(classifier, MLP):
+            classifier = NoisyClassifier(classifier)
+        if not callable(getattr(classifier, "grad_log_prob", None)):
+            raise TypeError("classifier must be a NoisyClassifier (or have grad_log_prob(x, t, y)), "
+                            f"got {type(classifier).__name__}")
+        n_classes = getattr(classifier, "n_classes", None)
+        self.y = _check_label(y, n_classes if n_classes else 10**9)
+        if self.y is None:
+            raise ValueError("y must be a class label for classifier guidance, got None")
+        self.w = _check_w(w)
+        if not (isinstance(t_guard, numbers.Real) and 0.0 <= float(t_guard) < 1.0):
+            raise ValueError(f"t_guard must be a float in [0, 1), got {t_guard!r}")
+        self.t_guard = float(t_guard)
+        self.unconditional, self.classifier = unconditional, classifier
+        self.schedule = getattr(unconditional, "schedule", None)
+        if self.schedule is None:
+            raise ValueError("unconditional must declare its schedule (a_t depends on it)")
+        self.d = getattr(unconditional, "d", None)
+
+    def __repr__(self) -> str:
+        return (f"LearnedClassifierGuidedField(y={self.y!r}, w={self.w!r}, "
+                f"unconditional={self.unconditional!r})")
+
+    def _w(self):
+        return self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
+
+    def velocity(self, x, t):
+        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1])
+        t = as_times(t, x.shape[0])
+        u = self.unconditional.velocity(x, t)
+        tc = np.maximum(t, self.t_guard)
+        if np.any(np.asarray(self.schedule.alpha(tc)) <= 0):
+            raise ValueError("t_guard must be > 0 for a schedule with alpha_0 = 0, got 0")
+        a = self.schedule.a(tc)  # eq. 41
+        g = self.classifier.grad_log_prob(x, tc, self.y)
+        return u + self._w() * (np.reshape(a, (-1, 1)) if np.ndim(a) else a) * g
+
+    def score(self, x, t):
+        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1])
+        t = as_times(t, x.shape[0])
+        return self.unconditional.score(x, t) + self._w() * self.classifier.grad_log_prob(x, t, self.y)

@@ -1,0 +1,329 @@
+"""Exact Gaussian probability paths of Gaussian-mixture data laws: ``GMMPath``.
+
+For data z ~ sum_j pi_j N(mu_j, Sigma_j) and x_t = alpha_t z + beta_t eps (eps ~ N(0, I)), the marginal
+p_t is the mixture of N(alpha_t mu_j, S_j), S_j = alpha_t^2 Sigma_j + beta_t^2 I. With the
+eigendecomposition Sigma_j = Q_j diag(lam_j) Q_j^T, S_j has eigenvalues s_j = alpha_t^2 lam_j + beta_t^2,
+and with c_j = Q_j^T (x - alpha_t mu_j) (the "eigen-coordinates") every quantity is a
+responsibility-weighted sum, r_j = softmax_j(log pi_j + log N(x; alpha_t mu_j, S_j)):
+
+    log N_j   = -(d log 2 pi + sum log s_j + sum c_j^2 / s_j) / 2
+    score     = sum_j r_j Q_j (-c_j / s_j)                                          (grad log p_t)
+    E[z|x]    = sum_j r_j (mu_j + Q_j (alpha lam_j / s_j) c_j)                      (``x0``)
+    E[eps|x]  = sum_j r_j Q_j (beta / s_j) c_j                                      (``eps``)
+    u_t(x)    = dalpha E[z|x] + dbeta E[eps|x]                                      (marginalisation,
+              = sum_j r_j (dalpha mu_j + Q_j ((alpha dalpha lam_j + beta dbeta) / s_j) c_j)  eq. 21)
+
+The last line is finite on the closed interval [0, 1] (DESIGN.md section 3); the textbook route
+u = a_t score + b_t x (eq. 41/42) cancels catastrophically as t -> 0 and is offered only as
+``velocity(..., method="conversion")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import NULL, as_generator, as_labels, as_points, as_times, as_weight
+from .mixture import GMM, LabeledGMM, _logsumexp
+from .schedules import Schedule, schedule as _make_schedule
+
+__all__ = ["GMMPath"]
+
+_CHUNK_ELEMENTS = 1 << 22  # largest (n, K, d) temporary, in elements
+
+
+class GMMPath:
+    """The exact probability path of a Gaussian-mixture data law under a schedule.
+
+    Parameters
+    ----------
+    mixture : LabeledGMM, or a GMM (treated as a single class, label 0).
+    schedule : a Schedule or a schedule name (default "linear": alpha_t = t, beta_t = 1 - t).
+
+    Every method takes x (N, d), t a float or (N,) in [0, 1], and where it has one an optional label
+    y: None or ``refcfg.NULL`` (-1) is unconditional, an int is a class, an (N,) int array gives one
+    label per point (NULL entries allowed).
+    """
+
+    def __init__(self, mixture, schedule: Schedule | str = "linear"):
+        if isinstance(mixture, GMM):
+            mixture = LabeledGMM([mixture], [1.0])
+        if not isinstance(mixture, LabeledGMM):
+            raise TypeError(f"mixture must be a GMM or LabeledGMM, got {type(mixture).__name__}")
+        self.mixture = mixture
+        self.schedule = _make_schedule(schedule)
+        m = mixture.marginal
+        self._means = m.means                                   # (K, d)
+        self._lam = m.eigvals                                   # (K, d)
+        self._Q = m.eigvecs                                     # (K, d, d) or None (identity)
+        self._log_w = m.log_weights                             # log p(y) pi_{y,k}, (K,)
+        with np.errstate(divide="ignore"):
+            self._log_w_in_class = np.concatenate([g.log_weights for g in mixture.classes])
+            self._log_class_probs = np.log(mixture.class_probs)
+        self._cls = mixture.component_class                     # (K,)
+        # Q_j^T mu_j, (K, d): means in each component's eigenbasis
+        self._mu_eig = m.means if self._Q is None else np.einsum("kde,kd->ke", self._Q, m.means)
+
+    d = property(lambda self: self.mixture.d, doc="dimension")
+    n_classes = property(lambda self: self.mixture.n_classes, doc="number of classes")
+
+    def __repr__(self) -> str:
+        return f"GMMPath({self.mixture!r}, {self.schedule!r})"
+
+    # ------------------------------------------------------------------ validation
+    def _args(self, x, t, y=None):
+        x = as_points(x, self.d)
+        t = as_times(t, x.shape[0])
+        y = as_labels(y, x.shape[0], self.n_classes)
+        return x, t, y
+
+    # ------------------------------------------------------------------ private kernel
+    def _eval(self, x, t, labels_list, want):
+        """Private kernel (checks nothing). For each label array in ``labels_list`` (None or (N,)
+        ints with NULL), returns a dict with the quantities named in ``want`` among
+        {"logp", "resp", "score", "velocity", "x0", "eps", "div", "cs", "a_cs", "clp"}:
+        "cs" is grad log p_t(y|x) and "a_cs" is a_t grad log p_t(y|x), computed without the
+        1/alpha_t cancellation (both need a label array and are 0 on NULL rows); "clp" is
+        log p_t(y|x) for every class, (N, C)."""
+        N, d = x.shape
+        K = self._means.shape[0]
+        v = self.schedule.values(t)
+        per_point = np.ndim(t) > 0
+        outs = [{} for _ in labels_list]
+        for o in outs:
+            for key in want:
+                if key in ("logp", "div"):
+                    o[key] = np.empty(N)
+                elif key == "resp":
+                    o[key] = np.empty((N, K))
+                elif key == "clp":
+                    o[key] = np.empty((N, self.n_classes))
+                else:
+                    o[key] = np.empty((N, d))
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, K * d))
+        for s0 in range(0, N, chunk):
+            sl = slice(s0, min(N, s0 + chunk))
+            xs = x[sl]
+            if per_point:
+                al, be, da, bdb = (np.asarray(q)[sl, None, None] for q in
+                                   (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
+            else:
+                al, be, da, bdb = v.alpha, v.beta, v.dalpha, v.beta_dbeta
+            s = al * al * self._lam + be * be                          # (n|1, K, d) eigenvalues of S_j
+            xe = xs[:, None, :] if self._Q is None else np.einsum("nd,kde->nke", xs, self._Q)
+            c = xe - al * self._mu_eig                                  # (n, K, d) eigen-coordinates
+            logN = -0.5 * (d * np.log(2 * np.pi) + np.log(s).sum(-1) + (c * c / s).sum(-1))  # (n, K)
+            ell_u = self._log_w + logN                                  # log p(y) pi_{y,j} N_j
+            logZ_u = _logsumexp(ell_u)
+            r_u = np.exp(ell_u - logZ_u[:, None])
+            for labels, o in zip(labels_list, outs):
+                if labels is None:
+                    r, logp = r_u, logZ_u
+                else:
+                    lab = labels[sl]
+                    cond = lab != NULL
+                    mask = (~cond[:, None]) | (self._cls[None, :] == lab[:, None])
+                    ell_c = np.where(cond[:, None], self._log_w_in_class + logN, ell_u)
+                    ell_c = np.where(mask, ell_c, -np.inf)
+                    logp = _logsumexp(ell_c)
+                    r = np.exp(ell_c - logp[:, None])
+                self._fill(o, sl, want, r, logp, c, s, al, be, da, bdb, xe, r_u)
+                if "clp" in o:
+                    for cls, csl in enumerate(self.mixture.class_slices):
+                        o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
+        return outs
+
+    def _to_x(self, coef):
+        """sum_j Q_j coef_j for weighted eigen-coordinates coef (n, K, d) -> (n, d)."""
+        if self._Q is None:
+            return coef.sum(axis=1)
+        return np.einsum("kde,nke->nd", self._Q, coef)
+
+    def _fill(self, o, sl, want, r, logp, c, s, al, be, da, bdb, xe, r_u):
+        rr = r[:, :, None]
+        if "logp" in o:
+            o["logp"][sl] = logp
+        if "resp" in o:
+            o["resp"][sl] = r
+        if "score" in o or "div" in o:
+            score = self._to_x(rr * (-c / s))
+            if "score" in o:
+                o["score"][sl] = score
+        if "velocity" in o or "div" in o:
+            m = (al * da * self._lam + bdb) / s                       # eigenvalues of M_j = dv_j/dx
+            vel = r @ self._means * da + self._to_x(rr * (m * c))
+            if "velocity" in o:
+                o["velocity"][sl] = vel
+        if "x0" in o:
+            o["x0"][sl] = r @ self._means + self._to_x(rr * ((al * self._lam / s) * c))
+        if "eps" in o:
+            o["eps"][sl] = self._to_x(rr * ((be / s) * c))
+        if "div" in o:
+            # div u = sum_j r_j tr M_j + sum_j r_j g_j.v_j - score.u, with g_j = -S_j^{-1}(x - alpha mu_j)
+            # and v_j = dalpha mu_j + M_j (x - alpha mu_j) (gradient of r_j = r_j (g_j - score)).
+            gv = -(c / s * (da * self._mu_eig + m * c)).sum(-1)      # (n, K)
+            o["div"][sl] = (r * (m.sum(-1) + gv)).sum(-1) - (score * vel).sum(-1)
+        if "cs" in o or "a_cs" in o:
+            # grad log p_t(y|x) = sum_j (r^y_j - r_j) g_j. Since sum_j (r^y_j - r_j) = 0 any reference
+            # vector can be subtracted from g_j; with g_ref = -x / beta^2 the difference is
+            # g_j - g_ref = alpha_t h_j, h_j = Q_j (alpha lam_j Q_j^T x / (beta^2 s_j) + Q_j^T mu_j / s_j),
+            # free of cancellation as alpha_t -> 0, and a_t alpha_t = beta^2 dalpha - alpha beta dbeta.
+            dr = (r - r_u)[:, :, None]
+            be_b = np.broadcast_to(be, np.broadcast_shapes(np.shape(be), (1, 1, 1)))
+            use_h = np.broadcast_to(np.asarray(al) <= np.asarray(be), be_b.shape)   # beta >= alpha
+            safe_be2 = np.where(use_h, be_b * be_b, 1.0)
+            h = al * self._lam * xe / (safe_be2 * s) + self._mu_eig / s
+            direct = -c / s                                            # g_j, used where alpha > beta
+            if "cs" in o:
+                o["cs"][sl] = self._to_x(dr * np.where(use_h, al * h, direct))
+            if "a_cs" in o:
+                a_t = be * be * da / np.where(use_h, 1.0, al) - bdb    # a_t, used where alpha > beta >= 0
+                o["a_cs"][sl] = self._to_x(dr * np.where(use_h, (be * be * da - al * bdb) * h,
+                                                         a_t * direct))
+
+    # ------------------------------------------------------------------ marginal quantities
+    def log_prob(self, x, t, y=None) -> np.ndarray:
+        """log p_t(x|y) (or log p_t(x) for y None/NULL), shape (N,)."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("logp",))[0]["logp"]
+
+    def responsibilities(self, x, t, y=None) -> np.ndarray:
+        """p_t(component j | x, y), shape (N, K_total) over all components of the mixture
+        (zero outside class y)."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("resp",))[0]["resp"]
+
+    def score(self, x, t, y=None) -> np.ndarray:
+        """grad_x log p_t(x|y), shape (N, d). At t = 0 (alpha_0 = 0) it is -x."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("score",))[0]["score"]
+
+    def velocity(self, x, t, y=None, method: str = "posterior") -> np.ndarray:
+        """The marginal velocity u_t(x|y) (eq. 21 with the Gaussian conditional path eq. 20), (N, d).
+
+        method="posterior" (default): dalpha E[z|x] + dbeta E[eps|x], finite on [0, 1].
+        method="conversion": a_t score + b_t x (eq. 41/42), as the notes derive it; undefined where
+        alpha_t = 0 (ValueError) and inaccurate as t -> 0 (relative error ~ 1e-16 / t; see docs).
+        """
+        if method not in ("posterior", "conversion"):
+            raise ValueError(f"method must be 'posterior' or 'conversion', got {method!r}")
+        x, t, y = self._args(x, t, y)
+        if method == "conversion":
+            a, b = self.schedule.a(t), self.schedule.b(t)
+            sc = self._eval(x, t, [y], ("score",))[0]["score"]
+            return np.reshape(a, (-1, 1)) * sc + np.reshape(b, (-1, 1)) * x
+        return self._eval(x, t, [y], ("velocity",))[0]["velocity"]
+
+    def x0(self, x, t, y=None) -> np.ndarray:
+        """E[z | x_t = x, y]: the data ("x0"/"x-") prediction of the diffusion literature, (N, d).
+        In refcfg's time the data is the t = 1 end; the name follows common usage."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("x0",))[0]["x0"]
+
+    def eps(self, x, t, y=None) -> np.ndarray:
+        """E[eps | x_t = x, y]: the noise prediction, (N, d); 0 at t = 1 (beta_1 = 0)."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("eps",))[0]["eps"]
+
+    def divergence(self, x, t, y=None) -> np.ndarray:
+        """div_x u_t(x|y), exact, shape (N,) (continuity equation eq. 24; likelihood along the ODE)."""
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], ("div",))[0]["div"]
+
+    def fields(self, x, t, y=None, want=("velocity",)) -> dict:
+        """Several quantities in one pass: ``want`` among "logp", "resp", "score", "velocity", "x0",
+        "eps", "div". Returns a dict of arrays."""
+        unknown = set(want) - {"logp", "resp", "score", "velocity", "x0", "eps", "div"}
+        if unknown:
+            raise ValueError(f"want has unknown quantities {sorted(unknown)}")
+        x, t, y = self._args(x, t, y)
+        return self._eval(x, t, [y], tuple(want))[0]
+
+    # ------------------------------------------------------------------ classifier and guidance
+    def class_log_probs(self, x, t) -> np.ndarray:
+        """log p_t(y|x) for every class by Bayes' rule (eq. 59-61), shape (N, C):
+        log p(y) + log p_t(x|y) - log p_t(x), each by log-sum-exp (no underflow to -inf)."""
+        x, t, _ = self._args(x, t)
+        return self._eval(x, t, [None], ("clp",))[0]["clp"]
+
+    def classifier_score(self, x, t, y) -> np.ndarray:
+        """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 60), shape (N, d); 0 on NULL rows."""
+        x, t, y = self._args(x, t, y)
+        if y is None:
+            raise ValueError("y must be a class label (int or (N,) array) for classifier_score, got None")
+        return self._eval(x, t, [y], ("cs",))[0]["cs"]
+
+    def cfg_velocity(self, x, t, y, w) -> np.ndarray:
+        """Classifier-free guidance u~ = w u_t(x|y) + (1 - w) u_t(x|null) (eq. 65), (N, d).
+        w = 1: conditional, w = 0: unconditional; Ho-Salimans' omega is w = 1 + omega."""
+        x, t, y = self._args(x, t, y)
+        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        cond, uncond = self._eval(x, t, [y, None], ("velocity",))
+        return w * cond["velocity"] + (1.0 - w) * uncond["velocity"]
+
+    def cfg_score(self, x, t, y, w) -> np.ndarray:
+        """The guided score w score(x|y) + (1 - w) score(x), (N, d)."""
+        x, t, y = self._args(x, t, y)
+        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        cond, uncond = self._eval(x, t, [y, None], ("score",))
+        return w * cond["score"] + (1.0 - w) * uncond["score"]
+
+    def classifier_guided_velocity(self, x, t, y, w) -> np.ndarray:
+        """Classifier guidance u~ = u_t(x) + w a_t grad log p_t(y|x) (eq. 62), (N, d).
+
+        With exact fields it equals ``cfg_velocity`` for every w. The product a_t grad log p_t(y|x)
+        is evaluated in a form that stays finite and accurate at t = 0 where a_t diverges."""
+        x, t, y = self._args(x, t, y)
+        if y is None:
+            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
+                             "got None")
+        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        o = self._eval(x, t, [y], ("a_cs",))[0]
+        u = self._eval(x, t, [None], ("velocity",))[0]["velocity"]
+        return u + w * o["a_cs"]
+
+    # ------------------------------------------------------------------ conditional path (per z)
+    def _cond_args(self, x, t, z):
+        x = as_points(x, self.d)
+        z = as_points(z, self.d, "z")
+        if z.shape != x.shape:
+            raise ValueError(f"z has shape {z.shape} but x has shape {x.shape}")
+        t = as_times(t, x.shape[0])
+        v = self.schedule.values(t)
+        if np.any(np.asarray(v.beta) <= 0):
+            raise ValueError("t: the conditional path p_t(x|z) is a point mass where beta_t = 0 "
+                             "(t = 1); u_t(x|z) and grad log p_t(x|z) need t < 1")
+        return x, z, [np.reshape(q, (-1, 1)) for q in v]
+
+    def conditional_sample(self, z, t, seed=None) -> np.ndarray:
+        """x ~ p_t(x|z) = N(alpha_t z, beta_t^2 I) (eq. 16), shape (N, d)."""
+        z = as_points(z, self.d, "z")
+        t = as_times(t, z.shape[0])
+        v = self.schedule.values(t)
+        eps = as_generator(seed).standard_normal(z.shape)
+        return np.reshape(v.alpha, (-1, 1)) * z + np.reshape(v.beta, (-1, 1)) * eps
+
+    def conditional_velocity(self, x, t, z) -> np.ndarray:
+        """u_t(x|z) = (dalpha - dbeta alpha / beta) z + (dbeta / beta) x (eq. 20), beta_t > 0."""
+        x, z, (al, be, da, db, _) = self._cond_args(x, t, z)
+        return (da - db * al / be) * z + (db / be) * x
+
+    def conditional_score(self, x, t, z) -> np.ndarray:
+        """grad log p_t(x|z) = -(x - alpha_t z) / beta_t^2 (eq. 40), beta_t > 0."""
+        x, z, (al, be, _, _, _) = self._cond_args(x, t, z)
+        return -(x - al * z) / (be * be)
+
+    # ------------------------------------------------------------------ field objects
+    def field(self, y=None):
+        """The exact field u_t(x|y) as a field object (``refcfg.guidance.ExactField``)."""
+        from .guidance import ExactField
+        return ExactField(self, y)
+
+    def cfg(self, y, w):
+        """The CFG field w u(x|y) + (1 - w) u(x|null) as a field object."""
+        from .guidance import CFGField
+        return CFGField(self, y, w)
+
+    def classifier_guided(self, y, w):
+        """The classifier-guided field u(x) + w a_t grad log p_t(y|x) as a field object."""
+        from .guidance import ClassifierGuidedField
+        return ClassifierGuidedField(self, y, w)

@@ -1,0 +1,161 @@
+"""Named benchmark problems and problem files.
+
+``problem(name)`` returns a LabeledGMM:
+
+- "two-class-2d" (default): two overlapping 2-D classes of two full-covariance components each, so
+  that guidance visibly changes the samples.
+- "mit-symmetric": 5 modes N(m_k, I) on a circle of radius 10, one class each (MIT 6.S184 labs'
+  ``symmetric_2D(nmodes=5, std=1, scale=10)``).
+- "gauss-1d": two 1-D Gaussian classes N(-1, 1) and N(+1, 0.5^2).
+- "tree": the two-class fractal tree of Karras et al. 2024 (arXiv 2406.02507, Appendix C; 2 x 1016
+  full-covariance components), see ``refcfg._tree`` and docs/problems-tree.md.
+- "highdim": d = 64, two classes of 16 full-covariance components each (seeded construction).
+
+``load_problem(path)`` reads a TOML file::
+
+    [problem]
+    name = "my-problem"            # optional
+    class_probs = [0.5, 0.5]       # optional, uniform by default
+
+    [[classes]]
+    weights = [0.5, 0.5]
+    means = [[-1.0, 0.0], [1.0, 0.0]]
+    covs = [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.1], [0.1, 0.5]]]   # or [[d] diagonals] or [variances]
+
+Every bad field raises ValueError naming it, e.g. ``classes[1].covs``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from .mixture import GMM, LabeledGMM
+
+__all__ = ["problem", "load_problem", "PROBLEMS", "DEFAULT_PROBLEM"]
+
+DEFAULT_PROBLEM = "two-class-2d"
+
+
+def _rot(theta: float) -> np.ndarray:
+    c, s = math.cos(theta), math.sin(theta)
+    return np.array([[c, -s], [s, c]])
+
+
+def _cov2(sx: float, sy: float, theta: float) -> np.ndarray:
+    R = _rot(theta)
+    return R @ np.diag([sx * sx, sy * sy]) @ R.T
+
+
+def _two_class_2d() -> LabeledGMM:
+    # Class 0 lies up-left, class 1 down-right; their inner components overlap near the origin.
+    c0 = GMM([0.6, 0.4], [[-1.5, 1.0], [0.2, 1.8]],
+             [_cov2(1.0, 0.45, 0.5), _cov2(0.8, 0.5, -0.3)])
+    c1 = GMM([0.5, 0.5], [[1.5, -0.8], [-0.3, -1.6]],
+             [_cov2(0.9, 0.5, -0.6), _cov2(1.0, 0.4, 0.2)])
+    return LabeledGMM([c0, c1], [0.5, 0.5])
+
+
+def _mit_symmetric(nmodes: int = 5, std: float = 1.0, scale: float = 10.0) -> LabeledGMM:
+    angles = 2 * np.pi * np.arange(nmodes) / nmodes
+    means = scale * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    classes = [GMM([1.0], means[k:k + 1], [std * std]) for k in range(nmodes)]
+    return LabeledGMM(classes, np.full(nmodes, 1.0 / nmodes))
+
+
+def _gauss_1d() -> LabeledGMM:
+    return LabeledGMM([GMM([1.0], [[-1.0]], [1.0]), GMM([1.0], [[1.0]], [0.25])], [0.5, 0.5])
+
+
+def _tree() -> LabeledGMM:
+    from ._tree import tree_parts
+    parts, probs = tree_parts()
+    return LabeledGMM([GMM(w, m, S) for (w, m, S) in parts], probs)
+
+
+def _highdim(d: int = 64, per_class: int = 16, seed: int = 20240601) -> LabeledGMM:
+    rng = np.random.default_rng(seed)
+    classes = []
+    for c in range(2):
+        centre = np.zeros(d)
+        centre[c] = 4.0                                   # classes separated along axis c
+        means = centre + rng.standard_normal((per_class, d))
+        covs = []
+        for _ in range(per_class):
+            Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+            lam = np.exp(rng.uniform(np.log(0.05), np.log(1.0), d))   # condition number <= 20
+            covs.append((Q * lam) @ Q.T)
+        classes.append(GMM(np.full(per_class, 1.0 / per_class), means, np.array(covs)))
+    return LabeledGMM(classes, [0.5, 0.5])
+
+
+_BUILDERS = {"two-class-2d": _two_class_2d, "mit-symmetric": _mit_symmetric, "gauss-1d": _gauss_1d,
+             "tree": _tree, "highdim": _highdim}
+PROBLEMS = tuple(_BUILDERS)
+
+
+def problem(name: str = DEFAULT_PROBLEM) -> LabeledGMM:
+    """The named problem as a LabeledGMM; a path to a ``.toml`` file is loaded with load_problem."""
+    if not isinstance(name, (str, Path)):
+        raise TypeError(f"problem name must be a str, got {name!r}")
+    if str(name).endswith(".toml"):
+        return load_problem(name)
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)} "
+                         f"(or a path to a .toml problem file)")
+    return _BUILDERS[name]()
+
+
+def load_problem(path) -> LabeledGMM:
+    """A LabeledGMM from a TOML problem file (format in this module's docstring)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"problem file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"problem file {str(path)!r} is not valid TOML: {exc}") from None
+    unknown = set(doc) - {"problem", "classes"}
+    if unknown:
+        raise ValueError(f"problem file: unknown top-level field(s) {sorted(unknown)}; "
+                         f"expected [problem] and [[classes]]")
+    header = doc.get("problem", {})
+    if not isinstance(header, dict):
+        raise ValueError("problem file: field 'problem' must be a table")
+    unknown = set(header) - {"name", "class_probs", "description"}
+    if unknown:
+        raise ValueError(f"problem file: unknown field(s) {sorted('problem.' + k for k in unknown)}")
+    classes = doc.get("classes")
+    if not isinstance(classes, list) or not classes:
+        raise ValueError("problem file: field 'classes' must be a non-empty array of tables "
+                         "([[classes]])")
+    gmms = []
+    for i, entry in enumerate(classes):
+        where = f"classes[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"problem file: field {where} must be a table")
+        for key in ("weights", "means", "covs"):
+            if key not in entry:
+                raise ValueError(f"problem file: field {where}.{key} is missing")
+        unknown = set(entry) - {"weights", "means", "covs", "name"}
+        if unknown:
+            raise ValueError(f"problem file: unknown field(s) {sorted(where + '.' + k for k in unknown)}")
+        arrays = {}
+        for key in ("weights", "means", "covs"):
+            try:
+                arrays[key] = np.asarray(entry[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"problem file: field {where}.{key} must be a (nested) array of "
+                                 f"numbers with consistent lengths") from None
+        try:
+            gmms.append(GMM(arrays["weights"], arrays["means"], arrays["covs"]))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"problem file: field {where}: {exc}") from None
+    try:
+        return LabeledGMM(gmms, header.get("class_probs"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"problem file: field problem.class_probs or classes: {exc}") from None

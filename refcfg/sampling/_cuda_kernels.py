@@ -1,0 +1,256 @@
+"""numba CUDA kernels for exact Gaussian-mixture fields and their samplers (private).
+
+Nothing here validates its input: ``refcfg.sampling.cuda`` lowers a field to flat arrays, checks
+them and calls these kernels. This module imports ``numba.cuda`` at import time, so it must only be
+imported lazily (``refcfg.sampling.cuda._kernels()``), never at ``import refcfg``.
+
+One thread per particle. For every component k the thread computes, in the eigenbasis of
+Sigma_k = Q_k diag(lam_k) Q_k^T,
+
+    c     = Q_k^T (x - alpha_t mu_k)                                  (d,)
+    l_k   = lconst[u, k] - 1/2 sum_j c_j^2 ginv[u, k, j]              log pi_k + log N(x; alpha mu_k, S_k) + const
+    v_k   = mcoef[u] mu_k + Q_k (gcoef[u, k, :] * c)                  (d,)
+
+with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues s_kj = alpha^2 lam_kj + beta^2),
+ginv = 1 / s, lconst = log pi_k - 1/2 sum_j log s_kj (the d log 2 pi term cancels in the
+responsibilities) and, for a field  cv * velocity + cs * score,
+
+    gcoef = (cv (alpha dalpha lam + beta dbeta) - cs) / s,   mcoef = cv dalpha
+
+(velocity u = sum_k r_k [dalpha mu_k + (alpha dalpha Sigma_k + beta dbeta I) S_k^{-1}(x - alpha mu_k)],
+score = sum_k r_k [-S_k^{-1}(x - alpha mu_k)]; DESIGN.md section 3, notes arXiv 2506.02070 v3
+eq. 41/44). The tables (ginv, gcoef, lconst, mcoef, alpha) are built on the host for each distinct
+time ``u``: kernels never call Python and never evaluate a schedule.
+
+Responsibilities r_k = softmax_k(l_k) are accumulated with an online log-sum-exp: a running max m,
+a running sum s = sum_k exp(l_k - m) and a running vector acc = sum_k exp(l_k - m) v_k, rescaled by
+exp(m_old - m_new) whenever the max grows. Components with l_k = -inf (zero weight) are skipped.
+
+A field is a combination  ca * E_A + cb * E_B  of at most two exact fields (CFG: ca = w, cb = 1 - w).
+Term A uses components [a0, a1) restricted to class ``labA[p]`` (all of them when labA[p] < 0, the
+null label); term B likewise. When both terms live on the same mixture (CFG) each component's l_k and
+v_k are computed once and feed both accumulators.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+from numba import cuda
+from numba.cuda.random import xoroshiro128p_normal_float32, xoroshiro128p_normal_float64
+
+__all__ = ["kernels", "MODE_NONE", "MODE_ARRAY", "MODE_RNG", "EULER", "HEUN", "EULER_MARUYAMA"]
+
+EULER, HEUN, EULER_MARUYAMA = 0, 1, 2
+MODE_NONE, MODE_ARRAY, MODE_RNG = 0, 1, 2
+
+
+def _simulator() -> bool:
+    from numba import config
+    return bool(getattr(config, "ENABLE_CUDASIM", False))
+
+
+@functools.lru_cache(maxsize=None)
+def kernels(maxd: int, dtype_name: str):
+    """Compile-time specialised kernels for d <= ``maxd`` in ``dtype_name`` ('float64'/'float32').
+
+    Returns a namespace with ``evaluate`` and ``sample`` kernels. ``maxd`` sizes the per-thread
+    local arrays (a compile-time constant in CUDA)."""
+    F = np.float64 if dtype_name == "float64" else np.float32
+    NT = numba.float64 if dtype_name == "float64" else numba.float32
+    MAXD = int(maxd)
+    ZERO = F(0.0)
+    ONE = F(1.0)
+    HALF = F(0.5)
+    NEG_INF = F(-np.inf)
+    normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
+    opts = {} if _simulator() else {"cache": True}
+
+    @cuda.jit(device=True, **opts)
+    def _field(x, d, u, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+               a0, a1, la, b0, b1, lb, ca, cb, c, v, acc_a, acc_b, out):
+        """out[:d] = ca * E_A(x) + cb * E_B(x) at table row u (see module docstring)."""
+        alpha = alph[u]
+        mc = mcoef[u]
+        m_a = NEG_INF
+        m_b = NEG_INF
+        s_a = ZERO
+        s_b = ZERO
+        for j in range(d):
+            acc_a[j] = ZERO
+            acc_b[j] = ZERO
+        k_lo = min(a0, b0) if b1 > b0 else a0
+        k_hi = max(a1, b1)
+        for k in range(k_lo, k_hi):
+            in_a = a0 <= k and k < a1 and (la < 0 or ccls[k] == la)
+            in_b = b0 <= k and k < b1 and (lb < 0 or ccls[k] == lb)
+            if not (in_a or in_b):
+                continue
+            l = lconst[u, k]
+            if l == NEG_INF:
+                continue
+            # c = Q_k^T (x - alpha mu_k); quadratic form sum_j c_j^2 / s_kj
+            quad = ZERO
+            if full:
+                for j in range(d):
+                    v[j] = x[j] - alpha * means[k, j]
+                for i in range(d):
+                    ci = ZERO
+                    for j in range(d):
+                        ci += Q[k, j, i] * v[j]
+                    c[i] = ci
+                    quad += ci * ci * ginv[u, k, i]
+                for i in range(d):
+                    c[i] = gcoef[u, k, i] * c[i]
+                for j in range(d):
+                    vj = mc * means[k, j]
+                    for i in range(d):
+                        vj += Q[k, j, i] * c[i]
+                    v[j] = vj
+            else:
+                for j in range(d):
+                    cj = x[j] - alpha * means[k, j]
+                    quad += cj * cj * ginv[u, k, j]
+                    v[j] = mc * means[k, j] + gcoef[u, k, j] * cj
+            l = l - HALF * quad
+            if in_a:
+                if l > m_a:
+                    scale = math.exp(m_a - l)
+                    s_a = s_a * scale + ONE
+                    for j in range(d):
+                        acc_a[j] = acc_a[j] * scale + v[j]
+                    m_a = l
+                else:
+                    e = math.exp(l - m_a)
+                    s_a += e
+                    for j in range(d):
+                        acc_a[j] += e * v[j]
+            if in_b:
+                if l > m_b:
+                    scale = math.exp(m_b - l)
+                    s_b = s_b * scale + ONE
+                    for j in range(d):
+                        acc_b[j] = acc_b[j] * scale + v[j]
+                    m_b = l
+                else:
+                    e = math.exp(l - m_b)
+                    s_b += e
+                    for j in range(d):
+                        acc_b[j] += e * v[j]
+        fa = ca / s_a
+        if b1 > b0 and cb != ZERO:
+            fb = cb / s_b
+            for j in range(d):
+                out[j] = fa * acc_a[j] + fb * acc_b[j]
+        else:
+            for j in range(d):
+                out[j] = fa * acc_a[j]
+
+    @cuda.jit(**opts)
+    def evaluate(X, tidx, labA, labB, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+                 a0, a1, b0, b1, ca, cb, out):
+        """out[p] = ca[p] E_A(X[p], t_p) + cb[p] E_B(X[p], t_p); tidx[p] is the table row of t_p."""
+        p = cuda.grid(1)
+        if p >= X.shape[0]:
+            return
+        d = X.shape[1]
+        x = cuda.local.array(MAXD, NT)
+        c = cuda.local.array(MAXD, NT)
+        v = cuda.local.array(MAXD, NT)
+        acc_a = cuda.local.array(MAXD, NT)
+        acc_b = cuda.local.array(MAXD, NT)
+        res = cuda.local.array(MAXD, NT)
+        for j in range(d):
+            x[j] = X[p, j]
+        _field(x, d, tidx[p], means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+               a0, a1, labA[p], b0, b1, labB[p], ca[p], cb[p], c, v, acc_a, acc_b, res)
+        for j in range(d):
+            out[p, j] = res[j]
+
+    @cuda.jit(**opts)
+    def sample(X, traj, every, labA, labB, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+               a0, a1, b0, b1, ca, cb, h, noise_scale, method, noise_mode, noise, states):
+        """Integrate particle p over the whole grid in place (X[p] holds x_init on entry).
+
+        Table row i holds the field at grid time t_i (for Euler-Maruyama the drift u + sigma_i^2/2
+        score). h[i] = t_{i+1} - t_i; noise_scale[i] = sigma_i sqrt(h_i).
+          euler:           x <- x + h_i f(x, t_i)
+          heun:            x' = x + h_i f(x, t_i);  x <- x + h_i/2 (f(x, t_i) + f(x', t_{i+1}))
+          euler_maruyama:  x <- x + h_i f(x, t_i) + sigma_i sqrt(h_i) z_i,  z_i ~ N(0, I)
+        z_i = noise[i, p] (noise_mode 1) or d successive xoroshiro128p normals of state p
+        (noise_mode 2). traj[s] = x after step s * every (traj[0] = x_init, the last row the final
+        state, as in ``refcfg.sampling.reference``) when every > 0."""
+        p = cuda.grid(1)
+        if p >= X.shape[0]:
+            return
+        d = X.shape[1]
+        n_steps = h.shape[0]
+        x = cuda.local.array(MAXD, NT)
+        xp = cuda.local.array(MAXD, NT)
+        k1 = cuda.local.array(MAXD, NT)
+        k2 = cuda.local.array(MAXD, NT)
+        c = cuda.local.array(MAXD, NT)
+        v = cuda.local.array(MAXD, NT)
+        acc_a = cuda.local.array(MAXD, NT)
+        acc_b = cuda.local.array(MAXD, NT)
+        la = labA[p]
+        lb = labB[p]
+        cap = ca[p]
+        cbp = cb[p]
+        for j in range(d):
+            x[j] = X[p, j]
+        if every > 0:
+            for j in range(d):
+                traj[0, p, j] = x[j]
+        for i in range(n_steps):
+            hi = h[i]
+            _field(x, d, i, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+                   a0, a1, la, b0, b1, lb, cap, cbp, c, v, acc_a, acc_b, k1)
+            if method == 1:  # Heun
+                for j in range(d):
+                    xp[j] = x[j] + hi * k1[j]
+                _field(xp, d, i + 1, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+                       a0, a1, la, b0, b1, lb, cap, cbp, c, v, acc_a, acc_b, k2)
+                for j in range(d):
+                    x[j] = x[j] + HALF * hi * (k1[j] + k2[j])
+            else:
+                for j in range(d):
+                    x[j] = x[j] + hi * k1[j]
+                if method == 2:
+                    sc = noise_scale[i]
+                    if noise_mode == 1:
+                        for j in range(d):
+                            x[j] = x[j] + sc * noise[i, p, j]
+                    elif noise_mode == 2:
+                        for j in range(d):
+                            x[j] = x[j] + sc * normal(states, p)
+            if every > 0 and ((i + 1) % every == 0 or i + 1 == n_steps):
+                s = (i + 1) // every if (i + 1) % every == 0 else traj.shape[0] - 1
+                for j in range(d):
+                    traj[s, p, j] = x[j]
+        for j in range(d):
+            X[p, j] = x[j]
+
+    @cuda.jit(**opts)
+    def draw_normals(states, out):
+        """out[i, p, :] = the normals that ``sample`` (noise_mode 2) draws for particle p at step i."""
+        p = cuda.grid(1)
+        if p >= out.shape[1]:
+            return
+        for i in range(out.shape[0]):
+            for j in range(out.shape[2]):
+                out[i, p, j] = normal(states, p)
+
+    class _K:
+        pass
+
+    ns = _K()
+    ns.evaluate = evaluate
+    ns.sample = sample
+    ns.draw_normals = draw_normals
+    ns.dtype = F
+    ns.maxd = MAXD
+    return ns

@@ -1,0 +1,147 @@
+"""Bad inputs raise ValueError / TypeError whose message names the argument (issue 2, point 4).
+
+Each case is one distinct kind of bad input; the regex requires the argument's name in the message
+(and, where it is short, the offending value or what was required).
+"""
+
+import numpy as np
+import pytest
+
+import refcfg
+
+RNG = np.random.default_rng(0)
+W = np.array([0.4, 0.6])
+MU = np.array([[0.0, 1.0], [2.0, -1.0]])
+COV = np.array([[[1.0, 0.2], [0.2, 0.5]], [[0.7, 0.0], [0.0, 1.3]]])
+
+
+def _path():
+    g0 = refcfg.GMM(W, MU, COV)
+    g1 = refcfg.GMM([1.0], [[1.0, 1.0]], [0.5])
+    return refcfg.GMMPath(refcfg.LabeledGMM([g0, g1], [0.3, 0.7]), "linear")
+
+
+X = RNG.standard_normal((4, 2))
+
+
+def _bad(arr, i, v):
+    a = np.array(arr, dtype=float)
+    a.flat[i] = v
+    return a
+
+
+# (id, callable, exception type(s), regex)
+CASES = [
+    # ---- GMM construction
+    ("weights-negative", lambda: refcfg.GMM([-0.5, 1.5], MU, COV), ValueError, r"weights.*-0\.5|weights.*>= ?0"),
+    ("weights-sum", lambda: refcfg.GMM([0.4, 0.5], MU, COV), ValueError, r"weights.*sum"),
+    ("weights-length", lambda: refcfg.GMM([0.2, 0.3, 0.5], MU, COV), ValueError, r"weights"),
+    ("weights-nan", lambda: refcfg.GMM([np.nan, 1.0], MU, COV), ValueError, r"weights"),
+    ("weights-2d", lambda: refcfg.GMM([[0.4, 0.6]], MU, COV), ValueError, r"weights"),
+    ("weights-str", lambda: refcfg.GMM("ab", MU, COV), (TypeError, ValueError), r"weights"),
+    ("covs-asymmetric", lambda: refcfg.GMM(W, MU, _bad(COV, 1, 0.9)), ValueError, r"covs.*symmetric"),
+    ("covs-not-pd", lambda: refcfg.GMM(W, MU, np.array([[[1.0, 2.0], [2.0, 1.0]], COV[1]])), ValueError,
+     r"covs.*positive definite"),
+    ("covs-zero-eig", lambda: refcfg.GMM(W, MU, np.array([[[1.0, 1.0], [1.0, 1.0]], COV[1]])), ValueError,
+     r"covs.*positive definite"),
+    ("covs-diag-negative", lambda: refcfg.GMM(W, MU, np.array([[1.0, -1.0], [1.0, 1.0]])), ValueError,
+     r"covs.*positive"),
+    ("covs-iso-zero", lambda: refcfg.GMM(W, MU, np.array([1.0, 0.0])), ValueError, r"covs"),
+    ("covs-shape", lambda: refcfg.GMM(W, MU, np.ones((2, 3, 3))), ValueError, r"covs.*shape"),
+    ("covs-inf", lambda: refcfg.GMM(W, MU, _bad(COV, 0, np.inf)), ValueError, r"covs"),
+    ("means-1d", lambda: refcfg.GMM(W, np.array([0.0, 1.0]), COV), ValueError, r"means"),
+    ("means-nan", lambda: refcfg.GMM(W, _bad(MU, 0, np.nan), COV), ValueError, r"means.*finite"),
+    # ---- LabeledGMM
+    ("classes-mismatched-d", lambda: refcfg.LabeledGMM(
+        [refcfg.GMM(W, MU, COV), refcfg.GMM([1.0], [[0.0, 0.0, 0.0]], [1.0])], [0.5, 0.5]),
+     ValueError, r"classes.*dimension|classes.*d"),
+    ("class_probs-length", lambda: refcfg.LabeledGMM([refcfg.GMM(W, MU, COV)], [0.5, 0.5]), ValueError,
+     r"class_probs"),
+    ("class_probs-negative", lambda: refcfg.LabeledGMM(
+        [refcfg.GMM(W, MU, COV), refcfg.GMM(W, MU, COV)], [1.5, -0.5]), ValueError, r"class_probs"),
+    ("classes-not-gmm", lambda: refcfg.LabeledGMM([1, 2], [0.5, 0.5]), TypeError, r"classes"),
+    ("path-mixture-type", lambda: refcfg.GMMPath("two-class-2d"), TypeError, r"mixture"),
+    # ---- t
+    ("t-above-1", lambda: _path().velocity(X, 1.5), ValueError, r"t must lie in \[0, 1\].*1\.5"),
+    ("t-negative", lambda: _path().score(X, -1e-3), ValueError, r"\bt\b.*\[0, 1\]"),
+    ("t-nan", lambda: _path().log_prob(X, np.nan), ValueError, r"\bt\b.*(finite|NaN)"),
+    ("t-inf", lambda: _path().x0(X, np.inf), ValueError, r"\bt\b"),
+    ("t-shape", lambda: _path().velocity(X, np.full(3, 0.5)), ValueError, r"\bt\b.*shape"),
+    ("t-2d", lambda: _path().velocity(X, np.full((4, 1), 0.5)), ValueError, r"\bt\b.*shape"),
+    ("t-array-outside", lambda: _path().eps(X, np.array([0.1, 0.2, 1.2, 0.3])), ValueError, r"\bt\b"),
+    ("t-str", lambda: _path().velocity(X, "half"), TypeError, r"\bt\b"),
+    ("t-bool", lambda: _path().velocity(X, True), TypeError, r"\bt\b"),
+    # ---- labels
+    ("y-out-of-range", lambda: _path().velocity(X, 0.5, 2), ValueError, r"\by\b.*0\.\.1.*2"),
+    ("y-negative-not-null", lambda: _path().velocity(X, 0.5, -2), ValueError, r"\by\b"),
+    ("y-array-out-of-range", lambda: _path().score(X, 0.5, np.array([0, 1, 5, -1])), ValueError, r"\by\b.*5"),
+    ("y-non-integer", lambda: _path().velocity(X, 0.5, np.array([0.0, 0.5, 1.0, 1.0])), TypeError,
+     r"\by\b.*integer"),
+    ("y-float-scalar", lambda: _path().velocity(X, 0.5, 0.5), TypeError, r"\by\b"),
+    ("y-shape", lambda: _path().velocity(X, 0.5, np.array([0, 1])), ValueError, r"\by\b.*shape"),
+    ("y-str", lambda: _path().velocity(X, 0.5, "cat"), TypeError, r"\by\b"),
+    ("y-bool", lambda: _path().velocity(X, 0.5, True), TypeError, r"\by\b"),
+    ("y-none-classifier", lambda: _path().classifier_score(X, 0.5, None), ValueError, r"\by\b"),
+    # ---- x
+    ("x-nan", lambda: _path().velocity(_bad(X, 0, np.nan), 0.5), ValueError, r"\bx\b.*finite"),
+    ("x-inf", lambda: _path().score(_bad(X, 3, -np.inf), 0.5), ValueError, r"\bx\b.*finite"),
+    ("x-1d", lambda: _path().velocity(np.zeros(2), 0.5), ValueError, r"\bx\b.*shape"),
+    ("x-3d", lambda: _path().velocity(np.zeros((2, 2, 2)), 0.5), ValueError, r"\bx\b.*shape"),
+    ("x-wrong-d", lambda: _path().velocity(np.zeros((4, 3)), 0.5), ValueError, r"\bx\b.*\(N, 2\)"),
+    ("x-empty", lambda: _path().velocity(np.zeros((0, 2)), 0.5), ValueError, r"\bx\b"),
+    ("x-str", lambda: _path().velocity("x", 0.5), TypeError, r"\bx\b"),
+    ("x-gmm", lambda: refcfg.GMM(W, MU, COV).log_prob(np.zeros((3, 5))), ValueError, r"\bx\b"),
+    # ---- w
+    ("w-nan", lambda: _path().cfg_velocity(X, 0.5, 0, np.nan), ValueError, r"\bw\b.*finite"),
+    ("w-inf", lambda: _path().classifier_guided_velocity(X, 0.5, 0, np.inf), ValueError, r"\bw\b"),
+    ("w-str", lambda: _path().cfg_velocity(X, 0.5, 0, "big"), TypeError, r"\bw\b"),
+    ("w-shape", lambda: _path().cfg_velocity(X, 0.5, 0, np.ones(3)), ValueError, r"\bw\b.*shape"),
+    ("w-field-nan", lambda: _path().cfg(0, np.nan), ValueError, r"\bw\b"),
+    # ---- schedules
+    ("schedule-unknown", lambda: refcfg.schedule("warp-drive"), ValueError, r"warp-drive"),
+    ("schedule-unknown-in-path", lambda: refcfg.GMMPath(refcfg.GMM(W, MU, COV), "nope"), ValueError, r"nope"),
+    ("schedule-n", lambda: refcfg.schedule("polynomial", n=-2), ValueError, r"\bn\b.*-2"),
+    ("schedule-beta-order", lambda: refcfg.schedule("vp", beta_min=5.0, beta_max=1.0), ValueError,
+     r"beta_max.*beta_min|beta_min.*beta_max"),
+    ("schedule-extra-param", lambda: refcfg.schedule("linear", n=2), (ValueError, TypeError), r"\bn\b"),
+    ("schedule-callable", lambda: refcfg.Schedule.from_callables(1.0, lambda t: 1 - t, lambda t: 1.0 + 0 * t,
+                                                                 lambda t: -1.0 + 0 * t),
+     TypeError, r"alpha"),
+    ("schedule-custom-endpoint", lambda: refcfg.Schedule.from_callables(
+        lambda t: 0.5 * t, lambda t: 1 - t, lambda t: 0.5 + 0 * t, lambda t: -1.0 + 0 * t),
+     ValueError, r"alpha"),
+    # ---- sampling sizes, seeds, methods
+    ("n-zero", lambda: refcfg.GMM(W, MU, COV).sample(0, seed=0), ValueError, r"\bn\b.*0"),
+    ("n-negative", lambda: refcfg.GMM(W, MU, COV).sample(-3, seed=0), ValueError, r"\bn\b"),
+    ("n-float", lambda: refcfg.GMM(W, MU, COV).sample(2.5, seed=0), TypeError, r"\bn\b"),
+    ("n-labeled", lambda: _path().mixture.sample(0, seed=0), ValueError, r"\bn\b"),
+    ("seed-str", lambda: refcfg.GMM(W, MU, COV).sample(3, seed="abc"), TypeError, r"seed"),
+    ("seed-negative", lambda: refcfg.GMM(W, MU, COV).sample(3, seed=-1), ValueError, r"seed"),
+    ("method-unknown", lambda: _path().velocity(X, 0.5, method="magic"), ValueError, r"method.*magic"),
+    ("class_gmm-range", lambda: _path().mixture.class_gmm(7), ValueError, r"\by\b.*7"),
+    ("labeled-sample-y", lambda: _path().mixture.sample(3, seed=0, y=9), ValueError, r"\by\b"),
+    # ---- conditional path
+    ("z-shape", lambda: _path().conditional_velocity(X, 0.5, np.zeros((3, 2))), ValueError, r"\bz\b"),
+    ("z-nan", lambda: _path().conditional_score(X, 0.5, _bad(X, 0, np.nan)), ValueError, r"\bz\b"),
+    ("conditional-t1", lambda: _path().conditional_score(X, 1.0, X), ValueError, r"\bt\b"),
+    # ---- problems
+    ("problem-unknown", lambda: refcfg.problem("three-body"), ValueError, r"three-body"),
+    ("problem-missing-file", lambda: refcfg.problems.load_problem("/nonexistent/p.toml"),
+     (ValueError, FileNotFoundError, OSError), r"p\.toml"),
+]
+
+
+@pytest.mark.parametrize("fn,exc,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_naming_argument(fn, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        fn()
+
+
+def test_at_least_twenty_distinct_kinds():
+    assert len({c[0] for c in CASES}) == len(CASES) >= 20
+
+
+def test_weights_within_tolerance_are_accepted_and_renormalised():
+    """Weights summing to 1 within a tiny tolerance are accepted; far off is rejected (above)."""
+    g = refcfg.GMM([0.4, 0.6 + 1e-12], MU, COV)
+    assert abs(g.weights.sum() - 1.0) < 1e-15

@@ -1,0 +1,184 @@
+"""Named problems and TOML problem files.
+
+Oracles: the descriptions in the issue (shapes, class counts, the MIT symmetric construction written
+out), scipy densities for a loaded file, and per-field error messages.
+"""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+import refcfg
+from refcfg.problems import DEFAULT_PROBLEM, PROBLEMS, load_problem
+from _oracles import gmm_log_prob, rel_err
+
+# name -> (d, n_classes, components per class or None)
+EXPECTED = {
+    "two-class-2d": (2, 2, None),
+    "mit-symmetric": (2, 5, [1] * 5),
+    "gauss-1d": (1, 2, [1, 1]),
+    "tree": (2, 2, [1016, 1016]),
+    "highdim": (64, None, None),
+}
+
+
+def test_problem_names():
+    assert set(EXPECTED) <= set(PROBLEMS)
+    assert DEFAULT_PROBLEM == "two-class-2d"
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return {name: refcfg.problem(name) for name in PROBLEMS}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_problem_builds_with_documented_shape(problems, name):
+    L = problems[name]
+    assert isinstance(L, refcfg.LabeledGMM)
+    d, C, counts = EXPECTED[name]
+    assert L.d == d
+    if C is not None:
+        assert L.n_classes == C
+    if counts is not None:
+        assert [g.K for g in L.classes] == counts
+    if name == "highdim":
+        assert all(g.K == 16 for g in L.classes)
+    # valid weights and class probabilities
+    assert np.all(L.class_probs > 0) and abs(L.class_probs.sum() - 1) < 1e-12
+    for g in L.classes:
+        assert np.all(g.weights >= 0) and abs(g.weights.sum() - 1) < 1e-12
+        assert np.all(g.eigvals > 0)
+    assert abs(L.marginal.weights.sum() - 1) < 1e-12
+    if name == "tree":
+        assert all(g.cov_type == "full" for g in L.classes)
+
+
+def test_mit_symmetric_construction(problems):
+    """5 modes N(m_k, I), m_k on the circle of radius 10 at angles 2 pi k / 5, one class each."""
+    L = problems["mit-symmetric"]
+    ang = 2 * np.pi * np.arange(5) / 5
+    want = 10 * np.stack([np.cos(ang), np.sin(ang)], 1)
+    got = np.concatenate([g.means for g in L.classes])
+    # up to the order of the classes: every mode is present once
+    for m in want:
+        assert np.min(np.linalg.norm(got - m, axis=1)) < 1e-12
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 10.0, rtol=1e-14)
+    for g in L.classes:
+        np.testing.assert_allclose(g.covs[0], np.eye(2), atol=1e-14)
+    np.testing.assert_allclose(L.class_probs, 0.2, rtol=1e-14)
+
+
+def test_two_class_2d_overlaps(problems):
+    """'overlapping classes so that guidance visibly matters': at t = 1 both classes have posterior
+    probability >= 0.05 somewhere on a grid, and the class-conditional means differ."""
+    L = problems["two-class-2d"]
+    path = refcfg.GMMPath(L, "linear")
+    g = np.stack(np.meshgrid(np.linspace(-4, 4, 41), np.linspace(-4, 4, 41)), -1).reshape(-1, 2)
+    p = np.exp(path.class_log_probs(g, 1.0))
+    assert np.any(np.all(p >= 0.05, axis=1))
+    m = [c.weights @ c.means for c in L.classes]
+    assert np.linalg.norm(m[0] - m[1]) > 0.5
+
+
+def test_problems_usable_by_path(problems):
+    """Every problem gives finite fields at t in {0, 0.5, 1}, and log p_1 equals scipy's (small ones)."""
+    rng = np.random.default_rng(0)
+    for name, L in problems.items():
+        path = refcfg.GMMPath(L, "linear")
+        x, _ = L.sample(4, seed=1)
+        for t in (0.0, 0.5, 1.0):
+            assert np.all(np.isfinite(path.velocity(x, t))), (name, t)
+            assert np.all(np.isfinite(path.log_prob(x, t))), (name, t)
+        if name in ("two-class-2d", "mit-symmetric", "gauss-1d"):
+            m = L.marginal
+            assert rel_err(path.log_prob(x, 1.0), gmm_log_prob(x, m.weights, m.means, m.covs)) < 1e-12
+
+
+def test_problem_returns_fresh_or_equal_objects():
+    a, b = refcfg.problem("highdim"), refcfg.problem("highdim")
+    np.testing.assert_array_equal(a.marginal.means, b.marginal.means)  # seeded construction
+
+
+# ------------------------------------------------------------------ TOML files
+
+GOOD = textwrap.dedent("""
+    [problem]
+    name = "toy"
+    class_probs = [0.25, 0.75]
+
+    [[classes]]
+    weights = [0.5, 0.5]
+    means = [[-1.0, 0.0], [1.0, 0.5]]
+    covs = [[[1.0, 0.2], [0.2, 0.5]], [[0.5, 0.0], [0.0, 0.8]]]
+
+    [[classes]]
+    weights = [1.0]
+    means = [[0.0, 2.0]]
+    covs = [0.3]
+""")
+
+
+def _write(tmp_path, text, name="p.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_load_good_toml(tmp_path):
+    p = _write(tmp_path, GOOD)
+    L = load_problem(p)
+    assert L.n_classes == 2 and L.d == 2
+    np.testing.assert_allclose(L.class_probs, [0.25, 0.75])
+    x = np.random.default_rng(0).standard_normal((5, 2))
+    w = np.array([0.125, 0.125, 0.75])
+    mu = np.array([[-1.0, 0.0], [1.0, 0.5], [0.0, 2.0]])
+    C = np.array([[[1.0, 0.2], [0.2, 0.5]], [[0.5, 0.0], [0.0, 0.8]], [[0.3, 0], [0, 0.3]]])
+    assert rel_err(L.marginal.log_prob(x), gmm_log_prob(x, w, mu, C)) < 1e-13
+    # also through problem(path) and str path
+    L2 = refcfg.problem(str(p))
+    np.testing.assert_allclose(L2.marginal.weights, L.marginal.weights)
+
+
+def test_toml_class_probs_default_uniform(tmp_path):
+    text = GOOD.replace("class_probs = [0.25, 0.75]\n", "")
+    L = load_problem(_write(tmp_path, text))
+    np.testing.assert_allclose(L.class_probs, [0.5, 0.5])
+
+
+BAD_TOML = [
+    # (id, replacement (old, new) in GOOD, regex naming the field)
+    ("class-probs-sum", ("class_probs = [0.25, 0.75]", "class_probs = [0.25, 0.25]"), r"class_probs"),
+    ("class-probs-length", ("class_probs = [0.25, 0.75]", "class_probs = [0.2, 0.3, 0.5]"), r"class_probs"),
+    ("weights-sum", ("weights = [0.5, 0.5]", "weights = [0.5, 0.6]"), r"classes\[0\].*weights"),
+    ("weights-negative", ("weights = [1.0]", "weights = [-1.0]"), r"classes\[1\].*weights"),
+    ("weights-string", ("weights = [1.0]", 'weights = ["one"]'), r"classes\[1\].*weights"),
+    ("means-ragged", ("means = [[-1.0, 0.0], [1.0, 0.5]]", "means = [[-1.0, 0.0], [1.0]]"),
+     r"classes\[0\].*means"),
+    ("covs-not-pd", ("covs = [0.3]", "covs = [-0.3]"), r"classes\[1\].*covs"),
+    ("covs-asymmetric", ("[[1.0, 0.2], [0.2, 0.5]]", "[[1.0, 0.2], [0.9, 0.5]]"), r"classes\[0\].*covs"),
+    ("covs-shape", ("covs = [0.3]", "covs = [0.3, 0.4, 0.5]"), r"classes\[1\].*covs"),
+    ("missing-covs", ("covs = [0.3]\n", ""), r"classes\[1\].*covs"),
+    ("missing-means", ("means = [[0.0, 2.0]]\n", ""), r"classes\[1\].*means"),
+    ("unknown-class-field", ("covs = [0.3]", "covs = [0.3]\ncovariance = 1"), r"classes\[1\].*covariance"),
+    ("unknown-problem-field", ('name = "toy"', 'name = "toy"\nseed = 3'), r"seed"),
+    ("unknown-top-level", ("[problem]", "colour = 1\n[problem]"), r"colour"),
+    ("mismatched-d", ("means = [[0.0, 2.0]]", "means = [[0.0, 2.0, 1.0]]"), r"classes"),
+]
+
+
+@pytest.mark.parametrize("repl,pattern", [c[1:] for c in BAD_TOML], ids=[c[0] for c in BAD_TOML])
+def test_bad_toml_field_named(tmp_path, repl, pattern):
+    old, new = repl
+    assert old in GOOD
+    p = _write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ValueError, match=pattern):
+        load_problem(p)
+
+
+def test_bad_toml_syntax_and_no_classes(tmp_path):
+    with pytest.raises(ValueError, match="TOML|toml"):
+        load_problem(_write(tmp_path, "[problem\nname = 1", "bad.toml"))
+    with pytest.raises(ValueError, match="classes"):
+        load_problem(_write(tmp_path, '[problem]\nname = "empty"\n', "empty.toml"))

@@ -1,0 +1,214 @@
+"""Schedules against their textbook formulas and finite differences (DESIGN.md section 2, eq. 41).
+
+Oracles: the closed forms written out independently in tests/_oracles.py; derivatives by a 5-point
+central difference in float64 (h = 1e-4, truncation ~h^4, round-off ~1e-16/h), asserted to 1e-9 relative.
+"""
+
+import numpy as np
+import pytest
+
+import refcfg
+from _oracles import SCHEDULE_CASES, fd_derivative, schedule_formula
+
+T_INTERIOR = np.array([0.013, 0.1, 0.25, 0.5, 0.77, 0.9, 0.987])
+IDS = [f"{n}{p}" for n, p in SCHEDULE_CASES]
+
+
+def _sched(name, params):
+    return refcfg.schedule(name, **params)
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_values_match_textbook_formula(name, params):
+    s = _sched(name, params)
+    for fn_idx, fn in enumerate(("alpha", "beta", "dalpha", "dbeta")):
+        got = np.asarray(getattr(s, fn)(T_INTERIOR), float)
+        want = np.array([schedule_formula(name, t, **params)[fn_idx] for t in T_INTERIOR])
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15, err_msg=fn)
+    got = np.asarray(s.beta_dbeta(T_INTERIOR), float)
+    want = np.array([schedule_formula(name, t, **params)[4] for t in T_INTERIOR])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, err_msg="beta_dbeta")
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_scalar_and_array_t_agree(name, params):
+    s = _sched(name, params)
+    arr = np.asarray(s.alpha(T_INTERIOR))
+    assert arr.shape == T_INTERIOR.shape
+    for i, t in enumerate(T_INTERIOR):
+        for fn in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta"):
+            sc = getattr(s, fn)(float(t))
+            assert np.ndim(sc) == 0, f"{fn}(scalar) should be a scalar, got shape {np.shape(sc)}"
+            assert float(sc) == pytest.approx(float(np.asarray(getattr(s, fn)(T_INTERIOR))[i]),
+                                              rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_derivatives_match_finite_differences(name, params):
+    """dalpha, dbeta against 5-point central differences of alpha, beta (h = 1e-4): rel tol 1e-9."""
+    s = _sched(name, params)
+    t = T_INTERIOR[(T_INTERIOR > 1e-3) & (T_INTERIOR < 0.98)]  # keep t +- 2h inside (0, 1)
+    h = 1e-4
+    for f, df in (("alpha", "dalpha"), ("beta", "dbeta")):
+        fd = fd_derivative(lambda tt: np.asarray(getattr(s, f)(tt), float), t, h=h)
+        an = np.asarray(getattr(s, df)(t), float)
+        scale = np.maximum(np.abs(an), 1.0)
+        # vp has large curvature (beta_max = 20): truncation ~ h^4 f^(5)/30, still < 1e-8 there
+        tol = 1e-8 if name == "vp" else 1e-9
+        assert np.max(np.abs(fd - an) / scale) < tol, (f, df, fd, an)
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_boundary_values(name, params):
+    s = _sched(name, params)
+    a0, b0 = float(s.alpha(0.0)), float(s.beta(0.0))
+    a1, b1 = float(s.alpha(1.0)), float(s.beta(1.0))
+    assert a1 == pytest.approx(1.0, abs=1e-15)
+    assert b1 == pytest.approx(0.0, abs=1e-15)
+    assert b0 == pytest.approx(np.sqrt(1 - a0**2) if name == "vp" else 1.0, abs=1e-15)
+    if name == "vp":
+        # flow_matching's VP does not start at pure noise: alpha_0 = exp(-T(0)/2) != 0
+        want_a0 = schedule_formula(name, 0.0, **params)[0]
+        assert a0 == pytest.approx(want_a0, rel=1e-13)
+        assert a0 > 0
+        assert s.alpha0_is_zero is False
+    else:
+        assert a0 == 0.0
+        assert s.alpha0_is_zero is True
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_beta_dbeta_finite_at_endpoints(name, params):
+    s = _sched(name, params)
+    for t in (0.0, 1.0):
+        v = float(s.beta_dbeta(t))
+        assert np.isfinite(v)
+        assert v == pytest.approx(schedule_formula(name, t, **params)[4], rel=1e-12, abs=1e-15)
+    # approaching t = 1 the product is continuous
+    t = 1 - 1e-12
+    assert float(s.beta_dbeta(t)) == pytest.approx(float(s.beta_dbeta(1.0)), abs=1e-5)
+
+
+def test_sqrt_dbeta_at_one_is_minus_inf_or_raises():
+    """beta = sqrt(1 - t): dbeta_1 = -inf; the product beta*dbeta = -1/2 stays finite."""
+    s = refcfg.schedule("sqrt")
+    assert float(s.beta_dbeta(1.0)) == pytest.approx(-0.5, rel=1e-15)
+    try:
+        v = float(s.dbeta(1.0))
+    except ValueError:
+        return
+    assert v == -np.inf
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_eq41_coefficients(name, params):
+    """a = beta^2 dalpha/alpha - beta dbeta, b = dalpha/alpha (eq. 41)."""
+    s = _sched(name, params)
+    for t in T_INTERIOR:
+        al, be, da, db, bdb = schedule_formula(name, t, **params)
+        assert float(s.a(t)) == pytest.approx(be * be * da / al - bdb, rel=1e-12, abs=1e-14)
+        assert float(s.b(t)) == pytest.approx(da / al, rel=1e-13)
+    a_arr = np.asarray(s.a(T_INTERIOR))
+    assert a_arr.shape == T_INTERIOR.shape
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "polynomial", "linear-vp"])
+def test_eq41_undefined_at_alpha_zero(name):
+    s = refcfg.schedule(name)
+    with pytest.raises(ValueError, match="t"):
+        s.b(0.0)
+    with pytest.raises(ValueError, match="t"):
+        s.a(0.0)
+
+
+def test_vp_a_b_defined_at_zero():
+    s = refcfg.schedule("vp")
+    al, be, da, db, bdb = schedule_formula("vp", 0.0)
+    assert float(s.b(0.0)) == pytest.approx(da / al, rel=1e-12)
+    assert float(s.a(0.0)) == pytest.approx(be * be * da / al - bdb, rel=1e-12)
+
+
+def test_values_record():
+    s = refcfg.schedule("cosine")
+    v = s.values(0.3)
+    al, be, da, db, bdb = schedule_formula("cosine", 0.3)
+    assert float(v.alpha) == pytest.approx(al, rel=1e-15)
+    assert float(v.beta) == pytest.approx(be, rel=1e-15)
+    assert float(v.dalpha) == pytest.approx(da, rel=1e-15)
+    assert float(v.dbeta) == pytest.approx(db, rel=1e-15)
+    assert float(v.beta_dbeta) == pytest.approx(bdb, rel=1e-14)
+    assert s.name == "cosine"
+
+
+def test_polynomial_default_n_is_2_and_params_recorded():
+    s = refcfg.schedule("polynomial")
+    assert float(s.alpha(0.5)) == pytest.approx(0.25, rel=1e-15)
+    s3 = refcfg.schedule("polynomial", n=3)
+    assert float(s3.alpha(0.5)) == pytest.approx(0.125, rel=1e-15)
+    assert s3.params.get("n") == 3
+
+
+def test_vp_defaults_match_flow_matching():
+    s = refcfg.schedule("vp")
+    assert s.params.get("beta_min") == pytest.approx(0.1)
+    assert s.params.get("beta_max") == pytest.approx(20.0)
+    # alpha_0 = exp(-(0.5 * 19.9 + 0.1)/2) = exp(-5.025)
+    assert float(s.alpha(0.0)) == pytest.approx(np.exp(-5.025), rel=1e-13)
+
+
+def test_from_callables_matches_builtin():
+    lin = refcfg.schedule("linear")
+    s = refcfg.Schedule.from_callables(lambda t: t, lambda t: 1 - t,
+                                       lambda t: np.ones_like(np.asarray(t, float)),
+                                       lambda t: -np.ones_like(np.asarray(t, float)))
+    for fn in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta", "a", "b"):
+        np.testing.assert_allclose(np.asarray(getattr(s, fn)(T_INTERIOR), float),
+                                   np.asarray(getattr(lin, fn)(T_INTERIOR), float), rtol=1e-14)
+    s2 = refcfg.custom_schedule(lambda t: t, lambda t: 1 - t,
+                                lambda t: np.ones_like(np.asarray(t, float)),
+                                lambda t: -np.ones_like(np.asarray(t, float)))
+    assert float(s2.alpha(0.4)) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("kw,arg", [
+    ({"n": 0}, "n"), ({"n": -1.0}, "n"), ({"n": float("nan")}, "n"), ({"n": float("inf")}, "n"),
+])
+def test_polynomial_bad_n(kw, arg):
+    with pytest.raises(ValueError, match=arg):
+        refcfg.schedule("polynomial", **kw)
+
+
+@pytest.mark.parametrize("kw,arg", [
+    ({"beta_min": 20.0, "beta_max": 0.1}, "beta_m"),
+    ({"beta_min": 1.0, "beta_max": 1.0}, "beta_m"),
+    ({"beta_min": -0.1}, "beta_min"),
+    ({"beta_max": float("nan")}, "beta_max"),
+])
+def test_vp_bad_params(kw, arg):
+    with pytest.raises(ValueError, match=arg):
+        refcfg.schedule("vp", **kw)
+
+
+def test_unknown_name_and_unknown_param():
+    with pytest.raises(ValueError, match="nope"):
+        refcfg.schedule("nope")
+    with pytest.raises((ValueError, TypeError), match="bogus"):
+        refcfg.schedule("linear", bogus=1)
+    with pytest.raises((ValueError, TypeError), match="n"):
+        refcfg.schedule("cosine", n=3)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0 + 1e-9, float("nan"), float("inf")])
+def test_t_outside_unit_interval(bad):
+    s = refcfg.schedule("linear")
+    with pytest.raises(ValueError, match="t"):
+        s.alpha(bad)
+
+
+def test_monotone_interpolation():
+    """alpha increasing, beta decreasing on a fine grid for every named schedule."""
+    t = np.linspace(0, 1, 2001)
+    for name, params in SCHEDULE_CASES:
+        s = _sched(name, params)
+        assert np.all(np.diff(np.asarray(s.alpha(t))) > 0), name
+        assert np.all(np.diff(np.asarray(s.beta(t))) < 0), name
