@@ -111,7 +111,10 @@ class GMMPath:
             s = al * al * self._lam + be * be                          # (n|1, K, d) eigenvalues of S_j
             xe = xs[:, None, :] if self._Q is None else np.einsum("nd,kde->nke", xs, self._Q)
             c = xe - al * self._mu_eig                                  # (n, K, d) eigen-coordinates
-            logN = -0.5 * (d * np.log(2 * np.pi) + np.log(s).sum(-1) + (c * c / s).sum(-1))  # (n, K)
+            # (x - alpha mu_j)^T S_j^-1 (x - alpha mu_j) = common + rest_j; the common part is the same
+            # for every component, so it is kept out of the log-weights until the normaliser.
+            common, rest = self._quadratic(xs, xe, c, s, al, be, per_point)
+            logN = -0.5 * (d * np.log(2 * np.pi) + np.log(s).sum(-1) + rest)  # (n, K), up to -common/2
             ell_u = self._log_w + logN                                  # log p(y) pi_{y,j} N_j
             logZ_u = _logsumexp(ell_u)
             r_u = np.exp(ell_u - logZ_u[:, None])
@@ -126,11 +129,35 @@ class GMMPath:
                     ell_c = np.where(mask, ell_c, -np.inf)
                     logp = _logsumexp(ell_c)
                     r = np.exp(ell_c - logp[:, None])
-                self._fill(o, sl, want, r, logp, c, s, al, be, da, bdb, xe, r_u)
+                self._fill(o, sl, want, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u)
                 if "clp" in o:
                     for cls, csl in enumerate(self.mixture.class_slices):
                         o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
         return outs
+
+    def _quadratic(self, xs, xe, c, s, al, be, per_point):
+        """Mahalanobis terms sum_e c_e^2 / s_e = common + rest_j, returned as (common (n,), rest (n, K)).
+
+        Where beta_t >= alpha_t, common = |x|^2 / beta^2 and
+        rest_j = alpha * sum_e [beta^2 (alpha mu_e^2 - 2 mu_e xe) - alpha lam_e xe^2] / (s_e beta^2)
+        (mu, xe: mean and x in component j's eigenbasis). The common part is one float for every
+        component, so it cancels exactly in responsibilities and class probabilities: for |x| up to
+        1e6 near t = 0 the direct form would lose the class information to rounding (at alpha_t = 0
+        all components tie exactly). Elsewhere common = 0 and rest is the direct form."""
+        direct = (c * c / s).sum(-1)
+        split_rows = np.asarray(al <= be)
+        n = xs.shape[0]
+        if not np.any(split_rows):
+            return np.zeros(n), direct
+        be2 = np.where(split_rows, be * be, 1.0)                      # beta > 0 where split is used
+        mu = self._mu_eig
+        rest = (al * ((be2 * (al * mu * mu - 2.0 * mu * xe) - al * self._lam * xe * xe)
+                      / (s * be2))).sum(-1)
+        common = (xs * xs).sum(-1) / np.reshape(be2, (-1,))
+        if not per_point:
+            return common, rest
+        rows = np.reshape(split_rows, (-1,))
+        return np.where(rows, common, 0.0), np.where(rows[:, None], rest, direct)
 
     def _to_x(self, coef):
         """sum_j Q_j coef_j for weighted eigen-coordinates coef (n, K, d) -> (n, d)."""

@@ -51,10 +51,11 @@ def _cov2(sx: float, sy: float, theta: float) -> np.ndarray:
 
 
 def _two_class_2d() -> LabeledGMM:
-    # Class 0 lies up-left, class 1 down-right; their inner components overlap near the origin.
-    c0 = GMM([0.6, 0.4], [[-1.5, 1.0], [0.2, 1.8]],
+    # Class 0 lies up-left, class 1 down-right; they overlap near the origin, so that exact samples of
+    # class 0 have mean Bayes confidence E p(y=0|x) ~ 0.90 and guidance (w > 1) visibly sharpens them.
+    c0 = GMM([0.6, 0.4], [[-0.9, 0.6], [0.12, 1.08]],
              [_cov2(1.0, 0.45, 0.5), _cov2(0.8, 0.5, -0.3)])
-    c1 = GMM([0.5, 0.5], [[1.5, -0.8], [-0.3, -1.6]],
+    c1 = GMM([0.5, 0.5], [[0.9, -0.48], [-0.18, -0.96]],
              [_cov2(0.9, 0.5, -0.6), _cov2(1.0, 0.4, 0.2)])
     return LabeledGMM([c0, c1], [0.5, 0.5])
 

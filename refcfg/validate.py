@@ -349,6 +349,7 @@ def _safe(f):
 def _candidates(path, kind, w, labels, schedule_obj):
     """Known mistakes: (code, message, function (x, t: float) -> (N, d) or raises)."""
     out = []
+    K = {"velocity": "u", "score": "s", "x0": "x0", "eps": "eps"}[kind]  # symbol in messages
     ex = lambda k, x, t, ww=w, p=path: exact_values(p, k, x, t, labels, ww)  # noqa: E731
     any_class = bool(np.any(labels != NULL))
 
@@ -372,23 +373,26 @@ def _candidates(path, kind, w, labels, schedule_obj):
         g = lambda ww: (lambda x, t: ex(kind, x, t, ww))  # noqa: E731
         out += [
             ("w_convention", f"guidance weight convention: the output equals the notes' CFG field "
-             f"at w' = w + 1 = {w + 1:g}, i.e. (1 + w) u(x|y) - w u(x|null) (Ho-Salimans, omega = w) "
-             f"where w u(x|y) + (1 - w) u(x|null) (eq. 65) was meant; map omega = w - 1", g(w + 1.0)),
+             f"at w' = w + 1 = {w + 1:g}, i.e. (1 + w) {K}(x|y) - w {K}(x|null) (Ho-Salimans, "
+             f"omega = w) where w {K}(x|y) + (1 - w) {K}(x|null) (eq. 65) was meant; map "
+             f"omega = w - 1", g(w + 1.0)),
             ("w_convention", f"guidance weight convention: the output equals the notes' CFG field at "
              f"w' = w - 1 = {w - 1:g}: the code treats its weight as the notes' w (eq. 65) but was "
              f"given a Ho-Salimans omega (or adds 1 twice); w = 1 + omega", g(w - 1.0)),
             ("cond_uncond_swapped", f"conditional and unconditional swapped: the output equals "
-             f"w u(x|null) + (1 - w) u(x|y) (the CFG field at w' = 1 - w = {1 - w:g})", g(1.0 - w)),
+             f"w {K}(x|null) + (1 - w) {K}(x|y) (the CFG field at w' = 1 - w = {1 - w:g})",
+             g(1.0 - w)),
             ("guidance_sign", f"sign of the guidance term flipped: the output equals "
-             f"u(x|null) - w (u(x|y) - u(x|null)) (the CFG field at w' = -w = {-w:g})", g(-w)),
+             f"{K}(x|null) - w ({K}(x|y) - {K}(x|null)) (the CFG field at w' = -w = {-w:g})",
+             g(-w)),
             ("guidance_sign", f"sign of the guidance term flipped: the output equals "
-             f"u(x|y) - (w - 1) (u(x|y) - u(x|null)) (the CFG field at w' = 2 - w = {2 - w:g})",
-             g(2.0 - w)),
-            ("no_guidance", "guidance not applied: the output equals the conditional field "
-             "u(x|y) (w ignored)", g(1.0)),
-            ("labels_ignored", "labels ignored: the output equals the unconditional field u(x|null) "
-             "(the labels do not reach the model, or a model trained with inverted label dropout "
-             "that almost never saw labels)", g(0.0)),
+             f"{K}(x|y) - (w - 1) ({K}(x|y) - {K}(x|null)) (the CFG field at w' = 2 - w = "
+             f"{2 - w:g})", g(2.0 - w)),
+            ("no_guidance", f"guidance not applied: the output equals the conditional field "
+             f"{K}(x|y) (w ignored)", g(1.0)),
+            ("labels_ignored", f"labels ignored: the output equals the unconditional field "
+             f"{K}(x|null) (the labels do not reach the model, or a model trained with inverted "
+             f"label dropout that almost never saw labels)", g(0.0)),
         ]
     elif any_class:
         out.append(("labels_ignored", "labels ignored: for class labels the output equals the "

@@ -32,7 +32,8 @@ def schedule_formula(name, t, **p):
     if name == "linear":
         return t, 1.0 - t, 1.0, -1.0, -(1.0 - t)
     if name == "cosine":
-        c, s = np.cos(np.pi * t / 2), np.sin(np.pi * t / 2)
+        # cos(pi t/2) written as sin(pi (1-t)/2) so that both endpoints are exact zeros in float64
+        c, s = np.sin(np.pi * (1.0 - t) / 2), np.sin(np.pi * t / 2)
         return s, c, np.pi / 2 * c, -np.pi / 2 * s, -np.pi / 2 * s * c
     if name == "sqrt":
         b = np.sqrt(1.0 - t)

@@ -62,7 +62,9 @@ def test_fields_vs_gaussian_conditioning(cov_type, name, sp):
             got = getattr(path, fn)(x, t)
             assert got.shape == want.shape, (fn, t)
             assert np.all(np.isfinite(got)), (fn, t)
-            err = rel_err(got, want, floor=1e-12) if fn != "eps" or t < 1 else np.max(np.abs(got))
+            # relative to max|want|, floored at 1e-3 (the fields here are O(1); at t = 1 the cosine
+            # velocity and every eps are exactly 0, where a relative error means nothing)
+            err = rel_err(got, want, floor=1e-3)
             assert err <= TOL, f"{fn} at t={t}: rel err {err:.2e}"
 
 
@@ -195,7 +197,7 @@ def test_t1_is_data_law(cov_type, name, sp):
     assert np.all(np.isfinite(e)) and np.max(np.abs(e)) < 1e-13
     v = path.velocity(x, 1.0)
     assert np.all(np.isfinite(v))
-    assert rel_err(v, _oracle(params, name, 1.0, sp).velocity(x)) < TOL
+    assert rel_err(v, _oracle(params, name, 1.0, sp).velocity(x), floor=1e-3) < TOL
     # continuity from the inside: u_1 is the limit of u_t
     assert rel_err(v, path.velocity(x, 1.0 - 1e-9)) < 1e-6
 

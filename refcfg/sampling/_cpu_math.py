@@ -62,7 +62,7 @@ def _bits_f64(typingctx, x):
     return sig, codegen
 
 
-@numba.njit(cache=True, inline="always", fastmath={"contract"})
+@numba.njit(cache=True, fastmath={"contract"})
 def exp_fast(x):
     """e^x to <= 2 ulp on [-708, 709]; 0 below -708 (and for -inf); branch-free apart from selects."""
     xc = min(max(x, -708.0), 709.78)                # NaN passes through min/max? handled below

@@ -1,0 +1,379 @@
+"""Numba kernels for exact Gaussian-mixture fields: evaluation, fused ODE/SDE integration, likelihood.
+
+Private module: the kernels check nothing; ``refcfg.sampling.cpu`` validates and lowers (see
+``refcfg.sampling.lowering`` for the array layout). Importing this module imports numba but
+compiles nothing; ``refcfg`` imports it lazily, on the first call of a CPU-backend function.
+
+The field. With components k of one or more Gaussian-mixture paths (DESIGN.md section 3), every
+field the kernels evaluate has the form
+
+    F(x) = sum_k C_k(x) [ dm_t mu_k + Q_k (gain_tk o y_k) ],    y_k = Q_k^T x - a_t Q_k^T mu_k,
+    C_k(x) = sum_g coef_g r_gk(x),   r_gk = softmax over k in [lo_g, hi_g) of  ell_k,
+    ell_k  = cst_tk - 1/2 sum_j y_kj^2 / s_tkj,     s_tkj = alpha_t^2 lam_kj + beta_t^2,
+
+a linear combination over "groups" g (the leaves of a guided field: u(x|y) is a group over the
+components of class y, u(x|null) a group over all of them) of mixture fields. With
+a_t = alpha_t, dm_t = dalpha_t and gain = (alpha dalpha lam + beta dbeta) / s this is the velocity
+(notes eq. 21 evaluated in closed form); with dm = 0, gain = -1/s it is the score; with
+gain = (alpha dalpha lam + beta dbeta - sigma_t^2 / 2) / s it is the SDE drift u + sigma^2/2 score
+(eq. 44). Groups share the component evaluations: the logits ell_k and eigen-coordinates y_k are
+computed once per particle and component and reused by every group (CFG's conditional components
+are a subset of the unconditional ones).
+
+Numerics. Per group the softmax is taken against the group maximum: one shared vector of
+exponentials e_k = exp(ell_k - m) (m the largest group maximum, exp by ``exp_fast``, vectorised)
+serves every group whose maximum is within 600 of m (its largest e_k >= e^-600, a normal double, so
+its normalised weights are exact to rounding); a group further below (a particle far from its class)
+gets its own exponentials. No fastmath flag that assumes finite values is used (DESIGN.md section 5).
+
+Layouts (K-contiguous so that the component loops vectorise): mu, mue (d, K); QT (d, d, K) with
+QT[i, j, k] = Q_k[i, j]; per-time tables am, dm (T,), cst (T, K), invs, gain (T, dd, K) with
+dd = 1 for isotropic mixtures (mode 0), d for diagonal (1) and full (2) ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._cpu_math import exp_fast, fill_normals, stream_key
+
+# reassociation lets LLVM vectorise the sums over components; no nnan/ninf (inf logits must work)
+_FM = {"reassoc", "contract", "nsz"}
+_SHARE_GAP = 600.0
+BLOCK = 64  # particles per prange task; results do not depend on it
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf):
+    """Eigen-coordinates ybuf[j, k] and logits lbuf[k] for k in [k0, k1) at table row ti."""
+    d = x.shape[0]
+    a = am[ti]
+    if mode == 2:
+        for j in range(d):
+            for k in range(k0, k1):
+                ybuf[j, k] = -a * mue[j, k]
+            for i in range(d):
+                xi = x[i]
+                for k in range(k0, k1):
+                    ybuf[j, k] += QT[i, j, k] * xi
+    else:
+        for j in range(d):
+            xj = x[j]
+            for k in range(k0, k1):
+                ybuf[j, k] = xj - a * mu[j, k]
+    for k in range(k0, k1):
+        lbuf[k] = cst[ti, k]
+    if mode == 0:
+        for j in range(d):
+            for k in range(k0, k1):
+                lbuf[k] -= 0.5 * invs[ti, 0, k] * ybuf[j, k] * ybuf[j, k]
+    else:
+        for j in range(d):
+            for k in range(k0, k1):
+                lbuf[k] -= 0.5 * invs[ti, j, k] * ybuf[j, k] * ybuf[j, k]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _exp_shift(lbuf, m, k0, k1, ebuf):
+    for k in range(k0, k1):
+        ebuf[k] = exp_fast(lbuf[k] - m)
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax):
+    """cbuf[k] = sum_g coef[g] softmax_g(lbuf)[k] (zero outside every group); returns nothing."""
+    G = lo.shape[0]
+    m = -np.inf
+    for g in range(G):
+        mg = -np.inf
+        for k in range(lo[g], hi[g]):
+            if lbuf[k] > mg:
+                mg = lbuf[k]
+        gmax[g] = mg
+        if mg > m:
+            m = mg
+    _exp_shift(lbuf, m, k0, k1, ebuf)
+    for k in range(k0, k1):
+        cbuf[k] = 0.0
+    for g in range(G):
+        c = coef[g]
+        if c == 0.0:
+            continue
+        if gmax[g] >= m - _SHARE_GAP:
+            z = 0.0
+            for k in range(lo[g], hi[g]):
+                z += ebuf[k]
+            f = c / z
+            for k in range(lo[g], hi[g]):
+                cbuf[k] += f * ebuf[k]
+        else:  # rare: this group's components are all far below the best one
+            mg = gmax[g]
+            z = 0.0
+            for k in range(lo[g], hi[g]):
+                z += exp_fast(lbuf[k] - mg)
+            f = c / z
+            for k in range(lo[g], hi[g]):
+                cbuf[k] += f * exp_fast(lbuf[k] - mg)
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _pass2(ti, k0, k1, mode, cbuf, dmv, gsign, gain, mu, QT, ybuf, zbuf, out):
+    """out = sum_k cbuf[k] [dmv mu_k + Q_k ((gsign gain[ti, :, k]) o y_k)] (ybuf is kept)."""
+    d = out.shape[0]
+    if mode == 2:
+        for j in range(d):
+            for k in range(k0, k1):
+                zbuf[j, k] = (gsign * cbuf[k]) * gain[ti, j, k] * ybuf[j, k]
+        for i in range(d):
+            s = 0.0
+            for k in range(k0, k1):
+                s += dmv * cbuf[k] * mu[i, k]
+            for j in range(d):
+                for k in range(k0, k1):
+                    s += QT[i, j, k] * zbuf[j, k]
+            out[i] = s
+    else:
+        jj = 0
+        for j in range(d):
+            if mode == 1:
+                jj = j
+            s = 0.0
+            for k in range(k0, k1):
+                s += cbuf[k] * (dmv * mu[j, k] + gsign * gain[ti, jj, k] * ybuf[j, k])
+            out[j] = s
+
+
+@numba.njit(cache=True)
+def _hull(lo, hi):
+    k0 = lo[0]
+    k1 = hi[0]
+    for g in range(1, lo.shape[0]):
+        k0 = min(k0, lo[g])
+        k1 = max(k1, hi[g])
+    return k0, k1
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _field(x, ti, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
+           ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out):
+    """F(x) at table row ti into out (d,)."""
+    k0, k1 = _hull(lo, hi)
+    _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
+    _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax)
+    _pass2(ti, k0, k1, mode, cbuf, dm[ti], 1.0, gain, mu, QT, ybuf, zbuf, out)
+
+
+@numba.njit(cache=True)
+def _row(a, n):
+    """Row n of a per-particle array, or row 0 of a shared (1, ...) one."""
+    return a[n] if a.shape[0] > 1 else a[0]
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FM)
+def eval_field(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT, out):
+    """out[n] = F(x[n]) with table row tidx[n] (or tidx[0] for all)."""
+    N, d = x.shape
+    K = cst.shape[1]
+    G = lo.shape[1]
+    nblk = (N + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        ybuf = np.empty((d, K))
+        zbuf = np.empty((d, K))
+        lbuf = np.empty(K)
+        ebuf = np.empty(K)
+        cbuf = np.empty(K)
+        gmax = np.empty(G)
+        for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
+            ti = tidx[n] if tidx.shape[0] > 1 else tidx[0]
+            _field(x[n], ti, _row(lo, n), _row(hi, n), _row(coef, n), mode, am, dm, cst, invs,
+                   gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out[n])
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FM)
+def integrate(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
+              sigma, use_noise, noise, seed, first_particle, save_slot, traj, out):
+    """Fused time loop: Euler (heun=False) or Heun ODE steps, or Euler-Maruyama when sigma is not
+    all zero, on the grid ``times`` (S + 1,); table row s holds the field at times[s].
+
+    Euler-Maruyama: x += h F(x, t_s) + sigma[s] sqrt(h) xi, xi = noise[s, n] if use_noise else the
+    counter-based normals of (seed, first_particle + n, s). save_slot[s] >= 0 stores the state at
+    times[s] into traj[save_slot[s], n]."""
+    N, d = x0.shape
+    K = cst.shape[1]
+    G = lo.shape[1]
+    S = times.shape[0] - 1
+    nblk = (N + BLOCK - 1) // BLOCK
+    sde = False
+    for s in range(S):
+        if sigma[s] != 0.0:
+            sde = True
+    for b in prange(nblk):
+        ybuf = np.empty((d, K))
+        zbuf = np.empty((d, K))
+        lbuf = np.empty(K)
+        ebuf = np.empty(K)
+        cbuf = np.empty(K)
+        gmax = np.empty(G)
+        x = np.empty(d)
+        xp = np.empty(d)
+        v1 = np.empty(d)
+        v2 = np.empty(d)
+        xi = np.empty(d)
+        for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
+            lon = _row(lo, n)
+            hin = _row(hi, n)
+            cn = _row(coef, n)
+            for j in range(d):
+                x[j] = x0[n, j]
+            if save_slot[0] >= 0:
+                for j in range(d):
+                    traj[save_slot[0], n, j] = x[j]
+            for s in range(S):
+                h = times[s + 1] - times[s]
+                _field(x, s, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
+                       ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v1)
+                if heun:
+                    for j in range(d):
+                        xp[j] = x[j] + h * v1[j]
+                    _field(xp, s + 1, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
+                           ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v2)
+                    for j in range(d):
+                        x[j] += 0.5 * h * (v1[j] + v2[j])
+                else:
+                    for j in range(d):
+                        x[j] += h * v1[j]
+                if sde and sigma[s] != 0.0:
+                    if use_noise:
+                        for j in range(d):
+                            xi[j] = noise[s, n, j]
+                    else:
+                        fill_normals(stream_key(seed, first_particle + n, s), xi)
+                    amp = sigma[s] * math.sqrt(h)
+                    for j in range(d):
+                        x[j] += amp * xi[j]
+                if save_slot[s + 1] >= 0:
+                    for j in range(d):
+                        traj[save_slot[s + 1], n, j] = x[j]
+            for j in range(d):
+                out[n, j] = x[j]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _field_div(x, ti, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
+               ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, out):
+    """Velocity F(x) into out and its exact divergence (returned).
+
+    For one group (a mixture velocity u = sum_k r_k v_k, v_k = dm mu_k + M_k (x - a mu_k),
+    M_k = Q_k diag(gain_k) Q_k^T, grad r_k = r_k (s_k - sum_l r_l s_l), s_k = -S_k^{-1}(x - a mu_k)):
+        div u = sum_k r_k (tr M_k + s_k . v_k) - (sum_k r_k s_k) . u,
+    s_k . v_k = -sum_j y_kj (dm mue_kj + gain_kj y_kj) / s_kj in the eigenbasis. Linear in groups."""
+    d = x.shape[0]
+    G = lo.shape[0]
+    k0, k1 = _hull(lo, hi)
+    _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
+    _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax)
+    dmv = dm[ti]
+    _pass2(ti, k0, k1, mode, cbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, out)
+    div = 0.0
+    for g in range(G):
+        if coef[g] == 0.0:
+            continue
+        # responsibilities of group g alone
+        _weights(lbuf, lo[g], hi[g], lo[g:g + 1], hi[g:g + 1], one, ebuf, rbuf, gmax)
+        acc = 0.0
+        jj = 0
+        for j in range(d):
+            if mode != 0:
+                jj = j
+            for k in range(lo[g], hi[g]):
+                y = ybuf[j, k]
+                acc += rbuf[k] * (gain[ti, jj, k] - invs[ti, jj, k] * y * (dmv * mue[j, k] + gain[ti, jj, k] * y))
+        _pass2(ti, lo[g], hi[g], mode, rbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, sv)   # group velocity
+        _pass2(ti, lo[g], hi[g], mode, rbuf, 0.0, -1.0, invs, mu, QT, ybuf, zbuf, ss)  # group score
+        dot = 0.0
+        for j in range(d):
+            dot += ss[j] * sv[j]
+        div += coef[g] * (acc - dot)
+    return div
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FM)
+def eval_div(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT, out, div):
+    """out[n] = F(x[n]) and div[n] = div F(x[n]) (F a velocity-type field: gain with dm)."""
+    N, d = x.shape
+    K = cst.shape[1]
+    G = lo.shape[1]
+    nblk = (N + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        ybuf = np.empty((d, K))
+        zbuf = np.empty((d, K))
+        lbuf = np.empty(K)
+        ebuf = np.empty(K)
+        cbuf = np.empty(K)
+        rbuf = np.empty(K)
+        gmax = np.empty(G)
+        sv = np.empty(d)
+        ss = np.empty(d)
+        one = np.ones(1)
+        for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
+            ti = tidx[n] if tidx.shape[0] > 1 else tidx[0]
+            div[n] = _field_div(x[n], ti, _row(lo, n), _row(hi, n), _row(coef, n), mode, am, dm,
+                                cst, invs, gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax,
+                                rbuf, sv, ss, one, out[n])
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FM)
+def integrate_logdet(x1, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
+                     xout, dl):
+    """Augmented ODE (x, l)' = (u(x), div u(x)) on the grid ``times`` (run in the order given, e.g.
+    from t = 1 down to 0); xout = x at the last time, dl = the integral of div u along the way."""
+    N, d = x1.shape
+    K = cst.shape[1]
+    G = lo.shape[1]
+    S = times.shape[0] - 1
+    nblk = (N + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        ybuf = np.empty((d, K))
+        zbuf = np.empty((d, K))
+        lbuf = np.empty(K)
+        ebuf = np.empty(K)
+        cbuf = np.empty(K)
+        rbuf = np.empty(K)
+        gmax = np.empty(G)
+        sv = np.empty(d)
+        ss = np.empty(d)
+        one = np.ones(1)
+        x = np.empty(d)
+        xp = np.empty(d)
+        v1 = np.empty(d)
+        v2 = np.empty(d)
+        for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
+            lon = _row(lo, n)
+            hin = _row(hi, n)
+            cn = _row(coef, n)
+            for j in range(d):
+                x[j] = x1[n, j]
+            ell = 0.0
+            for s in range(S):
+                h = times[s + 1] - times[s]
+                q1 = _field_div(x, s, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
+                                ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, v1)
+                if heun:
+                    for j in range(d):
+                        xp[j] = x[j] + h * v1[j]
+                    q2 = _field_div(xp, s + 1, lon, hin, cn, mode, am, dm, cst, invs, gain, mu,
+                                    mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, v2)
+                    for j in range(d):
+                        x[j] += 0.5 * h * (v1[j] + v2[j])
+                    ell += 0.5 * h * (q1 + q2)
+                else:
+                    for j in range(d):
+                        x[j] += h * v1[j]
+                    ell += h * q1
+            for j in range(d):
+                xout[n, j] = x[j]
+            dl[n] = ell

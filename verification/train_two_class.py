@@ -1,0 +1,86 @@
+"""Default CFG training on two-class-2d: time and accuracy check (issue 5, point 3).
+
+Trains ``refcfg.learn.train_cfg`` with its defaults on "two-class-2d", records the learning curve
+(conditional-field relative L2 error E|u_theta - u|^2 / E|u|^2 averaged over t in {0.05, 0.10, ...,
+0.95}, N = 2000 points per t, seed 123, every ``--eval-every`` steps) and prints the full comparison
+report of the final model against the exact fields. Pass criteria: wall time <= ~60 s (2 cores) and
+final mean conditional error <= 0.05.
+
+    .venv/bin/python verification/train_two_class.py [--json out.json] [--steps N] [--width W] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from refcfg.learn.compare import compare, field_errors, mean_over  # noqa: E402
+from refcfg.learn.train import DEFAULTS, train_cfg  # noqa: E402
+from refcfg.paths import GMMPath  # noqa: E402
+from refcfg.problems import problem  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for key in ("steps", "batch", "width", "depth", "n_freqs", "warmup"):
+        p.add_argument(f"--{key.replace('_', '-')}", type=int, default=None)
+    for key in ("lr", "lr_final"):
+        p.add_argument(f"--{key.replace('_', '-')}", type=float, default=None)
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--no-samples", action="store_true", help="skip the sample-level comparison")
+    p.add_argument("--json", default=None, help="write the curve and report here")
+    args = p.parse_args(argv)
+    kwargs = {k: getattr(args, k) for k in ("steps", "batch", "width", "depth", "n_freqs", "warmup",
+                                             "lr", "lr_final") if getattr(args, k) is not None}
+    path = GMMPath(problem("two-class-2d"), "linear")
+    t_eval = np.round(np.arange(0.05, 0.951, 0.05), 10)
+    eval_seconds = [0.0]
+
+    def eval_fn(model):
+        start = time.perf_counter()
+        f = field_errors(path, model, t_grid=t_eval, n=2000, seed=123)
+        eval_seconds[0] += time.perf_counter() - start
+        return dict(cond_err=mean_over(f["t"], f["conditional"]),
+                    uncond_err=mean_over(f["t"], f["unconditional"]))
+
+    settings = dict(DEFAULTS, **kwargs)
+    print(f"settings: {settings}, dtype={args.dtype}, seed={args.seed}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}", flush=True)
+    res = train_cfg("two-class-2d", seed=args.seed, dtype=args.dtype, progress=True,
+                    eval_fn=eval_fn, eval_every=args.eval_every, **kwargs)
+    train_seconds = res.seconds - eval_seconds[0]
+    print(f"\ntraining: {res.losses.size} steps in {train_seconds:.1f} s "
+          f"(excluding {eval_seconds[0]:.1f} s of curve evaluation), "
+          f"{1e3 * train_seconds / res.losses.size:.2f} ms/step")
+    print("curve (step, seconds incl. eval, mean conditional rel. error, mean unconditional):")
+    for h in res.history:
+        print(f"  {h['step']:6d} {h['seconds']:7.1f} s  cond {h['cond_err']:.4f}  "
+              f"uncond {h['uncond_err']:.4f}")
+    report = compare(path, res.model, ws=(1.0, 3.0), n_field=4000, n_samples=2000, steps=50,
+                     seed=7, samples=not args.no_samples)
+    print()
+    print(report.to_text())
+    final = res.history[-1]["cond_err"]
+    ok_time = train_seconds <= 60.0
+    ok_err = final <= 0.05
+    print(f"\nCHECK time {train_seconds:.1f} s <= 60 s: {'PASS' if ok_time else 'FAIL'}; "
+          f"mean conditional error {final:.4f} <= 0.05: {'PASS' if ok_err else 'FAIL'}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(settings=settings, train_seconds=train_seconds,
+                           history=res.history, report=report.to_dict(),
+                           losses_every_100=res.losses[::100].tolist()), fh, indent=1)
+    return 0 if (ok_time and ok_err) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
