@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 
 from refcfg.gaussian import cfg_endpoint, cfg_endpoint_1d, tilted_gaussian
 
@@ -22,11 +22,12 @@ CASES = [  # (m1, v1, m0, v0, w)
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "sqrt", "polynomial"])
 @pytest.mark.parametrize("case", CASES)
 def test_closed_form_matches_moment_ivp_1d(sampler, schedule, case):
-    # independent oracle: moment ODEs in t, DOP853 at rtol 1e-10; tolerance 1e-8 relative
+    # independent oracle: moment ODEs in t, DOP853 at rtol 1e-10 (global error can exceed the local
+    # rtol: case2's ODE variance shrinks by 10 orders); tolerance 1e-8 (mean), 1e-7 (variance) relative
     a = cfg_endpoint_1d(*case, sampler=sampler, schedule=schedule)
     b = cfg_endpoint_1d(*case, sampler=sampler, schedule=schedule, method="ivp")
     assert abs(a[0] - b[0]) <= 1e-8 * max(1.0, abs(b[0]))
-    assert abs(a[1] - b[1]) <= 1e-8 * b[1]
+    assert abs(a[1] - b[1]) <= 1e-7 * b[1]
 
 
 @pytest.mark.parametrize("sampler", ["ode", "sde"])
@@ -113,8 +114,8 @@ def test_noncommuting_ivp_determinant_identity():
 def test_tilted_matches_quadrature():
     m1, V1, m0, V0, w = 1.0, 0.3, 0.2, 1.5, 3.0
 
-    def logq(x):
-        return w * stats.norm(m1, np.sqrt(V1)).logpdf(x) + (1 - w) * stats.norm(m0, np.sqrt(V0)).logpdf(x)
+    def logq(x):  # unnormalised: w log N(x; m1, V1) + (1 - w) log N(x; m0, V0) up to a constant
+        return -0.5 * w * (x - m1) ** 2 / V1 - 0.5 * (1 - w) * (x - m0) ** 2 / V0
 
     Z = integrate.quad(lambda x: np.exp(logq(x)), -20, 20, epsabs=0, epsrel=1e-12)[0]
     mean = integrate.quad(lambda x: x * np.exp(logq(x)) / Z, -20, 20, epsabs=0, epsrel=1e-12)[0]
