@@ -26,7 +26,6 @@ this n) and "tilted (SIR)" (the tilted sample scored like the variants).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -244,7 +243,3 @@ def plot_comparison(result: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def _finite(x) -> bool:
-    return isinstance(x, float) and math.isfinite(x)

@@ -50,6 +50,7 @@ __all__ = [
     "tilted_gaussian",
     "cfg_endpoint",
     "cfg_endpoint_1d",
+    "discrete_endpoint_1d",
 ]
 
 
@@ -324,3 +325,64 @@ def cfg_endpoint_1d(m1, v1, m0, v0, w, *, sampler="ode", **kwargs) -> tuple[floa
     """(mean, variance) of X_1 for 1-D laws N(m1, v1), N(m0, v0); see :func:`cfg_endpoint`."""
     law = cfg_endpoint([m1], [[v1]], [m0], [[v0]], w, sampler=sampler, **kwargs)
     return float(law.mean[0]), float(law.cov[0, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# the discretised samplers: exact moments of the Euler / Heun / Euler-Maruyama recursions
+# --------------------------------------------------------------------------------------------
+
+
+def _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t):
+    """At time t: CFG velocity u~ = A x + B and guided score s~ = -P x + c (scalars)."""
+    al, be, dal, _, bdb = (float(v) for v in sch.values(t))
+    A = B = P = c = 0.0
+    for wi, m, v in ((w, m1, v1), (1.0 - w, m0, v0)):
+        S = al * al * v + be * be
+        Ai = (al * dal * v + bdb) / S  # (alpha dalpha V + beta dbeta) S^-1
+        A += wi * Ai
+        B += wi * (dal * m - Ai * al * m)
+        P += wi / S
+        c += wi * al * m / S
+    return A, B, P, c
+
+
+def discrete_endpoint_1d(m1, v1, m0, v0, w, ts, sampler, *, schedule="linear", sigma=None,
+                         init_mean=0.0, init_var=1.0) -> tuple[float, float]:
+    """Exact (mean, variance) after the discretised sampler of ``refcfg.sample`` on the grid ``ts``.
+
+    The CFG field between 1-D Gaussian laws N(m1, v1), N(m0, v0) is affine, so each step of
+    "euler", "heun" (trapezoid on the Euler predictor) or "euler_maruyama" (drift u~ + sigma^2/2 s~,
+    sigma evaluated at ts[:-1], sigma "ddpm" = sqrt(2 a_t), and 0 where alpha_t = 0 as in
+    ``refcfg.sample``) maps N(m, v) to N(M m + c, M^2 v + s^2 h).
+    The difference to :func:`cfg_endpoint` is the sampler's discretisation error alone, and the
+    difference of a sample to this is Monte Carlo error alone.
+    """
+    w = _weight(w)
+    sch = _schedule(schedule)
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.size < 2 or np.any(np.diff(ts) <= 0):
+        raise ValueError("ts must be a strictly increasing 1-D grid of >= 2 times")
+    if sampler not in ("euler", "heun", "euler_maruyama"):
+        raise ValueError(f"sampler must be 'euler', 'heun' or 'euler_maruyama', got {sampler!r}")
+    m, v = float(init_mean), float(init_var)
+    for i in range(ts.size - 1):
+        t, h = ts[i], ts[i + 1] - ts[i]
+        A, B, P, c = _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t)
+        q = 0.0
+        if sampler == "euler":
+            M, k = 1.0 + h * A, h * B
+        elif sampler == "heun":
+            A2, B2, _, _ = _affine_coeffs_1d(w, m1, v1, m0, v0, sch, ts[i + 1])
+            M = 1.0 + 0.5 * h * (A + A2 + h * A2 * A)
+            k = 0.5 * h * (B + A2 * h * B + B2)
+        else:
+            if isinstance(sigma, str) and sigma == "ddpm":
+                # where alpha_t = 0, a_t = inf: refcfg.sample takes a probability-flow Euler step
+                s2 = 0.0 if float(sch.alpha(t)) == 0.0 else 2.0 * float(sch.a(t))
+            elif callable(sigma):
+                s2 = float(sigma(t)) ** 2
+            else:
+                s2 = float(sigma) ** 2
+            M, k, q = 1.0 + h * (A - 0.5 * s2 * P), h * (B + 0.5 * s2 * c), s2 * h
+        m, v = M * m + k, M * M * v + q
+    return m, v

@@ -177,7 +177,8 @@ class GMMPath:
                 o["score"][sl] = score
         if "velocity" in o or "div" in o:
             m = (al * da * self._lam + bdb) / s                       # eigenvalues of M_j = dv_j/dx
-            vel = r @ self._means * da + self._to_x(rr * (m * c))
+            da_n = da if np.ndim(da) == 0 else np.reshape(da, (-1, 1))  # (n, 1) for (n, d) terms
+            vel = (r @ self._means) * da_n + self._to_x(rr * (m * c))
             if "velocity" in o:
                 o["velocity"][sl] = vel
         if "x0" in o:

@@ -54,17 +54,18 @@ def _check_range(lo, hi, name):
 
 
 def _rotation(draw, d):
-    """A rotation exp(A), A skew-symmetric with entries in [-pi, pi]; shrinks to the identity."""
-    from scipy.linalg import expm
-
-    m = d * (d - 1) // 2
-    angles = draw(st.lists(st.floats(-math.pi, math.pi, allow_nan=False), min_size=m, max_size=m))
-    A = np.zeros((d, d))
-    A[np.triu_indices(d, 1)] = angles
-    Q = expm(A - A.T)
-    # re-orthonormalise (expm is accurate to ~1e-15; keep Q exactly orthogonal to ~1 ulp)
-    q, r = np.linalg.qr(Q)
-    return q * np.sign(np.diag(r))
+    """A rotation: the product of Givens rotations G(i, j, theta_ij), theta_ij in [-pi, pi] over
+    all pairs i < j (every rotation of R^d is reachable); shrinks to the identity."""
+    Q = np.eye(d)
+    for i in range(d):
+        for j in range(i + 1, d):
+            th = draw(st.floats(-math.pi, math.pi))
+            c, s = math.cos(th), math.sin(th)
+            G = np.eye(d)
+            G[i, i] = G[j, j] = c
+            G[i, j], G[j, i] = -s, s
+            Q = Q @ G
+    return Q
 
 
 @st.composite
@@ -184,10 +185,15 @@ def labels(n_classes: int, n: int, *, null: bool = True):
     Shrinks to all zeros."""
     if n_classes < 1 or n < 1:
         raise ValueError(f"n_classes and n must be >= 1, got n_classes={n_classes}, n={n}")
-    lo = NULL if null else 0
-    # map -1 last so that shrinking (toward the smallest |value|) goes to class 0
-    return hnp.arrays(np.int64, n, elements=st.integers(0, n_classes - (0 if null else 1))).map(
-        lambda a: np.where(a == n_classes, lo, a) if null else a)
+    top = n_classes if null else n_classes - 1  # the value n_classes stands for NULL
+
+    def to_array(values):
+        a = np.array(values, dtype=np.int64)
+        a[a == n_classes] = NULL
+        return a
+
+    # NULL is drawn as the largest value so that shrinking goes toward class 0
+    return st.lists(st.integers(0, top), min_size=n, max_size=n).map(to_array)
 
 
 def guidance_weights(min_w: float = 0.0, max_w: float = 8.0):

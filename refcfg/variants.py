@@ -12,7 +12,7 @@ itself, and with ``use_original_formulation=True`` it is omega (w = 1 + guidance
 
 Spaces. A variant acts on predictions in one space: "velocity" (u_t), "x0" (E[z | x_t], the data /
 denoiser prediction) or "eps" (E[eps | x_t]). Velocity predictions are mapped to the space and back by
-the affine maps of x_t = alpha z + beta eps, u = dalpha z + dbeta eps (notes eq. 41/42 in another form):
+``refcfg.convert``, i.e. the affine maps of x_t = alpha z + beta eps, u = dalpha z + dbeta eps:
 
     x0  = (beta u - dbeta x) / D,    eps = (dalpha x - alpha u) / D,    D = beta dalpha - alpha dbeta,
     u   = (dbeta x + D x0) / beta  = (dalpha x - D eps) / alpha.
@@ -181,7 +181,7 @@ def cfg_combine(c, u, w) -> np.ndarray:
 
 
 def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
-    """Guidance rescale (Lin et al., arXiv 2305.08891, sec. 3.4, Algorithm 2; eq. 15-16).
+    """Guidance rescale (Lin et al., arXiv 2305.08891, sec. 3.4).
 
     g = u + w (c - u);  g_r = g * std(c) / std(g);  out = phi g_r + (1 - phi) g, with std over the
     coordinates of each row (diffusers: over all non-batch dims; its unbiased std gives the same ratio).
@@ -199,7 +199,7 @@ def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
 
 def apg_combine(c, u, w, eta: float = 0.0, norm_threshold: float = math.inf, momentum: float = 0.0,
                 running=None) -> tuple[np.ndarray, np.ndarray]:
-    """Adaptive projected guidance (Sadat, Hilliges, Weber, arXiv 2410.02416, Algorithm 1).
+    """Adaptive projected guidance (Sadat, Hilliges, Weber, arXiv 2410.02416).
 
     Delta = c - u;  A = Delta + momentum * running (running = previous average, 0 at the start);
     D = A * min(1, r / |A|) (r = norm_threshold);  D_par = (<D, c> / |c|^2) c, D_perp = D - D_par;
@@ -234,14 +234,14 @@ def apg_combine(c, u, w, eta: float = 0.0, norm_threshold: float = math.inf, mom
 
 def cfg_zero_star_scale(c, u, eps: float = 1e-8) -> np.ndarray:
     """CFG-Zero*'s optimised scale s* = <c, u> / (|u|^2 + eps) per row, (N, 1) (Fan et al.,
-    arXiv 2503.18886, eq. 7-8; the official code and diffusers add eps = 1e-8 to the denominator)."""
+    arXiv 2503.18886, the optimised scale; the official code and diffusers add eps = 1e-8 to the denominator)."""
     c, u = _pair(c, u)
     eps = _real(eps, "eps", lo=0.0)
     return np.sum(c * u, axis=1, keepdims=True) / (np.sum(u * u, axis=1, keepdims=True) + eps)
 
 
 def cfg_zero_star_combine(c, u, w, eps: float = 1e-8) -> np.ndarray:
-    """CFG-Zero* without zero-init: s* u + w (c - s* u) (arXiv 2503.18886, Algorithm 1)."""
+    """CFG-Zero* without zero-init: s* u + w (c - s* u) (arXiv 2503.18886)."""
     c, u = _pair(c, u)
     s = cfg_zero_star_scale(c, u, eps)
     su = s * u
@@ -413,7 +413,7 @@ class PlainCFG(VariantField):
 
 
 class GuidanceInterval(VariantField):
-    """Guidance only in a noise interval (Kynkaanniemi et al., arXiv 2404.07724, sec. 3, eq. 3):
+    """Guidance only in a noise interval (Kynkaanniemi et al., arXiv 2404.07724):
     w where sigma_lo < sigma(t) <= sigma_hi, else 1 (the conditional field alone), with the EDM noise
     level sigma(t) = beta_t / alpha_t (``noise_level``). None means no bound on that side, so
     ``sigma_lo=None, sigma_hi=None`` (the interval covers [0, 1]) is plain CFG.
@@ -531,7 +531,7 @@ class APG(VariantField):
 
 
 class CFGZeroStar(VariantField):
-    """CFG-Zero* (Fan et al., arXiv 2503.18886): optimised scale s* u + w (c - s* u) (eq. 7-8) in
+    """CFG-Zero* (Fan et al., arXiv 2503.18886): optimised scale s* u + w (c - s* u) in
     ``space`` (default velocity: the paper is about flow matching) plus zero-init: velocity 0 for
     t < ``zero_until`` (sec. 4.2; paper and diffusers zero the first step, ``zero_init_steps=1``).
     Use ``zero_init_from_grid(t_grid, K)`` to get the threshold t_K that zeroes the first K steps of an
@@ -577,7 +577,7 @@ class CFGZeroStar(VariantField):
 
 
 class Autoguidance(VariantField):
-    """Autoguidance (Karras et al., arXiv 2406.02507, eq. 2): w c + (1 - w) c_weak, guiding the
+    """Autoguidance (Karras et al., arXiv 2406.02507, sec. 3): w c + (1 - w) c_weak, guiding the
     conditional field with a weaker version of itself under the same condition instead of the
     unconditional field. Exact here with ``weaker_mixture`` (the same mixture with inflated
     covariances). Linear in the predictions: space-free. The paper's EDM2 guidance weights are ~2-3."""

@@ -172,7 +172,10 @@ class PathOracle:
 
     def resp(self, x):
         lp = self.comp_logpdf(x)
-        return np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        r = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        # renormalise: at |x| ~ 1e6 each scipy log-density (~ -5e11) carries an absolute rounding
+        # error ~ 5e-5, so the raw exponentials may sum to 1 +- 1e-4
+        return r / r.sum(axis=1, keepdims=True)
 
     def _solve(self, k, x):
         # S_k^{-1} (x - alpha mu_k), (N, d), by np.linalg.solve

@@ -95,15 +95,17 @@ def test_cfg_formula_and_special_weights(name):
     x = 2 * rng.standard_normal((10, 2))
     for t in T_ALL:
         oc, om = _oracles(cls, py, name, t)
+        vm, sm = om.velocity(x), om.score(x)
         for y in range(3):
+            vy, sy = oc[y].velocity(x), oc[y].score(x)
             uy, un = path.velocity(x, t, y), path.velocity(x, t)
             assert rel_err(path.cfg_velocity(x, t, y, 1.0), uy) < 1e-14
             assert rel_err(path.cfg_velocity(x, t, y, 0.0), un) < 1e-14
             for w in WS:
-                want = w * oc[y].velocity(x) + (1 - w) * om.velocity(x)
-                assert rel_err(path.cfg_velocity(x, t, y, w), want, floor=1e-8) < 1e-10, (t, y, w)
-                want_s = w * oc[y].score(x) + (1 - w) * om.score(x)
-                assert rel_err(path.cfg_score(x, t, y, w), want_s, floor=1e-8) < 1e-10, (t, y, w)
+                want = w * vy + (1 - w) * vm
+                assert rel_err(path.cfg_velocity(x, t, y, w), want, floor=1e-3) < 1e-10, (t, y, w)
+                want_s = w * sy + (1 - w) * sm
+                assert rel_err(path.cfg_score(x, t, y, w), want_s, floor=1e-3) < 1e-10, (t, y, w)
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "vp"])
@@ -134,17 +136,30 @@ def test_per_particle_labels_with_null_in_cfg():
     path, cls, py, rng = _setup(seed=4)
     x = 2 * rng.standard_normal((7, 2))
     y = np.array([0, refcfg.NULL, 2, 1, refcfg.NULL, 0, 2])
-    t = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
-    for w in (0.0, 1.0, 3.0):
-        for fn in ("cfg_velocity", "classifier_guided_velocity", "cfg_score"):
-            got = getattr(path, fn)(x, t, y, w)
-            for i in range(7):
-                if y[i] == refcfg.NULL:
-                    base = "score" if fn == "cfg_score" else "velocity"
-                    want = getattr(path, base)(x[i:i + 1], float(t[i]))[0]
-                else:
-                    want = getattr(path, fn)(x[i:i + 1], float(t[i]), int(y[i]), w)[0]
-                np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-13, err_msg=f"{fn} {w} {i}")
+    w_arr = np.array([0.0, 1.0, 3.0, -1.0, 2.0, 5.0, 0.5])
+    # scalar times first (labels alone), then one time per particle; scalar and per-particle w
+    for t in (0.0, 0.4, 1.0, np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])):
+        tt = np.broadcast_to(t, (7,))
+        for w in (0.0, 1.0, 3.0, w_arr):
+            ww = np.broadcast_to(w, (7,))
+            for fn in ("cfg_velocity", "classifier_guided_velocity", "cfg_score"):
+                got = getattr(path, fn)(x, t, y, w)
+                for i in range(7):
+                    if y[i] == refcfg.NULL:
+                        base = "score" if fn == "cfg_score" else "velocity"
+                        want = getattr(path, base)(x[i:i + 1], float(tt[i]))[0]
+                    else:
+                        want = getattr(path, fn)(x[i:i + 1], float(tt[i]), int(y[i]), float(ww[i]))[0]
+                    np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-13,
+                                               err_msg=f"{fn} t={t} w={w} row {i}")
+        # the classifier gradient and class posteriors row by row (0 on NULL rows)
+        cs = path.classifier_score(x, t, y)
+        clp = path.class_log_probs(x, t)
+        for i in range(7):
+            want = 0.0 if y[i] == refcfg.NULL else path.classifier_score(x[i:i + 1], float(tt[i]), int(y[i]))[0]
+            np.testing.assert_allclose(cs[i], want, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(clp[i], path.class_log_probs(x[i:i + 1], float(tt[i]))[0],
+                                       rtol=1e-13, atol=1e-14)
 
 
 # ------------------------------------------------------------------ field objects
@@ -212,3 +227,31 @@ def test_guided_rejects_mismatched_fields():
         refcfg.guided(p2.field(), p3.field(), 2.0)
     with pytest.raises(ValueError, match="w"):
         refcfg.guided(p2.field(), p2.field(), float("nan"))
+
+
+def test_zero_probability_class():
+    """p(y=1) = 0: log p_t(1|x) = -inf, the other class has probability 1, yet u(x|y=1) is the exact
+    class-1 field and CFG / classifier guidance towards it are finite and agree (abs <= 1e-12)."""
+    rng = np.random.default_rng(9)
+    c0, c1 = random_gmm_params(rng, 2, 2, "full"), random_gmm_params(rng, 2, 2, "diag")
+    path = refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(*c0), refcfg.GMM(*c1)], [1.0, 0.0]), "linear")
+    x = rng.standard_normal((4, 2))
+    for t in (0.0, 0.5, 1.0):
+        clp = path.class_log_probs(x, t)
+        assert np.all(clp[:, 1] == -np.inf) and np.allclose(clp[:, 0], 0.0, atol=1e-15)
+        sf = schedule_formula("linear", t)
+        assert rel_err(path.velocity(x, t, 1), PathOracle(*c1, sf).velocity(x)) < 1e-10
+        assert rel_err(path.velocity(x, t), PathOracle(*c0, sf).velocity(x)) < 1e-10
+        cg, cf = path.classifier_guided_velocity(x, t, 1, 2.0), path.cfg_velocity(x, t, 1, 2.0)
+        assert np.all(np.isfinite(cg)) and np.max(np.abs(cg - cf)) < 1e-12
+
+
+def test_classifier_score_small_t():
+    """Near t = 0 the classifier gradient is O(alpha_t); it must match the oracle difference of class
+    and marginal scores at t = 1e-3 (rel <= 1e-9: the oracle itself cancels ~-x - (-x) there)."""
+    path, cls, py, rng = _setup(seed=10)
+    x = 2 * rng.standard_normal((6, 2))
+    for t in (1e-3, 1e-2):
+        oc, om = _oracles(cls, py, "linear", t)
+        for y in range(3):
+            assert rel_err(path.classifier_score(x, t, y), oc[y].score(x) - om.score(x)) < 1e-9, (t, y)

@@ -138,3 +138,24 @@ def test_errors():
         cfg_endpoint_1d(0, 1, 0, 1, 2.0, t_start=1.0)
     with pytest.raises(ValueError, match="m0 has shape"):
         cfg_endpoint([0.0, 1.0], np.eye(2), [0.0], np.eye(2), 2.0)
+
+
+@pytest.mark.parametrize("sampler,order,t0", [("euler", 1.0, 0.0), ("heun", 2.0, 0.0),
+                                               ("euler_maruyama", 1.0, 0.0),
+                                               ("euler_maruyama", 1.0, 1e-3)])
+def test_discretised_sampler_converges_at_its_order(sampler, order, t0):
+    # exact moments of the discrete recursion vs the continuous closed form; slope of log error vs
+    # log h over 100..800 steps must be the sampler's order within 0.15
+    from refcfg.gaussian import discrete_endpoint_1d
+
+    kind = "sde" if sampler == "euler_maruyama" else "ode"
+    exact = cfg_endpoint_1d(1.0, 0.3, 0.2, 1.5, 3.0, sampler=kind, t_start=t0)
+    steps = np.array([100, 200, 400, 800])
+    errs = []
+    for k in steps:
+        ts = np.linspace(t0, 1.0, k + 1)
+        m, v = discrete_endpoint_1d(1.0, 0.3, 0.2, 1.5, 3.0, ts, sampler,
+                                    sigma="ddpm" if kind == "sde" else None)
+        errs.append(abs(m - exact[0]) + abs(v - exact[1]))
+    slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
+    assert abs(slope - order) < 0.15, (slope, errs)

@@ -221,3 +221,21 @@ def test_labeled_sample_labels_and_classes():
     C = full_covs(covs, 2)
     cov = sum(w[k] * (C[k] + np.outer(mu[k] - mean, mu[k] - mean)) for k in range(len(w)))
     assert np.all(np.abs(x1.mean(0) - mean) < 5 * np.sqrt(np.diag(cov) / 20_000))
+
+
+def test_zero_weight_component_is_ignored():
+    """A component of weight 0 changes nothing (log-sum-exp over a -inf log weight, no NaN)."""
+    rng = np.random.default_rng(11)
+    w, mu, covs = random_gmm_params(rng, 2, 2, "full")
+    g0 = refcfg.GMM([1.0, 0.0], mu, covs)
+    g1 = refcfg.GMM([1.0], mu[:1], covs[:1])
+    x = 3 * rng.standard_normal((6, 2))
+    np.testing.assert_allclose(g0.log_prob(x), g1.log_prob(x), rtol=1e-14)
+    np.testing.assert_allclose(g0.score(x), g1.score(x), rtol=1e-13, atol=1e-15)
+    r = g0.responsibilities(x)
+    assert np.all(r[:, 1] == 0) and np.allclose(r[:, 0], 1.0, atol=0)
+    path0, path1 = refcfg.GMMPath(g0, "cosine"), refcfg.GMMPath(g1, "cosine")
+    for t in (0.0, 0.5, 1.0):
+        np.testing.assert_allclose(path0.velocity(x, t), path1.velocity(x, t), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(path0.divergence(x, t), path1.divergence(x, t), rtol=1e-13, atol=1e-14)
+    assert np.all(g0.sample_with_components(1000, seed=0)[1] == 0)

@@ -182,3 +182,16 @@ def test_bad_toml_syntax_and_no_classes(tmp_path):
         load_problem(_write(tmp_path, "[problem\nname = 1", "bad.toml"))
     with pytest.raises(ValueError, match="classes"):
         load_problem(_write(tmp_path, '[problem]\nname = "empty"\n', "empty.toml"))
+
+
+def test_tree_classes_grow_in_opposite_directions(problems):
+    """arXiv 2406.02507 App. C: two trees from a common root, one per class, growing in opposite
+    directions; the class means lie on opposite sides of the root and the classes barely overlap."""
+    L = problems["tree"]
+    m0 = L.classes[0].weights @ L.classes[0].means
+    m1 = L.classes[1].weights @ L.classes[1].means
+    assert np.dot(m0, m1) < 0
+    x0, _ = L.sample(2000, seed=0, y=0)
+    path = refcfg.GMMPath(L, "linear")
+    # at t = 1 a point of class 0 is classified as class 0 with high probability on average
+    assert np.mean(np.exp(path.class_log_probs(x0, 1.0)[:, 0])) > 0.9

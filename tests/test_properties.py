@@ -8,7 +8,7 @@ stated next to each assertion. max_examples is kept small so the file runs in we
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import refcfg
@@ -246,7 +246,7 @@ def test_t1_log_prob_is_data_law(data, p, name):
     assert rel_err(lp1, o.log_prob(x), floor=1e-3) <= 1e-12
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate], **SETTINGS)
 @given(st.data(), labeled_params(), st.sampled_from(ALL_SCHEDULES))
 def test_per_particle_labels_and_times(data, lp, name):
     """Label arrays with NULL entries and per-particle times give, row by row, the scalar results."""

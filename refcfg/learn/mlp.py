@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .._validation import NULL, as_generator
+from .._validation import NULL
 
 __all__ = ["MLPConfig", "MLP", "Adam", "time_features", "load_mlp"]
 

@@ -34,7 +34,7 @@ __all__ = ["TrainResult", "resolve_problem", "cfg_batch", "train_cfg", "train_un
 
 # Default settings of the CFG training on two-class-2d (see docs/learning.md for the curve they
 # reach; verification/train_two_class.py checks the ~60 s / <= 5 % target).
-DEFAULTS = dict(width=128, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=8000, eta=0.1,
+DEFAULTS = dict(width=128, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=5000, eta=0.1,
                 t_sampling="uniform", lr_final=0.02, warmup=200)
 
 
@@ -113,7 +113,8 @@ class TrainResult:
 
     model: the MLP (``model.meta`` records kind, problem, schedule and settings). losses: per-step
     training loss (steps,). history: list of dicts from ``eval_fn`` (step, seconds, ...).
-    seconds: wall time of the loop. settings: the arguments used. classifier: the NoisyClassifier
+    seconds: wall time of the loop; cpu_seconds: process CPU time of the loop (all threads; a
+    load-independent measure on a shared machine). settings: the arguments used. classifier: the NoisyClassifier
     (train_classifier only).
     """
 
@@ -121,6 +122,7 @@ class TrainResult:
     losses: np.ndarray
     history: list = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     classifier: object = None
 
@@ -160,6 +162,7 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     history = []
     bar = _progress_bar(steps, desc, progress)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     done = 0
     try:
         for step in range(steps):
@@ -178,9 +181,11 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     if eval_fn is not None:
         history.append(dict(step=done, seconds=seconds, **eval_fn(model)))
-    return TrainResult(model=model, losses=losses[:done], history=history, seconds=seconds)
+    return TrainResult(model=model, losses=losses[:done], history=history, seconds=seconds,
+                       cpu_seconds=cpu_seconds)
 
 
 def _pos_int(value, name: str) -> int:

@@ -7,9 +7,9 @@ imported lazily (``refcfg.sampling.cuda._kernels()``), never at ``import refcfg`
 One thread per particle. For every component k the thread computes, in the eigenbasis of
 Sigma_k = Q_k diag(lam_k) Q_k^T,
 
-    c     = Q_k^T (x - alpha_t mu_k)                                  (d,)
-    l_k   = lconst[u, k] - 1/2 sum_j c_j^2 ginv[u, k, j]              log pi_k + log N(x; alpha mu_k, S_k) + const
-    v_k   = mcoef[u] mu_k + Q_k (gcoef[u, k, :] * c)                  (d,)
+    c     = Q_k^T x - alpha_t Q_k^T mu_k  (= Q_k^T (x - alpha_t mu_k))      (d,)
+    l_k   = lconst[u, k] - 1/2 sum_j c_j^2 ginv[u, k, j]    (log pi_k + log N(x; alpha mu_k, S_k) + const)
+    v_k   = mcoef[u] mu_k + Q_k (gcoef[u, k, :] * c)                        (d,)
 
 with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues s_kj = alpha^2 lam_kj + beta^2),
 ginv = 1 / s, lconst = log pi_k - 1/2 sum_j log s_kj (the d log 2 pi term cancels in the
@@ -25,6 +25,7 @@ time ``u``: kernels never call Python and never evaluate a schedule.
 Responsibilities r_k = softmax_k(l_k) are accumulated with an online log-sum-exp: a running max m,
 a running sum s = sum_k exp(l_k - m) and a running vector acc = sum_k exp(l_k - m) v_k, rescaled by
 exp(m_old - m_new) whenever the max grows. Components with l_k = -inf (zero weight) are skipped.
+v_k is never stored: each of its entries is computed and folded into both accumulators at once.
 
 A field is a combination  ca * E_A + cb * E_B  of at most two exact fields (CFG: ca = w, cb = 1 - w).
 Term A uses components [a0, a1) restricted to class ``labA[p]`` (all of them when labA[p] < 0, the
@@ -54,14 +55,18 @@ def _simulator() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def kernels(maxd: int, dtype_name: str):
-    """Compile-time specialised kernels for d <= ``maxd`` in ``dtype_name`` ('float64'/'float32').
+def kernels(d: int, dtype_name: str, full: bool):
+    """Kernels specialised at compile time for dimension ``d``, ``dtype_name`` ('float64' or
+    'float32') and covariance layout (``full``: eigenbasis rotation; else diagonal, Q = I).
+    Returns a namespace with the ``evaluate``, ``sample`` and ``draw_normals`` kernels.
 
-    Returns a namespace with ``evaluate`` and ``sample`` kernels. ``maxd`` sizes the per-thread
-    local arrays (a compile-time constant in CUDA)."""
+    d is a compile-time constant: it sizes the per-thread arrays and bounds every inner loop, so for
+    small d the compiler unrolls the loops and keeps those arrays in registers instead of local
+    memory (one compilation per (d, dtype, full), cached on disk)."""
     F = np.float64 if dtype_name == "float64" else np.float32
     NT = numba.float64 if dtype_name == "float64" else numba.float32
-    MAXD = int(maxd)
+    D = int(d)
+    FULL = bool(full)
     ZERO = F(0.0)
     ONE = F(1.0)
     HALF = F(0.5)
@@ -70,16 +75,17 @@ def kernels(maxd: int, dtype_name: str):
     opts = {} if _simulator() else {"cache": True}
 
     @cuda.jit(device=True, **opts)
-    def _field(x, d, u, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
-               a0, a1, la, b0, b1, lb, ca, cb, c, v, acc_a, acc_b, out):
-        """out[:d] = ca * E_A(x) + cb * E_B(x) at table row u (see module docstring)."""
+    def _field(x, u, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+               a0, a1, la, b0, b1, lb, ca, cb, c, acc_a, acc_b, out):
+        """out[:D] = ca * E_A(x) + cb * E_B(x) at table row u (module docstring). ``out`` may be
+        ``x`` itself: x is not read after the last component."""
         alpha = alph[u]
         mc = mcoef[u]
         m_a = NEG_INF
         m_b = NEG_INF
         s_a = ZERO
         s_b = ZERO
-        for j in range(d):
+        for j in range(D):
             acc_a[j] = ZERO
             acc_b[j] = ZERO
         k_lo = min(a0, b0) if b1 > b0 else a0
@@ -92,146 +98,137 @@ def kernels(maxd: int, dtype_name: str):
             l = lconst[u, k]
             if l == NEG_INF:
                 continue
-            # c = Q_k^T (x - alpha mu_k); quadratic form sum_j c_j^2 / s_kj
             quad = ZERO
-            if full:
-                for j in range(d):
-                    v[j] = x[j] - alpha * means[k, j]
-                for i in range(d):
-                    ci = ZERO
-                    for j in range(d):
-                        ci += Q[k, j, i] * v[j]
-                    c[i] = ci
+            if FULL:
+                # c = Q_k^T x - alpha Q_k^T mu_k, then c <- gcoef * c
+                for i in range(D):
+                    ci = -alpha * mue[k, i]
+                    for j in range(D):
+                        ci += Q[k, j, i] * x[j]
                     quad += ci * ci * ginv[u, k, i]
-                for i in range(d):
-                    c[i] = gcoef[u, k, i] * c[i]
-                for j in range(d):
-                    vj = mc * means[k, j]
-                    for i in range(d):
-                        vj += Q[k, j, i] * c[i]
-                    v[j] = vj
+                    c[i] = gcoef[u, k, i] * ci
             else:
-                for j in range(d):
+                for j in range(D):
                     cj = x[j] - alpha * means[k, j]
                     quad += cj * cj * ginv[u, k, j]
-                    v[j] = mc * means[k, j] + gcoef[u, k, j] * cj
             l = l - HALF * quad
+            # online log-sum-exp: acc <- acc * mult + e * v_k (mult = 1, e = 0 outside the term)
+            mult_a = ONE
+            e_a = ZERO
             if in_a:
                 if l > m_a:
-                    scale = math.exp(m_a - l)
-                    s_a = s_a * scale + ONE
-                    for j in range(d):
-                        acc_a[j] = acc_a[j] * scale + v[j]
+                    mult_a = math.exp(m_a - l)
+                    e_a = ONE
                     m_a = l
                 else:
-                    e = math.exp(l - m_a)
-                    s_a += e
-                    for j in range(d):
-                        acc_a[j] += e * v[j]
+                    e_a = math.exp(l - m_a)
+                s_a = s_a * mult_a + e_a
+            mult_b = ONE
+            e_b = ZERO
             if in_b:
                 if l > m_b:
-                    scale = math.exp(m_b - l)
-                    s_b = s_b * scale + ONE
-                    for j in range(d):
-                        acc_b[j] = acc_b[j] * scale + v[j]
+                    mult_b = math.exp(m_b - l)
+                    e_b = ONE
                     m_b = l
                 else:
-                    e = math.exp(l - m_b)
-                    s_b += e
-                    for j in range(d):
-                        acc_b[j] += e * v[j]
+                    e_b = math.exp(l - m_b)
+                s_b = s_b * mult_b + e_b
+            for j in range(D):
+                vj = mc * means[k, j]
+                if FULL:
+                    for i in range(D):
+                        vj += Q[k, j, i] * c[i]
+                else:
+                    vj += gcoef[u, k, j] * (x[j] - alpha * means[k, j])
+                acc_a[j] = acc_a[j] * mult_a + e_a * vj
+                acc_b[j] = acc_b[j] * mult_b + e_b * vj
         fa = ca / s_a
         if b1 > b0 and cb != ZERO:
             fb = cb / s_b
-            for j in range(d):
+            for j in range(D):
                 out[j] = fa * acc_a[j] + fb * acc_b[j]
         else:
-            for j in range(d):
+            for j in range(D):
                 out[j] = fa * acc_a[j]
 
     @cuda.jit(**opts)
-    def evaluate(X, tidx, labA, labB, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+    def evaluate(X, tidx, labA, labB, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
                  a0, a1, b0, b1, ca, cb, out):
         """out[p] = ca[p] E_A(X[p], t_p) + cb[p] E_B(X[p], t_p); tidx[p] is the table row of t_p."""
         p = cuda.grid(1)
         if p >= X.shape[0]:
             return
-        d = X.shape[1]
-        x = cuda.local.array(MAXD, NT)
-        c = cuda.local.array(MAXD, NT)
-        v = cuda.local.array(MAXD, NT)
-        acc_a = cuda.local.array(MAXD, NT)
-        acc_b = cuda.local.array(MAXD, NT)
-        res = cuda.local.array(MAXD, NT)
-        for j in range(d):
+        x = cuda.local.array(D, NT)
+        c = cuda.local.array(D, NT)
+        acc_a = cuda.local.array(D, NT)
+        acc_b = cuda.local.array(D, NT)
+        for j in range(D):
             x[j] = X[p, j]
-        _field(x, d, tidx[p], means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
-               a0, a1, labA[p], b0, b1, labB[p], ca[p], cb[p], c, v, acc_a, acc_b, res)
-        for j in range(d):
-            out[p, j] = res[j]
+        _field(x, tidx[p], means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+               a0, a1, labA[p], b0, b1, labB[p], ca[p], cb[p], c, acc_a, acc_b, x)
+        for j in range(D):
+            out[p, j] = x[j]
 
     @cuda.jit(**opts)
-    def sample(X, traj, every, labA, labB, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
+    def sample(X, traj, every, labA, labB, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
                a0, a1, b0, b1, ca, cb, h, noise_scale, method, noise_mode, noise, states):
         """Integrate particle p over the whole grid in place (X[p] holds x_init on entry).
 
         Table row i holds the field at grid time t_i (for Euler-Maruyama the drift u + sigma_i^2/2
         score). h[i] = t_{i+1} - t_i; noise_scale[i] = sigma_i sqrt(h_i).
           euler:           x <- x + h_i f(x, t_i)
-          heun:            x' = x + h_i f(x, t_i);  x <- x + h_i/2 (f(x, t_i) + f(x', t_{i+1}))
+          heun:            x' = x + h_i f(x, t_i);  x <- x + h_i/2 (f(x, t_i) + f(x', t_{i+1})),
+                           computed as (x + x')/2 + h_i/2 f(x', t_{i+1}) (two arrays, not three)
           euler_maruyama:  x <- x + h_i f(x, t_i) + sigma_i sqrt(h_i) z_i,  z_i ~ N(0, I)
-        z_i = noise[i, p] (noise_mode 1) or d successive xoroshiro128p normals of state p
+        z_i = noise[i, p] (noise_mode 1) or D successive xoroshiro128p normals of state p
         (noise_mode 2). traj[s] = x after step s * every (traj[0] = x_init, the last row the final
         state, as in ``refcfg.sampling.reference``) when every > 0."""
         p = cuda.grid(1)
         if p >= X.shape[0]:
             return
-        d = X.shape[1]
         n_steps = h.shape[0]
-        x = cuda.local.array(MAXD, NT)
-        xp = cuda.local.array(MAXD, NT)
-        k1 = cuda.local.array(MAXD, NT)
-        k2 = cuda.local.array(MAXD, NT)
-        c = cuda.local.array(MAXD, NT)
-        v = cuda.local.array(MAXD, NT)
-        acc_a = cuda.local.array(MAXD, NT)
-        acc_b = cuda.local.array(MAXD, NT)
+        x = cuda.local.array(D, NT)
+        y = cuda.local.array(D, NT)
+        c = cuda.local.array(D, NT)
+        acc_a = cuda.local.array(D, NT)
+        acc_b = cuda.local.array(D, NT)
         la = labA[p]
         lb = labB[p]
         cap = ca[p]
         cbp = cb[p]
-        for j in range(d):
+        for j in range(D):
             x[j] = X[p, j]
         if every > 0:
-            for j in range(d):
+            for j in range(D):
                 traj[0, p, j] = x[j]
         for i in range(n_steps):
             hi = h[i]
-            _field(x, d, i, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
-                   a0, a1, la, b0, b1, lb, cap, cbp, c, v, acc_a, acc_b, k1)
+            _field(x, i, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+                   a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
             if method == 1:  # Heun
-                for j in range(d):
-                    xp[j] = x[j] + hi * k1[j]
-                _field(xp, d, i + 1, means, Q, full, ginv, gcoef, lconst, mcoef, alph, ccls,
-                       a0, a1, la, b0, b1, lb, cap, cbp, c, v, acc_a, acc_b, k2)
-                for j in range(d):
-                    x[j] = x[j] + HALF * hi * (k1[j] + k2[j])
+                for j in range(D):
+                    y[j] = x[j] + hi * y[j]          # Euler predictor x'
+                    x[j] = HALF * (x[j] + y[j])      # (x + x')/2
+                _field(y, i + 1, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+                       a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
+                for j in range(D):
+                    x[j] = x[j] + HALF * hi * y[j]
             else:
-                for j in range(d):
-                    x[j] = x[j] + hi * k1[j]
+                for j in range(D):
+                    x[j] = x[j] + hi * y[j]
                 if method == 2:
                     sc = noise_scale[i]
                     if noise_mode == 1:
-                        for j in range(d):
+                        for j in range(D):
                             x[j] = x[j] + sc * noise[i, p, j]
                     elif noise_mode == 2:
-                        for j in range(d):
+                        for j in range(D):
                             x[j] = x[j] + sc * normal(states, p)
             if every > 0 and ((i + 1) % every == 0 or i + 1 == n_steps):
                 s = (i + 1) // every if (i + 1) % every == 0 else traj.shape[0] - 1
-                for j in range(d):
+                for j in range(D):
                     traj[s, p, j] = x[j]
-        for j in range(d):
+        for j in range(D):
             X[p, j] = x[j]
 
     @cuda.jit(**opts)
@@ -252,5 +249,6 @@ def kernels(maxd: int, dtype_name: str):
     ns.sample = sample
     ns.draw_normals = draw_normals
     ns.dtype = F
-    ns.maxd = MAXD
+    ns.d = D
+    ns.full = FULL
     return ns

@@ -1,4 +1,24 @@
-"""``refcfg.sample``: integrate a field from p_init = N(0, I) at t = 0 to t = 1."""
+"""``refcfg.sample``: integrate a field from p_init = N(0, I) at t = 0 to t = 1.
+
+Backends: "numpy" (``refcfg.sampling.reference``: works for every field object), "cpu" (fused Numba
+kernels, ``refcfg.sampling.cpu``: exact Gaussian-mixture fields and linear guided combinations of
+them), "cuda" (``refcfg.sampling.cuda``) and "auto" = "cpu" when the field is lowerable and numba is
+importable, else "numpy". The rule depends on the field only (never on n or steps), so a given call
+always takes the same path.
+
+Noise. ``seed`` feeds one ``np.random.Generator`` that draws x(t_start) ~ N(0, I) and, for the SDE
+on the NumPy backend, the increments step by step; on the CPU backend the SDE increments come from a
+counter-based stream keyed by one 63-bit integer drawn from that generator after x(t_start), so that
+they do not depend on the number of threads. The two backends therefore give different (equally
+valid) SDE samples for one seed; pass ``noise=`` to make them identical up to rounding.
+
+The DDPM-like diffusion sigma_t^2 = 2 a_t (a_t of eq. 41) is infinite where alpha_t = 0 (t = 0 for
+every schedule with alpha_0 = 0). There the Euler-Maruyama step is replaced by a probability-flow
+ODE Euler step (sigma = 0): the ODE and the SDE have the same marginals (eq. 44), so this first step
+is consistent, with local error O(h) like the Euler-Maruyama step it replaces; from t_1 on
+sigma_t = sqrt(2 a_t). Alternatively pass ``t_start`` > 0 (then x(t_start) ~ N(0, I) only
+approximates p_{t_start}). tests/sampling/test_sde.py bounds the difference between the two.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +29,11 @@ import numpy as np
 from .._validation import _describe, as_float_array, as_generator, as_positive_int
 from . import reference
 
-__all__ = ["sample", "SAMPLERS", "time_grid", "sigma_values"]
+__all__ = ["sample", "SAMPLERS", "BACKENDS", "time_grid", "sigma_values", "resolve_backend",
+           "with_labels"]
 
 SAMPLERS = ("euler", "heun", "euler_maruyama")
+BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
 
 def time_grid(steps=100, t_start=0.0, t_end=1.0, t_grid=None) -> np.ndarray:
@@ -25,19 +47,30 @@ def time_grid(steps=100, t_start=0.0, t_end=1.0, t_grid=None) -> np.ndarray:
         return ts
     steps = as_positive_int(steps, "steps")
     for name, v in (("t_start", t_start), ("t_end", t_end)):
-        if not isinstance(v, numbers.Real) or not 0.0 <= v <= 1.0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= v <= 1.0:
             raise ValueError(f"{name} must be a float in [0, 1], got {v!r}")
     if not t_start < t_end:
         raise ValueError(f"t_start must be < t_end, got t_start={t_start!r}, t_end={t_end!r}")
     return np.linspace(float(t_start), float(t_end), steps + 1)
 
 
+def _ddpm_sigma(t, schedule) -> np.ndarray:
+    """sqrt(2 a_t), a_t = beta^2 dalpha/alpha - beta dbeta (eq. 41); +inf where alpha_t = 0."""
+    v = schedule.values(np.asarray(t, dtype=np.float64))
+    al, be, da, bdb = (np.broadcast_to(np.asarray(q, dtype=np.float64), np.shape(t))
+                       for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(al > 0, be * be * da / np.where(al > 0, al, 1.0) - bdb, np.inf)
+    return np.sqrt(2.0 * np.maximum(a, 0.0))
+
+
 def sigma_values(sigma, ts, schedule) -> np.ndarray:
     """sigma_t at the grid points ts[:-1] (the Euler-Maruyama evaluation times).
 
-    sigma: a float >= 0, a callable sigma(t), or "ddpm" meaning sigma_t^2 = 2 a_t (a_t of eq. 41),
-    which diverges at t = 0 when alpha_0 = 0: start at t_start > 0 then."""
-    t_eval = ts[:-1]
+    sigma: a float >= 0, a callable sigma(t), or "ddpm" meaning sigma_t^2 = 2 a_t (a_t of eq. 41).
+    For "ddpm" the value is +inf where alpha_t = 0; the samplers take an ODE step there (see the
+    module docstring)."""
+    t_eval = np.asarray(ts)[:-1]
     if sigma is None:
         raise ValueError("sigma is required for sampler='euler_maruyama' (a float, a callable "
                          "sigma(t), or 'ddpm' for sigma_t^2 = 2 a_t)")
@@ -46,48 +79,110 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
             raise ValueError(f"sigma must be a float, a callable or 'ddpm', got {sigma!r}")
         if schedule is None:
             raise ValueError("sigma='ddpm' needs a field with a schedule (sigma_t^2 = 2 a_t)")
-        try:
-            a = np.asarray(schedule.a(t_eval))
-        except ValueError as exc:
-            raise ValueError(f"sigma='ddpm': {exc}; start the SDE at t_start > 0") from None
-        return np.sqrt(2.0 * np.maximum(a, 0.0))
+        return _ddpm_sigma(t_eval, schedule)
     if callable(sigma):
         s = np.broadcast_to(np.asarray([sigma(float(t)) for t in t_eval], dtype=np.float64),
                             t_eval.shape)
     else:
         s = np.broadcast_to(as_float_array(sigma, "sigma"), t_eval.shape)
     if not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError("sigma must be finite and >= 0 on the time grid")
+        raise ValueError(f"sigma must be finite and >= 0 on the time grid, got values in "
+                         f"[{np.min(s)!r}, {np.max(s)!r}]")
     return np.array(s)
+
+
+def with_labels(field, y=None, w=None):
+    """The field with labels ``y`` and/or guidance weight ``w`` replaced (per call).
+
+    field: a GMMPath (y alone: conditional field u(x|y); y and w: CFG, eq. 65), an ExactField (same),
+    a CFGField or a ClassifierGuidedField (y and/or w replace theirs). y may be an (n,) int array of
+    per-particle labels (NULL = -1 entries are unconditional); w a float or an (n,) array."""
+    if y is None and w is None:
+        return field
+    from ..guidance import CFGField, ClassifierGuidedField, ExactField
+    from ..paths import GMMPath
+
+    tp = type(field)
+    if tp is GMMPath or tp is ExactField:
+        path = field if tp is GMMPath else field.path
+        yy = y if y is not None else (None if tp is GMMPath else field.y)
+        if w is None:
+            return ExactField(path, yy)
+        if yy is None:
+            raise ValueError("w needs a label: pass y (the class to guide towards) with w")
+        return CFGField(path, yy, w)
+    if tp is CFGField or tp is ClassifierGuidedField:
+        return tp(field.path, field.y if y is None else y, field.w if w is None else w)
+    raise TypeError(f"y= and w= need a GMMPath, ExactField, CFGField or ClassifierGuidedField, got "
+                    f"{_describe(field)}; build the guided field yourself for other fields")
+
+
+def resolve_backend(backend, field) -> str:
+    """The backend a call runs on: "auto" -> "cpu" for lowerable fields when numba imports, else
+    "numpy"; "cuda" is checked for availability (RuntimeError naming the reason)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        from . import cpu
+        return "cpu" if cpu.supports(field) else "numpy"
+    if backend == "cpu":
+        from . import cpu
+        from .lowering import is_lowerable
+        if not is_lowerable(field):
+            raise TypeError(f"backend='cpu' needs an exact field (ExactField, CFGField, "
+                            f"ClassifierGuidedField or a GuidedField tree of them), got "
+                            f"{_describe(field)}; use backend='numpy' for other fields")
+        if not cpu.available():  # pragma: no cover - numba is a dependency
+            raise RuntimeError("backend='cpu' needs numba, which cannot be imported")
+    if backend == "cuda":
+        from . import cuda
+        cuda.require()
+    return backend
 
 
 def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_start=0.0, t_end=1.0,
            sigma=None, backend="auto", x_init=None, noise=None, return_trajectory=False,
-           trajectory_every=1):
+           trajectory_every=1, y=None, w=None, dtype="float64"):
     """Samples at t_end from x(t_start) ~ N(0, I) (or ``x_init``) by integrating ``field``.
 
     Parameters
     ----------
-    field : any object with velocity(x, t) (and score(x, t) for the SDE): exact, guided or learned.
+    field : any object with velocity(x, t) (and score(x, t) for the SDE): exact, guided or learned;
+        a GMMPath means its unconditional field.
     n : number of particles.
-    sampler : "euler" (order 1), "heun" (order 2) or "euler_maruyama" (SDE eq. 44 with
-        dX = [u + sigma_t^2/2 score] dt + sigma_t dW, which has the ODE's marginals for any sigma_t).
+    sampler : "euler" (order 1), "heun" (order 2, explicit trapezoid) or "euler_maruyama" (SDE
+        eq. 44, dX = [u + sigma_t^2/2 score] dt + sigma_t dW, which has the ODE's marginals for any
+        sigma_t; a guided SDE uses the guided score).
     steps, t_start, t_end, t_grid : a uniform grid of ``steps`` steps, or an explicit increasing grid.
-    seed : int, None or np.random.Generator: the initial noise and the SDE noise.
-    sigma : SDE diffusion: float, callable sigma(t), or "ddpm" (sigma_t^2 = 2 a_t).
-    backend : "auto" | "numpy" (this reference implementation works for every field).
+    seed : int, None or np.random.Generator (see the module docstring for how noise is drawn).
+    sigma : SDE diffusion: float, callable sigma(t), or "ddpm" (sigma_t^2 = 2 a_t; ODE step where
+        alpha_t = 0).
+    backend : "auto" | "numpy" | "cpu" | "cuda".
     x_init : (n, d) initial points instead of N(0, I) draws; noise : (steps, n, d) standard normals.
-    return_trajectory : also return the states every ``trajectory_every`` steps and their times.
+    return_trajectory : also return the states every ``trajectory_every`` steps (and the last).
+    y, w : per-call labels ((n,) array allowed) and guidance weight (CFG eq. 65, w = 1 + omega for
+        Ho-Salimans' omega); see ``with_labels``.
+    dtype : "float64" (all backends) or "float32" (cuda only).
 
     Returns (n, d) samples, or (samples, trajectory (T, n, d), times (T,)).
     """
+    from ..paths import GMMPath
+
+    if isinstance(field, GMMPath) and y is None and w is None:
+        from ..guidance import ExactField
+        field = ExactField(field, None)
+    field = with_labels(field, y, w)
     if not callable(getattr(field, "velocity", None)):
         raise TypeError(f"field must have a velocity(x, t) method, got {_describe(field)}")
     n = as_positive_int(n, "n")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    if backend not in ("auto", "numpy"):
-        raise ValueError(f"backend must be 'auto' or 'numpy', got {backend!r}")
+    if dtype not in ("float64", "float32", np.float64, np.float32):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    dtype = np.dtype(dtype).name
+    be = resolve_backend(backend, field)
+    if dtype == "float32" and be != "cuda":
+        raise ValueError(f"dtype='float32' is only supported by backend='cuda', got backend={be!r}")
     ts = time_grid(steps, t_start, t_end, t_grid)
     rng = as_generator(seed)
     d = getattr(field, "d", None)
@@ -101,9 +196,10 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         x0 = rng.standard_normal((n, d))
     sig = None
     if sampler == "euler_maruyama":
-        if not callable(getattr(field, "score", None)):
+        if be == "numpy" and not callable(getattr(field, "score", None)):
             raise TypeError("sampler='euler_maruyama' needs a field with a score(x, t) method")
         sig = sigma_values(sigma, ts, getattr(field, "schedule", None))
+        sig = np.where(np.isfinite(sig), sig, 0.0)   # "ddpm" at alpha_t = 0: ODE step (docstring)
         if noise is not None:
             noise = as_float_array(noise, "noise")
             if noise.shape != (len(ts) - 1,) + x0.shape:
@@ -111,7 +207,18 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
                                  f"{x0.shape[1]}) is required")
     elif sigma is not None:
         raise ValueError(f"sigma is only used by sampler='euler_maruyama', got sampler={sampler!r}")
+    elif noise is not None:
+        raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
     every = None
     if return_trajectory:
         every = as_positive_int(trajectory_every, "trajectory_every")
-    return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
+    if be == "numpy":
+        return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
+    if be == "cpu":
+        from . import cpu
+        key = int(rng.integers(0, 1 << 63)) if (sampler == "euler_maruyama" and noise is None) else 0
+        return cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
+    from . import cuda
+    key = int(rng.integers(0, 1 << 63)) if (sampler == "euler_maruyama" and noise is None) else None
+    return cuda.sample(field, x0, ts, sampler, sigma_values=sig, noise=noise, seed=key, dtype=dtype,
+                       trajectory_every=every)

@@ -32,8 +32,8 @@ import numpy as np
 
 from .._validation import NULL, as_float_array, as_generator, as_labels, as_points, as_times
 
-__all__ = ["CudaUnavailableError", "available", "require", "simulator_enabled", "lower", "Lowered",
-           "evaluate", "sample", "draw_normals", "SAMPLERS"]
+__all__ = ["CudaUnavailableError", "available", "require", "simulator_enabled", "evaluate", "sample",
+           "draw_normals", "SAMPLERS"]
 
 SAMPLERS = ("euler", "heun", "euler_maruyama")
 
@@ -95,13 +95,11 @@ def require() -> None:
             f"before numba is imported to run the kernels in numba's CUDA simulator (slow).")
 
 
-def _kernels(d: int, dtype: str):
+def _kernels(d: int, dtype: str, full: bool = False):
     require()
-    from . import _cuda_kernels
-    maxd = 4
-    while maxd < d:
-        maxd *= 2
-    return _cuda_kernels.kernels(maxd, dtype), _cuda_kernels
+    with _quiet():  # numba-cuda's RNG module warns about deprecated jit flags under the simulator
+        from . import _cuda_kernels
+    return _cuda_kernels.kernels(int(d), dtype, bool(full)), _cuda_kernels
 
 
 def _block(n: int) -> int:
@@ -111,10 +109,13 @@ def _block(n: int) -> int:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the simulator's harmless uint64 wrap-around warnings of the xoroshiro128p code."""
+    """Silence harmless warnings: the simulator's uint64 wrap-around in the xoroshiro128p code."""
+    from numba.core.errors import NumbaWarning
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*overflow encountered.*")
-        warnings.filterwarnings("ignore", message=".*nopython=False.*")
+        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
+        # numba-cuda's simulator compiles its RNG initialisation in object mode (a NumbaWarning), and
+        # on a GPU small grids raise NumbaPerformanceWarning ("under-utilization"): both harmless
+        warnings.filterwarnings("ignore", category=NumbaWarning)
         yield
 
 
@@ -122,7 +123,7 @@ def _quiet():
 # lowering
 # ------------------------------------------------------------------------------------------------
 
-class Lowered:
+class _Lowered:
     """A field as flat arrays: ``ca * E_A + cb * E_B`` over the components of one or two mixtures.
 
     Attributes: ``means`` (K, d), ``lam`` (K, d), ``Q`` (K, d, d) or None (identity), ``logw`` (K,),
@@ -179,8 +180,8 @@ def _exact_parts(field):
     return None
 
 
-def lower(field, n: int) -> Lowered:
-    """Lower a supported field for n particles to flat arrays (see ``Lowered``).
+def _lower(field, n: int) -> _Lowered:
+    """Lower a supported field for n particles to flat arrays (see ``_Lowered``).
 
     Supported: ExactField, CFGField / GuidedField of two ExactFields on one schedule,
     ClassifierGuidedField (lowered as CFG: with exact fields u(x) + w a_t grad log p_t(y|x) equals
@@ -215,7 +216,7 @@ def _weights(w, n: int) -> np.ndarray:
     return arr
 
 
-def _lower_terms(terms, n: int) -> Lowered:
+def _lower_terms(terms, n: int) -> _Lowered:
     """terms: list of (path, y, coef (n,)) with one or two entries."""
     paths = []
     for path, _, _ in terms:
@@ -254,7 +255,7 @@ def _lower_terms(terms, n: int) -> Lowered:
         ranges.append((0, 0))
         labs.append(np.full(n, NULL, dtype=np.int32))
         coefs.append(np.zeros(n))
-    return Lowered(means, lam, Q, logw, ccls, ranges[0], ranges[1], labs[0], labs[1], coefs[0],
+    return _Lowered(means, lam, Q, logw, ccls, ranges[0], ranges[1], labs[0], labs[1], coefs[0],
                    coefs[1], paths[0].schedule)
 
 
@@ -269,11 +270,16 @@ def _dtype(dtype) -> str:
     return name
 
 
-def _device_arrays(low: Lowered, F, cuda):
-    """Component arrays on the device (Q is a 1-element dummy when every covariance is diagonal)."""
-    Q = low.Q if low.Q is not None else np.zeros((1, 1, 1))
-    return (cuda.to_device(low.means.astype(F)), cuda.to_device(np.ascontiguousarray(Q, dtype=F)),
-            low.Q is not None, cuda.to_device(low.ccls))
+def _device_arrays(low: _Lowered, F, cuda):
+    """(means, mue, Q, ccls) on the device; mue[k] = Q_k^T mu_k. Q and mue are 1-element
+    placeholders when every covariance is diagonal (the diagonal kernels never read them)."""
+    if low.Q is not None:
+        Q = low.Q
+        mue = np.einsum("kji,kj->ki", low.Q, low.means)
+    else:
+        Q, mue = np.zeros((1, 1, 1)), np.zeros((1, 1))
+    return (cuda.to_device(low.means.astype(F)), cuda.to_device(np.ascontiguousarray(mue, dtype=F)),
+            cuda.to_device(np.ascontiguousarray(Q, dtype=F)), cuda.to_device(low.ccls))
 
 
 def evaluate(field, x, t, what: str = "velocity", dtype="float64") -> np.ndarray:
@@ -282,52 +288,80 @@ def evaluate(field, x, t, what: str = "velocity", dtype="float64") -> np.ndarray
     what: "velocity" (u_t, notes eq. 21 marginalised; guided fields: w u(x|y) + (1 - w) u(x|null),
     eq. 65), "score" (grad log p_t, guided: the same combination of scores, which is the score
     (u~ - b_t x)/a_t of eq. 41 applied to the guided velocity), or "cfg" (the guided velocity; the
-    field must be a CFGField, ClassifierGuidedField or GuidedField). x (N, d); t a float or (N,)."""
-    if what not in ("velocity", "score", "cfg"):
-        raise ValueError(f"what must be 'velocity', 'score' or 'cfg', got {what!r}")
-    if what == "cfg" and not (_is(field, "GuidedField") or _is(field, "ClassifierGuidedField")):
-        raise ValueError(f"what='cfg' needs a guided field (CFGField, ClassifierGuidedField, "
-                         f"GuidedField), got {type(field).__name__}")
-    dt = _dtype(dtype)
-    d = int(field.d)
-    x = as_points(x, d)
-    n = x.shape[0]
-    t = as_times(t, n)
-    low = lower(field, n)
-    ns, _ = _kernels(d, dt)
-    from numba import cuda
-    F = ns.dtype
-    out = np.empty((n, d), dtype=F)
-    if n == 0:
-        return out.astype(np.float64) if dt == "float64" else out
-    if isinstance(t, float):
-        uniq, inv = np.array([t]), np.zeros(n, dtype=np.int64)
-    else:
-        uniq, inv = np.unique(t, return_inverse=True)
-    per = max(1, _TABLE_LIMIT // max(1, low.K * d))
-    cv, cs = (1.0, 0.0) if what in ("velocity", "cfg") else (0.0, 1.0)
-    means, Q, full, ccls = _device_arrays(low, F, cuda)
-    with _quiet():
-        for u0 in range(0, uniq.shape[0], per):
-            u1 = min(uniq.shape[0], u0 + per)
-            sel = np.nonzero((inv >= u0) & (inv < u1))[0] if (u0 > 0 or u1 < uniq.shape[0]) \
-                else np.arange(n)
-            m = sel.shape[0]
-            ginv, gcoef, lconst, mcoef, alph = low.tables(uniq[u0:u1], np.full(u1 - u0, cv),
-                                                         np.full(u1 - u0, cs))
-            d_out = cuda.device_array((m, d), dtype=F)
-            blk = _block(m)
-            ns.evaluate[(m + blk - 1) // blk, blk](
-                cuda.to_device(np.ascontiguousarray(x[sel], dtype=F)),
-                cuda.to_device((inv[sel] - u0).astype(np.int64)),
-                cuda.to_device(low.lab_a[sel]), cuda.to_device(low.lab_b[sel]),
-                means, Q, full, cuda.to_device(ginv.astype(F)), cuda.to_device(gcoef.astype(F)),
-                cuda.to_device(lconst.astype(F)), cuda.to_device(mcoef.astype(F)),
-                cuda.to_device(alph.astype(F)), ccls,
-                low.a_range[0], low.a_range[1], low.b_range[0], low.b_range[1],
-                cuda.to_device(low.ca[sel].astype(F)), cuda.to_device(low.cb[sel].astype(F)), d_out)
-            out[sel] = d_out.copy_to_host()
-    return out
+    field must be a CFGField, ClassifierGuidedField or GuidedField). x (N, d); t a float or (N,).
+    Returns float64, or float32 with dtype="float32"."""
+    plan = _EvalPlan(field, x, t, what, dtype)
+    plan.launch()
+    return plan.result()
+
+
+class _EvalPlan:
+    """An evaluation with every array already on the device: ``launch()`` runs the kernel(s) only
+    (what ``verification/gpu_check.py`` times), ``result()`` copies back. One launch per chunk of
+    at most ``_TABLE_LIMIT / (K d)`` distinct times."""
+
+    def __init__(self, field, x, t, what="velocity", dtype="float64"):
+        if what not in ("velocity", "score", "cfg"):
+            raise ValueError(f"what must be 'velocity', 'score' or 'cfg', got {what!r}")
+        if what == "cfg" and not (_is(field, "GuidedField") or _is(field, "ClassifierGuidedField")):
+            raise ValueError(f"what='cfg' needs a guided field (CFGField, ClassifierGuidedField, "
+                             f"GuidedField), got {type(field).__name__}")
+        dt = _dtype(dtype)
+        d = int(field.d)
+        x = as_points(x, d)
+        n = x.shape[0]
+        t = as_times(t, n)
+        low = _lower(field, n)
+        ns, _ = _kernels(d, dt, low.Q is not None)
+        from numba import cuda
+        F = ns.dtype
+        self.ns, self.cuda, self.out = ns, cuda, np.empty((n, d), dtype=F)
+        self.n_pairs = 0   # particle-component pairs visited by one launch()
+        self.chunks = []
+        if n == 0:
+            return
+        if isinstance(t, float):
+            uniq, inv = np.array([t]), np.zeros(n, dtype=np.int64)
+        else:
+            uniq, inv = np.unique(t, return_inverse=True)
+        per = max(1, _TABLE_LIMIT // max(1, low.K * d))
+        cv, cs = (1.0, 0.0) if what in ("velocity", "cfg") else (0.0, 1.0)
+        means, mue, Q, ccls = _device_arrays(low, F, cuda)
+        span = max(low.a_range[1], low.b_range[1]) - (
+            min(low.a_range[0], low.b_range[0]) if low.b_range[1] > low.b_range[0]
+            else low.a_range[0])
+        with _quiet():
+            for u0 in range(0, uniq.shape[0], per):
+                u1 = min(uniq.shape[0], u0 + per)
+                sel = (np.nonzero((inv >= u0) & (inv < u1))[0] if (u0 > 0 or u1 < uniq.shape[0])
+                       else np.arange(n))
+                m = sel.shape[0]
+                ginv, gcoef, lconst, mcoef, alph = low.tables(uniq[u0:u1], np.full(u1 - u0, cv),
+                                                             np.full(u1 - u0, cs))
+                d_out = cuda.device_array((m, d), dtype=F)
+                args = (cuda.to_device(np.ascontiguousarray(x[sel], dtype=F)),
+                        cuda.to_device((inv[sel] - u0).astype(np.int64)),
+                        cuda.to_device(low.lab_a[sel]), cuda.to_device(low.lab_b[sel]),
+                        means, mue, Q, cuda.to_device(ginv.astype(F)),
+                        cuda.to_device(gcoef.astype(F)), cuda.to_device(lconst.astype(F)),
+                        cuda.to_device(mcoef.astype(F)), cuda.to_device(alph.astype(F)), ccls,
+                        low.a_range[0], low.a_range[1], low.b_range[0], low.b_range[1],
+                        cuda.to_device(low.ca[sel].astype(F)),
+                        cuda.to_device(low.cb[sel].astype(F)), d_out)
+                blk = _block(m)
+                self.chunks.append((sel, (m + blk - 1) // blk, blk, args, d_out))
+                self.n_pairs += m * span
+
+    def launch(self):
+        with _quiet():
+            for _, grid, blk, args, _ in self.chunks:
+                self.ns.evaluate[grid, blk](*args)
+            self.cuda.synchronize()
+
+    def result(self) -> np.ndarray:
+        for sel, _, _, _, d_out in self.chunks:
+            self.out[sel] = d_out.copy_to_host()
+        return self.out
 
 
 def _seed_int(seed) -> int:
@@ -348,8 +382,10 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
     scores). x_init (n, d); t_grid (T,) monotone; sigma_values (T-1,) or (T,) (sigma at t_i, used for
     i < T-1); noise: (T-1, n, d) standard normals (so runs can be compared on identical noise) or
     None, then each particle draws from its own xoroshiro128p stream seeded by ``seed``.
-    Returns x (n, d), or (x, trajectory (S, n, d)) when trajectory_every = k is given: the states
-    at x_init, after every k-th step and after the last step (as ``refcfg.sampling.reference``)."""
+    Returns x (n, d), or (x, trajectory (S, n, d), times (S,)) when trajectory_every = k is given:
+    the states at t_grid[0], every k-th grid time and the last (as ``refcfg.sampling.reference``).
+    The xoroshiro128p streams differ from the CPU backend's counter-based noise: the same seed gives
+    different (equally valid) SDE samples on "cpu" and "cuda"; pass ``noise`` to compare them."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     dt = _dtype(dtype)
@@ -371,7 +407,7 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
                 or trajectory_every < 1:
             raise ValueError(f"trajectory_every must be a positive int, got {trajectory_every!r}")
         every = int(trajectory_every)
-    low = lower(field, n)
+    low = _lower(field, n)
     cv = np.ones(tg.shape[0])
     cs = np.zeros(tg.shape[0])
     noise_scale = np.zeros(steps)
@@ -398,14 +434,17 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
             mode = 2
     elif noise is not None:
         raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
-    ns, K_ = _kernels(d, dt)
+    ns, _ = _kernels(d, dt, low.Q is not None)
     from numba import cuda
     F = ns.dtype
     if n == 0:
         empty = np.empty((0, d), dtype=F)
-        return (empty, np.empty((1 + -(-steps // every), 0, d), dtype=F)) if every else empty
+        if every:
+            keep = [i for i in range(steps + 1) if i % every == 0 or i == steps]
+            return empty, np.empty((len(keep), 0, d), dtype=F), tg[keep]
+        return empty
     ginv, gcoef, lconst, mcoef, alph = low.tables(tg, cv, cs)
-    means, Q, full, ccls = _device_arrays(low, F, cuda)
+    means, mue, Q, ccls = _device_arrays(low, F, cuda)
     d_x = cuda.to_device(np.ascontiguousarray(x, dtype=F))
     n_saved = 1 + -(-steps // every) if every else 1   # x_init, every k-th step, the last
     d_traj = cuda.device_array((n_saved, n if every else 1, d), dtype=F)
@@ -417,13 +456,13 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
         if mode == 2:
             from numba.cuda.random import create_xoroshiro128p_states
             states = create_xoroshiro128p_states(n, seed=_seed_int(seed))
-        else:
-            from numba.cuda.random import create_xoroshiro128p_states
-            states = create_xoroshiro128p_states(1, seed=0)
+        else:  # unused placeholder of the right type (no RNG initialisation)
+            from numba.cuda.random import xoroshiro128p_dtype
+            states = cuda.to_device(np.zeros(1, dtype=xoroshiro128p_dtype))
         blk = _block(n)
         ns.sample[(n + blk - 1) // blk, blk](
             d_x, d_traj, every, cuda.to_device(low.lab_a), cuda.to_device(low.lab_b),
-            means, Q, full, cuda.to_device(ginv.astype(F)), cuda.to_device(gcoef.astype(F)),
+            means, mue, Q, cuda.to_device(ginv.astype(F)), cuda.to_device(gcoef.astype(F)),
             cuda.to_device(lconst.astype(F)), cuda.to_device(mcoef.astype(F)),
             cuda.to_device(alph.astype(F)), ccls,
             low.a_range[0], low.a_range[1], low.b_range[0], low.b_range[1],
@@ -432,7 +471,10 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
             d_noise, states)
         out = d_x.copy_to_host()
         traj = d_traj.copy_to_host() if every else None
-    return (out, traj) if every else out
+    if every:
+        keep = [i for i in range(steps + 1) if i % every == 0 or i == steps]
+        return out, traj, tg[keep]
+    return out
 
 
 def draw_normals(n: int, steps: int, d: int, seed: int, dtype="float64") -> np.ndarray:

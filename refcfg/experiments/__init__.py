@@ -1,0 +1,39 @@
+"""The verification experiments (issue 7): one module per reproduced result.
+
+Each module defines ``NAME``, ``TITLE`` and ``run(fast=False, seed=0, ...) -> Result`` (a table of
+dict rows, key numbers, ``figure(path)``). ``run_experiment(name)`` dispatches by name; the
+``refcfg reproduce NAME`` command and ``verification/reproduce_*.py`` call it. Results are written up
+in docs/verification.md.
+
+1. gaussian-pushforward  Gaussian CFG endpoint laws (ODE, DDPM-like SDE, tilted) and the samplers
+2. cfg-vs-tilted         CFG samples vs the tilted law on 1-D and 2-D mixtures
+3. classifier-vs-cfg     classifier guidance = CFG trajectories with exact fields
+4. guidance-interval     guidance interval vs guidance everywhere (mode dropping)
+5. tree                  the autoguidance tree: CFG vs a weaker exact model
+6. predictor-corrector   large-w limits of the ODE and SDE laws (arXiv 2408.09000)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._common import Result, format_table
+
+__all__ = ["EXPERIMENTS", "run_experiment", "Result", "format_table"]
+
+EXPERIMENTS = {
+    "gaussian-pushforward": "gaussian_pushforward",
+    "cfg-vs-tilted": "cfg_vs_tilted",
+    "classifier-vs-cfg": "classifier_vs_cfg",
+    "guidance-interval": "guidance_interval",
+    "tree": "tree",
+    "predictor-corrector": "predictor_corrector",
+}
+
+
+def run_experiment(name: str, fast: bool = False, seed: int = 0) -> Result:
+    """Run the named experiment (see ``EXPERIMENTS``) and return its Result."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
+    return module.run(fast=fast, seed=seed)

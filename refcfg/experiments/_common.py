@@ -1,0 +1,129 @@
+"""Shared pieces of the verification experiments: the result record, table printing, figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Result:
+    """One reproduced result: ``table`` (list of dict rows), ``key`` (the numbers the tests and the
+    docs quote), and ``figure(path)`` writing a PNG (matplotlib Agg)."""
+
+    name: str
+    title: str
+    table: list[dict]
+    key: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)  # further named tables (list of dict rows each)
+    plot: Callable | None = None
+
+    def figure(self, path) -> str:
+        """Write the figure to ``path`` (PNG) and return the path."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if self.plot is None:
+            raise ValueError(f"result {self.name!r} has no figure")
+        fig = self.plot(plt)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        return str(path)
+
+    def format_table(self) -> str:
+        """The table (and any further tables) as markdown pipe tables."""
+        out = [format_table(self.table)]
+        for name, rows in self.tables.items():
+            out += ["", f"{name}:", "", format_table(rows)]
+        return "\n".join(out)
+
+    def format_key(self) -> str:
+        """The key numbers, one per line."""
+        return "\n".join(f"{k}: {_fmt(v) if not isinstance(v, dict) else v}" for k, v in self.key.items())
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if v == 0.0:
+            return "0"
+        if not np.isfinite(v):
+            return str(v)
+        a = abs(v)
+        if a >= 1e4 or a < 1e-3:
+            return f"{v:.3e}"
+        return f"{v:.4f}"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_fmt(x) for x in np.ravel(v)) + "]"
+    return str(v)
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown pipe table of a list of dict rows (columns from the union of keys, in order)."""
+    if not rows:
+        return "(empty table)"
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    cells = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[j]) for row in cells)) for j, c in enumerate(cols)]
+    line = "| " + " | ".join(c.ljust(wd) for c, wd in zip(cols, widths)) + " |"
+    sep = "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"
+    body = ["| " + " | ".join(x.rjust(wd) for x, wd in zip(row, widths)) + " |" for row in cells]
+    return "\n".join([line, sep, *body])
+
+
+def sde_grid(steps: int, t_start: float = 0.0) -> np.ndarray:
+    """Uniform grid from t_start to 1. From t_start = 0 the DDPM-like SDE (a_t -> inf at t = 0) takes
+    a probability-flow Euler first step in ``refcfg.sample`` (see refcfg.sampling.api)."""
+    return np.linspace(t_start, 1.0, steps + 1)
+
+
+class IntervalField:
+    """Guidance only inside a noise interval (arXiv 2404.07724): w u(x|y) + (1 - w) u(x|null) where
+    sigma_t = beta_t / alpha_t lies in (sigma_lo, sigma_hi], the conditional field u(x|y) elsewhere.
+    ``guided`` and ``cond`` are fields (velocity and score); t is a float (the samplers' convention)."""
+
+    def __init__(self, guided, cond, sigma_lo, sigma_hi):
+        self.guided, self.cond = guided, cond
+        self.sigma_lo, self.sigma_hi = float(sigma_lo), float(sigma_hi)
+        self.d, self.schedule = guided.d, guided.schedule
+
+    def _active(self, t) -> bool:
+        t = float(np.ravel(t)[0]) if np.ndim(t) else float(t)
+        al, be = float(self.schedule.alpha(t)), float(self.schedule.beta(t))
+        sig = np.inf if al == 0.0 else be / al
+        return self.sigma_lo < sig <= self.sigma_hi
+
+    def velocity(self, x, t):
+        return (self.guided if self._active(t) else self.cond).velocity(x, t)
+
+    def score(self, x, t):
+        return (self.guided if self._active(t) else self.cond).score(x, t)
+
+
+def edm_grid(steps: int, schedule="linear", sigma_min=0.002, sigma_max=80.0, rho=7.0) -> np.ndarray:
+    """Karras et al. (EDM, arXiv 2206.00364, eq. 5) noise levels sigma_i, mapped to times t with
+    beta_t / alpha_t = sigma_i, preceded by t = 0 (sigma = inf) and followed by t = 1 (sigma = 0):
+    ``steps`` + 1 intervals that concentrate on low noise, where thin components need small steps."""
+    from scipy.optimize import brentq
+
+    from ..schedules import schedule as _sch
+
+    sch = _sch(schedule)
+    i = np.arange(steps)
+    sig = (sigma_max ** (1 / rho) + i / max(steps - 1, 1) * (sigma_min ** (1 / rho)
+                                                           - sigma_max ** (1 / rho))) ** rho
+    ts = [brentq(lambda t, s=s: float(sch.beta(t)) - s * float(sch.alpha(t)), 1e-15, 1.0,
+                 xtol=1e-15) for s in sig]
+    return np.concatenate([[0.0], ts, [1.0]])

@@ -1,0 +1,142 @@
+"""Result 2: CFG samples vs the tilted law p(x|y)^w p(x)^(1-w) / Z for Gaussian mixtures.
+
+The tilted density is normalised by the midpoint rule on a grid (``refcfg.metrics.density_probs``);
+it exists for every w >= 1 here because p(x) >= p(y) p(x|y) bounds it by p(y)^(1-w) p(x|y). CFG samples
+(exact fields, Heun ODE and Euler-Maruyama SDE with sigma_t^2 = 2 a_t) are compared with it by total
+variation and KL on the grid (TV against the multinomial noise floor of a perfect sampler with the same
+n), mass per mixture component (hard assignment by exact responsibilities at t = 1), class confidence
+under the exact Bayes classifier at t = 1, and the mean log p(x|y).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import metrics
+from ._common import Result, sde_grid
+
+NAME = "cfg-vs-tilted"
+TITLE = "CFG vs the tilted law p(x|y)^w p(x)^(1-w)/Z on Gaussian mixtures"
+
+WEIGHTS = (1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
+GRIDS = {"gauss-1d": [np.linspace(-7.0, 5.0, 481)],
+         "two-class-2d": [np.linspace(-5.0, 5.0, 101), np.linspace(-5.0, 5.0, 101)]}
+
+
+def tilted_log_density(mixture, y, w):
+    """x -> w log p(x|y) + (1 - w) log p(x) (unnormalised), (M, d) -> (M,)."""
+    cond, marg = mixture.class_gmm(y), mixture.marginal
+
+    def f(x):
+        return w * cond.log_prob(x) + (1.0 - w) * marg.log_prob(x)
+
+    return f
+
+
+def law_summary(probs, edges, mixture, y):
+    """Mode masses, class confidence and mean log p(x|y) of a law given by cell probabilities."""
+    c, _ = metrics.grid_centers(edges)
+    lp = metrics.class_log_posteriors(c, mixture)
+    return {"modes": metrics.grid_mode_mass(probs, edges, mixture),
+            "conf": float(np.sum(probs * np.exp(lp[:, y]))),
+            "acc": float(np.sum(probs * (np.argmax(lp, 1) == y))),
+            "loglik": float(np.sum(probs * mixture.class_gmm(y).log_prob(c)))}
+
+
+def compare(mixture, y, w, x, edges, q=None):
+    """Metrics of samples x against the tilted law at weight w (cell masses q, computed if None)."""
+    if q is None:
+        q = metrics.density_probs(tilted_log_density(mixture, y, w), edges)
+    h = metrics.histogram_probs(x, edges)
+    cc = metrics.class_confidence(x, mixture, y)
+    ex = law_summary(q, edges, mixture, y)
+    return {"TV": metrics.total_variation(h, q), "TV_floor": metrics.tv_noise_floor(q, len(x), reps=10)[0],
+            "KL(hist||tilt)": metrics.kl_divergence(h, q), "outside": max(0.0, 1.0 - float(h.sum())),
+            "conf": cc.mean_prob, "conf_tilt": ex["conf"], "acc": cc.accuracy, "acc_tilt": ex["acc"],
+            "loglik": metrics.mean_log_likelihood(x, mixture, y)[0], "loglik_tilt": ex["loglik"],
+            "modes": metrics.mode_mass(x, mixture), "modes_tilt": ex["modes"]}
+
+
+def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
+    """Result 2. ``fast``: w in {1, 3, 8}, fewer samples and steps."""
+    import refcfg
+
+    weights = (1.0, 3.0, 8.0) if fast else WEIGHTS
+    n = 3000 if fast else 20000
+    ode_steps, sde_steps = (50, 200) if fast else (200, 1000)
+    y = 0
+    rng = np.random.default_rng(seed)
+    rows, keep = [], {}
+    for name, edges in GRIDS.items():
+        mixture = refcfg.problem(name)
+        path = refcfg.GMMPath(mixture, "linear")
+        for w in weights:
+            q = metrics.density_probs(tilted_log_density(mixture, y, w), edges)
+            for sampler in ("heun", "euler_maruyama"):
+                if sampler == "heun":
+                    x = refcfg.sample(path.cfg(y, w), n, sampler="heun", steps=ode_steps, seed=rng,
+                                      backend=backend)
+                else:
+                    x = refcfg.sample(path.cfg(y, w), n, sampler="euler_maruyama",
+                                      t_grid=sde_grid(sde_steps), sigma="ddpm", seed=rng,
+                                      backend=backend)
+                m = compare(mixture, y, w, x, edges, q)
+                rows.append({"problem": name, "w": w, "sampler": sampler, **m})
+                keep[(name, w, sampler)] = x
+            keep[(name, w, "tilt")] = q
+    key = {"n": n, "y": y}
+    for r in rows:
+        if r["w"] in (1.0, 3.0, 8.0):
+            key[f"TV {r['problem']} w={r['w']:g} {r['sampler']}"] = (r["TV"], r["TV_floor"])
+
+    def plot(plt):
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+        ax = axes[0]
+        e = GRIDS["gauss-1d"][0]
+        c = 0.5 * (e[1:] + e[:-1])
+        for w, col in zip((1.0, 3.0, 8.0), ("C0", "C1", "C2")):
+            if ("gauss-1d", w, "tilt") not in keep:
+                continue
+            ax.plot(c, keep[("gauss-1d", w, "tilt")] / np.diff(e), color=col, lw=2,
+                    label=f"tilted w={w:g}")
+            for s, ls in (("heun", "--"), ("euler_maruyama", ":")):
+                hh, _ = np.histogram(keep[("gauss-1d", w, s)][:, 0], bins=e[::8], density=True)
+                ax.step(e[::8][:-1], hh, where="post", color=col, ls=ls, lw=1,
+                        label=f"CFG {'ODE' if s == 'heun' else 'SDE'} w={w:g}")
+        ax.set_xlim(-5, 3)
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.set_title("gauss-1d, y=0: N(-1,1) vs N(1,0.25)")
+        ax.legend(fontsize=6, ncol=2)
+        ax = axes[1]
+        ed = GRIDS["two-class-2d"]
+        wsel = 3.0 if ("two-class-2d", 3.0, "tilt") in keep else weights[-1]
+        q2 = keep[("two-class-2d", wsel, "tilt")].reshape(len(ed[0]) - 1, len(ed[1]) - 1)
+        cx, cy = 0.5 * (ed[0][1:] + ed[0][:-1]), 0.5 * (ed[1][1:] + ed[1][:-1])
+        ax.contour(cx, cy, q2.T, levels=8, cmap="viridis")
+        xo = keep[("two-class-2d", wsel, "heun")][:1500]
+        xs = keep[("two-class-2d", wsel, "euler_maruyama")][:1500]
+        ax.plot(xo[:, 0], xo[:, 1], ".", ms=1.5, color="C3", label="CFG ODE samples")
+        ax.plot(xs[:, 0], xs[:, 1], ".", ms=1.5, color="C0", alpha=0.5, label="CFG SDE samples")
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_xlim(-4, 3)
+        ax.set_ylim(-1.5, 3.5)
+        ax.set_title(f"two-class-2d, y=0, w={wsel:g}: tilted density (contours)")
+        ax.legend(fontsize=7, markerscale=6)
+        ax = axes[2]
+        for name, mk in (("gauss-1d", "o"), ("two-class-2d", "s")):
+            for s, col in (("heun", "C3"), ("euler_maruyama", "C0")):
+                rr = [r for r in rows if r["problem"] == name and r["sampler"] == s]
+                ax.plot([r["w"] for r in rr], [r["TV"] for r in rr], "-" + mk, color=col,
+                        label=f"{name} {'ODE' if s == 'heun' else 'SDE'}")
+            rr = [r for r in rows if r["problem"] == name and r["sampler"] == "heun"]
+            ax.plot([r["w"] for r in rr], [r["TV_floor"] for r in rr], ":" + mk, color="gray",
+                    label=f"{name} noise floor")
+        ax.set_xlabel("guidance weight w")
+        ax.set_ylabel("TV(samples, tilted law) on the grid")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    return Result(NAME, TITLE, rows, key, plot=plot)

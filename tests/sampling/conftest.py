@@ -1,0 +1,23 @@
+"""Fixtures for the sampling tests: warm (compile or load from cache) every Numba kernel once."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels():
+    """Compile each CPU kernel once per session (later calls reuse the dispatcher)."""
+    import refcfg
+    from refcfg.sampling import cpu
+    from refcfg.sampling._cpu_math import exp_fast_array, normals_table
+
+    path = refcfg.GMMPath(refcfg.problem("gauss-1d"))
+    f = refcfg.CFGField(path, 0, 2.0)
+    x = np.zeros((2, 1))
+    cpu.velocity(f, x, 0.5)
+    cpu.divergence(f, x, 0.5)
+    cpu.integrate(f, x, np.linspace(0, 1, 3), "heun")
+    cpu.integrate_logdet(f, x, np.linspace(1, 0, 3))
+    exp_fast_array(np.zeros(2), np.empty(2))
+    normals_table(1, 1, 1, 1)
+    yield

@@ -1,0 +1,130 @@
+"""Fields of the Numba kernels against the NumPy core (GMMPath) and independent oracles."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import refcfg
+from refcfg.sampling import cpu
+from refcfg.sampling.lowering import NotLowerable, lower
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _oracles import PathOracle, fd_jacobian, random_gmm_params, schedule_formula  # noqa: E402
+
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
+
+
+def random_path(cov_type, K=6, d=3, seed=0, schedule="linear"):
+    rng = np.random.default_rng(seed)
+    classes = []
+    for c in range(3):
+        w, mu, covs = random_gmm_params(rng, K // 3 + (c == 0), d, cov_type)
+        classes.append(refcfg.GMM(w, mu, covs))
+    return refcfg.GMMPath(refcfg.LabeledGMM(classes, [0.5, 0.3, 0.2]), schedule)
+
+
+TIMES = [0.0, 0.05, 0.5, 0.93, 1.0]
+
+
+@pytest.mark.parametrize("cov_type", ["isotropic", "diag", "full"])
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "sqrt"])
+def test_cfg_velocity_score_match_core(cov_type, schedule):
+    # tolerance 1e-12 relative (max-normalised) against GMMPath.cfg_velocity / cfg_score
+    path = random_path(cov_type, schedule=schedule)
+    rng = np.random.default_rng(1)
+    x = 2.5 * rng.standard_normal((200, path.d))
+    y = rng.integers(-1, 3, 200)                      # per-particle labels, NULL included
+    for w in (0.0, 1.0, 3.5):
+        f = refcfg.CFGField(path, y, w)
+        for t in TIMES:
+            assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, y, w)) <= 1e-12
+            assert rel(cpu.score(f, x, t), path.cfg_score(x, t, y, w)) <= 1e-12
+
+
+def test_per_particle_times_and_weights():
+    path = random_path("full")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((150, path.d))
+    t = rng.choice([0.1, 0.4, 0.9], 150)
+    w = rng.uniform(0, 4, 150)
+    f = refcfg.CFGField(path, 1, w)
+    ref = np.concatenate([path.cfg_velocity(x[i:i + 1], t[i], 1, w[i]) for i in range(150)])
+    assert rel(cpu.velocity(f, x, t), ref) <= 1e-12
+
+
+def test_classifier_guided_and_guided_pair_of_different_laws():
+    p1 = random_path("full", seed=3)
+    p2 = random_path("diag", seed=4)
+    x = np.random.default_rng(5).standard_normal((100, 3))
+    f = refcfg.ClassifierGuidedField(p1, 2, 2.0)
+    g = refcfg.guided(refcfg.ExactField(p1, 0), refcfg.ExactField(p2, None), 1.7)
+    for t in (0.2, 0.8):
+        assert rel(cpu.velocity(f, x, t), p1.classifier_guided_velocity(x, t, 2, 2.0)) <= 1e-12
+        ref = 1.7 * p1.velocity(x, t, 0) - 0.7 * p2.velocity(x, t)
+        assert rel(cpu.velocity(g, x, t), ref) <= 1e-12
+
+
+@pytest.mark.parametrize("name", ["two-class-2d", "tree"])
+def test_velocity_against_gaussian_conditioning_oracle(name):
+    # oracle: tests/_oracles.PathOracle (scipy densities + np.linalg.solve), 1e-12 relative;
+    # "tree" (2032 components, tiny covariances) is where cancellation would show
+    path = refcfg.GMMPath(refcfg.problem(name))
+    m = path.mixture.marginal
+    x = 2.0 * np.random.default_rng(6).standard_normal((20, 2))
+    for t in (0.3, 0.7, 1.0):
+        o = PathOracle(m.weights, m.means, m.covs, schedule_formula("linear", t))
+        assert rel(cpu.velocity(path.field(None), x, t), o.velocity(x)) <= 1e-12
+
+
+@pytest.mark.parametrize("cov_type", ["isotropic", "full"])
+def test_divergence_matches_core_and_finite_differences(cov_type):
+    path = random_path(cov_type)
+    x = 1.5 * np.random.default_rng(7).standard_normal((60, path.d))
+    f = refcfg.CFGField(path, 0, 2.5)
+    for t in (0.0, 0.5, 1.0):
+        div = cpu.divergence(f, x, t)
+        # core: same formula, different association (cancellation in s.v - score.u): 1e-10
+        assert rel(div, f.divergence(x, t)) <= 1e-10
+        # independent: trace of the 5-point finite-difference Jacobian of the kernel velocity
+        J = fd_jacobian(lambda z: cpu.velocity(f, z, t), x, h=1e-4)
+        assert rel(div, np.trace(J, axis1=1, axis2=2)) <= 1e-6
+
+
+def test_particle_far_from_its_class_uses_its_own_softmax():
+    # logit gap >> 600 between the class's components and the best one: the shared exponentials
+    # would underflow; the kernel must fall back and still match the core to 1e-12
+    g0 = refcfg.GMM([1.0], [[0.0, 0.0]], [1e-3])
+    g1 = refcfg.GMM([1.0], [[20.0, 0.0]], [1e-3])
+    path = refcfg.GMMPath(refcfg.LabeledGMM([g0, g1], [0.5, 0.5]))
+    x = np.array([[0.1, 0.0], [19.9, 0.1]])
+    for t in (0.9, 1.0):
+        ref = path.velocity(x, t, 1)
+        assert np.all(np.isfinite(ref))
+        assert rel(cpu.velocity(path.field(1), x, t), ref) <= 1e-12
+        f = refcfg.CFGField(path, 1, 3.0)
+        assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 1, 3.0)) <= 1e-12
+
+
+def test_lowering_rejects_other_fields_and_bad_sizes():
+    path = random_path("isotropic")
+
+    class UserField:
+        d = 3
+
+        def velocity(self, x, t):
+            return -x
+
+    with pytest.raises(NotLowerable):
+        lower(UserField())
+    with pytest.raises(TypeError, match="backend='cpu' needs an exact field"):
+        cpu.velocity(UserField(), np.zeros((2, 3)), 0.5)
+    with pytest.raises(ValueError, match="per-particle"):
+        lower(refcfg.CFGField(path, np.zeros(5, dtype=int), 2.0), n=4)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 2\)"):
+        cpu.velocity(path.field(None), np.zeros((2, 2)), 0.5)
+    with pytest.raises(ValueError, match="t must"):
+        cpu.velocity(path.field(None), np.zeros((2, 3)), 1.5)

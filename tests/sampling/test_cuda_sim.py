@@ -1,0 +1,230 @@
+"""CUDA backend (``refcfg.sampling.cuda``) without a GPU: numba's CUDA simulator, PTX compilation.
+
+The simulator must be enabled before numba is imported, so the kernels run in a subprocess
+(``_cuda_sim_checks.py`` with NUMBA_ENABLE_CUDASIM=1) that prints its measurements as JSON; the
+tolerances are asserted here. Oracles: the NumPy core (GMMPath / field methods), the NumPy
+reference integrators and the Numba CPU kernels. A simulator pass proves the algorithm, not that
+the kernels compile for a GPU: ``test_kernels_compile_to_ptx`` compiles them with NVVM for sm_90
+(skipped when NVVM is not installed). Nothing here has run on a GPU.
+
+Errors are rowwise relative (max over particles of ||gpu_i - ref_i|| / ||ref_i||) for fields and
+max|gpu - ref| / max|ref| for samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba_cuda", reason="numba-cuda (the 'cuda' extra) is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+HELPER = Path(__file__).with_name("_cuda_sim_checks.py")
+GPU_CHECK = ROOT / "verification" / "gpu_check.py"
+
+FIELD_TOL = 1e-12     # float64 fields vs NumPy core and CPU kernels (issue 4)
+ODE_TOL = 1e-10       # float64 Euler / Heun samples
+SDE_TOL = 1e-10       # float64 Euler-Maruyama on identical noise
+F32_TOL = 1e-4        # float32 vs float64 (the simulator computes exp/log in float64, so it shows
+                      # ~1e-6; a GPU's float32 libdevice is expected within ~1e-5)
+
+
+def _env(sim: bool) -> dict:
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    if sim:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _run(args, sim: bool, timeout: float = 600, env_extra=None):
+    env = _env(sim)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    proc = _run([HELPER], sim=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _assert_all_below(results: dict, tol: float):
+    assert results, "no measurements"
+    bad = {k: v for k, v in results.items() if not v <= tol}
+    assert not bad, f"above {tol:g}: {bad}"
+
+
+def test_simulator_active_and_available(sim):
+    assert sim["simulator"] is True and sim["available"] is True
+
+
+def test_fields_match_numpy_core(sim):
+    # 20 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal-only,
+    # GuidedField across two mixtures; schedules linear/cosine/sqrt/vp) x velocity/score at
+    # t = 0, 0.37, 1 and per-particle times
+    assert len(sim["field_vs_numpy"]) == 40
+    _assert_all_below(sim["field_vs_numpy"], FIELD_TOL)
+    assert sim["what_cfg_equals_velocity"] <= FIELD_TOL
+
+
+def test_fields_match_cpu_kernels(sim):
+    assert sim["cpu_compared"] is True
+    assert len(sim["field_vs_cpu"]) == 40
+    _assert_all_below(sim["field_vs_cpu"], FIELD_TOL)
+
+
+def test_fields_float32(sim):
+    _assert_all_below(sim["field_float32_vs_numpy"], F32_TOL)
+
+
+def test_ode_samples_match_reference_and_cpu(sim):
+    # Euler and Heun, 8 steps, 32 particles; trajectories (every 3rd step + last) included
+    assert len(sim["ode_vs_reference"]) == 8
+    _assert_all_below(sim["ode_vs_reference"], ODE_TOL)
+    _assert_all_below(sim["ode_vs_cpu"], ODE_TOL)
+    assert sim["ode_float32_dtype"] == "float32"
+    assert sim["ode_float32_vs_reference"] <= F32_TOL
+
+
+def test_sde_samples_on_same_noise(sim):
+    # sigma "ddpm" from t = 0.05 and constant sigma = 0.8 from t = 0, CFG and classifier guidance
+    assert len(sim["sde_vs_reference"]) == 4
+    _assert_all_below(sim["sde_vs_reference"], SDE_TOL)
+    _assert_all_below(sim["sde_vs_cpu"], SDE_TOL)
+
+
+def test_xoroshiro_noise(sim):
+    # the in-kernel draws are exactly draw_normals(seed): same result bit for bit
+    assert sim["rng_vs_drawn_noise"] == 0.0
+    assert sim["rng_vs_reference_on_drawn_noise"] <= SDE_TOL
+    assert sim["rng_same_seed_identical"] is True
+    assert sim["rng_other_seed_differs"] is True
+    # 768 draws (32 particles x 8 steps x d=3): standard normal by a KS test at level 1e-3, and no
+    # two particles share a stream (every draw distinct)
+    assert sim["rng_normals_n"] == 768
+    assert sim["rng_normals_ks_pvalue"] > 1e-3
+    assert sim["rng_distinct_draws"] == sim["rng_normals_n"]
+
+
+def test_public_sample_backend_cuda(sim):
+    # refcfg.sample(..., backend="cuda") vs backend="numpy" with the same seed (same x_init)
+    api = sim["api_cuda_vs_numpy"]
+    assert api["heun"] <= ODE_TOL
+    assert api["euler_maruyama"] <= SDE_TOL
+    assert api["float32_euler"] <= F32_TOL
+
+
+def test_unavailable_error_without_gpu_or_simulator():
+    code = (
+        "import numpy as np, refcfg\n"
+        "from refcfg.sampling import cuda as C\n"
+        "assert not C.available()\n"
+        "f = refcfg.GMMPath(refcfg.problem('two-class-2d')).cfg(0, 2.0)\n"
+        "for call in (C.require, lambda: C.evaluate(f, np.zeros((2, 2)), 0.5),\n"
+        "             lambda: refcfg.sample(f, 4, 'heun', steps=2, backend='cuda')):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except C.CudaUnavailableError as exc:\n"
+        "        assert isinstance(exc, RuntimeError)\n"
+        "        assert 'NUMBA_ENABLE_CUDASIM=1' in str(exc) and 'refcfg[cuda]' in str(exc), exc\n"
+        "    else:\n"
+        "        raise SystemExit('no error')\n"
+        "print('ok')\n")
+    # CUDA_VISIBLE_DEVICES="" hides any GPU, so the test means the same on a GPU machine
+    proc = _run(["-c", code], sim=False, timeout=120, env_extra={"CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+def test_gpu_check_smoke_under_simulator():
+    proc = _run([GPU_CHECK, "--smoke"], sim=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    res = json.loads(lines[0])
+    assert res["mode"] == "simulator" and res["smoke"] is True and res["target_met"] is None
+    assert res["agreement_ok"] is True
+    for key, err in res["agreement"].items():
+        assert err <= res["tolerances"][key], key
+    assert res["tolerances"]["cfg_velocity_t0.3"] == FIELD_TOL
+    for key in ("float64_full", "float32_full", "float64_diag", "float32_diag"):
+        assert res["throughput"][key]["pairs_per_s"] > 0
+    assert res["sampling"]["N"] == 64
+
+
+def test_kernels_compile_to_ptx():
+    """The simulator does not compile anything: compile the sampler kernels (which contain the
+    field device function) for sm_90 with NVVM, float64 and float32. No GPU needed."""
+    probe = _run(["-c", "from numba.cuda.cudadrv.nvvm import NVVM; NVVM()"], sim=False, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip("libNVVM not found (pip install 'numba-cuda[cu12]' provides it)")
+    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", "float64/sample,float32/sample"],
+                sim=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(res["ptx"]) == {"float64/sample", "float32/sample"}
+    assert all(v["target"] for v in res["ptx"].values())
+    # the float32 kernel does its arithmetic in float32 (the few f64 instructions are the RNG's)
+    assert res["ptx"]["float32/sample"]["f64_instructions"] < 0.05 * res["ptx"]["float64/sample"][
+        "f64_instructions"]
+
+
+# ---------------------------------------------------------------- validation (no kernels run)
+
+def _cfg():
+    import refcfg
+    return refcfg.GMMPath(refcfg.problem("two-class-2d")).cfg(0, 2.0)
+
+
+def test_rejects_unsupported_fields():
+    from refcfg.sampling import cuda as C
+
+    class UserField:
+        d = 2
+
+        def velocity(self, x, t):
+            return x
+
+    with pytest.raises(TypeError, match="UserField"):
+        C.evaluate(UserField(), np.zeros((2, 2)), 0.5)
+    with pytest.raises(TypeError, match="UserField"):
+        C.sample(UserField(), np.zeros((2, 2)), np.linspace(0, 1, 3), "euler")
+
+
+def test_argument_errors_name_the_argument():
+    from refcfg.sampling import cuda as C
+    f = _cfg()
+    x = np.zeros((4, 2))
+    ts = np.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match="what"):
+        C.evaluate(f, x, 0.5, what="eps")
+    with pytest.raises(ValueError, match="what='cfg'"):
+        C.evaluate(f.a, x, 0.5, what="cfg")
+    with pytest.raises(ValueError, match="dtype"):
+        C.evaluate(f, x, 0.5, dtype="float16")
+    with pytest.raises(ValueError, match="sampler"):
+        C.sample(f, x, ts, "rk4")
+    with pytest.raises(ValueError, match="sigma_values"):
+        C.sample(f, x, ts, "euler_maruyama")
+    with pytest.raises(ValueError, match="noise has shape"):
+        C.sample(f, x, ts, "euler_maruyama", sigma_values=np.ones(4), noise=np.zeros((4, 3, 2)))
+    with pytest.raises(ValueError, match="t_grid"):
+        C.sample(f, x, [0.0, 0.5, 0.4], "euler")
+    with pytest.raises(ValueError, match="trajectory_every"):
+        C.sample(f, x, ts, "euler", trajectory_every=0)
+
+
+def test_import_does_not_import_numba_cuda():
+    code = ("import sys, refcfg, refcfg.sampling.cuda\n"
+            "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))")
+    proc = _run(["-c", code], sim=False, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr[-2000:]

@@ -1,0 +1,108 @@
+"""``refcfg demo`` end to end (--fast), its tables' claims, and the report writer."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import refcfg
+from refcfg.cli import main
+from refcfg.report import Report, Table
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        status = main(["demo", "--fast", "--out", str(out), "--no-progress", "--seed", "1"])
+    return status, buf.getvalue(), out
+
+
+def test_demo_runs_and_prints_the_report_path(demo_run):
+    status, text, out = demo_run
+    assert status == 0, text
+    last = text.strip().splitlines()[-1]
+    assert last.endswith("report.html") and (out / "report.html").resolve() == \
+        __import__("pathlib").Path(last).resolve()
+    for section in ("1. exact fields", "2. CFG sampling", "5. figures"):
+        assert section in text
+
+
+def test_demo_writes_a_self_contained_report(demo_run):
+    status, text, out = demo_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    n_img = html.count('src="data:image/png;base64,')
+    assert n_img >= 6, n_img
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<table>" in html
+    md = (out / "report.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == n_img and all((out / link).is_file() for link in links)
+    assert (out / "interactive.html").is_file()
+
+
+def test_demo_trains_and_compares_when_learn_is_available(demo_run):
+    pytest.importorskip("refcfg.learn.train")
+    status, text, out = demo_run
+    assert "4. learned vs exact" in text
+    assert (out / "model.npz").is_file() and (out / "figures" / "learned_errors.png").is_file()
+
+
+def test_cfg_table_claims():
+    """On the default problem (N = 600, seed 2, Heun 30 steps): the mean Bayes confidence of exact
+    CFG samples rises with w (differences >= 0.004, about 4 standard errors of a paired difference
+    here), and w = 1 samples are the closest to p(x|y) (energy distance below the others')."""
+    from refcfg.commands.demo import DEMO_WS, _cfg_table
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    table, samples, floor = _cfg_table(path, 0, 600, 30, 2)
+    conf = np.array([r[1] for r in table.rows])
+    assert np.all(np.diff(conf) > 0.004), conf
+    ed_cond = np.array([r[4] for r in table.rows])
+    i1 = DEMO_WS.index(1.0)
+    assert ed_cond[i1] == ed_cond.min() and ed_cond[i1] < 5 * floor + 0.01, (ed_cond, floor)
+    # tilted reference: at w = 1 the tilted law is p(x|y), so the resampling weights are uniform
+    assert table.rows[i1][6] == pytest.approx(1.0)
+
+
+def test_exact_checks_are_at_rounding_level():
+    from refcfg.commands.demo import _exact_checks
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    t = _exact_checks(path, 200, 0)
+    for row in t.rows:
+        assert row[1] < 1e-12
+        assert np.isnan(row[2]) or row[2] < 1e-12
+    p = [r[3] for r in t.rows]
+    assert p[0] == pytest.approx(0.5, abs=1e-12)        # t = 0: the prior p(y)
+    assert p[-1] > 0.8
+
+
+def test_demo_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["demo", "--n", "0", "--out", str(tmp_path)]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
+    assert main(["demo", "--train-steps", "-1", "--fast", "--out", str(tmp_path)]) == 2
+
+
+def test_report_writer(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    png = tmp_path / "f.png"
+    fig.savefig(png)
+    rep = Report("T <&>").heading("H").text("a | b").table(
+        Table(["w", "x"], [[1, 0.5], [2, 1e-9]], caption="cap")).figure(png, "fig").pre("x = 1")
+    paths = rep.write(tmp_path / "out")
+    html = paths["html"].read_text()
+    assert "T &lt;&amp;&gt;" in html and "1.000e-09" in html and "data:image/png;base64," in html
+    md = paths["markdown"].read_text()
+    assert "| w | x |" in md and "![fig](" in md
+    with pytest.raises(ValueError, match="rows\\[0\\] has 1 cells but there are 2 columns"):
+        Table(["a", "b"], [[1]])
+    with pytest.raises(ValueError, match="png_path"):
+        Report("x").figure(tmp_path / "missing.png")

@@ -1,0 +1,132 @@
+"""The figure set: every file is written and is a real picture (size, pixel variance, not blank),
+figures are deterministic, bad input is rejected, and the figures' claims hold (ODE and SDE of
+eq. 44 end in the same law; the tilted density is p(x|y)^w p(x)^(1-w))."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import refcfg
+from refcfg import figures
+from refcfg.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    train = pytest.importorskip("refcfg.learn.train")
+    res = train.train_cfg("two-class-2d", steps=20, width=16, depth=2, batch=128, seed=0,
+                          progress=False)
+    return res.model.save(tmp_path_factory.mktemp("model") / "tiny.npz")
+
+
+@pytest.fixture(scope="module")
+def figure_dir(tmp_path_factory, tiny_model):
+    """`refcfg figures` as a user runs it (fast sizes): PNG + PDF, the learned model, the page."""
+    out = tmp_path_factory.mktemp("figures")
+    status = main(["figures", "--out", str(out), "--fast", "--interactive", "--no-progress",
+                   "--model", str(tiny_model)])
+    assert status == 0
+    return out
+
+
+def _pixels(png_path):
+    import matplotlib.image as mpimg
+    img = mpimg.imread(png_path)[..., :3]          # floats in [0, 1]
+    return img
+
+
+@pytest.mark.parametrize("name", figures.FIGURES)
+def test_every_figure_is_written_and_not_blank(figure_dir, name):
+    png, pdf = figure_dir / f"{name}.png", figure_dir / f"{name}.pdf"
+    assert png.is_file() and pdf.is_file()
+    assert png.stat().st_size > 15_000, png.stat().st_size
+    assert pdf.stat().st_size > 8_000 and pdf.read_bytes()[:5] == b"%PDF-"
+    img = _pixels(png)
+    h, w = img.shape[:2]
+    assert w >= 400 and h >= 250, (w, h)                      # readable at README size
+    gray = img.mean(axis=2)
+    assert gray.std() > 0.05, gray.std()                       # not a flat canvas
+    ink = np.mean(gray < 0.9)
+    assert 0.02 < ink < 0.95, ink                              # some ink, not all ink
+    assert np.mean(np.ptp(img, axis=2) > 0.15) > 0.005         # colour is used (data, not just axes)
+
+
+def test_interactive_page_written(figure_dir):
+    page = figure_dir / "interactive.html"
+    assert page.is_file() and page.stat().st_size > 10_000
+
+
+def test_figures_are_deterministic():
+    def png_bytes():
+        fig = figures.gaussian_cfg_variance(ws=np.linspace(0, 4, 9), mc_ws=(0.0, 2.0), mc_n=300,
+                                            steps=20, seed=3)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
+        return buf.getvalue()
+    assert png_bytes() == png_bytes()
+
+
+def test_bad_inputs_name_the_argument(tmp_path):
+    path2 = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    path1 = refcfg.GMMPath(refcfg.problem("gauss-1d"))
+    with pytest.raises(ValueError, match="path must be 2-D"):
+        figures.path_snapshots(path1)
+    with pytest.raises(TypeError, match="path must be a refcfg.GMMPath"):
+        figures.classifier_heatmaps("two-class-2d")
+    with pytest.raises(ValueError, match="y must be in 0..1"):
+        figures.path_snapshots(path2, y=2)
+    with pytest.raises(ValueError, match="ts must lie in"):
+        figures.classifier_heatmaps(path2, ts=(0.5, 1.5))
+    with pytest.raises(ValueError, match="ts must be < 1"):
+        figures.conditional_vs_marginal(path2, ts=(0.5, 1.0))
+    with pytest.raises(ValueError, match="v1 must be a variance"):
+        figures.gaussian_cfg_variance(v1=0.0)
+    with pytest.raises(ValueError, match="formats must be"):
+        figures.make_figures(tmp_path, formats=("jpg",))
+    with pytest.raises(TypeError, match="problem must be"):
+        figures.make_figures(tmp_path, problem=3)
+    assert main(["figures", "--out", str(tmp_path), "--model", str(tmp_path / "nope.npz")]) == 2
+
+
+def test_tilted_log_density_is_the_tilted_law():
+    # oracle: the class and marginal mixtures' own log densities at t = 1 (refcfg.mixture),
+    # not the path code: log p(x|y)^w p(x)^(1-w) = w log p(x|y) + (1-w) log p(x), to 1e-10
+    mix = refcfg.problem("two-class-2d")
+    path = refcfg.GMMPath(mix)
+    x = np.random.default_rng(0).normal(size=(50, 2)) * 2
+    for w in (0.0, 1.0, 2.5):
+        want = w * mix.class_gmm(1).log_prob(x) + (1 - w) * mix.marginal.log_prob(x)
+        np.testing.assert_allclose(figures.tilted_log_density(path, x, 1, w), want, atol=1e-10)
+
+
+def test_ode_and_sde_end_in_the_same_law():
+    """The claim of the ode_vs_sde figure (eq. 44): the SDE dX = [u + sigma^2/2 score] dt + sigma dW
+    (sigma = 1) has the marginals of the ODE, so at w = 1 both end in p(x|y=0).
+
+    Oracle: the mean and covariance of the class-0 mixture from its parameters
+    (sum_k pi_k mu_k; sum_k pi_k (Sigma_k + mu_k mu_k^T) - m m^T). N = 6000, seed 11,
+    Euler-Maruyama / Heun with 200 steps. Tolerances: mean 0.06 and covariance entries 0.08, about
+    4 Monte Carlo standard errors plus the O(h) bias of Euler-Maruyama (~0.01 here)."""
+    mix = refcfg.problem("two-class-2d")
+    path = refcfg.GMMPath(mix)
+    g = mix.class_gmm(0)
+    m = g.weights @ g.means
+    C = np.einsum("k,kij->ij", g.weights, g.covs + np.einsum("ki,kj->kij", g.means, g.means))
+    C -= np.outer(m, m)
+    f = path.cfg(0, 1.0)
+    x_sde = refcfg.sample(f, 6000, sampler="euler_maruyama", sigma=1.0, steps=200, seed=11)
+    x_ode = refcfg.sample(f, 6000, sampler="heun", steps=200, seed=11)
+    for x in (x_sde, x_ode):
+        assert np.abs(x.mean(0) - m).max() < 0.06, (x.mean(0), m)
+        assert np.abs(np.cov(x.T) - C).max() < 0.08, (np.cov(x.T), C)
+    # and the two samplers do differ path by path (the figure's other point)
+    assert np.abs(x_sde - x_ode).mean() > 0.1
+
+
+def test_learned_errors_figure_needs_a_model():
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    with pytest.raises(TypeError, match="model must be a refcfg.learn.MLP"):
+        figures.learned_vs_exact(path, "not a model")
