@@ -457,8 +457,8 @@ def progress_bar(total: int, desc: str, progress=True):
 
 
 CAPTIONS = {
-    "path_snapshots": "The exact conditional path p_t(x|y) and its velocity u_t(x|y) (eq. 21) from "
-                      "noise (t = 0) to data (t = 1).",
+    "path_snapshots": "The exact class-conditional path p_t(x|y) and its velocity u_t(x|y) (eq. 21) "
+                      "from noise (t = 0) to data (t = 1).",
     "conditional_vs_marginal": "Top: the conditional path of one data point z, N(alpha_t z, "
                                "beta_t^2 I), and u_t(x|z) (eq. 20). Bottom: the marginal path and "
                                "u_t(x) (eq. 21).",

@@ -68,32 +68,42 @@ def _rotation(draw, d):
     return Q
 
 
-@st.composite
-def gmms(draw, *, d=st.integers(1, 3), n_components=st.integers(1, 4), cov_types=COV_TYPES,
+def gmms(*, d=st.integers(1, 3), n_components=st.integers(1, 4), cov_types=COV_TYPES,
          max_condition: float = 20.0, variance=(0.05, 2.0), mean_scale: float = 3.0,
          min_weight_ratio: float = 0.1):
-    """A valid, well-conditioned :class:`refcfg.GMM`.
+    """Strategy for valid, well-conditioned :class:`refcfg.GMM` objects.
 
     d, n_components: ints or integer strategies. cov_types: subset of ("isotropic", "diag", "full").
     Each covariance has eigenvalues s exp(u_i), s in ``variance``, u_i in [0, log max_condition], so
     its condition number is <= max_condition (and every eigenvalue lies in
-    [variance[0], variance[1] max_condition]); full covariances are rotated by exp(A), A
-    skew-symmetric. Means are uniform in [-mean_scale, mean_scale]^d; weights are proportional to
+    [variance[0], variance[1] max_condition]); full covariances are rotated by a product of Givens
+    rotations. Means are uniform in [-mean_scale, mean_scale]^d; weights are proportional to
     numbers in [min_weight_ratio, 1]. Shrinks to K = 1, d = 1, isotropic, zero mean.
+    Arguments are checked here (ValueError / TypeError), not at the first draw.
     """
-    from .mixture import GMM
-
     if not 1.0 <= max_condition < math.inf:
         raise ValueError(f"max_condition must be a finite number >= 1, got {max_condition!r}")
     _check_range(*variance, "variance")
     if not 0 < min_weight_ratio <= 1:
         raise ValueError(f"min_weight_ratio must be in (0, 1], got {min_weight_ratio!r}")
+    if not (math.isfinite(mean_scale) and mean_scale >= 0):
+        raise ValueError(f"mean_scale must be a finite number >= 0, got {mean_scale!r}")
     bad = set(cov_types) - set(COV_TYPES)
     if not cov_types or bad:
         raise ValueError(f"cov_types must be a non-empty subset of {COV_TYPES}, got {cov_types!r}")
-    dd = draw(_int_strategy(d, "d"))
-    K = draw(_int_strategy(n_components, "n_components"))
-    cov_type = draw(st.sampled_from([c for c in COV_TYPES if c in cov_types]))
+    return _gmms(_int_strategy(d, "d"), _int_strategy(n_components, "n_components"),
+                 [c for c in COV_TYPES if c in cov_types], float(max_condition),
+                 tuple(float(v) for v in variance), float(mean_scale), float(min_weight_ratio))
+
+
+@st.composite
+def _gmms(draw, d, n_components, cov_types, max_condition, variance, mean_scale,
+          min_weight_ratio):
+    from .mixture import GMM
+
+    dd = draw(d)
+    K = draw(n_components)
+    cov_type = draw(st.sampled_from(cov_types))
     weights = np.array(draw(st.lists(st.floats(min_weight_ratio, 1.0), min_size=K, max_size=K)))
     weights = weights / weights.sum()
     means = np.array(draw(st.lists(st.floats(-mean_scale, mean_scale), min_size=K * dd,
@@ -117,31 +127,45 @@ def gmms(draw, *, d=st.integers(1, 3), n_components=st.integers(1, 4), cov_types
     return GMM(weights, means, covs)
 
 
-@st.composite
-def labeled_gmms(draw, *, n_classes=st.integers(1, 3), d=st.integers(1, 3),
+def labeled_gmms(*, n_classes=st.integers(1, 3), d=st.integers(1, 3),
                  n_components=st.integers(1, 3), min_class_ratio: float = 0.1, **gmm_kwargs):
-    """A valid :class:`refcfg.LabeledGMM`: ``n_classes`` classes (int or strategy), each a
-    :func:`gmms` of the same dimension d; class probabilities proportional to numbers in
-    [min_class_ratio, 1]. Other keywords go to :func:`gmms`. Shrinks to one class, K = 1, d = 1."""
+    """Strategy for valid :class:`refcfg.LabeledGMM` objects: ``n_classes`` classes (int or
+    strategy), each a :func:`gmms` draw of the same dimension d; class probabilities proportional to
+    numbers in [min_class_ratio, 1]. Other keywords go to :func:`gmms`. Shrinks to one class,
+    K = 1, d = 1."""
+    if not 0 < min_class_ratio <= 1:
+        raise ValueError(f"min_class_ratio must be in (0, 1], got {min_class_ratio!r}")
+    gmms(**gmm_kwargs)  # check the keywords now
+    return _labeled_gmms(_int_strategy(n_classes, "n_classes"), _int_strategy(d, "d"),
+                         n_components, float(min_class_ratio), gmm_kwargs)
+
+
+@st.composite
+def _labeled_gmms(draw, n_classes, d, n_components, min_class_ratio, gmm_kwargs):
     from .mixture import LabeledGMM
 
-    C = draw(_int_strategy(n_classes, "n_classes"))
-    dd = draw(_int_strategy(d, "d"))
+    C = draw(n_classes)
+    dd = draw(d)
     classes = [draw(gmms(d=dd, n_components=n_components, **gmm_kwargs)) for _ in range(C)]
     p = np.array(draw(st.lists(st.floats(min_class_ratio, 1.0), min_size=C, max_size=C)))
     return LabeledGMM(classes, p / p.sum())
 
 
-@st.composite
-def schedules(draw, names=SCHEDULE_NAMES):
-    """A named :class:`refcfg.Schedule` from ``names``; "polynomial" draws n in [1, 4], "vp" draws
-    beta_min in [0.05, 1] and beta_max = beta_min + [1, 20]. Shrinks to the first name ("linear")."""
-    from .schedules import schedule
-
+def schedules(names=SCHEDULE_NAMES):
+    """Strategy for named :class:`refcfg.Schedule` objects from ``names``; "polynomial" draws n in
+    [1, 4], "vp" draws beta_min in [0.05, 1] and beta_max = beta_min + [1, 20]. Shrinks to the first
+    name ("linear" by default)."""
     bad = set(names) - set(SCHEDULE_NAMES)
     if not names or bad:
         raise ValueError(f"names must be a non-empty subset of {SCHEDULE_NAMES}, got {names!r}")
-    name = draw(st.sampled_from(list(names)))
+    return _schedules(list(names))
+
+
+@st.composite
+def _schedules(draw, names):
+    from .schedules import schedule
+
+    name = draw(st.sampled_from(names))
     if name == "polynomial":
         return schedule(name, n=draw(st.floats(1.0, 4.0)))
     if name == "vp":

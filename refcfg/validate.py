@@ -336,8 +336,8 @@ def exact_values(path, kind, x, t, y, w=None):
 
 
 def _safe(f):
-    """f() or None when it raises ValueError / FloatingPointError or returns non-finite values
-    everywhere."""
+    """f() as a float64 array, or None where the formula is undefined (ValueError from refcfg,
+    e.g. a_t, b_t where alpha_t = 0); non-finite entries are left for the caller to mask."""
     try:
         with np.errstate(all="ignore"):
             out = np.asarray(f(), dtype=np.float64)

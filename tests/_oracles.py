@@ -159,8 +159,16 @@ class PathOracle:
         self.m = a * self.mu  # component means of p_t
 
     def comp_logpdf(self, x):
-        """(N, K): log pi_k + log N(x; alpha mu_k, S_k), scipy."""
+        """(N, K): log pi_k + log N(x; alpha mu_k, S_k), scipy (the last result is cached)."""
         x = np.atleast_2d(x)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0].shape == x.shape and np.array_equal(cached[0], x):
+            return cached[1]
+        out = self._comp_logpdf(x)
+        self._cache = (x.copy(), out)
+        return out
+
+    def _comp_logpdf(self, x):
         out = np.empty((x.shape[0], self.K))
         for k in range(self.K):
             out[:, k] = np.log(self.w[k]) + multivariate_normal(

@@ -255,3 +255,15 @@ def test_classifier_score_small_t():
         oc, om = _oracles(cls, py, "linear", t)
         for y in range(3):
             assert rel_err(path.classifier_score(x, t, y), oc[y].score(x) - om.score(x)) < 1e-9, (t, y)
+
+
+def test_guided_rejects_different_schedules():
+    """x_t means different things under different schedules: combining such fields is an error."""
+    rng = np.random.default_rng(12)
+    g = refcfg.GMM([1.0], rng.standard_normal((1, 2)), [1.0])
+    with pytest.raises(ValueError, match="schedule"):
+        refcfg.guided(refcfg.GMMPath(g, "linear").field(), refcfg.GMMPath(g, "cosine").field(), 2.0)
+    # the same named schedule built twice is the same schedule
+    f = refcfg.guided(refcfg.GMMPath(g, "vp").field(), refcfg.GMMPath(g, refcfg.schedule("vp")).field(), 2.0)
+    x = rng.standard_normal((3, 2))
+    np.testing.assert_allclose(f.velocity(x, 0.5), refcfg.GMMPath(g, "vp").velocity(x, 0.5), rtol=1e-14)

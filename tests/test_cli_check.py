@@ -77,24 +77,22 @@ def _run(args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_subprocess_pass_fail_and_json(user_dir):
-    ok = _run(["check", "my_guidance:cfg_eps", "--problem", "two-class-2d", "--kind", "eps",
-               "--w", "3", "--rtol", "1e-8"], user_dir)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "PASS" in ok.stdout and "eps (CFG, w = 3) of my_guidance:cfg_eps" in ok.stdout
-
-    bad = _run(["check", "my_guidance:cfg_eps_hs", "--kind", "eps", "--w", "3", "--json"],
-               user_dir)
-    assert bad.returncode == 1, bad.stderr
-    doc = json.loads(bad.stdout)
-    assert doc["passed"] is False and len(doc["reports"]) == 1
-    rep = doc["reports"][0]
-    assert rep["kind"] == "eps" and rep["w"] == 3.0 and rep["problem"] == "two-class-2d"
-    assert [d["code"] for d in rep["diagnoses"]] == ["w_convention"]
-    assert len(rep["per_t"]) == 11 and rep["worst"]["t"] in rep["times"]
+def test_subprocess_json_exit_codes(user_dir):
+    """python -m refcfg in a fresh process: one passing and one failing target -> exit 1 and JSON
+    with both reports; a missing module -> exit 2 with one line on stderr and no traceback."""
+    res = _run(["check", "my_guidance:cfg_eps", "my_guidance:cfg_eps_hs", "--problem",
+                "two-class-2d", "--kind", "eps", "--w", "3", "--rtol", "1e-8", "--json"], user_dir)
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["passed"] is False and [r["passed"] for r in doc["reports"]] == [True, False]
+    good, bad = doc["reports"]
+    assert good["name"] == "my_guidance:cfg_eps" and good["diagnoses"] == []
+    assert bad["kind"] == "eps" and bad["w"] == 3.0 and bad["problem"] == "two-class-2d"
+    assert [d["code"] for d in bad["diagnoses"]] == ["w_convention"]
+    assert len(bad["per_t"]) == 11 and bad["worst"]["t"] in bad["times"]
 
     usage = _run(["check", "no_such_module:f"], user_dir)
-    assert usage.returncode == 2
+    assert usage.returncode == 2 and usage.stdout == ""
     assert usage.stderr.strip().count("\n") == 0 and "Traceback" not in usage.stderr
     assert usage.stderr.startswith("refcfg: error: cannot import module 'no_such_module'")
 
@@ -126,6 +124,8 @@ def test_in_process_exit_codes_and_outputs(user_dir, capsys):
     assert main(["check", "my_guidance:eps", "--kind", "eps", "--rtol", "1e-8"]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "labels cycling over classes 0..1 and NULL" in out
+    assert main(["check", "my_guidance:cfg_eps", "--kind", "eps", "--w", "3"]) == 0
+    assert "eps (CFG, w = 3) of my_guidance:cfg_eps: PASS" in capsys.readouterr().out
     # several targets: fails if one fails; both reports printed
     assert main(["check", "my_guidance:eps", "my_guidance:cfg_eps", "--kind", "eps", "--w", "3",
                  "--json"]) == 1

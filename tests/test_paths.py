@@ -477,3 +477,30 @@ def test_chunked_evaluation_matches_unchunked(monkeypatch):
     for (fn, tk), want in full.items():
         np.testing.assert_allclose(getattr(path, fn)(x, times[tk], y), want, rtol=1e-14, atol=1e-15,
                                    err_msg=f"{fn} {tk}")
+
+
+def test_no_matrix_factorisation_after_construction(monkeypatch):
+    """Issue 2: one eigendecomposition per component, reused for every t. After the path is built,
+    evaluating every field at many times must not call eigh / eig / solve / inv / cholesky / svd."""
+    cls, py, rng = _labeled_params()
+    cls[0] = random_gmm_params(rng, 2, 2, "full")
+    path = _labeled_path(cls, py, "cosine")
+    x = 2 * rng.standard_normal((5, 2))
+    calls = []
+
+    def spy(name):
+        def f(*a, **k):
+            calls.append(name)
+            raise AssertionError(f"np.linalg.{name} called during field evaluation")
+        return f
+
+    for name in ("eigh", "eig", "solve", "inv", "cholesky", "svd", "eigvalsh"):
+        monkeypatch.setattr(np.linalg, name, spy(name))
+    for t in (0.0, 0.2, 0.7, 1.0, np.linspace(0, 1, 5)):
+        for y in (None, 1):
+            for fn in ("log_prob", "score", "velocity", "x0", "eps", "divergence"):
+                getattr(path, fn)(x, t, y)
+        path.class_log_probs(x, t)
+        path.cfg_velocity(x, t, 0, 2.0)
+        path.classifier_guided_velocity(x, t, 0, 2.0)
+    assert calls == []

@@ -7,7 +7,6 @@ stated next to each assertion. max_examples is kept small so the file runs in we
 """
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +14,7 @@ import refcfg
 from _oracles import PathOracle, fd_derivative, fd_gradient, fd_jacobian, full_covs, rel_err, \
     schedule_formula
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False)
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # derandomized by the conftest profile
 ALL_SCHEDULES = ["linear", "cosine", "sqrt", "polynomial", "linear-vp", "vp"]
 SMOOTH_SCHEDULES = ["linear", "cosine", "polynomial", "vp"]  # derivatives of all orders bounded on [0, 1]
 
@@ -261,3 +260,38 @@ def test_per_particle_labels_and_times(data, lp, name):
         yi = None if y[i] == refcfg.NULL else int(y[i])
         want = path.velocity(x[i:i + 1], float(t[i]), yi)[0]
         np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-13)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(st.data(), gmm_params(), st.sampled_from(ALL_SCHEDULES), times_interior,
+       st.sampled_from(["velocity", "score", "x0", "eps"]), st.sampled_from(["velocity", "score", "x0", "eps"]))
+def test_convert_maps_path_quantities(data, p, name, t, src, dst):
+    """refcfg.convert maps the path's exact src quantity to its exact dst quantity at interior t:
+    |diff| <= 1e-10 * scale, scale = max(1, |src|, |dst|, |x|) / min(alpha_t, beta_t) (the conversions
+    divide by alpha_t or beta_t, which amplifies round-off near the endpoints)."""
+    w, mu, covs, d = p
+    x = points(data.draw, d)
+    path = refcfg.GMMPath(refcfg.GMM(w, mu, covs), name)
+    q = {"velocity": path.velocity(x, t), "score": path.score(x, t), "x0": path.x0(x, t),
+         "eps": path.eps(x, t)}
+    got = refcfg.convert.convert(q[src], src, dst, x, t, path.schedule)
+    al, be = schedule_formula(name, t)[:2]
+    scale = max(1.0, np.max(np.abs(q[src])), np.max(np.abs(q[dst])), np.max(np.abs(x))) / min(al, be)
+    assert np.max(np.abs(got - q[dst])) <= 1e-10 * scale
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(st.data(), gmm_params(d=2), gmm_params(d=2), st.sampled_from(ALL_SCHEDULES), times_all,
+       st.floats(-3.0, 10.0, allow_nan=False))
+def test_guided_any_two_fields(data, pa, pb, name, t, w):
+    """refcfg.guided(a, b, w) = w a + (1 - w) b for two unrelated exact fields (velocity and score),
+    against the oracle's fields: |diff| <= 1e-9 * max(1, |a|, |b|) * max(1, |w|)."""
+    x = points(data.draw, 2)
+    fa = refcfg.GMMPath(refcfg.GMM(*pa[:3]), name).field()
+    fb = refcfg.GMMPath(refcfg.GMM(*pb[:3]), name).field()
+    g = refcfg.guided(fa, fb, w)
+    sf = schedule_formula(name, t)
+    oa, ob = PathOracle(*pa[:3], sf), PathOracle(*pb[:3], sf)
+    for fn, va, vb in (("velocity", oa.velocity(x), ob.velocity(x)), ("score", oa.score(x), ob.score(x))):
+        scale = max(1.0, np.max(np.abs(va)), np.max(np.abs(vb))) * max(1.0, abs(w))
+        assert np.max(np.abs(getattr(g, fn)(x, t) - (w * va + (1 - w) * vb))) <= 1e-9 * scale, fn

@@ -146,16 +146,19 @@ def test_labeled_gmm_shrinks_to_one_class():
 
 
 def test_strategy_arguments_are_checked():
+    # checked when the strategy is built, not at the first draw
     with pytest.raises(ValueError, match="max_condition"):
-        find(rt.gmms(max_condition=0.5), lambda g: True, settings=FIND)
+        rt.gmms(max_condition=0.5)
     with pytest.raises(ValueError, match="cov_types"):
-        find(rt.gmms(cov_types=("banana",)), lambda g: True, settings=FIND)
+        rt.gmms(cov_types=("banana",))
+    with pytest.raises(ValueError, match="variance"):
+        rt.labeled_gmms(variance=(2.0, 1.0))
     with pytest.raises(ValueError, match="names"):
-        find(rt.schedules(names=("nope",)), lambda g: True, settings=FIND)
+        rt.schedules(names=("nope",))
     with pytest.raises(ValueError, match="margin"):
         rt.times(endpoints=False, margin=0.7)
     with pytest.raises(TypeError, match="d must be"):
-        find(rt.gmms(d=0), lambda g: True, settings=FIND)
+        rt.gmms(d=0)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def _parse(argv):
     p.add_argument("--dtype", default="float64", choices=("float64", "float32", "both"))
     p.add_argument("--steps", type=int, default=50, help="steps per timed block")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks (median reported)")
-    p.add_argument("--configs", default="128x3x512,64x2x256,256x3x1024",
+    p.add_argument("--configs", default="64x3x512,128x3x512,64x2x256,256x3x1024",
                    help="comma-separated WIDTHxDEPTHxBATCH")
     p.add_argument("--json", default=None)
     return p.parse_args(argv)

@@ -118,7 +118,8 @@ def _ptx(cc, only=None):
             ns = KK.kernels(16, dt, layout == "full")
             A1, A2, A3 = F[::1], F[:, ::1], F[:, :, ::1]
             I32, I64, i = numba.int32[::1], numba.int64[::1], numba.int64
-            common = (A2, A2, A3, A3, A3, A2, A1, A1, I32, i, i, i, i, A1, A1)
+            # T1..T4, lconst, mcoef, alpha, means, mue, Q, ccls, a0, a1, b0, b1, ca, cb
+            common = (A3, A3, A3, A3, A2, A1, A1, A2, A2, A3, I32, i, i, i, i, A1, A1)
             sig_e = (A2, I64, I32, I32) + common + (A2,)
             sig_s = (A2, A3, i, I32, I32) + common + (A1, A1, i, i, A3, xoroshiro128p_type[::1])
             for name, fn, sig in (("evaluate", ns.evaluate, sig_e), ("sample", ns.sample, sig_s)):

@@ -156,8 +156,10 @@ def _learned_tables(path, model, y, n, steps, seed):
                       class_confidence(xe, path.mixture, y).mean_prob])
     stab = Table(["w", "ED learned-exact", "ED exact-exact (floor)", "E p(y|x) learned",
                   "E p(y|x) exact"], srows,
-                 caption=f"Learned vs exact CFG sampler from the same noise (Heun, {steps} steps, "
-                         f"N = {n}, seed {seed}; floor: exact seeds {seed} and {seed + 1}), y = {y}")
+                 caption=f"Learned vs exact CFG sampler from the same initial noise (Heun, {steps} "
+                         f"steps, N = {n}, seed {seed}), y = {y}. The floor compares two exact runs "
+                         f"from independent noise (seeds {seed}, {seed + 1}); paired runs can fall "
+                         f"below it")
     return ftab, stab
 
 

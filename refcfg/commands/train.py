@@ -16,6 +16,8 @@ HELP = "train a CFG flow-matching MLP (NumPy) and compare it with the exact fiel
 
 
 def add_parser(subparsers):
+    from ..learn.train import DEFAULTS as D  # light: NumPy only
+
     p = subparsers.add_parser(
         "train", help=HELP, description=HELP + ". Saves OUT (the CFG model), and with --classifier "
         "/ --unconditional OUT-classifier.npz / OUT-uncond.npz next to it.")
@@ -23,13 +25,13 @@ def add_parser(subparsers):
                    help="problem name or .toml problem file (default two-class-2d)")
     p.add_argument("--schedule", default="linear", help="schedule name (default linear)")
     p.add_argument("--out", default="refcfg-model.npz", help="output file (default refcfg-model.npz)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 5000)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default 512)")
-    p.add_argument("--lr", type=float, default=None, help="peak Adam learning rate (default 2e-3)")
-    p.add_argument("--width", type=int, default=None, help="hidden units per layer (default 128)")
-    p.add_argument("--depth", type=int, default=None, help="hidden layers (default 3)")
+    p.add_argument("--steps", type=int, default=None, help=f"training steps (default {D['steps']})")
+    p.add_argument("--batch", type=int, default=None, help=f"batch size (default {D['batch']})")
+    p.add_argument("--lr", type=float, default=None, help=f"peak Adam learning rate (default {D['lr']:g})")
+    p.add_argument("--width", type=int, default=None, help=f"hidden units per layer (default {D['width']})")
+    p.add_argument("--depth", type=int, default=None, help=f"hidden layers (default {D['depth']})")
     p.add_argument("--eta", type=float, default=0.1,
-                   help="probability of the null label (label dropout, default 0.1)")
+                   help=f"probability of the null label (label dropout, default {D['eta']:g})")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--classifier", action="store_true", help="also train a noisy classifier")

@@ -62,8 +62,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     import refcfg
 
     weights = (1.0, 3.0, 8.0) if fast else WEIGHTS
-    n = 3000 if fast else 20000
-    ode_steps, sde_steps = (50, 200) if fast else (200, 1000)
+    n = 3000 if fast else 10000
+    ode_steps, sde_steps = (50, 200) if fast else (100, 500)
     y = 0
     rng = np.random.default_rng(seed)
     rows, keep = [], {}

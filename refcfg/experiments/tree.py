@@ -59,10 +59,10 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     path, wpath = refcfg.GMMPath(mix, "linear"), refcfg.GMMPath(weak, "linear")
     y = 0
     cond = mix.class_gmm(y)
-    n = 300 if fast else 4000
+    n = 300 if fast else 2000
     steps = 16 if fast else 32  # EDM noise levels (rho = 7) + t = 0, as the paper's Heun sampler
     levels = (0.5, 0.9)
-    tau = hdr_thresholds(cond, levels, 4000 if fast else 40000, seed + 1)
+    tau = hdr_thresholds(cond, levels, 4000 if fast else 20000, seed + 1)
     ref = cond.sample(n, seed=seed + 2)
     rng = np.random.default_rng(seed)
     rows, keep = [], {"exact": ref}

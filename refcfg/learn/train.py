@@ -34,7 +34,7 @@ __all__ = ["TrainResult", "resolve_problem", "cfg_batch", "train_cfg", "train_un
 
 # Default settings of the CFG training on two-class-2d (see docs/learning.md for the curve they
 # reach; verification/train_two_class.py checks the ~60 s / <= 5 % target).
-DEFAULTS = dict(width=128, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=5000, eta=0.1,
+DEFAULTS = dict(width=64, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=10000, eta=0.1,
                 t_sampling="uniform", lr_final=0.02, warmup=200)
 
 

@@ -5,22 +5,24 @@ them and calls these kernels. This module imports ``numba.cuda`` at import time,
 imported lazily (``refcfg.sampling.cuda._kernels()``), never at ``import refcfg``.
 
 One thread per particle. For every component k the thread computes, in the eigenbasis of
-Sigma_k = Q_k diag(lam_k) Q_k^T,
+Sigma_k = Q_k diag(lam_k) Q_k^T, with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues
+s_kj = alpha^2 lam_kj + beta^2), for a field  cv * velocity + cs * score,
 
-    c     = Q_k^T x - alpha_t Q_k^T mu_k  (= Q_k^T (x - alpha_t mu_k))      (d,)
-    l_k   = lconst[u, k] - 1/2 sum_j c_j^2 ginv[u, k, j]    (log pi_k + log N(x; alpha mu_k, S_k) + const)
-    v_k   = mcoef[u] mu_k + Q_k (gcoef[u, k, :] * c)                        (d,)
-
-with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues s_kj = alpha^2 lam_kj + beta^2),
-ginv = 1 / s, lconst = log pi_k - 1/2 sum_j log s_kj (the d log 2 pi term cancels in the
-responsibilities) and, for a field  cv * velocity + cs * score,
-
-    gcoef = (cv (alpha dalpha lam + beta dbeta) - cs) / s,   mcoef = cv dalpha
+    c_k   = Q_k^T (x - alpha mu_k)                                           (d,)
+    l_k   = log pi_k - 1/2 sum_j log s_kj - 1/2 sum_j c_kj^2 / s_kj      (= log pi_k N(x; alpha mu_k, S_k) + const)
+    v_k   = cv dalpha mu_k + Q_k (g_k * c_k),   g_kj = (cv (alpha dalpha lam_kj + beta dbeta) - cs) / s_kj
 
 (velocity u = sum_k r_k [dalpha mu_k + (alpha dalpha Sigma_k + beta dbeta I) S_k^{-1}(x - alpha mu_k)],
 score = sum_k r_k [-S_k^{-1}(x - alpha mu_k)]; DESIGN.md section 3, notes arXiv 2506.02070 v3
-eq. 41/44). The tables (ginv, gcoef, lconst, mcoef, alpha) are built on the host for each distinct
-time ``u``: kernels never call Python and never evaluate a schedule.
+eq. 21/41/44). The d log 2 pi term cancels in the responsibilities and is dropped. Everything that
+depends on t but not on x is tabulated on the host for each distinct time u (kernels never call
+Python or evaluate a schedule), as four (U, K, d) tables T1..T4 plus lconst (U, K) = log pi_k -
+1/2 sum_j log s_kj, mcoef (U,) = cv dalpha and alpha (U,):
+
+    full covariances:  T1 = 1/s, T3 = g (T2, T4 unused); c_k = Q_k^T x - alpha (Q_k^T mu_k) with
+                       mue[k] = Q_k^T mu_k; 2 d^2 + O(d) flops per particle-component
+    diagonal (Q = I):  T1 = 1/sqrt(s), T2 = alpha mu / sqrt(s), T3 = g, T4 = mcoef mu - g alpha mu,
+                       so that c/sqrt(s) = x T1 - T2 and v = T3 x + T4: 5 FMAs per coordinate
 
 Responsibilities r_k = softmax_k(l_k) are accumulated with an online log-sum-exp: a running max m,
 a running sum s = sum_k exp(l_k - m) and a running vector acc = sum_k exp(l_k - m) v_k, rescaled by
@@ -75,12 +77,10 @@ def kernels(d: int, dtype_name: str, full: bool):
     opts = {} if _simulator() else {"cache": True}
 
     @cuda.jit(device=True, **opts)
-    def _field(x, u, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+    def _field(x, u, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                a0, a1, la, b0, b1, lb, ca, cb, c, acc_a, acc_b, out):
         """out[:D] = ca * E_A(x) + cb * E_B(x) at table row u (module docstring). ``out`` may be
         ``x`` itself: x is not read after the last component."""
-        alpha = alph[u]
-        mc = mcoef[u]
         m_a = NEG_INF
         m_b = NEG_INF
         s_a = ZERO
@@ -88,6 +88,8 @@ def kernels(d: int, dtype_name: str, full: bool):
         for j in range(D):
             acc_a[j] = ZERO
             acc_b[j] = ZERO
+        alpha = alph[u]
+        mc = mcoef[u]
         k_lo = min(a0, b0) if b1 > b0 else a0
         k_hi = max(a1, b1)
         for k in range(k_lo, k_hi):
@@ -100,48 +102,54 @@ def kernels(d: int, dtype_name: str, full: bool):
                 continue
             quad = ZERO
             if FULL:
-                # c = Q_k^T x - alpha Q_k^T mu_k, then c <- gcoef * c
+                # c = Q_k^T x - alpha Q_k^T mu_k;  quad = sum_i c_i^2 / s_ki;  c <- gcoef * c
                 for i in range(D):
                     ci = -alpha * mue[k, i]
                     for j in range(D):
                         ci += Q[k, j, i] * x[j]
-                    quad += ci * ci * ginv[u, k, i]
-                    c[i] = gcoef[u, k, i] * ci
+                    quad += ci * ci * T1[u, k, i]
+                    c[i] = T3[u, k, i] * ci
             else:
+                # (x_j - alpha mu_kj) / sqrt(s_kj) = x_j rs_kj - (alpha mu_kj rs_kj)
                 for j in range(D):
-                    cj = x[j] - alpha * means[k, j]
-                    quad += cj * cj * ginv[u, k, j]
+                    cj = x[j] * T1[u, k, j] - T2[u, k, j]
+                    quad += cj * cj
             l = l - HALF * quad
-            # online log-sum-exp: acc <- acc * mult + e * v_k (mult = 1, e = 0 outside the term)
-            mult_a = ONE
+            # online log-sum-exp; acc is rescaled only when the running max grows
             e_a = ZERO
             if in_a:
                 if l > m_a:
-                    mult_a = math.exp(m_a - l)
-                    e_a = ONE
+                    sc = math.exp(m_a - l)
+                    for j in range(D):
+                        acc_a[j] = acc_a[j] * sc
+                    s_a = s_a * sc
                     m_a = l
+                    e_a = ONE
                 else:
                     e_a = math.exp(l - m_a)
-                s_a = s_a * mult_a + e_a
-            mult_b = ONE
+                s_a += e_a
             e_b = ZERO
             if in_b:
                 if l > m_b:
-                    mult_b = math.exp(m_b - l)
-                    e_b = ONE
+                    sc = math.exp(m_b - l)
+                    for j in range(D):
+                        acc_b[j] = acc_b[j] * sc
+                    s_b = s_b * sc
                     m_b = l
+                    e_b = ONE
                 else:
                     e_b = math.exp(l - m_b)
-                s_b = s_b * mult_b + e_b
+                s_b += e_b
             for j in range(D):
-                vj = mc * means[k, j]
                 if FULL:
+                    vj = mc * means[k, j]
                     for i in range(D):
                         vj += Q[k, j, i] * c[i]
                 else:
-                    vj += gcoef[u, k, j] * (x[j] - alpha * means[k, j])
-                acc_a[j] = acc_a[j] * mult_a + e_a * vj
-                acc_b[j] = acc_b[j] * mult_b + e_b * vj
+                    # v_kj = mcoef mu_kj + g_kj (x_j - alpha mu_kj) = g_kj x_j + T4_kj
+                    vj = T3[u, k, j] * x[j] + T4[u, k, j]
+                acc_a[j] += e_a * vj
+                acc_b[j] += e_b * vj
         fa = ca / s_a
         if b1 > b0 and cb != ZERO:
             fb = cb / s_b
@@ -152,7 +160,7 @@ def kernels(d: int, dtype_name: str, full: bool):
                 out[j] = fa * acc_a[j]
 
     @cuda.jit(**opts)
-    def evaluate(X, tidx, labA, labB, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+    def evaluate(X, tidx, labA, labB, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                  a0, a1, b0, b1, ca, cb, out):
         """out[p] = ca[p] E_A(X[p], t_p) + cb[p] E_B(X[p], t_p); tidx[p] is the table row of t_p."""
         p = cuda.grid(1)
@@ -164,13 +172,13 @@ def kernels(d: int, dtype_name: str, full: bool):
         acc_b = cuda.local.array(D, NT)
         for j in range(D):
             x[j] = X[p, j]
-        _field(x, tidx[p], means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+        _field(x, tidx[p], T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                a0, a1, labA[p], b0, b1, labB[p], ca[p], cb[p], c, acc_a, acc_b, x)
         for j in range(D):
             out[p, j] = x[j]
 
     @cuda.jit(**opts)
-    def sample(X, traj, every, labA, labB, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+    def sample(X, traj, every, labA, labB, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                a0, a1, b0, b1, ca, cb, h, noise_scale, method, noise_mode, noise, states):
         """Integrate particle p over the whole grid in place (X[p] holds x_init on entry).
 
@@ -203,13 +211,13 @@ def kernels(d: int, dtype_name: str, full: bool):
                 traj[0, p, j] = x[j]
         for i in range(n_steps):
             hi = h[i]
-            _field(x, i, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+            _field(x, i, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                    a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
             if method == 1:  # Heun
                 for j in range(D):
                     y[j] = x[j] + hi * y[j]          # Euler predictor x'
                     x[j] = HALF * (x[j] + y[j])      # (x + x')/2
-                _field(y, i + 1, means, mue, Q, ginv, gcoef, lconst, mcoef, alph, ccls,
+                _field(y, i + 1, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
                        a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
                 for j in range(D):
                     x[j] = x[j] + HALF * hi * y[j]

@@ -146,27 +146,36 @@ class _Lowered:
         return self.means.shape[0]
 
     def tables(self, times, cv, cs):
-        """Host-side per-time tables (DESIGN.md section 3) for the field cv * velocity + cs * score.
+        """Host-side per-time tables (DESIGN.md section 3) for the field cv * velocity + cs * score,
+        in the layout of ``refcfg.sampling._cuda_kernels`` (see its docstring).
 
-        times, cv, cs: (U,) float64. Returns ginv (U, K, d) = 1/s, gcoef (U, K, d) =
-        (cv (alpha dalpha lam + beta dbeta) - cs)/s, lconst (U, K) = log pi_k - sum_j log s_kj / 2,
-        mcoef (U,) = cv dalpha, alpha (U,); s = alpha^2 lam + beta^2 (eigenvalues of S_k)."""
+        times, cv, cs: (U,) float64. With s = alpha^2 lam + beta^2 (eigenvalues of S_k) and
+        g = (cv (alpha dalpha lam + beta dbeta) - cs) / s, returns (T1, T2, T3, T4, lconst, mcoef,
+        alpha): full covariances T1 = 1/s, T3 = g (T2, T4 placeholders); diagonal T1 = 1/sqrt(s),
+        T2 = alpha mu / sqrt(s), T3 = g, T4 = mcoef mu - g alpha mu; lconst (U, K) = log pi_k -
+        sum_j log s_kj / 2; mcoef (U,) = cv dalpha; alpha (U,). All float64."""
         v = self.schedule.values(np.asarray(times, dtype=np.float64))
-        al = np.atleast_1d(v.alpha)[:, None, None]
+        alpha = np.atleast_1d(np.asarray(v.alpha, dtype=np.float64))
+        al = alpha[:, None, None]
         be = np.atleast_1d(v.beta)[:, None, None]
         da = np.atleast_1d(v.dalpha)
         bdb = np.atleast_1d(v.beta_dbeta)[:, None, None]
         cv = np.asarray(cv, dtype=np.float64)
         cs = np.asarray(cs, dtype=np.float64)
         s = al * al * self.lam[None] + be * be                         # (U, K, d)
-        ginv = 1.0 / s
         with np.errstate(invalid="ignore"):
             vel = np.where(cv[:, None, None] == 0.0, 0.0,
                            cv[:, None, None] * (al * da[:, None, None] * self.lam[None] + bdb))
             mcoef = np.where(cv == 0.0, 0.0, cv * da)
-        gcoef = (vel - cs[:, None, None]) * ginv
+        g = (vel - cs[:, None, None]) / s
         lconst = self.logw[None] - 0.5 * np.log(s).sum(axis=2)       # (U, K)
-        return ginv, gcoef, lconst, mcoef, np.atleast_1d(v.alpha).astype(np.float64)
+        if self.Q is not None:
+            dummy = np.zeros((1, 1, 1))
+            return 1.0 / s, dummy, g, dummy, lconst, mcoef, alpha
+        rs = 1.0 / np.sqrt(s)
+        amu = al * self.means[None]                                    # alpha mu, (U, K, d)
+        return rs, amu * rs, g, mcoef[:, None, None] * self.means[None] - g * amu, lconst, \
+            mcoef, alpha
 
 
 def _is(obj, name: str) -> bool:
@@ -270,6 +279,10 @@ def _dtype(dtype) -> str:
     return name
 
 
+def _to_device(arrays, F, cuda):
+    return tuple(cuda.to_device(np.ascontiguousarray(a, dtype=F)) for a in arrays)
+
+
 def _device_arrays(low: _Lowered, F, cuda):
     """(means, mue, Q, ccls) on the device; mue[k] = Q_k^T mu_k. Q and mue are 1-element
     placeholders when every covariance is diagonal (the diagonal kernels never read them)."""
@@ -336,15 +349,12 @@ class _EvalPlan:
                 sel = (np.nonzero((inv >= u0) & (inv < u1))[0] if (u0 > 0 or u1 < uniq.shape[0])
                        else np.arange(n))
                 m = sel.shape[0]
-                ginv, gcoef, lconst, mcoef, alph = low.tables(uniq[u0:u1], np.full(u1 - u0, cv),
-                                                             np.full(u1 - u0, cs))
+                tabs = low.tables(uniq[u0:u1], np.full(u1 - u0, cv), np.full(u1 - u0, cs))
                 d_out = cuda.device_array((m, d), dtype=F)
                 args = (cuda.to_device(np.ascontiguousarray(x[sel], dtype=F)),
                         cuda.to_device((inv[sel] - u0).astype(np.int64)),
                         cuda.to_device(low.lab_a[sel]), cuda.to_device(low.lab_b[sel]),
-                        means, mue, Q, cuda.to_device(ginv.astype(F)),
-                        cuda.to_device(gcoef.astype(F)), cuda.to_device(lconst.astype(F)),
-                        cuda.to_device(mcoef.astype(F)), cuda.to_device(alph.astype(F)), ccls,
+                        *_to_device(tabs, F, cuda), means, mue, Q, ccls,
                         low.a_range[0], low.a_range[1], low.b_range[0], low.b_range[1],
                         cuda.to_device(low.ca[sel].astype(F)),
                         cuda.to_device(low.cb[sel].astype(F)), d_out)
@@ -443,7 +453,7 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
             keep = [i for i in range(steps + 1) if i % every == 0 or i == steps]
             return empty, np.empty((len(keep), 0, d), dtype=F), tg[keep]
         return empty
-    ginv, gcoef, lconst, mcoef, alph = low.tables(tg, cv, cs)
+    tabs = low.tables(tg, cv, cs)
     means, mue, Q, ccls = _device_arrays(low, F, cuda)
     d_x = cuda.to_device(np.ascontiguousarray(x, dtype=F))
     n_saved = 1 + -(-steps // every) if every else 1   # x_init, every k-th step, the last
@@ -462,9 +472,7 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
         blk = _block(n)
         ns.sample[(n + blk - 1) // blk, blk](
             d_x, d_traj, every, cuda.to_device(low.lab_a), cuda.to_device(low.lab_b),
-            means, mue, Q, cuda.to_device(ginv.astype(F)), cuda.to_device(gcoef.astype(F)),
-            cuda.to_device(lconst.astype(F)), cuda.to_device(mcoef.astype(F)),
-            cuda.to_device(alph.astype(F)), ccls,
+            *_to_device(tabs, F, cuda), means, mue, Q, ccls,
             low.a_range[0], low.a_range[1], low.b_range[0], low.b_range[1],
             cuda.to_device(low.ca.astype(F)), cuda.to_device(low.cb.astype(F)),
             cuda.to_device(h.astype(F)), cuda.to_device(noise_scale.astype(F)), method, mode,

@@ -69,17 +69,22 @@ def test_simulator_active_and_available(sim):
 
 
 def test_fields_match_numpy_core(sim):
-    # 20 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal-only,
+    # 12 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal-only,
     # GuidedField across two mixtures; schedules linear/cosine/sqrt/vp) x velocity/score at
-    # t = 0, 0.37, 1 and per-particle times
-    assert len(sim["field_vs_numpy"]) == 40
+    # t = 0, 0.37, 1 and per-particle times (0 and 1 among them)
+    assert len(sim["field_vs_numpy"]) == 24
     _assert_all_below(sim["field_vs_numpy"], FIELD_TOL)
     assert sim["what_cfg_equals_velocity"] <= FIELD_TOL
 
 
+def test_many_distinct_times_split_into_launches(sim):
+    assert sim["chunked_launches"] == 5     # 18 distinct times, at most 4 per launch
+    assert sim["chunked_vs_single_launch"] == 0.0
+
+
 def test_fields_match_cpu_kernels(sim):
     assert sim["cpu_compared"] is True
-    assert len(sim["field_vs_cpu"]) == 40
+    assert len(sim["field_vs_cpu"]) == 24
     _assert_all_below(sim["field_vs_cpu"], FIELD_TOL)
 
 
@@ -162,20 +167,22 @@ def test_gpu_check_smoke_under_simulator():
 
 
 def test_kernels_compile_to_ptx():
-    """The simulator does not compile anything: compile the sampler kernels (which contain the
-    field device function) for sm_90 with NVVM, float64 and float32. No GPU needed."""
+    """The simulator does not compile anything: compile the float32 full-covariance sampler kernel
+    (it contains the field device function and the RNG) for sm_90 with NVVM and assemble it with
+    ptxas when installed. No GPU needed; ``verification/gpu_check.py --ptx`` compiles all eight."""
     probe = _run(["-c", "from numba.cuda.cudadrv.nvvm import NVVM; NVVM()"], sim=False, timeout=120)
     if probe.returncode != 0:
         pytest.skip("libNVVM not found (pip install 'numba-cuda[cu12]' provides it)")
-    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", "float64/sample,float32/sample"],
-                sim=False, timeout=300)
+    key = "float32/full/sample"
+    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", key], sim=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(res["ptx"]) == {"float64/sample", "float32/sample"}
-    assert all(v["target"] for v in res["ptx"].values())
-    # the float32 kernel does its arithmetic in float32 (the few f64 instructions are the RNG's)
-    assert res["ptx"]["float32/sample"]["f64_instructions"] < 0.05 * res["ptx"]["float64/sample"][
-        "f64_instructions"]
+    assert set(res["ptx"]) == {key}
+    v = res["ptx"][key]
+    assert v["target"] and v.get("ptxas_ok", True), v
+    # float32 arithmetic stays float32 (no silent promotion by float64 literals): the only f64
+    # instructions are the ~10 of numba-cuda's xoroshiro128p float32 normal
+    assert v["f64_instructions"] <= 16, v
 
 
 # ---------------------------------------------------------------- validation (no kernels run)
