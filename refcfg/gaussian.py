@@ -22,7 +22,10 @@ G = alpha^2 Gh and G(1) = V1^w V0^(1-w).
       E X_1   = m_init alpha0 G(1)/G(t0) + G(1) [w m1 I(w) + (1-w) m0 I(w-1)],
                 I(p) = (q_b^p - q_a^p) / (p (V1 - V0)),
   with q_a = V0/V1, q_b = (V0+u0)/(V1+u0), u0 = beta_{t0}^2/alpha_{t0}^2 (q_b = 1 from t0 = 0).
-  From t0 = 0 with alpha_0 = 0 the initial law is forgotten entirely (a_t -> inf at t = 0).
+  From t0 = 0 with alpha_0 = 0 the initial law is forgotten entirely (a_t -> inf at t = 0), and since
+  G(1) q_a^w = V0, G(1) q_a^(w-1) = V1, G(1)^2 q_a^(2w-1) = V0 V1, both SDE moments are elementary in
+  G = G(1) = V1^w V0^(1-w) (the ODE variance):
+      Var X_1 = (V0 V1 - G^2) / ((2w-1)(V0 - V1)),   E X_1 = (m1 (V0 - G) - m0 (V1 - G)) / (V0 - V1).
 * tilted law p(x|y)^w p(x)^(1-w)/Z: precision w V1^-1 + (1-w) V0^-1 (normalisable iff positive definite).
 
 Consequences (checked in tests/test_gaussian.py and refcfg/experiments/predictor_corrector.py):

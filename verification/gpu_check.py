@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     else:
         res["device"] = "numba CUDA simulator (CPU)"
     if args.smoke:
-        Kc, C_, d, N, steps, sub, min_time, max_reps = 2, 2, 3, args.n or 64, 4, args.cpu_sub or 64, 0.0, 1
+        Kc, C_, d, N, steps, sub, min_time, max_reps = (2, 2, 3, args.n or 64, 4,
+                                                        args.cpu_sub or 64, 0.0, 1)
     else:
         Kc, C_, d, N, steps, sub, min_time, max_reps = 16, 4, 16, args.n or 1_000_000, 32, \
             args.cpu_sub or 100_000, 1.0, 50

@@ -75,7 +75,8 @@ def format_table(rows: list[dict]) -> str:
         for k in r:
             if k not in cols:
                 cols.append(k)
-    cells = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
+    cells = [[_fmt(r.get(c, "")).replace("|", "\\|") for c in cols] for r in rows]
+    cols = [c.replace("|", "\\|") for c in cols]  # escaped pipes keep the markdown table intact
     widths = [max(len(c), *(len(row[j]) for row in cells)) for j, c in enumerate(cols)]
     line = "| " + " | ".join(c.ljust(wd) for c, wd in zip(cols, widths)) + " |"
     sep = "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"

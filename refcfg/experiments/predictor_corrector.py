@@ -121,7 +121,7 @@ def run(fast: bool = False, seed: int = 0) -> Result:
                     ms=5, label=f"samples ({r['sampler']})" if r["w"] == srows[0]["w"] else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_ylim(1e-3, 2.0)
+        ax.set_ylim(1e-4, 2.0)
         ax.set_xlabel("guidance weight w")
         ax.set_ylabel("variance ratio")
         ax.set_title(f"p(x|y)=N({m1:g},{v1:g}), p(x)=N({m0:g},{v0:g})")

@@ -26,27 +26,10 @@ from .._validation import NULL, as_points, as_times
 from ..guidance import Field, GuidedField, _check_label, _check_w
 from .classifier import NoisyClassifier
 from .mlp import MLP
+from .train import schedule_of
 
 __all__ = ["LearnedField", "LearnedCFGField", "LearnedClassifierGuidedField", "learned_cfg",
            "schedule_of"]
-
-
-def schedule_of(model: MLP, schedule=None):
-    """The schedule a model was trained with (from ``model.meta``), or ``schedule`` if given."""
-    from ..schedules import Schedule
-    from ..schedules import schedule as make_schedule
-
-    if schedule is not None:
-        if isinstance(schedule, str):
-            return make_schedule(schedule)
-        if not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be a schedule name or a Schedule, got "
-                            f"{type(schedule).__name__}")
-        return schedule
-    name = model.meta.get("schedule")
-    if not name or name == "custom":
-        raise ValueError("schedule: the model does not record a named schedule; pass schedule=")
-    return make_schedule(name, **model.meta.get("schedule_params", {}))
 
 
 def _guarded_denominator(v, t):
@@ -157,10 +140,12 @@ class LearnedClassifierGuidedField(Field):
     """Classifier guidance with a learned classifier (notes eq. 62):
     u~ = u(x) + w a_t grad_x log p_t(y | x), with u any field (learned or exact unconditional).
 
-    a_t diverges like 1/alpha_t at t = 0 while the exact grad log p_t(y|x) vanishes like alpha_t;
-    a learned gradient does not vanish exactly, so the guidance term is evaluated at
-    max(t, t_guard) (default 1e-3; an O(t_guard) approximation on [0, t_guard)). Pass t_guard=0 for
-    schedules with alpha_0 > 0.
+    a_t diverges like 1/alpha_t at t = 0 while the exact grad log p_t(y|x) vanishes like alpha_t.
+    An alpha-scaled :class:`NoisyClassifier` (``train_classifier``'s default) provides
+    ``guidance_term`` = a_t grad log p_t(y|x) in a form finite on [0, 1], used as is. Any other
+    classifier (a plain one, or an object with only ``grad_log_prob(x, t, y)``) has its guidance term
+    evaluated at max(t, t_guard) (default 1e-3; an O(t_guard) approximation on [0, t_guard)); pass
+    t_guard=0 for schedules with alpha_0 > 0.
     score(x, t) = score_u(x) + w grad_x log p_t(y | x) (needs u.score).
     """
 
@@ -185,6 +170,10 @@ class LearnedClassifierGuidedField(Field):
         self.schedule = getattr(unconditional, "schedule", None)
         if self.schedule is None:
             raise ValueError("unconditional must declare its schedule (a_t depends on it)")
+        cs = getattr(classifier, "schedule", None)
+        if cs is not None and cs != self.schedule:
+            raise ValueError(f"classifier and unconditional field must share the schedule, got "
+                             f"{cs!r} and {self.schedule!r}")
         self.d = getattr(unconditional, "d", None)
 
     def __repr__(self) -> str:
@@ -198,6 +187,8 @@ class LearnedClassifierGuidedField(Field):
         x = as_points(x, self.d if self.d is not None else np.shape(x)[-1])
         t = as_times(t, x.shape[0])
         u = self.unconditional.velocity(x, t)
+        if getattr(self.classifier, "alpha_scaled", False):
+            return u + self._w() * self.classifier.guidance_term(x, t, self.y)
         tc = np.maximum(t, self.t_guard)
         if np.any(np.asarray(self.schedule.alpha(tc)) <= 0):
             raise ValueError("t_guard must be > 0 for a schedule with alpha_0 = 0, got 0")

@@ -29,8 +29,8 @@ import numpy as np
 from .._validation import NULL, as_generator
 from .mlp import MLP, Adam, MLPConfig
 
-__all__ = ["TrainResult", "resolve_problem", "cfg_batch", "train_cfg", "train_unconditional",
-           "train_loop", "DEFAULTS"]
+__all__ = ["TrainResult", "resolve_problem", "schedule_of", "cfg_batch", "train_cfg",
+           "train_unconditional", "train_loop", "DEFAULTS"]
 
 # Default settings of the CFG training on two-class-2d (see docs/learning.md for the curve they
 # reach; verification/train_two_class.py checks the ~60 s / <= 5 % target).
@@ -68,6 +68,24 @@ def resolve_problem(problem, schedule=None):
     elif not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a schedule name or a Schedule, got {type(schedule).__name__}")
     return mixture, schedule, name
+
+
+def schedule_of(model: MLP, schedule=None):
+    """The schedule a model was trained with (from ``model.meta``), or ``schedule`` if given."""
+    from ..schedules import Schedule
+    from ..schedules import schedule as make_schedule
+
+    if schedule is not None:
+        if isinstance(schedule, str):
+            return make_schedule(schedule)
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a schedule name or a Schedule, got "
+                            f"{type(schedule).__name__}")
+        return schedule
+    name = model.meta.get("schedule")
+    if not name or name == "custom":
+        raise ValueError("schedule: the model does not record a named schedule; pass schedule=")
+    return make_schedule(name, **model.meta.get("schedule_params", {}))
 
 
 def _sample_times(n: int, rng: np.random.Generator, t_sampling: str) -> np.ndarray:

@@ -8,9 +8,11 @@ One thread per particle. For every component k the thread computes, in the eigen
 Sigma_k = Q_k diag(lam_k) Q_k^T, with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues
 s_kj = alpha^2 lam_kj + beta^2), for a field  cv * velocity + cs * score,
 
-    c_k   = Q_k^T (x - alpha mu_k)                                           (d,)
-    l_k   = log pi_k - 1/2 sum_j log s_kj - 1/2 sum_j c_kj^2 / s_kj      (= log pi_k N(x; alpha mu_k, S_k) + const)
-    v_k   = cv dalpha mu_k + Q_k (g_k * c_k),   g_kj = (cv (alpha dalpha lam_kj + beta dbeta) - cs) / s_kj
+    c_k   = Q_k^T (x - alpha mu_k)                                            (d,)
+    l_k   = log pi_k - 1/2 sum_j log s_kj - 1/2 sum_j c_kj^2 / s_kj
+          = log pi_k N(x; alpha mu_k, S_k) + const
+    v_k   = cv dalpha mu_k + Q_k (g_k * c_k)                                  (d,)
+    g_kj  = (cv (alpha dalpha lam_kj + beta dbeta) - cs) / s_kj
 
 (velocity u = sum_k r_k [dalpha mu_k + (alpha dalpha Sigma_k + beta dbeta I) S_k^{-1}(x - alpha mu_k)],
 score = sum_k r_k [-S_k^{-1}(x - alpha mu_k)]; DESIGN.md section 3, notes arXiv 2506.02070 v3
@@ -51,11 +53,6 @@ EULER, HEUN, EULER_MARUYAMA = 0, 1, 2
 MODE_NONE, MODE_ARRAY, MODE_RNG = 0, 1, 2
 
 
-def _simulator() -> bool:
-    from numba import config
-    return bool(getattr(config, "ENABLE_CUDASIM", False))
-
-
 @functools.lru_cache(maxsize=None)
 def kernels(d: int, dtype_name: str, full: bool):
     """Kernels specialised at compile time for dimension ``d``, ``dtype_name`` ('float64' or
@@ -64,7 +61,7 @@ def kernels(d: int, dtype_name: str, full: bool):
 
     d is a compile-time constant: it sizes the per-thread arrays and bounds every inner loop, so for
     small d the compiler unrolls the loops and keeps those arrays in registers instead of local
-    memory (one compilation per (d, dtype, full), cached on disk)."""
+    memory (one compilation per (d, dtype, full) and process; see ``opts`` below)."""
     F = np.float64 if dtype_name == "float64" else np.float32
     NT = numba.float64 if dtype_name == "float64" else numba.float32
     D = int(d)
@@ -74,7 +71,12 @@ def kernels(d: int, dtype_name: str, full: bool):
     HALF = F(0.5)
     NEG_INF = F(-np.inf)
     normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
-    opts = {} if _simulator() else {"cache": True}
+    # No cache=True: the kernels are closures over the device function ``_field``, and numba keys
+    # its on-disk cache on the pickled closure cells; a dispatcher pickles differently in every
+    # process, so the cache would never hit and would gain new files on every run (measured with
+    # the CPU target, numba 0.68.1). Compilation costs a few seconds per (d, dtype, layout) and
+    # process, which a GPU run amortises.
+    opts = {}
 
     @cuda.jit(device=True, **opts)
     def _field(x, u, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,

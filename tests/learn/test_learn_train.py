@@ -96,9 +96,12 @@ def test_short_unconditional_training_reduces_loss():
     assert e[1] < 0.5 * e[0], e
 
 
-def test_classifier_input_gradient_matches_finite_differences():
+@pytest.mark.parametrize("alpha_scaled", [False, True])
+def test_classifier_input_gradient_matches_finite_differences(alpha_scaled):
     rng = np.random.default_rng(4)
-    clf = NoisyClassifier(MLP(MLPConfig(d_in=2, d_out=3, width=6, depth=2, n_freqs=2, seed=2)))
+    meta = dict(schedule="cosine", schedule_params={}, alpha_scaled=alpha_scaled,
+                log_prior=np.log([0.2, 0.3, 0.5]).tolist())
+    clf = NoisyClassifier(MLP(MLPConfig(d_in=2, d_out=3, width=6, depth=2, n_freqs=2, seed=2), meta))
     x, t, y = rng.standard_normal((6, 2)) * 2, rng.random(6), np.array([0, 1, 2, 2, 1, 0])
     g = clf.grad_log_prob(x, t, y)
     h = 1e-6
@@ -110,6 +113,17 @@ def test_classifier_input_gradient_matches_finite_differences():
         fd[:, j] = (clf.log_probs(x + e, t)[idx, y] - clf.log_probs(x - e, t)[idx, y]) / (2 * h)
     assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd)
     assert np.max(np.abs(g - fd)) <= 1e-6 * np.max(np.abs(fd))
+    if alpha_scaled:
+        # the guidance term is a_t grad log p (schedule.a, eq. 41, a different formula) ...
+        np.testing.assert_allclose(clf.guidance_term(x, t, y),
+                                   clf.schedule.a(t)[:, None] * g, rtol=1e-10, atol=1e-12)
+        # ... at t = 0 the classifier is the prior p(y) exactly, its gradient 0, the term finite
+        np.testing.assert_allclose(clf.log_probs(x, 0.0), np.log([[0.2, 0.3, 0.5]] * 6), rtol=1e-14)
+        assert np.all(clf.grad_log_prob(x, 0.0, y) == 0.0)
+        assert np.all(np.isfinite(clf.guidance_term(x, 0.0, y)))
+    else:
+        with pytest.raises(ValueError, match="alpha-scaled"):
+            clf.guidance_term(x, t, y)
 
 
 def test_log_softmax_matches_scipy():
@@ -117,8 +131,10 @@ def test_log_softmax_matches_scipy():
     np.testing.assert_allclose(log_softmax(f), scipy_log_softmax(f, axis=1), rtol=1e-15, atol=0)
 
 
-def test_short_classifier_training_approaches_bayes():
-    res = train_classifier(seed=3, **SMALL)
+@pytest.mark.parametrize("alpha_scaled", [True, False])
+def test_short_classifier_training_approaches_bayes(alpha_scaled):
+    res = train_classifier(seed=3, alpha_scaled=alpha_scaled, **SMALL)
+    assert res.classifier.alpha_scaled == alpha_scaled
     assert res.losses[-50:].mean() < 0.9 * res.losses[:50].mean()
     path = GMMPath(problem("two-class-2d"))
     # accuracy within 0.05 of the Bayes classifier (N = 2000 per t, seed 0: sampling s.e. ~0.01)

@@ -59,17 +59,28 @@ def sde_moments(laws, w, sigma2, t0, t1=1.0, m0=None, P0=None):
     m0 = np.zeros(d) if m0 is None else m0
     P0 = np.eye(d) if P0 is None else P0
 
-    def rhs(t, y):
-        m, P = y[:d], y[d:].reshape(d, d)
+    def coeffs(t):
         (Aa, ca), (Ab, cb) = (affine_velocity(mm, V, t) for mm, V in laws)
         (Ba, ea), (Bb, eb) = (affine_score(mm, V, t) for mm, V in laws)
         s2 = sigma2(t)
         A = w * Aa + (1 - w) * Ab + 0.5 * s2 * (w * Ba + (1 - w) * Bb)
         c = w * ca + (1 - w) * cb + 0.5 * s2 * (w * ea + (1 - w) * eb)
+        return A, c, s2
+
+    def rhs(t, y):
+        A, c, s2 = coeffs(t)
+        m, P = y[:d], y[d:].reshape(d, d)
         return np.concatenate([A @ m + c, (A @ P + P @ A.T + s2 * np.eye(d)).ravel()])
 
-    sol = solve_ivp(rhs, (t0, t1), np.concatenate([m0, P0.ravel()]), method="Radau", rtol=1e-10,
-                    atol=1e-12)
+    def jac(t, y):  # the system is linear: m' = A m + c, vec(P)' = (A (x) I + I (x) A) vec(P) + ...
+        A = coeffs(t)[0]
+        J = np.zeros((d + d * d, d + d * d))
+        J[:d, :d] = A
+        J[d:, d:] = np.kron(A, np.eye(d)) + np.kron(np.eye(d), A)
+        return J
+
+    sol = solve_ivp(rhs, (t0, t1), np.concatenate([m0, P0.ravel()]), method="Radau", jac=jac,
+                    rtol=1e-10, atol=1e-12)
     return sol.y[:d, -1], sol.y[d:, -1].reshape(d, d)
 
 

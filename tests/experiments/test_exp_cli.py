@@ -1,0 +1,19 @@
+"""``refcfg reproduce``: usage errors and one fast run through the CLI."""
+
+from __future__ import annotations
+
+from refcfg.cli import main
+
+
+def test_unknown_result_is_a_usage_error(capsys):
+    assert main(["reproduce", "no-such-result"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown result 'no-such-result'" in err and "predictor-corrector" in err
+
+
+def test_fast_run_prints_table_and_writes_figure(tmp_path, capsys):
+    assert main(["reproduce", "classifier-vs-cfg", "--fast", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| problem" in out and "max_relative_difference" in out
+    png = tmp_path / "classifier-vs-cfg-fast.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
