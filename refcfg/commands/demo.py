@@ -209,7 +209,7 @@ def run(args) -> int:
                 "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5).")
 
     model = None
-    if mix.d >= 1 and train_steps > 0:
+    if train_steps > 0:
         _section(f"3. a short CFG training ({train_steps} steps, label dropout eta = 0.1)")
         res = _train(args.problem, train_steps, args.seed, progress)
         if res is not None:
@@ -236,9 +236,12 @@ def run(args) -> int:
     report.heading("5. Figures")
     for name, files in written.items():
         report.figure(files[0], caption=figures.CAPTIONS.get(name, name))
-    page = interactive.write_page(out / "interactive.html", path, y=y, fast=fast, seed=args.seed)
-    report.text("The interactive page interactive.html (next to this report) shows the exact "
-                "guided field and CFG samples with sliders for w and t.")
+    page = None
+    if path.d == 2:
+        page = interactive.write_page(out / "interactive.html", path, y=y, fast=fast,
+                                      seed=args.seed, problem=str(args.problem))
+        report.text("The interactive page interactive.html (next to this report) shows the exact "
+                    "guided field and CFG samples with sliders for w and t.")
     paths = report.write(out)
     elapsed = time.perf_counter() - start
     print(f"   figures: {fig_dir}\n   interactive page: {page}\n   report: {paths['markdown']}")

@@ -35,6 +35,9 @@ def add_parser(subparsers):
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--classifier", action="store_true", help="also train a noisy classifier")
+    p.add_argument("--plain-classifier", action="store_true",
+                   help="train the classifier with plain logits f(x, t) instead of the default "
+                        "log p(y) + alpha_t f(x, t) (see docs/learning.md)")
     p.add_argument("--unconditional", action="store_true",
                    help="also train a separate unconditional model")
     p.add_argument("--w", default="1,3", help="comma-separated guidance weights to compare "
@@ -98,7 +101,7 @@ def run(args) -> int:
         print(f"trained unconditional model in {r.seconds:.1f} s; saved {saved[-1]}", file=log)
     if args.classifier:
         r = train_classifier(problem, schedule=args.schedule, dtype=args.dtype, seed=args.seed + 2,
-                             progress=progress, **kw)
+                             progress=progress, alpha_scaled=not args.plain_classifier, **kw)
         clf = r.classifier
         saved.append(clf.save(_sibling(args.out, "classifier")))
         print(f"trained classifier in {r.seconds:.1f} s; saved {saved[-1]}", file=log)
