@@ -156,7 +156,7 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
             if progress is not None:
                 progress(f"{name} w={w:g} {v}: {dt:.1f} s")
     return dict(problem=name, y=int(y), ws=ws, n=n, steps=steps, sampler=sampler, seed=seed,
-                n_ref=n_ref, schedule=str(path.schedule), oversample=oversample, ess=ess,
+                n_ref=n_ref, schedule=path.schedule.name + (f" {path.schedule.params}" if path.schedule.params else ""), oversample=oversample, ess=ess,
                 rows=rows, samples=samples, exact=exact, variants=list(variants),
                 params={k: dict(v) for k, v in params.items()})
 

@@ -420,6 +420,18 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
     _check_path(path, need_2d=False)
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a refcfg.learn.MLP, got {type(model).__name__}")
+    if model.config.n_classes != path.n_classes or model.config.d_in != path.d:
+        raise ValueError(f"model must be a CFG model of this problem (d = {path.d}, "
+                         f"{path.n_classes} classes), got d = {model.config.d_in} and "
+                         f"n_classes = {model.config.n_classes}")
+    from .learn.fields import schedule_of
+    try:
+        trained = schedule_of(model)
+    except ValueError:
+        trained = None
+    if trained is not None and trained != path.schedule:
+        raise ValueError(f"model was trained with schedule {trained.name!r} but the path uses "
+                         f"{path.schedule.name!r}: x_t would not mean the same")
     t_grid = np.linspace(0.0, 1.0, 21) if t_grid is None else _check_times(t_grid, "t_grid")
     err = field_errors(path, model, ws=ws, t_grid=t_grid, n=n, seed=seed)
     with _style():

@@ -91,8 +91,9 @@ def test_docs_have_python_examples():
 @pytest.mark.parametrize("path", MD_FILES, ids=lambda p: p.name)
 def test_python_blocks_run(path, tmp_path, monkeypatch):
     """All ```python blocks of one file run in order in one namespace (later blocks may use names
-    of earlier ones), in a temporary working directory. Non-runnable snippets use another fence
-    language (```text, ```bash)."""
+    of earlier ones), in a temporary working directory. Non-runnable snippets (they need a GPU,
+    torch, jax, the user's own model, or minutes of CPU) use another fence language (```text,
+    ```bash) or the info string ```python no-run (highlighted as Python, not executed)."""
     blocks = python_blocks(path)
     if not blocks:
         pytest.skip(f"{path.name} has no python blocks")

@@ -130,3 +130,12 @@ def test_learned_errors_figure_needs_a_model():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
     with pytest.raises(TypeError, match="model must be a refcfg.learn.MLP"):
         figures.learned_vs_exact(path, "not a model")
+
+
+def test_learned_errors_figure_rejects_a_model_of_another_problem(tiny_model):
+    from refcfg.learn import load_mlp
+    model = load_mlp(tiny_model)
+    with pytest.raises(ValueError, match="model must be a CFG model of this problem"):
+        figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("mit-symmetric")), model)
+    with pytest.raises(ValueError, match="trained with schedule 'linear'"):
+        figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("two-class-2d"), "cosine"), model)

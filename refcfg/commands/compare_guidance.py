@@ -19,7 +19,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "compare-guidance",
         help="guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t)) vs exact laws",
-        description=__doc__.splitlines()[0])
+        description="Run every guidance variant on exact fields from the same noise for a sweep of w "
+                    "and score the samples against p(x|y) and the tilted law p(x|y)^w p(x)^(1-w)/Z.")
     p.add_argument("--problem", default="two-class-2d",
                    help="problem name or .toml file (default two-class-2d)")
     p.add_argument("--w", type=float, nargs="+", default=None,
