@@ -24,12 +24,15 @@ def _describe(value) -> str:
 
 def as_float_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
     """Convert to a float64 array, rejecting non-numeric input and NaN/inf."""
-    if isinstance(value, (str, bytes)) or value is None:
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
         raise TypeError(f"{name} must be a numeric array, got {_describe(value)}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":            # bool, complex, object, strings ...
+            raise TypeError
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {_describe(value)}") from exc
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}") from exc
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -38,11 +41,19 @@ def as_float_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
     return arr
 
 
-def as_points(x, d: int, name: str = "x") -> np.ndarray:
-    """x as a finite float64 array of shape (N, d) with N >= 1."""
+X_MAX = 1e100
+"""Largest accepted |x| entry: quadratic forms of larger points overflow float64."""
+
+
+def as_points(x, d: int, name: str = "x", context: str = "the problem") -> np.ndarray:
+    """x as a finite float64 array of shape (N, d) with N >= 1 and entries |x| <= X_MAX."""
     arr = as_float_array(x, name)
     if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
-        raise ValueError(f"{name} has shape {arr.shape} but the problem requires (N, {d}) with N >= 1")
+        raise ValueError(f"{name} has shape {arr.shape} but {context} requires (N, {d}) with N >= 1")
+    big = float(np.max(np.abs(arr)))
+    if big > X_MAX:
+        raise ValueError(f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
+                         f"(quadratic forms would overflow float64)")
     return arr
 
 
@@ -59,7 +70,8 @@ def as_times(t, n: int, name: str = "t") -> np.ndarray | float:
     if arr.shape != (n,):
         raise ValueError(f"{name} has shape {arr.shape} but x implies a float or shape ({n},)")
     if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{arr.min()!r}, {arr.max()!r}]")
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, "
+                         f"{float(arr.max())!r}]")
     return arr
 
 
@@ -69,27 +81,25 @@ def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray | None:
     if y is None:
         return None
     if isinstance(y, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int label, None or an int array, got {y!r}")
+        raise TypeError(f"{name} must be an integer label, None or an integer array, got {y!r}")
     if isinstance(y, numbers.Integral):
-        arr = np.full(n, int(y), dtype=np.int64)
-    else:
-        raw = np.asarray(y)
-        if raw.dtype == object or not (np.issubdtype(raw.dtype, np.integer)
-                                       or np.issubdtype(raw.dtype, np.floating)):
-            raise TypeError(f"{name} must be an int label, None or an int array, got {_describe(y)}")
-        if np.issubdtype(raw.dtype, np.floating):
-            if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
-                raise TypeError(f"{name} must hold integer labels, got non-integer values")
-        arr = raw.astype(np.int64)
-        if arr.ndim == 0:
-            arr = np.full(n, int(arr), dtype=np.int64)
-        elif arr.shape != (n,):
-            raise ValueError(f"{name} has shape {arr.shape} but x implies an int or shape ({n},)")
-    bad = (arr != NULL) & ((arr < 0) | (arr >= n_classes))
+        if int(y) != NULL and not 0 <= int(y) < n_classes:
+            raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {int(y)}")
+        return np.full(n, int(y), dtype=np.int64)
+    raw = np.asarray(y)
+    if raw.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer label, None or an integer array, got {_describe(y)}")
+    if raw.ndim == 0:
+        raw = np.full(n, raw)
+    elif raw.shape != (n,):
+        raise ValueError(f"{name} has shape {raw.shape} but x implies an int or shape ({n},)")
+    if raw.dtype.kind == "u":                                 # unsigned: no NULL, no negatives
+        bad = raw >= n_classes
+    else:                                                     # checked before any cast
+        bad = (raw != NULL) & ((raw < 0) | (raw >= n_classes))
     if np.any(bad):
-        raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got "
-                         f"{int(arr[bad][0])}")
-    return arr
+        raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {raw[bad][0]}")
+    return raw.astype(np.int64)
 
 
 def as_weight(w, n: int, name: str = "w") -> float | np.ndarray:

@@ -2,7 +2,7 @@
 
 Subcommands live one per module in ``refcfg/commands/``; each defines ``add_parser(subparsers)``
 (registering its parser with ``set_defaults(func=run)``) and ``run(args) -> int``. User errors
-(ValueError, TypeError, UsageError, a missing file) are printed as one line ``refcfg: error: ...``
+(ValueError, TypeError, UsageError, OSError such as a missing file) are printed as one line ``refcfg: error: ...``
 with exit status 2, without a traceback.
 """
 
@@ -50,10 +50,14 @@ def main(argv=None) -> int:
             return 2
         status = args.func(args)
         return 0 if status is None else int(status)
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (UsageError, ValueError, TypeError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"refcfg: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refcfg: interrupted", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,8 @@ eps = E[eps|x] (noise prediction), s = grad log p_t(x) (score), u = the velocity
 
 Each converter is named ``source_to_target(value, x, t, schedule)``; value and x are (N, d), t a float
 or (N,). Where a conversion divides by zero (alpha_t = 0 at t = 0, beta_t = 0 at t = 1, or
-dalpha beta - dbeta alpha = 0) it raises ValueError naming t instead of returning inf or NaN.
+dalpha beta - dbeta alpha = 0) it raises ValueError naming t instead of returning inf or NaN. Only exact zeros are rejected: near them the conversions lose accuracy like
+machine epsilon / alpha_t (or / beta_t), see docs/numerics.md.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ QUANTITIES = ("velocity", "score", "x0", "eps")
 
 
 def _prep(value, x, t, schedule, name):
-    x = as_float_array(x, "x", ndim=2)
-    v = as_points(value, x.shape[1], name)
+    xa = as_float_array(x, "x")
+    if xa.ndim != 2:
+        raise ValueError(f"x has shape {xa.shape} but a conversion requires (N, d)")
+    x = as_points(xa, xa.shape[1], "x", context="a conversion")
+    v = as_points(value, x.shape[1], name, context="x's shape")
     if v.shape != x.shape:
         raise ValueError(f"{name} has shape {v.shape} but x has shape {x.shape}")
     t = as_times(t, x.shape[0])
@@ -43,8 +47,8 @@ def _nonzero(q, t, what):
     if np.any(q == 0):
         tt = np.atleast_1d(t)
         bad = tt[np.nonzero(np.broadcast_to(q.ravel(), tt.shape) == 0)[0][0]]
-        raise ValueError(f"t = {float(bad)!r}: this conversion divides by {what} = 0 and is "
-                         f"undefined there")
+        raise ValueError(f"t = {float(bad)!r}: this conversion divides by {what} = 0 there "
+                         f"and is undefined")
 
 
 def _alpha_beta_ok(al, be, t, need_alpha: bool, need_beta: bool):
@@ -93,32 +97,43 @@ def eps_to_velocity(eps, x, t, schedule="linear"):
     e, x, t, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
     _alpha_beta_ok(al, be, t, True, False)
     if np.any(be == 0) and not np.all(np.isfinite(db)):
-        _nonzero(be, t, "beta_t (dbeta_t is infinite there)")
+        _nonzero(be, t, "beta_t")
     return da * (x - be * e) / al + db * e
 
 
-def _det(al, be, da, db, t):
-    # u = da x0 + db eps and x = al x0 + be eps: determinant da be - db al (1 for "linear")
+def _velocity_system(v, x, t, al, be, da, db, bdb):
+    """Solve u = dalpha x0 + dbeta eps, x = alpha x0 + beta eps for (x0, eps).
+
+    The determinant is D1 = dalpha beta - dbeta alpha (1 for "linear"). Where dbeta_t is infinite
+    (t = 1 for "sqrt", "linear-vp", "vp") the system is multiplied through by beta_t, giving
+    D2 = dalpha beta^2 - alpha beta dbeta with the finite product beta dbeta: x0 = (beta^2 u -
+    beta dbeta x) / D2 and eps = beta (dalpha x - alpha u) / D2."""
     with np.errstate(invalid="ignore"):
-        det = da * be - db * al
-    if not np.all(np.isfinite(det)):
-        _nonzero(be, t, "beta_t (dbeta_t is infinite there)")
-    _nonzero(det, t, "dalpha_t beta_t - dbeta_t alpha_t")
-    return det
+        d1 = da * be - db * al
+    d2 = da * be * be - al * bdb
+    first = np.isfinite(d1) & (d1 != 0)
+    if not np.all(first | (d2 != 0)):
+        _nonzero(np.where(first, 1.0, d2), t, "dalpha_t beta_t - dbeta_t alpha_t")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x0 = np.where(first, (be * v - db * x) / np.where(first, d1, 1.0),
+                      (be * be * v - bdb * x) / np.where(first, 1.0, d2))
+        eps = np.where(first, (da * x - al * v) / np.where(first, d1, 1.0),
+                       be * (da * x - al * v) / np.where(first, 1.0, d2))
+    return x0, eps
 
 
 def velocity_to_x0(u, x, t, schedule="linear"):
-    """x0 = (beta u - dbeta x) / (dalpha beta - dbeta alpha)."""
+    """x0 = (beta u - dbeta x) / (dalpha beta - dbeta alpha) (multiplied through by beta where
+    dbeta_t is infinite)."""
     v, x, t, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    det = _det(al, be, da, db, t)
-    return (be * v - db * x) / det
+    return _velocity_system(v, x, t, al, be, da, db, bdb)[0]
 
 
 def velocity_to_eps(u, x, t, schedule="linear"):
-    """eps = (dalpha x - alpha u) / (dalpha beta - dbeta alpha)."""
+    """eps = (dalpha x - alpha u) / (dalpha beta - dbeta alpha) (multiplied through by beta where
+    dbeta_t is infinite)."""
     v, x, t, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    det = _det(al, be, da, db, t)
-    return (da * x - al * v) / det
+    return _velocity_system(v, x, t, al, be, da, db, bdb)[1]
 
 
 def score_to_velocity(score, x, t, schedule="linear"):

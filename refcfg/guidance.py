@@ -131,7 +131,12 @@ class GuidedField(Field):
         if fa is None or fb is None:
             raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
         va, vb = np.asarray(fa(x, t)), np.asarray(fb(x, t))
-        w = self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1,) + (1,) * (va.ndim - 1))
+        w = self.w
+        if np.ndim(w) != 0:
+            if w.shape[0] != va.shape[0]:
+                raise ValueError(f"w has shape {w.shape} but x implies a float or shape "
+                                 f"({va.shape[0]},)")
+            w = np.reshape(w, (-1,) + (1,) * (va.ndim - 1))
         return w * va + (1.0 - w) * vb
 
     def velocity(self, x, t):
@@ -192,8 +197,7 @@ class ClassifierGuidedField(Field):
         return self.path.classifier_guided_velocity(x, t, self.y, self.w)
 
     def score(self, x, t):
-        w = self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
-        return self.path.score(x, t) + w * self.path.classifier_score(x, t, self.y)
+        return self.path.classifier_guided_score(x, t, self.y, self.w)
 
 
 def guided(a, b, w) -> GuidedField:

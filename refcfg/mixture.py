@@ -27,10 +27,10 @@ def _check_weights(weights, name: str) -> np.ndarray:
     if w.size == 0:
         raise ValueError(f"{name} must hold at least one weight, got an empty array")
     if np.any(w < 0):
-        raise ValueError(f"{name} must be >= 0, got minimum {w.min()!r}")
+        raise ValueError(f"{name} must be >= 0, got minimum {float(w.min())!r}")
     total = w.sum()
     if abs(total - 1.0) > WEIGHT_TOL:
-        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {total!r}")
+        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {float(total)!r}")
     return w / total
 
 
@@ -235,7 +235,9 @@ class LabeledGMM:
 
     def class_gmm(self, y: int) -> GMM:
         """The GMM p(x|y) of class y."""
-        if isinstance(y, bool) or not isinstance(y, (int, np.integer)) or not 0 <= y < self.n_classes:
+        if isinstance(y, bool) or not isinstance(y, (int, np.integer)):
+            raise TypeError(f"y must be an int class label, got {_describe(y)}")
+        if not 0 <= y < self.n_classes:
             raise ValueError(f"y must be a class in 0..{self.n_classes - 1}, got {y!r}")
         return self.classes[int(y)]
 

@@ -80,7 +80,8 @@ class GMMPath:
     def _eval(self, x, t, labels_list, want):
         """Private kernel (checks nothing). For each label array in ``labels_list`` (None or (N,)
         ints with NULL), returns a dict with the quantities named in ``want`` among
-        {"logp", "resp", "score", "velocity", "x0", "eps", "div", "cs", "a_cs", "clp"}:
+        {"logp", "resp", "score", "velocity", "x0", "eps", "div", "cs", "a_cs", "clp"} (or one such
+        tuple per label array):
         "cs" is grad log p_t(y|x) and "a_cs" is a_t grad log p_t(y|x), computed without the
         1/alpha_t cancellation (both need a label array and are 0 on NULL rows); "clp" is
         log p_t(y|x) for every class, (N, C)."""
@@ -88,9 +89,10 @@ class GMMPath:
         K = self._means.shape[0]
         v = self.schedule.values(t)
         per_point = np.ndim(t) > 0
+        wants = list(want) if want and not isinstance(want[0], str) else [want] * len(labels_list)
         outs = [{} for _ in labels_list]
-        for o in outs:
-            for key in want:
+        for o, want_o in zip(outs, wants):
+            for key in want_o:
                 if key in ("logp", "div"):
                     o[key] = np.empty(N)
                 elif key == "resp":
@@ -129,10 +131,15 @@ class GMMPath:
                     ell_c = np.where(mask, ell_c, -np.inf)
                     logp = _logsumexp(ell_c)
                     r = np.exp(ell_c - logp[:, None])
-                self._fill(o, sl, want, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u)
+                self._fill(o, sl, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u)
                 if "clp" in o:
                     for cls, csl in enumerate(self.mixture.class_slices):
                         o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
+        for o in outs:
+            for key, value in o.items():
+                if key not in ("logp", "clp") and not np.all(np.isfinite(value)):
+                    raise ValueError(f"non-finite {key} for some points (x too large for float64 "
+                                     f"at this t?)")
         return outs
 
     def _quadratic(self, xs, xe, c, s, al, be, per_point):
@@ -144,11 +151,10 @@ class GMMPath:
         component, so it cancels exactly in responsibilities and class probabilities: for |x| up to
         1e6 near t = 0 the direct form would lose the class information to rounding (at alpha_t = 0
         all components tie exactly). Elsewhere common = 0 and rest is the direct form."""
-        direct = (c * c / s).sum(-1)
         split_rows = np.asarray(al <= be)
         n = xs.shape[0]
         if not np.any(split_rows):
-            return np.zeros(n), direct
+            return np.zeros(n), (c * c / s).sum(-1)
         be2 = np.where(split_rows, be * be, 1.0)                      # beta > 0 where split is used
         mu = self._mu_eig
         rest = (al * ((be2 * (al * mu * mu - 2.0 * mu * xe) - al * self._lam * xe * xe)
@@ -157,7 +163,9 @@ class GMMPath:
         if not per_point:
             return common, rest
         rows = np.reshape(split_rows, (-1,))
-        return np.where(rows, common, 0.0), np.where(rows[:, None], rest, direct)
+        if np.all(rows):
+            return common, rest
+        return np.where(rows, common, 0.0), np.where(rows[:, None], rest, (c * c / s).sum(-1))
 
     def _to_x(self, coef):
         """sum_j Q_j coef_j for weighted eigen-coordinates coef (n, K, d) -> (n, d)."""
@@ -165,7 +173,13 @@ class GMMPath:
             return coef.sum(axis=1)
         return np.einsum("kde,nke->nd", self._Q, coef)
 
-    def _fill(self, o, sl, want, r, logp, c, s, al, be, da, bdb, xe, r_u):
+    def _to_x_each(self, coef):
+        """Q_j coef_j for every component: (n, K, d) eigen-coordinates -> (n, K, d) x-coordinates."""
+        if self._Q is None:
+            return coef
+        return np.einsum("kde,nke->nkd", self._Q, coef)
+
+    def _fill(self, o, sl, r, logp, c, s, al, be, da, bdb, xe, r_u):
         rr = r[:, :, None]
         if "logp" in o:
             o["logp"][sl] = logp
@@ -186,10 +200,12 @@ class GMMPath:
         if "eps" in o:
             o["eps"][sl] = self._to_x(rr * ((be / s) * c))
         if "div" in o:
-            # div u = sum_j r_j tr M_j + sum_j r_j g_j.v_j - score.u, with g_j = -S_j^{-1}(x - alpha mu_j)
-            # and v_j = dalpha mu_j + M_j (x - alpha mu_j) (gradient of r_j = r_j (g_j - score)).
-            gv = -(c / s * (da * self._mu_eig + m * c)).sum(-1)      # (n, K)
-            o["div"][sl] = (r * (m.sum(-1) + gv)).sum(-1) - (score * vel).sum(-1)
+            # div u = sum_j r_j tr M_j + sum_j r_j (g_j - score).(v_j - u), with g_j = -S_j^{-1}(x - alpha mu_j),
+            # v_j = dalpha mu_j + M_j (x - alpha mu_j) and grad r_j = r_j (g_j - score). The centred
+            # (covariance) form avoids cancelling terms of size |x|^2.
+            g_j = self._to_x_each(-c / s) - score[:, None, :]                        # (n, K, d)
+            v_j = self._to_x_each(m * c) + self._means * da - vel[:, None, :]
+            o["div"][sl] = (r * (m.sum(-1) + (g_j * v_j).sum(-1))).sum(-1)
         if "cs" in o or "a_cs" in o:
             # grad log p_t(y|x) = sum_j (r^y_j - r_j) g_j. Since sum_j (r^y_j - r_j) = 0 any reference
             # vector can be subtracted from g_j; with g_ref = -x / beta^2 the difference is
@@ -260,6 +276,8 @@ class GMMPath:
     def fields(self, x, t, y=None, want=("velocity",)) -> dict:
         """Several quantities in one pass: ``want`` among "logp", "resp", "score", "velocity", "x0",
         "eps", "div". Returns a dict of arrays."""
+        if isinstance(want, str):
+            want = (want,)
         unknown = set(want) - {"logp", "resp", "score", "velocity", "x0", "eps", "div"}
         if unknown:
             raise ValueError(f"want has unknown quantities {sorted(unknown)}")
@@ -276,8 +294,9 @@ class GMMPath:
     def classifier_score(self, x, t, y) -> np.ndarray:
         """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 60), shape (N, d); 0 on NULL rows."""
         x, t, y = self._args(x, t, y)
-        if y is None:
-            raise ValueError("y must be a class label (int or (N,) array) for classifier_score, got None")
+        if y is None or np.all(y == NULL):
+            raise ValueError("y must be a class label (int or (N,) array) for classifier_score, "
+                             "got None/NULL")
         return self._eval(x, t, [y], ("cs",))[0]["cs"]
 
     def cfg_velocity(self, x, t, y, w) -> np.ndarray:
@@ -301,13 +320,22 @@ class GMMPath:
         With exact fields it equals ``cfg_velocity`` for every w. The product a_t grad log p_t(y|x)
         is evaluated in a form that stays finite and accurate at t = 0 where a_t diverges."""
         x, t, y = self._args(x, t, y)
-        if y is None:
+        if y is None or np.all(y == NULL):
             raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
-                             "got None")
+                             "got None/NULL")
         w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
-        o = self._eval(x, t, [y], ("a_cs",))[0]
-        u = self._eval(x, t, [None], ("velocity",))[0]["velocity"]
-        return u + w * o["a_cs"]
+        cond, uncond = self._eval(x, t, [y, None], [("a_cs",), ("velocity",)])
+        return uncond["velocity"] + w * cond["a_cs"]
+
+    def classifier_guided_score(self, x, t, y, w) -> np.ndarray:
+        """score(x) + w grad log p_t(y|x), (N, d) (the score of classifier guidance)."""
+        x, t, y = self._args(x, t, y)
+        if y is None or np.all(y == NULL):
+            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
+                             "got None/NULL")
+        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        cond, uncond = self._eval(x, t, [y, None], [("cs",), ("score",)])
+        return uncond["score"] + w * cond["cs"]
 
     # ------------------------------------------------------------------ conditional path (per z)
     def _cond_args(self, x, t, z):

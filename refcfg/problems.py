@@ -120,6 +120,8 @@ def load_problem(path) -> LabeledGMM:
         raise ValueError(f"problem file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"problem file {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"problem file {str(path)!r} cannot be read: {exc.strerror}") from None
     unknown = set(doc) - {"problem", "classes"}
     if unknown:
         raise ValueError(f"problem file: unknown top-level field(s) {sorted(unknown)}; "

@@ -35,7 +35,8 @@ class ScheduleValues(NamedTuple):
 def _times(t) -> np.ndarray:
     arr = as_float_array(t, "t")
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(f"t must lie in [0, 1], got values in [{arr.min()!r}, {arr.max()!r}]")
+        raise ValueError(f"t must lie in [0, 1], got values in [{float(arr.min())!r}, "
+                         f"{float(arr.max())!r}]")
     return arr
 
 
@@ -199,8 +200,9 @@ def _linear_vp() -> Schedule:
 
 def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
     for arg_name, v in (("beta_min", beta_min), ("beta_max", beta_max)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{arg_name} must be a finite number >= 0 for schedule 'vp', got {v!r}")
+        # beta_min = 0 would make beta_t dbeta_t / beta_t a 0/0 at t = 1
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{arg_name} must be a finite number > 0 for schedule 'vp', got {v!r}")
     if not beta_max > beta_min:
         raise ValueError(f"beta_max must be > beta_min for schedule 'vp', got beta_min={beta_min!r}, "
                          f"beta_max={beta_max!r}")

@@ -20,8 +20,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     """Result 3. ``fast``: fewer particles and steps. ``backend`` is used for the second comparison."""
     import refcfg
 
-    n = 300 if fast else 4000
-    ode_steps, sde_steps, t_start = (30, 60, 0.0) if fast else (100, 500, 0.0)
+    n = 300 if fast else 1000
+    ode_steps, sde_steps, t_start = (30, 60, 0.0) if fast else (100, 200, 0.0)
     problems = ("gauss-1d", "two-class-2d") if fast else ("gauss-1d", "two-class-2d", "mit-symmetric")
     weights = (2.0, 5.0) if fast else (0.0, 1.0, 2.0, 5.0)
     rng = np.random.default_rng(seed)

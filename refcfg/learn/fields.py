@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from .._validation import NULL, as_points, as_times
+from ..convert import velocity_to_x0
 from ..guidance import Field, GuidedField, _check_label, _check_w
 from .classifier import NoisyClassifier
 from .mlp import MLP
@@ -92,13 +93,9 @@ class LearnedField(Field):
         return (col(v.alpha) * u - col(v.dalpha) * x) / col(D)
 
     def x0(self, x, t):
-        """E[z | x_t = x] implied by the velocity: (beta^2 u - beta dbeta x) / D, (N, d)."""
+        """E[z | x_t = x] implied by the velocity (``refcfg.convert.velocity_to_x0``), (N, d)."""
         x, t = self._args(x, t)
-        v = self.schedule.values(t)
-        D = _guarded_denominator(v, t)
-        col = (lambda q: np.reshape(q, (-1, 1))) if np.ndim(t) else (lambda q: q)
-        u = self._net(x, t, self.y)
-        return (col(v.beta * v.beta) * u - col(v.beta_dbeta) * x) / col(D)
+        return velocity_to_x0(self._net(x, t, self.y), x, t, self.schedule)
 
     def eps(self, x, t):
         """E[eps | x_t = x] = -beta_t score, (N, d)."""

@@ -172,7 +172,7 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     time_limit: stop after this many seconds (the record says how many steps ran).
     """
     steps = _pos_int(steps, "steps")
-    if not float(lr) > 0:
+    if not (math.isfinite(float(lr)) and float(lr) > 0):
         raise ValueError(f"lr must be > 0, got {lr!r}")
     rng = as_generator(seed)
     opt = Adam(model.theta, lr=float(lr))

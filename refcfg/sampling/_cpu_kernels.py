@@ -48,21 +48,23 @@ BLOCK = 64  # particles per prange task; results do not depend on it
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf):
-    """Eigen-coordinates ybuf[j, k] and logits lbuf[k] for k in [k0, k1) at table row ti."""
-    d = x.shape[0]
+def _pass1(x, r, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf):
+    """Eigen-coordinates ybuf[j, k] and logits lbuf[k] of the point x[r] for k in [k0, k1) at
+    table row ti. (Helpers take whole arrays and row indices: a view made inside a prange loop
+    costs an atomic reference-count update on the shared parent, which threads fight over.)"""
+    d = x.shape[1]
     a = am[ti]
     if mode == 2:
         for j in range(d):
             for k in range(k0, k1):
                 ybuf[j, k] = -a * mue[j, k]
             for i in range(d):
-                xi = x[i]
+                xi = x[r, i]
                 for k in range(k0, k1):
                     ybuf[j, k] += QT[i, j, k] * xi
     else:
         for j in range(d):
-            xj = x[j]
+            xj = x[r, j]
             for k in range(k0, k1):
                 ybuf[j, k] = xj - a * mu[j, k]
     for k in range(k0, k1):
@@ -84,13 +86,13 @@ def _exp_shift(lbuf, m, k0, k1, ebuf):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax):
-    """cbuf[k] = sum_g coef[g] softmax_g(lbuf)[k] (zero outside every group); returns nothing."""
-    G = lo.shape[0]
+def _weights(lbuf, k0, k1, lo, hi, coef, rl, rc, g0, g1, unit, ebuf, cbuf, gmax):
+    """cbuf[k] = sum_{g in [g0, g1)} c_g softmax_g(lbuf)[k] (zero outside the groups), with
+    c_g = coef[rc, g] (or 1 when ``unit``) and group ranges lo[rl, g], hi[rl, g]."""
     m = -np.inf
-    for g in range(G):
+    for g in range(g0, g1):
         mg = -np.inf
-        for k in range(lo[g], hi[g]):
+        for k in range(lo[rl, g], hi[rl, g]):
             if lbuf[k] > mg:
                 mg = lbuf[k]
         gmax[g] = mg
@@ -99,31 +101,33 @@ def _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax):
     _exp_shift(lbuf, m, k0, k1, ebuf)
     for k in range(k0, k1):
         cbuf[k] = 0.0
-    for g in range(G):
-        c = coef[g]
+    for g in range(g0, g1):
+        c = 1.0 if unit else coef[rc, g]
         if c == 0.0:
             continue
+        ga = lo[rl, g]
+        gb = hi[rl, g]
         if gmax[g] >= m - _SHARE_GAP:
             z = 0.0
-            for k in range(lo[g], hi[g]):
+            for k in range(ga, gb):
                 z += ebuf[k]
             f = c / z
-            for k in range(lo[g], hi[g]):
+            for k in range(ga, gb):
                 cbuf[k] += f * ebuf[k]
         else:  # rare: this group's components are all far below the best one
             mg = gmax[g]
             z = 0.0
-            for k in range(lo[g], hi[g]):
+            for k in range(ga, gb):
                 z += exp_fast(lbuf[k] - mg)
             f = c / z
-            for k in range(lo[g], hi[g]):
+            for k in range(ga, gb):
                 cbuf[k] += f * exp_fast(lbuf[k] - mg)
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _pass2(ti, k0, k1, mode, cbuf, dmv, gsign, gain, mu, QT, ybuf, zbuf, out):
-    """out = sum_k cbuf[k] [dmv mu_k + Q_k ((gsign gain[ti, :, k]) o y_k)] (ybuf is kept)."""
-    d = out.shape[0]
+def _pass2(ti, k0, k1, mode, cbuf, dmv, gsign, gain, mu, QT, ybuf, zbuf, out, r):
+    """out[r] = sum_k cbuf[k] [dmv mu_k + Q_k ((gsign gain[ti, :, k]) o y_k)] (ybuf is kept)."""
+    d = out.shape[1]
     if mode == 2:
         for j in range(d):
             for k in range(k0, k1):
@@ -135,7 +139,7 @@ def _pass2(ti, k0, k1, mode, cbuf, dmv, gsign, gain, mu, QT, ybuf, zbuf, out):
             for j in range(d):
                 for k in range(k0, k1):
                     s += QT[i, j, k] * zbuf[j, k]
-            out[i] = s
+            out[r, i] = s
     else:
         jj = 0
         for j in range(d):
@@ -144,33 +148,27 @@ def _pass2(ti, k0, k1, mode, cbuf, dmv, gsign, gain, mu, QT, ybuf, zbuf, out):
             s = 0.0
             for k in range(k0, k1):
                 s += cbuf[k] * (dmv * mu[j, k] + gsign * gain[ti, jj, k] * ybuf[j, k])
-            out[j] = s
+            out[r, j] = s
 
 
 @numba.njit(cache=True)
-def _hull(lo, hi):
-    k0 = lo[0]
-    k1 = hi[0]
-    for g in range(1, lo.shape[0]):
-        k0 = min(k0, lo[g])
-        k1 = max(k1, hi[g])
+def _hull(lo, hi, rl):
+    k0 = lo[rl, 0]
+    k1 = hi[rl, 0]
+    for g in range(1, lo.shape[1]):
+        k0 = min(k0, lo[rl, g])
+        k1 = max(k1, hi[rl, g])
     return k0, k1
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _field(x, ti, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
-           ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out):
-    """F(x) at table row ti into out (d,)."""
-    k0, k1 = _hull(lo, hi)
-    _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
-    _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax)
-    _pass2(ti, k0, k1, mode, cbuf, dm[ti], 1.0, gain, mu, QT, ybuf, zbuf, out)
-
-
-@numba.njit(cache=True)
-def _row(a, n):
-    """Row n of a per-particle array, or row 0 of a shared (1, ...) one."""
-    return a[n] if a.shape[0] > 1 else a[0]
+def _field(x, r, ti, lo, hi, coef, rl, rc, mode, am, dm, cst, invs, gain, mu, mue, QT,
+           ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out, ro):
+    """F(x[r]) at table row ti into out[ro]; groups from row rl of lo/hi and row rc of coef."""
+    k0, k1 = _hull(lo, hi, rl)
+    _pass1(x, r, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
+    _weights(lbuf, k0, k1, lo, hi, coef, rl, rc, 0, lo.shape[1], False, ebuf, cbuf, gmax)
+    _pass2(ti, k0, k1, mode, cbuf, dm[ti], 1.0, gain, mu, QT, ybuf, zbuf, out, ro)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FM)
@@ -179,6 +177,9 @@ def eval_field(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT
     N, d = x.shape
     K = cst.shape[1]
     G = lo.shape[1]
+    pl = lo.shape[0] > 1
+    pc = coef.shape[0] > 1
+    pt = tidx.shape[0] > 1
     nblk = (N + BLOCK - 1) // BLOCK
     for b in prange(nblk):
         ybuf = np.empty((d, K))
@@ -188,9 +189,9 @@ def eval_field(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT
         cbuf = np.empty(K)
         gmax = np.empty(G)
         for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
-            ti = tidx[n] if tidx.shape[0] > 1 else tidx[0]
-            _field(x[n], ti, _row(lo, n), _row(hi, n), _row(coef, n), mode, am, dm, cst, invs,
-                   gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out[n])
+            ti = tidx[n] if pt else tidx[0]
+            _field(x, n, ti, lo, hi, coef, n if pl else 0, n if pc else 0, mode, am, dm, cst,
+                   invs, gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out, n)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FM)
@@ -206,6 +207,8 @@ def integrate(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, 
     K = cst.shape[1]
     G = lo.shape[1]
     S = times.shape[0] - 1
+    pl = lo.shape[0] > 1
+    pc = coef.shape[0] > 1
     nblk = (N + BLOCK - 1) // BLOCK
     sde = False
     for s in range(S):
@@ -218,34 +221,31 @@ def integrate(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, 
         ebuf = np.empty(K)
         cbuf = np.empty(K)
         gmax = np.empty(G)
-        x = np.empty(d)
-        xp = np.empty(d)
-        v1 = np.empty(d)
-        v2 = np.empty(d)
+        st = np.empty((2, d))      # row 0: the state x, row 1: Heun's predictor
+        v = np.empty((2, d))       # the two stage velocities
         xi = np.empty(d)
         for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
-            lon = _row(lo, n)
-            hin = _row(hi, n)
-            cn = _row(coef, n)
+            rl = n if pl else 0
+            rc = n if pc else 0
             for j in range(d):
-                x[j] = x0[n, j]
+                st[0, j] = x0[n, j]
             if save_slot[0] >= 0:
                 for j in range(d):
-                    traj[save_slot[0], n, j] = x[j]
+                    traj[save_slot[0], n, j] = st[0, j]
             for s in range(S):
                 h = times[s + 1] - times[s]
-                _field(x, s, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
-                       ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v1)
+                _field(st, 0, s, lo, hi, coef, rl, rc, mode, am, dm, cst, invs, gain, mu, mue,
+                       QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v, 0)
                 if heun:
                     for j in range(d):
-                        xp[j] = x[j] + h * v1[j]
-                    _field(xp, s + 1, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
-                           ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v2)
+                        st[1, j] = st[0, j] + h * v[0, j]
+                    _field(st, 1, s + 1, lo, hi, coef, rl, rc, mode, am, dm, cst, invs, gain, mu,
+                           mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v, 1)
                     for j in range(d):
-                        x[j] += 0.5 * h * (v1[j] + v2[j])
+                        st[0, j] += 0.5 * h * (v[0, j] + v[1, j])
                 else:
                     for j in range(d):
-                        x[j] += h * v1[j]
+                        st[0, j] += h * v[0, j]
                 if sde and sigma[s] != 0.0:
                     if use_noise:
                         for j in range(d):
@@ -254,50 +254,55 @@ def integrate(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, 
                         fill_normals(stream_key(seed, first_particle + n, s), xi)
                     amp = sigma[s] * math.sqrt(h)
                     for j in range(d):
-                        x[j] += amp * xi[j]
+                        st[0, j] += amp * xi[j]
                 if save_slot[s + 1] >= 0:
                     for j in range(d):
-                        traj[save_slot[s + 1], n, j] = x[j]
+                        traj[save_slot[s + 1], n, j] = st[0, j]
             for j in range(d):
-                out[n, j] = x[j]
+                out[n, j] = st[0, j]
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _field_div(x, ti, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
-               ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, out):
-    """Velocity F(x) into out and its exact divergence (returned).
+def _field_div(x, r, ti, lo, hi, coef, rl, rc, mode, am, dm, cst, invs, gain, mu, mue, QT,
+               ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, out, ro):
+    """Velocity F(x[r]) into out[ro] and its exact divergence (returned).
 
     For one group (a mixture velocity u = sum_k r_k v_k, v_k = dm mu_k + M_k (x - a mu_k),
     M_k = Q_k diag(gain_k) Q_k^T, grad r_k = r_k (s_k - sum_l r_l s_l), s_k = -S_k^{-1}(x - a mu_k)):
         div u = sum_k r_k (tr M_k + s_k . v_k) - (sum_k r_k s_k) . u,
-    s_k . v_k = -sum_j y_kj (dm mue_kj + gain_kj y_kj) / s_kj in the eigenbasis. Linear in groups."""
-    d = x.shape[0]
-    G = lo.shape[0]
-    k0, k1 = _hull(lo, hi)
-    _pass1(x, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
-    _weights(lbuf, k0, k1, lo, hi, coef, ebuf, cbuf, gmax)
+    s_k . v_k = -sum_j y_kj (dm mue_kj + gain_kj y_kj) / s_kj in the eigenbasis. Linear in groups.
+    sv (2, d) is scratch."""
+    d = x.shape[1]
+    G = lo.shape[1]
+    k0, k1 = _hull(lo, hi, rl)
+    _pass1(x, r, ti, k0, k1, mode, am, cst, invs, mu, mue, QT, ybuf, lbuf)
+    _weights(lbuf, k0, k1, lo, hi, coef, rl, rc, 0, G, False, ebuf, cbuf, gmax)
     dmv = dm[ti]
-    _pass2(ti, k0, k1, mode, cbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, out)
+    _pass2(ti, k0, k1, mode, cbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, out, ro)
     div = 0.0
     for g in range(G):
-        if coef[g] == 0.0:
+        cg = coef[rc, g]
+        if cg == 0.0:
             continue
+        ga = lo[rl, g]
+        gb = hi[rl, g]
         # responsibilities of group g alone
-        _weights(lbuf, lo[g], hi[g], lo[g:g + 1], hi[g:g + 1], one, ebuf, rbuf, gmax)
+        _weights(lbuf, ga, gb, lo, hi, coef, rl, rc, g, g + 1, True, ebuf, rbuf, gmax)
         acc = 0.0
         jj = 0
         for j in range(d):
             if mode != 0:
                 jj = j
-            for k in range(lo[g], hi[g]):
+            for k in range(ga, gb):
                 y = ybuf[j, k]
-                acc += rbuf[k] * (gain[ti, jj, k] - invs[ti, jj, k] * y * (dmv * mue[j, k] + gain[ti, jj, k] * y))
-        _pass2(ti, lo[g], hi[g], mode, rbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, sv)   # group velocity
-        _pass2(ti, lo[g], hi[g], mode, rbuf, 0.0, -1.0, invs, mu, QT, ybuf, zbuf, ss)  # group score
+                acc += rbuf[k] * (gain[ti, jj, k]
+                                  - invs[ti, jj, k] * y * (dmv * mue[j, k] + gain[ti, jj, k] * y))
+        _pass2(ti, ga, gb, mode, rbuf, dmv, 1.0, gain, mu, QT, ybuf, zbuf, sv, 0)   # group velocity
+        _pass2(ti, ga, gb, mode, rbuf, 0.0, -1.0, invs, mu, QT, ybuf, zbuf, sv, 1)  # group score
         dot = 0.0
         for j in range(d):
-            dot += ss[j] * sv[j]
-        div += coef[g] * (acc - dot)
+            dot += sv[0, j] * sv[1, j]
+        div += cg * (acc - dot)
     return div
 
 
@@ -307,6 +312,9 @@ def eval_div(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT, 
     N, d = x.shape
     K = cst.shape[1]
     G = lo.shape[1]
+    pl = lo.shape[0] > 1
+    pc = coef.shape[0] > 1
+    pt = tidx.shape[0] > 1
     nblk = (N + BLOCK - 1) // BLOCK
     for b in prange(nblk):
         ybuf = np.empty((d, K))
@@ -316,14 +324,12 @@ def eval_div(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT, 
         cbuf = np.empty(K)
         rbuf = np.empty(K)
         gmax = np.empty(G)
-        sv = np.empty(d)
-        ss = np.empty(d)
-        one = np.ones(1)
+        sv = np.empty((2, d))
         for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
-            ti = tidx[n] if tidx.shape[0] > 1 else tidx[0]
-            div[n] = _field_div(x[n], ti, _row(lo, n), _row(hi, n), _row(coef, n), mode, am, dm,
-                                cst, invs, gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax,
-                                rbuf, sv, ss, one, out[n])
+            ti = tidx[n] if pt else tidx[0]
+            div[n] = _field_div(x, n, ti, lo, hi, coef, n if pl else 0, n if pc else 0, mode, am,
+                                dm, cst, invs, gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf,
+                                gmax, rbuf, sv, out, n)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FM)
@@ -335,6 +341,8 @@ def integrate_logdet(x1, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gai
     K = cst.shape[1]
     G = lo.shape[1]
     S = times.shape[0] - 1
+    pl = lo.shape[0] > 1
+    pc = coef.shape[0] > 1
     nblk = (N + BLOCK - 1) // BLOCK
     for b in prange(nblk):
         ybuf = np.empty((d, K))
@@ -344,36 +352,32 @@ def integrate_logdet(x1, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gai
         cbuf = np.empty(K)
         rbuf = np.empty(K)
         gmax = np.empty(G)
-        sv = np.empty(d)
-        ss = np.empty(d)
-        one = np.ones(1)
-        x = np.empty(d)
-        xp = np.empty(d)
-        v1 = np.empty(d)
-        v2 = np.empty(d)
+        sv = np.empty((2, d))
+        st = np.empty((2, d))
+        v = np.empty((2, d))
         for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
-            lon = _row(lo, n)
-            hin = _row(hi, n)
-            cn = _row(coef, n)
+            rl = n if pl else 0
+            rc = n if pc else 0
             for j in range(d):
-                x[j] = x1[n, j]
+                st[0, j] = x1[n, j]
             ell = 0.0
             for s in range(S):
                 h = times[s + 1] - times[s]
-                q1 = _field_div(x, s, lon, hin, cn, mode, am, dm, cst, invs, gain, mu, mue, QT,
-                                ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, v1)
+                q1 = _field_div(st, 0, s, lo, hi, coef, rl, rc, mode, am, dm, cst, invs, gain, mu,
+                                mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, v, 0)
                 if heun:
                     for j in range(d):
-                        xp[j] = x[j] + h * v1[j]
-                    q2 = _field_div(xp, s + 1, lon, hin, cn, mode, am, dm, cst, invs, gain, mu,
-                                    mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv, ss, one, v2)
+                        st[1, j] = st[0, j] + h * v[0, j]
+                    q2 = _field_div(st, 1, s + 1, lo, hi, coef, rl, rc, mode, am, dm, cst, invs,
+                                    gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, rbuf, sv,
+                                    v, 1)
                     for j in range(d):
-                        x[j] += 0.5 * h * (v1[j] + v2[j])
+                        st[0, j] += 0.5 * h * (v[0, j] + v[1, j])
                     ell += 0.5 * h * (q1 + q2)
                 else:
                     for j in range(d):
-                        x[j] += h * v1[j]
+                        st[0, j] += h * v[0, j]
                     ell += h * q1
             for j in range(d):
-                xout[n, j] = x[j]
+                xout[n, j] = st[0, j]
             dl[n] = ell
