@@ -79,8 +79,9 @@ _PAGE = """<!DOCTYPE html>
 <style>
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:980px;margin:1.5em auto;
 padding:0 1em;color:#222;line-height:1.45}
-#wrap{display:flex;gap:1.5em;flex-wrap:wrap}canvas{border:1px solid #ccc;background:#fff}
-.ctl{margin:.6em 0}.ctl label{display:inline-block;width:9em}input[type=range]{width:260px}
+#wrap{display:flex;gap:1.5em;flex-wrap:wrap}#wrap>div{flex:1 1 320px;min-width:300px}
+canvas{border:1px solid #ccc;background:#fff}
+.ctl{margin:.6em 0}.ctl label{display:inline-block;width:6em}input[type=range]{width:240px}
 .note{font-size:.9em;color:#555}code{background:#f3f3f3;padding:0 .2em}
 </style></head><body>
 <h1>__TITLE__</h1>

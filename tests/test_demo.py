@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,7 @@ def test_demo_runs_and_prints_the_report_path(demo_run):
     status, text, out = demo_run
     assert status == 0, text
     last = text.strip().splitlines()[-1]
-    assert last.endswith("report.html") and (out / "report.html").resolve() == \
-        __import__("pathlib").Path(last).resolve()
+    assert last.endswith("report.html") and (out / "report.html").resolve() == Path(last).resolve()
     for section in ("1. exact fields", "2. CFG sampling", "5. figures"):
         assert section in text
 

@@ -97,6 +97,11 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     blocks = python_blocks(path)
     if not blocks:
         pytest.skip(f"{path.name} has no python blocks")
+    # relative paths in examples mean the repository root (verification/vectors/...): link its
+    # top-level entries into a scratch directory, so reads work and new files land in the scratch
+    for entry in ROOT.iterdir():
+        if entry.name not in (".git", ".venv", ".ci-venv") and not (tmp_path / entry.name).exists():
+            (tmp_path / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": f"docs_{path.stem}"}

@@ -106,7 +106,7 @@ class Lowered:
             lo, hi = np.ascontiguousarray(lo[idx]), np.ascontiguousarray(hi[idx])
         if coef.shape[0] > 1:
             coef = np.ascontiguousarray(coef[idx])
-        n = None if (lo.shape[0] == 1 and coef.shape[0] == 1) else len(np.arange(self.n)[idx])
+        n = lo.shape[0] if lo.shape[0] > 1 else (coef.shape[0] if coef.shape[0] > 1 else None)
         return Lowered(self.schedule, self.d, self.mode, self.lam, self.logw, self.mu, self.mue,
                        self.QT, lo, hi, coef, n)
 
@@ -161,23 +161,33 @@ def lower(field, n: int | None = None) -> Lowered:
         if p.d != paths[0].d:
             raise ValueError(f"the fields have different dimensions, {paths[0].d} and {p.d}")
     d = paths[0].d
-    mixtures = [p.mixture.marginal for p in paths]
+    # components of each path that some leaf uses: one class's slice when every leaf of that path
+    # is conditioned on the same scalar class (a plain conditional field), else all of them
+    used = []
+    for p in paths:
+        ys = [y for _, q, y in leaves if q is p]
+        single = all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys) and \
+            len({int(y) for y in ys}) == 1
+        sl = p.mixture.class_slices[int(ys[0])] if single else slice(0, p.mixture.marginal.K)
+        used.append((sl.start, sl.stop))
+    margs = [p.mixture.marginal for p in paths]
     off = 0
-    for m in mixtures:
+    for (a, b) in used:
         offsets.append(off)
-        off += m.K
+        off += b - a
     K = off
-    lam = np.ascontiguousarray(np.concatenate([m.eigvals for m in mixtures]))
-    logw = np.ascontiguousarray(np.concatenate([m.log_weights for m in mixtures]))
-    means = np.concatenate([m.means for m in mixtures])                       # (K, d)
-    if any(m.eigvecs is not None for m in mixtures):
+    lam = np.ascontiguousarray(np.concatenate([m.eigvals[a:b] for m, (a, b) in zip(margs, used)]))
+    logw = np.ascontiguousarray(np.concatenate([m.log_weights[a:b] for m, (a, b) in zip(margs, used)]))
+    means = np.concatenate([m.means[a:b] for m, (a, b) in zip(margs, used)])             # (K, d)
+    if any(m.eigvecs is not None for m in margs):
         mode = MODE_FULL
-        Q = np.concatenate([m.eigvecs if m.eigvecs is not None else np.broadcast_to(np.eye(d), (m.K, d, d))
-                            for m in mixtures])                                # (K, d, d)
+        Q = np.concatenate([(m.eigvecs if m.eigvecs is not None
+                             else np.broadcast_to(np.eye(d), (m.K, d, d)))[a:b]
+                            for m, (a, b) in zip(margs, used)])                   # (K, d, d)
         mue = np.einsum("kij,ki->kj", Q, means)                                # Q_k^T mu_k
         QT = np.ascontiguousarray(np.transpose(Q, (1, 2, 0)))                  # [i, j, k] = Q_k[i, j]
     else:
-        mode = MODE_ISOTROPIC if all(m.cov_type == "isotropic" for m in mixtures) else MODE_DIAG
+        mode = MODE_ISOTROPIC if all(m.cov_type == "isotropic" for m in margs) else MODE_DIAG
         mue = means
         QT = np.zeros((1, 1, 1))
     # groups
@@ -200,7 +210,8 @@ def lower(field, n: int | None = None) -> Lowered:
     hi = np.empty((L, G), dtype=np.int64)
     coef = np.empty((C, G))
     for g, (c, path, y) in enumerate(leaves):
-        o = offsets[next(i for i, p in enumerate(paths) if p is path)]
+        ip = next(i for i, p in enumerate(paths) if p is path)
+        o = offsets[ip] - used[ip][0]          # table index = o + index in the path's marginal
         Kp = path.mixture.marginal.K
         sl = path.mixture.class_slices
         if y is None or (np.ndim(y) == 0 and int(y) == NULL):
