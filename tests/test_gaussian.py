@@ -163,7 +163,8 @@ def test_discretised_sampler_converges_at_its_order(sampler, order, t0):
 
 def test_sde_moments_are_elementary_in_the_ode_variance():
     # Var_SDE = (V0 V1 - G^2)/((2w-1)(V0-V1)), E_SDE = (m1 (V0-G) - m0 (V1-G))/(V0-V1), G = V1^w V0^(1-w)
-    for m1, V1, m0, V0, w in [(1.0, 0.25, 0.0, 1.0, 2.0), (0.3, 2.0, -1.0, 0.7, 1.7), (2.0, 0.5, 1.0, 3.0, 6.0)]:
+    for m1, V1, m0, V0, w in [(1.0, 0.25, 0.0, 1.0, 2.0), (0.3, 2.0, -1.0, 0.7, 1.7),
+                              (2.0, 0.5, 1.0, 3.0, 6.0)]:
         G = V1**w * V0 ** (1 - w)
         m, v = cfg_endpoint_1d(m1, V1, m0, V0, w, sampler="sde")
         assert v == pytest.approx((V0 * V1 - G * G) / ((2 * w - 1) * (V0 - V1)), rel=1e-12)

@@ -48,10 +48,11 @@ def compare(mixture, y, w, x, edges, q=None):
     if q is None:
         q = metrics.density_probs(tilted_log_density(mixture, y, w), edges)
     h = metrics.histogram_probs(x, edges)
+    outside = np.any([(x[:, j] < e[0]) | (x[:, j] > e[-1]) for j, e in enumerate(edges)], axis=0)
     cc = metrics.class_confidence(x, mixture, y)
     ex = law_summary(q, edges, mixture, y)
     return {"TV": metrics.total_variation(h, q), "TV_floor": metrics.tv_noise_floor(q, len(x), reps=10)[0],
-            "KL(hist, tilt)": metrics.kl_divergence(h, q), "outside": float(np.mean(np.any([(x[:, j] < e[0]) | (x[:, j] > e[-1]) for j, e in enumerate(edges)], axis=0))),
+            "KL(hist, tilt)": metrics.kl_divergence(h, q), "outside": float(np.mean(outside)),
             "conf": cc.mean_prob, "conf_tilt": ex["conf"], "acc": cc.accuracy, "acc_tilt": ex["acc"],
             "loglik": metrics.mean_log_likelihood(x, mixture, y)[0], "loglik_tilt": ex["loglik"],
             "modes": metrics.mode_mass(x, mixture), "modes_tilt": ex["modes"]}

@@ -12,8 +12,8 @@ def test_unknown_result_is_a_usage_error(capsys):
 
 
 def test_fast_run_prints_table_and_writes_figure(tmp_path, capsys):
-    assert main(["reproduce", "classifier-vs-cfg", "--fast", "--out", str(tmp_path)]) == 0
+    assert main(["reproduce", "predictor-corrector", "--fast", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| problem" in out and "max_relative_difference" in out
-    png = tmp_path / "classifier-vs-cfg-fast.png"
+    assert "| w " in out and "sde/tilt at w_max" in out
+    png = tmp_path / "predictor-corrector-fast.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

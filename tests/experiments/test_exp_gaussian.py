@@ -83,8 +83,3 @@ def test_large_w_limits(res6):
     assert res6.key["max rel |closed - ivp| of the variances at w = 8"] < 1e-7
     assert res6.key["max |z_var| samplers"] < 5.0
 
-
-def test_figure_is_written(res6, tmp_path):
-    p = res6.figure(tmp_path / "pc.png")
-    with open(p, "rb") as fh:
-        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

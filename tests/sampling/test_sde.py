@@ -42,17 +42,19 @@ def test_guided_pair_endpoint_moments_ode_and_ddpm_sde(w):
     x = refcfg.sample(pair(w), N, "euler_maruyama", steps=500, sigma="ddpm", seed=11)
     assert_moments(x, m, P)
     if w != 1.0:  # guided ODE and SDE laws differ (CFG is not the tilted law): the test can tell
-        assert np.abs(np.diag(P) - np.diag(Phi @ Phi.T)).max() > 10 * np.sqrt(2.0 / N)
+        assert np.abs(np.diag(P) - np.diag(Phi @ Phi.T)).max() > 10 * np.sqrt(2.0 / N) * P.max()
 
 
 def test_ddpm_start_does_not_matter_beyond_bound():
     # Default: sigma_0 = inf, so the first step [0, h] is a probability-flow ODE step. Alternative:
     # start the SDE at t_start in {1e-3, 1e-2} from N(0, I). Same seed (same x_init and noise per
-    # step index), N = 40000, 500 steps, w = 2: the endpoint means and variances differ by <= 5e-4
-    # (measured <= 1e-4; MC error of each is ~3e-3, so the choice is far below sampling error).
-    base = refcfg.sample(pair(2.0), N, "euler_maruyama", steps=500, sigma="ddpm", seed=3)
+    # step index), N = 10000, 500 steps, w = 2: the endpoint means and variances differ by <= 5e-4
+    # (measured <= 1e-4 at N = 40000; the MC error of each is ~3e-3 there, so the choice is far
+    # below sampling error).
+    n = 10_000
+    base = refcfg.sample(pair(2.0), n, "euler_maruyama", steps=500, sigma="ddpm", seed=3)
     for t_start in (1e-3, 1e-2):
-        x = refcfg.sample(pair(2.0), N, "euler_maruyama", steps=500, sigma="ddpm", seed=3,
+        x = refcfg.sample(pair(2.0), n, "euler_maruyama", steps=500, sigma="ddpm", seed=3,
                           t_start=t_start)
         assert np.abs(x.mean(0) - base.mean(0)).max() <= 5e-4
         assert np.abs(x.var(0) - base.var(0)).max() <= 5e-4
