@@ -1,20 +1,11 @@
-"""Reproduce result 'cfg-vs-tilted' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'cfg_vs_tilted' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: .venv/bin/python verification/reproduce_cfg_vs_tilted.py [OUT_DIR]   (same as: refcfg reproduce cfg-vs-tilted --out OUT_DIR)
+Usage: python verification/reproduce_cfg_vs_tilted.py [OUT_DIR]   (the same as: refcfg reproduce cfg_vs_tilted --out OUT_DIR)
 """
 
 import sys
 
-from refcfg.commands.reproduce import run
-
-
-class _Args:
-    name = "cfg-vs-tilted"
-    fast = False
-    out = sys.argv[1] if len(sys.argv) > 1 else "verification/figures"
-    seed = 0
-    no_figure = False
-
+from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run(_Args()))
+    sys.exit(main(["reproduce", "cfg_vs_tilted", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))

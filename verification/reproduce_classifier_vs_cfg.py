@@ -1,20 +1,11 @@
-"""Reproduce result 'classifier-vs-cfg' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'classifier_vs_cfg' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: .venv/bin/python verification/reproduce_classifier_vs_cfg.py [OUT_DIR]   (same as: refcfg reproduce classifier-vs-cfg --out OUT_DIR)
+Usage: python verification/reproduce_classifier_vs_cfg.py [OUT_DIR]   (the same as: refcfg reproduce classifier_vs_cfg --out OUT_DIR)
 """
 
 import sys
 
-from refcfg.commands.reproduce import run
-
-
-class _Args:
-    name = "classifier-vs-cfg"
-    fast = False
-    out = sys.argv[1] if len(sys.argv) > 1 else "verification/figures"
-    seed = 0
-    no_figure = False
-
+from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run(_Args()))
+    sys.exit(main(["reproduce", "classifier_vs_cfg", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))

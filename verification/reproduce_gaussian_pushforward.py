@@ -1,20 +1,11 @@
-"""Reproduce result 'gaussian-pushforward' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'gaussian_pushforward' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: .venv/bin/python verification/reproduce_gaussian_pushforward.py [OUT_DIR]   (same as: refcfg reproduce gaussian-pushforward --out OUT_DIR)
+Usage: python verification/reproduce_gaussian_pushforward.py [OUT_DIR]   (the same as: refcfg reproduce gaussian_pushforward --out OUT_DIR)
 """
 
 import sys
 
-from refcfg.commands.reproduce import run
-
-
-class _Args:
-    name = "gaussian-pushforward"
-    fast = False
-    out = sys.argv[1] if len(sys.argv) > 1 else "verification/figures"
-    seed = 0
-    no_figure = False
-
+from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run(_Args()))
+    sys.exit(main(["reproduce", "gaussian_pushforward", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
