@@ -1,6 +1,6 @@
-"""Reproduce result 'classifier_vs_cfg' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'classifier-vs-cfg' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: python verification/reproduce_classifier_vs_cfg.py [OUT_DIR]   (the same as: refcfg reproduce classifier_vs_cfg --out OUT_DIR)
+Usage: python verification/reproduce_classifier_vs_cfg.py [OUT_DIR]   (the same as: refcfg reproduce classifier-vs-cfg --out OUT_DIR)
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["reproduce", "classifier_vs_cfg", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
+    sys.exit(main(["reproduce", "classifier-vs-cfg", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))

@@ -1,6 +1,6 @@
-"""Reproduce result 'gaussian_pushforward' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'gaussian-pushforward' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: python verification/reproduce_gaussian_pushforward.py [OUT_DIR]   (the same as: refcfg reproduce gaussian_pushforward --out OUT_DIR)
+Usage: python verification/reproduce_gaussian_pushforward.py [OUT_DIR]   (the same as: refcfg reproduce gaussian-pushforward --out OUT_DIR)
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["reproduce", "gaussian_pushforward", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
+    sys.exit(main(["reproduce", "gaussian-pushforward", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))

@@ -1,6 +1,6 @@
-"""Reproduce result 'guidance_interval' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'guidance-interval' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: python verification/reproduce_guidance_interval.py [OUT_DIR]   (the same as: refcfg reproduce guidance_interval --out OUT_DIR)
+Usage: python verification/reproduce_guidance_interval.py [OUT_DIR]   (the same as: refcfg reproduce guidance-interval --out OUT_DIR)
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["reproduce", "guidance_interval", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
+    sys.exit(main(["reproduce", "guidance-interval", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))

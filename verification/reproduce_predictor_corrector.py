@@ -1,6 +1,6 @@
-"""Reproduce result 'predictor_corrector' of docs/verification.md at full size: print the table, write the figure.
+"""Reproduce result 'predictor-corrector' of docs/verification.md at full size: print the table, write the figure.
 
-Usage: python verification/reproduce_predictor_corrector.py [OUT_DIR]   (the same as: refcfg reproduce predictor_corrector --out OUT_DIR)
+Usage: python verification/reproduce_predictor_corrector.py [OUT_DIR]   (the same as: refcfg reproduce predictor-corrector --out OUT_DIR)
 """
 
 import sys
@@ -8,4 +8,4 @@ import sys
 from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["reproduce", "predictor_corrector", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
+    sys.exit(main(["reproduce", "predictor-corrector", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
