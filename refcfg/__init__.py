@@ -6,13 +6,13 @@ p_t(y|x), classifier guidance and CFG. Conventions: t = 0 noise, t = 1 data; x (
 CFG u~ = w u(x|y) + (1 - w) u(x|null) (w = 1 + omega for Ho-Salimans' omega).
 """
 
-from . import convert
+from . import convert, metrics
 from ._validation import NULL
 from .guidance import ClassifierGuidedField, CFGField, ExactField, Field, GuidedField, guided
 from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
 from .problems import DEFAULT_PROBLEM, PROBLEMS, load_problem, problem
-from .sampling import sample
+from .sampling import log_likelihood, sample
 from .schedules import Schedule, ScheduleValues, custom_schedule, schedule
 
 __version__ = "0.1.0"
@@ -20,4 +20,4 @@ __version__ = "0.1.0"
 __all__ = ["NULL", "GMM", "LabeledGMM", "GMMPath", "Schedule", "ScheduleValues", "schedule",
            "custom_schedule", "Field", "ExactField", "GuidedField", "CFGField",
            "ClassifierGuidedField", "guided", "problem", "load_problem", "PROBLEMS",
-           "DEFAULT_PROBLEM", "sample", "convert", "__version__"]
+           "DEFAULT_PROBLEM", "sample", "log_likelihood", "convert", "metrics", "__version__"]

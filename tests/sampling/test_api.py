@@ -11,7 +11,7 @@ PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"))
 
 
 class UserField:
-    """A field refcfg cannot lower (velocity of N(0, I) data: u = 0 ... plus a drift)."""
+    """A user field refcfg cannot lower (it wraps the exact unconditional field by duck typing)."""
 
     d = 2
     schedule = PATH.schedule
