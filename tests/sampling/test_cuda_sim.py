@@ -170,9 +170,13 @@ def test_kernels_compile_to_ptx():
     """The simulator does not compile anything: compile the float32 full-covariance sampler kernel
     (it contains the field device function and the RNG) for sm_90 with NVVM and assemble it with
     ptxas when installed. No GPU needed; ``verification/gpu_check.py --ptx`` compiles all eight."""
-    probe = _run(["-c", "from numba.cuda.cudadrv.nvvm import NVVM; NVVM()"], sim=False, timeout=120)
+    # the toolchain probe compiles a trivial kernel: NVVM alone is not enough (NVRTC is needed too)
+    probe = _run(["-c", "from numba import cuda\n"
+                  "def k(a):\n    a[0] = 1.0\n"
+                  "cuda.compile_ptx(k, 'void(float32[:])', cc=(9, 0))"], sim=False, timeout=120)
     if probe.returncode != 0:
-        pytest.skip("libNVVM not found (pip install 'numba-cuda[cu12]' provides it)")
+        pytest.skip("CUDA compiler libraries (NVVM, NVRTC) not found "
+                    "(pip install 'numba-cuda[cu12]' provides them)")
     key = "float32/full/sample"
     proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", key], sim=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
