@@ -55,12 +55,12 @@ def _exact_checks(path, n, seed):
         cg = path.classifier_guided_velocity(x, t, y0, 3.0)
         cfg = path.cfg_velocity(x, t, y0, 3.0)
         diff_cg = float(np.max(np.abs(cg - cfg))) / scale
-        # eq. 41/42: u = a_t score + b_t x (interior only: a_t, b_t diverge at alpha_t = 0)
-        if 0.0 < t < 1.0:
+        # eq. 41/42: u = a_t score + b_t x (a_t, b_t diverge where alpha_t = 0)
+        if path.schedule.alpha(t) > 0.0:
             conv = path.velocity(x, t, y0, method="conversion")
             diff_conv = float(np.max(np.abs(conv - u))) / scale
         else:
-            diff_conv = float("nan")
+            diff_conv = "undefined (alpha_t = 0)"
         # noisy classifier (eq. 59-61) on its own class: E_{x ~ p_t(x|y=0)} p_t(y=0|x)
         x0 = x[y == 0]
         p0 = float(np.mean(np.exp(path.class_log_probs(x0, t)[:, 0])))
