@@ -543,7 +543,7 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
     of shape (N, d) (anything ``np.asarray`` converts). It is called once per time.
 
     problem: a problem name (``refcfg.problems.PROBLEMS``), a ``.toml`` problem file, a GMM, a
-    LabeledGMM or a GMMPath. kind: "velocity" (u_t, eq. 26), "score" (grad log p_t), "x0"
+    LabeledGMM or a GMMPath. kind: "velocity" (u_t, eq. 21), "score" (grad log p_t), "x0"
     (E[z | x_t]) or "eps" (E[eps | x_t]); see eq. 41/42 for the conversions between them.
     y: "all" (default: labels cycle over the classes, and NULL when w is None), "null" / None /
     ``refcfg.NULL`` (unconditional), an int or an (n,) int array. w: None checks the plain field;
