@@ -314,26 +314,25 @@ class GMMPath:
         cond, uncond = self._eval(x, t, [y, None], ("score",))
         return w * cond["score"] + (1.0 - w) * uncond["score"]
 
+    def _guidance_args(self, x, t, y, w):
+        x, t, y = self._args(x, t, y)
+        if y is None or np.all(y == NULL):
+            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
+                             "got None/NULL")
+        return x, t, y, np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+
     def classifier_guided_velocity(self, x, t, y, w) -> np.ndarray:
         """Classifier guidance u~ = u_t(x) + w a_t grad log p_t(y|x) (eq. 62), (N, d).
 
         With exact fields it equals ``cfg_velocity`` for every w. The product a_t grad log p_t(y|x)
         is evaluated in a form that stays finite and accurate at t = 0 where a_t diverges."""
-        x, t, y = self._args(x, t, y)
-        if y is None or np.all(y == NULL):
-            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
-                             "got None/NULL")
-        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        x, t, y, w = self._guidance_args(x, t, y, w)
         cond, uncond = self._eval(x, t, [y, None], [("a_cs",), ("velocity",)])
         return uncond["velocity"] + w * cond["a_cs"]
 
     def classifier_guided_score(self, x, t, y, w) -> np.ndarray:
         """score(x) + w grad log p_t(y|x), (N, d) (the score of classifier guidance)."""
-        x, t, y = self._args(x, t, y)
-        if y is None or np.all(y == NULL):
-            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
-                             "got None/NULL")
-        w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
+        x, t, y, w = self._guidance_args(x, t, y, w)
         cond, uncond = self._eval(x, t, [y, None], [("cs",), ("score",)])
         return uncond["score"] + w * cond["cs"]
 
