@@ -301,7 +301,7 @@ def _resolve_times(times):
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"times must be a float or a non-empty 1-D array, got shape {arr.shape}")
     if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"times must lie in [0, 1], got values in [{arr.min()!r}, {arr.max()!r}]")
+        raise ValueError(f"times must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]")
     return arr
 
 

@@ -138,7 +138,7 @@ def _rows_t(t, n: int) -> np.ndarray:
     if arr.shape != (n,):
         raise ValueError(f"t has shape {arr.shape} but x implies a float or shape ({n},)")
     if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"t must lie in [0, 1], got values in [{arr.min()!r}, {arr.max()!r}]")
+        raise ValueError(f"t must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]")
     return arr
 
 
@@ -335,7 +335,7 @@ class VariantField:
         tt = _rows_t(t, n)
         if self.stateful and not (scalar_t or np.all(tt == tt[0])):
             raise ValueError(f"{self.name} keeps per-step state and needs one time per call: t must be a "
-                             f"float or a constant array, got values in [{tt.min()}, {tt.max()}]")
+                             f"float or a constant array, got values in [{float(tt.min())}, {float(tt.max())}]")
         state_in = self._state_before(float(tt[0]), x) if self.stateful else None
         sing = (_singular(self.schedule, tt, self.space) if self.space != "velocity"
                 else np.zeros(n, dtype=bool))

@@ -87,7 +87,7 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
         s = np.broadcast_to(as_float_array(sigma, "sigma"), t_eval.shape)
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         raise ValueError(f"sigma must be finite and >= 0 on the time grid, got values in "
-                         f"[{np.min(s)!r}, {np.max(s)!r}]")
+                         f"[{float(np.min(s))!r}, {float(np.max(s))!r}]")
     return np.array(s)
 
 
