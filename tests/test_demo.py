@@ -75,7 +75,10 @@ def test_exact_checks_are_at_rounding_level():
     t = _exact_checks(path, 200, 0)
     for row in t.rows:
         assert row[1] < 1e-12
-        assert np.isnan(row[2]) or row[2] < 1e-12
+        if row[0] == 0.0:                                # alpha_0 = 0: a_t, b_t undefined
+            assert row[2] == "undefined (alpha_t = 0)"
+        else:                                            # incl. t = 1, where a_1 = 0, b_1 = 1
+            assert row[2] < 1e-12
     p = [r[3] for r in t.rows]
     assert p[0] == pytest.approx(0.5, abs=1e-12)        # t = 0: the prior p(y)
     assert p[-1] > 0.8
