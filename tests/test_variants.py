@@ -410,6 +410,8 @@ def test_learned_like_fields_need_only_velocity(path, rng):
         V.APG(c, u, W, space="x0")
     a = V.APG(c, u, W, space="x0", schedule=path.schedule).velocity(x, 0.4)
     b = V.APG(path.field(0), path.field(None), W, space="x0").velocity(x, 0.4)
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(V.CFGZeroStar(c, u, W).velocity(x, 0.4),
-                                  V.CFGZeroStar(path.field(0), path.field(None), W).velocity(x, 0.4))
+    # exact fields are evaluated by the Numba kernels, bare ones by GMMPath: equal to rounding
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(V.CFGZeroStar(c, u, W).velocity(x, 0.4),
+                               V.CFGZeroStar(path.field(0), path.field(None), W).velocity(x, 0.4),
+                               rtol=1e-12, atol=1e-13)

@@ -1,11 +1,11 @@
 """Regenerate the tables and figures of docs/guidance-variants.md.
 
 Runs ``refcfg compare-guidance`` on two-class-2d, mit-symmetric and tree with the sizes stated in the
-doc and writes docs/guidance-variants/<problem>/{table.md, results.json, figure.png}. NumPy exact
-fields (no numba kernel is used for the variants: they are Python field objects), so the tree
-(2 x 1016 components) is run small.
+doc and writes docs/guidance-variants/<problem>/{table.md, results.json, figure.png}. The variants
+are Python field objects whose exact component fields run on the Numba kernels; the tree
+(2 x 1016 components) is still run small (about 45 s on 2 cores).
 
-    .venv/bin/python verification/compare_guidance.py            # all three (tree: ~10-20 min)
+    .venv/bin/python verification/compare_guidance.py            # all three
     .venv/bin/python verification/compare_guidance.py tree       # one problem
 """
 
