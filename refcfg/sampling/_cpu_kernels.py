@@ -196,75 +196,6 @@ def eval_field(x, tidx, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT
                    invs, gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, out, n)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FM)
-def integrate(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QT,
-              sigma, use_noise, noise, seed, first_particle, save_slot, traj, out):
-    """Fused time loop: Euler (heun=False) or Heun ODE steps, or Euler-Maruyama when sigma is not
-    all zero, on the grid ``times`` (S + 1,); table row s holds the field at times[s].
-
-    Euler-Maruyama: x += h F(x, t_s) + sigma[s] sqrt(h) xi, xi = noise[s, n] if use_noise else the
-    counter-based normals of (seed, first_particle + n, s). save_slot[s] >= 0 stores the state at
-    times[s] into traj[save_slot[s], n]."""
-    N, d = x0.shape
-    K = cst.shape[1]
-    G = lo.shape[1]
-    S = times.shape[0] - 1
-    pl = lo.shape[0] > 1
-    pc = coef.shape[0] > 1
-    nblk = (N + BLOCK - 1) // BLOCK
-    sde = False
-    for s in range(S):
-        if sigma[s] != 0.0:
-            sde = True
-    for b in prange(nblk):
-        ybuf = np.empty((d, K))
-        zbuf = np.empty((d, K))
-        lbuf = np.empty(K)
-        ebuf = np.empty(K)
-        cbuf = np.empty(K)
-        gmax = np.empty(G)
-        st = np.empty((2, d))      # row 0: the state x, row 1: Heun's predictor
-        v = np.empty((2, d))       # the two stage velocities
-        xi = np.empty(d)
-        for n in range(b * BLOCK, min(N, (b + 1) * BLOCK)):
-            rl = n if pl else 0
-            rc = n if pc else 0
-            for j in range(d):
-                st[0, j] = x0[n, j]
-            if save_slot[0] >= 0:
-                for j in range(d):
-                    traj[save_slot[0], n, j] = st[0, j]
-            for s in range(S):
-                h = times[s + 1] - times[s]
-                # one call site of the (inlined) field for both Heun stages: compile time
-                for stage in range(2 if heun else 1):
-                    if stage == 1:
-                        for j in range(d):
-                            st[1, j] = st[0, j] + h * v[0, j]
-                    _field(st, stage, s + stage, lo, hi, coef, rl, rc, mode, am, dm, cst, invs,
-                           gain, mu, mue, QT, ybuf, zbuf, lbuf, ebuf, cbuf, gmax, v, stage)
-                if heun:
-                    for j in range(d):
-                        st[0, j] += 0.5 * h * (v[0, j] + v[1, j])
-                else:
-                    for j in range(d):
-                        st[0, j] += h * v[0, j]
-                if sde and sigma[s] != 0.0:
-                    if use_noise:
-                        for j in range(d):
-                            xi[j] = noise[s, n, j]
-                    else:
-                        fill_normals(stream_key(seed, first_particle + n, s), xi)
-                    amp = sigma[s] * math.sqrt(h)
-                    for j in range(d):
-                        st[0, j] += amp * xi[j]
-                if save_slot[s + 1] >= 0:
-                    for j in range(d):
-                        traj[save_slot[s + 1], n, j] = st[0, j]
-            for j in range(d):
-                out[n, j] = st[0, j]
-
-
 # The likelihood path calls these as real functions (not inlined): it is not the hot path, and
 # inlining them at their five call sites tripled the compile time of the two divergence kernels.
 _weights_c = numba.njit(cache=True, fastmath=_FM)(_weights.py_func)
@@ -398,7 +329,7 @@ def integrate_logdet(x1, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gai
 
 
 # ----------------------------------------------------------------------------------------------
-# Particle-blocked kernels (the hot path of ``velocity``/``score`` at one time, and ``integrate``):
+# Particle-blocked kernels (the hot path of ``velocity``/``score`` at one time, and of sampling):
 # P particles (the "lanes", P = 64 or 32, a divisor of BLOCK) are evaluated together with
 # particle-major scratch ([..., p]), so that every innermost loop runs over the P particles: long
 # enough for LLVM's vectoriser to amortise its runtime alias checks (with a compile-time trip
@@ -584,7 +515,13 @@ def eval_field_blk(x, ti, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, 
 @numba.njit(parallel=True, cache=True, fastmath=_FM)
 def integrate_blk(x0, times, heun, lo, hi, coef, mode, am, dm, cst, invs, gain, mu, mue, QA, QB,
                   sigma, use_noise, noise, seed, first_particle, save_slot, traj, out, P):
-    """``integrate`` with P particles per field evaluation (same arguments, QA and QB for QT)."""
+    """Fused time loop with P particles per field evaluation: Euler (heun=False) or Heun ODE
+    steps, or Euler-Maruyama when sigma is not all zero, on the grid ``times`` (S + 1,); table row s
+    holds the field at times[s].
+
+    Euler-Maruyama: x += h F(x, t_s) + sigma[s] sqrt(h) xi, xi = noise[s, n] if use_noise else the
+    counter-based normals of (seed, first_particle + n, s). save_slot[s] >= 0 stores the state at
+    times[s] into traj[save_slot[s], n]. QA, QB: the eigenvectors in the blocked layouts above."""
     N, d = x0.shape
     K = cst.shape[1]
     G = lo.shape[1]
