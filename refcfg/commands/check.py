@@ -50,10 +50,7 @@ def add_parser(subparsers):
 
 
 def _usage(msg):
-    try:
-        from ..cli import UsageError
-    except ImportError:  # pragma: no cover - the CLI module is the lead's
-        return ValueError(msg)
+    from ..cli import UsageError
     return UsageError(msg)
 
 
