@@ -48,6 +48,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import exprel
 
+from .problems import resolve_schedule
+
 __all__ = [
     "GaussianLaw",
     "tilted_gaussian",
@@ -108,12 +110,6 @@ def _weight(w):
     if not np.isfinite(w):
         raise ValueError(f"w must be finite, got {w!r}")
     return float(w)
-
-
-def _schedule(schedule):
-    from .schedules import schedule as _make
-
-    return _make(schedule)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +299,7 @@ def cfg_endpoint(m1, V1, m0, V0, w, *, sampler="ode", schedule="linear", t_start
     v0 = float(init_var)
     if not v0 >= 0.0:
         raise ValueError(f"init_var must be >= 0, got {init_var!r}")
-    sch = _schedule(schedule)
+    sch = resolve_schedule(schedule)
     al0, be0 = float(sch.alpha(t0)), float(sch.beta(t0))
     if sampler == "sde" and al0 == 0.0 and t0 > 0.0:
         raise ValueError(f"alpha_t = 0 at t_start = {t0}: the SDE is undefined there")
@@ -361,7 +357,7 @@ def discrete_endpoint_1d(m1, v1, m0, v0, w, ts, sampler, *, schedule="linear", s
     difference of a sample to this is Monte Carlo error alone.
     """
     w = _weight(w)
-    sch = _schedule(schedule)
+    sch = resolve_schedule(schedule)
     ts = np.asarray(ts, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 2 or np.any(np.diff(ts) <= 0):
         raise ValueError("ts must be a strictly increasing 1-D grid of >= 2 times")

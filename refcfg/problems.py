@@ -23,19 +23,26 @@
     covs = [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.1], [0.1, 0.5]]]   # or [[d] diagonals] or [variances]
 
 Every bad field raises ValueError naming it, e.g. ``classes[1].covs``.
+
+``resolve(problem, schedule)`` is the one place where a problem (a name, a ``.toml`` path, a GMM, a
+LabeledGMM or a GMMPath) and a schedule (a name, ``"name:key=value,..."``, a Schedule or None) become a
+GMMPath; every command and API function that takes them calls it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .mixture import GMM, LabeledGMM
 
-__all__ = ["problem", "load_problem", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["problem", "load_problem", "resolve", "resolve_schedule", "ResolvedProblem", "PROBLEMS",
+           "DEFAULT_PROBLEM"]
 
 DEFAULT_PROBLEM = "two-class-2d"
 
@@ -100,14 +107,17 @@ PROBLEMS = tuple(_BUILDERS)
 
 def problem(name: str = DEFAULT_PROBLEM) -> LabeledGMM:
     """The named problem as a LabeledGMM; a path to a ``.toml`` file is loaded with load_problem."""
-    if not isinstance(name, (str, Path)):
+    if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"problem name must be a str, got {name!r}")
-    if str(name).endswith(".toml"):
+    if os.fspath(name).endswith(".toml"):
         return load_problem(name)
     if name not in _BUILDERS:
         raise ValueError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)} "
                          f"(or a path to a .toml problem file)")
     return _BUILDERS[name]()
+
+
+_by_name = problem   # for resolve(), whose argument is also called problem
 
 
 def load_problem(path) -> LabeledGMM:
@@ -162,3 +172,83 @@ def load_problem(path) -> LabeledGMM:
         return LabeledGMM(gmms, header.get("class_probs"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"problem file: field problem.class_probs or classes: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# the one problem / schedule resolver
+# ----------------------------------------------------------------------------------------------
+
+
+class ResolvedProblem(NamedTuple):
+    """A resolved problem: the GMMPath, and the name it was given by (None for an object)."""
+
+    path: object          # GMMPath
+    name: str | None
+
+    @property
+    def mixture(self) -> LabeledGMM:
+        """The LabeledGMM of the path."""
+        return self.path.mixture
+
+    @property
+    def schedule(self):
+        """The Schedule of the path."""
+        return self.path.schedule
+
+    @property
+    def label(self) -> str:
+        """The name, or "custom <type>" for a problem given as an object (for messages, reports)."""
+        return self.name if self.name is not None else "custom"
+
+
+def resolve_schedule(schedule=None, *, default="linear"):
+    """A Schedule from a Schedule, a schedule name, ``"name:key=value,..."`` (e.g.
+    ``"polynomial:n=3"``) or None (``default``). ValueError/TypeError naming ``schedule`` otherwise."""
+    from .schedules import Schedule
+    from .schedules import schedule as make_schedule
+
+    if schedule is None:
+        schedule = default
+    if isinstance(schedule, Schedule):
+        return schedule
+    if not isinstance(schedule, str):
+        raise TypeError(f"schedule must be a schedule name or a refcfg Schedule, got {schedule!r}")
+    name, _, rest = schedule.partition(":")
+    params = {}
+    if rest:
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            try:
+                if not eq or not key.strip():
+                    raise ValueError
+                params[key.strip()] = float(value)
+            except ValueError:
+                raise ValueError(f"schedule parameters must look like name:key=value,..., got "
+                                 f"{schedule!r}") from None
+    try:
+        return make_schedule(name.strip(), **params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"schedule: {exc}") from None
+
+
+def resolve(problem=DEFAULT_PROBLEM, schedule=None) -> ResolvedProblem:
+    """(GMMPath, name) from a problem and a schedule.
+
+    problem: a name of ``PROBLEMS``, a path to a ``.toml`` problem file (str or PathLike), a GMM, a
+    LabeledGMM or a GMMPath. schedule: see :func:`resolve_schedule`; None keeps a GMMPath's schedule
+    and is "linear" otherwise. The name is the string given (None for an object)."""
+    from .mixture import GMM
+    from .paths import GMMPath
+
+    if isinstance(problem, GMMPath):
+        if schedule is None:
+            return ResolvedProblem(problem, None)
+        return ResolvedProblem(GMMPath(problem.mixture, resolve_schedule(schedule)), None)
+    sched = resolve_schedule(schedule)
+    if isinstance(problem, (str, os.PathLike)):
+        name = os.fspath(problem)
+        return ResolvedProblem(GMMPath(_by_name(name), sched), name)
+    if isinstance(problem, (GMM, LabeledGMM)):
+        return ResolvedProblem(GMMPath(problem, sched), None)
+    raise TypeError(f"problem must be a problem name, a .toml path, a GMM, a LabeledGMM or a "
+                    f"GMMPath, got {type(problem).__name__}")

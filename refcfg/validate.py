@@ -218,36 +218,6 @@ def _jsonable(v):
 # ----------------------------------------------------------------------------------------------
 
 
-def _resolve_path(problem, schedule):
-    """(GMMPath, problem name) from a problem name / TOML path / GMM / LabeledGMM / GMMPath."""
-    from .mixture import GMM, LabeledGMM
-    from .paths import GMMPath
-    from .schedules import Schedule
-    from .schedules import schedule as make_schedule
-
-    if schedule is not None and not isinstance(schedule, (str, Schedule)):
-        raise TypeError(f"schedule must be a schedule name or a refcfg Schedule, got {schedule!r}")
-    if isinstance(problem, GMMPath):
-        sched = problem.schedule if schedule is None else make_schedule(schedule)
-        return (problem if schedule is None else GMMPath(problem.mixture, sched)), "custom"
-    sched = make_schedule("linear" if schedule is None else schedule)
-    if isinstance(problem, str):
-        from . import problems
-
-        if problem.endswith(".toml"):
-            mix = problems.load_problem(problem)
-        elif problem in problems.PROBLEMS:
-            mix = problems.problem(problem)
-        else:
-            raise ValueError(f"problem must be one of {', '.join(problems.PROBLEMS)} or a .toml "
-                             f"file, got {problem!r}")
-        return GMMPath(mix, sched), problem
-    if isinstance(problem, (GMM, LabeledGMM)):
-        return GMMPath(problem, sched), f"custom {type(problem).__name__}"
-    raise TypeError(f"problem must be a problem name, a GMM, a LabeledGMM or a GMMPath, "
-                    f"got {problem!r}")
-
-
 def _schedule_name(sched) -> str:
     if sched.params:
         return sched.name + "(" + ", ".join(f"{k}={v:g}" for k, v in sched.params.items()) + ")"
@@ -571,7 +541,10 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
         w = float(w)
     if isinstance(null_label, bool) or not isinstance(null_label, numbers.Integral):
         raise TypeError(f"null_label must be an int, got {null_label!r}")
-    path, problem_name = _resolve_path(problem, schedule)
+    from .problems import resolve
+
+    resolved = resolve(problem, schedule)
+    path, problem_name = resolved.path, resolved.label
     sched = path.schedule
     tgrid = _resolve_times(times)
     rng = as_generator(seed)

@@ -216,3 +216,67 @@ def test_named_problem_fields_vs_oracle(problems, name):
         assert rel_err(path.log_prob(x, t), o.log_prob(x), floor=1e-3) < 1e-9, t
         assert rel_err(path.velocity(x, t), o.velocity(x), floor=1e-3) < 1e-9, t
         assert rel_err(path.score(x, t), o.score(x), floor=1e-3) < 1e-9, t
+
+
+# ----------------------------------------------------------------------------------------------
+# the one resolver: refcfg.problems.resolve / resolve_schedule
+# ----------------------------------------------------------------------------------------------
+
+from refcfg.problems import resolve, resolve_schedule  # noqa: E402
+
+TOML_1D = textwrap.dedent("""
+    [[classes]]
+    weights = [1.0]
+    means = [[0.5]]
+    covs = [[2.0]]
+""")
+
+
+def test_resolve_every_problem_form(tmp_path):
+    t = 0.4
+    x = np.array([[0.3, -0.2], [1.1, 0.7]])
+    by_name = resolve("two-class-2d")
+    assert by_name.name == "two-class-2d" and by_name.schedule.name == "linear"
+    mix = refcfg.problem("two-class-2d")
+    ref = refcfg.GMMPath(mix, "cosine").velocity(x, t)
+    for given in ("two-class-2d", mix, refcfg.GMMPath(mix, "linear")):
+        got = resolve(given, "cosine")
+        assert got.schedule.name == "cosine"
+        np.testing.assert_allclose(got.path.velocity(x, t), ref, rtol=1e-13, atol=0)
+    # a GMM becomes a one-class LabeledGMM; objects have no name
+    g = mix.class_gmm(0)
+    r = resolve(g)
+    assert r.name is None and r.label == "custom" and r.mixture.n_classes == 1
+    # a GMMPath keeps its schedule when none is given
+    p = refcfg.GMMPath(mix, "sqrt")
+    assert resolve(p).path is p
+    # a .toml file, as str and as Path
+    f = _write(tmp_path, TOML_1D)
+    for given in (f, str(f)):
+        r = resolve(given)
+        assert r.name == str(f) and r.mixture.d == 1
+        assert r.mixture.class_gmm(0).means[0, 0] == 0.5
+
+
+def test_resolve_schedule_forms():
+    s = resolve_schedule("polynomial:n=3")
+    assert s.name == "polynomial" and s.params == {"n": 3.0}
+    assert s.alpha(0.5) == 0.5 ** 3
+    assert resolve_schedule(None).name == "linear"
+    assert resolve_schedule(None, default="cosine").name == "cosine"
+    assert resolve_schedule(s) is s
+    assert resolve("gauss-1d", "polynomial:n=3").schedule == s
+
+
+@pytest.mark.parametrize("problem, schedule, exc, match", [
+    ("nope", None, ValueError, "unknown problem 'nope'"),
+    (3.0, None, TypeError, "problem must be"),
+    ("two-class-2d", "nope", ValueError, "unknown schedule 'nope'"),
+    ("two-class-2d", "polynomial:n", ValueError, "key=value"),
+    ("two-class-2d", "polynomial:m=2", ValueError, "bad parameters"),
+    ("two-class-2d", 2.0, TypeError, "schedule must be"),
+    ("/nonexistent/p.toml", None, ValueError, "does not exist"),
+])
+def test_resolve_rejects_bad_input(problem, schedule, exc, match):
+    with pytest.raises(exc, match=match):
+        resolve(problem, schedule)

@@ -55,22 +55,10 @@ def _usage(msg):
 
 
 def _parse_schedule(text):
-    from ..schedules import schedule
+    from ..problems import resolve_schedule
 
-    name, _, rest = text.partition(":")
-    params = {}
-    if rest:
-        for item in rest.split(","):
-            key, eq, value = item.partition("=")
-            try:
-                if not eq:
-                    raise ValueError
-                params[key.strip()] = float(value)
-            except ValueError:
-                raise _usage(f"--schedule parameters must look like name:key=value,..., got "
-                             f"{text!r}") from None
     try:
-        return schedule(name, **params)
+        return resolve_schedule(text)
     except (TypeError, ValueError) as exc:
         raise _usage(f"--schedule: {exc}") from None
 

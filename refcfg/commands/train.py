@@ -53,14 +53,6 @@ def add_parser(subparsers):
     return p
 
 
-def _problem(text):
-    if text.endswith(".toml"):
-        from ..problems import load_problem
-
-        return load_problem(text)
-    return text
-
-
 def _weights(text):
     try:
         ws = tuple(float(v) for v in text.split(",") if v.strip())
@@ -82,7 +74,7 @@ def run(args) -> int:
     from ..learn.train import train_cfg, train_unconditional
 
     ws = _weights(args.w)
-    problem = _problem(args.problem)
+    problem = args.problem
     kw = {k: getattr(args, k) for k in ("steps", "batch", "lr", "width", "depth")
           if getattr(args, k) is not None}
     progress = not args.no_progress

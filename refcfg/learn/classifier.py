@@ -30,7 +30,7 @@ import numpy as np
 
 from .._validation import as_generator
 from .mlp import MLP, MLPConfig
-from .train import DEFAULTS, TrainResult, _pos_int, resolve_problem, schedule_of, train_loop
+from .train import DEFAULTS, TrainResult, _pos_int, schedule_of, train_loop
 
 __all__ = ["NoisyClassifier", "train_classifier", "log_softmax"]
 
@@ -159,7 +159,10 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
     (notes section 5.1, eqs. 59-62). ``alpha_scaled`` (default True): logits log p(y) + alpha_t f
     (module docstring), else plain logits f. Returns a TrainResult whose ``model`` is the MLP and
     ``classifier`` the :class:`NoisyClassifier` around it."""
-    mixture, sched, name = resolve_problem(problem, schedule)
+    from ..problems import resolve
+
+    resolved = resolve(problem, schedule)
+    mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     if mixture.n_classes < 2:
         raise ValueError(f"problem must have >= 2 classes for a classifier, got {mixture.n_classes}")
     s = dict(DEFAULTS)

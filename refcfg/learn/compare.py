@@ -30,16 +30,6 @@ __all__ = ["field_errors", "classifier_errors", "sample_comparison", "compare", 
 T_GRID = np.linspace(0.0, 1.0, 21)
 
 
-def _path_of(problem, schedule=None):
-    from ..paths import GMMPath
-    from .train import resolve_problem
-
-    if isinstance(problem, GMMPath) and schedule is None:
-        return problem
-    mixture, sched, _ = resolve_problem(problem, schedule)
-    return GMMPath(mixture, sched)
-
-
 def _joint_sample(path, n, t, rng):
     # (x, y) ~ p_t(x, y): (z, y) from the data law, x = alpha_t z + beta_t eps
     z, y = path.mixture.sample(n, seed=rng)
@@ -260,7 +250,9 @@ def compare(problem, model: MLP | None, *, unconditional: MLP | None = None, cla
         from .fields import schedule_of
 
         schedule = schedule_of(model)
-    path = _path_of(problem, schedule)
+    from ..problems import resolve
+
+    path = resolve(problem, schedule).path
     fields = field_errors(path, model, unconditional=unconditional, ws=ws, t_grid=t_grid, n=n_field,
                           seed=seed)
     clf = None

@@ -29,7 +29,7 @@ import numpy as np
 from .._validation import NULL, as_generator
 from .mlp import MLP, Adam, MLPConfig
 
-__all__ = ["TrainResult", "resolve_problem", "schedule_of", "cfg_batch", "train_cfg",
+__all__ = ["TrainResult", "schedule_of", "cfg_batch", "train_cfg",
            "train_unconditional", "train_loop", "DEFAULTS"]
 
 # Default settings of the CFG training on two-class-2d (see docs/learning.md for the curve they
@@ -38,50 +38,13 @@ DEFAULTS = dict(width=64, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=10000, e
                 t_sampling="uniform", lr_final=0.02, warmup=200)
 
 
-def resolve_problem(problem, schedule=None):
-    """(mixture: LabeledGMM, schedule: Schedule, name) from a problem name, a LabeledGMM/GMM or a
-    GMMPath; ``schedule`` (name or Schedule) overrides the path's schedule (default "linear")."""
-    from ..mixture import GMM, LabeledGMM
-    from ..schedules import Schedule
-    from ..schedules import schedule as make_schedule
-
-    name = None
-    path_schedule = None
-    if isinstance(problem, str):
-        from ..problems import problem as load_named
-
-        name = problem
-        mixture = load_named(problem)
-    elif isinstance(problem, LabeledGMM):
-        mixture = problem
-    elif isinstance(problem, GMM):
-        mixture = LabeledGMM([problem])
-    elif hasattr(problem, "mixture") and hasattr(problem, "schedule"):
-        mixture, path_schedule = problem.mixture, problem.schedule
-    else:
-        raise TypeError("problem must be a problem name, a LabeledGMM, a GMM or a GMMPath, got "
-                        f"{type(problem).__name__}")
-    if schedule is None:
-        schedule = path_schedule if path_schedule is not None else "linear"
-    if isinstance(schedule, str):
-        schedule = make_schedule(schedule)
-    elif not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a schedule name or a Schedule, got {type(schedule).__name__}")
-    return mixture, schedule, name
-
-
 def schedule_of(model: MLP, schedule=None):
     """The schedule a model was trained with (from ``model.meta``), or ``schedule`` if given."""
-    from ..schedules import Schedule
+    from ..problems import resolve_schedule
     from ..schedules import schedule as make_schedule
 
     if schedule is not None:
-        if isinstance(schedule, str):
-            return make_schedule(schedule)
-        if not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be a schedule name or a Schedule, got "
-                            f"{type(schedule).__name__}")
-        return schedule
+        return resolve_schedule(schedule)
     name = model.meta.get("schedule")
     if not name or name == "custom":
         raise ValueError("schedule: the model does not record a named schedule; pass schedule=")
@@ -232,7 +195,10 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
                     lr=None, width=None, depth=None, n_freqs=None, dtype="float64", seed=0,
                     progress=True, t_sampling=None, lr_final=None, warmup=None, eval_fn=None,
                     eval_every=0, time_limit=None) -> TrainResult:
-    mixture, sched, name = resolve_problem(problem, schedule)
+    from ..problems import resolve
+
+    resolved = resolve(problem, schedule)
+    mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     s = dict(DEFAULTS)
     for key, value in dict(steps=steps, batch=batch, lr=lr, width=width, depth=depth,
                            n_freqs=n_freqs, t_sampling=t_sampling, lr_final=lr_final,

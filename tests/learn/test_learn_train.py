@@ -8,8 +8,8 @@ from refcfg import NULL, GMMPath, problem
 from refcfg.learn.classifier import NoisyClassifier, log_softmax, train_classifier
 from refcfg.learn.compare import classifier_errors, field_errors
 from refcfg.learn.mlp import MLP, MLPConfig
-from refcfg.learn.train import _progress_bar, cfg_batch, resolve_problem, train_cfg, \
-    train_unconditional
+from refcfg.learn.train import _progress_bar, cfg_batch, train_cfg, train_unconditional
+from refcfg.problems import resolve
 
 SMALL = dict(steps=300, width=32, depth=2, batch=256, warmup=20, progress=False)
 
@@ -17,7 +17,8 @@ SMALL = dict(steps=300, width=32, depth=2, batch=256, warmup=20, progress=False)
 @pytest.mark.parametrize("eta", [0.1, 0.3])
 def test_label_dropout_fraction_is_eta(eta):
     # the labs once inverted the dropout (kept the label with probability eta): P(NULL) must be eta
-    mixture, sched, _ = resolve_problem("two-class-2d")
+    path = resolve("two-class-2d").path
+    mixture, sched = path.mixture, path.schedule
     n = 200_000
     b = cfg_batch(mixture, sched, n, seed=11, eta=eta)
     frac = np.mean(b["y_in"] == NULL)
@@ -34,7 +35,8 @@ def test_label_dropout_fraction_is_eta(eta):
 def test_batch_is_the_conditional_path_and_velocity(sched):
     # x = alpha z + beta eps and target = u_t(x|z), checked against GMMPath.conditional_velocity
     # (eq. 20 written as a function of x and z, a different formula)
-    mixture, schedule, _ = resolve_problem("two-class-2d", sched)
+    res = resolve("two-class-2d", sched)
+    mixture, schedule = res.mixture, res.schedule
     b = cfg_batch(mixture, schedule, 5000, seed=3)
     assert 0.0 <= b["t"].min() and b["t"].max() < 1.0
     path = GMMPath(mixture, schedule)
@@ -61,7 +63,8 @@ def test_bad_training_arguments():
 
 
 def _heldout_loss(model, conditional, seed=99):
-    mixture, sched, _ = resolve_problem("two-class-2d")
+    path = resolve("two-class-2d").path
+    mixture, sched = path.mixture, path.schedule
     b = cfg_batch(mixture, sched, 20000, seed=seed, conditional=conditional)
     out = model.forward(b["x"], b["t"], b["y_in"])
     return float(np.mean(np.sum((out - b["target"]) ** 2, axis=1)))
