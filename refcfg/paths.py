@@ -69,6 +69,18 @@ class GMMPath:
     def __repr__(self) -> str:
         return f"GMMPath({self.mixture!r}, {self.schedule!r})"
 
+    # ------------------------------------------------------------------ lowering
+    # As a field, a GMMPath is its unconditional field u_t(x). ``_terms`` declares it to
+    # ``refcfg.guidance.linear_terms``; a subclass overriding any of these methods (or the public
+    # mathematics) without its own ``_terms`` is refused by the fast backends.
+    _lowering_methods = ("_eval", "_fill", "_quadratic", "_to_x", "_to_x_each", "fields",
+                         "responsibilities", "cfg_velocity", "cfg_score", "classifier_score",
+                         "classifier_guided_velocity", "classifier_guided_score")
+
+    def _terms(self):
+        from .guidance.base import LinearTerm
+        return [LinearTerm(self, None, 1.0, None)]
+
     # ------------------------------------------------------------------ validation
     def _args(self, x, t, y=None):
         x = as_points(x, self.d)

@@ -11,13 +11,15 @@ s in u + s (c - u), map to refcfg by w = 1 + omega = s.
 from __future__ import annotations
 
 import numbers
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._validation import NULL, _describe, as_float_array
-from .schedules import Schedule
+from .._validation import NULL, _describe, as_float_array
+from ..schedules import Schedule
 
-__all__ = ["Field", "ExactField", "GuidedField", "CFGField", "ClassifierGuidedField", "guided"]
+__all__ = ["Field", "ExactField", "GuidedField", "CFGField", "ClassifierGuidedField", "guided",
+           "NotLowerable", "LinearTerm", "Scaled", "linear_terms", "MATH_METHODS"]
 
 
 def _check_label(y, n_classes: int):
@@ -65,6 +67,143 @@ class Field:
         raise NotImplementedError
 
 
+# ---------------------------------------------------------------------------------------------
+# Lowering: a field as a linear combination of exact Gaussian-mixture fields
+# ---------------------------------------------------------------------------------------------
+
+
+class NotLowerable(TypeError):
+    """The field is not a linear combination of exact Gaussian-mixture fields (or it overrides the
+    mathematics of a lowerable class without declaring how it lowers)."""
+
+
+class LinearTerm(NamedTuple):
+    """One term coef * tcoef(t) * u_t(x | path, y) of a lowered field.
+
+    path: the exact ``GMMPath`` whose field the term evaluates; y: None (unconditional), an int class,
+    or an (n,) int64 array of per-particle labels (NULL (-1) entries unconditional); coef: a float or
+    an (n,) array (particle factor); tcoef: None (1) or f(t: (T,) float64) -> (T,) (time factor)."""
+
+    path: object
+    y: None | int | np.ndarray
+    coef: float | np.ndarray
+    tcoef: Callable | None
+
+
+class Scaled(NamedTuple):
+    """A sub-field coef * tcoef(t) * field inside a ``_terms`` decomposition; ``linear_terms``
+    lowers ``field`` recursively and multiplies the factors into its terms."""
+
+    field: object
+    coef: float | np.ndarray = 1.0
+    tcoef: Callable | None = None
+
+
+MATH_METHODS = ("velocity", "score", "x0", "eps", "divergence", "log_prob")
+"""The methods whose mathematics a ``_terms`` declaration vouches for (see ``linear_terms``)."""
+
+
+class _TimeProduct:
+    """t -> f(t) * g(t) as a float64 array of t's shape (composed time factors)."""
+
+    def __init__(self, f, g):
+        self.factors = tuple(f.factors if isinstance(f, _TimeProduct) else (f,)) + \
+            tuple(g.factors if isinstance(g, _TimeProduct) else (g,))
+
+    def __call__(self, t):
+        t = np.asarray(t, dtype=np.float64)
+        out = np.ones(t.shape)
+        for f in self.factors:
+            out = out * np.broadcast_to(np.asarray(f(t), dtype=np.float64), t.shape)
+        return out
+
+    def __repr__(self) -> str:
+        return " * ".join(repr(f) for f in self.factors)
+
+
+def _times(f, g):
+    if f is None:
+        return g
+    if g is None:
+        return f
+    return _TimeProduct(f, g)
+
+
+def _particles(a, b):
+    """Product of two particle factors (floats or (n,) arrays of the same n)."""
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return float(a) * float(b)
+    if np.ndim(a) == 1 and np.ndim(b) == 1 and len(a) != len(b):
+        raise ValueError(f"per-particle weights of nested fields have lengths {len(a)} and {len(b)}; "
+                         f"one length n is required")
+    return np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
+
+
+def _lowering_owner(obj):
+    """The class that declares how ``obj`` lowers (first ``_terms`` in the MRO), after checking that
+    every mathematical method resolves there or above it; NotLowerable otherwise."""
+    tp = type(obj)
+    owner = next((k for k in tp.__mro__ if "_terms" in vars(k)), None)
+    if owner is None:
+        raise NotLowerable(f"{tp.__name__} is not a linear combination of exact Gaussian-mixture fields "
+                           f"(it declares no _terms); it runs on backend='numpy'")
+    allowed = set(owner.__mro__)
+    names = MATH_METHODS + tuple(getattr(owner, "_lowering_methods", ()))
+    inst = getattr(obj, "__dict__", {})
+    for name in names:
+        if name in inst:
+            raise NotLowerable(f"this {tp.__name__} object has its own attribute {name} replacing the "
+                               f"method; it runs on backend='numpy'")
+        klass = next((k for k in tp.__mro__ if name in vars(k)), None)
+        if klass is not None and klass not in allowed:
+            where = "" if klass is tp else f" (a base of {tp.__name__})"
+            raise NotLowerable(f"{klass.__name__}{where} overrides {name} without declaring _terms; "
+                               f"it runs on backend='numpy'")
+    return owner
+
+
+def _expand(field, coef, tcoef, out, depth):
+    if depth > 200:
+        raise NotLowerable("the field tree is nested more than 200 levels deep (a cycle?)")
+    _lowering_owner(field)
+    parts = field._terms()
+    for part in parts:
+        if isinstance(part, LinearTerm):
+            _lowering_owner(part.path)
+            y = part.y
+            if y is not None and np.ndim(y) == 1:
+                y = np.asarray(y, dtype=np.int64)
+            elif y is not None:
+                y = None if int(y) == NULL else int(y)
+            out.append(LinearTerm(part.path, y, _particles(coef, part.coef), _times(tcoef, part.tcoef)))
+        elif isinstance(part, Scaled):
+            _expand(part.field, _particles(coef, part.coef), _times(tcoef, part.tcoef), out, depth + 1)
+        else:
+            raise TypeError(f"{type(field).__name__}._terms() must return LinearTerm or Scaled items, "
+                            f"got {_describe(part)}")
+
+
+def linear_terms(field) -> list[LinearTerm]:
+    """The field as sum_g coef_g * tcoef_g(t) * u_t(x | path_g, y_g), or raise ``NotLowerable``.
+
+    Each lowerable class declares its decomposition in a method ``_terms(self)`` returning
+    ``LinearTerm`` leaves and ``Scaled`` sub-fields (expanded recursively: particle factors multiply,
+    time factors multiply). Subclass safety: for type(field), every method of ``MATH_METHODS`` must
+    resolve in the class that defines ``_terms`` (first in the MRO) or in a base of it; a subclass
+    overriding e.g. ``velocity`` without its own ``_terms`` raises NotLowerable naming the class and
+    the method, so the override is never replaced by the exact formula. The same check applies to
+    every path a term evaluates. The same coefficients give the guided score (linear in the terms).
+
+    ValueError when per-particle arrays (labels, weights) of the terms have different lengths."""
+    out: list[LinearTerm] = []
+    _expand(field, 1.0, None, out, 0)
+    n = {len(a) for term in out for a in (term.y, term.coef) if a is not None and np.ndim(a) == 1}
+    if len(n) > 1:
+        raise ValueError(f"the field holds per-particle labels or weights of different lengths "
+                         f"{sorted(n)}; one length n is required")
+    return out
+
+
 class ExactField(Field):
     """The exact field of a ``GMMPath`` for label y (None/NULL: unconditional)."""
 
@@ -76,6 +215,9 @@ class ExactField(Field):
 
     def __repr__(self) -> str:
         return f"ExactField(y={self.y!r}, d={self.d}, schedule={self.schedule!r})"
+
+    def _terms(self):
+        return [LinearTerm(self.path, self.y, 1.0, None)]
 
     def velocity(self, x, t):
         """u_t(x|y), (N, d)."""
@@ -126,6 +268,9 @@ class GuidedField(Field):
     def __repr__(self) -> str:
         return f"GuidedField(w={self.w!r}, a={self.a!r}, b={self.b!r})"
 
+    def _terms(self):
+        return [Scaled(self.a, self.w), Scaled(self.b, 1.0 - self.w)]
+
     def _combine(self, name, x, t):
         fa, fb = getattr(self.a, name, None), getattr(self.b, name, None)
         if fa is None or fb is None:
@@ -171,6 +316,10 @@ class CFGField(GuidedField):
     def __repr__(self) -> str:
         return f"CFGField(y={self.y!r}, w={self.w!r}, path={self.path!r})"
 
+    def _terms(self):
+        return [LinearTerm(self.path, self.y, self.w, None),
+                LinearTerm(self.path, None, 1.0 - self.w, None)]
+
     def velocity(self, x, t):
         return self.path.cfg_velocity(x, t, self.y, self.w)
 
@@ -192,6 +341,11 @@ class ClassifierGuidedField(Field):
 
     def __repr__(self) -> str:
         return f"ClassifierGuidedField(y={self.y!r}, w={self.w!r}, path={self.path!r})"
+
+    def _terms(self):
+        # u + w grad-term = u + w (u_y - u) with the exact Bayes classifier (eqs. 59-62)
+        return [LinearTerm(self.path, self.y, self.w, None),
+                LinearTerm(self.path, None, 1.0 - self.w, None)]
 
     def velocity(self, x, t):
         return self.path.classifier_guided_velocity(x, t, self.y, self.w)
