@@ -98,34 +98,47 @@ def _find_ptxas():
         return None
 
 
+PTX_KERNELS = ("evaluate", "euler", "heun", "midpoint", "rk4", "euler_maruyama")
+
+
 def _ptx(cc, only=None):
-    """Compile the kernels (d = 16) to PTX for compute capability cc without a GPU (NVVM only),
-    and assemble them with ptxas when it is installed (registers, spills). ``only``: keys like
-    "float64/full/sample" to restrict to."""
+    """Compile the kernels (d = 16, a CFG field: G = 2 groups) to PTX for compute capability cc
+    without a GPU (NVVM only), and assemble them with ptxas when it is installed (registers,
+    spills). Keys "{float64,float32}/{diag,full}/{kernel}" with kernel in PTX_KERNELS; ``only``
+    restricts to some of them."""
     ptxas = _find_ptxas()
     import numba
     import numba.cuda.dispatcher as disp
-    from numba import cuda
+    from numba import cuda, types
     from numba.cuda.random import xoroshiro128p_type
 
     class _Dev:  # device functions ask the current device for its compute capability
         compute_capability = cc
     disp.get_current_device = lambda: _Dev()
     from refcfg.sampling import _cuda_kernels as KK
+    from refcfg.sampling.lowering import MODE_DIAG, MODE_FULL
+    d, G = 16, 2
     out = {}
     for dt, F in (("float64", numba.float64), ("float32", numba.float32)):
-        for layout in ("diag", "full"):
-            ns = KK.kernels(16, dt, layout == "full")
-            A1, A2, A3 = F[::1], F[:, ::1], F[:, :, ::1]
-            I32, I64, i = numba.int32[::1], numba.int64[::1], numba.int64
-            # T1..T4, lconst, mcoef, alpha, means, mue, Q, ccls, a0, a1, b0, b1, ca, cb
-            common = (A3, A3, A3, A3, A2, A1, A1, A2, A2, A3, I32, i, i, i, i, A1, A1)
-            sig_e = (A2, I64, I32, I32) + common + (A2,)
-            sig_s = (A2, A3, i, I32, I32) + common + (A1, A1, i, i, A3, xoroshiro128p_type[::1])
-            for name, fn, sig in (("evaluate", ns.evaluate, sig_e), ("sample", ns.sample, sig_s)):
+        A1, A2, A3 = F[::1], F[:, ::1], F[:, :, ::1]
+        I2, I1, i = numba.int32[:, ::1], numba.int32[::1], numba.int64
+        comp = types.NamedTuple((A2, A2, A3), KK.DevComponents)
+        grp = types.NamedTuple((I2, I2, A2), KK.DevGroups)
+        tab = types.NamedTuple((A1, A1, A2, A3, A3, A2), KK.DevTables)
+        for layout, mode in (("diag", MODE_DIAG), ("full", MODE_FULL)):
+            for name in PTX_KERNELS:
                 key = f"{dt}/{layout}/{name}"
                 if only and key not in only:
                     continue
+                if name == "evaluate":
+                    fn = KK.evaluate_kernel(d, dt, mode, G)
+                    sig = (A2, I1, comp, grp, tab, A2)
+                elif name == "euler_maruyama":
+                    fn = KK.sde_kernel(d, dt, mode, G)
+                    sig = (A2, A3, i, A1, A1, comp, grp, tab, i, A3, xoroshiro128p_type[::1])
+                else:
+                    fn = KK.ode_kernel(d, dt, mode, G, name)
+                    sig = (A2, A3, i, A1, comp, grp, tab)
                 t0 = time.perf_counter()
                 ptx, _ = cuda.compile_ptx(fn.py_func, sig, cc=cc)
                 out[key] = {"ptx_chars": len(ptx), "seconds": time.perf_counter() - t0,
@@ -144,7 +157,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cc", default="9.0", help="compute capability for --ptx (default 9.0)")
     ap.add_argument("--kernels", default=None,
                     help="--ptx: comma-separated subset of {float64,float32}/{diag,full}/"
-                         "{evaluate,sample} (default all eight)")
+                         "{evaluate,euler,heun,midpoint,rk4,euler_maruyama} (default all 24)")
     ap.add_argument("--n", type=int, default=None, help="particles (default 1e6; smoke 64)")
     ap.add_argument("--cpu-sub", type=int, default=None,
                     help="particles compared with the CPU kernels (default 1e5; smoke all)")

@@ -1,211 +1,263 @@
-"""numba CUDA kernels for exact Gaussian-mixture fields and their samplers (private).
+"""numba CUDA kernels for lowered Gaussian-mixture fields and their samplers (private).
 
-Nothing here validates its input: ``refcfg.sampling.cuda`` lowers a field to flat arrays, checks
-them and calls these kernels. This module imports ``numba.cuda`` at import time, so it must only be
-imported lazily (``refcfg.sampling.cuda._kernels()``), never at ``import refcfg``.
+Nothing here validates its input: ``refcfg.sampling.cuda`` lowers a field with
+``refcfg.sampling.lowering.lower``, derives the device layout below from its records, checks the
+arguments and launches these kernels. This module imports ``numba.cuda`` at import time, so it is
+only imported lazily (by ``refcfg.sampling.cuda``), never at ``import refcfg``.
 
-One thread per particle. For every component k the thread computes, in the eigenbasis of
-Sigma_k = Q_k diag(lam_k) Q_k^T, with S_k = alpha_t^2 Sigma_k + beta_t^2 I (eigenvalues
-s_kj = alpha^2 lam_kj + beta^2), for a field  cv * velocity + cs * score,
+The field. A lowered field is a sum over G groups (the linear terms of the field),
 
-    c_k   = Q_k^T (x - alpha mu_k)                                            (d,)
-    l_k   = log pi_k - 1/2 sum_j log s_kj - 1/2 sum_j c_kj^2 / s_kj
-          = log pi_k N(x; alpha mu_k, S_k) + const
-    v_k   = cv dalpha mu_k + Q_k (g_k * c_k)                                  (d,)
-    g_kj  = (cv (alpha dalpha lam_kj + beta dbeta) - cs) / s_kj
+    F(x, t) = sum_g coef_g * tcoef_g(t) * sum_{k in [lo_g, hi_g)} r_gk(x) v_k(x),
+    r_gk    = softmax over k in [lo_g, hi_g) of  ell_k,
+    ell_k   = cst_tk - 1/2 sum_j y_kj^2 invs_tkj,      y_k = Q_k^T x - alpha_t Q_k^T mu_k,
+    v_k     = dm_t mu_k + Q_k (gain_tk o y_k),
 
-(velocity u = sum_k r_k [dalpha mu_k + (alpha dalpha Sigma_k + beta dbeta I) S_k^{-1}(x - alpha mu_k)],
-score = sum_k r_k [-S_k^{-1}(x - alpha mu_k)]; DESIGN.md section 3, notes arXiv 2506.02070 v3
-eq. 21/41/44). The d log 2 pi term cancels in the responsibilities and is dropped. Everything that
-depends on t but not on x is tabulated on the host for each distinct time u (kernels never call
-Python or evaluate a schedule), as four (U, K, d) tables T1..T4 plus lconst (U, K) = log pi_k -
-1/2 sum_j log s_kj, mcoef (U,) = cv dalpha and alpha (U,):
+with the per-time constants of ``Lowered.tables`` (alpha, dm, cst, invs, gain, tcoef): the marginal
+velocity (eq. 18 in closed form), the score (eq. 38) or the SDE drift u + sigma^2/2 score (eq. 44)
+depending on the kind of table. Kernels never call Python or evaluate a schedule: every quantity
+that depends on t but not on x comes from a table row.
 
-    full covariances:  T1 = 1/s, T3 = g (T2, T4 unused); c_k = Q_k^T x - alpha (Q_k^T mu_k) with
-                       mue[k] = Q_k^T mu_k; 2 d^2 + O(d) flops per particle-component
-    diagonal (Q = I):  T1 = 1/sqrt(s), T2 = alpha mu / sqrt(s), T3 = g, T4 = mcoef mu - g alpha mu,
-                       so that c/sqrt(s) = x T1 - T2 and v = T3 x + T4: 5 FMAs per coordinate
+One thread per particle. For each component k in the union of the particle's group ranges the
+thread computes y_k and ell_k once and feeds every group that contains k (CFG's conditional
+components are a subset of the unconditional ones, so both terms cost one pass). Each group keeps
+an online log-sum-exp: a running max m_g, a running sum s_g = sum_k exp(ell_k - m_g) and a running
+vector acc_g = sum_k exp(ell_k - m_g) v_k, rescaled by exp(m_old - m_new) when the max grows; v_k
+is never stored, each entry is folded into the accumulators as it is computed. Components with
+ell_k = -inf (zero weight) and groups whose factor coef * tcoef is 0 at this row are skipped.
 
-Responsibilities r_k = softmax_k(l_k) are accumulated with an online log-sum-exp: a running max m,
-a running sum s = sum_k exp(l_k - m) and a running vector acc = sum_k exp(l_k - m) v_k, rescaled by
-exp(m_old - m_new) whenever the max grows. Components with l_k = -inf (zero weight) are skipped.
-v_k is never stored: each of its entries is computed and folded into both accumulators at once.
+Device layout (derived by ``refcfg.sampling.cuda`` from the lowering records; component-major so
+that one thread reads each component's entries consecutively):
 
-A field is a combination  ca * E_A + cb * E_B  of at most two exact fields (CFG: ca = w, cb = 1 - w).
-Term A uses components [a0, a1) restricted to class ``labA[p]`` (all of them when labA[p] < 0, the
-null label); term B likewise. When both terms live on the same mixture (CFG) each component's l_k and
-v_k are computed once and feed both accumulators.
+    DevComponents  mu (K, d) means; mue (K, d) eigen-frame means Q_k^T mu_k; Q (K, d, d) with
+                   Q[k, i, j] = Q_k[i, j] (a (1, 1, 1) placeholder unless mode is full)
+    DevGroups      lo, hi (L, G) int32 component ranges (L = 1 shared or n per particle);
+                   coef (C, G) particle factors (C = 1 or n)
+    DevTables      alpha, dm (T,); cst (T, K); invs, gain (T, K, dd) with dd = 1 for isotropic
+                   mixtures; tcoef (T, G)
+
+The sizes d, the covariance mode, G and the sampler are compile-time constants: the per-thread
+arrays (x, stage derivatives, G accumulators) have static sizes and every inner loop a static
+bound, so the compiler unrolls them and keeps the arrays in registers for small d.
+
+Samplers. The explicit Runge-Kutta methods are read from ``refcfg.sampling.steppers.TABLEAUS``
+when a kernel is built: the Butcher coefficients become constants of the kernel, so zero
+coefficients cost nothing. Table row of step i, stage j is i * s + j (the rows of
+``stage_times(ts, tableau).ravel()``). Euler-Maruyama uses the drift table, row i at t_i.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import cuda
 from numba.cuda.random import xoroshiro128p_normal_float32, xoroshiro128p_normal_float64
 
-__all__ = ["kernels", "MODE_NONE", "MODE_ARRAY", "MODE_RNG", "EULER", "HEUN", "EULER_MARUYAMA"]
+from .lowering import MODE_FULL, MODE_ISOTROPIC
+from .steppers import TABLEAUS
 
-EULER, HEUN, EULER_MARUYAMA = 0, 1, 2
-MODE_NONE, MODE_ARRAY, MODE_RNG = 0, 1, 2
+__all__ = ["DevComponents", "DevGroups", "DevTables", "evaluate_kernel", "ode_kernel",
+           "sde_kernel", "normals_kernel", "NOISE_ARRAY", "NOISE_RNG"]
+
+NOISE_ARRAY, NOISE_RNG = 1, 2
+
+
+class DevComponents(NamedTuple):
+    """Static component arrays on the device (see the module docstring)."""
+    mu: object
+    mue: object
+    Q: object
+
+
+class DevGroups(NamedTuple):
+    """Group ranges and particle factors on the device."""
+    lo: object
+    hi: object
+    coef: object
+
+
+class DevTables(NamedTuple):
+    """Per-time tables on the device, one row per table time."""
+    alpha: object
+    dm: object
+    cst: object
+    invs: object
+    gain: object
+    tcoef: object
+
+
+def _types(dtype_name: str):
+    F = np.float64 if dtype_name == "float64" else np.float32
+    NT = numba.float64 if dtype_name == "float64" else numba.float32
+    return F, NT
 
 
 @functools.lru_cache(maxsize=None)
-def kernels(d: int, dtype_name: str, full: bool):
-    """Kernels specialised at compile time for dimension ``d``, ``dtype_name`` ('float64' or
-    'float32') and covariance layout (``full``: eigenbasis rotation; else diagonal, Q = I).
-    Returns a namespace with the ``evaluate``, ``sample`` and ``draw_normals`` kernels.
-
-    d is a compile-time constant: it sizes the per-thread arrays and bounds every inner loop, so for
-    small d the compiler unrolls the loops and keeps those arrays in registers instead of local
-    memory (one compilation per (d, dtype, full) and process; see ``opts`` below)."""
-    F = np.float64 if dtype_name == "float64" else np.float32
-    NT = numba.float64 if dtype_name == "float64" else numba.float32
+def _field_device(d: int, dtype_name: str, mode: int, G: int):
+    """The device function ``field(x, r, lrow, crow, comp, grp, tab, out, orow)``: writes
+    F(x) at table row r into out[orow, :d], with group ranges from row lrow of grp.lo/hi and
+    particle factors from row crow of grp.coef. ``x`` is a length-d array (not written)."""
+    F, NT = _types(dtype_name)
     D = int(d)
-    FULL = bool(full)
-    ZERO = F(0.0)
-    ONE = F(1.0)
-    HALF = F(0.5)
+    GG = int(G)
+    FULL = mode == MODE_FULL
+    ISO = mode == MODE_ISOTROPIC
+    ZERO, ONE, HALF = F(0.0), F(1.0), F(0.5)
     NEG_INF = F(-np.inf)
-    normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
-    # No cache=True: the kernels are closures over the device function ``_field``, and numba keys
-    # its on-disk cache on the pickled closure cells; a dispatcher pickles differently in every
-    # process, so the cache would never hit and would gain new files on every run (measured with
-    # the CPU target, numba 0.68.1). Compilation costs a few seconds per (d, dtype, layout) and
-    # process, which a GPU run amortises.
-    opts = {}
 
-    @cuda.jit(device=True, **opts)
-    def _field(x, u, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-               a0, a1, la, b0, b1, lb, ca, cb, c, acc_a, acc_b, out):
-        """out[:D] = ca * E_A(x) + cb * E_B(x) at table row u (module docstring). ``out`` may be
-        ``x`` itself: x is not read after the last component."""
-        m_a = NEG_INF
-        m_b = NEG_INF
-        s_a = ZERO
-        s_b = ZERO
-        for j in range(D):
-            acc_a[j] = ZERO
-            acc_b[j] = ZERO
-        alpha = alph[u]
-        mc = mcoef[u]
-        k_lo = min(a0, b0) if b1 > b0 else a0
-        k_hi = max(a1, b1)
+    @cuda.jit(device=True)
+    def field(x, r, lrow, crow, comp, grp, tab, out, orow):
+        fac = cuda.local.array(GG, NT)      # coef * tcoef of each group at this row
+        mx = cuda.local.array(GG, NT)       # running max of the group's logits
+        sm = cuda.local.array(GG, NT)       # running sum of exp(ell - mx)
+        eg = cuda.local.array(GG, NT)       # this component's weight in each group
+        acc = cuda.local.array((GG, D), NT)
+        c = cuda.local.array(D, NT)         # y_k (diagonal) or gain o y_k (full)
+        k_lo = 1 << 30
+        k_hi = 0
+        for g in range(GG):
+            f = grp.coef[crow, g] * tab.tcoef[r, g]
+            fac[g] = f
+            mx[g] = NEG_INF
+            sm[g] = ZERO
+            for j in range(D):
+                acc[g, j] = ZERO
+            if f != ZERO:
+                k_lo = min(k_lo, grp.lo[lrow, g])
+                k_hi = max(k_hi, grp.hi[lrow, g])
+        alpha = tab.alpha[r]
+        dm = tab.dm[r]
         for k in range(k_lo, k_hi):
-            in_a = a0 <= k and k < a1 and (la < 0 or ccls[k] == la)
-            in_b = b0 <= k and k < b1 and (lb < 0 or ccls[k] == lb)
-            if not (in_a or in_b):
+            member = False
+            for g in range(GG):
+                if fac[g] != ZERO and grp.lo[lrow, g] <= k and k < grp.hi[lrow, g]:
+                    member = True
+            if not member:
                 continue
-            l = lconst[u, k]
-            if l == NEG_INF:
+            ell = tab.cst[r, k]
+            if ell == NEG_INF:
                 continue
             quad = ZERO
             if FULL:
-                # c = Q_k^T x - alpha Q_k^T mu_k;  quad = sum_i c_i^2 / s_ki;  c <- gcoef * c
                 for i in range(D):
-                    ci = -alpha * mue[k, i]
+                    yi = -alpha * comp.mue[k, i]
                     for j in range(D):
-                        ci += Q[k, j, i] * x[j]
-                    quad += ci * ci * T1[u, k, i]
-                    c[i] = T3[u, k, i] * ci
+                        yi += comp.Q[k, j, i] * x[j]          # (Q_k^T x)_i
+                    quad += yi * yi * tab.invs[r, k, i]
+                    c[i] = tab.gain[r, k, i] * yi
             else:
-                # (x_j - alpha mu_kj) / sqrt(s_kj) = x_j rs_kj - (alpha mu_kj rs_kj)
                 for j in range(D):
-                    cj = x[j] * T1[u, k, j] - T2[u, k, j]
-                    quad += cj * cj
-            l = l - HALF * quad
-            # online log-sum-exp; acc is rescaled only when the running max grows
-            e_a = ZERO
-            if in_a:
-                if l > m_a:
-                    sc = math.exp(m_a - l)
-                    for j in range(D):
-                        acc_a[j] = acc_a[j] * sc
-                    s_a = s_a * sc
-                    m_a = l
-                    e_a = ONE
-                else:
-                    e_a = math.exp(l - m_a)
-                s_a += e_a
-            e_b = ZERO
-            if in_b:
-                if l > m_b:
-                    sc = math.exp(m_b - l)
-                    for j in range(D):
-                        acc_b[j] = acc_b[j] * sc
-                    s_b = s_b * sc
-                    m_b = l
-                    e_b = ONE
-                else:
-                    e_b = math.exp(l - m_b)
-                s_b += e_b
+                    jj = 0 if ISO else j
+                    yj = x[j] - alpha * comp.mu[k, j]
+                    quad += yj * yj * tab.invs[r, k, jj]
+                    c[j] = yj
+            ell = ell - HALF * quad
+            for g in range(GG):
+                e = ZERO
+                if fac[g] != ZERO and grp.lo[lrow, g] <= k and k < grp.hi[lrow, g]:
+                    if ell > mx[g]:
+                        sc = math.exp(mx[g] - ell)
+                        for j in range(D):
+                            acc[g, j] = acc[g, j] * sc
+                        sm[g] = sm[g] * sc
+                        mx[g] = ell
+                        e = ONE
+                    else:
+                        e = math.exp(ell - mx[g])
+                    sm[g] += e
+                eg[g] = e
             for j in range(D):
+                vj = dm * comp.mu[k, j]
                 if FULL:
-                    vj = mc * means[k, j]
                     for i in range(D):
-                        vj += Q[k, j, i] * c[i]
+                        vj += comp.Q[k, j, i] * c[i]
                 else:
-                    # v_kj = mcoef mu_kj + g_kj (x_j - alpha mu_kj) = g_kj x_j + T4_kj
-                    vj = T3[u, k, j] * x[j] + T4[u, k, j]
-                acc_a[j] += e_a * vj
-                acc_b[j] += e_b * vj
-        fa = ca / s_a
-        if b1 > b0 and cb != ZERO:
-            fb = cb / s_b
-            for j in range(D):
-                out[j] = fa * acc_a[j] + fb * acc_b[j]
-        else:
-            for j in range(D):
-                out[j] = fa * acc_a[j]
+                    jj = 0 if ISO else j
+                    vj += tab.gain[r, k, jj] * c[j]
+                for g in range(GG):
+                    acc[g, j] += eg[g] * vj
+        for j in range(D):
+            out[orow, j] = ZERO
+        for g in range(GG):
+            if fac[g] != ZERO:
+                f = fac[g] / sm[g]
+                for j in range(D):
+                    out[orow, j] += f * acc[g, j]
 
-    @cuda.jit(**opts)
-    def evaluate(X, tidx, labA, labB, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-                 a0, a1, b0, b1, ca, cb, out):
-        """out[p] = ca[p] E_A(X[p], t_p) + cb[p] E_B(X[p], t_p); tidx[p] is the table row of t_p."""
+    return field
+
+
+@functools.lru_cache(maxsize=None)
+def evaluate_kernel(d: int, dtype_name: str, mode: int, G: int):
+    """``evaluate(X, rows, comp, grp, tab, out)``: out[p] = F(X[p]) at table row rows[p]."""
+    _, NT = _types(dtype_name)
+    D = int(d)
+    field = _field_device(d, dtype_name, mode, G)
+
+    @cuda.jit
+    def evaluate(X, rows, comp, grp, tab, out):
         p = cuda.grid(1)
         if p >= X.shape[0]:
             return
         x = cuda.local.array(D, NT)
-        c = cuda.local.array(D, NT)
-        acc_a = cuda.local.array(D, NT)
-        acc_b = cuda.local.array(D, NT)
         for j in range(D):
             x[j] = X[p, j]
-        _field(x, tidx[p], T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-               a0, a1, labA[p], b0, b1, labB[p], ca[p], cb[p], c, acc_a, acc_b, x)
-        for j in range(D):
-            out[p, j] = x[j]
+        lrow = p if grp.lo.shape[0] > 1 else 0
+        crow = p if grp.coef.shape[0] > 1 else 0
+        field(x, rows[p], lrow, crow, comp, grp, tab, out, p)
 
-    @cuda.jit(**opts)
-    def sample(X, traj, every, labA, labB, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-               a0, a1, b0, b1, ca, cb, h, noise_scale, method, noise_mode, noise, states):
-        """Integrate particle p over the whole grid in place (X[p] holds x_init on entry).
+    return evaluate
 
-        Table row i holds the field at grid time t_i (for Euler-Maruyama the drift u + sigma_i^2/2
-        score). h[i] = t_{i+1} - t_i; noise_scale[i] = sigma_i sqrt(h_i).
-          euler:           x <- x + h_i f(x, t_i)
-          heun:            x' = x + h_i f(x, t_i);  x <- x + h_i/2 (f(x, t_i) + f(x', t_{i+1})),
-                           computed as (x + x')/2 + h_i/2 f(x', t_{i+1}) (two arrays, not three)
-          euler_maruyama:  x <- x + h_i f(x, t_i) + sigma_i sqrt(h_i) z_i,  z_i ~ N(0, I)
-        z_i = noise[i, p] (noise_mode 1) or D successive xoroshiro128p normals of state p
-        (noise_mode 2). traj[s] = x after step s * every (traj[0] = x_init, the last row the final
-        state, as in ``refcfg.sampling.reference``) when every > 0."""
+
+@functools.lru_cache(maxsize=None)
+def _save_device(d: int):
+    """``save(traj, every, i, n_steps, p, x)``: traj[s, p] = x after step i + 1 when it is kept
+    (every k-th step and the last; traj[0] holds the start)."""
+    D = int(d)
+
+    @cuda.jit(device=True)
+    def save(traj, every, i, n_steps, p, x):
+        if every > 0 and ((i + 1) % every == 0 or i + 1 == n_steps):
+            s = (i + 1) // every if (i + 1) % every == 0 else traj.shape[0] - 1
+            for j in range(D):
+                traj[s, p, j] = x[j]
+
+    return save
+
+
+@functools.lru_cache(maxsize=None)
+def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
+    """``sample(X, traj, every, h, comp, grp, tab)``: integrate particle p in place over the grid
+    with the explicit Runge-Kutta method ``TABLEAUS[method]``:
+
+        k_j = F(x + h_i sum_{l<j} a_jl k_l, row i*s + j),   x <- x + h_i sum_j b_j k_j.
+
+    h (S,) step sizes. traj[0] = x_init and traj[m] the state after step m * every (the last row
+    the final state) when every > 0, as ``refcfg.sampling.reference``."""
+    F, NT = _types(dtype_name)
+    D = int(d)
+    tab_ = TABLEAUS[method]
+    S = int(tab_.b.shape[0])
+    A = tuple(F(v) for v in np.asarray(tab_.a, dtype=np.float64).ravel())   # A[j * S + l] = a_jl
+    B = tuple(F(v) for v in np.asarray(tab_.b, dtype=np.float64))
+    ZERO = F(0.0)
+    field = _field_device(d, dtype_name, mode, G)
+    save = _save_device(d)
+
+    @cuda.jit
+    def sample(X, traj, every, h, comp, grp, tab):
         p = cuda.grid(1)
         if p >= X.shape[0]:
             return
         n_steps = h.shape[0]
         x = cuda.local.array(D, NT)
         y = cuda.local.array(D, NT)
-        c = cuda.local.array(D, NT)
-        acc_a = cuda.local.array(D, NT)
-        acc_b = cuda.local.array(D, NT)
-        la = labA[p]
-        lb = labB[p]
-        cap = ca[p]
-        cbp = cb[p]
+        k = cuda.local.array((S, D), NT)
+        lrow = p if grp.lo.shape[0] > 1 else 0
+        crow = p if grp.coef.shape[0] > 1 else 0
         for j in range(D):
             x[j] = X[p, j]
         if every > 0:
@@ -213,37 +265,85 @@ def kernels(d: int, dtype_name: str, full: bool):
                 traj[0, p, j] = x[j]
         for i in range(n_steps):
             hi = h[i]
-            _field(x, i, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-                   a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
-            if method == 1:  # Heun
+            for st in range(S):
                 for j in range(D):
-                    y[j] = x[j] + hi * y[j]          # Euler predictor x'
-                    x[j] = HALF * (x[j] + y[j])      # (x + x')/2
-                _field(y, i + 1, T1, T2, T3, T4, lconst, mcoef, alph, means, mue, Q, ccls,
-                       a0, a1, la, b0, b1, lb, cap, cbp, c, acc_a, acc_b, y)
-                for j in range(D):
-                    x[j] = x[j] + HALF * hi * y[j]
-            else:
-                for j in range(D):
-                    x[j] = x[j] + hi * y[j]
-                if method == 2:
-                    sc = noise_scale[i]
-                    if noise_mode == 1:
+                    y[j] = x[j]
+                for l in range(st):
+                    a = A[st * S + l]
+                    if a != ZERO:
                         for j in range(D):
-                            x[j] = x[j] + sc * noise[i, p, j]
-                    elif noise_mode == 2:
-                        for j in range(D):
-                            x[j] = x[j] + sc * normal(states, p)
-            if every > 0 and ((i + 1) % every == 0 or i + 1 == n_steps):
-                s = (i + 1) // every if (i + 1) % every == 0 else traj.shape[0] - 1
-                for j in range(D):
-                    traj[s, p, j] = x[j]
+                            y[j] += (hi * a) * k[l, j]
+                field(y, i * S + st, lrow, crow, comp, grp, tab, k, st)
+            for st in range(S):
+                b = B[st]
+                if b != ZERO:
+                    for j in range(D):
+                        x[j] += (hi * b) * k[st, j]
+            save(traj, every, i, n_steps, p, x)
         for j in range(D):
             X[p, j] = x[j]
 
-    @cuda.jit(**opts)
-    def draw_normals(states, out):
-        """out[i, p, :] = the normals that ``sample`` (noise_mode 2) draws for particle p at step i."""
+    return sample
+
+
+@functools.lru_cache(maxsize=None)
+def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
+    """``sample(X, traj, every, h, noise_scale, comp, grp, tab, noise_mode, noise, states)``:
+    Euler-Maruyama on the drift table (row i at t_i),
+
+        x <- x + h_i F(x, t_i) + noise_scale_i z_i,   noise_scale_i = sigma_i sqrt(|h_i|),
+
+    z_i = noise[i, p] (noise_mode NOISE_ARRAY) or d successive xoroshiro128p normals of stream p
+    (NOISE_RNG). traj as in ``ode_kernel``."""
+    F, NT = _types(dtype_name)
+    D = int(d)
+    normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
+    field = _field_device(d, dtype_name, mode, G)
+    save = _save_device(d)
+
+    @cuda.jit
+    def sample(X, traj, every, h, noise_scale, comp, grp, tab, noise_mode, noise, states):
+        p = cuda.grid(1)
+        if p >= X.shape[0]:
+            return
+        n_steps = h.shape[0]
+        x = cuda.local.array(D, NT)
+        k = cuda.local.array((1, D), NT)
+        lrow = p if grp.lo.shape[0] > 1 else 0
+        crow = p if grp.coef.shape[0] > 1 else 0
+        for j in range(D):
+            x[j] = X[p, j]
+        if every > 0:
+            for j in range(D):
+                traj[0, p, j] = x[j]
+        for i in range(n_steps):
+            hi = h[i]
+            field(x, i, lrow, crow, comp, grp, tab, k, 0)
+            for j in range(D):
+                x[j] += hi * k[0, j]
+            sc = noise_scale[i]
+            if noise_mode == NOISE_ARRAY:
+                for j in range(D):
+                    x[j] += sc * noise[i, p, j]
+            elif noise_mode == NOISE_RNG:
+                for j in range(D):
+                    x[j] += sc * normal(states, p)
+            save(traj, every, i, n_steps, p, x)
+        for j in range(D):
+            X[p, j] = x[j]
+
+    return sample
+
+
+@functools.lru_cache(maxsize=None)
+def normals_kernel(dtype_name: str):
+    """``draw(states, out)``: out[i, p, :] = the normals the SDE kernel (NOISE_RNG) draws for
+    particle p at step i."""
+    F, _ = _types(dtype_name)
+    normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
+
+    @cuda.jit
+    def draw(states, out):
         p = cuda.grid(1)
         if p >= out.shape[1]:
             return
@@ -251,14 +351,4 @@ def kernels(d: int, dtype_name: str, full: bool):
             for j in range(out.shape[2]):
                 out[i, p, j] = normal(states, p)
 
-    class _K:
-        pass
-
-    ns = _K()
-    ns.evaluate = evaluate
-    ns.sample = sample
-    ns.draw_normals = draw_normals
-    ns.dtype = F
-    ns.d = D
-    ns.full = FULL
-    return ns
+    return draw
