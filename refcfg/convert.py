@@ -4,14 +4,27 @@ With x = alpha_t z + beta_t eps (t = 0 noise, t = 1 data), write x0 = E[z|x] (da
 eps = E[eps|x] (noise prediction), s = grad log p_t(x) (score), u = the velocity. Then
 
     x   = alpha x0 + beta eps            (posterior mean of the path identity)
-    u   = dalpha x0 + dbeta eps          (eq. 21 with eq. 20)
+    u   = dalpha x0 + dbeta eps          (eq. 18 with eq. 20)
     s   = -eps / beta                    (Tweedie)
     u   = a_t s + b_t x,  a_t = beta^2 dalpha / alpha - beta dbeta,  b_t = dalpha / alpha   (eq. 41/42)
 
+a_t, b_t and the determinant D_t = dalpha beta - dbeta alpha come from the schedule
+(``Schedule.a``, ``Schedule.b``, ``Schedule.D``, ``Schedule.beta_D``); nothing here re-derives them.
+
 Each converter is named ``source_to_target(value, x, t, schedule)``; value and x are (N, d), t a float
 or (N,). Where a conversion divides by zero (alpha_t = 0 at t = 0, beta_t = 0 at t = 1, or
-dalpha beta - dbeta alpha = 0) it raises ValueError naming t instead of returning inf or NaN. Only exact zeros are rejected: near them the conversions lose accuracy like
-machine epsilon / alpha_t (or / beta_t), see docs/numerics.md.
+dalpha beta - dbeta alpha = 0) and no limit exists it raises ValueError naming t instead of returning
+inf or NaN. Endpoint-safe forms, used wherever the limit exists:
+
+- velocity -> score: score = (alpha u - dalpha x) / (beta D), the conversion multiplied through by
+  alpha_t (beta D = alpha a_t = beta^2 dalpha - alpha beta dbeta); where alpha_t = 0,
+  score = -x / beta_t^2 (p_t = N(0, beta_t^2 I) whatever the data law). Undefined only where
+  beta D = 0 with alpha_t > 0 (t = 1 of "linear": the data law's score is not in a velocity).
+- velocity -> x0, eps: the linear system with determinant D, multiplied through by beta_t where dbeta_t
+  is infinite (t = 1 of "sqrt", "linear-vp", "vp").
+
+Only exact zeros are rejected: near them the conversions lose accuracy like machine epsilon / alpha_t
+(or / beta_t), see docs/numerics.md.
 """
 
 from __future__ import annotations
@@ -22,13 +35,18 @@ from ._validation import as_float_array, as_points, as_times
 from .schedules import Schedule, schedule as _make_schedule
 
 __all__ = ["convert", "QUANTITIES", "velocity_to_score", "score_to_velocity", "score_to_eps",
-           "eps_to_score", "x0_to_eps", "eps_to_x0", "velocity_to_x0", "velocity_to_eps",
+           "eps_to_score", "x0_to_eps", "eps_to_x0", "velocity_to_eps", "velocity_to_x0",
            "x0_to_velocity", "eps_to_velocity", "x0_to_score", "score_to_x0"]
 
 QUANTITIES = ("velocity", "score", "x0", "eps")
 
 
+def _col(q):
+    return np.reshape(q, (-1, 1))
+
+
 def _prep(value, x, t, schedule, name):
+    """Checked (value, x, t, schedule, (alpha, beta, dalpha, dbeta, beta_dbeta) as (N|1, 1) columns)."""
     xa = as_float_array(x, "x")
     if xa.ndim != 2:
         raise ValueError(f"x has shape {xa.shape} but a conversion requires (N, d)")
@@ -38,8 +56,8 @@ def _prep(value, x, t, schedule, name):
         raise ValueError(f"{name} has shape {v.shape} but x has shape {x.shape}")
     t = as_times(t, x.shape[0])
     sched = _make_schedule(schedule)
-    vals = [np.reshape(q, (-1, 1)) for q in sched.values(t)]
-    return v, x, t, vals
+    vals = [_col(q) for q in sched.values(t)]
+    return v, x, t, sched, vals
 
 
 def _nonzero(q, t, what):
@@ -51,66 +69,58 @@ def _nonzero(q, t, what):
                          f"and is undefined")
 
 
-def _alpha_beta_ok(al, be, t, need_alpha: bool, need_beta: bool):
-    if need_alpha:
-        _nonzero(al, t, "alpha_t")
-    if need_beta:
-        _nonzero(be, t, "beta_t")
-
-
 def score_to_eps(score, x, t, schedule="linear"):
     """eps = -beta_t score (Tweedie). Defined for all t."""
-    s, x, t, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
+    s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
     return -be * s
 
 
 def eps_to_score(eps, x, t, schedule="linear"):
     """score = -eps / beta_t; undefined at beta_t = 0 (t = 1)."""
-    e, x, t, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _alpha_beta_ok(al, be, t, False, True)
+    e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
+    _nonzero(be, t, "beta_t")
     return -e / be
 
 
 def eps_to_x0(eps, x, t, schedule="linear"):
     """x0 = (x - beta_t eps) / alpha_t; undefined at alpha_t = 0 (t = 0)."""
-    e, x, t, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _alpha_beta_ok(al, be, t, True, False)
+    e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
+    _nonzero(al, t, "alpha_t")
     return (x - be * e) / al
 
 
 def x0_to_eps(x0, x, t, schedule="linear"):
     """eps = (x - alpha_t x0) / beta_t; undefined at beta_t = 0 (t = 1)."""
-    z, x, t, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _alpha_beta_ok(al, be, t, False, True)
+    z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
+    _nonzero(be, t, "beta_t")
     return (x - al * z) / be
 
 
 def x0_to_velocity(x0, x, t, schedule="linear"):
     """u = dalpha x0 + dbeta (x - alpha x0) / beta; undefined at beta_t = 0 (t = 1)."""
-    z, x, t, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _alpha_beta_ok(al, be, t, False, True)
+    z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
+    _nonzero(be, t, "beta_t")
     return da * z + (bdb / (be * be)) * (x - al * z)
 
 
 def eps_to_velocity(eps, x, t, schedule="linear"):
-    """u = dalpha (x - beta eps) / alpha + dbeta eps; undefined at alpha_t = 0 (t = 0)."""
-    e, x, t, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _alpha_beta_ok(al, be, t, True, False)
+    """u = b_t (x - beta eps) + dbeta eps; undefined at alpha_t = 0 (t = 0)."""
+    e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
+    _nonzero(al, t, "alpha_t")
     if np.any(be == 0) and not np.all(np.isfinite(db)):
         _nonzero(be, t, "beta_t")
-    return da * (x - be * e) / al + db * e
+    return _col(sched.b(t)) * (x - be * e) + db * e
 
 
-def _velocity_system(v, x, t, al, be, da, db, bdb):
+def _velocity_system(v, x, t, sched, al, be, da, bdb):
     """Solve u = dalpha x0 + dbeta eps, x = alpha x0 + beta eps for (x0, eps).
 
-    The determinant is D1 = dalpha beta - dbeta alpha (1 for "linear"). Where dbeta_t is infinite
-    (t = 1 for "sqrt", "linear-vp", "vp") the system is multiplied through by beta_t, giving
-    D2 = dalpha beta^2 - alpha beta dbeta with the finite product beta dbeta: x0 = (beta^2 u -
-    beta dbeta x) / D2 and eps = beta (dalpha x - alpha u) / D2."""
-    with np.errstate(invalid="ignore"):
-        d1 = da * be - db * al
-    d2 = da * be * be - al * bdb
+    The determinant is D = dalpha beta - dbeta alpha (``Schedule.D``; 1 for "linear"). Where dbeta_t
+    is infinite (t = 1 for "sqrt", "linear-vp", "vp") the system is multiplied through by beta_t,
+    with determinant beta D (``Schedule.beta_D``) and the finite product beta dbeta:
+    x0 = (beta^2 u - beta dbeta x) / (beta D) and eps = beta (dalpha x - alpha u) / (beta D)."""
+    d1, d2 = _col(sched.D(t)), _col(sched.beta_D(t))
+    db = _col(sched.dbeta(t))
     first = np.isfinite(d1) & (d1 != 0)
     if not np.all(first | (d2 != 0)):
         _nonzero(np.where(first, 1.0, d2), t, "dalpha_t beta_t - dbeta_t alpha_t")
@@ -125,44 +135,47 @@ def _velocity_system(v, x, t, al, be, da, db, bdb):
 def velocity_to_x0(u, x, t, schedule="linear"):
     """x0 = (beta u - dbeta x) / (dalpha beta - dbeta alpha) (multiplied through by beta where
     dbeta_t is infinite)."""
-    v, x, t, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    return _velocity_system(v, x, t, al, be, da, db, bdb)[0]
+    v, x, t, sched, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
+    return _velocity_system(v, x, t, sched, al, be, da, bdb)[0]
 
 
 def velocity_to_eps(u, x, t, schedule="linear"):
     """eps = (dalpha x - alpha u) / (dalpha beta - dbeta alpha) (multiplied through by beta where
     dbeta_t is infinite)."""
-    v, x, t, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    return _velocity_system(v, x, t, al, be, da, db, bdb)[1]
+    v, x, t, sched, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
+    return _velocity_system(v, x, t, sched, al, be, da, bdb)[1]
 
 
 def score_to_velocity(score, x, t, schedule="linear"):
     """u = a_t score + b_t x (eq. 41/42); undefined at alpha_t = 0 (t = 0)."""
-    s, x, t, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
-    _alpha_beta_ok(al, be, t, True, False)
-    return (be * be * da / al - bdb) * s + (da / al) * x
+    s, x, t, sched, _ = _prep(score, x, t, schedule, "score")
+    return _col(sched.a(t)) * s + _col(sched.b(t)) * x
 
 
 def velocity_to_score(u, x, t, schedule="linear"):
-    """score = (u - b_t x) / a_t; undefined where alpha_t = 0 or a_t = 0 (t = 1 for "linear")."""
-    v, x, t, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    _alpha_beta_ok(al, be, t, True, False)
-    a = be * be * da / al - bdb
-    _nonzero(a, t, "a_t")
-    return (v - (da / al) * x) / a
+    """score = (u - b_t x) / a_t (eq. 41/42) in its endpoint-safe form (module docstring):
+    (alpha u - dalpha x) / (beta D), and -x / beta_t^2 where alpha_t = 0. Undefined (ValueError)
+    where beta D = 0 with alpha_t > 0 (t = 1 for "linear")."""
+    v, x, t, sched, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
+    aa = _col(sched.beta_D(t))                                # alpha_t a_t
+    origin = al == 0
+    _nonzero(np.where(origin, 1.0, aa), t, "a_t")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(origin, -x / np.where(origin, be * be, 1.0),
+                        (al * v - da * x) / np.where(origin, 1.0, aa))
 
 
 def x0_to_score(x0, x, t, schedule="linear"):
     """score = -(x - alpha x0) / beta^2; undefined at beta_t = 0 (t = 1)."""
-    z, x, t, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _alpha_beta_ok(al, be, t, False, True)
+    z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
+    _nonzero(be, t, "beta_t")
     return -(x - al * z) / (be * be)
 
 
 def score_to_x0(score, x, t, schedule="linear"):
     """x0 = (x + beta^2 score) / alpha; undefined at alpha_t = 0 (t = 0)."""
-    s, x, t, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
-    _alpha_beta_ok(al, be, t, True, False)
+    s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
+    _nonzero(al, t, "alpha_t")
     return (x + be * be * s) / al
 
 

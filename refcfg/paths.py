@@ -11,9 +11,9 @@ responsibility-weighted sum, r_j = softmax_j(log pi_j + log N(x; alpha_t mu_j, S
     E[z|x]    = sum_j r_j (mu_j + Q_j (alpha lam_j / s_j) c_j)                      (``x0``)
     E[eps|x]  = sum_j r_j Q_j (beta / s_j) c_j                                      (``eps``)
     u_t(x)    = dalpha E[z|x] + dbeta E[eps|x]                                      (marginalisation,
-              = sum_j r_j (dalpha mu_j + Q_j ((alpha dalpha lam_j + beta dbeta) / s_j) c_j)  eq. 21)
+              = sum_j r_j (dalpha mu_j + Q_j ((alpha dalpha lam_j + beta dbeta) / s_j) c_j)  eq. 18)
 
-The last line is finite on the closed interval [0, 1] (DESIGN.md section 3); the textbook route
+The last line is finite on the closed interval [0, 1] (no division by alpha_t or beta_t); the textbook route
 u = a_t score + b_t x (eq. 41/42) cancels catastrophically as t -> 0 and is offered only as
 ``velocity(..., method="conversion")``.
 """
@@ -113,6 +113,9 @@ class GMMPath:
                     o[key] = np.empty((N, self.n_classes))
                 else:
                     o[key] = np.empty((N, d))
+        # a_t (+inf where alpha_t = 0) and beta D = alpha a_t, for the classifier-guidance term
+        ab = ((self.schedule.a(t, strict=False), self.schedule.beta_D(t))
+              if any("a_cs" in w for w in wants) else None)
         chunk = max(1, _CHUNK_ELEMENTS // max(1, K * d))
         for s0 in range(0, N, chunk):
             sl = slice(s0, min(N, s0 + chunk))
@@ -120,8 +123,10 @@ class GMMPath:
             if per_point:
                 al, be, da, bdb = (np.asarray(q)[sl, None, None] for q in
                                    (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
+                ab_s = None if ab is None else tuple(np.asarray(q)[sl, None, None] for q in ab)
             else:
                 al, be, da, bdb = v.alpha, v.beta, v.dalpha, v.beta_dbeta
+                ab_s = ab
             s = al * al * self._lam + be * be                          # (n|1, K, d) eigenvalues of S_j
             xe = xs[:, None, :] if self._Q is None else np.einsum("nd,kde->nke", xs, self._Q)
             c = xe - al * self._mu_eig                                  # (n, K, d) eigen-coordinates
@@ -143,7 +148,7 @@ class GMMPath:
                     ell_c = np.where(mask, ell_c, -np.inf)
                     logp = _logsumexp(ell_c)
                     r = np.exp(ell_c - logp[:, None])
-                self._fill(o, sl, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u)
+                self._fill(o, sl, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u, ab_s)
                 if "clp" in o:
                     for cls, csl in enumerate(self.mixture.class_slices):
                         o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
@@ -191,7 +196,7 @@ class GMMPath:
             return coef
         return np.einsum("kde,nke->nkd", self._Q, coef)
 
-    def _fill(self, o, sl, r, logp, c, s, al, be, da, bdb, xe, r_u):
+    def _fill(self, o, sl, r, logp, c, s, al, be, da, bdb, xe, r_u, ab=None):
         rr = r[:, :, None]
         if "logp" in o:
             o["logp"][sl] = logp
@@ -232,9 +237,9 @@ class GMMPath:
             if "cs" in o:
                 o["cs"][sl] = self._to_x(dr * np.where(use_h, al * h, direct))
             if "a_cs" in o:
-                a_t = be * be * da / np.where(use_h, 1.0, al) - bdb    # a_t, used where alpha > beta >= 0
-                o["a_cs"][sl] = self._to_x(dr * np.where(use_h, (be * be * da - al * bdb) * h,
-                                                         a_t * direct))
+                a_t, beta_D = ab            # a_t is used only where alpha > beta >= 0 (finite there)
+                with np.errstate(invalid="ignore"):
+                    o["a_cs"][sl] = self._to_x(dr * np.where(use_h, beta_D * h, a_t * direct))
 
     # ------------------------------------------------------------------ marginal quantities
     def log_prob(self, x, t, y=None) -> np.ndarray:
@@ -254,7 +259,7 @@ class GMMPath:
         return self._eval(x, t, [y], ("score",))[0]["score"]
 
     def velocity(self, x, t, y=None, method: str = "posterior") -> np.ndarray:
-        """The marginal velocity u_t(x|y) (eq. 21 with the Gaussian conditional path eq. 20), (N, d).
+        """The marginal velocity u_t(x|y) (eq. 18 with the Gaussian conditional velocity eq. 20), (N, d).
 
         method="posterior" (default): dalpha E[z|x] + dbeta E[eps|x], finite on [0, 1].
         method="conversion": a_t score + b_t x (eq. 41/42), as the notes derive it; undefined where
@@ -281,7 +286,7 @@ class GMMPath:
         return self._eval(x, t, [y], ("eps",))[0]["eps"]
 
     def divergence(self, x, t, y=None) -> np.ndarray:
-        """div_x u_t(x|y), exact, shape (N,) (continuity equation eq. 24; likelihood along the ODE)."""
+        """div_x u_t(x|y), exact, shape (N,) (continuity equation eq. 23; likelihood along the ODE)."""
         x, t, y = self._args(x, t, y)
         return self._eval(x, t, [y], ("div",))[0]["div"]
 
@@ -298,13 +303,13 @@ class GMMPath:
 
     # ------------------------------------------------------------------ classifier and guidance
     def class_log_probs(self, x, t) -> np.ndarray:
-        """log p_t(y|x) for every class by Bayes' rule (eq. 59-61), shape (N, C):
+        """log p_t(y|x) for every class by Bayes' rule (eq. 60), shape (N, C):
         log p(y) + log p_t(x|y) - log p_t(x), each by log-sum-exp (no underflow to -inf)."""
         x, t, _ = self._args(x, t)
         return self._eval(x, t, [None], ("clp",))[0]["clp"]
 
     def classifier_score(self, x, t, y) -> np.ndarray:
-        """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 60), shape (N, d); 0 on NULL rows."""
+        """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 61), shape (N, d); 0 on NULL rows."""
         x, t, y = self._args(x, t, y)
         if y is None or np.all(y == NULL):
             raise ValueError("y must be a class label (int or (N,) array) for classifier_score, "
@@ -362,7 +367,7 @@ class GMMPath:
         return x, z, [np.reshape(q, (-1, 1)) for q in v]
 
     def conditional_sample(self, z, t, seed=None) -> np.ndarray:
-        """x ~ p_t(x|z) = N(alpha_t z, beta_t^2 I) (eq. 16), shape (N, d)."""
+        """x ~ p_t(x|z) = N(alpha_t z, beta_t^2 I) (eq. 15), shape (N, d)."""
         z = as_points(z, self.d, "z")
         t = as_times(t, z.shape[0])
         v = self.schedule.values(t)

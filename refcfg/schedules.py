@@ -108,25 +108,49 @@ class Schedule:
                                   _out(self._dalpha(tt), tt.shape), _out(self._dbeta(tt), tt.shape),
                                   _out(self._beta_dbeta(tt), tt.shape))
 
-    def _require_alpha_positive(self, t, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def _alpha_checked(self, t, strict: bool, what: str):
+        """(tt, alpha, zero, safe_alpha) for a quantity divided by alpha_t: ValueError where
+        alpha_t = 0 when strict; else those rows are flagged in ``zero`` (safe_alpha = 1 there)."""
         tt = _times(t)
         alpha = np.broadcast_to(np.asarray(self._alpha(tt), dtype=np.float64), tt.shape)
-        if np.any(alpha <= 0.0):
-            bad = float(np.atleast_1d(tt)[np.atleast_1d(alpha) <= 0.0][0])
+        zero = alpha <= 0.0
+        if strict and np.any(zero):
+            bad = float(np.atleast_1d(tt)[np.atleast_1d(zero)][0])
             raise ValueError(f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
                              f"(t = 0 for schedule {self.name!r}); it diverges like 1/alpha_t")
-        return tt, alpha
+        return tt, alpha, zero, np.where(zero, 1.0, alpha)
 
-    def a(self, t):
-        """a_t = beta_t^2 dalpha_t / alpha_t - beta_t dbeta_t (eq. 41); ValueError where alpha_t = 0."""
-        tt, alpha = self._require_alpha_positive(t, "a_t")
+    def a(self, t, strict: bool = True):
+        """a_t = beta_t^2 dalpha_t / alpha_t - beta_t dbeta_t (eq. 41), the score coefficient of
+        u = a_t score + b_t x. Where alpha_t = 0: ValueError (strict=True) or +inf (strict=False;
+        the limit, alpha_t increasing from 0 while beta_t > 0)."""
+        tt, alpha, zero, safe = self._alpha_checked(t, strict, "a_t")
         beta = self._beta(tt)
-        return _out(beta * beta * self._dalpha(tt) / alpha - self._beta_dbeta(tt), tt.shape)
+        return _out(np.where(zero, np.inf, beta * beta * self._dalpha(tt) / safe
+                             - self._beta_dbeta(tt)), tt.shape)
 
-    def b(self, t):
-        """b_t = dalpha_t / alpha_t (eq. 41); ValueError where alpha_t = 0."""
-        tt, alpha = self._require_alpha_positive(t, "b_t")
-        return _out(self._dalpha(tt) / alpha, tt.shape)
+    def b(self, t, strict: bool = True):
+        """b_t = dalpha_t / alpha_t (eq. 41). Where alpha_t = 0: ValueError (strict=True) or +inf
+        (strict=False)."""
+        tt, alpha, zero, safe = self._alpha_checked(t, strict, "b_t")
+        return _out(np.where(zero, np.inf, self._dalpha(tt) / safe), tt.shape)
+
+    def D(self, t):
+        """D_t = dalpha_t beta_t - dbeta_t alpha_t, the determinant of the map (z, eps) -> (x, u),
+        x = alpha z + beta eps, u = dalpha z + dbeta eps. +inf where dbeta_t is infinite (t = 1 of
+        "sqrt", "linear-vp", "vp"); ``beta_D`` is finite there."""
+        tt = _times(t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _out(self._dalpha(tt) * self._beta(tt) - self._dbeta(tt) * self._alpha(tt),
+                        tt.shape)
+
+    def beta_D(self, t):
+        """beta_t D_t = alpha_t a_t = beta_t^2 dalpha_t - alpha_t beta_t dbeta_t: the determinant
+        multiplied through by beta_t (finite where dbeta_t is not) and a_t without its 1/alpha_t
+        (finite at alpha_t = 0). Finite on [0, 1]."""
+        tt = _times(t)
+        return _out(self._beta(tt) ** 2 * self._dalpha(tt) - self._alpha(tt) * self._beta_dbeta(tt),
+                    tt.shape)
 
     @property
     def alpha0_is_zero(self) -> bool:

@@ -71,9 +71,10 @@ def test_convert_with_array_t_and_schedule_name():
 
 
 # (source, target, t) that are undefined for the "linear" schedule: alpha_0 = 0 or beta_1 = 0 or
-# a_1 = 0 makes the target a function of information that the source does not carry.
+# a_1 = 0 makes the target a function of information that the source does not carry. (velocity ->
+# score at t = 0 is defined: p_0 = N(0, I) has score -x whatever the velocity says.)
 MUST_RAISE = [
-    ("velocity", "score", 0.0), ("score", "velocity", 0.0), ("score", "x0", 0.0),
+    ("score", "velocity", 0.0), ("score", "x0", 0.0),
     ("eps", "x0", 0.0), ("eps", "velocity", 0.0),
     ("velocity", "score", 1.0), ("x0", "score", 1.0), ("eps", "score", 1.0),
     ("x0", "eps", 1.0), ("x0", "velocity", 1.0),
@@ -90,7 +91,7 @@ def test_undefined_endpoint_conversions_raise(src, dst, t):
         getattr(cv, f"{src}_to_{dst}")(q[src], x, t, path.schedule)
 
 
-@pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "vp"])
+@pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "vp", "polynomial"])
 def test_endpoint_conversions_raise_or_are_correct(name):
     """At t = 0 and t = 1 every conversion raises ValueError or returns a finite value equal to the
     path's exact target (rel <= 1e-10): never inf/NaN, never a wrong number."""
@@ -106,6 +107,28 @@ def test_endpoint_conversions_raise_or_are_correct(name):
             # the exact target may be 0 (eps at t = 1): error relative to the inputs' scale
             scale = max(1.0, np.max(np.abs(q[dst])), np.max(np.abs(q[src])), np.max(np.abs(x)))
             assert np.max(np.abs(got - q[dst])) <= 1e-12 * scale, (src, dst, t)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "linear-vp", "polynomial"])
+def test_velocity_to_score_is_endpoint_safe(name):
+    """Where alpha_t = 0 the score is -x / beta_t^2 (p_t = N(0, beta_t^2 I)), whatever the velocity
+    (even polynomial's, where dalpha_0 = 0 makes the multiplied-through form 0/0), and arrays of
+    times mixing t = 0 with interior times give the path's score row by row (rel <= 1e-10)."""
+    path, x = _path(name)
+    be0 = float(path.schedule.beta(0.0))
+    for u in (path.velocity(x, 0.0), np.zeros_like(x), 1e3 * x):
+        got = cv.velocity_to_score(u, x, 0.0, path.schedule)
+        np.testing.assert_array_equal(got, -x / be0 ** 2)
+    np.testing.assert_allclose(path.score(x, 0.0), -x / be0 ** 2, rtol=1e-14, atol=0)
+    t = np.where(np.arange(len(x)) % 2 == 0, 0.0, 0.6)
+    got = cv.velocity_to_score(path.velocity(x, t), x, t, path.schedule)
+    assert rel_err(got, path.score(x, t)) < 1e-10
+
+
+def test_velocity_to_score_at_t1_names_t():
+    path, x = _path("linear")
+    with pytest.raises(ValueError, match=r"t = 1\.0: .*a_t = 0"):
+        cv.velocity_to_score(path.velocity(x, 1.0), x, 1.0, path.schedule)
 
 
 def test_convert_bad_arguments():

@@ -1,4 +1,4 @@
-"""Schedules against their textbook formulas and finite differences (DESIGN.md section 2, eq. 41).
+"""Schedules against their textbook formulas and finite differences (a_t, b_t: eq. 41).
 
 Oracles: the closed forms written out independently in tests/_oracles.py; derivatives by a 5-point
 central difference in float64 (h = 1e-4, truncation ~h^4, round-off ~1e-16/h), asserted to 1e-9 relative.
@@ -119,6 +119,38 @@ def test_eq41_undefined_at_alpha_zero(name):
         s.b(0.0)
     with pytest.raises(ValueError, match="t"):
         s.a(0.0)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "polynomial", "linear-vp"])
+def test_eq41_non_strict_is_inf_at_alpha_zero(name):
+    """strict=False: +inf where alpha_t = 0 (the limit), the strict value elsewhere, row by row."""
+    s = refcfg.schedule(name)
+    tt = np.array([0.0, 0.3, 0.0, 0.9])
+    for f in (s.a, s.b):
+        got = np.asarray(f(tt, strict=False))
+        assert got[0] == np.inf and got[2] == np.inf
+        np.testing.assert_array_equal(got[[1, 3]], np.asarray(f(tt[[1, 3]])))
+        assert f(0.0, strict=False) == np.inf
+        # the limit really is +inf: the values grow without bound as t -> 0
+        assert f(1e-8) > 1e3 * f(1e-4) > 0
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_determinant(name, params):
+    """D = dalpha beta - dbeta alpha and beta D = beta^2 dalpha - alpha beta dbeta = alpha a_t, against
+    the textbook formulas at interior times; beta D finite on [0, 1], D = +inf exactly where dbeta
+    is infinite."""
+    s = _sched(name, params)
+    for t in T_INTERIOR:
+        al, be, da, db, bdb = schedule_formula(name, t, **params)
+        assert float(s.D(t)) == pytest.approx(da * be - db * al, rel=1e-12, abs=1e-14)
+        assert float(s.beta_D(t)) == pytest.approx(be * be * da - al * bdb, rel=1e-12, abs=1e-14)
+        assert float(s.beta_D(t)) == pytest.approx(al * float(s.a(t)), rel=1e-12, abs=1e-14)
+    ends = np.array([0.0, 1.0])
+    assert np.all(np.isfinite(s.beta_D(ends)))
+    D1 = float(s.D(1.0))
+    assert (D1 == np.inf) == (not np.isfinite(float(s.dbeta(1.0))))
+    assert np.asarray(s.D(T_INTERIOR)).shape == T_INTERIOR.shape
 
 
 def test_vp_a_b_defined_at_zero():

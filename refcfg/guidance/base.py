@@ -55,7 +55,12 @@ def _check_w(w, name: str = "w"):
 
 class Field:
     """Base class of refcfg's field objects (the protocol is duck-typed: any object with
-    ``velocity(x, t)`` works with the samplers)."""
+    ``velocity(x, t)`` works with the samplers).
+
+    A subclass implements ``velocity``; ``score``, ``x0`` and ``eps`` then follow from it through the
+    one conversion, ``refcfg.convert`` (endpoint-safe where the limit exists: the score at
+    alpha_t = 0 is -x / beta_t^2), which needs ``self.schedule``. Exact fields override them with
+    their closed forms."""
 
     d: int
     schedule: Schedule | None = None
@@ -63,8 +68,26 @@ class Field:
     def velocity(self, x, t) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def score(self, x, t) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    def _converted(self, target, x, t):
+        from .. import convert
+        if self.schedule is None:
+            raise TypeError(f"{type(self).__name__}.{target} needs the field's schedule to convert "
+                            f"its velocity; the field declares schedule = None")
+        fn = {"score": convert.velocity_to_score, "x0": convert.velocity_to_x0,
+              "eps": convert.velocity_to_eps}[target]
+        return fn(self.velocity(x, t), x, t, self.schedule)
+
+    def score(self, x, t) -> np.ndarray:
+        """grad log p_t(x) implied by the velocity (``refcfg.convert.velocity_to_score``), (N, d)."""
+        return self._converted("score", x, t)
+
+    def x0(self, x, t) -> np.ndarray:
+        """E[z | x_t = x] implied by the velocity (``refcfg.convert.velocity_to_x0``), (N, d)."""
+        return self._converted("x0", x, t)
+
+    def eps(self, x, t) -> np.ndarray:
+        """E[eps | x_t = x] implied by the velocity (``refcfg.convert.velocity_to_eps``), (N, d)."""
+        return self._converted("eps", x, t)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,16 +4,10 @@ They follow the field protocol of ``refcfg.guidance`` (``velocity(x, t)``, ``sco
 ``schedule``), so they plug into ``refcfg.sample``, ``refcfg.guided`` and the metrics, next to the
 exact fields they approximate.
 
-Score from velocity (notes arXiv 2506.02070 v3, eq. 41/42): u = a_t score + b_t x with
-a_t = beta^2 dalpha / alpha - beta dbeta and b_t = dalpha / alpha. Both diverge where alpha_t = 0
-(t = 0), so we multiply through by alpha_t:
-
-    score = (alpha u - dalpha x) / D,    D = beta^2 dalpha - alpha beta dbeta,
-
-which is finite at t = 0 (score = -x there, the score of p_0 = N(0, I), whatever the network says).
-D = 0 where beta_t = 0 and beta dbeta = 0 (t = 1 for "linear"): the score of the data law cannot be
-recovered from a velocity there; a ValueError names t. Likewise x0 = (beta^2 u - beta dbeta x) / D and
-eps = -beta score.
+Score, x0 and eps come from the velocity through ``refcfg.convert`` (the ``Field`` defaults): the
+score by the conversion of eq. 41/42 multiplied through by alpha_t, finite at t = 0 (score = -x there,
+the score of p_0 = N(0, I), whatever the network says); where the score cannot be recovered from a
+velocity (t = 1 for "linear") a ValueError names t.
 """
 
 from __future__ import annotations
@@ -23,7 +17,6 @@ import numbers
 import numpy as np
 
 from .._validation import NULL, as_points, as_times
-from ..convert import velocity_to_x0
 from ..guidance import Field, GuidedField, _check_label, _check_w
 from .classifier import NoisyClassifier
 from .mlp import MLP
@@ -31,16 +24,6 @@ from .train import schedule_of
 
 __all__ = ["LearnedField", "LearnedCFGField", "LearnedClassifierGuidedField", "learned_cfg",
            "schedule_of"]
-
-
-def _guarded_denominator(v, t):
-    # D = beta^2 dalpha - alpha beta dbeta  (= alpha a_t, finite at alpha = 0)
-    D = v.beta * v.beta * v.dalpha - v.alpha * v.beta_dbeta
-    if np.any(np.asarray(D) == 0.0):
-        bad = np.atleast_1d(t)[np.atleast_1d(np.asarray(D) == 0.0)] if np.ndim(t) else [t]
-        raise ValueError(f"t = {float(bad[0])!r}: the score is undefined from a velocity where "
-                         "beta_t^2 dalpha_t - alpha_t beta_t dbeta_t = 0 (t = 1 for this schedule)")
-    return D
 
 
 class LearnedField(Field):
@@ -82,26 +65,6 @@ class LearnedField(Field):
         """u_theta_t(x | y), (N, d)."""
         x, t = self._args(x, t)
         return self._net(x, t, self.y)
-
-    def score(self, x, t):
-        """Score by the conversion formula (eq. 41) with the endpoint guarded (module docstring)."""
-        x, t = self._args(x, t)
-        v = self.schedule.values(t)
-        D = _guarded_denominator(v, t)
-        col = (lambda q: np.reshape(q, (-1, 1))) if np.ndim(t) else (lambda q: q)
-        u = self._net(x, t, self.y)
-        return (col(v.alpha) * u - col(v.dalpha) * x) / col(D)
-
-    def x0(self, x, t):
-        """E[z | x_t = x] implied by the velocity (``refcfg.convert.velocity_to_x0``), (N, d)."""
-        x, t = self._args(x, t)
-        return velocity_to_x0(self._net(x, t, self.y), x, t, self.schedule)
-
-    def eps(self, x, t):
-        """E[eps | x_t = x] = -beta_t score, (N, d)."""
-        s = self.score(x, t)
-        beta = self.schedule.beta(t)
-        return -(np.reshape(beta, (-1, 1)) if np.ndim(beta) else beta) * s
 
 
 class LearnedCFGField(GuidedField):
