@@ -12,12 +12,14 @@ G = alpha^2 Gh and G(1) = V1^w V0^(1-w).
 
 * ODE dX = u~ dt: u~ = A~ x + B~ with A~ = d/dt log sqrt(G) (since u_i = (S_i'/2 S_i)(x - alpha m_i) +
   alpha' m_i) and B~ = a_t (w alpha m1/S1 + (1-w) alpha m0/S0). Hence
-      Var X_1 = v0 G(1) / G(t0)            (schedule-free; = V1^w V0^(1-w) from t0 = 0, v0 = 1)
+      Var X_1 = v0 G(1) / G(t0)            (from t0 = 0, v0 = 1 it is V1^w V0^(1-w) for every
+                                            schedule with alpha_0 = 0, beta_0 = 1, where G(0) = 1;
+                                            not for "vp", whose alpha_0 != 0)
       E X_1   = sqrt(G(1)/G(t0)) m_init + sqrt(G(1))/2 * int_0^{u0} (w m1/(V1+u) + (1-w) m0/(V0+u))
                 Gh(u)^(-1/2) du.
 * SDE with sigma_t^2 = 2 a_t (DDPM-like): drift u~ + a_t s~ = b_t x + 2 a_t s~, s~ = -(P~ x - c~),
   P~ = w/S1 + (1-w)/S0. Using a_t/S_i = b_t - S_i'/(2 S_i), the integrating factor is
-  alpha^2 G^2 for the variance and alpha G for the mean, and substituting q = (V0+u)/(V1+u):
+  alpha^2 / G^2 for the variance and alpha / G for the mean, and substituting q = (V0+u)/(V1+u):
       Var X_1 = v0 alpha0^2 G(1)^2/G(t0)^2 + G(1)^2 (q_b^(2w-1) - q_a^(2w-1)) / ((2w-1)(V1-V0))
       E X_1   = m_init alpha0 G(1)/G(t0) + G(1) [w m1 I(w) + (1-w) m0 I(w-1)],
                 I(p) = (q_b^p - q_a^p) / (p (V1 - V0)),

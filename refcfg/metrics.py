@@ -188,7 +188,7 @@ def mode_mass(x, mixture, *, assign="hard"):
     """Fraction of samples per mixture component, by the exact responsibilities at t = 1.
 
     ``assign="hard"``: each sample goes to argmax_k r_k(x) (r_k = pi_k N(x; mu_k, Sigma_k) / p(x),
-    DESIGN.md section 3 at t = 1); ``"soft"``: the mean responsibility, i.e. the posterior mass per
+    the posterior over components at t = 1); ``"soft"``: the mean responsibility, i.e. the posterior mass per
     component. ``mixture`` is a GMM, LabeledGMM (its marginal components) or GMMPath. Returns (K,)
     summing to 1. For the law itself, the soft mass equals the weights pi_k exactly.
     """

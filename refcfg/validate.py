@@ -8,7 +8,7 @@ When the check fails the report tries to say which known mistake the output look
 each mistake's formula with the exact fields and measuring how close the user's output is to it:
 
 - a_t and b_t swapped in the conversion u = a_t score + b_t x (notes arXiv 2506.02070 v3, eq. 41/42;
-  v1 of the notes and the course labs use the swapped names, see DESIGN.md errata);
+  v1 of the notes and the course labs use the swapped names);
 - the guidance weight convention: the notes' CFG is w u(x|y) + (1 - w) u(x|null) (eq. 65), the
   Ho-Salimans form is (1 + omega) u(x|y) - omega u(x|null), so w = 1 + omega;
 - the sign of the guidance term, conditional and unconditional swapped, guidance not applied,
@@ -17,7 +17,7 @@ each mistake's formula with the exact fields and measuring how close the user's 
 - NaN or inf output at the endpoints (typically a conversion dividing by alpha_t or beta_t there);
 - a small error that no known mistake explains ("fails tolerance").
 
-Conventions (DESIGN.md section 2): t in [0, 1], t = 0 noise, t = 1 data, x_t = alpha_t z + beta_t eps;
+Conventions (docs/architecture.md): t in [0, 1], t = 0 noise, t = 1 data, x_t = alpha_t z + beta_t eps;
 labels are ints with the null label ``refcfg.NULL`` (= -1), which can be remapped for the user's
 function with ``null_label=`` (e.g. the MIT labs use the number of classes).
 
@@ -323,7 +323,7 @@ def _candidates(path, kind, w, labels, schedule_obj):
     ex = lambda k, x, t, ww=w, p=path: exact_values(p, k, x, t, labels, ww)  # noqa: E731
     any_class = bool(np.any(labels != NULL))
 
-    # a_t and b_t swapped in eq. 41 (u = a score + b x); the errata of DESIGN.md section 3
+    # a_t and b_t swapped in eq. 41 (u = a score + b x), as in v1 of the notes and the course labs
     if kind == "velocity":
         def ab_vel(x, t):
             s = ex("score", x, t)

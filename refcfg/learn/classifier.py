@@ -156,7 +156,7 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
                      lr_final=None, warmup=None, eval_fn=None, eval_every=0,
                      time_limit=None, alpha_scaled: bool = True) -> TrainResult:
     """Train a noisy classifier p_t(y | x) by cross-entropy on (x_t, y), t ~ U[0, 1]
-    (notes section 5.1, eqs. 59-62). ``alpha_scaled`` (default True): logits log p(y) + alpha_t f
+    (notes section 5.2, eqs. 59-62). ``alpha_scaled`` (default True): logits log p(y) + alpha_t f
     (module docstring), else plain logits f. Returns a TrainResult whose ``model`` is the MLP and
     ``classifier`` the :class:`NoisyClassifier` around it."""
     from ..problems import resolve

@@ -1,6 +1,6 @@
 """Exact-vs-learned comparison: what learning gets wrong, measured against the exact fields.
 
-Three levels (issue 5, point 2), each with its sample size and seed stated in the report:
+Three levels, each with its sample size and seed stated in the report:
 
 * fields, per t on a grid over [0, 1]: the relative L2 error
   E_{x ~ p_t} |u_theta - u|^2 / E_{x ~ p_t} |u|^2 of the conditional field u(x|y) ((x, y) ~ p_t(x, y)),

@@ -8,8 +8,9 @@ The network maps (x, t, y) to an output vector::
     out = h_depth W_depth + b_depth
 
 The label enters as a one-hot vector with ``C + 1`` slots; slot ``C`` is the null label (the notes'
-empty token, arXiv 2506.02070 v3 section 5.1, used by classifier-free guidance, eqs. 63-67). A network
-built with ``n_classes=0`` takes no label (unconditional fields, noisy classifiers).
+empty token, arXiv 2506.02070 v3 section 5.2, used by classifier-free guidance and its training
+loss, eq. 66). A network built with ``n_classes=0`` takes no label (unconditional fields, noisy
+classifiers).
 
 Every layer has its forward and backward pass side by side (``_linear_forward``/``_linear_backward``,
 ``_silu_forward``/``_silu_backward``). All parameters live in one flat vector ``MLP.theta``; the weight
@@ -26,6 +27,7 @@ import json
 import math
 import numbers
 import os
+import zipfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -292,7 +294,17 @@ class MLP:
     @classmethod
     def load(cls, path) -> "MLP":
         """Load a model written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
+        where = os.fspath(path)
+        if not os.path.exists(where):
+            raise ValueError(f"path {where!r} does not exist")
+        try:
+            archive = np.load(where, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            archive = None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"path {where!r} is not a refcfg model file (an .npz archive written "
+                             f"by MLP.save, `refcfg train` or `refcfg demo`)")
+        with archive as data:
             missing = {"theta", "config", "meta", "format_version"} - set(data.files)
             if missing:
                 raise ValueError(f"path {os.fspath(path)!r} is not a refcfg MLP file "

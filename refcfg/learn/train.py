@@ -1,12 +1,12 @@
 """Flow-matching training of NumPy MLPs with classifier-free-guidance label dropout.
 
-CFG training (notes arXiv 2506.02070 v3, section 5.1, eqs. 63-67): draw (z, y) from the labeled data
+CFG training (notes arXiv 2506.02070 v3, section 5.2, the loss of eq. 66 with the draws of eq. 67): draw (z, y) from the labeled data
 law, replace y by the null label with probability eta, draw t ~ U[0, 1] and eps ~ N(0, I), set
 x = alpha_t z + beta_t eps, and regress the network u_theta(x | y) on the conditional velocity
 
     u_t(x | z) = dalpha_t z + dbeta_t eps                                  (eq. 20 at x = alpha z + beta eps)
 
-with the loss E |u_theta_t(x | y) - u_t(x | z)|^2 (eq. 67). Its minimiser is the marginal velocity
+with the loss E |u_theta_t(x | y) - u_t(x | z)|^2 (eq. 66). Its minimiser is the marginal velocity
 u_t(x | y) for labelled inputs and u_t(x) for the null label, so one network gives both halves of the
 CFG field u~ = w u(x|y) + (1 - w) u(x|null) (eq. 65).
 
@@ -59,7 +59,7 @@ def _sample_times(n: int, rng: np.random.Generator, t_sampling: str) -> np.ndarr
 
 def cfg_batch(mixture, schedule, n: int, seed=None, *, eta: float = 0.1, conditional: bool = True,
               t_sampling: str = "uniform"):
-    """One CFG training batch (eqs. 63-67): returns a dict with
+    """One CFG training batch (the draws of eq. 67): returns a dict with
     z (n, d), y (n,) true labels, y_in (n,) labels fed to the network (NULL with probability eta;
     None for an unconditional model), t (n,), eps (n, d), x = alpha z + beta eps (n, d) and
     target = dalpha z + dbeta eps (n, d), the conditional velocity u_t(x | z)."""
@@ -106,6 +106,14 @@ class TrainResult:
     cpu_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     classifier: object = None
+
+    def final_loss(self, last: int = 100) -> tuple[float, int]:
+        """(mean of the last ``last`` training losses, how many that is: fewer after a shorter
+        training). ValueError when no step was made."""
+        k = min(int(last), self.losses.size)
+        if k == 0:
+            raise ValueError("losses is empty: no training step was made")
+        return float(np.mean(self.losses[-k:])), k
 
 
 def _lr_at(step: int, steps: int, lr: float, lr_final: float, warmup: int) -> float:
@@ -232,7 +240,7 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
 
 
 def train_cfg(problem="two-class-2d", *, schedule=None, eta=0.1, **kwargs) -> TrainResult:
-    """Train one network u_theta(x | y) with CFG label dropout (notes eqs. 63-67).
+    """Train one network u_theta(x | y) with CFG label dropout (notes eq. 66).
 
     problem: name, LabeledGMM or GMMPath; schedule: name or Schedule (default the path's, else
     "linear"); eta: probability of replacing y by the null label (default 0.1). Other keywords:

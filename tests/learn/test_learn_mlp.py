@@ -195,3 +195,29 @@ def test_config_rejects_bad_values(kw, match):
         MLPConfig(d_in=2, d_out=2, **kw)
     with pytest.raises(TypeError, match="width"):
         MLPConfig(d_in=2, d_out=2, width=2.5)
+
+
+def test_load_says_what_is_wrong_in_refcfgs_words(tmp_path):
+    # a Python file, a text file, a plain .npy array and a missing path: one ValueError each,
+    # naming the path, never NumPy's pickle or zip message
+    py = tmp_path / "model.py"
+    py.write_text("def f(x, t, y):\n    return x\n")
+    arr = tmp_path / "a.npy"
+    np.save(arr, np.zeros(3))
+    for p in (py, arr):
+        with pytest.raises(ValueError, match="is not a refcfg model file") as info:
+            MLP.load(p)
+        assert "pickle" not in str(info.value) and str(p) in str(info.value)
+    with pytest.raises(ValueError, match="does not exist"):
+        MLP.load(tmp_path / "missing.npz")
+
+
+def test_final_loss_says_how_many_steps_it_averages():
+    from refcfg.learn.train import TrainResult
+    model = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=8, depth=1, seed=0))
+    losses = np.arange(1.0, 41.0)                     # 40 steps
+    assert TrainResult(model, losses).final_loss(100) == (np.mean(losses), 40)
+    losses = np.arange(1.0, 251.0)                    # 250 steps: the last 100 are 151..250
+    assert TrainResult(model, losses).final_loss(100) == (200.5, 100)
+    with pytest.raises(ValueError, match="no training step"):
+        TrainResult(model, np.zeros(0)).final_loss()
