@@ -52,12 +52,101 @@ def resolve(dotted: str):
     raise ImportError(f"no importable prefix in {dotted!r}")
 
 
-def test_derivation_table_is_substantial():
-    rows = table_rows()
+# The equation number of each row of the table, read off the notes (2025/26 version) by hand: the
+# topic of the row (the first cell after "eq. N, ") -> the number ("-" where the row is refcfg's own
+# check with no equation of its own). Where the notes number it: Gaussian conditional path eq. 15;
+# marginal density eq. 13; marginal velocity eq. 18 (Theorem 9); Gaussian conditional velocity eq. 20
+# (eq. 21 is the flow psi_t(x|z)); divergence eq. 22; continuity equation eq. 23 (Theorem 11; eq. 24
+# is the flow matching loss); marginal score eq. 38; Gaussian conditional score eq. 40; conversion
+# eqs. 41/42 (Proposition 1); denoiser eq. 43 (Remark 16); SDE extension eq. 44 (Theorem 17);
+# u(x|y) = a_t score(x|y) + b_t x eq. 59; Bayes' rule eq. 60; classifier gradient eq. 61;
+# classifier guidance eq. 62; label dropout eqs. 63-64 (repeated as 66-67); CFG eq. 65 (Summary 27).
+NOTES_EQUATIONS = {
+    "conditional Gaussian path N(alpha_t z, beta_t^2 I)": "15",
+    "conditional velocity u_t(x|z)": "20",
+    "conditional score": "40",
+    "need beta_t > 0 (t < 1)": "20/40",
+    "marginal velocity (marginalization trick)": "18",
+    "marginal density and its score": "13/38",
+    "denoiser E[z|x_t = x] by Gaussian conditioning": "43",
+    "continuity equation": "23",
+    "divergence = trace of the Jacobian": "22",
+    "a_t and b_t": "41/42",
+    "undefined at alpha_t = 0": "41/42",
+    "velocity = a_t score + b_t x": "41/42",
+    "all conversions": "41/42",
+    "cancellation near t = 0": "41/42",
+    "SDE with the same marginals": "44",
+    "SDE endpoint law between Gaussians": "44",
+    "noisy classifier by Bayes' rule": "60",
+    "p_t(y|x) = p(y) at t = 0": "60",
+    "grad log p_t(y|x) = score(x|y) - score(x)": "61",
+    "classifier guidance": "62",
+    "classifier guidance (field object)": "62",
+    "CFG, w = 1 and w = 0": "65",
+    "CFG = classifier guidance (property test)": "65",
+    "any two fields (Remark 26, autoguidance)": "65",
+    "label dropout with probability eta": "63-64",
+    "CFM regression target u_t(x|z)": "63-64",
+    "training reduces the field error": "63-64",
+    "one network, two calls": "65",
+    "CFG endpoint vs tilted law (Gaussians)": "-",
+    "CFG ODE endpoint variance (Gaussians)": "-",
+}
+
+ROW_EQUATION = re.compile(r"^(?:eqs?\. (?P<num>\d+(?:[/-]\d+)?)|(?P<none>-)), (?P<topic>.+)$")
+
+
+def table_equations():
+    """(number, topic) of each table row; AssertionError for a first cell in another form."""
+    out = []
+    for eq, _, _ in table_rows():
+        match = ROW_EQUATION.match(eq)
+        assert match, f"table cell {eq!r} is not 'eq. N, topic', 'eqs. N-M, topic' or '-, topic'"
+        out.append((match["num"] or "-", match["topic"]))
+    return out
+
+
+def test_derivation_table_numbers_are_the_notes():
+    """Every row of the table cites the equation the notes give that topic, and every topic checked
+    in the notes (NOTES_EQUATIONS) has its row: a wrong or missing number fails here."""
+    rows = table_equations()
     assert len(rows) >= 20, rows
-    eqs = " ".join(r[0] for r in rows)
-    for number in ("20", "21", "24", "40", "41/42", "44", "59-61", "62", "65", "63-67"):
-        assert f"eq. {number}" in eqs or f"eqs. {number}" in eqs, number
+    wrong = [(topic, num, NOTES_EQUATIONS.get(topic)) for num, topic in rows
+             if NOTES_EQUATIONS.get(topic) != num]
+    assert not wrong, f"(topic, table's number, notes' number): {wrong}"
+    missing = set(NOTES_EQUATIONS) - {topic for _, topic in rows}
+    assert not missing, f"topics without a row in the table: {sorted(missing)}"
+
+
+# citations found wrong in earlier versions of the docs, with the notes' numbers
+WRONG_CITATIONS = {
+    r"\beqs?\. 21\b": "eq. 21 is the flow psi_t(x|z); the marginal velocity is eq. 18",
+    r"\beqs?\. 24\b": "eq. 24 is the flow matching loss; the continuity equation is eq. 23",
+    r"\beqs?\. 59-6[12]\b": "eq. 59 is u = a_t score + b_t x, Bayes' rule eq. 60, its gradient eq. 61",
+    r"\beqs?\. 63-67\b": "label dropout is eqs. 63-64 (66-67 repeat them); the guided CFM loss eq. 58",
+    r"\bv3\b": "the docs cite the 2025/26 version of the notes",
+}
+OWN_DOCS = [ROOT / "README.md"] + [p for p in sorted(DOCS.glob("*.md"))
+                                   if p.name not in ("architecture.md", "gpu.md", "sweeps.md")]
+
+
+@pytest.mark.parametrize("path", OWN_DOCS, ids=lambda p: p.name)
+def test_no_known_wrong_citation(path):
+    text = path.read_text(encoding="utf-8")
+    found = [(m.group(0), why) for pattern, why in WRONG_CITATIONS.items()
+             for m in re.finditer(pattern, text)]
+    assert not found, f"{path.name}: {found}"
+
+
+def test_wrong_citation_patterns_match_what_they_name():
+    """The patterns above are live: each matches its wrong citation and not the right one."""
+    for pattern, bad, good in ((r"\beqs?\. 21\b", "eq. 21)", "eq. 18)"),
+                               (r"\beqs?\. 24\b", "(eq. 24,", "(eq. 23,"),
+                               (r"\beqs?\. 59-6[12]\b", "eq. 59-61", "eq. 60"),
+                               (r"\beqs?\. 63-67\b", "eqs. 63-67", "eqs. 63-64")):
+        assert pattern in WRONG_CITATIONS
+        assert re.search(pattern, bad) and not re.search(pattern, good), pattern
 
 
 @pytest.mark.parametrize("row", table_rows(), ids=lambda r: r[1])
