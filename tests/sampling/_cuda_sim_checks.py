@@ -4,10 +4,12 @@ Run by ``tests/sampling/test_cuda_sim.py`` in a subprocess with NUMBA_ENABLE_CUD
 numba is imported (the simulator cannot be switched on inside a process that imported numba). It
 only measures; the tolerances live in the test. Sizes are small (~250 us per simulated thread).
 
-Oracles: the NumPy core (``GMMPath`` / field methods, evaluated one time value at a time), the
-NumPy reference integrators (``refcfg.sampling.reference``) and, when importable, the Numba CPU
-kernels (``refcfg.sampling.cpu``). Errors are "rowwise relative": max over particles of
-||gpu_i - ref_i||_2 / ||ref_i||_2.
+Oracles, independent of the kernels and of the lowering: the NumPy core (field methods, evaluated
+one time value at a time), the NumPy reference integrators (``refcfg.sampling.reference``, which
+call the field's own methods) and the Numba CPU kernels (``refcfg.sampling.cpu``). Errors are
+"rowwise relative" for fields (max over particles of ||gpu_i - ref_i||_2 / ||ref_i||_2) and
+max|gpu - ref| / max|ref| for samples. A comparison that raises is recorded as an error string
+(the test fails on it and shows the message).
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ def rel(a, b):
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
 
 
+def attempt(fn):
+    """fn() or, when it raises, a string naming the error (so one failure does not hide others)."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - recorded and asserted on by the test
+        return f"{type(exc).__name__}: {exc}"
+
+
+def refusal(fn):
+    """The exception fn() raises as {"type", "is_type_error", "message"}, or None if it returns."""
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001
+        return {"type": type(exc).__name__, "is_type_error": isinstance(exc, TypeError),
+                "message": str(exc)}
+    return None
+
+
 def main() -> int:
     from numba import config
     out: dict = {"simulator": bool(config.ENABLE_CUDASIM)}
@@ -39,18 +59,17 @@ def main() -> int:
         print(json.dumps({"error": "NUMBA_ENABLE_CUDASIM=1 was not set before numba's import"}))
         return 2
 
-    from refcfg.guidance import GuidedField
+    import refcfg
+    from refcfg.guidance import CFGField, ExactField, Field, GuidedField, Scaled
     from refcfg.mixture import GMM, LabeledGMM
     from refcfg.paths import GMMPath
+    from refcfg.sampling import cpu as CPU
     from refcfg.sampling import cuda as C
     from refcfg.sampling import reference as R
     from refcfg.sampling.api import sigma_values
-    try:
-        from refcfg.sampling import cpu as CPU
-    except ImportError:  # pragma: no cover - the CPU backend is part of the package
-        CPU = None
+    from refcfg.sampling.lowering import lower
+    from refcfg.sampling.steppers import TABLEAUS
     out["available"] = C.available()
-    out["cpu_compared"] = CPU is not None
     t_start = time.perf_counter()
 
     rng = np.random.default_rng(20261128)
@@ -64,12 +83,45 @@ def main() -> int:
     mix_full = LabeledGMM([GMM([0.3, 0.7], 2.0 * rng.standard_normal((2, d)), spd(2)),
                            GMM([0.2, 0.5, 0.3], 2.0 * rng.standard_normal((3, d)),
                                rng.uniform(0.2, 1.2, (3, d)))], [0.4, 0.6])
-    # diagonal / isotropic only (the kernels skip the eigenbasis)
+    # diagonal / isotropic only (no eigenbasis)
     mix_diag = LabeledGMM([GMM([0.5, 0.5], 2.0 * rng.standard_normal((2, d)), [0.5, 0.8]),
                            GMM([1.0], 2.0 * rng.standard_normal((1, d)), rng.uniform(0.2, 1.0, (1, d)))])
-    # a weaker model of the same classes (autoguidance-style GuidedField across two mixtures)
+    # isotropic only (one variance per component)
+    mix_iso = LabeledGMM([GMM([0.6, 0.4], 2.0 * rng.standard_normal((2, d)), [0.4, 1.1]),
+                          GMM([1.0], 2.0 * rng.standard_normal((1, d)), [0.7])])
+    # a weaker model of the same classes (autoguidance-style guidance across two mixtures)
     weak = LabeledGMM([GMM([0.5, 0.5], mix_full.classes[0].means * 0.8, spd(2, 1.0)),
                        GMM([1.0], mix_full.classes[1].means[:1], [2.0])], [0.5, 0.5])
+    pl = GMMPath(mix_full, "linear")
+    pw = GMMPath(weak, "linear")
+
+    class IntervalCFG(Field):
+        """CFG with weight w for t in [lo, hi] and no guidance (w = 1) outside: a field with time
+        factors, declared by ``_terms``; its velocity/score are computed here in NumPy."""
+
+        def __init__(self, path, y, w, lo, hi):
+            self.path, self.y, self.w, self.lo, self.hi = path, y, w, lo, hi
+            self.d, self.schedule = path.d, path.schedule
+
+        def _g(self, t):
+            t = np.asarray(t, dtype=np.float64)
+            return ((t >= self.lo) & (t <= self.hi)).astype(np.float64)
+
+        def _terms(self):
+            w = self.w
+            return [Scaled(ExactField(self.path, self.y), 1.0, lambda t: 1.0 + (w - 1.0) * self._g(t)),
+                    Scaled(ExactField(self.path, None), 1.0, lambda t: (1.0 - w) * self._g(t))]
+
+        def _eval(self, what, x, t):
+            wt = self.w if self._g(t) > 0 else 1.0
+            return (wt * getattr(ExactField(self.path, self.y), what)(x, t)
+                    + (1.0 - wt) * getattr(ExactField(self.path, None), what)(x, t))
+
+        def velocity(self, x, t):
+            return self._eval("velocity", x, t)
+
+        def score(self, x, t):
+            return self._eval("score", x, t)
 
     N = 18
     x = 2.0 * rng.standard_normal((N, d))
@@ -79,7 +131,6 @@ def main() -> int:
 
     # ------------------------------------------------------------------ fields
     fields = {}
-    pl = GMMPath(mix_full, "linear")
     fields["uncond/linear"] = pl.field(None)
     fields["cond/linear"] = pl.field(1)
     fields["cfg/linear"] = pl.cfg(0, 3.0)
@@ -90,93 +141,129 @@ def main() -> int:
     fields["cond_labels_array/linear"] = pl.field(labels)
     fields["cfg_w_array/linear"] = pl.cfg(labels, w_arr)
     fields["diag_cfg/cosine"] = GMMPath(mix_diag, "cosine").cfg(1, 2.0)
-    fields["guided_two_paths/linear"] = GuidedField(pl.field(1), GMMPath(weak, "linear").field(1), 2.0)
+    fields["iso_cfg/linear"] = GMMPath(mix_iso, "linear").cfg(0, 2.5)
+    fields["guided_two_paths/linear"] = GuidedField(pl.field(1), pw.field(1), 2.0)
+    # three groups (a CFG inside a guided field): the old two-term CUDA lowering refused this
+    fields["three_groups/linear"] = GuidedField(pl.cfg(labels, w_arr), pw.field(labels), 1.7)
+    fields["interval_cfg/linear"] = IntervalCFG(pl, 0, 3.0, 0.3, 0.7)
+    out["groups"] = {name: int(lower(f, N).G) for name, f in fields.items()}
 
     f_np, f_cpu, f32 = {}, {}, {}
     for name, f in fields.items():
         for what in ("velocity", "score"):
             errs_np, errs_cpu, errs32 = [], [], []
-            for t in (0.0, 0.37, 1.0):
+            for t in (0.0, 0.37, 0.5, 1.0):
                 g = C.evaluate(f, x, t, what=what)
                 ref = getattr(f, what)(x, t)
                 errs_np.append(rowwise(g, ref))
-                if CPU is not None:
-                    errs_cpu.append(rowwise(g, getattr(CPU, what)(f, x, t)))
+                errs_cpu.append(attempt(lambda: rowwise(g, getattr(CPU, what)(f, x, t))))
                 if t == 0.37:
-                    errs32.append(rowwise(C.evaluate(f, x, t, what=what, dtype="float32"), ref))
+                    g32 = C.evaluate(f, x, t, what=what, dtype="float32")
+                    errs32.append(rowwise(g32, g) if g32.dtype == np.float32 else float("inf"))
             # one time per particle (t = 0 and 1 included); NumPy oracle: row i of the field at the
             # scalar time t_i (so per-particle labels / weights stay aligned with x)
             g = C.evaluate(f, x, t_arr, what=what)
             ref = np.stack([getattr(f, what)(x, float(t_arr[i]))[i] for i in range(N)])
             errs_np.append(rowwise(g, ref))
-            if CPU is not None:
-                errs_cpu.append(rowwise(g, getattr(CPU, what)(f, x, t_arr)))
+            errs_cpu.append(attempt(lambda: rowwise(g, getattr(CPU, what)(f, x, t_arr))))
             f_np[f"{name}/{what}"] = max(errs_np)
-            if errs_cpu:
-                f_cpu[f"{name}/{what}"] = max(errs_cpu)
+            bad = [e for e in errs_cpu if isinstance(e, str)]
+            f_cpu[f"{name}/{what}"] = bad[0] if bad else max(errs_cpu)
             f32[f"{name}/{what}"] = max(errs32)
     out["field_vs_numpy"] = f_np
     out["field_vs_cpu"] = f_cpu
-    out["field_float32_vs_numpy"] = f32
+    out["field_float32_vs_float64"] = f32
     # many distinct times are split into several launches (tables of at most _TABLE_LIMIT entries)
-    f = fields["cfg_w_array/linear"]
+    f = fields["three_groups/linear"]
     whole = C.evaluate(f, x, t_arr)
+    K = lower(f, N).K
     saved = C._TABLE_LIMIT
     try:
-        C._TABLE_LIMIT = 4 * 5 * d             # 4 distinct times (K = 5) per launch -> 5 launches
+        C._TABLE_LIMIT = 4 * K * d             # 4 distinct times per launch -> 5 launches
         out["chunked_launches"] = len(C._EvalPlan(f, x, t_arr).chunks)
         out["chunked_vs_single_launch"] = rel(C.evaluate(f, x, t_arr), whole)
     finally:
         C._TABLE_LIMIT = saved
-    g = C.evaluate(fields["cfg/linear"], x, 0.5, what="cfg")
-    out["what_cfg_equals_velocity"] = rowwise(g, fields["cfg/linear"].velocity(x, 0.5))
     out["t_fields"] = time.perf_counter() - t_start
+
+    # ------------------------------------------------------------------ subclass safety
+    class ZeroVelocity(ExactField):
+        """Overrides the mathematics without declaring how it lowers: must never run as the
+        exact formula on a fast backend."""
+
+        def velocity(self, x, t):
+            return np.zeros_like(np.asarray(x, dtype=np.float64))
+
+    class Doubled(ExactField):
+        """Overrides velocity and declares its lowering: 2 u(x | y)."""
+
+        def _terms(self):
+            return [Scaled(ExactField(self.path, self.y), 2.0)]
+
+        def velocity(self, x, t):
+            return 2.0 * ExactField(self.path, self.y).velocity(x, t)
+
+    zf = ZeroVelocity(pl, 0)
+    ts4 = np.linspace(0.0, 1.0, 5)
+    sub = {"evaluate": refusal(lambda: C.evaluate(zf, x, 0.5)),
+           "sample": refusal(lambda: C.sample(zf, x, ts4, "heun")),
+           "refcfg.sample": refusal(lambda: refcfg.sample(zf, N, "heun", steps=4, seed=1,
+                                                          backend="cuda")),
+           "guided_containing_it": refusal(lambda: C.evaluate(GuidedField(zf, pl.field(None), 2.0),
+                                                              x, 0.5))}
+    out["subclass_refusals"] = sub
+    # "auto" follows the override (NumPy backend): the samples move only by the zero field
+    out["subclass_auto_follows_override"] = attempt(lambda: bool(np.array_equal(
+        refcfg.sample(zf, N, "euler", steps=4, x_init=x, backend="auto"), x)))
+    df = Doubled(pl, 1)
+    out["declared_subclass_vs_numpy"] = attempt(lambda: rowwise(C.evaluate(df, x, 0.37),
+                                                                df.velocity(x, 0.37)))
+    out["t_subclass"] = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ ODE samplers
     t1 = time.perf_counter()
-    n = 32
+    n = 16
     x0 = rng.standard_normal((n, d))
-    ts = np.linspace(0.0, 1.0, 9)
-    ode_np, ode_cpu = {}, {}
+    ts = np.linspace(0.0, 1.0, 7)
     lab_n = np.array([0, 1] * (n // 2))
-    ode_fields = {"cfg_w2/linear": GMMPath(mix_full, "linear").cfg(lab_n, 2.0),
+    ode_fields = {"cfg_w2/linear": pl.cfg(lab_n, 2.0),
                   "classifier_w_array/cosine": GMMPath(mix_full, "cosine").classifier_guided(
                       lab_n, rng.uniform(0.0, 3.0, n)),
-                  "guided_two_paths/linear": GuidedField(pl.field(0), GMMPath(weak, "linear").field(0),
-                                                         1.5),
+                  "three_groups/linear": GuidedField(pl.cfg(lab_n, 2.5), pw.field(lab_n), 1.5),
+                  "interval_cfg/linear": IntervalCFG(pl, 1, 2.0, 0.3, 0.7),
                   "diag_uncond/sqrt": GMMPath(mix_diag, "sqrt").field(None)}
+    ode_np, ode_cpu = {}, {}
     for name, f in ode_fields.items():
-        for sampler in ("euler", "heun"):
-            g, gtraj, gtimes = C.sample(f, x0, ts, sampler, trajectory_every=3)
-            r, rtraj, rtimes = R.integrate(f, x0, ts, sampler, trajectory_every=3)
-            e = rel(g, r)
-            e = max(e, rel(gtraj, rtraj)) if gtraj.shape == rtraj.shape else float("inf")
-            e = e if np.array_equal(gtimes, rtimes) else float("inf")
-            ode_np[f"{name}/{sampler}"] = e
-            if CPU is not None:
-                ode_cpu[f"{name}/{sampler}"] = rel(g, CPU.integrate(f, x0, ts, sampler))
+        for sampler in TABLEAUS:
+            g, gtraj, gtimes = C.sample(f, x0, ts, sampler, trajectory_every=4)
+            r, rtraj, rtimes = R.integrate(f, x0, ts, sampler, trajectory_every=4)
+            ok = gtraj.shape == rtraj.shape and np.array_equal(gtimes, rtimes)
+            ode_np[f"{name}/{sampler}"] = max(rel(g, r), rel(gtraj, rtraj)) if ok else float("inf")
+            ode_cpu[f"{name}/{sampler}"] = attempt(lambda: rel(g, CPU.integrate(f, x0, ts, sampler)))
+    out["ode_samplers"] = sorted(TABLEAUS)
     out["ode_vs_reference"] = ode_np
     out["ode_vs_cpu"] = ode_cpu
-    f = ode_fields["cfg_w2/linear"]
-    g32 = C.sample(f, x0, ts, "heun", dtype="float32")
-    out["ode_float32_vs_reference"] = rel(g32, R.integrate(f, x0, ts, "heun"))
-    out["ode_float32_dtype"] = str(g32.dtype)
+    f = ode_fields["three_groups/linear"]
+    for sampler in ("heun", "rk4"):
+        g64 = C.sample(f, x0, ts, sampler)
+        g32 = C.sample(f, x0, ts, sampler, dtype="float32")
+        out[f"ode_float32_vs_float64/{sampler}"] = rel(g32, g64)
+        out["ode_float32_dtype"] = str(g32.dtype)
     out["t_ode"] = time.perf_counter() - t1
 
     # ------------------------------------------------------------------ SDE on the same noise
     t2 = time.perf_counter()
     sde_np, sde_cpu = {}, {}
-    grids = {"ddpm": np.linspace(0.05, 1.0, 9), "const0.8": np.linspace(0.0, 1.0, 9)}
-    for name, f in (("cfg_w2/linear", ode_fields["cfg_w2/linear"]),
-                    ("classifier_w_array/cosine", ode_fields["classifier_w_array/cosine"])):
+    grids = {"ddpm": np.linspace(0.05, 1.0, 7), "const0.8": np.linspace(0.0, 1.0, 7)}
+    for name in ("cfg_w2/linear", "three_groups/linear", "interval_cfg/linear"):
+        f = ode_fields[name]
         for sname, tg in grids.items():
             sig = sigma_values("ddpm" if sname == "ddpm" else 0.8, tg, f.schedule)
             noise = rng.standard_normal((len(tg) - 1, n, d))
             g = C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, noise=noise)
             sde_np[f"{name}/{sname}"] = rel(g, R.integrate(f, x0, tg, "euler_maruyama", sig, noise))
-            if CPU is not None:
-                sde_cpu[f"{name}/{sname}"] = rel(
-                    g, CPU.integrate(f, x0, tg, "euler_maruyama", sigma=sig, noise=noise))
+            sde_cpu[f"{name}/{sname}"] = attempt(lambda: rel(
+                g, CPU.integrate(f, x0, tg, "euler_maruyama", sigma=sig, noise=noise)))
     out["sde_vs_reference"] = sde_np
     out["sde_vs_cpu"] = sde_cpu
 
@@ -203,19 +290,20 @@ def main() -> int:
     out["t_sde"] = time.perf_counter() - t2
 
     # ------------------------------------------------------------------ through refcfg.sample
-    import refcfg
     f = ode_fields["cfg_w2/linear"]
     api = {}
-    for sampler, kw in (("heun", {}), ("euler_maruyama", {"sigma": 0.5, "t_start": 0.02,
-                                                         "noise": rng.standard_normal((8, n, d))})):
-        g = refcfg.sample(f, n, sampler, steps=8, seed=7, backend="cuda", return_trajectory=True,
-                          trajectory_every=3, **kw)
-        r = refcfg.sample(f, n, sampler, steps=8, seed=7, backend="numpy", return_trajectory=True,
-                          trajectory_every=3, **kw)
+    for sampler, kw in (("heun", {}), ("rk4", {}),
+                        ("euler_maruyama", {"sigma": 0.5, "t_start": 0.02,
+                                            "noise": rng.standard_normal((6, n, d))})):
+        g = refcfg.sample(f, n, sampler, steps=6, seed=7, backend="cuda", return_trajectory=True,
+                          trajectory_every=4, **kw)
+        r = refcfg.sample(f, n, sampler, steps=6, seed=7, backend="numpy", return_trajectory=True,
+                          trajectory_every=4, **kw)
         ok = len(g) == 3 and g[1].shape == r[1].shape and np.array_equal(g[2], r[2])
         api[sampler] = max(rel(g[0], r[0]), rel(g[1], r[1])) if ok else float("inf")
-    g32 = refcfg.sample(f, n, "euler", steps=8, seed=7, backend="cuda", dtype="float32")
-    api["float32_euler"] = rel(g32, refcfg.sample(f, n, "euler", steps=8, seed=7, backend="numpy"))
+    g32 = refcfg.sample(f, n, "midpoint", steps=6, seed=7, backend="cuda", dtype="float32")
+    api["float32_midpoint"] = rel(g32, refcfg.sample(f, n, "midpoint", steps=6, seed=7,
+                                                     backend="numpy"))
     out["api_cuda_vs_numpy"] = api
     out["t_total"] = time.perf_counter() - t_start
     print(json.dumps(out))

@@ -2,10 +2,10 @@
 
 The simulator must be enabled before numba is imported, so the kernels run in a subprocess
 (``_cuda_sim_checks.py`` with NUMBA_ENABLE_CUDASIM=1) that prints its measurements as JSON; the
-tolerances are asserted here. Oracles: the NumPy core (GMMPath / field methods), the NumPy
-reference integrators and the Numba CPU kernels. A simulator pass proves the algorithm, not that
-the kernels compile for a GPU: ``test_kernels_compile_to_ptx`` compiles them with NVVM for sm_90
-(skipped when NVVM is not installed). Nothing here has run on a GPU.
+tolerances are asserted here. Oracles: the NumPy core (field methods), the NumPy reference
+integrators and the Numba CPU kernels. A simulator pass proves the algorithm, not that the kernels
+compile for a GPU: ``test_kernels_compile_to_ptx`` compiles them with NVVM for sm_90 (skipped when
+NVVM is not installed). Nothing here has run on a GPU.
 
 Errors are rowwise relative (max over particles of ||gpu_i - ref_i|| / ||ref_i||) for fields and
 max|gpu - ref| / max|ref| for samples.
@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("_cuda_sim_checks.py")
 GPU_CHECK = ROOT / "verification" / "gpu_check.py"
 
-FIELD_TOL = 1e-12     # float64 fields vs NumPy core and CPU kernels (issue 4)
-ODE_TOL = 1e-10       # float64 Euler / Heun samples
-SDE_TOL = 1e-10       # float64 Euler-Maruyama on identical noise
+FIELD_TOL = 1e-12     # float64 fields vs NumPy core and CPU kernels
+SAMPLE_TOL = 1e-12    # float64 samples (every sampler; Euler-Maruyama on identical noise)
 F32_TOL = 1e-4        # float32 vs float64 (the simulator computes exp/log in float64, so it shows
                       # ~1e-6; a GPU's float32 libdevice is expected within ~1e-5)
 
@@ -59,9 +58,10 @@ def sim():
 
 
 def _assert_all_below(results: dict, tol: float):
+    """Every measurement is a number <= tol (a string is an error the helper caught)."""
     assert results, "no measurements"
-    bad = {k: v for k, v in results.items() if not v <= tol}
-    assert not bad, f"above {tol:g}: {bad}"
+    bad = {k: v for k, v in results.items() if isinstance(v, str) or not v <= tol}
+    assert not bad, f"above {tol:g} or failed: {bad}"
 
 
 def test_simulator_active_and_available(sim):
@@ -69,12 +69,19 @@ def test_simulator_active_and_available(sim):
 
 
 def test_fields_match_numpy_core(sim):
-    # 12 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal-only,
-    # GuidedField across two mixtures; schedules linear/cosine/sqrt/vp) x velocity/score at
-    # t = 0, 0.37, 1 and per-particle times (0 and 1 among them)
-    assert len(sim["field_vs_numpy"]) == 24
+    # 15 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal,
+    # isotropic, guided across two mixtures, three groups, a guidance interval with time factors;
+    # schedules linear/cosine/sqrt/vp) x velocity/score at t = 0, 0.37, 0.5, 1 and per-particle
+    # times (0 and 1 among them)
+    assert len(sim["field_vs_numpy"]) == 30
     _assert_all_below(sim["field_vs_numpy"], FIELD_TOL)
-    assert sim["what_cfg_equals_velocity"] <= FIELD_TOL
+
+
+def test_three_groups_and_time_factors_lower(sim):
+    # the old two-term CUDA lowering refused these fields
+    assert sim["groups"]["three_groups/linear"] == 3
+    assert sim["groups"]["interval_cfg/linear"] == 2
+    assert sim["groups"]["cfg/linear"] == 2 and sim["groups"]["cond/linear"] == 1
 
 
 def test_many_distinct_times_split_into_launches(sim):
@@ -83,40 +90,50 @@ def test_many_distinct_times_split_into_launches(sim):
 
 
 def test_fields_match_cpu_kernels(sim):
-    assert sim["cpu_compared"] is True
-    assert len(sim["field_vs_cpu"]) == 24
+    assert len(sim["field_vs_cpu"]) == 30
     _assert_all_below(sim["field_vs_cpu"], FIELD_TOL)
 
 
 def test_fields_float32(sim):
-    _assert_all_below(sim["field_float32_vs_numpy"], F32_TOL)
+    assert len(sim["field_float32_vs_float64"]) == 30
+    _assert_all_below(sim["field_float32_vs_float64"], F32_TOL)
 
 
-def test_ode_samples_match_reference_and_cpu(sim):
-    # Euler and Heun, 8 steps, 32 particles; trajectories (every 3rd step + last) included
-    assert len(sim["ode_vs_reference"]) == 8
-    _assert_all_below(sim["ode_vs_reference"], ODE_TOL)
-    _assert_all_below(sim["ode_vs_cpu"], ODE_TOL)
+def test_every_sampler_matches_reference_and_cpu(sim):
+    # every explicit Runge-Kutta tableau (euler, heun, midpoint, rk4), 6 steps, 16 particles, on 5
+    # fields (per-particle labels and w, three groups, time factors, diagonal); trajectories
+    # (every 4th step + last) included against the reference
+    from refcfg.sampling.steppers import TABLEAUS
+    assert sim["ode_samplers"] == sorted(TABLEAUS)
+    assert {"midpoint", "rk4"} <= set(TABLEAUS)
+    assert len(sim["ode_vs_reference"]) == 5 * len(TABLEAUS)
+    _assert_all_below(sim["ode_vs_reference"], SAMPLE_TOL)
+    assert len(sim["ode_vs_cpu"]) == 5 * len(TABLEAUS)
+    _assert_all_below(sim["ode_vs_cpu"], SAMPLE_TOL)
+
+
+def test_samples_float32(sim):
     assert sim["ode_float32_dtype"] == "float32"
-    assert sim["ode_float32_vs_reference"] <= F32_TOL
+    assert sim["ode_float32_vs_float64/heun"] <= F32_TOL
+    assert sim["ode_float32_vs_float64/rk4"] <= F32_TOL
 
 
 def test_sde_samples_on_same_noise(sim):
-    # sigma "ddpm" from t = 0.05 and constant sigma = 0.8 from t = 0, CFG and classifier guidance
-    assert len(sim["sde_vs_reference"]) == 4
-    _assert_all_below(sim["sde_vs_reference"], SDE_TOL)
-    _assert_all_below(sim["sde_vs_cpu"], SDE_TOL)
+    # sigma "ddpm" from t = 0.05 and constant sigma = 0.8 from t = 0; CFG, three groups, interval
+    assert len(sim["sde_vs_reference"]) == 6
+    _assert_all_below(sim["sde_vs_reference"], SAMPLE_TOL)
+    _assert_all_below(sim["sde_vs_cpu"], SAMPLE_TOL)
 
 
 def test_xoroshiro_noise(sim):
     # the in-kernel draws are exactly draw_normals(seed): same result bit for bit
     assert sim["rng_vs_drawn_noise"] == 0.0
-    assert sim["rng_vs_reference_on_drawn_noise"] <= SDE_TOL
+    assert sim["rng_vs_reference_on_drawn_noise"] <= SAMPLE_TOL
     assert sim["rng_same_seed_identical"] is True
     assert sim["rng_other_seed_differs"] is True
-    # 768 draws (32 particles x 8 steps x d=3): standard normal by a KS test at level 1e-3, and no
+    # 288 draws (16 particles x 6 steps x d=3): standard normal by a KS test at level 1e-3, and no
     # two particles share a stream (every draw distinct)
-    assert sim["rng_normals_n"] == 768
+    assert sim["rng_normals_n"] == 288
     assert sim["rng_normals_ks_pvalue"] > 1e-3
     assert sim["rng_distinct_draws"] == sim["rng_normals_n"]
 
@@ -124,9 +141,27 @@ def test_xoroshiro_noise(sim):
 def test_public_sample_backend_cuda(sim):
     # refcfg.sample(..., backend="cuda") vs backend="numpy" with the same seed (same x_init)
     api = sim["api_cuda_vs_numpy"]
-    assert api["heun"] <= ODE_TOL
-    assert api["euler_maruyama"] <= SDE_TOL
-    assert api["float32_euler"] <= F32_TOL
+    assert api["heun"] <= SAMPLE_TOL
+    assert api["rk4"] <= SAMPLE_TOL
+    assert api["euler_maruyama"] <= SAMPLE_TOL
+    assert api["float32_midpoint"] <= F32_TOL
+
+
+def test_subclass_overriding_velocity_is_refused_under_simulator(sim):
+    # with the kernels available, an ExactField subclass that overrides velocity without declaring
+    # how it lowers is refused (TypeError naming the override), never run as the exact formula:
+    # cuda.evaluate, cuda.sample, refcfg.sample(backend="cuda") and a guided field containing it
+    refusals = sim["subclass_refusals"]
+    assert set(refusals) == {"evaluate", "sample", "refcfg.sample", "guided_containing_it"}
+    for where, err in refusals.items():
+        assert err is not None, f"{where}: no error, the override was replaced"
+        assert err["is_type_error"], (where, err)
+        assert "ZeroVelocity overrides velocity" in err["message"], (where, err)
+        assert "backend='numpy'" in err["message"], (where, err)
+    # backend="auto" follows the override (it runs on NumPy): a zero velocity leaves x_init alone
+    assert sim["subclass_auto_follows_override"] is True
+    # a subclass that declares its lowering (_terms: 2 u(x|y)) runs, with its own values
+    assert sim["declared_subclass_vs_numpy"] <= FIELD_TOL
 
 
 def test_unavailable_error_without_gpu_or_simulator():
@@ -158,6 +193,7 @@ def test_gpu_check_smoke_under_simulator():
     res = json.loads(lines[0])
     assert res["mode"] == "simulator" and res["smoke"] is True and res["target_met"] is None
     assert res["agreement_ok"] is True
+    assert {"heun_vs_cpu", "rk4_vs_cpu", "em_same_noise_vs_cpu"} <= set(res["agreement"])
     for key, err in res["agreement"].items():
         assert err <= res["tolerances"][key], key
     assert res["tolerances"]["cfg_velocity_t0.3"] == FIELD_TOL
@@ -167,9 +203,10 @@ def test_gpu_check_smoke_under_simulator():
 
 
 def test_kernels_compile_to_ptx():
-    """The simulator does not compile anything: compile the float32 full-covariance sampler kernel
-    (it contains the field device function and the RNG) for sm_90 with NVVM and assemble it with
-    ptxas when installed. No GPU needed; ``verification/gpu_check.py --ptx`` compiles all eight."""
+    """The simulator does not compile anything: compile the float32 full-covariance RK4 and
+    Euler-Maruyama kernels of a CFG field (the field device function, the Butcher loop, the RNG)
+    for sm_90 with NVVM and assemble them with ptxas when installed. No GPU needed;
+    ``verification/gpu_check.py --ptx`` compiles all 24."""
     # the toolchain probe compiles a trivial kernel: NVVM alone is not enough (NVRTC is needed too)
     probe = _run(["-c", "from numba import cuda\n"
                   "def k(a):\n    a[0] = 1.0\n"
@@ -177,16 +214,20 @@ def test_kernels_compile_to_ptx():
     if probe.returncode != 0:
         pytest.skip("CUDA compiler libraries (NVVM, NVRTC) not found "
                     "(pip install 'numba-cuda[cu12]' provides them)")
-    key = "float32/full/sample"
-    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", key], sim=False, timeout=300)
+    keys = ("float32/full/rk4", "float32/full/euler_maruyama")
+    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", ",".join(keys)], sim=False,
+                timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(res["ptx"]) == {key}
-    v = res["ptx"][key]
-    assert v["target"] and v.get("ptxas_ok", True), v
-    # float32 arithmetic stays float32 (no silent promotion by float64 literals): the only f64
-    # instructions are the ~10 of numba-cuda's xoroshiro128p float32 normal
-    assert v["f64_instructions"] <= 16, v
+    assert set(res["ptx"]) == set(keys)
+    for key in keys:
+        v = res["ptx"][key]
+        assert v["target"] and v.get("ptxas_ok", True), v
+    # float32 arithmetic stays float32 (no silent promotion by float64 literals or tableau
+    # constants): none in the ODE kernel; in the SDE kernel only the ~10 of numba-cuda's
+    # xoroshiro128p float32 normal
+    assert res["ptx"]["float32/full/rk4"]["f64_instructions"] == 0, res["ptx"]
+    assert res["ptx"]["float32/full/euler_maruyama"]["f64_instructions"] <= 16, res["ptx"]
 
 
 # ---------------------------------------------------------------- validation (no kernels run)
@@ -211,6 +252,25 @@ def test_rejects_unsupported_fields():
         C.sample(UserField(), np.zeros((2, 2)), np.linspace(0, 1, 3), "euler")
 
 
+def test_subclass_overriding_velocity_is_refused():
+    # refused by the lowering before anything else (no GPU or simulator needed for the refusal)
+    import refcfg
+    from refcfg.guidance import ExactField
+    from refcfg.sampling import cuda as C
+
+    class ZeroVelocity(ExactField):
+        def velocity(self, x, t):
+            return np.zeros_like(x)
+
+    f = ZeroVelocity(refcfg.GMMPath(refcfg.problem("two-class-2d")), 0)
+    for call in (lambda: C.evaluate(f, np.zeros((2, 2)), 0.5),
+                 lambda: C.sample(f, np.zeros((2, 2)), np.linspace(0, 1, 3), "rk4"),
+                 lambda: refcfg.sample(f, 4, "heun", steps=2, backend="cuda")):
+        with pytest.raises(TypeError, match="ZeroVelocity overrides velocity") as err:
+            call()
+        assert "backend='numpy'" in str(err.value)
+
+
 def test_argument_errors_name_the_argument():
     from refcfg.sampling import cuda as C
     f = _cfg()
@@ -218,20 +278,30 @@ def test_argument_errors_name_the_argument():
     ts = np.linspace(0, 1, 5)
     with pytest.raises(ValueError, match="what"):
         C.evaluate(f, x, 0.5, what="eps")
-    with pytest.raises(ValueError, match="what='cfg'"):
-        C.evaluate(f.a, x, 0.5, what="cfg")
     with pytest.raises(ValueError, match="dtype"):
         C.evaluate(f, x, 0.5, dtype="float16")
+    with pytest.raises(ValueError, match="x has shape"):
+        C.evaluate(f, np.zeros((4, 3)), 0.5)
     with pytest.raises(ValueError, match="sampler"):
-        C.sample(f, x, ts, "rk4")
-    with pytest.raises(ValueError, match="sigma_values"):
+        C.sample(f, x, ts, "rk5")
+    with pytest.raises(ValueError, match="sigma_values is required"):
         C.sample(f, x, ts, "euler_maruyama")
+    with pytest.raises(ValueError, match="sigma_values is only used"):
+        C.sample(f, x, ts, "rk4", sigma_values=np.ones(4))
     with pytest.raises(ValueError, match="noise has shape"):
         C.sample(f, x, ts, "euler_maruyama", sigma_values=np.ones(4), noise=np.zeros((4, 3, 2)))
+    with pytest.raises(ValueError, match="noise is only used"):
+        C.sample(f, x, ts, "midpoint", noise=np.zeros((4, 4, 2)))
     with pytest.raises(ValueError, match="t_grid"):
         C.sample(f, x, [0.0, 0.5, 0.4], "euler")
     with pytest.raises(ValueError, match="trajectory_every"):
         C.sample(f, x, ts, "euler", trajectory_every=0)
+
+
+def test_samplers_are_the_stepper_table():
+    from refcfg.sampling import cuda as C
+    from refcfg.sampling import steppers
+    assert C.SAMPLERS is steppers.SAMPLERS
 
 
 def test_import_does_not_import_numba_cuda():
