@@ -1,0 +1,116 @@
+"""The work of one cell: sample with one guidance rule, score the samples against exact laws.
+
+``evaluate(cell)`` builds the cell's problem path and guidance rule (``refcfg.guidance.make``), draws
+n samples with ``refcfg.sample`` and computes the spec's metrics (``refcfg.metrics``; the tilted law
+p(x|y)^w p(x)^(1-w) / Z through ``refcfg.experiments.tilted``). It is a pure function of the cell:
+every random stream is spawned from ``cell.seed_sequence()``:
+
+    stream 0: the initial noise x(0) ~ N(0, I) and the SDE increments (``refcfg.sample``'s seed)
+    stream 1: the exact reference sample of p(x|y) (energy distance, flow log-likelihood points)
+    stream 2: the SIR sample of the tilted law
+    stream 3: the subsampling seed of the energy distance and of the TV noise floor
+
+Metrics (columns):
+
+- ed_cond / ed_tilted: squared energy distance (V-statistic, ``metrics.energy_distance``, samples
+  above ``metrics.ed_max_n`` subsampled) to an exact sample of p(x|y) / a SIR sample of the tilted
+  law, each of ``n_ref`` points (default n); tilted_ess is the SIR effective sample size;
+- confidence / accuracy: mean p(y|x) and accuracy of the exact Bayes classifier at t = 1
+  (``metrics.class_confidence``);
+- loglik / loglik_se: mean exact log p(x|y) of the samples and its standard error;
+- flow_loglik: mean log-density of ``lik_n`` exact points of p(x|y) under the rule's own ODE flow
+  (``refcfg.log_likelihood``, same steps; the "euler" sampler runs Euler, every other sampler Heun);
+- tv_tilted / tv_cond / tv_floor (1-D problems): total variation between the histogram of the samples
+  and the cell masses of the tilted law / of p(x|y) on ``tv_bins`` cells over ``tv_range``, and the TV a
+  perfect sampler of the tilted law shows at this n (``metrics.tv_noise_floor``, 10 repetitions);
+- sample_s / metrics_s: wall-clock seconds of sampling and of the metrics (not reproducible).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+__all__ = ["evaluate", "tv_edges"]
+
+
+@functools.lru_cache(maxsize=8)
+def _path(problem: str, schedule: str):
+    from ..problems import resolve
+    return resolve(problem, schedule).path
+
+
+def tv_edges(mixture, bins: int, rng=None) -> np.ndarray:
+    """Bin edges of the 1-D TV grid: ``rng`` = (lo, hi), or by default the hull of mean -+ 8 sd of
+    every component of the data law."""
+    if rng is None:
+        g = mixture.marginal
+        sd = np.sqrt(np.asarray(g.covs, dtype=np.float64).reshape(len(g.weights), -1)[:, 0])
+        mu = np.asarray(g.means, dtype=np.float64)[:, 0]
+        rng = (float(np.min(mu - 8 * sd)), float(np.max(mu + 8 * sd)))
+    return np.linspace(rng[0], rng[1], int(bins) + 1)
+
+
+def evaluate(cell) -> dict:
+    """The metric columns of one cell (a :class:`refcfg.sweep.spec.Cell`) as {column: float}.
+
+    Deterministic: the same cell gives bitwise the same values (the timing columns aside) in any
+    process, whatever the number of workers, for a fixed number of Numba threads."""
+    import refcfg
+    from .. import metrics
+    from ..experiments import tilted
+    from ..guidance import make
+    from ..sampling.api import time_grid
+
+    s = cell.settings
+    path = _path(cell.problem, cell.schedule)
+    mix = path.mixture
+    y = s.y
+    n_ref = s.n_ref if s.n_ref is not None else cell.n
+    noise, ref_ss, tilt_ss, ed_ss = cell.seed_sequence().spawn(4)
+    ed_seed = int(np.random.default_rng(ed_ss).integers(0, 2**63))
+    grid = time_grid(cell.steps)
+    field = make(cell.rule.name, path, y, cell.w, t_grid=grid, **cell.rule.kwargs())
+    extra = {"sigma": s.sigma} if cell.sampler == "euler_maruyama" else {}
+
+    t0 = time.perf_counter()
+    x = refcfg.sample(field, cell.n, sampler=cell.sampler, steps=cell.steps,
+                      seed=np.random.default_rng(noise), backend=s.backend, **extra)
+    t1 = time.perf_counter()
+    out = {}
+    want = s.metrics
+    ref = None
+    if "ed_cond" in want or "flow_loglik" in want:
+        ref = mix.class_gmm(y).sample(n_ref, np.random.default_rng(ref_ss))
+    if "ed_cond" in want:
+        out["ed_cond"] = float(metrics.energy_distance(x, ref, max_n=s.ed_max_n, seed=ed_seed))
+    if "ed_tilted" in want:
+        ts = tilted.sample(path, y, cell.w, n_ref, seed=np.random.default_rng(tilt_ss))
+        out["ed_tilted"] = float(metrics.energy_distance(x, ts.x, max_n=s.ed_max_n, seed=ed_seed))
+        out["tilted_ess"] = float(ts.ess)
+    if "confidence" in want:
+        cc = metrics.class_confidence(x, mix, y)
+        out["confidence"], out["accuracy"] = float(cc.mean_prob), float(cc.accuracy)
+    if "loglik" in want:
+        ll, se = metrics.mean_log_likelihood(x, mix, y)
+        out["loglik"], out["loglik_se"] = float(ll), float(se)
+    if "flow_loglik" in want:
+        pts = ref[:s.lik_n]
+        lik_sampler = "euler" if cell.sampler == "euler" else "heun"
+        ll = refcfg.log_likelihood(field, pts, steps=cell.steps, sampler=lik_sampler,
+                                   backend=s.backend)
+        out["flow_loglik"] = float(np.mean(ll))
+    if "tv" in want:
+        edges = tv_edges(mix, s.tv_bins, s.tv_range)
+        h = metrics.histogram_probs(x, edges)
+        q_tilt = metrics.density_probs(lambda c: tilted.log_density(path, c, y, cell.w), edges)
+        q_cond = metrics.density_probs(mix.class_gmm(y).log_prob, edges)
+        out["tv_tilted"] = metrics.total_variation(h, q_tilt)
+        out["tv_cond"] = metrics.total_variation(h, q_cond)
+        out["tv_floor"] = metrics.tv_noise_floor(q_tilt, cell.n, reps=10, seed=ed_seed)[0]
+    if "time" in want:
+        out["sample_s"] = t1 - t0
+        out["metrics_s"] = time.perf_counter() - t1
+    return out
