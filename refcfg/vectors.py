@@ -8,9 +8,9 @@ NPZ holds NaN). ``index.json`` lists the cases. Values come from :class:`refcfg.
 are drawn here from the problem's parameters with a fixed seed (``np.random.default_rng(seed)``), so a
 case is reproducible from its JSON alone.
 
-Quantities at every time t and point x (y the point's class, NULL unconditional; notes arXiv
-2506.02070 v3): log p_t(x|y) and log p_t(x); score, velocity, x0 = E[z|x_t], eps = E[eps|x_t], each
-conditional and unconditional; log p_t(y'|x) for every class (eq. 59-61); grad log p_t(y|x) (eq. 60);
+Quantities at every time t and point x (y the point's class, NULL unconditional; equation numbers
+of the 2025/26 notes, arXiv 2506.02070): log p_t(x|y) and log p_t(x); score, velocity, x0 = E[z|x_t], eps = E[eps|x_t], each
+conditional and unconditional; log p_t(y'|x) for every class (eq. 60); grad log p_t(y|x) (eq. 61);
 the CFG velocity and score w K(x|y) + (1 - w) K(x|null) (eq. 65) and the classifier-guided velocity
 u(x) + w a_t grad log p_t(y|x) (eq. 62) for each w; and the schedule's alpha, beta, their
 derivatives and a_t, b_t of eq. 41.
@@ -60,14 +60,14 @@ ARRAYS = {
     "log_prob_uncond": ("(T, N)", "log p_t(x)"),
     "score_cond": ("(T, N, d)", "grad_x log p_t(x | y)"),
     "score_uncond": ("(T, N, d)", "grad_x log p_t(x)"),
-    "velocity_cond": ("(T, N, d)", "u_t(x | y) (marginal velocity, eq. 21)"),
+    "velocity_cond": ("(T, N, d)", "u_t(x | y) (marginal velocity, eq. 18)"),
     "velocity_uncond": ("(T, N, d)", "u_t(x | null)"),
     "x0_cond": ("(T, N, d)", "E[z | x_t = x, y] (data prediction)"),
     "x0_uncond": ("(T, N, d)", "E[z | x_t = x]"),
     "eps_cond": ("(T, N, d)", "E[eps | x_t = x, y] (noise prediction)"),
     "eps_uncond": ("(T, N, d)", "E[eps | x_t = x]"),
-    "class_log_probs": ("(T, N, C)", "log p_t(c | x) for every class c (eq. 59-61)"),
-    "classifier_score": ("(T, N, d)", "grad_x log p_t(y | x) (eq. 60)"),
+    "class_log_probs": ("(T, N, C)", "log p_t(c | x) for every class c (Bayes' rule, eq. 60)"),
+    "classifier_score": ("(T, N, d)", "grad_x log p_t(y | x) (eq. 61)"),
     "cfg_velocity": ("(W, T, N, d)", "w u_t(x|y) + (1 - w) u_t(x|null) (eq. 65)"),
     "cfg_score": ("(W, T, N, d)", "w score(x|y) + (1 - w) score(x)"),
     "classifier_guided_velocity": ("(W, T, N, d)", "u_t(x) + w a_t grad log p_t(y|x) (eq. 62); "

@@ -8,13 +8,17 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DERIVATION = DOCS / "derivation.md"
 MD_FILES = [ROOT / "README.md"] + sorted(DOCS.glob("*.md"))
-OWN_MD = [ROOT / "README.md", DOCS / "derivation.md", DOCS / "gallery.md", DOCS / "index.md"]
+OWN_MD = [ROOT / "README.md"] + [DOCS / name for name in (
+    "derivation.md", "gallery.md", "index.md", "problems.md", "verification.md", "validating.md",
+    "learning.md", "numerics.md", "guidance-variants.md", "performance.md", "vectors-schema.md")]
+EXAMPLES = DOCS / "examples"
 
 
 def _cells(line: str) -> list[str]:
@@ -233,3 +237,73 @@ def test_quick_start_commands_are_the_ci_commands():
             in readme)
     assert ("python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
             ".venv/bin/python -m pytest -q" in readme)
+
+
+# ---------------------------------------------------------------------------- problem files
+
+
+def _full_covs(covs, K, d):
+    c = np.asarray(covs, dtype=float)
+    if c.shape == (K,):
+        return c[:, None, None] * np.eye(d)
+    if c.shape == (K, d):
+        return np.stack([np.diag(row) for row in c])
+    return c
+
+
+def test_example_problem_files_load_as_written():
+    """Each docs/examples/*.toml loads (load_problem and problem(path)) into the mixture it writes,
+    read independently with tomllib: class probabilities, weights, means and full covariances."""
+    import tomllib
+
+    import refcfg
+
+    files = sorted(EXAMPLES.glob("*.toml"))
+    assert files, "docs/examples has no .toml problem file"
+    for f in files:
+        doc = tomllib.loads(f.read_text(encoding="utf-8"))
+        mix = refcfg.load_problem(f)
+        assert refcfg.problem(str(f)).n_classes == mix.n_classes == len(doc["classes"])
+        probs = doc.get("problem", {}).get("class_probs")
+        want = np.full(mix.n_classes, 1 / mix.n_classes) if probs is None else np.asarray(probs)
+        np.testing.assert_allclose(mix.class_probs, want, rtol=1e-12)
+        for g, c in zip(mix.classes, doc["classes"]):
+            means = np.asarray(c["means"], dtype=float)
+            np.testing.assert_allclose(g.weights, c["weights"], rtol=1e-12)
+            np.testing.assert_array_equal(g.means, means)
+            np.testing.assert_allclose(g.covs, _full_covs(c["covs"], *means.shape), rtol=1e-12,
+                                       atol=1e-15)
+
+
+def test_problems_page_shows_the_example_file_verbatim():
+    """docs/problems.md quotes docs/examples/three-class-2d.toml in full (one source: the file)."""
+    text = (DOCS / "problems.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```toml[ \t]*\n(.*?)^```", text, flags=re.S | re.M)
+    example = (EXAMPLES / "three-class-2d.toml").read_text(encoding="utf-8")
+    assert example in blocks, "docs/problems.md does not quote docs/examples/three-class-2d.toml"
+
+
+# ---------------------------------------------------------------------------- README
+
+
+def test_readme_documents_every_demo_option():
+    """Every option of `refcfg demo` (its argparse parser) is named in the README."""
+    import argparse
+
+    from refcfg.commands import demo
+
+    parser = argparse.ArgumentParser()
+    demo.add_parser(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for a in sub.choices["demo"]._actions for o in a.option_strings
+               if o.startswith("--") and o != "--help"]
+    assert len(options) >= 5, options
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [o for o in options if f"`{o}" not in readme]
+    assert not missing, f"README.md does not document refcfg demo {missing}"
+
+
+def test_readme_names_the_tools_that_turn_skipped_tests_on():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for tool in ("Chromium", "torch", "numba-cuda[cu12]", "docs/problems.md"):
+        assert tool in readme, tool

@@ -140,7 +140,7 @@ def test_identities_between_stored_quantities(committed):
                 assert np.abs(A["score" + sfx][i] + A["x"][i]).max() < 1e-12, name
         assert A["times"][-1] == 1.0
         assert np.all(A["eps_cond"][-1] == 0) and np.all(A["eps_uncond"][-1] == 0), name
-        # classifier score = score(x|y) - score(x) (eq. 60)
+        # classifier score = score(x|y) - score(x) (eq. 61)
         diff = A["score_cond"] - A["score_uncond"]
         assert np.abs(A["classifier_score"] - diff).max() < 1e-10 * max(1.0, np.abs(diff).max())
 
@@ -197,3 +197,26 @@ def test_vectors_cli_usage_errors(tmp_path, capsys):
     assert main(["vectors", "--out", str(tmp_path), "--cases", "gauss-1d_vp", "--n", "2"]) == 0
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["cases"] == ["gauss-1d_vp"] and index["make_case_kwargs"] == {"n": 2}
+
+
+def test_schema_doc_lists_every_array_with_the_same_equation_numbers():
+    """docs/vectors-schema.md has a row for every array of refcfg.vectors.ARRAYS, and the equation
+    numbers a row cites are those of the array's description in ARRAYS (the two must not drift)."""
+    import re
+
+    text = (ROOT / "docs" / "vectors-schema.md").read_text(encoding="utf-8")
+    rows = []   # (array names of the row, its description cell)
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows.append((re.findall(r"`([a-z0-9_]+)`", cells[0]), cells[-1]))
+    named = {n for names, _ in rows for n in names}
+    assert set(V.ARRAYS) <= named, sorted(set(V.ARRAYS) - named)
+
+    def eqs(s):
+        return set(re.findall(r"\beqs?\. (\d+(?:[/-]\d+)?)", s))
+
+    for names, cell in rows:
+        # a row may list several arrays (cond / uncond): it cites the equations of their union
+        want = set().union(*(eqs(V.ARRAYS[n][1]) for n in names if n in V.ARRAYS))
+        assert eqs(cell) == want, (names, cell, want)
