@@ -307,3 +307,35 @@ def test_readme_names_the_tools_that_turn_skipped_tests_on():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for tool in ("Chromium", "torch", "numba-cuda[cu12]", "docs/problems.md"):
         assert tool in readme, tool
+
+
+# ---------------------------------------------------------------------------- guidance-variants
+
+
+def _variants_table(problem: str) -> dict:
+    """{(variant, w): (ED p(x|y), ED tilted)} of one problem's table in guidance-variants.md."""
+    text = (DOCS / "guidance-variants.md").read_text(encoding="utf-8")
+    section = text.split(f"### {problem} (", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    out = {}
+    for line in section.splitlines():
+        cells = _cells(line) if line.startswith("| ") else []
+        if len(cells) == 9 and re.fullmatch(r"\d+", cells[1]):
+            out[(cells[0], int(cells[1]))] = (float(cells[6]), float(cells[7]))
+    return out
+
+
+def test_variants_reading_quotes_its_tables():
+    """The numbers the Reading section derives from the tables (rescale against CFG on the tree,
+    the SIR noise floors at w = 2) are those of the tables."""
+    text = (DOCS / "guidance-variants.md").read_text(encoding="utf-8")
+    reading = " ".join(text.split("## Reading", 1)[1].split())
+    tree = _variants_table("tree")
+    gains = {w: [f"{100 * (1 - tree[('rescale', w)][j] / tree[('cfg', w)][j]):.1f} %" for j in (0, 1)]
+             for w in (2, 4)}
+    quoted = (f"{gains[2][0]} (to p(x|y)) and {gains[2][1]} (to the tilted law) below CFG's at w = 2, "
+              f"{gains[4][0][:-2]} % and {gains[4][1]} at w = 4")
+    assert quoted in reading, quoted
+    floors = [_variants_table(p)[("tilted (SIR)", 2)][1]
+              for p in ("two-class-2d", "mit-symmetric", "tree")]
+    quoted = "against the SIR rows' {:.4f}, {:.4f} and {:.4f}".format(*floors)
+    assert quoted in reading, quoted
