@@ -131,3 +131,137 @@ def as_generator(seed) -> np.random.Generator:
             raise ValueError(f"seed must be a non-negative int, got {seed}")
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be None, an int or a np.random.Generator, got {_describe(seed)}")
+
+
+def as_real(value, name: str, *, lo: float | None = None, hi: float | None = None,
+            gt: float | None = None, allow_inf: bool = False, context: str = "") -> float:
+    """A real scalar parameter as a float: finite (or +-inf when ``allow_inf``), >= lo, <= hi and
+    > gt where given. ``context`` (e.g. " for schedule 'vp'") is appended to the messages."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number{context}, got {_describe(value)}")
+    v = float(value)
+    if v != v or (v in (float("inf"), float("-inf")) and not allow_inf):
+        raise ValueError(f"{name} must be finite{context}, got {v!r}")
+    if lo is not None and v < lo:
+        raise ValueError(f"{name} must be >= {lo}{context}, got {v!r}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be <= {hi}{context}, got {v!r}")
+    if gt is not None and not v > gt:
+        raise ValueError(f"{name} must be > {gt}{context}, got {v!r}")
+    return v
+
+
+def as_int(value, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer parameter (not a bool) in [lo, hi] where given."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "" if lo is None else str(lo)
+        hi_s = "" if hi is None else str(hi)
+        raise ValueError(f"{name} must be in {lo_s}..{hi_s}, got {int(value)}")
+    return int(value)
+
+
+def as_choice(value, name: str, choices) -> str:
+    """One of ``choices`` (a tuple of names)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {_describe(value)}")
+    return value
+
+
+def as_label(y, n_classes: int, name: str = "y"):
+    """A label given at construction: None/NULL -> None, an int class, or a 1-D int array (int64,
+    NULL entries allowed), each in 0..n_classes - 1."""
+    if y is None:
+        return None
+    if isinstance(y, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, an int label or an int array, got {y!r}")
+    if isinstance(y, numbers.Integral):
+        if y != NULL and not 0 <= y < n_classes:
+            raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {y}")
+        return None if y == NULL else int(y)
+    arr = np.asarray(y)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be None, an int label or a 1-D int array, got {_describe(y)}")
+    bad = (arr != NULL) & ((arr < 0) | (arr >= n_classes))
+    if np.any(bad):
+        raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {int(arr[bad][0])}")
+    return arr.astype(np.int64)
+
+
+def as_guidance_weight(w, name: str = "w"):
+    """A guidance weight given at construction: a finite float, or a finite 1-D array (one weight
+    per particle; its length is checked against the points when the field is evaluated)."""
+    if isinstance(w, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a float, got {w!r}")
+    arr = as_float_array(w, name)
+    if arr.ndim == 0:
+        return float(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a float or a 1-D array (one weight per point), got shape "
+                         f"{arr.shape}")
+    return arr
+
+
+def as_weight_rows(w, n: int, name: str = "w") -> np.ndarray:
+    """A weight (float or (n,) array) as an (n, 1) column broadcasting over the coordinates."""
+    if isinstance(w, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a float or an (N,) array, got {w!r}")
+    arr = as_float_array(w, name)
+    if arr.ndim == 0:
+        return np.full((n, 1), float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} has shape {arr.shape} but the predictions imply a float or ({n},)")
+    return arr[:, None]
+
+
+def as_prediction_pair(c, u, name_c: str = "c", name_u: str = "u") -> tuple[np.ndarray, np.ndarray]:
+    """Two predictions as finite float64 (N, d) arrays of the same shape."""
+    c = as_float_array(c, name_c, ndim=2)
+    u = as_float_array(u, name_u, ndim=2)
+    if c.shape != u.shape:
+        raise ValueError(f"{name_c} has shape {c.shape} but {name_u} has shape {u.shape}; "
+                         f"equal (N, d) shapes are required")
+    return c, u
+
+
+def as_unit_times(t, name: str = "t") -> np.ndarray:
+    """Times of any shape as a float64 array with entries in [0, 1] (schedules)."""
+    arr = as_float_array(t, name)
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, "
+                         f"{float(arr.max())!r}]")
+    return arr
+
+
+def as_row_times(t, n: int, name: str = "t") -> np.ndarray:
+    """t (a float or (n,)) in [0, 1] as an (n,) float64 array."""
+    tt = as_times(t, n, name)
+    return np.full(n, tt) if np.ndim(tt) == 0 else tt
+
+
+def as_increasing_grid(grid, name: str = "t_grid") -> np.ndarray:
+    """A 1-D strictly increasing float64 grid."""
+    g = as_float_array(grid, name, ndim=1)
+    if np.any(np.diff(g) <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
+    return g
+
+
+def require_nonzero(q, t, what: str) -> None:
+    """ValueError naming the first time t where the divisor ``q`` (broadcast to t's rows) is 0."""
+    q = np.asarray(q)
+    if np.any(q == 0):
+        tt = np.atleast_1d(t)
+        bad = tt[np.nonzero(np.broadcast_to(q.ravel(), tt.shape) == 0)[0][0]]
+        raise ValueError(f"t = {float(bad)!r}: this conversion divides by {what} = 0 there "
+                         f"and is undefined")
+
+
+def require_positive_alpha(alpha, tt, what: str, schedule_name: str) -> None:
+    """ValueError naming the first time where alpha_t = 0 for a quantity that divides by alpha_t."""
+    zero = np.atleast_1d(alpha <= 0.0)
+    if np.any(zero):
+        bad = float(np.atleast_1d(tt)[zero][0])
+        raise ValueError(f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
+                         f"(t = 0 for schedule {schedule_name!r}); it diverges like 1/alpha_t")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, as_points, as_times
+from ._validation import as_float_array, as_points, as_times, require_nonzero
 from .schedules import Schedule, schedule as _make_schedule
 
 __all__ = ["convert", "QUANTITIES", "velocity_to_score", "score_to_velocity", "score_to_eps",
@@ -60,15 +60,6 @@ def _prep(value, x, t, schedule, name):
     return v, x, t, sched, vals
 
 
-def _nonzero(q, t, what):
-    q = np.asarray(q)
-    if np.any(q == 0):
-        tt = np.atleast_1d(t)
-        bad = tt[np.nonzero(np.broadcast_to(q.ravel(), tt.shape) == 0)[0][0]]
-        raise ValueError(f"t = {float(bad)!r}: this conversion divides by {what} = 0 there "
-                         f"and is undefined")
-
-
 def score_to_eps(score, x, t, schedule="linear"):
     """eps = -beta_t score (Tweedie). Defined for all t."""
     s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
@@ -78,37 +69,37 @@ def score_to_eps(score, x, t, schedule="linear"):
 def eps_to_score(eps, x, t, schedule="linear"):
     """score = -eps / beta_t; undefined at beta_t = 0 (t = 1)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _nonzero(be, t, "beta_t")
+    require_nonzero(be, t, "beta_t")
     return -e / be
 
 
 def eps_to_x0(eps, x, t, schedule="linear"):
     """x0 = (x - beta_t eps) / alpha_t; undefined at alpha_t = 0 (t = 0)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _nonzero(al, t, "alpha_t")
+    require_nonzero(al, t, "alpha_t")
     return (x - be * e) / al
 
 
 def x0_to_eps(x0, x, t, schedule="linear"):
     """eps = (x - alpha_t x0) / beta_t; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _nonzero(be, t, "beta_t")
+    require_nonzero(be, t, "beta_t")
     return (x - al * z) / be
 
 
 def x0_to_velocity(x0, x, t, schedule="linear"):
     """u = dalpha x0 + dbeta (x - alpha x0) / beta; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _nonzero(be, t, "beta_t")
+    require_nonzero(be, t, "beta_t")
     return da * z + (bdb / (be * be)) * (x - al * z)
 
 
 def eps_to_velocity(eps, x, t, schedule="linear"):
     """u = b_t (x - beta eps) + dbeta eps; undefined at alpha_t = 0 (t = 0)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
-    _nonzero(al, t, "alpha_t")
+    require_nonzero(al, t, "alpha_t")
     if np.any(be == 0) and not np.all(np.isfinite(db)):
-        _nonzero(be, t, "beta_t")
+        require_nonzero(be, t, "beta_t")
     return _col(sched.b(t)) * (x - be * e) + db * e
 
 
@@ -123,7 +114,7 @@ def _velocity_system(v, x, t, sched, al, be, da, bdb):
     db = _col(sched.dbeta(t))
     first = np.isfinite(d1) & (d1 != 0)
     if not np.all(first | (d2 != 0)):
-        _nonzero(np.where(first, 1.0, d2), t, "dalpha_t beta_t - dbeta_t alpha_t")
+        require_nonzero(np.where(first, 1.0, d2), t, "dalpha_t beta_t - dbeta_t alpha_t")
     with np.errstate(invalid="ignore", divide="ignore"):
         x0 = np.where(first, (be * v - db * x) / np.where(first, d1, 1.0),
                       (be * be * v - bdb * x) / np.where(first, 1.0, d2))
@@ -159,7 +150,7 @@ def velocity_to_score(u, x, t, schedule="linear"):
     v, x, t, sched, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
     aa = _col(sched.beta_D(t))                                # alpha_t a_t
     origin = al == 0
-    _nonzero(np.where(origin, 1.0, aa), t, "a_t")
+    require_nonzero(np.where(origin, 1.0, aa), t, "a_t")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(origin, -x / np.where(origin, be * be, 1.0),
                         (al * v - da * x) / np.where(origin, 1.0, aa))
@@ -168,14 +159,14 @@ def velocity_to_score(u, x, t, schedule="linear"):
 def x0_to_score(x0, x, t, schedule="linear"):
     """score = -(x - alpha x0) / beta^2; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
-    _nonzero(be, t, "beta_t")
+    require_nonzero(be, t, "beta_t")
     return -(x - al * z) / (be * be)
 
 
 def score_to_x0(score, x, t, schedule="linear"):
     """x0 = (x + beta^2 score) / alpha; undefined at alpha_t = 0 (t = 0)."""
     s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
-    _nonzero(al, t, "alpha_t")
+    require_nonzero(al, t, "alpha_t")
     return (x + be * be * s) / al
 
 

@@ -12,12 +12,11 @@ Name mapping to flow_matching's schedulers (alpha_t, sigma_t): "linear" = CondOT
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_real, as_unit_times, require_positive_alpha
 
 __all__ = ["Schedule", "ScheduleValues", "schedule", "custom_schedule", "SCHEDULES"]
 
@@ -32,12 +31,7 @@ class ScheduleValues(NamedTuple):
     beta_dbeta: np.ndarray | float
 
 
-def _times(t) -> np.ndarray:
-    arr = as_float_array(t, "t")
-    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(f"t must lie in [0, 1], got values in [{float(arr.min())!r}, "
-                         f"{float(arr.max())!r}]")
-    return arr
+_times = as_unit_times
 
 
 def _out(value, shape):
@@ -113,11 +107,9 @@ class Schedule:
         alpha_t = 0 when strict; else those rows are flagged in ``zero`` (safe_alpha = 1 there)."""
         tt = _times(t)
         alpha = np.broadcast_to(np.asarray(self._alpha(tt), dtype=np.float64), tt.shape)
+        if strict:
+            require_positive_alpha(alpha, tt, what, self.name)
         zero = alpha <= 0.0
-        if strict and np.any(zero):
-            bad = float(np.atleast_1d(tt)[np.atleast_1d(zero)][0])
-            raise ValueError(f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
-                             f"(t = 0 for schedule {self.name!r}); it diverges like 1/alpha_t")
         return tt, alpha, zero, np.where(zero, 1.0, alpha)
 
     def a(self, t, strict: bool = True):
@@ -204,9 +196,7 @@ def _sqrt() -> Schedule:
 
 
 def _polynomial(n: float = 2.0) -> Schedule:
-    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) or n <= 0:
-        raise ValueError(f"n must be a finite number > 0 for schedule 'polynomial', got {n!r}")
-    n = float(n)
+    n = as_real(n, "n", gt=0.0, context=" for schedule 'polynomial'")
     if n < 1:
         # dalpha = n t^(n-1) diverges at t = 0 for n < 1
         raise ValueError(f"n must be >= 1 for schedule 'polynomial' (dalpha_t = n t^(n-1) diverges "
@@ -223,10 +213,9 @@ def _linear_vp() -> Schedule:
 
 
 def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
-    for arg_name, v in (("beta_min", beta_min), ("beta_max", beta_max)):
-        # beta_min = 0 would make beta_t dbeta_t / beta_t a 0/0 at t = 1
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{arg_name} must be a finite number > 0 for schedule 'vp', got {v!r}")
+    # beta_min = 0 would make beta_t dbeta_t / beta_t a 0/0 at t = 1
+    beta_min = as_real(beta_min, "beta_min", gt=0.0, context=" for schedule 'vp'")
+    beta_max = as_real(beta_max, "beta_max", gt=0.0, context=" for schedule 'vp'")
     if not beta_max > beta_min:
         raise ValueError(f"beta_max must be > beta_min for schedule 'vp', got beta_min={beta_min!r}, "
                          f"beta_max={beta_max!r}")

@@ -1,56 +1,26 @@
-"""Field objects: exact fields, their guided combinations, classifier guidance.
+"""The field protocol, the exact field, and the description of lowerable fields.
 
 A *field* is any object with ``velocity(x, t) -> (N, d)`` (x (N, d), t a float or (N,)); SDE samplers
-also call ``score(x, t)``. Exact fields add ``x0``, ``eps``, ``log_prob`` and ``divergence``.
+also call ``score(x, t)``. ``Field`` derives ``score``, ``x0`` and ``eps`` from the velocity through
+``refcfg.convert``; exact fields (``ExactField``) give them, ``log_prob`` and ``divergence`` in
+closed form.
 
-Guidance weight convention (notes eq. 65): u~ = w u(x|y) + (1 - w) u(x|null); w = 1 is no guidance,
-w = 0 is unconditional. Ho and Salimans' (1 + omega) c - omega u, and diffusers' ``guidance_scale``
-s in u + s (c - u), map to refcfg by w = 1 + omega = s.
+Lowering: a field that is a linear combination of exact Gaussian-mixture fields declares it in a
+method ``_terms`` and ``linear_terms(field)`` returns the flat list of ``LinearTerm`` records that the
+fast backends evaluate; every other field raises ``NotLowerable`` there (and runs on NumPy).
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .._validation import NULL, _describe, as_float_array
+from .._validation import NULL, _describe, as_label
 from ..schedules import Schedule
 
-__all__ = ["Field", "ExactField", "GuidedField", "CFGField", "ClassifierGuidedField", "guided",
-           "NotLowerable", "LinearTerm", "Scaled", "linear_terms", "MATH_METHODS"]
-
-
-def _check_label(y, n_classes: int):
-    """Validate a label given at construction: None, NULL, an int class, or a 1-D int array."""
-    if y is None:
-        return None
-    if isinstance(y, (bool, np.bool_)):
-        raise TypeError(f"y must be None, an int label or an int array, got {y!r}")
-    if isinstance(y, numbers.Integral):
-        if y != NULL and not 0 <= y < n_classes:
-            raise ValueError(f"y must be in 0..{n_classes - 1} or NULL (-1), got {y}")
-        return None if y == NULL else int(y)
-    arr = np.asarray(y)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"y must be None, an int label or a 1-D int array, got {_describe(y)}")
-    bad = (arr != NULL) & ((arr < 0) | (arr >= n_classes))
-    if np.any(bad):
-        raise ValueError(f"y must be in 0..{n_classes - 1} or NULL (-1), got {int(arr[bad][0])}")
-    return arr.astype(np.int64)
-
-
-def _check_w(w, name: str = "w"):
-    if isinstance(w, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a float, got {w!r}")
-    arr = as_float_array(w, name)
-    if arr.ndim == 0:
-        return float(arr)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a float or a 1-D array (one weight per point), got shape "
-                         f"{arr.shape}")
-    return arr
+__all__ = ["Field", "ExactField", "NotLowerable", "LinearTerm", "Scaled", "linear_terms",
+           "MATH_METHODS"]
 
 
 class Field:
@@ -232,7 +202,7 @@ class ExactField(Field):
 
     def __init__(self, path, y=None):
         self.path = path
-        self.y = _check_label(y, path.n_classes)
+        self.y = as_label(y, path.n_classes)
         self.d = path.d
         self.schedule = path.schedule
 
@@ -265,119 +235,3 @@ class ExactField(Field):
     def divergence(self, x, t):
         """div_x u_t(x|y), (N,)."""
         return self.path.divergence(x, t, self.y)
-
-
-class GuidedField(Field):
-    """w a + (1 - w) b for two fields a ("conditional") and b ("unconditional", or any weaker field
-    as in autoguidance). velocity, score, x0, eps and divergence combine linearly; each is available
-    when both fields provide it. Both fields must share d and, when they declare one, the schedule."""
-
-    def __init__(self, a, b, w):
-        for name, f in (("a", a), ("b", b)):
-            if not callable(getattr(f, "velocity", None)):
-                raise TypeError(f"{name} must be a field with a velocity(x, t) method, got "
-                                f"{_describe(f)}")
-        da, db = getattr(a, "d", None), getattr(b, "d", None)
-        if da is not None and db is not None and da != db:
-            raise ValueError(f"fields a and b must have the same dimension, got {da} and {db}")
-        sa, sb = getattr(a, "schedule", None), getattr(b, "schedule", None)
-        if sa is not None and sb is not None and sa != sb:
-            raise ValueError(f"fields a and b must share the schedule (x_t must mean the same), got "
-                             f"{sa!r} and {sb!r}")
-        self.a, self.b, self.w = a, b, _check_w(w)
-        self.d = da if da is not None else db
-        self.schedule = sa if sa is not None else sb
-
-    def __repr__(self) -> str:
-        return f"GuidedField(w={self.w!r}, a={self.a!r}, b={self.b!r})"
-
-    def _terms(self):
-        return [Scaled(self.a, self.w), Scaled(self.b, 1.0 - self.w)]
-
-    def _combine(self, name, x, t):
-        fa, fb = getattr(self.a, name, None), getattr(self.b, name, None)
-        if fa is None or fb is None:
-            raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
-        va, vb = np.asarray(fa(x, t)), np.asarray(fb(x, t))
-        w = self.w
-        if np.ndim(w) != 0:
-            if w.shape[0] != va.shape[0]:
-                raise ValueError(f"w has shape {w.shape} but x implies a float or shape "
-                                 f"({va.shape[0]},)")
-            w = np.reshape(w, (-1,) + (1,) * (va.ndim - 1))
-        return w * va + (1.0 - w) * vb
-
-    def velocity(self, x, t):
-        """w u_a + (1 - w) u_b."""
-        return self._combine("velocity", x, t)
-
-    def score(self, x, t):
-        """w score_a + (1 - w) score_b (the guided score; eq. 41 maps it to the guided velocity)."""
-        return self._combine("score", x, t)
-
-    def x0(self, x, t):
-        """w x0_a + (1 - w) x0_b (CFG commutes with the affine conversions)."""
-        return self._combine("x0", x, t)
-
-    def eps(self, x, t):
-        """w eps_a + (1 - w) eps_b."""
-        return self._combine("eps", x, t)
-
-    def divergence(self, x, t):
-        """w div u_a + (1 - w) div u_b."""
-        return self._combine("divergence", x, t)
-
-
-class CFGField(GuidedField):
-    """Classifier-free guidance w u(x|y) + (1 - w) u(x|null) on a GMMPath (eq. 65); one evaluation
-    of the mixture components serves both terms."""
-
-    def __init__(self, path, y, w):
-        super().__init__(ExactField(path, y), ExactField(path, None), w)
-        self.path, self.y = path, self.a.y
-
-    def __repr__(self) -> str:
-        return f"CFGField(y={self.y!r}, w={self.w!r}, path={self.path!r})"
-
-    def _terms(self):
-        return [LinearTerm(self.path, self.y, self.w, None),
-                LinearTerm(self.path, None, 1.0 - self.w, None)]
-
-    def velocity(self, x, t):
-        return self.path.cfg_velocity(x, t, self.y, self.w)
-
-    def score(self, x, t):
-        return self.path.cfg_score(x, t, self.y, self.w)
-
-
-class ClassifierGuidedField(Field):
-    """Classifier guidance u(x) + w a_t grad log p_t(y|x) (eq. 62) with the exact Bayes classifier;
-    score(x) + w grad log p_t(y|x) for the score."""
-
-    def __init__(self, path, y, w):
-        self.path = path
-        self.y = _check_label(y, path.n_classes)
-        if self.y is None:
-            raise ValueError("y must be a class label (int or array) for classifier guidance, got None")
-        self.w = _check_w(w)
-        self.d, self.schedule = path.d, path.schedule
-
-    def __repr__(self) -> str:
-        return f"ClassifierGuidedField(y={self.y!r}, w={self.w!r}, path={self.path!r})"
-
-    def _terms(self):
-        # u + w grad-term = u + w (u_y - u) with the exact Bayes classifier (eqs. 59-62)
-        return [LinearTerm(self.path, self.y, self.w, None),
-                LinearTerm(self.path, None, 1.0 - self.w, None)]
-
-    def velocity(self, x, t):
-        return self.path.classifier_guided_velocity(x, t, self.y, self.w)
-
-    def score(self, x, t):
-        return self.path.classifier_guided_score(x, t, self.y, self.w)
-
-
-def guided(a, b, w) -> GuidedField:
-    """w a + (1 - w) b for any two fields (CFG when a = u(.|y), b = u(.|null); autoguidance when b is
-    a weaker model of the same conditional law)."""
-    return GuidedField(a, b, w)

@@ -17,7 +17,8 @@ import numbers
 import numpy as np
 
 from .._validation import NULL, as_points, as_times
-from ..guidance import Field, GuidedField, _check_label, _check_w
+from .._validation import as_guidance_weight, as_label
+from ..guidance import Field, GuidedField
 from .classifier import NoisyClassifier
 from .mlp import MLP
 from .train import schedule_of
@@ -43,7 +44,7 @@ class LearnedField(Field):
                 raise ValueError(f"y must be None for a model without label input, got {y!r}")
             self.y = None
         else:
-            self.y = _check_label(y, C)
+            self.y = as_label(y, C)
         self.d = model.config.d_in
         if model.config.d_out != self.d:
             raise ValueError(f"model outputs {model.config.d_out} values but a velocity in d = "
@@ -119,10 +120,10 @@ class LearnedClassifierGuidedField(Field):
             raise TypeError("classifier must be a NoisyClassifier (or have grad_log_prob(x, t, y)), "
                             f"got {type(classifier).__name__}")
         n_classes = getattr(classifier, "n_classes", None)
-        self.y = _check_label(y, n_classes if n_classes else 10**9)
+        self.y = as_label(y, n_classes if n_classes else 10**9)
         if self.y is None:
             raise ValueError("y must be a class label for classifier guidance, got None")
-        self.w = _check_w(w)
+        self.w = as_guidance_weight(w)
         if not (isinstance(t_guard, numbers.Real) and 0.0 <= float(t_guard) < 1.0):
             raise ValueError(f"t_guard must be a float in [0, 1), got {t_guard!r}")
         self.t_guard = float(t_guard)

@@ -1,4 +1,4 @@
-"""Tests of refcfg.variants: each combination rule against an independent per-row NumPy evaluation,
+"""Tests of the guidance rules (refcfg.guidance): each combination rule against an independent per-row NumPy evaluation,
 each reduction to plain CFG, the space (velocity / x0 / eps) facts, the per-step state, errors.
 
 Oracles: explicit per-row loops written here (not the vectorised code under test); the core's
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from refcfg import variants as V
+from refcfg import guidance as V
 from refcfg.paths import GMMPath
 from refcfg.problems import problem
 from refcfg.sampling import sample
@@ -242,8 +242,8 @@ def test_all_variants_are_conditional_at_w1(path, rng):
     # w = 1 means no guidance: every variant except autoguidance's (weak field equal weight 0) is
     # the conditional field (CFG-Zero*'s s* and APG's projection multiply (w - 1) = 0 terms)
     x = 2 * rng.standard_normal((10, 2))
-    for name in V.VARIANTS:
-        f = V.make_variant(name, path, 0, 1.0)
+    for name in V.RULES:
+        f = V.make(name, path, 0, 1.0)
         for t in TIMES:
             np.testing.assert_allclose(f.velocity(x, t), path.velocity(x, t, 0), rtol=1e-8,
                                        atol=1e-8, err_msg=name)
@@ -273,7 +273,7 @@ def test_weaker_mixture_and_autoguidance(path, rng):
     x = 2 * rng.standard_normal((5, 2))
     np.testing.assert_allclose(f.velocity(x, 0.4), path.velocity(x, 0.4, 0), rtol=1e-10, atol=1e-12)
     wp = GMMPath(weak, path.schedule)
-    f2 = V.make_variant("autoguidance", path, 0, W)
+    f2 = V.make("autoguidance", path, 0, W)
     ref = W * path.velocity(x, 0.4, 0) + (1 - W) * wp.velocity(x, 0.4, 0)
     np.testing.assert_allclose(f2.velocity(x, 0.4), ref, rtol=1e-10, atol=1e-12)
 
@@ -368,7 +368,7 @@ def test_errors(path):
     with pytest.raises(ValueError, match="zero_init_steps"):
         V.CFGZeroStar.zero_init_from_grid(np.linspace(0, 1, 5), 5)
     with pytest.raises(ValueError, match="name"):
-        V.make_variant("magic", path, 0, W)
+        V.make("magic", path, 0, W)
     with pytest.raises(ValueError, match="cov_scale"):
         V.weaker_mixture(path.mixture, -1.0)
     with pytest.raises(ValueError, match="x has shape"):
