@@ -596,6 +596,9 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
             raw = fn(x.copy(), tt.copy(), y_user.copy())
         except Exception as exc:  # the user's code: report where it failed
             raise FieldError(f"{fname} raised {type(exc).__name__} at t = {t:g}: {exc}") from exc
+        if raw is None:
+            raise FieldError(f"{fname} returned None at t = {t:g}; it must return an ({n}, "
+                             f"{path.d}) array (is a return statement missing?)")
         try:
             got = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:

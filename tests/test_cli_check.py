@@ -1,4 +1,4 @@
-"""``refcfg check module:function`` on a user module outside the package (issue 6, point 3): exit
+"""``refcfg check module:function`` on a user module outside the package: exit
 status 0 pass / 1 fail / 2 usage error (one line, no traceback), text and --json output.
 
 The user module is written to tmp_path; its fields are computed from explicit Gaussian conditioning
@@ -54,6 +54,15 @@ def broken(x, t, y):
 
 def wrong_shape(x, t, y):
     return x[:, :1]
+
+def no_return(x, t, y):
+    x + 1
+
+def _inner_helper(x):
+    return x @ np.ones((3, 2))    # shapes (64, 2) @ (3, 2): ValueError
+
+def deep_error(x, t, y):
+    return _inner_helper(x)
 
 NOT_CALLABLE = 3
 '''
@@ -147,3 +156,24 @@ def test_user_function_failures_exit_1(user_dir, capsys):
     assert "my_guidance:broken raised RuntimeError at t = 0: boom" in err and err.count("\n") == 1
     assert main(["check", "my_guidance:wrong_shape"]) == 1
     assert "returned shape (64, 1)" in capsys.readouterr().err
+
+
+def test_a_function_returning_none_is_named_so(user_dir, capsys):
+    assert main(["check", "my_guidance:no_return"]) == 1
+    err = capsys.readouterr().err
+    assert "my_guidance:no_return returned None at t = 0" in err and err.count("\n") == 1
+    assert "shape ()" not in err
+
+
+def test_traceback_flag_shows_the_users_frames(user_dir, capsys):
+    # without the flag: one line that says how to see more
+    assert main(["check", "my_guidance:deep_error"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--traceback" in err and "Traceback" not in err
+    # with it: the one line, then the traceback of the user's code (its own frames, not refcfg's)
+    assert main(["check", "my_guidance:deep_error", "--traceback"]) == 1
+    err = capsys.readouterr().err
+    first, rest = err.split("\n", 1)
+    assert first.startswith("refcfg: error: my_guidance:deep_error raised ValueError at t = 0")
+    assert "Traceback" in rest and "_inner_helper" in rest and "deep_error" in rest
+    assert "refcfg/validate.py" not in rest and rest.rstrip().splitlines()[-1].startswith("ValueError")

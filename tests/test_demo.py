@@ -10,7 +10,8 @@ import pytest
 
 import refcfg
 from refcfg.cli import main
-from refcfg.report import Report, Table
+from refcfg.experiments import demo as D
+from refcfg.plotting.report import Report, Table
 
 
 @pytest.fixture(scope="module")
@@ -57,37 +58,61 @@ def test_cfg_table_claims():
     """On the default problem (N = 600, seed 2, Heun 30 steps): the mean Bayes confidence of exact
     CFG samples rises with w (differences >= 0.004, about 4 standard errors of a paired difference
     here), and w = 1 samples are the closest to p(x|y) (energy distance below the others')."""
-    from refcfg.commands.demo import DEMO_WS, _cfg_table
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    table, samples, floor = _cfg_table(path, 0, 600, 30, 2)
-    conf = np.array([r[1] for r in table.rows])
+    res = D.cfg_sampling(path, 0, 600, 30, 2)
+    assert [r["w"] for r in res.table] == list(D.DEMO_WS)
+    conf = np.array([r["E p(y|x)"] for r in res.table])
     assert np.all(np.diff(conf) > 0.004), conf
-    ed_cond = np.array([r[4] for r in table.rows])
-    i1 = DEMO_WS.index(1.0)
+    ed_cond = np.array([r["ED to p(x|y)"] for r in res.table])
+    floor = res.key["noise_floor"]
+    i1 = D.DEMO_WS.index(1.0)
     assert ed_cond[i1] == ed_cond.min() and ed_cond[i1] < 5 * floor + 0.01, (ed_cond, floor)
     # tilted reference: at w = 1 the tilted law is p(x|y), so the resampling weights are uniform
-    assert table.rows[i1][6] == pytest.approx(1.0)
+    assert res.table[i1]["ESS frac"] == pytest.approx(1.0)
 
 
 def test_exact_checks_are_at_rounding_level():
-    from refcfg.commands.demo import _exact_checks
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    t = _exact_checks(path, 200, 0)
-    for row in t.rows:
-        assert row[1] < 1e-12
-        if row[0] == 0.0:                                # alpha_0 = 0: a_t, b_t undefined
-            assert row[2] == "undefined (alpha_t = 0)"
+    res = D.exact_checks(path, 200, 0)
+    cg, conv, prob = list(res.table[0])[1:]
+    assert [r["t"] for r in res.table] == list(D.CHECK_TIMES)
+    for row in res.table:
+        assert row[cg] < 1e-12
+        if row["t"] == 0.0:                              # alpha_0 = 0: a_t, b_t undefined
+            assert row[conv] == "undefined (alpha_t = 0)"
         else:                                            # incl. t = 1, where a_1 = 0, b_1 = 1
-            assert row[2] < 1e-12
-    p = [r[3] for r in t.rows]
+            assert row[conv] < 1e-12
+    p = [r[prob] for r in res.table]
     assert p[0] == pytest.approx(0.5, abs=1e-12)        # t = 0: the prior p(y)
     assert p[-1] > 0.8
 
 
-def test_demo_rejects_bad_arguments(tmp_path, capsys):
-    assert main(["demo", "--n", "0", "--out", str(tmp_path)]) == 2
-    assert "--n must be >= 1" in capsys.readouterr().err
-    assert main(["demo", "--train-steps", "-1", "--fast", "--out", str(tmp_path)]) == 2
+def test_demo_sizes():
+    assert D.sizes(4000, True) == D.Sizes(n=300, steps=20, train_steps=40)
+    assert D.sizes(100, True, 0) == D.Sizes(n=100, steps=20, train_steps=0)
+    assert D.sizes(4000, False) == D.Sizes(n=4000, steps=100, train_steps=6000)
+
+
+def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
+    from refcfg.plotting.figures import FIGURES
+    out = tmp_path / "d"
+    assert main(["demo", "--fast", "--problem", "gauss-1d", "--n", "60", "--train-steps", "0",
+                 "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "3.-4. training and learned vs exact: skipped (--train-steps 0)" in text
+    line = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("skipped 6 of"))
+    assert line.startswith(f"skipped 6 of {len(FIGURES)} figures: ")
+    assert "needs a 2-D problem, this one has d = 1" in line and "no training" in line
+    assert "skipped the interactive page: it needs a 2-D problem, this one has d = 1" in text
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == ["gaussian_variance"]
+    assert not (out / "interactive.html").exists()
+    assert "Not drawn: 6 of 7 figures" in (out / "report.md").read_text()
+
+
+def test_demo_writes_pdfs_beside_pngs(demo_run):
+    status, text, out = demo_run
+    pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    assert pngs and pngs == sorted(p.stem for p in (out / "figures").glob("*.pdf"))
 
 
 def test_report_writer(tmp_path):

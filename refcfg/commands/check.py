@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 HELP = "check a field fn(x, t, y) -> (N, d) against the exact field"
@@ -45,6 +46,9 @@ def add_parser(subparsers):
     p.add_argument("--null-label", type=int, default=-1,
                    help="the label value your function uses for NULL (default -1)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.add_argument("--traceback", action="store_true",
+                   help="when a checked function raises, print its traceback (to stderr) after the "
+                        "one-line error")
     p.set_defaults(func=run)
     return p
 
@@ -119,6 +123,16 @@ def load_target(target: str):
     return obj
 
 
+def _user_frames(tb):
+    """The traceback from the first frame outside refcfg (the user's function) on."""
+    import refcfg
+
+    pkg = os.path.dirname(os.path.abspath(refcfg.__file__)) + os.sep
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(pkg):
+        tb = tb.tb_next
+    return tb
+
+
 def run(args) -> int:
     from ..validate import FieldError, check_field
 
@@ -133,7 +147,13 @@ def run(args) -> int:
                               times=times, n=args.n, rtol=args.rtol, atol=args.atol,
                               seed=args.seed, null_label=args.null_label, name=target)
         except FieldError as exc:
-            print(f"refcfg: error: {exc}", file=sys.stderr)
+            cause = exc.__cause__ if isinstance(exc.__cause__, BaseException) else None
+            raised = cause is not None and " raised " in str(exc)
+            hint = " (rerun with --traceback to see where)" if raised and not args.traceback else ""
+            print(f"refcfg: error: {str(exc).splitlines()[0]}{hint}", file=sys.stderr)
+            if args.traceback and raised:
+                traceback.print_exception(type(cause), cause, _user_frames(cause.__traceback__),
+                                          file=sys.stderr)
             return 1
         except (TypeError, ValueError) as exc:
             raise _usage(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None

@@ -3,9 +3,12 @@
 1. exact fields: identities the notes derive, checked on samples of p_t (eq. 41/42, 59-62, 65);
 2. CFG sampling with the exact field at several w: class confidence, likelihood, distance to the
    exact conditional law and to the tilted law p(x|y)^w p(x)^(1-w)/Z;
-3. a short CFG training of an MLP (label dropout, eqs. 63-67) with a progress bar;
+3. a short CFG training of an MLP (label dropout, notes eq. 66) with a progress bar;
 4. learned vs exact: per-t field errors and samples at the same w;
-5. figures, the interactive page, and a report (HTML, self-contained, and Markdown) in ``--out``.
+5. figures (PNG and PDF), the interactive page, and a report (HTML, self-contained, and Markdown).
+
+The computations are :mod:`refcfg.experiments.demo`; this module parses and checks the arguments
+(all of them before any work), calls those functions, and prints and writes their results.
 """
 
 from __future__ import annotations
@@ -14,23 +17,35 @@ import contextlib
 import time
 from pathlib import Path
 
-import numpy as np
+from ._args import check_int, check_out_dir, figure_skips, resolve_problem, skipped_text
 
-DEMO_WS = (0.0, 1.0, 2.0, 3.0, 5.0)
+HELP = ("exact fields, CFG sampling, a learned field, figures and a report on the default problem "
+        "(about 2 minutes)")
+
+DESCRIPTION = (
+    "Run the main job of refcfg on one problem and write a report: (1) the notes' identities "
+    "checked on exact fields, (2) exact CFG sampling at w in 0, 1, 2, 3, 5 scored against p(x|y) "
+    "and the tilted law, (3) a short CFG training of an MLP, (4) learned vs exact fields, (5) "
+    "figures (PNG and PDF), the interactive page (2-D problems) and report.html / report.md in "
+    "--out. Figures and the page that a problem does not support are skipped and listed.")
+
+BIG_PROBLEM = 100
+"""Components above which --fast warns that the exact fields make the run take about a minute."""
 
 
 def add_parser(sub):
-    p = sub.add_parser("demo", help="exact fields, CFG sampling, a learned field, figures and a "
-                       "report on the default problem (about 2 minutes)")
+    p = sub.add_parser("demo", help=HELP, description=DESCRIPTION)
     p.add_argument("--problem", default="two-class-2d",
                    help="problem name or .toml file (default two-class-2d)")
     p.add_argument("--n", type=int, default=4000, help="particles per guidance weight (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--out", default="refcfg-demo", help="output directory (default ./refcfg-demo)")
     p.add_argument("--train-steps", type=int, default=None,
-                   help="steps of the short CFG training (default 6000; 0 skips training)")
+                   help="steps of the short CFG training (default 6000, 40 with --fast; 0 skips "
+                        "training)")
     p.add_argument("--fast", action="store_true",
-                   help="small sizes everywhere (a smoke test in a few seconds)")
+                   help="small sizes everywhere (N <= 300, 20 sampler steps, 40 training steps): "
+                        "seconds on the built-in 2-D problems, about a minute on the tree")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -39,129 +54,15 @@ def _section(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def _exact_checks(path, n, seed):
-    """Identities of the notes on x ~ p_t(x, y): returns a Table."""
-    from ..report import Table
-    rng = np.random.default_rng([seed, 1])
-    rows = []
-    for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-        z, y = path.mixture.sample(n, seed=rng)
-        v = path.schedule.values(t)
-        x = v.alpha * z + v.beta * rng.standard_normal(z.shape)
-        y0 = np.zeros(n, dtype=np.int64)
-        u = path.velocity(x, t, y0)
-        scale = float(np.max(np.abs(u))) or 1.0
-        # eq. 62 (classifier guidance) = eq. 65 (CFG) for exact fields, at w = 3
-        cg = path.classifier_guided_velocity(x, t, y0, 3.0)
-        cfg = path.cfg_velocity(x, t, y0, 3.0)
-        diff_cg = float(np.max(np.abs(cg - cfg))) / scale
-        # eq. 41/42: u = a_t score + b_t x (a_t, b_t diverge where alpha_t = 0)
-        if path.schedule.alpha(t) > 0.0:
-            conv = path.velocity(x, t, y0, method="conversion")
-            diff_conv = float(np.max(np.abs(conv - u))) / scale
-        else:
-            diff_conv = "undefined (alpha_t = 0)"
-        # noisy classifier (eq. 59-61) on its own class: E_{x ~ p_t(x|y=0)} p_t(y=0|x)
-        x0 = x[y == 0]
-        p0 = float(np.mean(np.exp(path.class_log_probs(x0, t)[:, 0])))
-        rows.append([t, diff_cg, diff_conv, p0])
-    return Table(["t", "|CG - CFG| / max|u|", "|a s + b x - u| / max|u|",
-                  "E p_t(y=0|x), x ~ p_t(.|0)"], rows,
-                 caption=f"Exact identities on x ~ p_t(x, y), N = {n} per t, seed {seed}: "
-                         "classifier guidance (eq. 62) vs CFG (eq. 65) at w = 3; the conversion "
-                         "formula (eq. 41/42); the noisy classifier (eq. 59-61)")
+def _table(result):
+    """A report Table from an experiments Result (dict rows; the title is the caption)."""
+    from ..plotting.report import Table
+    cols = list(result.table[0])
+    return Table(cols, [[r[c] for c in cols] for r in result.table], caption=result.title)
 
 
-def _tilted_reference(path, y, w, n, seed):
-    """Samples of the tilted law p(x|y)^w p(x)^(1-w)/Z by importance resampling, and the effective
-    sample size of the weights. Since p(x|y)/p(x) = p(y|x)/p(y) (Bayes, t = 1), the tilted law is
-    proportional to p(x) p(y|x)^w and to p(x|y) p(y|x)^(w-1): proposals from p(x) for w < 1 and
-    from p(x|y) for w >= 1 keep the weights bounded by 1."""
-    rng = np.random.default_rng([seed, 2, int(round(w * 1000))])
-    m = 20 * n
-    if w < 1.0:
-        xs, _ = path.mixture.sample(m, seed=rng)
-        power = w
-    else:
-        xs = path.mixture.class_gmm(y).sample(m, rng)
-        power = w - 1.0
-    logw = power * path.class_log_probs(xs, 1.0)[:, y]
-    p = np.exp(logw - logw.max())
-    p /= p.sum()
-    return xs[rng.choice(m, size=n, p=p)], float(1.0 / np.sum(p * p))
-
-
-def _energy(a, b, seed):
-    from ..metrics import energy_distance
-    return float(energy_distance(a, b, max_n=2000, seed=seed))
-
-
-def _cfg_table(path, y, n, steps, seed):
-    from ..metrics import class_confidence, mean_log_likelihood
-    from ..report import Table
-    from ..sampling import sample
-    ref_cond, _ = path.mixture.sample(n, seed=np.random.default_rng([seed, 3]), y=y)
-    rows, samples = [], {}
-    for w in DEMO_WS:
-        x = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed)
-        samples[w] = x
-        cc = class_confidence(x, path.mixture, y)
-        ll, _ = mean_log_likelihood(x, path.mixture, y)
-        ref_tilt, ess = _tilted_reference(path, y, w, n, seed)
-        rows.append([w, cc.mean_prob, cc.accuracy, ll, _energy(x, ref_cond, seed),
-                     _energy(x, ref_tilt, seed), ess / (20 * n)])
-    floor = _energy(ref_cond, path.mixture.sample(n, seed=np.random.default_rng([seed, 4]),
-                                                  y=y)[0], seed)
-    table = Table(["w", "E p(y|x)", "accuracy", "mean log p(x|y)", "ED to p(x|y)",
-                   "ED to tilted", "ESS frac"], rows,
-                  caption=f"Exact CFG sampler (Heun, {steps} steps, N = {n}, seed {seed}), y = {y}. "
-                          f"ED = squared energy distance (noise floor of two exact samples: "
-                          f"{floor:.2e}); tilted = p(x|y)^w p(x)^(1-w)/Z by importance resampling "
-                          f"(ESS frac = effective sample size / proposals)")
-    return table, samples, floor
-
-
-def _train(problem, steps, seed, progress):
-    try:
-        from ..learn.train import train_cfg
-    except ImportError as exc:  # the learn package is optional for the demo
-        print(f"   (skipped: refcfg.learn is not available: {exc})")
-        return None
-    res = train_cfg(problem, steps=steps, seed=seed, progress=progress)
-    print(f"   trained {res.model!r}\n   {res.losses.size} steps in {res.seconds:.1f} s, "
-          f"final loss (mean of last 100) {res.losses[-100:].mean():.4f}")
-    return res
-
-
-def _learned_tables(path, model, y, n, steps, seed):
-    from ..learn.compare import field_errors
-    from ..learn.fields import learned_cfg
-    from ..metrics import class_confidence
-    from ..report import Table
-    from ..sampling import sample
-    t_grid = np.linspace(0.0, 1.0, 11)
-    err = field_errors(path, model, ws=(3.0,), t_grid=t_grid, n=min(n, 2000), seed=seed)
-    frows = [[t, err["conditional"][i], err["unconditional"][i], err["cfg"][3.0][i]]
-             for i, t in enumerate(t_grid)]
-    ftab = Table(["t", "conditional", "unconditional", "CFG w=3"], frows,
-                 caption=f"Learned vs exact field: relative L2 error E|u_theta - u|^2 / E|u|^2 over "
-                         f"(x, y) ~ p_t, N = {min(n, 2000)} per t, seed {seed}")
-    srows = []
-    for w in (1.0, 3.0):
-        xl = sample(learned_cfg(model, y, w, path.schedule), n, sampler="heun", steps=steps,
-                    seed=seed)
-        xe = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed)
-        xf = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed + 1)
-        srows.append([w, _energy(xl, xe, seed), _energy(xf, xe, seed),
-                      class_confidence(xl, path.mixture, y).mean_prob,
-                      class_confidence(xe, path.mixture, y).mean_prob])
-    stab = Table(["w", "ED learned-exact", "ED exact-exact (floor)", "E p(y|x) learned",
-                  "E p(y|x) exact"], srows,
-                 caption=f"Learned vs exact CFG sampler from the same initial noise (Heun, {steps} "
-                         f"steps, N = {n}, seed {seed}), y = {y}. The floor compares two exact runs "
-                         f"from independent noise (seeds {seed}, {seed + 1}); paired runs can fall "
-                         f"below it")
-    return ftab, stab
+def _step(message: str):
+    print(f"   {message}", flush=True)
 
 
 def _blas_one_thread():
@@ -175,92 +76,116 @@ def _blas_one_thread():
 
 
 def run(args) -> int:
+    # every check before any work or output
+    check_int(args.n, "--n", 1)
+    check_int(args.seed, "--seed", 0)
+    if args.train_steps is not None:
+        check_int(args.train_steps, "--train-steps", 0)
+    out = check_out_dir(args.out)
+    resolved = resolve_problem(args.problem)
     with _blas_one_thread():
-        return _run(args)
+        return _run(args, out, resolved)
 
 
-def _run(args) -> int:
-    import refcfg
-    from .. import figures, interactive
-    from ..report import Report
+def _run(args, out: Path, resolved) -> int:
+    from ..experiments import demo as D
+    from ..plotting import figures, interactive
+    from ..plotting.report import Report
 
-    for name in ("n", "seed"):
-        v = getattr(args, name)
-        if v < (1 if name == "n" else 0):
-            raise ValueError(f"--{name} must be {'>= 1' if name == 'n' else '>= 0'}, got {v}")
     fast = bool(args.fast)
-    n = min(args.n, 300) if fast else args.n
-    steps = 20 if fast else 100
-    train_steps = args.train_steps if args.train_steps is not None else (40 if fast else 6000)
-    if train_steps < 0:
-        raise ValueError(f"--train-steps must be >= 0, got {train_steps}")
+    sz = D.sizes(args.n, fast, args.train_steps)
+    n, steps = sz.n, sz.steps
     progress = not args.no_progress
-    out = Path(args.out)
-    mix = refcfg.problem(args.problem)
-    path = refcfg.GMMPath(mix, "linear")
+    path, mix, label = resolved.path, resolved.mixture, resolved.label
     y = 0
     start = time.perf_counter()
-    print(f"refcfg demo: problem {args.problem} ({mix.n_classes} classes, d = {mix.d}, "
+    print(f"refcfg demo: problem {label} ({mix.n_classes} classes, d = {mix.d}, "
           f"{mix.marginal.K} components), linear schedule, seed {args.seed}, N = {n}"
-          + (" [--fast]" if fast else ""))
+          + (" [--fast]" if fast else ""), flush=True)
+    if fast and mix.marginal.K > BIG_PROBLEM:
+        print(f"note: --fast keeps the sizes small, but every field evaluation sums over all "
+              f"{mix.marginal.K} components of {label}: expect about a minute on 2 cores "
+              f"(progress below)", flush=True)
 
-    report = Report(f"refcfg demo: {args.problem}")
-    report.text(f"Problem {args.problem}: {mix.n_classes} classes, d = {mix.d}, "
+    report = Report(f"refcfg demo: {label}")
+    report.text(f"Problem {label}: {mix.n_classes} classes, d = {mix.d}, "
                 f"{mix.marginal.K} Gaussian components; schedule alpha_t = t, beta_t = 1 - t "
                 f"(t = 0 noise, t = 1 data); CFG u~ = w u(x|y) + (1 - w) u(x|null) (notes eq. 65; "
                 f"Ho-Salimans omega = w - 1). Every number below is reproducible with "
-                f"`refcfg demo --seed {args.seed} --n {args.n}`.")
+                f"`refcfg demo --problem {label} --seed {args.seed} --n {args.n}"
+                f"{' --fast' if fast else ''}`.")
 
     _section("1. exact fields: the notes' identities on samples of p_t")
-    t1 = _exact_checks(path, n, args.seed)
+    t1 = _table(D.exact_checks(path, n, args.seed))
     print(t1.to_text())
     report.heading("1. Exact fields").table(t1)
 
-    _section(f"2. CFG sampling with the exact field at w in {DEMO_WS}")
-    t2, samples, _ = _cfg_table(path, y, n, steps, args.seed)
+    _section(f"2. CFG sampling with the exact field at w in {D.DEMO_WS}")
+    t2 = _table(D.cfg_sampling(path, y, n, steps, args.seed, progress=_step))
     print(t2.to_text())
     report.heading("2. CFG with the exact field").table(t2)
     report.text("w = 1 samples p(x|y) (its distance to p(x|y) is at the noise floor). For w > 1 the "
                 "confidence rises, but the samples do not follow the tilted law p(x|y)^w "
-                "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5).")
+                "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5.2).")
 
     model = None
-    if train_steps > 0:
-        _section(f"3. a short CFG training ({train_steps} steps, label dropout eta = 0.1)")
-        res = _train(args.problem, train_steps, args.seed, progress)
-        if res is not None:
-            model = res.model
-            out.mkdir(parents=True, exist_ok=True)
-            saved = model.save(out / "model.npz")
-            print(f"   saved {saved}")
-            report.heading("3. A learned CFG field")
-            report.text(f"An MLP ({model.n_params} parameters) trained for {res.losses.size} "
-                        f"steps ({res.seconds:.1f} s) by conditional flow matching with label "
-                        f"dropout eta = 0.1 (notes eqs. 63-67); saved as model.npz "
-                        f"(`refcfg figures --model {saved}`).")
-            _section("4. learned vs exact")
-            ftab, stab = _learned_tables(path, model, y, n, steps, args.seed)
-            print(ftab.to_text())
-            print()
-            print(stab.to_text())
-            report.heading("4. Learned vs exact").table(ftab).table(stab)
+    if sz.train_steps > 0:
+        _section(f"3. a short CFG training ({sz.train_steps} steps, label dropout eta = 0.1)")
+        res = D.train(path, sz.train_steps, args.seed, progress)
+        model = res.model
+        loss, k = res.final_loss(100)
+        print(f"   trained {model!r}\n   {res.losses.size} steps in {res.seconds:.1f} s, "
+              f"final loss (mean of last {k}) {loss:.4f}")
+        out.mkdir(parents=True, exist_ok=True)
+        saved = model.save(out / "model.npz")
+        print(f"   saved {saved}")
+        report.heading("3. A learned CFG field")
+        report.text(f"An MLP ({model.n_params} parameters) trained for {res.losses.size} "
+                    f"steps ({res.seconds:.1f} s) by conditional flow matching with label "
+                    f"dropout eta = 0.1 (notes eq. 66); saved as model.npz "
+                    f"(`refcfg figures --problem {label} --model {saved}`).")
+        _section("4. learned vs exact")
+        fres, sres = D.learned_comparison(path, model, y, n, steps, args.seed)
+        ftab, stab = _table(fres), _table(sres)
+        print(ftab.to_text())
+        print()
+        print(stab.to_text())
+        report.heading("4. Learned vs exact").table(ftab).table(stab)
+    else:
+        _section("3.-4. training and learned vs exact: skipped (--train-steps 0)")
 
     _section("5. figures, interactive page and report")
     fig_dir = out / "figures"
-    written = figures.make_figures(fig_dir, path, model=model, seed=args.seed, formats=("png",),
-                                   fast=fast, progress=progress)
+    t0 = time.perf_counter()
+    _step(f"figures -> {fig_dir} ...")
+    written = figures.make_figures(fig_dir, path, model=model, seed=args.seed,
+                                   formats=("png", "pdf"), fast=fast, progress=progress)
+    _step(f"{len(written)} figure(s) written in {time.perf_counter() - t0:.1f} s")
+    skipped = figure_skips(written, path.d, None if model is not None else "no training "
+                           "(--train-steps 0)")
+    if skipped:
+        _step(skipped_text("figures", skipped, len(figures.FIGURES)))
     report.heading("5. Figures")
     for name, files in written.items():
         report.figure(files[0], caption=figures.CAPTIONS.get(name, name))
+    if skipped:
+        report.text("Not drawn: " + skipped_text("figures", skipped, len(figures.FIGURES))
+                    .removeprefix("skipped ") + ".")
     page = None
     if path.d == 2:
+        t0 = time.perf_counter()
+        _step("interactive page ...")
         page = interactive.write_page(out / "interactive.html", path, y=y, fast=fast,
-                                      seed=args.seed, problem=str(args.problem))
+                                      seed=args.seed, problem=label)
+        _step(f"interactive page written in {time.perf_counter() - t0:.1f} s")
         report.text("The interactive page interactive.html (next to this report) shows the exact "
                     "guided field and CFG samples with sliders for w and t.")
+    else:
+        _step(f"skipped the interactive page: it needs a 2-D problem, this one has d = {path.d}")
     paths = report.write(out)
     elapsed = time.perf_counter() - start
     print(f"   figures: {fig_dir}\n   interactive page: "
-          f"{page if page is not None else '(2-D problems only)'}\n   report: {paths['markdown']}")
+          f"{page if page is not None else '(skipped: 2-D problems only)'}\n"
+          f"   report: {paths['markdown']}")
     print(f"\ndone in {elapsed:.1f} s. Open the report:\n{paths['html'].resolve()}")
     return 0

@@ -1,21 +1,37 @@
-"""``refcfg figures``: the paper-style figure set (PNG and PDF), optionally the interactive page."""
+"""``refcfg figures``: the paper-style figure set (PNG and PDF), optionally the interactive page.
+
+Every argument is checked before any figure is drawn (the output directory, the problem, the class,
+the model and whether the problem supports what is asked); figures the problem does not support are
+listed with the reason.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ._args import check_int, check_out_dir, figure_skips, resolve_problem, skipped_text, usage
+
+HELP = "write the figure set (PNG + PDF) and, with --interactive, the interactive teaching page"
+
+DESCRIPTION = (
+    "Write the figure set of a problem to --out: the exact path and its velocity, conditional vs "
+    "marginal fields, the noisy classifier, a CFG sweep over w, ODE vs SDE (these five need a 2-D "
+    "problem), the Gaussian CFG variance, and with --model the learned-vs-exact errors of a trained "
+    "CFG model. Figures a problem does not support are skipped and listed. --interactive also "
+    "writes a self-contained HTML page with sliders for w and t (2-D problems).")
+
 
 def add_parser(sub):
-    p = sub.add_parser("figures", help="write the figure set (PNG + PDF) and, with --interactive, "
-                       "the interactive teaching page")
+    p = sub.add_parser("figures", help=HELP, description=DESCRIPTION)
     p.add_argument("--out", required=True, help="output directory (created)")
     p.add_argument("--problem", default="two-class-2d",
                    help="problem name or .toml file (default two-class-2d)")
     p.add_argument("--model", default=None,
-                   help="a trained CFG model (.npz from `refcfg train` or `refcfg demo`) for the "
-                        "learned-vs-exact figure")
+                   help="a trained CFG model (.npz from `refcfg train` or `refcfg demo`) of the same "
+                        "problem, for the learned-vs-exact figure")
     p.add_argument("--interactive", action="store_true",
-                   help="also write OUT/interactive.html (sliders for w and t; no server needed)")
+                   help="also write OUT/interactive.html (2-D problems; sliders for w and t; no "
+                        "server needed)")
     p.add_argument("--y", type=int, default=0, help="class shown (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--formats", default="png,pdf", help="comma-separated formats (png, pdf, svg)")
@@ -24,26 +40,49 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from .. import figures, interactive
-    from ..paths import GMMPath
-    from ..problems import problem
+def _load_model(text, path):
+    from ..learn.compare import check_cfg_model
+    from ..learn.mlp import MLP
 
-    if args.model is not None and not Path(args.model).is_file():
-        raise ValueError(f"--model {args.model!r} does not exist (train one with `refcfg train` or "
-                         "`refcfg demo`)")
+    if not Path(text).is_file():
+        raise usage(f"--model {text!r} does not exist (train one with `refcfg train` or "
+                    "`refcfg demo`)")
+    try:
+        model = MLP.load(text)
+        check_cfg_model(model, path, name="--model")
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise usage(message if message.startswith("--model") else f"--model: {message}") from None
+    return model
+
+
+def run(args) -> int:
+    from ..plotting import figures, interactive
+
+    # every check before any work or output
+    out = check_out_dir(args.out)
+    check_int(args.seed, "--seed", 0)
+    resolved = resolve_problem(args.problem)
+    path = resolved.path
+    if not 0 <= args.y < path.n_classes:
+        raise usage(f"--y must be a class of {resolved.label} in 0..{path.n_classes - 1}, got "
+                    f"{args.y}")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    path = GMMPath(problem(args.problem), "linear")
-    written = figures.make_figures(args.out, path, model=args.model, y=args.y, seed=args.seed,
+    if args.interactive and path.d != 2:
+        raise usage(f"--interactive needs a 2-D problem, {resolved.label} has d = {path.d}")
+    model = _load_model(args.model, path) if args.model is not None else None
+
+    written = figures.make_figures(out, path, model=model, y=args.y, seed=args.seed,
                                    formats=formats, fast=args.fast,
                                    progress=False if args.no_progress else True)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))
+    skipped = figure_skips(written, path.d, None if model is not None else "no --model given")
+    if skipped:
+        print(skipped_text("figures", skipped, len(figures.FIGURES)))
     if args.interactive:
-        if path.d != 2:
-            raise ValueError(f"--interactive needs a 2-D problem, {args.problem!r} has d = {path.d}")
-        page = interactive.write_page(Path(args.out) / "interactive.html", path, y=args.y,
-                                      fast=args.fast, seed=args.seed, problem=str(args.problem))
+        page = interactive.write_page(out / "interactive.html", path, y=args.y, fast=args.fast,
+                                      seed=args.seed, problem=resolved.label)
         print(f"interactive page: {page}")
-    print(f"figures written to {Path(args.out).resolve()}")
+    print(f"figures written to {out.resolve()}")
     return 0

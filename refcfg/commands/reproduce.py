@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ._args import check_int, check_out_dir, usage
+
 HELP = "reproduce a verification result: print its table, write its figure"
 
 
@@ -17,7 +19,7 @@ def add_parser(subparsers):
     p.add_argument("name", metavar="NAME", help="result name, or 'all'")
     p.add_argument("--fast", action="store_true", help="the small variant used by the tests")
     p.add_argument("--out", default=".", help="directory for the figure (default: current)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed >= 0 (default 0)")
     p.add_argument("--no-figure", action="store_true", help="do not write the figure")
     p.set_defaults(func=run)
 
@@ -25,13 +27,14 @@ def add_parser(subparsers):
 def run(args) -> int:
     from ..experiments import EXPERIMENTS, run_experiment
 
-    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    # every check before any work or output
     if args.name != "all" and args.name not in EXPERIMENTS:
-        raise ValueError(f"unknown result {args.name!r}; known: {', '.join(EXPERIMENTS)}, all")
+        raise usage(f"unknown result {args.name!r}; known: {', '.join(EXPERIMENTS)}, all")
+    check_int(args.seed, "--seed", 0)
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
     out = Path(args.out)
     if not args.no_figure:
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {str(out)!r} exists and is not a directory")
+        out = check_out_dir(args.out)
         out.mkdir(parents=True, exist_ok=True)
     for name in names:
         t0 = time.perf_counter()

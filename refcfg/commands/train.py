@@ -1,16 +1,20 @@
 """``refcfg train``: train a NumPy MLP with CFG label dropout and compare it with the exact fields.
 
-Trains u_theta(x | y) by flow matching with label dropout (notes arXiv 2506.02070 v3, eqs. 63-67) on a
-problem (default two-class-2d), optionally an unconditional model and a noisy classifier, saves the
-models as ``.npz`` and prints the exact-vs-learned comparison report (``--json`` for machines).
-Exit status 0 on success, 2 on usage errors.
+Trains u_theta(x | y) by flow matching with label dropout (notes arXiv 2506.02070 v3, section 5.2,
+eq. 66) on a problem (default two-class-2d), optionally an unconditional model and a noisy classifier,
+saves the models as ``.npz`` and prints the exact-vs-learned comparison report (``--json`` for
+machines). Every argument and every output path is checked before training starts. Exit status 0 on
+success, 2 on usage errors.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+
+from ._args import check_int, check_out_file, resolve_problem, usage
 
 HELP = "train a CFG flow-matching MLP (NumPy) and compare it with the exact fields"
 
@@ -31,7 +35,8 @@ def add_parser(subparsers):
     p.add_argument("--width", type=int, default=None, help=f"hidden units per layer (default {D['width']})")
     p.add_argument("--depth", type=int, default=None, help=f"hidden layers (default {D['depth']})")
     p.add_argument("--eta", type=float, default=0.1,
-                   help=f"probability of the null label (label dropout, default {D['eta']:g})")
+                   help=f"probability of the null label in [0, 1] (label dropout, default "
+                        f"{D['eta']:g})")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--classifier", action="store_true", help="also train a noisy classifier")
@@ -57,9 +62,11 @@ def _weights(text):
     try:
         ws = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise ValueError(f"--w must be comma-separated numbers, got {text!r}") from None
+        raise usage(f"--w must be comma-separated numbers, got {text!r}") from None
     if not ws:
-        raise ValueError(f"--w must list at least one weight, got {text!r}")
+        raise usage(f"--w must list at least one weight, got {text!r}")
+    if not all(math.isfinite(w) for w in ws):
+        raise usage(f"--w must be finite numbers, got {text!r}")
     return ws
 
 
@@ -73,26 +80,50 @@ def run(args) -> int:
     from ..learn.compare import compare
     from ..learn.train import train_cfg, train_unconditional
 
+    # every check before training: a failure after it would lose the model
     ws = _weights(args.w)
-    problem = args.problem
+    for name in ("steps", "batch", "width", "depth"):
+        if getattr(args, name) is not None:
+            check_int(getattr(args, name), f"--{name}", 1)
+    for name in ("n_field", "n_samples", "sample_steps"):
+        check_int(getattr(args, name), "--" + name.replace("_", "-"), 1)
+    check_int(args.seed, "--seed", 0)
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise usage(f"--lr must be a finite number > 0, got {args.lr:g}")
+    if not 0.0 <= args.eta <= 1.0:
+        raise usage(f"--eta must be a probability in [0, 1], got {args.eta:g}")
+    outputs = [args.out]
+    if args.unconditional:
+        outputs.append(_sibling(args.out, "uncond"))
+    if args.classifier:
+        outputs.append(_sibling(args.out, "classifier"))
+    for path in outputs:
+        check_out_file(path)
+    resolved = resolve_problem(args.problem, args.schedule)
+    if args.classifier and resolved.mixture.n_classes < 2:
+        raise usage(f"--classifier needs a problem with >= 2 classes, {resolved.label} has "
+                    f"{resolved.mixture.n_classes}")
+    problem, schedule = args.problem, resolved.schedule   # the name goes into the model's meta
+
     kw = {k: getattr(args, k) for k in ("steps", "batch", "lr", "width", "depth")
           if getattr(args, k) is not None}
     progress = not args.no_progress
     log = sys.stderr
-    res = train_cfg(problem, schedule=args.schedule, eta=args.eta, dtype=args.dtype, seed=args.seed,
+    res = train_cfg(problem, schedule=schedule, eta=args.eta, dtype=args.dtype, seed=args.seed,
                     progress=progress, **kw)
     saved = [res.model.save(args.out)]
+    loss, k = res.final_loss(100)
     print(f"trained CFG model: {res.losses.size} steps in {res.seconds:.1f} s, final loss "
-          f"{res.losses[-100:].mean():.4f}; saved {saved[0]}", file=log)
+          f"(mean of last {k}) {loss:.4f}; saved {saved[0]}", file=log)
     uncond = clf = None
     if args.unconditional:
-        r = train_unconditional(problem, schedule=args.schedule, dtype=args.dtype,
+        r = train_unconditional(problem, schedule=schedule, dtype=args.dtype,
                                 seed=args.seed + 1, progress=progress, **kw)
         uncond = r.model
         saved.append(uncond.save(_sibling(args.out, "uncond")))
         print(f"trained unconditional model in {r.seconds:.1f} s; saved {saved[-1]}", file=log)
     if args.classifier:
-        r = train_classifier(problem, schedule=args.schedule, dtype=args.dtype, seed=args.seed + 2,
+        r = train_classifier(problem, schedule=schedule, dtype=args.dtype, seed=args.seed + 2,
                              progress=progress, alpha_scaled=not args.plain_classifier, **kw)
         clf = r.classifier
         saved.append(clf.save(_sibling(args.out, "classifier")))
@@ -101,8 +132,8 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(dict(saved=saved)))
         return 0
-    report = compare(problem, res.model, unconditional=uncond, classifier=clf,
-                     schedule=args.schedule, ws=ws, n_field=args.n_field,
+    report = compare(resolved.path, res.model, unconditional=uncond, classifier=clf,
+                     schedule=schedule, ws=ws, n_field=args.n_field,
                      n_samples=args.n_samples, steps=args.sample_steps, seed=args.seed,
                      samples=not args.no_samples)
     if args.json:

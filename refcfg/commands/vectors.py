@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ._args import check_int, check_out_dir, usage
+
 HELP = "write golden test vectors (exact fields on fixed points) as NPZ + JSON"
 
 
@@ -28,12 +30,11 @@ def run(args) -> int:
         known = {c["name"]: c for c in DEFAULT_CASES}
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"--cases: unknown case {unknown[0]!r}; known: {', '.join(known)}")
+            raise usage(f"--cases: unknown case {unknown[0]!r}; known: {', '.join(known)}")
         cases = tuple(known[n] for n in names)
-    if args.n < 1:
-        raise ValueError(f"--n must be a positive int, got {args.n}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be a non-negative int, got {args.seed}")
+    check_int(args.n, "--n", 1)
+    check_int(args.seed, "--seed", 0)
+    check_out_dir(args.out)
     kwargs = {}
     if args.n != 12:
         kwargs["n"] = args.n

@@ -25,9 +25,34 @@ from .fields import LearnedClassifierGuidedField, LearnedField, learned_cfg
 from .mlp import MLP
 
 __all__ = ["field_errors", "classifier_errors", "sample_comparison", "compare", "ComparisonReport",
-           "T_GRID"]
+           "T_GRID", "check_cfg_model"]
 
 T_GRID = np.linspace(0.0, 1.0, 21)
+
+
+def check_cfg_model(model, path, *, name: str = "model") -> None:
+    """ValueError naming ``name`` unless ``model`` is a CFG velocity MLP of ``path``'s problem: it
+    maps d -> d, takes the path's classes plus the null label, and, when it records the schedule it
+    was trained with, that schedule is the path's (x_t means the same). TypeError for a non-MLP."""
+    from .train import schedule_of
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"{name} must be a refcfg.learn.MLP, got {type(model).__name__}")
+    c = model.config
+    kind = model.meta.get("kind")
+    if kind not in (None, "cfg") or c.n_classes == 0:
+        raise ValueError(f"{name} must be a CFG model (trained with labels and the null label), got "
+                         f"a {kind or 'label-free'} model")
+    if c.d_in != path.d or c.d_out != path.d or c.n_classes != path.n_classes:
+        raise ValueError(f"{name} must be a CFG model of this problem (d = {path.d}, "
+                         f"{path.n_classes} classes), got d = {c.d_in} and {c.n_classes} classes")
+    try:
+        trained = schedule_of(model)
+    except ValueError:
+        return
+    if trained != path.schedule:
+        raise ValueError(f"{name} was trained with schedule {trained.name!r} but the path uses "
+                         f"{path.schedule.name!r}: x_t would not mean the same")
 
 
 def _joint_sample(path, n, t, rng):

@@ -1,0 +1,116 @@
+"""Argument checks shared by the subcommands, run before any work: each raises
+:class:`refcfg.cli.UsageError` with one line that names the option, what it got and what it needs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text",
+           "figure_skips"]
+
+
+def usage(message: str):
+    """A UsageError (exit status 2, one line)."""
+    from ..cli import UsageError
+    return UsageError(message)
+
+
+def check_int(value: int, option: str, minimum: int) -> int:
+    """``value`` if it is >= minimum, else UsageError naming ``option``."""
+    if value < minimum:
+        raise usage(f"{option} must be >= {minimum}, got {value}")
+    return value
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_out_dir(out, option: str = "--out") -> Path:
+    """``out`` as a Path if it is an existing directory or one that can be created: every existing
+    ancestor is a directory and the nearest one is writable. Creates nothing."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise usage(f"{option} {str(out)!r} exists and is not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise usage(f"{option} {str(out)!r} is not writable")
+        return out
+    base = _nearest_existing(out.absolute())
+    if not base.is_dir():
+        raise usage(f"{option} {str(out)!r} cannot be created: {str(base)!r} is a file, not a "
+                    f"directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise usage(f"{option} {str(out)!r} cannot be created: {str(base)!r} is not writable")
+    return out
+
+
+def check_out_file(out, option: str = "--out") -> Path:
+    """``out`` as a Path if a file can be written there: its directory exists and is writable and
+    ``out`` is not a directory. Creates nothing."""
+    out = Path(out)
+    if out.is_dir():
+        raise usage(f"{option} {str(out)!r} is a directory; give a file name")
+    parent = out.absolute().parent
+    if not parent.exists():
+        raise usage(f"{option} {str(out)!r}: directory {str(out.parent)!r} does not exist")
+    if not parent.is_dir():
+        raise usage(f"{option} {str(out)!r}: {str(out.parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise usage(f"{option} {str(out)!r}: directory {str(out.parent)!r} is not writable")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise usage(f"{option} {str(out)!r} exists and is not writable")
+    return out
+
+
+def resolve_problem(problem, schedule=None, *, option: str = "--problem"):
+    """:func:`refcfg.problems.resolve` with its errors as one-line usage errors naming the option
+    (``--schedule`` when the schedule is at fault)."""
+    from ..problems import resolve, resolve_schedule
+
+    if schedule is not None:
+        try:
+            schedule = resolve_schedule(schedule)
+        except (TypeError, ValueError) as exc:
+            raise usage(f"--schedule: {_first_line(exc)}") from None
+    try:
+        return resolve(problem, schedule)
+    except (TypeError, ValueError) as exc:
+        raise usage(f"{option}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def figure_skips(written, d: int, model_reason: str | None) -> list[tuple[str, str]]:
+    """(figure, reason) for each figure of the set that ``make_figures`` did not write: the plane
+    figures need d = 2; the learned-vs-exact figure needs a model (``model_reason`` says why there
+    is none; None when a model was given)."""
+    from ..plotting.figures import FIGURES
+
+    skipped = []
+    for name in FIGURES:
+        if name in written:
+            continue
+        if name == "learned_errors":
+            skipped.append((name, model_reason or "no model"))
+        else:
+            skipped.append((name, f"plane figure: needs a 2-D problem, this one has d = {d}"))
+    return skipped
+
+
+def skipped_text(what: str, skipped, total: int) -> str:
+    """'skipped k of total <what>: a, b (reason); c (reason)', grouping by reason; '' if none."""
+    if not skipped:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for name, why in skipped:
+        groups.setdefault(why, []).append(name)
+    return (f"skipped {len(skipped)} of {total} {what}: "
+            + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))
