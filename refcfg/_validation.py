@@ -114,6 +114,23 @@ def as_weight(w, n: int, name: str = "w") -> float | np.ndarray:
     return arr
 
 
+WEIGHT_TOL = 1e-8
+"""Mixture weights must sum to 1 within this absolute tolerance (they are then renormalised)."""
+
+
+def as_probabilities(weights, name: str) -> np.ndarray:
+    """A non-empty 1-D vector of weights >= 0 summing to 1 within ``WEIGHT_TOL``, renormalised."""
+    w = as_float_array(weights, name, ndim=1)
+    if w.size == 0:
+        raise ValueError(f"{name} must hold at least one weight, got an empty array")
+    if np.any(w < 0):
+        raise ValueError(f"{name} must be >= 0, got minimum {float(w.min())!r}")
+    total = w.sum()
+    if abs(total - 1.0) > WEIGHT_TOL:
+        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {float(total)!r}")
+    return w / total
+
+
 def as_positive_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive int, got {_describe(value)}")

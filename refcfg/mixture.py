@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import _describe, as_float_array, as_generator, as_points, as_positive_int
+from ._validation import (WEIGHT_TOL, _describe, as_float_array, as_generator, as_points,
+                          as_positive_int, as_probabilities)
 
 __all__ = ["GMM", "LabeledGMM", "WEIGHT_TOL", "EIG_RTOL", "SYM_RTOL"]
 
-WEIGHT_TOL = 1e-8
-"""Mixture weights must sum to 1 within this absolute tolerance (they are then renormalised)."""
 EIG_RTOL = 1e-10
 """A covariance is accepted as positive definite when its smallest eigenvalue exceeds EIG_RTOL times
 its largest (and is > 0)."""
 SYM_RTOL = 1e-10
 """A full covariance must satisfy max|C - C^T| <= SYM_RTOL * max|C|."""
-
-
-def _check_weights(weights, name: str) -> np.ndarray:
-    w = as_float_array(weights, name, ndim=1)
-    if w.size == 0:
-        raise ValueError(f"{name} must hold at least one weight, got an empty array")
-    if np.any(w < 0):
-        raise ValueError(f"{name} must be >= 0, got minimum {float(w.min())!r}")
-    total = w.sum()
-    if abs(total - 1.0) > WEIGHT_TOL:
-        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {float(total)!r}")
-    return w / total
 
 
 def _eig_covs(covs, K: int, d: int, name: str = "covs"):
@@ -110,7 +97,7 @@ class GMM:
                              f"(use shape ({m.shape[0]}, 1) for 1-D data)")
         if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0:
             raise ValueError(f"means has shape {m.shape} but (K, d) with K, d >= 1 is required")
-        w = _check_weights(weights, "weights")
+        w = as_probabilities(weights, "weights")
         if w.shape[0] != m.shape[0]:
             raise ValueError(f"weights has shape {w.shape} but means implies ({m.shape[0]},)")
         self.weights = w
@@ -197,7 +184,7 @@ class LabeledGMM:
                 raise ValueError(f"classes[{i}] has dimension {g.d} but classes[0] has {classes[0].d}")
         if class_probs is None:
             class_probs = np.full(len(classes), 1.0 / len(classes))
-        p = _check_weights(class_probs, "class_probs")
+        p = as_probabilities(class_probs, "class_probs")
         if p.shape[0] != len(classes):
             raise ValueError(f"class_probs has shape {p.shape} but classes implies ({len(classes)},)")
         self.classes = classes

@@ -1,4 +1,4 @@
-"""Bad inputs raise ValueError / TypeError whose message names the argument (issue 2, point 4).
+"""Bad inputs raise ValueError / TypeError whose message names the argument.
 
 Each case is one distinct kind of bad input; the regex requires the argument's name in the message
 (and, where it is short, the offending value or what was required).
@@ -124,6 +124,37 @@ CASES = [
     ("z-shape", lambda: _path().conditional_velocity(X, 0.5, np.zeros((3, 2))), ValueError, r"\bz\b"),
     ("z-nan", lambda: _path().conditional_score(X, 0.5, _bad(X, 0, np.nan)), ValueError, r"\bz\b"),
     ("conditional-t1", lambda: _path().conditional_score(X, 1.0, X), ValueError, r"\bt\b"),
+    # ---- schedule coefficients and conversions
+    ("schedule-a-alpha0", lambda: refcfg.schedule("linear").a(0.0), ValueError, r"t = 0\.0.*a_t.*alpha_t = 0"),
+    ("schedule-b-t-range", lambda: refcfg.schedule("cosine").b(1.5), ValueError, r"\bt\b.*\[0, 1\]"),
+    ("schedule-n-str", lambda: refcfg.schedule("polynomial", n="two"), (ValueError, TypeError), r"\bn\b"),
+    ("convert-score-t1", lambda: refcfg.convert.velocity_to_score(X, X, 1.0, "linear"), ValueError,
+     r"t = 1\.0"),
+    # ---- guidance fields and rules
+    ("guided-w-bool", lambda: refcfg.guided(_path().field(0), _path().field(None), True), TypeError,
+     r"\bw\b"),
+    ("guided-w-2d", lambda: refcfg.guided(_path().field(0), _path().field(None), np.ones((2, 2))),
+     ValueError, r"\bw\b.*1-D"),
+    ("field-y-range", lambda: _path().field(5), ValueError, r"\by\b.*0\.\.1.*5"),
+    ("field-y-float", lambda: _path().field(np.array([0.5])), TypeError, r"\by\b"),
+    ("rule-name", lambda: refcfg.guidance.make("magic", _path(), 0, 2.0), ValueError, r"name.*magic"),
+    ("rule-w-str", lambda: refcfg.guidance.make("cfg", _path(), 0, "2"), TypeError, r"\bw\b"),
+    ("rule-space", lambda: refcfg.guidance.make("rescale", _path(), 0, 2.0, space="logit"), ValueError,
+     r"space.*logit"),
+    ("rule-sigma-order", lambda: refcfg.guidance.make("interval", _path(), 0, 2.0, sigma_lo=3.0,
+                                                      sigma_hi=1.0), ValueError, r"sigma_hi.*sigma_lo"),
+    ("rule-norm-threshold", lambda: refcfg.guidance.make("apg", _path(), 0, 2.0, norm_threshold=0.0),
+     ValueError, r"norm_threshold.*> 0"),
+    ("rule-zero-until", lambda: refcfg.guidance.make("cfg-zero-star", _path(), 0, 2.0, zero_until=2.0),
+     ValueError, r"zero_until.*<= 1"),
+    ("rule-zero-init-grid", lambda: refcfg.guidance.CFGZeroStar.zero_init_from_grid([0.0, 0.5, 0.4], 1),
+     ValueError, r"t_grid.*increasing"),
+    ("rule-zero-init-steps", lambda: refcfg.guidance.CFGZeroStar.zero_init_from_grid([0.0, 1.0], 2.0),
+     TypeError, r"zero_init_steps"),
+    ("rule-cov-scale", lambda: refcfg.guidance.weaker_mixture(_path().mixture, 0.0), ValueError,
+     r"cov_scale.*> 0"),
+    ("rule-pair-shape", lambda: refcfg.guidance.cfg_combine(X, X[:2], 2.0), ValueError, r"\bc\b.*\bu\b"),
+    ("rule-weight-rows", lambda: refcfg.guidance.cfg_combine(X, X, np.ones(3)), ValueError, r"\bw\b.*shape"),
     # ---- problems
     ("problem-unknown", lambda: refcfg.problem("three-body"), ValueError, r"three-body"),
     ("problem-missing-file", lambda: refcfg.problems.load_problem("/nonexistent/p.toml"),

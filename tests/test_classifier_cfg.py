@@ -1,4 +1,4 @@
-"""Noisy classifier (Bayes, eq. 59-62), CFG (eq. 65), classifier guidance (eq. 62) and field objects.
+"""Noisy classifier (Bayes, eqs. 60-61), CFG (eq. 65), classifier guidance (eq. 62) and field objects.
 
 Oracles: per-class scipy densities of the marginal path (tests/_oracles.PathOracle) combined by Bayes'
 rule; finite differences (5-point, h = 1e-4) of log p_t(y|x); the guided combination w a + (1 - w) b

@@ -1,4 +1,4 @@
-"""GMMPath exact fields against independent computations (issue 2, "What it must show" point 2).
+"""GMMPath exact fields against independent computations at interior times and the endpoints.
 
 Oracles (tests/_oracles.py, no refcfg code):
 - log p_t: scipy densities of N(alpha mu_k, alpha^2 Sigma_k + beta^2 I) + logsumexp; rel <= 1e-10.
@@ -23,7 +23,7 @@ SCHEDULES = [("linear", {}), ("cosine", {}), ("sqrt", {}), ("linear-vp", {}), ("
 SCHED_IDS = [n + str(p.get("n", "")) for n, p in SCHEDULES]
 T_INTERIOR = [0.05, 0.3, 0.5, 0.8, 0.97]
 T_ALL = [0.0] + T_INTERIOR + [1.0]
-TOL = 1e-10  # issue 2: <= 1e-10 relative in float64
+TOL = 1e-10  # relative, float64
 
 
 def _gmm(cov_type, K=3, d=3, seed=0):
@@ -132,7 +132,7 @@ def test_continuity_equation(cov_type, name, sp):
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_marginalization_trick_monte_carlo(cov_type):
-    """u_t(x) = E[u_t(x|z) | x_t = x] (eq. 20 averaged over the exact posterior p(z|x_t = x), a mixture
+    """u_t(x) = E[u_t(x|z) | x_t = x] (eq. 18: eq. 20 averaged over the exact posterior p(z|x_t = x), a mixture
     of Gaussians with weights r_k(x), means mu_k + alpha Sigma_k S_k^-1 (x - alpha mu_k), covariances
     Sigma_k - alpha^2 Sigma_k S_k^-1 Sigma_k). N = 100000 posterior draws, seed 11; each coordinate
     within 5 Monte Carlo standard errors (+1e-12)."""

@@ -1,4 +1,4 @@
-"""Hypothesis property tests of the exact core (issue 2, "What it must show" point 3).
+"""Hypothesis property tests of the exact core.
 
 Random small well-conditioned GMMs / labeled GMMs (strategies written locally: covariance eigenvalues
 in [0.25, 2.5], means in [-3, 3], weights >= 0.05 before normalisation), times in [1e-3, 1 - 1e-3]

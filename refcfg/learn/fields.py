@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .._validation import NULL, as_points, as_times
-from .._validation import as_guidance_weight, as_label
+from .._validation import as_guidance_weight, as_label, as_real
 from ..guidance import Field, GuidedField
 from .classifier import NoisyClassifier
 from .mlp import MLP
@@ -124,9 +124,9 @@ class LearnedClassifierGuidedField(Field):
         if self.y is None:
             raise ValueError("y must be a class label for classifier guidance, got None")
         self.w = as_guidance_weight(w)
-        if not (isinstance(t_guard, numbers.Real) and 0.0 <= float(t_guard) < 1.0):
+        self.t_guard = as_real(t_guard, "t_guard", lo=0.0)
+        if not self.t_guard < 1.0:
             raise ValueError(f"t_guard must be a float in [0, 1), got {t_guard!r}")
-        self.t_guard = float(t_guard)
         self.unconditional, self.classifier = unconditional, classifier
         self.schedule = getattr(unconditional, "schedule", None)
         if self.schedule is None:
