@@ -1,6 +1,7 @@
-"""Tests of refcfg.compare_guidance and the ``refcfg compare-guidance`` command (--fast sizes).
+"""Tests of refcfg.experiments.compare_guidance, its table and figure (refcfg.plotting.comparison)
+and the ``refcfg compare-guidance`` command (--fast sizes).
 
-Oracles: the tilted law of the 1-D problem by numerical quadrature (scipy) for the SIR sampler; the
+Oracles (the tilted-law sampler is tested in tests/experiments/test_tilted.py): the
 exact-law facts that w = 1 makes every linear variant the conditional field (identical samples) and
 that exact samples score like the reference; statistical claims use fixed seeds and stated margins.
 """
@@ -11,40 +12,11 @@ import json
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
 
 from refcfg.cli import main
-from refcfg.compare_guidance import FAST, compare_guidance, format_table, tilted_sample
-from refcfg.problems import problem
-
-
-@pytest.mark.parametrize("w", [1.0, 3.0])
-def test_tilted_sample_matches_quadrature_1d(w):
-    # gauss-1d: p(x|0) = N(-1, 1), p(x|1) = N(1, 0.25), p(y) = 1/2. Tilted law p(x|0)^w p(x)^(1-w)/Z
-    # by quadrature; SIR sample (n = 4000, 20 x oversampling, seed 0) vs its CDF by a KS test.
-    mix = problem("gauss-1d")
-    p0 = stats.norm(-1.0, 1.0).pdf
-    p1 = stats.norm(1.0, 0.5).pdf
-
-    def dens(x):
-        return p0(x) ** w * (0.5 * p0(x) + 0.5 * p1(x)) ** (1 - w)
-
-    # CDF by the cumulative trapezoid rule on a fine grid (h = 5.5e-4: error ~1e-7, far below
-    # the KS statistic's resolution at n = 4000)
-    grid = np.linspace(-12.0, 10.0, 40001)
-    F = integrate.cumulative_trapezoid(dens(grid), grid, initial=0.0)
-    Z = F[-1]
-    assert abs(Z - integrate.quad(dens, -12, 10, limit=200)[0]) < 1e-6
-    F = F / Z
-    x, ess = tilted_sample(mix, 0, w, 4000, seed=0)
-    ks = stats.kstest(x[:, 0], lambda a: np.interp(a, grid, F))
-    assert ks.pvalue > 1e-3, ks
-    if w != 1.0:   # the test has power: the untilted sample is rejected against the tilted CDF
-        x1, _ = tilted_sample(mix, 0, 1.0, 4000, seed=0)
-        assert stats.kstest(x1[:, 0], lambda a: np.interp(a, grid, F)).pvalue < 1e-6
-    assert ess > 0.3 * 4000 * 20          # weights p(y|x)^(w-1) <= 1: a well-behaved SIR
-    mean = integrate.trapezoid(grid * dens(grid), grid) / Z
-    assert abs(x[:, 0].mean() - mean) < 4 * x[:, 0].std() / np.sqrt(4000) + 0.02
+from refcfg.experiments import EXPERIMENTS, run_experiment
+from refcfg.experiments.compare_guidance import FAST, compare_guidance
+from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +50,47 @@ def test_format_table(fast_result):
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
     assert len(lines) == 1 + len(fast_result["rows"])
     assert "cfg-zero-star" in text and "tilted (SIR)" in text
+    assert "(tilted law: SIR from p(x|y) with 20 x n_ref proposals" in text
+    # one row written out by hand from its Row (fixed decimals: 3 for the scores, 4 for ED)
+    row = next(r for r in fast_result["rows"] if r.variant == "apg" and r.w == 3.0)
+    want = (f"| apg | 3 | {row.confidence:.3f} | {row.accuracy:.3f} | {row.loglik:.3f} | "
+            f"{row.mode_tv:.3f} | {row.ed_cond:.4f} | {row.ed_tilted:.4f} | "
+            + " ".join(f"{v:.2f}" for v in row.mode_mass) + " |")
+    assert want in lines
+    data = json.loads(to_json(fast_result))
+    assert data["ess"].keys() == {"1", "3"} and len(data["rows"]) == len(fast_result["rows"])
+
+
+def test_figure_has_labelled_axes_and_one_legend(fast_result, tmp_path):
+    fig = comparison_figure(fast_result)
+    axes = [ax for ax in fig.get_axes() if ax.axison]
+    assert all(ax.get_xlabel() for ax in axes)
+    assert all(ax.get_ylabel() for ax in axes[:4])
+    assert len(fig.subfigs[0].legends) == 1
+    assert {t.get_text() for t in fig.subfigs[0].legends[0].get_texts()} >= {"cfg", "tilted (SIR)"}
+    png = plot_comparison(fast_result, tmp_path / "f.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image as mpimg
+    assert mpimg.imread(png).shape[1] >= 2000        # 200 dpi on a ~10-inch-wide figure
+
+
+def test_weights_below_one_and_bad_weights():
+    r = compare_guidance("gauss-1d", ws=(0.5, 2.0), n=50, steps=5, n_ref=60,
+                         variants=("cfg",), seed=1)
+    assert "SIR from p(x) for w < 1 and from p(x|y) for w >= 1" in format_table(r)
+    assert all(e > 0.3 * 20 * 60 for e in r["ess"].values())     # bounded weights
+    for ws in ((1.0, -0.5), (float("nan"),), ()):
+        with pytest.raises(ValueError, match="ws must"):
+            compare_guidance("gauss-1d", ws=ws, n=10, steps=2, variants=("cfg",))
+
+
+def test_registered_as_a_study():
+    assert "compare-guidance" in EXPERIMENTS
+    res = run_experiment("compare-guidance", fast=True, seed=0)
+    assert res.name == "compare-guidance" and len(res.table) == 2 * (2 + 7)
+    ref = compare_guidance("two-class-2d", **FAST, seed=0)
+    assert [r["ed_tilted"] for r in res.table] == [r.ed_tilted for r in ref["rows"]]
+    assert "| cfg-zero-star |" in res.format_table()
 
 
 def test_cli_writes_outputs(tmp_path, capsys):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg import figures
+from refcfg.plotting import figures
 from refcfg.cli import main
 
 
@@ -89,17 +89,6 @@ def test_bad_inputs_name_the_argument(tmp_path):
     with pytest.raises(TypeError, match="problem must be"):
         figures.make_figures(tmp_path, problem=3)
     assert main(["figures", "--out", str(tmp_path), "--model", str(tmp_path / "nope.npz")]) == 2
-
-
-def test_tilted_log_density_is_the_tilted_law():
-    # oracle: the class and marginal mixtures' own log densities at t = 1 (refcfg.mixture),
-    # not the path code: log p(x|y)^w p(x)^(1-w) = w log p(x|y) + (1-w) log p(x), to 1e-10
-    mix = refcfg.problem("two-class-2d")
-    path = refcfg.GMMPath(mix)
-    x = np.random.default_rng(0).normal(size=(50, 2)) * 2
-    for w in (0.0, 1.0, 2.5):
-        want = w * mix.class_gmm(1).log_prob(x) + (1 - w) * mix.marginal.log_prob(x)
-        np.testing.assert_allclose(figures.tilted_log_density(path, x, 1, w), want, atol=1e-10)
 
 
 def test_ode_and_sde_end_in_the_same_law():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg import interactive
+from refcfg.plotting import interactive
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +94,37 @@ def _chromium():
     return None
 
 
+def _run_chromium(url, budget_ms):
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
+           "--dump-dom", url]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0, res.stderr[-2000:]
+    # the page's own script raised nothing (Chromium logs uncaught errors as console messages)
+    assert not re.search(r"Uncaught|CONSOLE.*Error", res.stderr), res.stderr[-2000:]
+    return res.stdout
+
+
 @pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed")
 def test_page_renders_in_headless_chromium(page):
     """Chromium runs the page's script (--dump-dom after load): the status line reports every
     frame and one draw, so JSON parsing, decoding and canvas drawing ran without an exception."""
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert res.returncode == 0, res.stderr[-2000:]
-    m = re.search(r'id="status"[^>]*>([^<]*)<', res.stdout)
-    assert m, res.stdout[-2000:]
+    dom = _run_chromium(page.as_uri(), 5000)
+    m = re.search(r'id="status"[^>]*>([^<]*)<', dom)
+    assert m, dom[-2000:]
     assert m.group(1).startswith("rendered 15 frames available; draws: 1"), m.group(1)
+    assert re.search(r'id="play"[^>]*>play<', dom)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed")
+def test_play_button_reads_pause_while_playing(page):
+    """``#play`` starts the animation on load (5 frames, one every 150 ms of virtual time): after
+    300 ms it is playing and the button reads "pause"; after 5 s it has reached t = 1 and stopped,
+    the button reads "play" again and the frames were drawn once each (1 + 5 draws)."""
+    dom = _run_chromium(page.as_uri() + "#play", 300)
+    assert re.search(r'id="play"[^>]*>pause<', dom), re.findall(r'<button[^>]*>[^<]*<', dom)
+    dom = _run_chromium(page.as_uri() + "#play", 5000)
+    assert re.search(r'id="play"[^>]*>play<', dom), re.findall(r'<button[^>]*>[^<]*<', dom)
+    assert re.search(r'id="tv"[^>]*>1.00<', dom)
+    m = re.search(r'id="status"[^>]*>([^<]*)<', dom)
+    assert m.group(1).endswith("draws: 6"), m.group(1)

@@ -1,9 +1,11 @@
-"""The verification experiments (issue 7): one module per reproduced result.
+"""The studies: one module per reproduced result, plus the tilted law they compare with.
 
 Each module defines ``NAME``, ``TITLE`` and ``run(fast=False, seed=0, ...) -> Result`` (a table of
 dict rows, key numbers, ``figure(path)``). ``run_experiment(name)`` dispatches by name; the
 ``refcfg reproduce NAME`` command and ``verification/reproduce_*.py`` call it. Results are written up
-in docs/verification.md.
+in docs/verification.md and docs/guidance-variants.md. Studies compute; their tables, reports and
+figures are drawn by ``refcfg.plotting``. ``tilted`` holds the one log-density and sampler of the
+tilted law p(x|y)^w p(x)^(1-w)/Z.
 
 1. gaussian-pushforward  Gaussian CFG endpoint laws (ODE, DDPM-like SDE, tilted) and the samplers
 2. cfg-vs-tilted         CFG samples vs the tilted law on 1-D and 2-D mixtures
@@ -11,6 +13,7 @@ in docs/verification.md.
 4. guidance-interval     guidance interval vs guidance everywhere (mode dropping)
 5. tree                  the autoguidance tree: CFG vs a weaker exact model
 6. predictor-corrector   large-w limits of the ODE and SDE laws (arXiv 2408.09000)
+7. compare-guidance      guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t))
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ EXPERIMENTS = {
     "guidance-interval": "guidance_interval",
     "tree": "tree",
     "predictor-corrector": "predictor_corrector",
+    "compare-guidance": "compare_guidance",
 }
 
 

@@ -7,11 +7,13 @@ from typing import Callable
 
 import numpy as np
 
+from ..plotting.format import format_value
+
 
 @dataclass
 class Result:
     """One reproduced result: ``table`` (list of dict rows), ``key`` (the numbers the tests and the
-    docs quote), and ``figure(path)`` writing a PNG (matplotlib Agg)."""
+    docs quote), and ``figure(path)`` writing the figure (PNG at 200 dpi, or PDF/SVG by suffix)."""
 
     name: str
     title: str
@@ -21,7 +23,7 @@ class Result:
     plot: Callable | None = None
 
     def figure(self, path) -> str:
-        """Write the figure to ``path`` (PNG) and return the path."""
+        """Write the figure to ``path`` (format from the suffix; PNG at 200 dpi) and return it."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -30,7 +32,7 @@ class Result:
         if self.plot is None:
             raise ValueError(f"result {self.name!r} has no figure")
         fig = self.plot(plt)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        fig.savefig(path, dpi=200, bbox_inches="tight")
         plt.close(fig)
         return str(path)
 
@@ -47,23 +49,8 @@ class Result:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        v = float(v)
-        if v == 0.0:
-            return "0"
-        if not np.isfinite(v):
-            return str(v)
-        a = abs(v)
-        if a >= 1e4 or a < 1e-3:
-            return f"{v:.3e}"
-        return f"{v:.4f}"
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_fmt(x) for x in np.ravel(v)) + "]"
-    return str(v)
+    """A cell of the experiments' tables: 4 decimals, scientific outside [1e-3, 1e4)."""
+    return format_value(v, fixed=True, sci_above=1e4)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
+from . import tilted
 from ._common import Result, sde_grid
 
 NAME = "cfg-vs-tilted"
@@ -23,14 +24,9 @@ GRIDS = {"gauss-1d": [np.linspace(-7.0, 5.0, 481)],
          "two-class-2d": [np.linspace(-5.0, 5.0, 101), np.linspace(-5.0, 5.0, 101)]}
 
 
-def tilted_log_density(mixture, y, w):
-    """x -> w log p(x|y) + (1 - w) log p(x) (unnormalised), (M, d) -> (M,)."""
-    cond, marg = mixture.class_gmm(y), mixture.marginal
-
-    def f(x):
-        return w * cond.log_prob(x) + (1.0 - w) * marg.log_prob(x)
-
-    return f
+def _tilted(mixture, y, w):
+    """x -> the unnormalised tilted log-density (``refcfg.experiments.tilted``), (M, d) -> (M,)."""
+    return lambda x: tilted.log_density(mixture, x, y, w)
 
 
 def law_summary(probs, edges, mixture, y):
@@ -46,7 +42,7 @@ def law_summary(probs, edges, mixture, y):
 def compare(mixture, y, w, x, edges, q=None):
     """Metrics of samples x against the tilted law at weight w (cell masses q, computed if None)."""
     if q is None:
-        q = metrics.density_probs(tilted_log_density(mixture, y, w), edges)
+        q = metrics.density_probs(_tilted(mixture, y, w), edges)
     h = metrics.histogram_probs(x, edges)
     outside = np.any([(x[:, j] < e[0]) | (x[:, j] > e[-1]) for j, e in enumerate(edges)], axis=0)
     cc = metrics.class_confidence(x, mixture, y)
@@ -72,7 +68,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         mixture = refcfg.problem(name)
         path = refcfg.GMMPath(mixture, "linear")
         for w in weights:
-            q = metrics.density_probs(tilted_log_density(mixture, y, w), edges)
+            q = metrics.density_probs(_tilted(mixture, y, w), edges)
             for sampler in ("heun", "euler_maruyama"):
                 if sampler == "heun":
                     x = refcfg.sample(path.cfg(y, w), n, sampler="heun", steps=ode_steps, seed=rng,

@@ -118,21 +118,37 @@ def run(fast: bool = False, seed: int = 0) -> Result:
                                               "sde/tilt": r["var_sde"] / r["var_tilt"]}
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
         ax = axes[0]
-        wg = np.linspace(0.0, 8.0, 81)
+        wg = np.linspace(0.0, 8.0, 161)
+        from matplotlib.lines import Line2D
+
         for (v1, v0), col in zip(VARIANCES, ("C0", "C1", "C2")):
             vo = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="ode")[1] for w in wg]
             vs = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="sde")[1] for w in wg]
             vt = [_tilted_or_nan(1, v1, 0, v0, w)[1] for w in wg]
-            ax.plot(wg, vo, "-", color=col, label=f"ODE  V1={v1:g}, V0={v0:g}")
-            ax.plot(wg, vs, "--", color=col, label="SDE (ddpm)")
-            ax.plot(wg, vt, ":", color=col, lw=2, label="tilted")
+            ax.plot(wg, vo, "-", color=col)
+            ax.plot(wg, vs, "--", color=col)
+            ax.plot(wg, vt, ":", color=col, lw=2)
+            if v1 > v0:      # the tilted precision w / V1 + (1 - w) / V0 vanishes at w = V1 / (V1 - V0)
+                w_end = v1 / (v1 - v0)
+                ax.axvline(w_end, color=col, lw=0.8, ls=(0, (1, 3)))
+                ax.text(w_end + 0.1, 0.97, f"no tilted law for w >= {w_end:g}: with V1 = {v1:g} > "
+                        f"V0 = {v0:g},\np(x|y)^w p(x)^(1-w) is not integrable", color=col,
+                        fontsize=7.5, transform=ax.get_xaxis_transform(), va="top")
         ax.set_yscale("log")
         ax.set_xlabel("guidance weight w")
         ax.set_ylabel("endpoint variance")
-        ax.set_title("closed forms (m1=1, m0=0)")
-        ax.legend(fontsize=7, ncol=1)
+        ax.set_title("closed forms (m1 = 1, m0 = 0)")
+        pairs = [Line2D([], [], color=c, lw=2, label=f"V1 = {v1:g}, V0 = {v0:g}")
+                 for (v1, v0), c in zip(VARIANCES, ("C0", "C1", "C2"))]
+        kinds = [Line2D([], [], color="k", ls="-", label="ODE"),
+                 Line2D([], [], color="k", ls="--", label="SDE (ddpm)"),
+                 Line2D([], [], color="k", ls=":", lw=2, label="tilted law")]
+        ax.add_artist(ax.legend(handles=pairs, fontsize=7.5, loc="upper left",
+                                bbox_to_anchor=(0.0, -0.16), ncol=3, frameon=False))
+        ax.legend(handles=kinds, fontsize=7.5, loc="upper left", bbox_to_anchor=(0.0, -0.24),
+                  ncol=3, frameon=False)
         ax = axes[1]
         w = 3.0
         field = _single_gaussian_field(np.array([1.0]), np.array([[0.25]]), np.array([0.0]),

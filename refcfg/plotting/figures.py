@@ -3,11 +3,11 @@
 Every figure is a function that takes a ``GMMPath`` (or plain numbers) and returns a
 ``matplotlib.figure.Figure`` built without pyplot (no global state, headless: it renders with Agg),
 in one style (``STYLE``), and deterministic: each random draw comes from a ``seed=`` argument.
-``make_figures(out, ...)`` writes the whole set as PNG and PDF with a progress bar.
+``make_figures(out, ...)`` writes the whole set as PNG (200 dpi) and PDF with a progress bar.
 
-Notation of the notes (arXiv 2506.02070 v3): x_t = alpha_t z + beta_t eps, t = 0 noise, t = 1 data;
-conditional velocity u_t(x|z) (eq. 20), marginal velocity u_t(x|y) (eq. 21), noisy classifier
-p_t(y|x) by Bayes' rule (eq. 59-61), CFG u~ = w u_t(x|y) + (1 - w) u_t(x|null) (eq. 65), the SDE of
+Notation of the notes (2025/26 version): x_t = alpha_t z + beta_t eps, t = 0 noise, t = 1 data;
+conditional velocity u_t(x|z) (eq. 20), marginal velocity u_t(x|y) (eq. 18), noisy classifier
+p_t(y|x) by Bayes' rule (eq. 60), CFG u~ = w u_t(x|y) + (1 - w) u_t(x|null) (eq. 65), the SDE of
 eq. 44 (same marginals as the ODE for every sigma_t).
 """
 
@@ -20,10 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
+from ..experiments import tilted
+
 __all__ = ["STYLE", "FIGURES", "path_snapshots", "conditional_vs_marginal", "classifier_heatmaps",
            "cfg_sweep", "ode_vs_sde", "gaussian_cfg_variance", "learned_vs_exact", "make_figures",
-           "CAPTIONS", "tilted_log_density", "progress_bar",
-           "figure_path", "grid_box"]
+           "CAPTIONS",
+           "figure_path", "grid_box", "data_box"]
 
 # One style for every figure: small serif-free fonts readable at README size (~800 px wide).
 STYLE = {
@@ -38,7 +41,7 @@ STYLE = {
     "axes.linewidth": 0.8,
     "lines.linewidth": 1.5,
     "figure.dpi": 110,
-    "savefig.dpi": 110,
+    "savefig.dpi": 200,
     "image.interpolation": "bilinear",
     "pdf.fonttype": 42,
     "svg.hashsalt": "refcfg",
@@ -66,7 +69,7 @@ def _new_figure(width, height):
 
 
 def _check_path(path, need_2d=True):
-    from .paths import GMMPath
+    from ..paths import GMMPath
     if not isinstance(path, GMMPath):
         raise TypeError(f"path must be a refcfg.GMMPath, got {type(path).__name__}")
     if need_2d and path.d != 2:
@@ -105,6 +108,20 @@ def grid_box(mixture, margin: float = 3.0, min_half: float = 3.0):
     lo = float(min((m.means - margin * sd).min(), -min_half))
     hi = float(max((m.means + margin * sd).max(), min_half))
     return lo, hi
+
+
+def data_box(mixture, x=None, margin: float = 3.0, pad: float = 0.05):
+    """A square plotting box (lo, hi) fitted to the data law at t = 1 (no noise end): every
+    component's mean +- ``margin`` standard deviations along its widest axis, widened to hold the
+    0.5-99.5 % quantiles of the samples x (N, 2) when given, plus ``pad`` of the width."""
+    m = mixture.marginal if hasattr(mixture, "marginal") else mixture
+    sd = np.sqrt(m.eigvals.max(axis=1))[:, None]
+    lo, hi = float((m.means - margin * sd).min()), float((m.means + margin * sd).max())
+    if x is not None and len(x):
+        q_lo, q_hi = np.percentile(x, [0.5, 99.5], axis=0)
+        lo, hi = min(lo, float(q_lo.min())), max(hi, float(q_hi.max()))
+    extra = pad * (hi - lo)
+    return lo - extra, hi + extra
 
 
 def _grid(box, n):
@@ -153,7 +170,7 @@ def _arrow_scale(vectors, spacing):
 
 def path_snapshots(path, y: int = 0, ts=(0.0, 0.25, 0.5, 0.75, 1.0), *, grid: int = 140,
                    arrows: int = 13):
-    """Snapshots of the exact conditional path p_t(x|y) with its velocity u_t(x|y) (eq. 21).
+    """Snapshots of the exact conditional path p_t(x|y) with its velocity u_t(x|y) (eq. 18).
 
     The density (normalised to its maximum in each panel) is shaded; arrows are scaled per panel
     (their lengths compare within a panel, not across t; |u| grows like 1/beta_t near data for
@@ -167,7 +184,7 @@ def path_snapshots(path, y: int = 0, ts=(0.0, 0.25, 0.5, 0.75, 1.0), *, grid: in
     ga, apts = _grid(box, arrows)
     vels = [path.velocity(apts, float(t), y) for t in ts]
     with _style():
-        fig = _new_figure(1.9 * len(ts) + 0.3, 2.5)
+        fig = _new_figure(1.9 * len(ts) + 0.3, 2.8)
         axes = fig.subplots(1, len(ts), squeeze=False)[0]
         for i, (ax, t) in enumerate(zip(axes, ts)):
             _density_panel(ax, path.log_prob(pts, float(t), y), box, grid)
@@ -175,14 +192,15 @@ def path_snapshots(path, y: int = 0, ts=(0.0, 0.25, 0.5, 0.75, 1.0), *, grid: in
             ax.set_title(f"t = {t:g}")
             _format_plane(ax, box, left=i == 0)
         fig.suptitle(f"Exact path $p_t(x\\,|\\,y={y})$ (shaded) and velocity $u_t(x\\,|\\,y={y})$ "
-                     f"(arrows, eq. 21; scaled per panel), {path.schedule.name} schedule")
+                     f"(arrows, eq. 18; scaled per panel), {path.schedule.name} schedule")
+        fig.get_layout_engine().set(h_pad=0.08)
     return fig
 
 
 def conditional_vs_marginal(path, z=None, ts=(0.1, 0.4, 0.7, 0.9), *, grid: int = 140,
                             arrows: int = 13):
-    """Conditional path p_t(x|z) = N(alpha_t z, beta_t^2 I) with u_t(x|z) (eq. 16, 20) for one data
-    point z (top) versus the marginal path p_t(x) with u_t(x) (eq. 21, bottom).
+    """Conditional path p_t(x|z) = N(alpha_t z, beta_t^2 I) with u_t(x|z) (eqs. 15, 20) for one
+    data point z (top) versus the marginal path p_t(x) with u_t(x) (eq. 18, bottom).
 
     z defaults to the mean of the first mixture component (marked by a star). Arrows are scaled
     per panel: u_t(x|z) grows like 1/beta_t as t -> 1."""
@@ -222,12 +240,12 @@ def conditional_vs_marginal(path, z=None, ts=(0.1, 0.4, 0.7, 0.9), *, grid: int 
         axes[0, 0].set_ylabel("conditional\n$p_t(x|z)$, $u_t(x|z)$\n$x_2$")
         axes[1, 0].set_ylabel("marginal\n$p_t(x)$, $u_t(x)$\n$x_2$")
         fig.suptitle("Conditional path of one data point $z$ (star; eq. 20) vs the marginal path "
-                     "(eq. 21); arrows scaled per panel")
+                     "(eq. 18); arrows scaled per panel")
     return fig
 
 
 def classifier_heatmaps(path, y: int = 0, ts=(0.05, 0.25, 0.5, 0.75, 1.0), *, grid: int = 140):
-    """The exact noisy classifier p_t(y|x) = p(y) p_t(x|y) / p_t(x) (Bayes, eq. 59-61) over the
+    """The exact noisy classifier p_t(y|x) = p(y) p_t(x|y) / p_t(x) (Bayes, eq. 60) over the
     plane for several t, with its 0.5 level line. At t = 0 it equals the prior p(y) everywhere."""
     path = _check_path(path)
     y = _check_label(path, y)
@@ -249,14 +267,9 @@ def classifier_heatmaps(path, y: int = 0, ts=(0.05, 0.25, 0.5, 0.75, 1.0), *, gr
             _format_plane(ax, box, left=i == 0)
         cb = fig.colorbar(im, ax=list(axes), shrink=0.85, pad=0.02)
         cb.set_label(f"$p_t(y={y}\\,|\\,x)$")
-        fig.suptitle(f"Exact noisy classifier $p_t(y={y}\\,|\\,x)$ by Bayes' rule (eq. 59-61); "
+        fig.suptitle(f"Exact noisy classifier $p_t(y={y}\\,|\\,x)$ by Bayes' rule (eq. 60); "
                      "black line: level 0.5")
     return fig
-
-
-def tilted_log_density(path, pts, y: int, w: float) -> np.ndarray:
-    """log of p(x|y)^w p(x)^(1-w) at t = 1, unnormalised (the law CFG is often said to sample)."""
-    return w * path.log_prob(pts, 1.0, y) + (1.0 - w) * path.log_prob(pts, 1.0)
 
 
 def cfg_sweep(path, y: int = 0, ws=(0.0, 1.0, 2.0, 4.0), *, n: int = 1500, steps: int = 100,
@@ -266,21 +279,22 @@ def cfg_sweep(path, y: int = 0, ws=(0.0, 1.0, 2.0, 4.0), *, n: int = 1500, steps
 
     Each panel states the mean Bayes confidence E p(y|x) of the samples at t = 1. For w > 1 the
     samples do not follow the tilted law (CFG is a heuristic): compare dots and contours."""
-    from .sampling import sample
+    from ..sampling import sample
     path = _check_path(path)
     y = _check_label(path, y)
     ws = np.asarray(ws, dtype=np.float64)
     if ws.ndim != 1 or ws.size == 0 or not np.all(np.isfinite(ws)):
         raise ValueError(f"ws must be a non-empty 1-D sequence of finite floats, got {ws!r}")
     n = _check_int(n, "n")
-    box = grid_box(path.mixture)
+    xs = [sample(path.cfg(y, float(w)), n, sampler=sampler, steps=steps, seed=seed) for w in ws]
+    box = data_box(path.mixture, np.concatenate(xs))
     g, pts = _grid(box, grid)
     cell = (g[1] - g[0]) ** 2
     with _style():
         fig = _new_figure(1.9 * len(ws) + 0.3, 2.75)
         axes = fig.subplots(1, len(ws), squeeze=False)[0]
-        for i, (ax, w) in enumerate(zip(axes, ws)):
-            lt = tilted_log_density(path, pts, y, float(w))
+        for i, (ax, w, x) in enumerate(zip(axes, ws, xs)):
+            lt = tilted.log_density(path, pts, y, float(w))
             p = np.exp(lt - lt.max())
             p = (p / (p.sum() * cell)).reshape(grid, grid)
             levels = np.quantile(p[p > p.max() * 1e-3], [0.3, 0.6, 0.8, 0.9, 0.97])
@@ -288,7 +302,6 @@ def cfg_sweep(path, y: int = 0, ws=(0.0, 1.0, 2.0, 4.0), *, n: int = 1500, steps
             ax.contourf(g, g, p, levels=np.append(levels, p.max() + 1e-12), cmap="Greys",
                         alpha=0.45)
             ax.contour(g, g, p, levels=levels, colors="#555555", linewidths=0.6)
-            x = sample(path.cfg(y, float(w)), n, sampler=sampler, steps=steps, seed=seed)
             ax.scatter(x[:, 0], x[:, 1], s=1.8, color=_class_color(y), alpha=0.55, lw=0,
                        rasterized=True)
             conf = float(np.mean(np.exp(path.class_log_probs(x, 1.0)[:, y])))
@@ -306,7 +319,7 @@ def ode_vs_sde(path, y: int = 0, w: float = 1.0, *, n: int = 8, steps: int = 200
     """Trajectories of the probability-flow ODE and of the SDE of eq. 44
     (dX = [u~ + sigma^2/2 score~] dt + sigma dW, constant sigma) from the same initial points, for
     the CFG field at weight w; the right panel shows x_1 against t. Both end in p(x|y) for w = 1."""
-    from .sampling import sample
+    from ..sampling import sample
     path = _check_path(path)
     y = _check_label(path, y)
     n = _check_int(n, "n")
@@ -322,7 +335,7 @@ def ode_vs_sde(path, y: int = 0, w: float = 1.0, *, n: int = 8, steps: int = 200
                               sigma=float(sigma), seed=rng, return_trajectory=True)
     box = grid_box(path.mixture)
     g, pts = _grid(box, grid)
-    p1 = np.exp(tilted_log_density(path, pts, y, float(w)))
+    p1 = np.exp(tilted.log_density(path, pts, y, float(w)))
     p1 = (p1 / p1.max()).reshape(grid, grid)
     import matplotlib.cm as cm
     colors = cm.viridis(np.linspace(0.05, 0.9, n))
@@ -367,11 +380,11 @@ def gaussian_cfg_variance(m1: float = 1.0, v1: float = 0.25, m0: float = 0.0, v0
     ``refcfg.gaussian.cfg_endpoint_1d`` and the tilted law p(x|y)^w p(x)^(1-w)/Z; markers are
     Monte Carlo variances of the ODE sampler (Heun, ``steps`` steps, ``mc_n`` particles, ``seed``)
     on the exact guided field -- an independent check of the ODE curve."""
-    from .gaussian import cfg_endpoint_1d, tilted_gaussian
-    from .guidance import guided
-    from .mixture import GMM
-    from .paths import GMMPath
-    from .sampling import sample
+    from ..gaussian import cfg_endpoint_1d, tilted_gaussian
+    from ..guidance import guided
+    from ..mixture import GMM
+    from ..paths import GMMPath
+    from ..sampling import sample
     for name, v in (("v1", v1), ("v0", v0)):
         if not isinstance(v, numbers.Real) or not v > 0:
             raise ValueError(f"{name} must be a variance > 0, got {v!r}")
@@ -415,8 +428,8 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
     """Relative L2 error E|u_theta - u|^2 / E|u|^2 of a trained CFG network against the exact
     fields, over (x, y) ~ p_t(x, y) for each t: conditional u(x|y), unconditional u(x) (the null
     label) and the CFG field (eq. 65) at each w (``refcfg.learn.compare.field_errors``)."""
-    from .learn.compare import field_errors
-    from .learn.mlp import MLP
+    from ..learn.compare import field_errors
+    from ..learn.mlp import MLP
     _check_path(path, need_2d=False)
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a refcfg.learn.MLP, got {type(model).__name__}")
@@ -424,7 +437,7 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
         raise ValueError(f"model must be a CFG model of this problem (d = {path.d}, "
                          f"{path.n_classes} classes), got d = {model.config.d_in} and "
                          f"n_classes = {model.config.n_classes}")
-    from .learn.fields import schedule_of
+    from ..learn.fields import schedule_of
     try:
         trained = schedule_of(model)
     except ValueError:
@@ -449,39 +462,32 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
         ax.set_yscale("log")
         ax.set_xlabel("t (0 = noise, 1 = data)")
         ax.set_ylabel("relative L2 error")
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.03, 1.03)                  # the markers at t = 0 and t = 1 are whole
         ax.legend(frameon=False)
         steps = model.meta.get("steps_done", "?")
-        ax.set_title(f"Learned MLP ({steps} steps) vs exact fields, N = {n} per t")
+        ax.set_title(f"Learned MLP ({steps} steps) vs exact fields\n"
+                     f"over $(x, y) \\sim p_t$, N = {n} per t")
     return fig
 
 
 # ----------------------------------------------------------------------------- the set
 
-def progress_bar(total: int, desc: str, progress=True):
-    """A tqdm bar on stderr, or None: progress True shows it when stderr is a terminal, "force"
-    always, False never."""
-    import sys
-    if not progress or (progress is True and not sys.stderr.isatty()):
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="fig", dynamic_ncols=True, leave=True)
-
-
 CAPTIONS = {
-    "path_snapshots": "The exact class-conditional path p_t(x|y) and its velocity u_t(x|y) (eq. 21) "
+    "path_snapshots": "The exact class-conditional path p_t(x|y) and its velocity u_t(x|y) (eq. 18) "
                       "from noise (t = 0) to data (t = 1).",
     "conditional_vs_marginal": "Top: the conditional path of one data point z, N(alpha_t z, "
                                "beta_t^2 I), and u_t(x|z) (eq. 20). Bottom: the marginal path and "
-                               "u_t(x) (eq. 21).",
-    "classifier": "The exact noisy classifier p_t(y|x) by Bayes' rule (eq. 59-61): uninformative "
+                               "u_t(x) (eq. 18).",
+    "classifier": "The exact noisy classifier p_t(y|x) by Bayes' rule (eq. 60): uninformative "
                   "at t = 0, the data-level Bayes classifier at t = 1.",
     "cfg_sweep": "CFG samples of the exact guided ODE for several w over the contours of the tilted "
                  "density p(x|y)^w p(x)^(1-w)/Z: for w > 1 they do not follow it.",
     "ode_vs_sde": "The probability-flow ODE and the SDE (eq. 44) from the same initial points: "
                   "different paths, the same marginals.",
-    "gaussian_variance": "Endpoint variance of CFG between two Gaussians: the ODE collapses "
-                         "geometrically in w, the SDE and the tilted law decay like 1/w.",
+    "gaussian_variance": "Endpoint variance of CFG between two Gaussians with V1 < V0: the ODE "
+                         "collapses geometrically in w (V1^w V0^(1-w)), the SDE and the tilted law "
+                         "decay like 1/w. Both statements need V1 < V0: for V1 > V0 the ODE "
+                         "variance grows and no tilted law exists for w >= V1 / (V1 - V0).",
     "learned_errors": "Relative L2 error of a trained MLP against the exact fields, per t.",
 }
 
@@ -514,9 +520,9 @@ def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: i
     None; fast: smaller grids and samples (for tests); progress: tqdm bar (True: when stderr is a
     terminal, "force": always, False: never). Plane figures need d = 2 and are skipped otherwise.
     Returns a dict name -> list of written paths."""
-    from .mixture import GMM, LabeledGMM
-    from .paths import GMMPath
-    from .problems import problem as load_problem
+    from ..mixture import GMM, LabeledGMM
+    from ..paths import GMMPath
+    from ..problems import problem as load_problem
     if isinstance(problem, GMMPath):
         path = problem
     elif isinstance(problem, (LabeledGMM, GMM)):
@@ -532,7 +538,7 @@ def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: i
         raise ValueError(f"formats must be a non-empty subset of ('png', 'pdf', 'svg'), got "
                          f"{formats!r}")
     if model is not None and not hasattr(model, "forward"):
-        from .learn.mlp import load_mlp
+        from ..learn.mlp import load_mlp
         model = load_mlp(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -555,7 +561,7 @@ def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: i
     if model is not None:
         jobs.append(("learned_errors", lambda: learned_vs_exact(path, model, n=500 if fast else 2000,
                                                                 seed=seed)))
-    bar = progress_bar(len(jobs), "figures", progress)
+    bar = progress_bar(len(jobs), "figures", progress, unit="fig")
     written = {}
     try:
         for name, job in jobs:

@@ -1,35 +1,20 @@
 """Self-contained reports: one HTML file (images embedded as base64, no network) and the same
 content in Markdown (images as files next to it).
 
-A report is a title plus an ordered list of blocks: headings, paragraphs, tables, figures and
-preformatted text. ``Report.write(out)`` writes ``report.html`` and ``report.md`` to directory out.
+A report is a title plus an ordered list of blocks: headings, paragraphs, links (to files next to
+the report, such as the interactive page), tables, figures and preformatted text. ``Report.write(out)`` writes ``report.html`` and ``report.md`` to directory out.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Report", "Table", "format_value"]
+from .format import format_value
 
-
-def format_value(v) -> str:
-    """A table cell as text: floats with 4 significant digits (scientific when tiny or huge)."""
-    if isinstance(v, (bool,)) or v is None:
-        return str(v)
-    if isinstance(v, numbers.Integral):
-        return str(int(v))
-    if isinstance(v, numbers.Real):
-        v = float(v)
-        if v != v:
-            return "nan"
-        if v == 0 or 1e-3 <= abs(v) < 1e5:
-            return f"{v:.4g}"
-        return f"{v:.3e}"
-    return str(v)
+__all__ = ["Report", "Table"]
 
 
 @dataclass
@@ -92,7 +77,7 @@ figcaption{font-size:.9em;color:#555}pre{background:#f6f8fa;padding:.7em;overflo
 
 @dataclass
 class Report:
-    """An ordered report. Add blocks with heading(), text(), table(), figure(), pre()."""
+    """An ordered report. Add blocks with heading(), text(), link(), table(), figure(), pre()."""
 
     title: str
     blocks: list = field(default_factory=list)
@@ -105,13 +90,22 @@ class Report:
         self.blocks.append(("p", str(text)))
         return self
 
+    def link(self, href: str, label: str, before: str = "", after: str = "") -> "Report":
+        """A paragraph ``before`` + a link to ``href`` (a relative path or URL) reading ``label``
+        + ``after``."""
+        for name, v in (("href", href), ("label", label)):
+            if not isinstance(v, str) or not v:
+                raise ValueError(f"{name} must be a non-empty str, got {v!r}")
+        self.blocks.append(("a", (href, label, str(before), str(after))))
+        return self
+
     def pre(self, text: str) -> "Report":
         self.blocks.append(("pre", str(text)))
         return self
 
     def table(self, table: Table) -> "Report":
         if not isinstance(table, Table):
-            raise TypeError(f"table must be a refcfg.report.Table, got {type(table).__name__}")
+            raise TypeError(f"table must be a refcfg.plotting.report.Table, got {type(table).__name__}")
         self.blocks.append(("table", table))
         return self
 
@@ -139,6 +133,9 @@ class Report:
                 parts.append(f"<p>{e(val)}</p>")
             elif kind == "pre":
                 parts.append(f"<pre>{e(val)}</pre>")
+            elif kind == "a":
+                href, label, before, after = val
+                parts.append(f"<p>{e(before)}<a href=\"{e(href)}\">{e(label)}</a>{e(after)}</p>")
             elif kind == "table":
                 parts.append(val.to_html())
             else:
@@ -160,6 +157,9 @@ class Report:
                 parts += [val, ""]
             elif kind == "pre":
                 parts += ["```text", val, "```", ""]
+            elif kind == "a":
+                href, label, before, after = val
+                parts += [f"{before}[{label}]({href}){after}", ""]
             elif kind == "table":
                 parts += [val.to_markdown(), ""]
             else:
