@@ -65,7 +65,7 @@ def evaluate(cell) -> dict:
     from ..sampling.api import time_grid
 
     s = cell.settings
-    path = _path(cell.problem, cell.schedule)
+    path = _path(cell.problem_file or cell.problem, cell.schedule)
     mix = path.mixture
     y = s.y
     n_ref = s.n_ref if s.n_ref is not None else cell.n

@@ -159,6 +159,8 @@ class Cell:
     n: int
     seed: int                   # replicate index (the table's ``seed`` column)
     settings: "Settings"
+    problem_file: str = ""      # where the problem is loaded from: its name, or the .toml's
+                                # absolute path (the key keeps the path as the spec gives it)
 
     @property
     def key(self) -> str:
@@ -224,13 +226,16 @@ class Spec:
     seeds: tuple
     settings: Settings
     source: dict = field(compare=False, repr=False)   # the spec as given (TOML dict)
+    problem_files: dict = field(default_factory=dict, compare=False, repr=False)
 
     def cells(self) -> list[Cell]:
         """Every cell, in table order."""
         a = self.axes
         grid = product(a["problem"], a["schedule"], a["rule"], a["w"], a["sampler"], a["steps"],
                        a["n"], self.seeds)
-        return [Cell(i, *vals, settings=self.settings) for i, vals in enumerate(grid)]
+        return [Cell(i, *vals, settings=self.settings,
+                     problem_file=self.problem_files.get(vals[0], vals[0]))
+                for i, vals in enumerate(grid)]
 
     @property
     def n_cells(self) -> int:
@@ -248,14 +253,15 @@ class Spec:
                             "tv_range": None if s.tv_range is None else list(s.tv_range)}}
 
 
-def load_spec(spec) -> Spec:
-    """A validated :class:`Spec` from a TOML path, a TOML string's parsed dict, or a Spec.
+def load_spec(spec, *, base=None) -> Spec:
+    """A validated :class:`Spec` from a TOML file's path, the same content as a dict, or a Spec.
 
-    Raises ValueError naming the key, the value and what was required for every problem found
-    (unknown keys included), before any sampling."""
+    Relative ``.toml`` problem paths are read from ``base`` (default: the spec file's directory,
+    or the current directory for a dict). Raises ValueError naming the key, the value and what was
+    required at the first problem found (unknown keys included), before any sampling."""
     if isinstance(spec, Spec):
         return spec
-    base = Path(".")
+    base_dir = Path(".")
     if isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
         try:
@@ -267,13 +273,13 @@ def load_spec(spec) -> Spec:
             raise ValueError(f"spec file {str(path)!r} is a directory; required a TOML file") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
-        base = path.parent
+        base_dir = path.parent
     elif isinstance(spec, dict):
         doc = spec
     else:
         raise TypeError(f"spec must be a path to a TOML file, a dict or a Spec, got "
                         f"{type(spec).__name__}")
-    return _validate(doc, base)
+    return _validate(doc, Path(base) if base is not None else base_dir)
 
 
 def _validate(doc: dict, base: Path) -> Spec:
@@ -317,17 +323,15 @@ def _validate(doc: dict, base: Path) -> Spec:
     _check_keys(axes, AXIS_KEYS, "axes")
 
     problems = _list(axes, "problem")
-    paths = {}
+    paths, files = {}, {}
     for i, p in enumerate(problems):
         if not isinstance(p, str):
             _fail(f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path")
-        if p.endswith(".toml") and not os.path.isabs(p):
-            p = str((base / p))
-            problems[i] = p
         if p not in PROBLEMS and not p.endswith(".toml"):
             _fail(f"axes.problem[{i}]", p, f"one of {', '.join(PROBLEMS)} or a path to a .toml file")
+        files[p] = str((base / p).resolve()) if p.endswith(".toml") else p
         try:
-            paths[p] = resolve(p).path
+            paths[p] = resolve(files[p]).path
         except (TypeError, ValueError) as exc:
             _fail(f"axes.problem[{i}]", p, f"a loadable problem ({exc})")
         n_classes = paths[p].mixture.n_classes
@@ -396,7 +400,7 @@ def _validate(doc: dict, base: Path) -> Spec:
                         n_ref, ed_max_n, lik_n, tv_bins, tv_range)
     ax = {"problem": tuple(problems), "schedule": tuple(schedules), "rule": tuple(rules),
           "w": tuple(ws), "sampler": tuple(samplers), "steps": tuple(steps), "n": tuple(ns)}
-    return Spec(name, desc, ax, seeds, settings, source=doc)
+    return Spec(name, desc, ax, seeds, settings, source=doc, problem_files=files)
 
 
 def _check_rules(paths, schedules, rules, ws, samplers, steps, y, metrics):

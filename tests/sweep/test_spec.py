@@ -80,7 +80,13 @@ def test_toml_file_and_relative_problem_path(tmp_path):
     (tmp_path / "s.toml").write_text('name = "f"\n[axes]\nproblem = ["p.toml"]\nw = [2.0]\n'
                                      'steps = [4]\nn = [50]\n[metrics]\nnames = ["tv"]\n')
     spec = load_spec(tmp_path / "s.toml")
-    assert spec.axes["problem"] == (str(tmp_path / "p.toml"),)
+    assert spec.axes["problem"] == ("p.toml",)
+    assert spec.cells()[0].problem_file == str((tmp_path / "p.toml").resolve())
+    got = evaluate(spec.cells()[0])                     # the problem file loads in the cell
+    assert set(got) == {"tv_tilted", "tv_cond", "tv_floor"}
+    assert all(0.0 < v <= 1.0 for v in got.values())
+    with pytest.raises(ValueError, match=r"axes.problem\[0\] = 'p.toml'"):
+        load_spec(spec.source, base=tmp_path / "elsewhere")
     assert spec.n_cells == 1 and spec.settings.columns() == ("tv_tilted", "tv_cond", "tv_floor")
     (tmp_path / "bad.toml").write_text("[axes\n")
     with pytest.raises(ValueError, match="not valid TOML"):
