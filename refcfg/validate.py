@@ -551,6 +551,9 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
     if points is not None:
         from ._validation import as_points
 
+        if np.ndim(points) == 2 and np.shape(points)[0] == 0:
+            raise ValueError(f"points has shape {np.shape(points)}: a check needs at least one point "
+                             f"(over none it would pass without testing anything)")
         pts = as_points(points, path.d, "points")
         n = pts.shape[0]
     else:

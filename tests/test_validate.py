@@ -481,3 +481,9 @@ def test_docs_include_the_example_file_verbatim():
     example = (ROOT / "docs" / "examples" / "test_my_field.py").read_text()
     doc = (ROOT / "docs" / "validating.md").read_text()
     assert "```python\n" + example + "```" in doc
+
+
+def test_an_empty_set_of_points_is_refused_not_passed():
+    # a check over no points would pass without testing anything: refused, naming points
+    with pytest.raises(ValueError, match=r"points has shape \(0, 2\): a check needs at least one"):
+        check_field(lambda x, t, y: x, "two-class-2d", points=np.zeros((0, 2)))

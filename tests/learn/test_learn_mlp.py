@@ -221,3 +221,14 @@ def test_final_loss_says_how_many_steps_it_averages():
     assert TrainResult(model, losses).final_loss(100) == (200.5, 100)
     with pytest.raises(ValueError, match="no training step"):
         TrainResult(model, np.zeros(0)).final_loss()
+
+
+def test_empty_inputs_give_empty_outputs():
+    # an (0, d) batch is a batch: (0, d_out) out, as NumPy functions do
+    from refcfg.learn.classifier import NoisyClassifier
+    m = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=8, depth=1, seed=0))
+    out = m.forward(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64))
+    assert out.shape == (0, 2) and out.dtype == np.float64
+    clf = MLP(MLPConfig(d_in=2, d_out=2, n_classes=0, width=8, depth=1, seed=0),
+              dict(kind="classifier", schedule="linear", log_prior=[np.log(0.5)] * 2))
+    assert NoisyClassifier(clf).log_probs(np.zeros((0, 2)), 0.5).shape == (0, 2)
