@@ -219,3 +219,51 @@ def test_non_fields_are_refused(p1):
 
     with pytest.raises(TypeError, match="BadTerms._terms"):
         linear_terms(BadTerms())
+
+
+# ------------------------------------------------------------------ random trees (hypothesis)
+
+from functools import lru_cache  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@lru_cache(maxsize=1)
+def _paths():
+    mix2 = LabeledGMM([GMM([1.0], [[1.0, -2.0]], [[[0.5, 0.1], [0.1, 0.3]]]),
+                       GMM([0.4, 0.6], [[-1.0, 0.0], [2.0, 2.0]], [[0.2, 0.2], [1.0, 0.5]])],
+                      [0.3, 0.7])
+    return GMMPath(problem("two-class-2d"), "cosine"), GMMPath(mix2, "cosine")
+
+
+def _tree(draw, p1, p2, depth):
+    """A random lowerable field: a leaf (path, ExactField, CFGField, ClassifierGuidedField) or a
+    GuidedField of two random subtrees."""
+    kind = draw(st.integers(0, 4 if depth < 3 else 3))
+    path = draw(st.sampled_from([p1, p2]))
+    y = draw(st.sampled_from([None, 0, 1]))
+    w = draw(st.floats(-2.0, 4.0, allow_nan=False))
+    if kind == 0:
+        return path
+    if kind == 1:
+        return ExactField(path, y)
+    if kind == 2:
+        return CFGField(path, y, w)
+    if kind == 3:
+        return ClassifierGuidedField(path, 0 if y is None else y, w)
+    return GuidedField(_tree(draw, p1, p2, depth + 1), _tree(draw, p1, p2, depth + 1), w)
+
+
+@given(st.data(), st.sampled_from([0.0, 0.4, 1.0]))
+def test_random_trees_lower_to_their_velocity(data, t):
+    """For random GuidedField trees of every lowerable leaf kind, the term sum equals the field's own
+    NumPy velocity (tolerance 1e-12 relative to the sum of |coef| |u| over the terms, the rounding
+    scale of a combination with large cancelling weights)."""
+    p1, p2 = _paths()
+    f = _tree(data.draw, p1, p2, 0)
+    x = _x(4, 3)
+    terms = linear_terms(f)
+    got = _term_sum(terms, x, t)
+    scale = sum(np.max(np.abs(np.reshape(term.coef, (-1, 1)) * term.path.velocity(x, t, term.y)))
+                for term in terms)
+    assert np.max(np.abs(got - f.velocity(x, t))) <= 1e-12 * max(1.0, scale)
