@@ -111,11 +111,13 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
     @cuda.jit(device=True)
     def field(x, r, lrow, crow, comp, grp, tab, out, orow):
         fac = cuda.local.array(GG, NT)      # coef * tcoef of each group at this row
+        glo = cuda.local.array(GG, numba.int32)   # the group's range; empty when fac is 0
+        ghi = cuda.local.array(GG, numba.int32)
         mx = cuda.local.array(GG, NT)       # running max of the group's logits
         sm = cuda.local.array(GG, NT)       # running sum of exp(ell - mx)
         eg = cuda.local.array(GG, NT)       # this component's weight in each group
         acc = cuda.local.array((GG, D), NT)
-        c = cuda.local.array(D, NT)         # y_k (diagonal) or gain o y_k (full)
+        c = cuda.local.array(D, NT)         # gain o y_k (full covariances only)
         k_lo = 1 << 30
         k_hi = 0
         for g in range(GG):
@@ -125,15 +127,19 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
             sm[g] = ZERO
             for j in range(D):
                 acc[g, j] = ZERO
+            glo[g] = 0
+            ghi[g] = 0
             if f != ZERO:
-                k_lo = min(k_lo, grp.lo[lrow, g])
-                k_hi = max(k_hi, grp.hi[lrow, g])
+                glo[g] = grp.lo[lrow, g]
+                ghi[g] = grp.hi[lrow, g]
+                k_lo = min(k_lo, glo[g])
+                k_hi = max(k_hi, ghi[g])
         alpha = tab.alpha[r]
         dm = tab.dm[r]
         for k in range(k_lo, k_hi):
             member = False
             for g in range(GG):
-                if fac[g] != ZERO and grp.lo[lrow, g] <= k and k < grp.hi[lrow, g]:
+                if glo[g] <= k and k < ghi[g]:
                     member = True
             if not member:
                 continue
@@ -148,16 +154,15 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                         yi += comp.Q[k, j, i] * x[j]          # (Q_k^T x)_i
                     quad += yi * yi * tab.invs[r, k, i]
                     c[i] = tab.gain[r, k, i] * yi
-            else:
+            else:   # y_k is recomputed below rather than stored: d fewer live registers
                 for j in range(D):
                     jj = 0 if ISO else j
                     yj = x[j] - alpha * comp.mu[k, j]
                     quad += yj * yj * tab.invs[r, k, jj]
-                    c[j] = yj
             ell = ell - HALF * quad
             for g in range(GG):
                 e = ZERO
-                if fac[g] != ZERO and grp.lo[lrow, g] <= k and k < grp.hi[lrow, g]:
+                if glo[g] <= k and k < ghi[g]:
                     if ell > mx[g]:
                         sc = math.exp(mx[g] - ell)
                         for j in range(D):
@@ -170,13 +175,14 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     sm[g] += e
                 eg[g] = e
             for j in range(D):
-                vj = dm * comp.mu[k, j]
+                mkj = comp.mu[k, j]
+                vj = dm * mkj
                 if FULL:
                     for i in range(D):
                         vj += comp.Q[k, j, i] * c[i]
                 else:
                     jj = 0 if ISO else j
-                    vj += tab.gain[r, k, jj] * c[j]
+                    vj += tab.gain[r, k, jj] * (x[j] - alpha * mkj)
                 for g in range(GG):
                     acc[g, j] += eg[g] * vj
         for j in range(D):

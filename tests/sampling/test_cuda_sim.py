@@ -34,6 +34,12 @@ F32_TOL = 1e-4        # float32 vs float64 (the simulator computes exp/log in fl
                       # ~1e-6; a GPU's float32 libdevice is expected within ~1e-5)
 
 
+# the simulator subprocess, the GPU-check smoke run and the PTX compilation take minutes on two
+# cores (mostly compiling the CPU kernels that serve as the oracle): the slow tier; the argument
+# checks below run no kernel and stay in the fast tier
+slow = pytest.mark.slow
+
+
 def _env(sim: bool) -> dict:
     env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
@@ -64,10 +70,12 @@ def _assert_all_below(results: dict, tol: float):
     assert not bad, f"above {tol:g} or failed: {bad}"
 
 
+@slow
 def test_simulator_active_and_available(sim):
     assert sim["simulator"] is True and sim["available"] is True
 
 
+@slow
 def test_fields_match_numpy_core(sim):
     # 15 fields (exact cond/uncond, CFG, classifier guidance, per-particle labels and w, diagonal,
     # isotropic, guided across two mixtures, three groups, a guidance interval with time factors;
@@ -77,6 +85,7 @@ def test_fields_match_numpy_core(sim):
     _assert_all_below(sim["field_vs_numpy"], FIELD_TOL)
 
 
+@slow
 def test_three_groups_and_time_factors_lower(sim):
     # the old two-term CUDA lowering refused these fields
     assert sim["groups"]["three_groups/linear"] == 3
@@ -84,21 +93,25 @@ def test_three_groups_and_time_factors_lower(sim):
     assert sim["groups"]["cfg/linear"] == 2 and sim["groups"]["cond/linear"] == 1
 
 
+@slow
 def test_many_distinct_times_split_into_launches(sim):
     assert sim["chunked_launches"] == 5     # 18 distinct times, at most 4 per launch
     assert sim["chunked_vs_single_launch"] == 0.0
 
 
+@slow
 def test_fields_match_cpu_kernels(sim):
     assert len(sim["field_vs_cpu"]) == 30
     _assert_all_below(sim["field_vs_cpu"], FIELD_TOL)
 
 
+@slow
 def test_fields_float32(sim):
     assert len(sim["field_float32_vs_float64"]) == 30
     _assert_all_below(sim["field_float32_vs_float64"], F32_TOL)
 
 
+@slow
 def test_every_sampler_matches_reference_and_cpu(sim):
     # every explicit Runge-Kutta tableau (euler, heun, midpoint, rk4), 6 steps, 16 particles, on 5
     # fields (per-particle labels and w, three groups, time factors, diagonal); trajectories
@@ -112,12 +125,14 @@ def test_every_sampler_matches_reference_and_cpu(sim):
     _assert_all_below(sim["ode_vs_cpu"], SAMPLE_TOL)
 
 
+@slow
 def test_samples_float32(sim):
     assert sim["ode_float32_dtype"] == "float32"
     assert sim["ode_float32_vs_float64/heun"] <= F32_TOL
     assert sim["ode_float32_vs_float64/rk4"] <= F32_TOL
 
 
+@slow
 def test_sde_samples_on_same_noise(sim):
     # sigma "ddpm" from t = 0.05 and constant sigma = 0.8 from t = 0; CFG, three groups, interval
     assert len(sim["sde_vs_reference"]) == 6
@@ -125,6 +140,7 @@ def test_sde_samples_on_same_noise(sim):
     _assert_all_below(sim["sde_vs_cpu"], SAMPLE_TOL)
 
 
+@slow
 def test_xoroshiro_noise(sim):
     # the in-kernel draws are exactly draw_normals(seed): same result bit for bit
     assert sim["rng_vs_drawn_noise"] == 0.0
@@ -138,6 +154,7 @@ def test_xoroshiro_noise(sim):
     assert sim["rng_distinct_draws"] == sim["rng_normals_n"]
 
 
+@slow
 def test_public_sample_backend_cuda(sim):
     # refcfg.sample(..., backend="cuda") vs backend="numpy" with the same seed (same x_init)
     api = sim["api_cuda_vs_numpy"]
@@ -147,6 +164,7 @@ def test_public_sample_backend_cuda(sim):
     assert api["float32_midpoint"] <= F32_TOL
 
 
+@slow
 def test_subclass_overriding_velocity_is_refused_under_simulator(sim):
     # with the kernels available, an ExactField subclass that overrides velocity without declaring
     # how it lowers is refused (TypeError naming the override), never run as the exact formula:
@@ -164,6 +182,7 @@ def test_subclass_overriding_velocity_is_refused_under_simulator(sim):
     assert sim["declared_subclass_vs_numpy"] <= FIELD_TOL
 
 
+@slow
 def test_unavailable_error_without_gpu_or_simulator():
     code = (
         "import numpy as np, refcfg\n"
@@ -185,6 +204,7 @@ def test_unavailable_error_without_gpu_or_simulator():
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
 
+@slow
 def test_gpu_check_smoke_under_simulator():
     proc = _run([GPU_CHECK, "--smoke"], sim=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -202,6 +222,7 @@ def test_gpu_check_smoke_under_simulator():
     assert res["sampling"]["N"] == 64
 
 
+@slow
 def test_kernels_compile_to_ptx():
     """The simulator does not compile anything: compile the float32 full-covariance RK4 and
     Euler-Maruyama kernels of a CFG field (the field device function, the Butcher loop, the RNG)
