@@ -116,8 +116,6 @@ def _quiet():
         yield
 
 
-
-
 def _kernel_module():
     """``refcfg.sampling._cuda_kernels`` (imports numba.cuda); raises unless ``available()``."""
     require()
