@@ -53,3 +53,17 @@ def test_undefined_conversion_and_missing_schedule():
         _VelocityOnly(path).score(x, 1.0)
     with pytest.raises(TypeError, match="_VelocityOnly.x0 needs the field's schedule"):
         _VelocityOnly(path, schedule=None).x0(x, 0.5)
+
+
+def test_classifier_guided_x0_eps_through_the_conversion():
+    """ClassifierGuidedField defines velocity and score only; its x0 and eps come from the velocity
+    by ``refcfg.convert`` and equal CFG's combination w x0(x|y) + (1 - w) x0(x) of the exact
+    posterior means (the exact-field identity, eqs. 59-62; weights summing to 1 commute with the
+    affine maps). Interior times and t = 1, tolerance 1e-9 relative."""
+    path = GMMPath(problem("two-class-2d"), "cosine")
+    x = 2 * np.random.default_rng(1).standard_normal((20, 2))
+    f = path.classifier_guided(1, 3.0)
+    for t in (0.1, 0.5, 0.9, 1.0):
+        for q in ("x0", "eps"):
+            want = 3.0 * getattr(path, q)(x, t, 1) - 2.0 * getattr(path, q)(x, t)
+            _close(getattr(f, q)(x, t), want, 1e-9)
