@@ -112,3 +112,16 @@ def test_cli_errors(capsys):
     assert main(["compare-guidance", "--fast", "--variants", "magic"]) == 2
     assert "unknown variant" in capsys.readouterr().err
     assert main(["compare-guidance", "--fast", "--y", "7"]) == 2
+
+
+def test_rules_that_cannot_run_are_skipped_or_refused_before_work():
+    # guidance rescale needs d >= 2: skipped (and said) by default on gauss-1d, refused when asked
+    r = compare_guidance("gauss-1d", ws=(2.0,), n=20, steps=2, n_ref=20, seed=0)
+    assert "rescale" in r["skipped"] and "d >= 2" in r["skipped"]["rescale"]
+    assert "rescale" not in r["variants"] and "cfg" in r["variants"]
+    assert "skipped rescale: guidance rescale needs d >= 2" in format_table(r)
+    calls = []
+    with pytest.raises(ValueError, match="variant 'rescale' cannot run on this problem"):
+        compare_guidance("gauss-1d", ws=(2.0,), n=20, steps=2, variants=("cfg", "rescale"),
+                         progress=calls.append)
+    assert calls == []                                  # nothing was sampled

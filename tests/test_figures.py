@@ -128,3 +128,33 @@ def test_learned_errors_figure_rejects_a_model_of_another_problem(tiny_model):
         figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("mit-symmetric")), model)
     with pytest.raises(ValueError, match="trained with schedule 'linear'"):
         figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("two-class-2d"), "cosine"), model)
+
+
+def test_skipped_figures_are_named_with_a_reason():
+    p1 = refcfg.GMMPath(refcfg.problem("gauss-1d"))
+    p2 = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    sk = figures.skipped_figures(p1)
+    assert set(sk) == set(figures.FIGURES) - {"gaussian_variance"}
+    assert sk["cfg_sweep"] == "needs a 2-D problem (d = 1)"
+    assert set(figures.skipped_figures(p2)) == {"learned_errors"}
+
+
+def test_model_of_another_problem_is_refused_before_any_figure(tiny_model, tmp_path):
+    out = tmp_path / "figs"
+    with pytest.raises(ValueError, match="model must be a CFG model of this problem"):
+        figures.make_figures(out, "mit-symmetric", model=tiny_model, fast=True, progress=False)
+    assert not any(out.glob("*.png"))
+
+
+def test_cfg_sweep_box_fits_the_data():
+    # the box holds the data law (means +- 3 sd) and the samples, and no more than 5 % padding
+    mix = refcfg.problem("two-class-2d")
+    x = np.array([[-1.0, 0.5], [0.3, 2.0]])
+    lo, hi = figures.data_box(mix, x)
+    m = mix.marginal
+    sd = np.sqrt(m.eigvals.max(axis=1))[:, None]
+    lo0, hi0 = (m.means - 3 * sd).min(), (m.means + 3 * sd).max()
+    assert np.isclose(lo, lo0 - 0.05 * (hi0 - lo0)) and np.isclose(hi, hi0 + 0.05 * (hi0 - lo0))
+    far = np.array([[9.0, -9.0]] * 10)
+    lo2, hi2 = figures.data_box(mix, far)
+    assert lo2 < -9.0 and hi2 > 9.0

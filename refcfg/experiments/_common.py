@@ -77,29 +77,6 @@ def sde_grid(steps: int, t_start: float = 0.0) -> np.ndarray:
     return np.linspace(t_start, 1.0, steps + 1)
 
 
-class IntervalField:
-    """Guidance only inside a noise interval (arXiv 2404.07724): w u(x|y) + (1 - w) u(x|null) where
-    sigma_t = beta_t / alpha_t lies in (sigma_lo, sigma_hi], the conditional field u(x|y) elsewhere.
-    ``guided`` and ``cond`` are fields (velocity and score); t is a float (the samplers' convention)."""
-
-    def __init__(self, guided, cond, sigma_lo, sigma_hi):
-        self.guided, self.cond = guided, cond
-        self.sigma_lo, self.sigma_hi = float(sigma_lo), float(sigma_hi)
-        self.d, self.schedule = guided.d, guided.schedule
-
-    def _active(self, t) -> bool:
-        t = float(np.ravel(t)[0]) if np.ndim(t) else float(t)
-        al, be = float(self.schedule.alpha(t)), float(self.schedule.beta(t))
-        sig = np.inf if al == 0.0 else be / al
-        return self.sigma_lo < sig <= self.sigma_hi
-
-    def velocity(self, x, t):
-        return (self.guided if self._active(t) else self.cond).velocity(x, t)
-
-    def score(self, x, t):
-        return (self.guided if self._active(t) else self.cond).score(x, t)
-
-
 def edm_grid(steps: int, schedule="linear", sigma_min=0.002, sigma_max=80.0, rho=7.0) -> np.ndarray:
     """Karras et al. (EDM, arXiv 2206.00364, eq. 5) noise levels sigma_i, mapped to times t with
     beta_t / alpha_t = sigma_i, preceded by t = 0 (sigma = inf) and followed by t = 1 (sigma = 0):

@@ -1,6 +1,6 @@
 """Result 3: classifier guidance and CFG with exact fields give the same trajectories from the same noise.
 
-With the exact Bayes classifier p_t(y|x) (notes arXiv 2506.02070 v3, eq. 59-62),
+With the exact noisy classifier p_t(y|x) (Bayes' rule, notes eqs. 60-61),
 u(x) + w a_t grad log p_t(y|x) = w u(x|y) + (1 - w) u(x) identically (eq. 62 vs eq. 65), so the two
 samplers, fed the same initial points and the same Brownian increments, must produce the same paths up
 to rounding. The table reports the largest difference over every stored state of every trajectory.

@@ -1,7 +1,7 @@
 """Guidance variants measured against ground truth: the study behind ``refcfg compare-guidance``.
 
 For one problem (a LabeledGMM), one class y and a sweep of guidance weights w, every variant of
-``refcfg.variants`` is run on the exact fields of the problem's path from the *same* initial noise,
+``refcfg.guidance.RULES`` is run on the exact fields of the problem's path from the *same* initial noise,
 and its samples are scored against exact laws (``refcfg.metrics``):
 
 - class confidence: mean p(y | x) and accuracy of the exact Bayes classifier at t = 1 (Bayes'
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .._validation import as_positive_int
-from ..variants import VARIANTS, make_variant
+from ..guidance import RULES, make, weaker_mixture
 from . import tilted
 from ._common import Result
 
@@ -88,19 +88,25 @@ def score_samples(x, mixture, y: int, ref_cond, ref_tilted, *, name: str, w: flo
 
 def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, steps: int = 100,
                      sampler: str = "euler", y: int = 0, seed: int = 0, n_ref: int | None = None,
-                     variants=VARIANTS, schedule="linear", variant_params: dict | None = None,
+                     variants=None, schedule="linear", variant_params: dict | None = None,
                      oversample: int = 20, progress=None) -> dict:
     """Run every variant for every w on the exact fields of ``problem`` from the same noise.
 
-    problem: a name of ``refcfg.problems`` or a LabeledGMM. Returns a dict with the settings, the
-    rows (list of ``Row``), the tilted-law ESS per w, and the final samples per (variant, w)."""
+    problem: a name of ``refcfg.problems``, a ``.toml`` path, a LabeledGMM or a GMMPath (see
+    ``refcfg.problems.resolve``). variants: names of ``refcfg.guidance.RULES``; None runs every rule
+    that applies to the problem (rules that cannot run on it, such as guidance rescale in 1-D, are
+    listed under "skipped"). Every rule is built and evaluated once on a few points before any
+    sampling, so a rule that cannot run fails before the work starts. Returns a dict with the
+    settings, the rows (list of ``Row``), the tilted-law ESS per w, and the final samples per
+    (variant, w)."""
     from ..paths import GMMPath
-    from ..problems import problem as get_problem
+    from ..problems import resolve
     from ..sampling import sample
     from ..sampling.api import time_grid
 
-    mix = get_problem(problem) if isinstance(problem, str) else problem
-    name = problem if isinstance(problem, str) else repr(problem)
+    path, pname = resolve(problem, schedule)
+    mix = path.mixture
+    name = pname if pname is not None else repr(problem)
     n = as_positive_int(n, "n")
     steps = as_positive_int(steps, "steps")
     n_ref = as_positive_int(n_ref if n_ref is not None else 2 * n, "n_ref")
@@ -116,30 +122,45 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
     oversample = as_positive_int(oversample, "oversample")
     if isinstance(y, bool) or not isinstance(y, (int, np.integer)) or not 0 <= y < mix.n_classes:
         raise ValueError(f"y must be a class in 0..{mix.n_classes - 1}, got {y!r}")
+    chosen = variants is None
+    variants = list(RULES if chosen else variants)
     for v in variants:
-        if v not in VARIANTS:
-            raise ValueError(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+        if v not in RULES:
+            raise ValueError(f"unknown variant {v!r}; known: {', '.join(RULES)}")
     params = dict(variant_params or {})
-    path = GMMPath(mix, schedule)
     grid = time_grid(steps)
+    weak_path = None
+    if "autoguidance" in variants:
+        cov_scale = params.get("autoguidance", {}).get("cov_scale", 2.0)
+        weak_path = GMMPath(weaker_mixture(mix, cov_scale), path.schedule)
+
+    def build(v, w):
+        kw = {k: val for k, val in params.get(v, {}).items() if k != "cov_scale"}
+        return make(v, path, y, w, t_grid=grid, weak_path=weak_path, **kw)
+
+    skipped = {}
+    probe = np.zeros((2, mix.d))
+    probe[1] = 0.5
+    for v in list(variants):                           # before any work: can every rule run here?
+        try:
+            build(v, ws[-1]).velocity(probe, 0.5)
+        except ValueError as exc:
+            if not chosen:
+                raise ValueError(f"variant {v!r} cannot run on this problem: {exc}") from exc
+            skipped[v] = str(exc)
+            variants.remove(v)
     rng = np.random.default_rng(seed)
     x_init = rng.standard_normal((n, mix.d))           # the same noise for every variant and w
     ref_cond = mix.class_gmm(y).sample(n_ref, rng)
     exact = mix.class_gmm(y).sample(n, rng)            # noise floor of every metric at this n
     rows, samples, ess = [], {}, {}
-    weak_path = None
-    if "autoguidance" in variants:
-        from ..variants import weaker_mixture
-        cov_scale = params.get("autoguidance", {}).get("cov_scale", 2.0)
-        weak_path = GMMPath(weaker_mixture(mix, cov_scale), path.schedule)
     for w in ws:
         ref_tilted, ess[w] = tilted.sample(mix, y, w, n_ref, seed=rng, oversample=oversample)
         tilted_own, _ = tilted.sample(mix, y, w, n, seed=rng, oversample=oversample)
         rows.append(score_samples(exact, mix, y, ref_cond, ref_tilted, name="exact p(x|y)", w=w))
         rows.append(score_samples(tilted_own, mix, y, ref_cond, ref_tilted, name="tilted (SIR)", w=w))
         for v in variants:
-            kw = {k: val for k, val in params.get(v, {}).items() if k != "cov_scale"}
-            fld = make_variant(v, path, y, w, t_grid=grid, weak_path=weak_path, **kw)
+            fld = build(v, w)
             t0 = time.perf_counter()
             x = sample(fld, n, sampler=sampler, t_grid=grid, x_init=x_init)
             dt = time.perf_counter() - t0
@@ -153,7 +174,7 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
                 n_ref=n_ref, oversample=oversample, ess=ess,
                 schedule=path.schedule.name + (f" {path.schedule.params}" if path.schedule.params
                                                else ""),
-                rows=rows, samples=samples, exact=exact, variants=list(variants),
+                rows=rows, samples=samples, exact=exact, variants=list(variants), skipped=skipped,
                 params={k: dict(v) for k, v in params.items()})
 
 

@@ -10,7 +10,7 @@ high-noise part excluded the mode masses stay at the tilted law's.
 
 The interval sampler integrates the conditional field on [0, t(sigma_hi)], CFG on
 [t(sigma_hi), t(sigma_lo)] and the conditional field on the rest, so every leg runs on the fast
-backend; ``IntervalField`` (refcfg.experiments._common) is the same thing as one field
+backend; ``refcfg.guidance.GuidanceInterval`` is the same thing as one field
 (tests/experiments check that both give the same Euler trajectories).
 """
 

@@ -49,6 +49,8 @@ def format_table(result: dict) -> str:
                  _fixed(row.loglik, 3), _fixed(row.mode_tv, 3), _fixed(row.ed_cond, 4),
                  _fixed(row.ed_tilted, 4), mass]
         lines.append("| " + " | ".join(cells) + " |")
+    for v, why in r.get("skipped", {}).items():
+        lines.append(f"\nskipped {v}: {why}")
     return "\n".join(lines)
 
 

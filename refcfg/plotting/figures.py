@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..experiments import tilted
 
 __all__ = ["STYLE", "FIGURES", "path_snapshots", "conditional_vs_marginal", "classifier_heatmaps",
            "cfg_sweep", "ode_vs_sde", "gaussian_cfg_variance", "learned_vs_exact", "make_figures",
-           "CAPTIONS",
+           "CAPTIONS", "skipped_figures",
            "figure_path", "grid_box", "data_box"]
 
 # One style for every figure: small serif-free fonts readable at README size (~800 px wide).
@@ -429,22 +428,7 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
     fields, over (x, y) ~ p_t(x, y) for each t: conditional u(x|y), unconditional u(x) (the null
     label) and the CFG field (eq. 65) at each w (``refcfg.learn.compare.field_errors``)."""
     from ..learn.compare import field_errors
-    from ..learn.mlp import MLP
-    _check_path(path, need_2d=False)
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a refcfg.learn.MLP, got {type(model).__name__}")
-    if model.config.n_classes != path.n_classes or model.config.d_in != path.d:
-        raise ValueError(f"model must be a CFG model of this problem (d = {path.d}, "
-                         f"{path.n_classes} classes), got d = {model.config.d_in} and "
-                         f"n_classes = {model.config.n_classes}")
-    from ..learn.fields import schedule_of
-    try:
-        trained = schedule_of(model)
-    except ValueError:
-        trained = None
-    if trained is not None and trained != path.schedule:
-        raise ValueError(f"model was trained with schedule {trained.name!r} but the path uses "
-                         f"{path.schedule.name!r}: x_t would not mean the same")
+    _check_model(path, model)
     t_grid = np.linspace(0.0, 1.0, 21) if t_grid is None else _check_times(t_grid, "t_grid")
     err = field_errors(path, model, ws=ws, t_grid=t_grid, n=n, seed=seed)
     with _style():
@@ -468,6 +452,26 @@ def learned_vs_exact(path, model, *, ws=(1.0, 3.0), n: int = 2000, seed=0, t_gri
         ax.set_title(f"Learned MLP ({steps} steps) vs exact fields\n"
                      f"over $(x, y) \\sim p_t$, N = {n} per t")
     return fig
+
+
+def _check_model(path, model):
+    """A trained CFG MLP of this problem and schedule, or TypeError/ValueError saying why not."""
+    from ..learn.mlp import MLP
+    _check_path(path, need_2d=False)
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a refcfg.learn.MLP, got {type(model).__name__}")
+    if model.config.n_classes != path.n_classes or model.config.d_in != path.d:
+        raise ValueError(f"model must be a CFG model of this problem (d = {path.d}, "
+                         f"{path.n_classes} classes), got d = {model.config.d_in} and "
+                         f"n_classes = {model.config.n_classes}")
+    from ..learn.fields import schedule_of
+    try:
+        trained = schedule_of(model)
+    except ValueError:
+        trained = None
+    if trained is not None and trained != path.schedule:
+        raise ValueError(f"model was trained with schedule {trained.name!r} but the path uses "
+                         f"{path.schedule.name!r}: x_t would not mean the same")
 
 
 # ----------------------------------------------------------------------------- the set
@@ -511,6 +515,18 @@ def _save(fig, out, name, formats):
     return written
 
 
+def skipped_figures(path, model=None) -> dict:
+    """The figures of ``FIGURES`` that ``make_figures`` leaves out for this path and model, with the
+    reason (name -> text): plane figures need d = 2, the learned-errors figure a model."""
+    out = {}
+    if path.d != 2:
+        for name in FIGURES[:5]:
+            out[name] = f"needs a 2-D problem (d = {path.d})"
+    if model is None:
+        out["learned_errors"] = "needs a trained model (--model)"
+    return out
+
+
 def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: int = 0,
                  formats=("png", "pdf"), fast: bool = False, progress=True, schedule="linear"):
     """Write the figure set to directory ``out`` (created), one file per figure and format.
@@ -520,18 +536,9 @@ def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: i
     None; fast: smaller grids and samples (for tests); progress: tqdm bar (True: when stderr is a
     terminal, "force": always, False: never). Plane figures need d = 2 and are skipped otherwise.
     Returns a dict name -> list of written paths."""
-    from ..mixture import GMM, LabeledGMM
     from ..paths import GMMPath
-    from ..problems import problem as load_problem
-    if isinstance(problem, GMMPath):
-        path = problem
-    elif isinstance(problem, (LabeledGMM, GMM)):
-        path = GMMPath(problem, schedule)
-    elif isinstance(problem, (str, os.PathLike)):
-        path = GMMPath(load_problem(str(problem)), schedule)
-    else:
-        raise TypeError(f"problem must be a name, a .toml path, a LabeledGMM or a GMMPath, got "
-                        f"{type(problem).__name__}")
+    from ..problems import resolve
+    path = problem if isinstance(problem, GMMPath) else resolve(problem, schedule).path
     formats = tuple(formats)
     bad = [f for f in formats if f not in ("png", "pdf", "svg")]
     if bad or not formats:
@@ -540,6 +547,8 @@ def make_figures(out, problem="two-class-2d", *, model=None, y: int = 0, seed: i
     if model is not None and not hasattr(model, "forward"):
         from ..learn.mlp import load_mlp
         model = load_mlp(model)
+    if model is not None:
+        _check_model(path, model)                      # before any figure is made
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     g = 70 if fast else 140

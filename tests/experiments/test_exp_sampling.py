@@ -7,7 +7,8 @@ import pytest
 
 import refcfg
 from refcfg.experiments import classifier_vs_cfg, cfg_vs_tilted, guidance_interval, tree
-from refcfg.experiments._common import IntervalField, edm_grid
+from refcfg.experiments._common import edm_grid
+from refcfg.guidance import GuidanceInterval
 
 
 def test_classifier_guidance_equals_cfg():
@@ -50,7 +51,8 @@ def test_guidance_interval_prevents_mode_dropping():
 
 
 def test_interval_sampler_equals_interval_field():
-    # three legs on the fast backend == one IntervalField on the NumPy backend, Euler (which only
+    # three legs on the fast backend == one GuidanceInterval field (refcfg.guidance) on the NumPy
+    # backend, Euler (which only
     # evaluates at step starts), same initial points: equal to rounding (<= 1e-12)
     mix = guidance_interval.interval_problem()
     path = refcfg.GMMPath(mix)
@@ -60,8 +62,9 @@ def test_interval_sampler_equals_interval_field():
                                           backend="numpy")
     ts = guidance_interval.interval_grid(40, t_a, 1.0)
     x0 = np.random.default_rng(3).standard_normal((200, 1))
-    b = refcfg.sample(IntervalField(path.cfg(0, 4.0), path.field(0), 0.0, 1.0), 200, sampler="euler",
-                      t_grid=ts, x_init=x0, backend="numpy")
+    rule = GuidanceInterval(path.field(0), path.field(None), 4.0, sigma_lo=0.0, sigma_hi=1.0,
+                            schedule=path.schedule)
+    b = refcfg.sample(rule, 200, sampler="euler", t_grid=ts, x_init=x0, backend="numpy")
     assert np.max(np.abs(a - b)) < 1e-12
 
 
