@@ -13,9 +13,9 @@ responsibility-weighted sum, r_j = softmax_j(log pi_j + log N(x; alpha_t mu_j, S
     u_t(x)    = dalpha E[z|x] + dbeta E[eps|x]                                      (marginalisation,
               = sum_j r_j (dalpha mu_j + Q_j ((alpha dalpha lam_j + beta dbeta) / s_j) c_j)  eq. 18)
 
-The last line is finite on the closed interval [0, 1] (no division by alpha_t or beta_t); the textbook route
-u = a_t score + b_t x (eq. 41/42) cancels catastrophically as t -> 0 and is offered only as
-``velocity(..., method="conversion")``.
+The last line is finite on the closed interval [0, 1] (no division by alpha_t or beta_t); the
+textbook route u = a_t score + b_t x (eq. 41/42) cancels catastrophically as t -> 0 and is offered
+only as ``velocity(..., method="conversion")``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Tests of the guidance rules (refcfg.guidance): each combination rule against an independent per-row NumPy evaluation,
-each reduction to plain CFG, the space (velocity / x0 / eps) facts, the per-step state, errors.
+"""Tests of the guidance rules (refcfg.guidance): each combination rule against an independent
+per-row NumPy evaluation, each reduction to plain CFG, the space (velocity / x0 / eps) facts, the per-step state, errors.
 
 Oracles: explicit per-row loops written here (not the vectorised code under test); the core's
 ``GMMPath.cfg_velocity`` / ``x0`` / ``eps`` (a different implementation of the exact fields); the
