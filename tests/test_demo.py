@@ -109,10 +109,22 @@ def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
     assert "Not drawn: 6 of 7 figures" in (out / "report.md").read_text()
 
 
-def test_demo_writes_pdfs_beside_pngs(demo_run):
-    status, text, out = demo_run
-    pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    assert pngs and pngs == sorted(p.stem for p in (out / "figures").glob("*.pdf"))
+def test_demo_writes_pdfs_beside_pngs_except_when_fast(tmp_path, monkeypatch, capsys):
+    # the formats the command asks for; the figures themselves are tested in test_figures.py
+    import refcfg.plotting.figures as F
+    asked = []
+
+    def record(out, path, **kw):
+        asked.append(kw["formats"])
+        return {}
+
+    monkeypatch.setattr(F, "make_figures", record)
+    for fast in (True, False):
+        assert main(["demo", "--problem", "gauss-1d", "--n", "40", "--train-steps", "0",
+                     "--out", str(tmp_path / str(fast)), "--no-progress"]
+                    + (["--fast"] if fast else [])) == 0
+    capsys.readouterr()
+    assert asked == [("png",), ("png", "pdf")]
 
 
 def test_report_writer(tmp_path):

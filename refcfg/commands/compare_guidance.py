@@ -1,6 +1,6 @@
 """``refcfg compare-guidance``: guidance variants on exact fields, scored against ground truth.
 
-Runs every variant of ``refcfg.variants`` (plain CFG, guidance interval, guidance rescale, APG,
+Runs every rule of ``refcfg.guidance`` (plain CFG, guidance interval, guidance rescale, APG,
 CFG-Zero*, autoguidance, a linear w(t) schedule) from the same initial noise for a sweep of w and
 prints a Markdown table: class confidence under the exact Bayes classifier, mean log p(x|y), mass per
 mode, energy distance to p(x|y) and to the tilted law p(x|y)^w p(x)^(1-w)/Z. With ``--out DIR`` it
@@ -8,7 +8,8 @@ also writes DIR/table.md, DIR/results.json and DIR/figure.png. See docs/guidance
 
 The computation is :func:`refcfg.experiments.compare_guidance.compare_guidance`; this module checks
 every argument before it starts. A variant that the problem does not support (guidance rescale needs
-d >= 2) is left out of the default set with a line that says so, and refused when asked for by name.
+d >= 2) is left out of the default set with a line that says so (the study probes each rule before
+sampling), and refused with exit status 2 when asked for by name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 
 from ._args import check_int, check_out_dir, resolve_problem, usage
 
-__all__ = ["add_parser", "run", "unsupported_variants"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
@@ -50,27 +51,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def unsupported_variants(path, y: int, variants, steps: int) -> dict:
-    """{variant: reason} for the variants that cannot run on ``path``: each is built on the exact
-    fields and evaluated at two points, and the library's own ValueError is the reason."""
-    import numpy as np
-
-    from ..sampling.api import time_grid
-    from ..variants import make_variant
-
-    x = np.random.default_rng(0).standard_normal((2, path.d))
-    out = {}
-    for v in variants:
-        try:
-            make_variant(v, path, y, 2.0, t_grid=time_grid(steps)).velocity(x, 0.5)
-        except ValueError as exc:
-            out[v] = str(exc).splitlines()[0]
-    return out
-
-
 def run(args) -> int:
     from ..experiments.compare_guidance import FAST, FULL, compare_guidance
-    from ..variants import VARIANTS
+    from ..guidance import RULES
 
     # every check before any work or output
     sizes = dict(FAST if args.fast else FULL)
@@ -87,33 +70,29 @@ def run(args) -> int:
     check_int(args.seed, "--seed", 0)
     out = check_out_dir(args.out) if args.out else None
     resolved = resolve_problem(args.problem, args.schedule)
-    path = resolved.path
-    if not 0 <= args.y < path.n_classes:
-        raise usage(f"--y must be a class of {resolved.label} in 0..{path.n_classes - 1}, got "
-                    f"{args.y}")
-    unknown = [v for v in args.variants or () if v not in VARIANTS]
+    if not 0 <= args.y < resolved.mixture.n_classes:
+        raise usage(f"--y must be a class of {resolved.label} in 0..{resolved.mixture.n_classes - 1}"
+                    f", got {args.y}")
+    unknown = [v for v in args.variants or () if v not in RULES]
     if unknown:
-        raise usage(f"--variants: unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}")
-    variants = tuple(args.variants) if args.variants else VARIANTS
-    unsupported = unsupported_variants(path, args.y, variants, steps)
-    if args.variants and unsupported:
-        v, why = next(iter(unsupported.items()))
-        raise usage(f"--variants {v}: not supported on {resolved.label}: {why}")
-    for v, why in unsupported.items():
-        print(f"refcfg: skipped variant {v} on {resolved.label}: {why}", file=sys.stderr)
-    variants = tuple(v for v in variants if v not in unsupported)
+        raise usage(f"--variants: unknown variant {unknown[0]!r}; known: {', '.join(RULES)}")
 
     from ..plotting.comparison import format_table, plot_comparison, to_json
 
-    result = compare_guidance(resolved.label, ws=ws, n=n, steps=steps, sampler=args.sampler,
-                              y=args.y, seed=args.seed, n_ref=n_ref, variants=variants,
-                              schedule=resolved.schedule,
-                              progress=lambda msg: print(msg, file=sys.stderr))
+    try:   # the study probes every rule on the problem before it samples anything
+        result = compare_guidance(resolved.path, ws=ws, n=n, steps=steps, sampler=args.sampler,
+                                  y=args.y, seed=args.seed, n_ref=n_ref,
+                                  variants=tuple(args.variants) if args.variants else None,
+                                  progress=lambda msg: print(msg, file=sys.stderr))
+    except ValueError as exc:
+        if args.variants and "cannot run on this problem" in str(exc):
+            raise usage(f"--variants: {str(exc).splitlines()[0]} ({resolved.label})") from None
+        raise
+    result["problem"] = resolved.label
+    for v, why in result.get("skipped", {}).items():
+        print(f"refcfg: skipped variant {v} on {resolved.label}: {why}", file=sys.stderr)
     table = format_table(result)
     print(table)
-    if unsupported:
-        print("\nSkipped (not supported on this problem): "
-              + "; ".join(f"{v} ({why})" for v, why in unsupported.items()))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "table.md").write_text(table + "\n")

@@ -5,7 +5,8 @@
    exact conditional law and to the tilted law p(x|y)^w p(x)^(1-w)/Z;
 3. a short CFG training of an MLP (label dropout, notes eq. 66) with a progress bar;
 4. learned vs exact: per-t field errors and samples at the same w;
-5. figures (PNG and PDF), the interactive page, and a report (HTML, self-contained, and Markdown).
+5. figures (PNG and PDF; PNG only with --fast), the interactive page, and a report (HTML,
+   self-contained, and Markdown).
 
 The computations are :mod:`refcfg.experiments.demo`; this module parses and checks the arguments
 (all of them before any work), calls those functions, and prints and writes their results.
@@ -44,8 +45,9 @@ def add_parser(sub):
                    help="steps of the short CFG training (default 6000, 40 with --fast; 0 skips "
                         "training)")
     p.add_argument("--fast", action="store_true",
-                   help="small sizes everywhere (N <= 300, 20 sampler steps, 40 training steps): "
-                        "seconds on the built-in 2-D problems, about a minute on the tree")
+                   help="small sizes everywhere (N <= 300, 20 sampler steps, 40 training steps, "
+                        "coarse figures as PNG only): seconds on the small built-in problems, "
+                        "minutes on the tree (2032 components)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -104,8 +106,8 @@ def _run(args, out: Path, resolved) -> int:
           + (" [--fast]" if fast else ""), flush=True)
     if fast and mix.marginal.K > BIG_PROBLEM:
         print(f"note: --fast keeps the sizes small, but every field evaluation sums over all "
-              f"{mix.marginal.K} components of {label}: expect about a minute on 2 cores "
-              f"(progress below)", flush=True)
+              f"{mix.marginal.K} components of {label}: expect one to a few minutes on 2 cores, "
+              f"most of it in the figures (progress below)", flush=True)
 
     report = Report(f"refcfg demo: {label}")
     report.text(f"Problem {label}: {mix.n_classes} classes, d = {mix.d}, "
@@ -159,7 +161,8 @@ def _run(args, out: Path, resolved) -> int:
     t0 = time.perf_counter()
     _step(f"figures -> {fig_dir} ...")
     written = figures.make_figures(fig_dir, path, model=model, seed=args.seed,
-                                   formats=("png", "pdf"), fast=fast, progress=progress)
+                                   formats=("png",) if fast else ("png", "pdf"), fast=fast,
+                                   progress=progress)
     _step(f"{len(written)} figure(s) written in {time.perf_counter() - t0:.1f} s")
     skipped = figure_skips(written, path.d, None if model is not None else "no training "
                            "(--train-steps 0)")
@@ -178,8 +181,9 @@ def _run(args, out: Path, resolved) -> int:
         page = interactive.write_page(out / "interactive.html", path, y=y, fast=fast,
                                       seed=args.seed, problem=label)
         _step(f"interactive page written in {time.perf_counter() - t0:.1f} s")
-        report.text("The interactive page interactive.html (next to this report) shows the exact "
-                    "guided field and CFG samples with sliders for w and t.")
+        report.link("interactive.html", "interactive.html", before="The interactive page ",
+                    after=" (next to this report) shows the exact guided field and CFG samples "
+                          "with sliders for w and t.")
     else:
         _step(f"skipped the interactive page: it needs a 2-D problem, this one has d = {path.d}")
     paths = report.write(out)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -124,15 +123,6 @@ def _lr_at(step: int, steps: int, lr: float, lr_final: float, warmup: int) -> fl
     return lr * (lr_final + (1.0 - lr_final) * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def _progress_bar(total: int, desc: str, progress):
-    enabled = bool(progress) and (progress is True and sys.stderr.isatty() or progress == "force")
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-
 def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: float = 0.02,
                warmup: int = 200, seed=None, progress=True, desc: str = "train",
                eval_fn=None, eval_every: int = 0, time_limit: float | None = None) -> TrainResult:
@@ -149,7 +139,9 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     opt = Adam(model.theta, lr=float(lr))
     losses = np.empty(steps)
     history = []
-    bar = _progress_bar(steps, desc, progress)
+    from .._progress import progress_bar
+
+    bar = progress_bar(steps, desc, progress, leave=False)
     start = time.perf_counter()
     cpu_start = time.process_time()
     done = 0

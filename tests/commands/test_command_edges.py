@@ -124,7 +124,7 @@ def test_demo_fast_on_a_big_problem_says_it_is_slow_before_starting(tmp_path, ca
         main(["demo", "--fast", "--problem", "tree", "--out", str(tmp_path / "d"),
               "--no-progress"])
     text = capsys.readouterr().out
-    assert "2032 components" in text and "about a minute" in text
+    assert "2032 components" in text and "one to a few minutes" in text
 
 
 @pytest.mark.parametrize("command, words", [
@@ -228,11 +228,13 @@ def test_figures_on_highdim_say_which_figures_were_skipped_and_why(tmp_path, cap
 
 
 def test_compare_guidance_refuses_a_variant_the_problem_cannot_run(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("refcfg.experiments.compare_guidance.compare_guidance", _never)
+    import refcfg.sampling
+    monkeypatch.setattr(refcfg.sampling, "sample", _never)     # refused before any sampling
     out = tmp_path / "cg"
     assert main(["compare-guidance", "--problem", "gauss-1d", "--variants", "cfg", "rescale",
                  "--fast", "--out", str(out)]) == 2
-    _one_line_error(capsys, "--variants rescale", "gauss-1d", "d >= 2")
+    _one_line_error(capsys, "--variants: variant 'rescale' cannot run on this problem", "gauss-1d",
+                    "d >= 2")
     assert not out.exists()
 
 
@@ -251,15 +253,15 @@ def test_compare_guidance_bad_arguments(tmp_path, capsys, monkeypatch, extra, ne
 
 
 def test_compare_guidance_on_gauss_1d_runs_the_applicable_default_set(tmp_path, capsys):
-    from refcfg.variants import VARIANTS
+    from refcfg.guidance import RULES
     out = tmp_path / "cg"
     assert main(["compare-guidance", "--problem", "gauss-1d", "--fast", "--w", "2", "--n", "40",
                  "--n-ref", "80", "--steps", "5", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert "skipped variant rescale on gauss-1d: guidance rescale needs d >= 2" in captured.err
-    assert "Skipped (not supported on this problem): rescale" in captured.out
+    assert "skipped rescale: guidance rescale needs d >= 2" in captured.out
     rows = [ln.split("|")[1].strip() for ln in captured.out.splitlines() if ln.startswith("| ")]
-    for v in VARIANTS:
+    for v in RULES:
         assert (v in rows) == (v != "rescale"), v
     assert (out / "table.md").is_file()
 

@@ -8,7 +8,8 @@ from refcfg import NULL, GMMPath, problem
 from refcfg.learn.classifier import NoisyClassifier, log_softmax, train_classifier
 from refcfg.learn.compare import classifier_errors, field_errors
 from refcfg.learn.mlp import MLP, MLPConfig
-from refcfg.learn.train import _progress_bar, cfg_batch, train_cfg, train_unconditional
+from refcfg._progress import progress_bar
+from refcfg.learn.train import cfg_batch, train_cfg, train_unconditional
 from refcfg.problems import resolve
 
 SMALL = dict(steps=300, width=32, depth=2, batch=256, warmup=20, progress=False)
@@ -150,10 +151,12 @@ def test_short_classifier_training_approaches_bayes(alpha_scaled):
         NoisyClassifier(MLP(MLPConfig(2, 2, n_classes=2, width=4, depth=1)))
 
 
-def test_progress_bar_only_on_a_tty_or_forced():
-    # under pytest stderr is captured (not a TTY): the bar is off unless forced
-    assert _progress_bar(10, "x", True) is None
-    assert _progress_bar(10, "x", False) is None
-    bar = _progress_bar(10, "x", "force")
-    assert bar is not None
-    bar.close()
+def test_progress_bar_only_on_a_tty_or_forced(capsys):
+    # training uses the one progress bar; under pytest stderr is captured (not a TTY): the bar is
+    # off unless forced
+    assert progress_bar(10, "x", True) is None
+    assert progress_bar(10, "x", False) is None
+    train_cfg(**dict(SMALL, steps=60, progress=True))
+    assert "cfg" not in capsys.readouterr().err
+    train_cfg(**dict(SMALL, steps=60, progress="force"))
+    assert "cfg" in capsys.readouterr().err
