@@ -81,10 +81,18 @@ def _ptxas(ptxas, ptx, cc):
         proc = subprocess.run([ptxas, f"-arch=sm_{cc[0]}{cc[1]}", "-v", src, "-o",
                                os.path.join(tmp, "k.cubin")], capture_output=True, text=True)
     text = proc.stdout + proc.stderr
-    regs = re.findall(r"Used (\d+) registers", text)
-    spill = re.findall(r"(\d+) bytes spill stores", text)
-    return {"ptxas_ok": proc.returncode == 0, "registers": int(regs[-1]) if regs else None,
-            "spill_store_bytes": int(spill[-1]) if spill else None}
+    # the kernel's own figures: the properties of the entry function (internal functions such as
+    # libdevice's trig slow path are listed too, after it)
+    entry = re.search(r"Compiling entry function '([^']+)'", text)
+    regs = spill = None
+    if entry:
+        after = text[entry.end():]
+        m = re.search(r"Used (\d+) registers", after)
+        regs = int(m.group(1)) if m else None
+        m = re.search(r"Function properties for " + re.escape(entry.group(1)) +
+                      r"\s+\d+ bytes stack frame, (\d+) bytes spill stores", after)
+        spill = int(m.group(1)) if m else None
+    return {"ptxas_ok": proc.returncode == 0, "registers": regs, "spill_store_bytes": spill}
 
 
 def _find_ptxas():
