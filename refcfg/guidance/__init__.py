@@ -8,29 +8,15 @@
 - ``nonlinear``: ``GuidanceRescale``, ``APG``, ``CFGZeroStar`` (NumPy only).
 - ``spaces``: the prediction spaces (``to_space``/``from_space``) and ``RuleField``.
 - ``registry``: ``make(name, path, y, w, ...)`` and ``RULES``.
+
+Every public name of these modules (their ``__all__``) is re-exported here.
 """
 
-from .base import (MATH_METHODS, ExactField, Field, LinearTerm, NotLowerable, Scaled,
-                   linear_terms)
-from .linear import (Autoguidance, CFGField, ClassifierGuidedField, GuidanceInterval,
-                     GuidedField, LinearRule, PlainCFG, ScheduledCFG, cfg_combine, guided,
-                     noise_level, weaker_mixture, weight_profile, weight_schedule)
-from .nonlinear import (APG, CFGZeroStar, GuidanceRescale, NonlinearRule, apg_combine,
-                        cfg_zero_star_combine, cfg_zero_star_scale, rescale_combine)
-from .registry import REGISTRY, RULES, VARIANTS, make, make_variant
-from .spaces import ENDPOINT_H, SPACES, RuleField, VariantField, from_space, to_space
+from . import base, linear, nonlinear, registry, spaces
+from .base import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
+from .nonlinear import *  # noqa: F401,F403
+from .registry import *  # noqa: F401,F403
+from .spaces import *  # noqa: F401,F403
 
-__all__ = [
-    # protocol and lowering
-    "Field", "ExactField", "NotLowerable", "LinearTerm", "Scaled", "linear_terms", "MATH_METHODS",
-    # linear rules
-    "GuidedField", "CFGField", "ClassifierGuidedField", "guided", "LinearRule", "PlainCFG",
-    "GuidanceInterval", "ScheduledCFG", "Autoguidance", "weaker_mixture", "cfg_combine",
-    "noise_level", "weight_profile", "weight_schedule",
-    # nonlinear rules
-    "NonlinearRule", "GuidanceRescale", "APG", "CFGZeroStar", "rescale_combine", "apg_combine",
-    "cfg_zero_star_scale", "cfg_zero_star_combine",
-    # spaces and registry
-    "SPACES", "ENDPOINT_H", "to_space", "from_space", "RuleField", "VariantField",
-    "REGISTRY", "RULES", "make", "VARIANTS", "make_variant",
-]
+__all__ = [*base.__all__, *linear.__all__, *nonlinear.__all__, *spaces.__all__, *registry.__all__]
