@@ -118,11 +118,11 @@ def test_gmms_shrink_to_small_problems():
 
 
 def test_generators_are_varied():
-    """Over 80 derandomized draws every structural feature appears: K = 1..4, d = 1..3, the three
+    """Over 200 derandomized draws every structural feature appears: K = 1..4, d = 1..3, the three
     covariance types, condition numbers above half the bound, 1..3 classes, every schedule."""
     seen = {"K": set(), "d": set(), "cov": set(), "cond": 0.0, "C": set(), "sched": set()}
 
-    @settings(max_examples=80, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
               phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow])
     @given(rt.gmms(max_condition=20.0), rt.labeled_gmms(d=1, n_components=1), rt.schedules())
     def inner(g, m, s):
