@@ -104,6 +104,7 @@ def _run(args, out: Path, resolved) -> int:
     print(f"refcfg demo: problem {label} ({mix.n_classes} classes, d = {mix.d}, "
           f"{mix.marginal.K} components), linear schedule, seed {args.seed}, N = {n}"
           + (" [--fast]" if fast else ""), flush=True)
+    slow = mix.marginal.K > BIG_PROBLEM or not fast
     if fast and mix.marginal.K > BIG_PROBLEM:
         print(f"note: --fast keeps the sizes small, but every field evaluation sums over all "
               f"{mix.marginal.K} components of {label}: expect one to a few minutes on 2 cores, "
@@ -118,7 +119,7 @@ def _run(args, out: Path, resolved) -> int:
                 f"{' --fast' if fast else ''}`.")
 
     _section("1. exact fields: the notes' identities on samples of p_t")
-    t1 = _table(D.exact_checks(path, n, args.seed))
+    t1 = _table(D.exact_checks(path, n, args.seed, progress=_step if slow else None))
     print(t1.to_text())
     report.heading("1. Exact fields").table(t1)
 

@@ -54,7 +54,7 @@ def sizes(n: int, fast: bool, train_steps: int | None = None) -> Sizes:
     return Sizes(n=min(n, 300) if fast else n, steps=20 if fast else 100, train_steps=train_steps)
 
 
-def exact_checks(path, n: int, seed: int) -> Result:
+def exact_checks(path, n: int, seed: int, *, progress=None) -> Result:
     """The notes' identities on x ~ p_t(x, y) at ``CHECK_TIMES`` (module docstring).
 
     Rows: t, max |CG - CFG| / max |u|, max |a_t s + b_t x - u| / max |u| (the text "undefined
@@ -63,6 +63,8 @@ def exact_checks(path, n: int, seed: int) -> Result:
     cols = ("t", "|CG - CFG| / max|u|", "|a s + b x - u| / max|u|", "E p_t(y=0|x), x ~ p_t(.|0)")
     rows = []
     for t in CHECK_TIMES:
+        if progress is not None:
+            progress(f"t = {t:g} ...")
         z, y = path.mixture.sample(n, seed=rng)
         v = path.schedule.values(t)
         x = v.alpha * z + v.beta * rng.standard_normal(z.shape)
@@ -109,6 +111,8 @@ def cfg_sampling(path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS,
     rows = []
     for i, w in enumerate(ws):
         t0 = time.perf_counter()
+        if progress is not None:
+            progress(f"w = {w:g} ({i + 1}/{len(ws)}): sampling and scoring ...")
         x = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed)
         cc = class_confidence(x, path.mixture, y)
         ll, _ = mean_log_likelihood(x, path.mixture, y)
@@ -116,7 +120,7 @@ def cfg_sampling(path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS,
         rows.append(dict(zip(cols, (w, cc.mean_prob, cc.accuracy, ll, _energy(x, ref_cond, seed),
                                     _energy(x, tilt.x, seed), tilt.ess / (OVERSAMPLE * n)))))
         if progress is not None:
-            progress(f"w = {w:g} done ({i + 1}/{len(ws)}, {time.perf_counter() - t0:.1f} s)")
+            progress(f"w = {w:g} done in {time.perf_counter() - t0:.1f} s")
     other, _ = path.mixture.sample(n, seed=np.random.default_rng([seed, 4]), y=y)
     floor = _energy(ref_cond, other, seed)
     title = (f"Exact CFG sampler (Heun, {steps} steps, N = {n}, seed {seed}), y = {y}. ED = squared "
