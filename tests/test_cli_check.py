@@ -111,7 +111,7 @@ def test_subprocess_json_exit_codes(user_dir):
     (["check", "my_guidance:NOT_CALLABLE"], "is not callable"),
     (["check", "my_guidance"], "must look like package.module:function"),
     (["check", "my_guidance:eps", "--kind", "speed"], "invalid choice"),
-    (["check", "my_guidance:eps", "--problem", "nope"], "unknown problem 'nope'"),
+    (["check", "my_guidance:eps", "--problem", "nope"], "--problem: unknown problem 'nope'"),
     (["check", "my_guidance:eps", "--schedule", "nope"], "unknown schedule"),
     (["check", "my_guidance:eps", "--schedule", "polynomial:n"], "key=value"),
     (["check", "my_guidance:eps", "--times", "0.5,2"], "times must lie in [0, 1]"),

@@ -15,6 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from ._args import resolve_problem
+
 HELP = "check a field fn(x, t, y) -> (N, d) against the exact field"
 
 
@@ -137,6 +139,7 @@ def run(args) -> int:
     from ..validate import FieldError, check_field
 
     sched = _parse_schedule(args.schedule)
+    resolve_problem(args.problem, sched)   # a bad --problem is named before any import or check
     times = _parse_times(args.times)
     y = _parse_y(args.y)
     fns = [(t, load_target(t)) for t in args.targets]
