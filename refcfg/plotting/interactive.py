@@ -117,6 +117,9 @@ ws.max = D.ws.length - 1; ts.max = D.ts.length - 1;
 ws.value = Math.max(0, D.ws.indexOf(1)); ts.value = D.ts.length - 1;
 // the plot is the square S x S at (OX, OY); tick labels and axis names sit in the margins
 const OX = 46, OY = 10, S = 480, lo = D.box[0], hi = D.box[1];
+const CW = cv.width, CH = cv.height, dpr = window.devicePixelRatio || 1;   // sharp on HiDPI screens
+cv.style.width = CW + "px"; cv.style.height = CH + "px";
+cv.width = Math.round(CW * dpr); cv.height = Math.round(CH * dpr); ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
 const px = x => OX + (x - lo) / (hi - lo) * S, py = y => OY + S - (y - lo) / (hi - lo) * S;
 function decode(b64) { const s = atob(b64), a = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i); return a; }
@@ -155,7 +158,7 @@ function axes() {
     ctx.textAlign = "center"; ctx.textBaseline = "top"; ctx.fillText(String(v), px(v), OY + S + 7);
     ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.fillText(String(v), OX - 8, py(v)); }
   ctx.font = "italic 14px serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
-  ctx.fillText("x\\u2081", OX + S / 2, cv.height - 1);
+  ctx.fillText("x\\u2081", OX + S / 2, CH - 1);
   ctx.save(); ctx.translate(12, OY + S / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle";
   ctx.fillText("x\\u2082", 0, 0); ctx.restore();
   ctx.textAlign = "start"; ctx.textBaseline = "alphabetic"; }
@@ -164,7 +167,7 @@ function draw() {
   const i = +ws.value, k = +ts.value, f = D.frames[i][k];
   document.getElementById("wv").textContent = D.ws[i];
   document.getElementById("tv").textContent = D.ts[k].toFixed(2);
-  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, cv.width, cv.height); shade(decode(f.heat));
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, CW, CH); shade(decode(f.heat));
   ctx.save(); ctx.beginPath(); ctx.rect(OX, OY, S, S); ctx.clip();   // arrows and dots stay inside
   arrows(f.vel); dots(f.pts); ctx.restore(); axes();
   const last = D.frames[i][D.ts.length - 1].conf;
