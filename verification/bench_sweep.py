@@ -1,8 +1,9 @@
 """Benchmark of ``refcfg sweep``: throughput (cells per second) with 1 and 2 Dask workers, and the
 overhead per cell against calling the cell function directly.
 
-One spec (two-class-2d, plain CFG at 6 weights, Heun, ``--steps`` steps, ``--n`` samples, ``--seeds``
-seeds; energy distances, confidence, log-likelihood) is run
+Two specs on two-class-2d with plain CFG at 6 weights and Heun (``CASES``): "work", cells dominated
+by their own work (n = 2000, 20 steps, energy distances, confidence, log-likelihood), and "tiny",
+cells so small (n = 200, 4 steps, confidence only) that the sweep's own cost per cell shows. Each is run
 
 1. directly: ``refcfg.sweep.run_cell(evaluate, cell)`` for every cell in this process (the work),
    once before and once after the other runs (the faster pass is the reference: the machine's
@@ -15,7 +16,7 @@ overhead per cell = (wall time of the sweep - sum of the direct cell times) / ce
 the direct time is divided by 2 (ideal speed-up) before subtracting. The machine's load average is
 printed with the numbers. Every run's table is checked identical to the in-process one.
 
-    python verification/bench_sweep.py [--n 2000] [--steps 20] [--seeds 4]
+    python verification/bench_sweep.py [--case work|tiny|all]
 """
 
 from __future__ import annotations
@@ -28,43 +29,47 @@ import time
 from pathlib import Path
 
 
-def _spec(n, steps, seeds):
+def _spec(n, steps, seeds, metrics):
     return {"name": "bench", "seed": 0, "seeds": seeds,
             "axes": {"problem": ["two-class-2d"], "rule": ["cfg"],
                      "w": [1.0, 1.5, 2.0, 3.0, 4.0, 6.0], "sampler": ["heun"], "steps": [steps],
                      "n": [n]},
-            "metrics": {"names": ["ed_cond", "ed_tilted", "confidence", "loglik", "time"],
-                        "ed_max_n": 2000}}
+            "metrics": {"names": list(metrics), "ed_max_n": 2000}}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=4)
-    args = ap.parse_args(argv)
+CASES = {
+    # cells dominated by their work (energy distances at n = 2000 are most of it)
+    "work": dict(n=2000, steps=20, seeds=4,
+                 metrics=("ed_cond", "ed_tilted", "confidence", "loglik", "time")),
+    # tiny cells: the time is mostly the sweep machinery's own cost per cell
+    "tiny": dict(n=200, steps=4, seeds=8, metrics=("confidence",)),
+}
 
+
+def bench(case: str) -> str:
+    """Run one case (``CASES``) and return its Markdown table."""
     from distributed import LocalCluster
 
     from refcfg.sweep import evaluate, load_spec, read_table, run, run_cell
     from refcfg.sweep.spec import TIMING_COLUMNS
 
+    c = CASES[case]
     load0 = os.getloadavg()
-    spec = load_spec(_spec(args.n, args.steps, args.seeds))
+    spec = load_spec(_spec(c["n"], c["steps"], c["seeds"], c["metrics"]))
     cells = spec.cells()
-    warm = load_spec(_spec(args.n, args.steps, 1) | {"seed": 1})
+    warm = load_spec(_spec(c["n"], c["steps"], 1, c["metrics"]) | {"seed": 1})
     run_cell(evaluate, cells[0])                       # compile / load the kernels once
 
     def direct_pass():
         t0 = time.perf_counter()
-        for c in cells:
-            run_cell(evaluate, c)
+        for cell in cells:
+            run_cell(evaluate, cell)
         return time.perf_counter() - t0
 
     direct_before = direct_pass()
 
     def stable(t):
-        return t.drop_columns(list(TIMING_COLUMNS))
+        return t.drop_columns([k for k in TIMING_COLUMNS if k in t.column_names])
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,17 +96,27 @@ def main(argv=None):
     rows.insert(0, ("direct (cell function in this process, best of 2 passes)", direct, None))
     nc = len(cells)
     load1 = os.getloadavg()
-    print(f"# refcfg sweep benchmark: {nc} cells (two-class-2d, cfg, heun {args.steps} steps, "
-          f"n = {args.n}), {os.cpu_count()} cores, 1-min load average {load0[0]:.2f} before, "
-          f"{load1[0]:.2f} after (5-min {load1[1]:.2f})\n")
-    print("| run | wall (s) | cells/s | overhead per cell (ms) |")
-    print("|---|---:|---:|---:|")
+    lines = [f"## {case}: {nc} cells (two-class-2d, cfg at 6 w, heun {c['steps']} steps, "
+             f"n = {c['n']}, metrics {', '.join(c['metrics'])})", "",
+             f"{os.cpu_count()} cores; 1-min load average {load0[0]:.2f} before, {load1[0]:.2f} "
+             f"after (5-min {load1[1]:.2f})", "",
+             "| run | wall (s) | cells/s | overhead per cell (ms) |", "|---|---:|---:|---:|"]
     for name, wall, k in rows:
         ideal = direct / (k or 1)
         over = "-" if name.startswith("direct") else f"{1e3 * (wall - ideal) / nc:.1f}"
-        print(f"| {name} | {wall:.2f} | {nc / wall:.2f} | {over} |")
-    print(f"\ndirect passes: {direct_before:.2f} s before, {direct_after:.2f} s after the cluster runs "
-          f"({1e3 * direct / nc:.1f} ms per cell); every table identical to the in-process one")
+        lines.append(f"| {name} | {wall:.2f} | {nc / wall:.2f} | {over} |")
+    lines += ["", f"direct passes: {direct_before:.2f} s before, {direct_after:.2f} s after the "
+              f"cluster runs ({1e3 * direct / nc:.1f} ms per cell); every table identical to the "
+              f"in-process one", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", choices=[*CASES, "all"], default="all")
+    args = ap.parse_args(argv)
+    for case in (CASES if args.case == "all" else [args.case]):
+        print(bench(case), flush=True)
 
 
 if __name__ == "__main__":
