@@ -72,9 +72,14 @@ def run(args) -> int:
         raise usage(f"--interactive needs a 2-D problem, {resolved.label} has d = {path.d}")
     model = _load_model(args.model, path) if args.model is not None else None
 
-    written = figures.make_figures(out, path, model=model, y=args.y, seed=args.seed,
-                                   formats=formats, fast=args.fast,
-                                   progress=False if args.no_progress else True)
+    try:   # make_figures checks the formats before it draws or writes anything
+        written = figures.make_figures(out, path, model=model, y=args.y, seed=args.seed,
+                                       formats=formats, fast=args.fast,
+                                       progress=False if args.no_progress else True)
+    except ValueError as exc:
+        if str(exc).startswith("formats "):
+            raise usage(f"--{str(exc).splitlines()[0]}") from None
+        raise
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))
     skipped = figure_skips(written, path.d, None if model is not None else "no --model given")

@@ -201,6 +201,16 @@ def test_figures_bad_arguments(tmp_path, capsys, monkeypatch, extra, needle):
     assert not out.exists()
 
 
+def test_figures_bad_formats_are_named(tmp_path, capsys, monkeypatch):
+    import refcfg.plotting.figures as F
+    monkeypatch.setattr(F, "path_snapshots", _never)           # nothing is drawn
+    out = tmp_path / "figs"
+    for formats in ("png,gif", ","):
+        assert main(["figures", "--out", str(out), "--formats", formats]) == 2
+        _one_line_error(capsys, "--formats must be a non-empty subset of ('png', 'pdf', 'svg')")
+    assert not out.exists()
+
+
 def test_figures_out_under_a_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("refcfg.plotting.figures.make_figures", _never)
     blocker = tmp_path / "f"
