@@ -177,3 +177,20 @@ def test_traceback_flag_shows_the_users_frames(user_dir, capsys):
     assert first.startswith("refcfg: error: my_guidance:deep_error raised ValueError at t = 0")
     assert "Traceback" in rest and "_inner_helper" in rest and "deep_error" in rest
     assert "refcfg/validate.py" not in rest and rest.rstrip().splitlines()[-1].startswith("ValueError")
+
+
+def test_traceback_flag_shows_where_an_import_failed(user_dir, capsys):
+    (user_dir / "bad_import.py").write_text("def helper():\n    raise KeyError('setting')\n\n"
+                                            "helper()\n")
+    try:
+        assert main(["check", "bad_import:f"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "importing 'bad_import' raised KeyError" in err
+        sys.modules.pop("bad_import", None)
+        assert main(["check", "bad_import:f", "--traceback"]) == 2
+        err = capsys.readouterr().err
+        first, rest = err.split("\n", 1)
+        assert first.startswith("refcfg: error: importing 'bad_import' raised KeyError")
+        assert "Traceback" in rest and "helper" in rest and "bad_import.py" in rest
+    finally:
+        sys.modules.pop("bad_import", None)

@@ -49,8 +49,8 @@ def add_parser(subparsers):
                    help="the label value your function uses for NULL (default -1)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.add_argument("--traceback", action="store_true",
-                   help="when a checked function raises, print its traceback (to stderr) after the "
-                        "one-line error")
+                   help="when a checked function (or the import of its module) raises, print its "
+                        "traceback to stderr after the one-line error")
     p.set_defaults(func=run)
     return p
 
@@ -103,7 +103,7 @@ def load_target(target: str):
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
-            raise _usage(f"importing {modname!r} raised {type(exc).__name__}: {exc}") from None
+            raise _usage(f"importing {modname!r} raised {type(exc).__name__}: {exc}") from exc
     else:
         cwd = os.getcwd()
         if cwd not in sys.path and "" not in sys.path:
@@ -113,7 +113,7 @@ def load_target(target: str):
         except ModuleNotFoundError as exc:
             raise _usage(f"cannot import module {modname!r}: {exc}") from None
         except Exception as exc:
-            raise _usage(f"importing {modname!r} raised {type(exc).__name__}: {exc}") from None
+            raise _usage(f"importing {modname!r} raised {type(exc).__name__}: {exc}") from exc
     obj = module
     for part in attr.split("."):
         try:
@@ -142,7 +142,16 @@ def run(args) -> int:
     resolve_problem(args.problem, sched)   # a bad --problem is named before any import or check
     times = _parse_times(args.times)
     y = _parse_y(args.y)
-    fns = [(t, load_target(t)) for t in args.targets]
+    try:
+        fns = [(t, load_target(t)) for t in args.targets]
+    except Exception as exc:   # importing the user's module raised: its traceback on request
+        cause = exc.__cause__
+        if not (args.traceback and isinstance(cause, Exception)):
+            raise
+        print(f"refcfg: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        traceback.print_exception(type(cause), cause, _user_frames(cause.__traceback__),
+                                  file=sys.stderr)
+        return 2
     reports, ok = [], True
     for target, fn in fns:
         try:
