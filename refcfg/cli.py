@@ -1,9 +1,11 @@
 """The ``refcfg`` command line.
 
 Subcommands live one per module in ``refcfg/commands/``; each defines ``add_parser(subparsers)``
-(registering its parser with ``set_defaults(func=run)``) and ``run(args) -> int``. User errors
-(ValueError, TypeError, UsageError, OSError such as a missing file) are printed as one line ``refcfg: error: ...``
-with exit status 2, without a traceback.
+(registering its parser with ``set_defaults(func=run)``) and ``run(args) -> int``, and checks every
+argument and output path (``refcfg/commands/_args.py``) before it computes or writes anything. User
+errors (ValueError, TypeError, UsageError, OSError such as a missing file) are printed as one line
+``refcfg: error: ...`` with exit status 2, without a traceback (``refcfg check --traceback`` shows the
+traceback of an error raised inside the user's own function).
 """
 
 from __future__ import annotations
