@@ -1,0 +1,125 @@
+"""The exact field as a PyTorch module: ``ExactModule(field, prediction)(x, t) -> tensor``.
+
+Tensors keep their device and dtype: CPU tensors are evaluated by the Numba CPU kernels
+(``refcfg.sampling.cpu``; the NumPy closed forms for fields that do not lower), CUDA tensors by
+the numba CUDA kernels (``refcfg.sampling.cuda.evaluate``). Computation is always float64; a
+float32 input gets the float64 result rounded to float32.
+
+Not supported: gradients. The output has a backward that raises (the exact fields are not written
+in torch; differentiate the closed forms yourself, e.g. the score is already grad log p_t). CUDA
+tensors are copied to the host and back around the CUDA kernels (one transfer each way), because
+``refcfg.sampling.cuda.evaluate`` takes host arrays; its kernels give velocity and score, and x0,
+eps and v follow on the host through ``refcfg.convert``.
+
+torch is imported when this module is imported; ``import refcfg`` never imports it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._core import PREDICTIONS, clamp_times, predict, resolve_field
+
+__all__ = ["ExactModule", "exact_module", "PREDICTIONS"]
+
+
+class _NoGrad(torch.autograd.Function):
+    """Identity on the forward pass whose backward refuses: the exact fields carry no autograd."""
+
+    @staticmethod
+    def forward(ctx, out, *inputs):
+        return out
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("refcfg.interop.torch: gradients through the exact field are not "
+                           "supported (it is evaluated outside autograd); use it inside "
+                           "torch.no_grad() or differentiate the closed forms yourself")
+
+
+def _cuda_predict(field, x_np, t, prediction, clamp):
+    """The prediction through the CUDA kernels (velocity/score on the device, x0/eps/v from them
+    on the host through refcfg.convert)."""
+    from .. import convert
+    from ..sampling import cuda
+
+    cuda.require()  # CudaUnavailableError (a RuntimeError) saying why, before any work
+    t = clamp_times(t, clamp)
+    t = float(t) if t.ndim == 0 else t
+    if prediction in ("velocity", "score"):
+        return cuda.evaluate(field, x_np, t, prediction)
+    u = cuda.evaluate(field, x_np, t, "velocity")
+    s = cuda.evaluate(field, x_np, t, "score")
+    sched = field.schedule
+    x0 = convert.velocity_to_x0(u, x_np, t, sched)
+    be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
+    eps = np.where(np.reshape(be, (-1, 1)) > 0, -np.reshape(be, (-1, 1)) * s,
+                   convert.velocity_to_eps(u, x_np, t, sched) if np.any(be == 0) else 0.0)
+    if prediction == "x0":
+        return x0
+    if prediction == "eps":
+        return eps
+    al = np.reshape(sched.alpha(t), (-1, 1))
+    return al * eps - np.reshape(be, (-1, 1)) * x0
+
+
+class ExactModule(torch.nn.Module):
+    """An ``nn.Module`` whose ``forward(x, t, y=None, w=None)`` is the exact ``prediction`` of a
+    refcfg field (one of "velocity", "eps", "x0", "score", "v"; see ``refcfg.interop``).
+
+    field: a GMMPath, a problem name or a field object (``path.cfg(y, w)``, ``path.field(y)``, a
+    guidance rule...). y / w (here or per call): labels and CFG weight (w = 1 no guidance; diffusers'
+    ``guidance_scale`` s is w). x: (N, d) tensor on CPU or CUDA, float32 or float64; t: a float, a
+    0-d tensor or an (N,) tensor of refcfg times in [0, 1]. clamp: None (strict: t outside [0, 1]
+    raises) or a tolerance for adaptive solvers that overshoot t = 1 (``refcfg.interop``).
+    backend ("auto", "cpu", "numpy") applies to CPU tensors."""
+
+    def __init__(self, field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
+                 backend: str = "auto"):
+        super().__init__()
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        self.field = resolve_field(field, y, w)
+        self.prediction = prediction
+        self.clamp = clamp
+        clamp_times(0.0, clamp)  # validates clamp now
+        self.backend = backend
+
+    def extra_repr(self) -> str:
+        return f"field={self.field!r}, prediction={self.prediction!r}, clamp={self.clamp!r}"
+
+    def forward(self, x, t, y=None, w=None):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+        if x.ndim != 2 or x.shape[1] != self.field.d:
+            raise ValueError(f"x has shape {tuple(x.shape)} but (N, {self.field.d}) is required")
+        if x.device.type not in ("cpu", "cuda"):
+            raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are supported")
+        field = self.field if (y is None and w is None) else resolve_field(self.field, _np(y), _np(w))
+        x_np = x.detach().to("cpu", torch.float64).numpy()
+        t_np = _np(t) if isinstance(t, torch.Tensor) else t
+        if x.device.type == "cuda":
+            out = _cuda_predict(field, x_np, t_np, self.prediction, self.clamp)
+        else:
+            out = predict(field, x_np, t_np, self.prediction, backend=self.backend,
+                          clamp=self.clamp)
+        res = torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or
+                                        (isinstance(t, torch.Tensor) and t.requires_grad)):
+            extra = [v for v in (x, t) if isinstance(v, torch.Tensor) and v.requires_grad]
+            return _NoGrad.apply(res, *extra)
+        return res
+
+
+def _np(v):
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu().numpy()
+    return v
+
+
+def exact_module(field, prediction: str = "velocity", **kwargs) -> ExactModule:
+    """``ExactModule(field, prediction, **kwargs)``."""
+    return ExactModule(field, prediction, **kwargs)
