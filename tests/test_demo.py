@@ -102,7 +102,7 @@ def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
     assert "3.-4. training and learned vs exact: skipped (--train-steps 0)" in text
     line = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("skipped 6 of"))
     assert line.startswith(f"skipped 6 of {len(FIGURES)} figures: ")
-    assert "needs a 2-D problem, this one has d = 1" in line and "no training" in line
+    assert "needs a 2-D problem (d = 1)" in line and "no training (--train-steps 0)" in line
     assert "skipped the interactive page: it needs a 2-D problem, this one has d = 1" in text
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == ["gaussian_variance"]
     assert not (out / "interactive.html").exists()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text",
-           "figure_skips"]
+__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text"]
 
 
 def usage(message: str):
@@ -88,29 +87,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def figure_skips(written, d: int, model_reason: str | None) -> list[tuple[str, str]]:
-    """(figure, reason) for each figure of the set that ``make_figures`` did not write: the plane
-    figures need d = 2; the learned-vs-exact figure needs a model (``model_reason`` says why there
-    is none; None when a model was given)."""
-    from ..plotting.figures import FIGURES
-
-    skipped = []
-    for name in FIGURES:
-        if name in written:
-            continue
-        if name == "learned_errors":
-            skipped.append((name, model_reason or "no model"))
-        else:
-            skipped.append((name, f"plane figure: needs a 2-D problem, this one has d = {d}"))
-    return skipped
-
-
-def skipped_text(what: str, skipped, total: int) -> str:
-    """'skipped k of total <what>: a, b (reason); c (reason)', grouping by reason; '' if none."""
+def skipped_text(what: str, skipped: dict, total: int) -> str:
+    """'skipped k of total <what>: a, b (reason); c (reason)' from {name: reason}, grouping by
+    reason; '' if nothing was skipped."""
     if not skipped:
         return ""
     groups: dict[str, list[str]] = {}
-    for name, why in skipped:
+    for name, why in skipped.items():
         groups.setdefault(why, []).append(name)
     return (f"skipped {len(skipped)} of {total} {what}: "
             + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))

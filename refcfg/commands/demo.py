@@ -18,7 +18,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from ._args import check_int, check_out_dir, figure_skips, resolve_problem, skipped_text
+from ._args import check_int, check_out_dir, resolve_problem, skipped_text
 
 HELP = ("exact fields, CFG sampling, a learned field, figures and a report on the default problem "
         "(about 2 minutes)")
@@ -165,8 +165,9 @@ def _run(args, out: Path, resolved) -> int:
                                    formats=("png",) if fast else ("png", "pdf"), fast=fast,
                                    progress=progress)
     _step(f"{len(written)} figure(s) written in {time.perf_counter() - t0:.1f} s")
-    skipped = figure_skips(written, path.d, None if model is not None else "no training "
-                           "(--train-steps 0)")
+    skipped = figures.skipped_figures(path, model)
+    if "learned_errors" in skipped:
+        skipped["learned_errors"] = "no training (--train-steps 0)"
     if skipped:
         _step(skipped_text("figures", skipped, len(figures.FIGURES)))
     report.heading("5. Figures")

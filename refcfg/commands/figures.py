@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._args import check_int, check_out_dir, figure_skips, resolve_problem, skipped_text, usage
+from ._args import check_int, check_out_dir, resolve_problem, skipped_text, usage
 
 HELP = "write the figure set (PNG + PDF) and, with --interactive, the interactive teaching page"
 
@@ -82,7 +82,7 @@ def run(args) -> int:
         raise
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))
-    skipped = figure_skips(written, path.d, None if model is not None else "no --model given")
+    skipped = figures.skipped_figures(path, model)
     if skipped:
         print(skipped_text("figures", skipped, len(figures.FIGURES)))
     if args.interactive:

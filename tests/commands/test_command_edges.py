@@ -231,7 +231,7 @@ def test_figures_on_highdim_say_which_figures_were_skipped_and_why(tmp_path, cap
     assert line.startswith(f"skipped {len(FIGURES) - 1} of {len(FIGURES)} figures: ")
     for name in FIGURES:
         assert (name in line) == (name != "gaussian_variance"), name
-    assert "needs a 2-D problem, this one has d = 64" in line and "no --model given" in line
+    assert "needs a 2-D problem (d = 64)" in line and "needs a trained model (--model)" in line
 
 
 # ----------------------------------------------------------------------------- compare-guidance
