@@ -126,6 +126,14 @@ def test_every_sampler_matches_reference_and_cpu(sim):
 
 
 @slow
+def test_orders_of_midpoint_and_rk4(sim):
+    # against the exact flow map of a guided Gaussian pair: fitted slopes 2 +- 0.2 and 4 +- 0.3
+    orders = sim["ode_orders"]
+    assert abs(orders["midpoint"]["order"] - 2.0) <= 0.2, orders["midpoint"]
+    assert abs(orders["rk4"]["order"] - 4.0) <= 0.3, orders["rk4"]
+
+
+@slow
 def test_samples_float32(sim):
     assert sim["ode_float32_dtype"] == "float32"
     assert sim["ode_float32_vs_float64/heun"] <= F32_TOL
