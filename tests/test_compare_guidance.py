@@ -125,3 +125,15 @@ def test_rules_that_cannot_run_are_skipped_or_refused_before_work():
         compare_guidance("gauss-1d", ws=(2.0,), n=20, steps=2, variants=("cfg", "rescale"),
                          progress=calls.append)
     assert calls == []                                  # nothing was sampled
+
+
+def test_a_path_keeps_its_schedule_and_name_labels_the_table():
+    from refcfg.paths import GMMPath
+    from refcfg.problems import problem
+    path = GMMPath(problem("two-class-2d"), "cosine")
+    r = compare_guidance(path, ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",),
+                         name="my-problem")
+    assert r["schedule"].startswith("cosine") and r["problem"] == "my-problem"
+    assert format_table(r).startswith("problem `my-problem`")
+    r = compare_guidance("two-class-2d", ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",))
+    assert r["schedule"] == "linear" and r["problem"] == "two-class-2d"

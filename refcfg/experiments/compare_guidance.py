@@ -88,14 +88,16 @@ def score_samples(x, mixture, y: int, ref_cond, ref_tilted, *, name: str, w: flo
 
 def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, steps: int = 100,
                      sampler: str = "euler", y: int = 0, seed: int = 0, n_ref: int | None = None,
-                     variants=None, schedule="linear", variant_params: dict | None = None,
-                     oversample: int = 20, progress=None) -> dict:
+                     variants=None, schedule=None, variant_params: dict | None = None,
+                     oversample: int = 20, progress=None, name: str | None = None) -> dict:
     """Run every variant for every w on the exact fields of ``problem`` from the same noise.
 
-    problem: a name of ``refcfg.problems``, a ``.toml`` path, a LabeledGMM or a GMMPath (see
-    ``refcfg.problems.resolve``). variants: names of ``refcfg.guidance.RULES``; None runs every rule
-    that applies to the problem (rules that cannot run on it, such as guidance rescale in 1-D, are
-    listed under "skipped"). Every rule is built and evaluated once on a few points before any
+    problem: a name of ``refcfg.problems``, a ``.toml`` path, a LabeledGMM or a GMMPath, with
+    ``schedule`` as in ``refcfg.problems.resolve`` (None keeps a GMMPath's schedule, "linear"
+    otherwise); name: the problem's label in the table and the progress lines (default: the name
+    given, else the object's repr). variants: names of ``refcfg.guidance.RULES``; None runs every
+    rule that applies to the problem (rules that cannot run on it, such as guidance rescale in 1-D,
+    are listed under "skipped"). Every rule is built and evaluated once on a few points before any
     sampling, so a rule that cannot run fails before the work starts. Returns a dict with the
     settings, the rows (list of ``Row``), the tilted-law ESS per w, and the final samples per
     (variant, w)."""
@@ -106,7 +108,8 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
 
     path, pname = resolve(problem, schedule)
     mix = path.mixture
-    name = pname if pname is not None else repr(problem)
+    if name is None:
+        name = pname if pname is not None else repr(problem)
     n = as_positive_int(n, "n")
     steps = as_positive_int(steps, "steps")
     n_ref = as_positive_int(n_ref if n_ref is not None else 2 * n, "n_ref")

@@ -64,7 +64,9 @@ def _style():
 
 def _new_figure(width, height):
     from matplotlib.figure import Figure
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.08)        # room between a suptitle and panel titles
+    return fig
 
 
 def _check_path(path, need_2d=True):
@@ -192,7 +194,6 @@ def path_snapshots(path, y: int = 0, ts=(0.0, 0.25, 0.5, 0.75, 1.0), *, grid: in
             _format_plane(ax, box, left=i == 0)
         fig.suptitle(f"Exact path $p_t(x\\,|\\,y={y})$ (shaded) and velocity $u_t(x\\,|\\,y={y})$ "
                      f"(arrows, eq. 18; scaled per panel), {path.schedule.name} schedule")
-        fig.get_layout_engine().set(h_pad=0.08)
     return fig
 
 
