@@ -16,6 +16,7 @@ workers and any completion order. ``workers=0`` runs the cells in this process, 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import time
 import uuid
@@ -48,7 +49,8 @@ class RunReport:
 
 def run_cell(fn, cell, threads: int = 1) -> dict:
     """Evaluate ``fn(cell)`` with ``threads`` Numba threads and one BLAS thread (the task of a
-    worker; also used in-process), restoring the previous thread settings afterwards."""
+    worker; also used in-process), restoring the previous thread settings afterwards. The result
+    must hold exactly the spec's metric columns, as real numbers (TypeError otherwise)."""
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -56,9 +58,18 @@ def run_cell(fn, cell, threads: int = 1) -> dict:
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         with threadpool_limits(limits=1):
-            return fn(cell)
+            out = fn(cell)
     finally:
         numba.set_num_threads(prev)
+    want = cell.settings.columns()
+    if not isinstance(out, dict) or set(out) != set(want):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise TypeError(f"the cell function returned {got}; required a dict of the columns "
+                        f"{list(want)}")
+    bad = [k for k, v in out.items() if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if bad:
+        raise TypeError(f"the cell function returned non-numbers for {bad}; required floats")
+    return {k: float(out[k]) for k in want}
 
 
 def _positive(name, v, minimum):
@@ -130,7 +141,7 @@ def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, 
 
 def _run_local(todo, evaluate, threads, retries, finish):
     for cell in todo:
-        for attempt in range(retries + 1):
+        for _ in range(retries + 1):
             try:
                 row = store.ok_row(cell, run_cell(evaluate, cell, threads))
                 break

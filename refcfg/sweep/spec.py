@@ -353,6 +353,8 @@ def _validate(doc: dict, base: Path) -> Spec:
         if not _is_real(w) or not math.isfinite(w):
             _fail(f"axes.w[{i}]", w, "a finite real number")
     ws = [float(w) for w in ws]
+    if len(set(ws)) != len(ws):
+        _fail("axes.w", ws, "distinct values")
     samplers = _list(axes, "sampler", ["heun"])
     for i, s in enumerate(samplers):
         if s not in SAMPLERS:

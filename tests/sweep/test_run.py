@@ -130,6 +130,18 @@ def test_failing_cell_is_retried_then_recorded(reference, tmp_path):
     assert stable(read_table(tmp_path / "b")).equals(stable(reference))
 
 
+def _wrong_columns(cell):
+    return {"ed_cond": 1.0}
+
+
+def test_cell_function_must_return_the_spec_columns(tmp_path):
+    rep = run(small(seeds=1, axes__problem=["gauss-1d"]), tmp_path, workers=0, progress=False,
+              evaluate=_wrong_columns, retries=0)
+    rows = read_table(tmp_path).to_pylist()
+    assert rep.failed == len(rows) == 8
+    assert rows[0]["error"].startswith("TypeError: the cell function returned ['ed_cond']; required")
+
+
 def test_bad_output_directory_and_arguments(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")

@@ -35,6 +35,7 @@ from refcfg.sweep import evaluate, load_spec  # noqa: E402
     (small(axes__rule=[{"name": "interval", "lo": 0.2}]), ["axes.rule[0]", "interval(lo=0.2)",
                                                            "'lo'"]),
     (small(axes__w=[1.0, 1.0]), ["axes.w", "distinct"]),
+    (small(axes__w=[1, 1.0]), ["axes.w", "distinct"]),
     (small(seeds=0), ["seeds", "0", "integer >= 1"]),
     (small(seed=-1), ["seed", "-1", "integer >= 0"]),
     (small(y=5), ["y", "5", "class of problem"]),
