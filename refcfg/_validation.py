@@ -45,11 +45,17 @@ X_MAX = 1e100
 """Largest accepted |x| entry: quadratic forms of larger points overflow float64."""
 
 
-def as_points(x, d: int, name: str = "x", context: str = "the problem") -> np.ndarray:
-    """x as a finite float64 array of shape (N, d) with N >= 1 and entries |x| <= X_MAX."""
+def as_points(x, d: int, name: str = "x", context: str = "the problem", *,
+              allow_empty: bool = False) -> np.ndarray:
+    """x as a finite float64 array of shape (N, d) with entries |x| <= X_MAX; N >= 1 unless
+    ``allow_empty`` (the public field functions map (0, d) to an empty output, as NumPy does)."""
     arr = as_float_array(x, name)
-    if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
-        raise ValueError(f"{name} has shape {arr.shape} but {context} requires (N, {d}) with N >= 1")
+    n_min = 0 if allow_empty else 1
+    if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < n_min:
+        raise ValueError(f"{name} has shape {arr.shape} but {context} requires (N, {d}) with "
+                         f"N >= {n_min}")
+    if arr.size == 0:
+        return arr
     big = float(np.max(np.abs(arr)))
     if big > X_MAX:
         raise ValueError(f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
@@ -69,7 +75,7 @@ def as_times(t, n: int, name: str = "t") -> np.ndarray | float:
         return value
     if arr.shape != (n,):
         raise ValueError(f"{name} has shape {arr.shape} but x implies a float or shape ({n},)")
-    if arr.min() < 0.0 or arr.max() > 1.0:
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, "
                          f"{float(arr.max())!r}]")
     return arr

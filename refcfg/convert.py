@@ -50,8 +50,8 @@ def _prep(value, x, t, schedule, name):
     xa = as_float_array(x, "x")
     if xa.ndim != 2:
         raise ValueError(f"x has shape {xa.shape} but a conversion requires (N, d)")
-    x = as_points(xa, xa.shape[1], "x", context="a conversion")
-    v = as_points(value, x.shape[1], name, context="x's shape")
+    x = as_points(xa, xa.shape[1], "x", context="a conversion", allow_empty=True)
+    v = as_points(value, x.shape[1], name, context="x's shape", allow_empty=True)
     if v.shape != x.shape:
         raise ValueError(f"{name} has shape {v.shape} but x has shape {x.shape}")
     t = as_times(t, x.shape[0])

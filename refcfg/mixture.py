@@ -121,7 +121,7 @@ class GMM:
 
     def component_log_probs(self, x) -> np.ndarray:
         """log pi_k + log N(x; mu_k, Sigma_k), shape (N, K)."""
-        x = as_points(x, self.d)
+        x = as_points(x, self.d, allow_empty=True)
         return self.log_weights + _log_normal_components(x, self.means, self.eigvals, self.eigvecs)
 
     def log_prob(self, x) -> np.ndarray:
@@ -135,7 +135,7 @@ class GMM:
 
     def score(self, x) -> np.ndarray:
         """grad_x log p(x) = sum_k r_k(x) (-Sigma_k^{-1} (x - mu_k)), shape (N, d)."""
-        x = as_points(x, self.d)
+        x = as_points(x, self.d, allow_empty=True)
         r = self.responsibilities(x)
         out = np.zeros_like(x)
         for k in range(self.K):

@@ -83,7 +83,7 @@ class GMMPath:
 
     # ------------------------------------------------------------------ validation
     def _args(self, x, t, y=None):
-        x = as_points(x, self.d)
+        x = as_points(x, self.d, allow_empty=True)
         t = as_times(t, x.shape[0])
         y = as_labels(y, x.shape[0], self.n_classes)
         return x, t, y
@@ -311,7 +311,7 @@ class GMMPath:
     def classifier_score(self, x, t, y) -> np.ndarray:
         """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 61), shape (N, d); 0 on NULL rows."""
         x, t, y = self._args(x, t, y)
-        if y is None or np.all(y == NULL):
+        if y is None or (y.size > 0 and np.all(y == NULL)):
             raise ValueError("y must be a class label (int or (N,) array) for classifier_score, "
                              "got None/NULL")
         return self._eval(x, t, [y], ("cs",))[0]["cs"]
@@ -333,7 +333,7 @@ class GMMPath:
 
     def _guidance_args(self, x, t, y, w):
         x, t, y = self._args(x, t, y)
-        if y is None or np.all(y == NULL):
+        if y is None or (y.size > 0 and np.all(y == NULL)):
             raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
                              "got None/NULL")
         return x, t, y, np.reshape(as_weight(w, x.shape[0]), (-1, 1))
@@ -355,8 +355,8 @@ class GMMPath:
 
     # ------------------------------------------------------------------ conditional path (per z)
     def _cond_args(self, x, t, z):
-        x = as_points(x, self.d)
-        z = as_points(z, self.d, "z")
+        x = as_points(x, self.d, allow_empty=True)
+        z = as_points(z, self.d, "z", allow_empty=True)
         if z.shape != x.shape:
             raise ValueError(f"z has shape {z.shape} but x has shape {x.shape}")
         t = as_times(t, x.shape[0])
@@ -368,7 +368,7 @@ class GMMPath:
 
     def conditional_sample(self, z, t, seed=None) -> np.ndarray:
         """x ~ p_t(x|z) = N(alpha_t z, beta_t^2 I) (eq. 15), shape (N, d)."""
-        z = as_points(z, self.d, "z")
+        z = as_points(z, self.d, "z", allow_empty=True)
         t = as_times(t, z.shape[0])
         v = self.schedule.values(t)
         eps = as_generator(seed).standard_normal(z.shape)

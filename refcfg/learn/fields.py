@@ -55,7 +55,7 @@ class LearnedField(Field):
         return f"LearnedField(y={self.y!r}, model={self.model!r}, schedule={self.schedule!r})"
 
     def _args(self, x, t):
-        x = as_points(x, self.d)
+        x = as_points(x, self.d, allow_empty=True)
         return x, as_times(t, x.shape[0])
 
     def _net(self, x, t, y):
@@ -145,7 +145,7 @@ class LearnedClassifierGuidedField(Field):
         return self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
 
     def velocity(self, x, t):
-        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1])
+        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1], allow_empty=True)
         t = as_times(t, x.shape[0])
         u = self.unconditional.velocity(x, t)
         if getattr(self.classifier, "alpha_scaled", False):
@@ -158,6 +158,6 @@ class LearnedClassifierGuidedField(Field):
         return u + self._w() * (np.reshape(a, (-1, 1)) if np.ndim(a) else a) * g
 
     def score(self, x, t):
-        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1])
+        x = as_points(x, self.d if self.d is not None else np.shape(x)[-1], allow_empty=True)
         t = as_times(t, x.shape[0])
         return self.unconditional.score(x, t) + self._w() * self.classifier.grad_log_prob(x, t, self.y)
