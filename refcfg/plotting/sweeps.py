@@ -72,7 +72,8 @@ def plot_metric(table, metric: str):
     status = table.column("status").to_pylist()
     failed = sum(s != "ok" for s in status)
     seeds = len(set(table.column("seed").to_pylist()))
-    fig.suptitle(f"{metric}: mean over {seeds} seed(s), bars = 1 sd"
+    fig.suptitle((f"{metric}: mean over {seeds} seeds, bars = 1 sd" if seeds > 1
+                  else f"{metric}: one seed (no error bars)")
                  + (f"; {failed} failed cell(s) left out" if failed else ""), fontsize=10)
     fig.tight_layout()
     return fig
