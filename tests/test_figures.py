@@ -47,6 +47,9 @@ def test_every_figure_is_written_and_not_blank(figure_dir, name):
     img = _pixels(png)
     h, w = img.shape[:2]
     assert w >= 400 and h >= 250, (w, h)                      # readable at README size
+    from PIL import Image
+    with Image.open(png) as im:                                # PNGs at 200 dpi
+        assert round(im.info["dpi"][0]) == 200, im.info.get("dpi")
     gray = img.mean(axis=2)
     assert gray.std() > 0.05, gray.std()                       # not a flat canvas
     ink = np.mean(gray < 0.9)

@@ -510,8 +510,8 @@ def _save(fig, out, name, formats):
     for fmt in formats:
         p = figure_path(out, name, fmt)
         meta = {"Software": None} if fmt == "png" else {"CreationDate": None}
-        fig.savefig(p, format=fmt, metadata=meta, facecolor="white", bbox_inches="tight",
-                    pad_inches=0.06)
+        fig.savefig(p, format=fmt, dpi=STYLE["savefig.dpi"], metadata=meta, facecolor="white",
+                    bbox_inches="tight", pad_inches=0.06)
         written.append(p)
     return written
 
