@@ -28,11 +28,11 @@ import numpy as np
 
 from .._validation import _describe, as_float_array, as_generator, as_positive_int
 from . import reference
+from .steppers import SAMPLERS, SDE_SAMPLERS
 
 __all__ = ["sample", "SAMPLERS", "BACKENDS", "time_grid", "sigma_values", "resolve_backend",
            "with_labels"]
 
-SAMPLERS = ("euler", "heun", "euler_maruyama")
 BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
 
@@ -118,23 +118,25 @@ def with_labels(field, y=None, w=None):
 
 
 def resolve_backend(backend, field) -> str:
-    """The backend a call runs on: "auto" -> "cpu" for lowerable fields when numba imports, else
-    "numpy"; "cuda" is checked for availability (RuntimeError naming the reason)."""
+    """The backend a call runs on. The fast backends run only fields that the one lowering
+    (``refcfg.sampling.lowering``) accepts: "auto" -> "cpu" when the field is lowerable and numba
+    imports, else "numpy"; "cpu" or "cuda" with a field that does not lower -> TypeError (a
+    ``NotLowerable``) saying why and naming backend='numpy'; "cuda" is then checked for
+    availability (RuntimeError naming the reason)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        return backend
+    from . import lowering
     if backend == "auto":
         from . import cpu
-        return "cpu" if cpu.supports(field) else "numpy"
+        return "cpu" if lowering.is_lowerable(field) and cpu.available() else "numpy"
+    lowering.require_lowerable(field, backend)
     if backend == "cpu":
         from . import cpu
-        from .lowering import is_lowerable
-        if not is_lowerable(field):
-            raise TypeError(f"backend='cpu' needs an exact field (ExactField, CFGField, "
-                            f"ClassifierGuidedField or a GuidedField tree of them), got "
-                            f"{_describe(field)}; use backend='numpy' for other fields")
         if not cpu.available():  # pragma: no cover - numba is a dependency
             raise RuntimeError("backend='cpu' needs numba, which cannot be imported")
-    if backend == "cuda":
+    else:
         from . import cuda
         cuda.require()
     return backend
@@ -150,9 +152,11 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     field : any object with velocity(x, t) (and score(x, t) for the SDE): exact, guided or learned;
         a GMMPath means its unconditional field.
     n : number of particles.
-    sampler : "euler" (order 1), "heun" (order 2, explicit trapezoid) or "euler_maruyama" (SDE
-        eq. 44, dX = [u + sigma_t^2/2 score] dt + sigma_t dW, which has the ODE's marginals for any
-        sigma_t; a guided SDE uses the guided score).
+    sampler : an explicit Runge-Kutta method on the probability-flow ODE, "euler" (order 1),
+        "heun" (order 2, explicit trapezoid), "midpoint" (order 2) or "rk4" (order 4), or
+        "euler_maruyama" (SDE eq. 44, dX = [u + sigma_t^2/2 score] dt + sigma_t dW, which has the
+        ODE's marginals for any sigma_t; a guided SDE uses the guided score). The methods are the
+        tables of ``refcfg.sampling.steppers``.
     steps, t_start, t_end, t_grid : a uniform grid of ``steps`` steps, or an explicit increasing grid.
     seed : int, None or np.random.Generator (see the module docstring for how noise is drawn).
     sigma : SDE diffusion: float, callable sigma(t), or "ddpm" (sigma_t^2 = 2 a_t; ODE step where
@@ -195,7 +199,7 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
             raise ValueError("field has no attribute d: pass x_init to fix the dimension")
         x0 = rng.standard_normal((n, d))
     sig = None
-    if sampler == "euler_maruyama":
+    if sampler in SDE_SAMPLERS:
         if be == "numpy" and not callable(getattr(field, "score", None)):
             raise TypeError("sampler='euler_maruyama' needs a field with a score(x, t) method")
         sig = sigma_values(sigma, ts, getattr(field, "schedule", None))
@@ -216,9 +220,9 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
     if be == "cpu":
         from . import cpu
-        key = int(rng.integers(0, 1 << 63)) if (sampler == "euler_maruyama" and noise is None) else 0
+        key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else 0
         return cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
     from . import cuda
-    key = int(rng.integers(0, 1 << 63)) if (sampler == "euler_maruyama" and noise is None) else None
+    key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
     return cuda.sample(field, x0, ts, sampler, sigma_values=sig, noise=noise, seed=key, dtype=dtype,
                        trajectory_every=every)

@@ -1,16 +1,19 @@
 """CPU backend: exact Gaussian-mixture fields evaluated and integrated by fused Numba kernels.
 
 ``refcfg.sample(..., backend="cpu")`` (and ``"auto"`` for lowerable fields) lands here. A field is
-lowered to flat arrays (``refcfg.sampling.lowering``); the per-time constants of every grid time
-are computed once on the host (never inside the particle loop); the kernels
-(``refcfg.sampling._cpu_kernels``) run ``prange`` over blocks of particles, and each particle stays
-in a small thread-local buffer across all time steps (fused time loop: no (N, K, d) temporaries, no
-per-step round trips through memory).
+lowered by the one lowering (``refcfg.sampling.lowering``) to the records ``Components``,
+``Groups`` and ``TimeTables``; the per-time tables of every stage time are computed once on the
+host (never inside the particle loop); the kernels (``refcfg.sampling._cpu_kernels``) run ``prange``
+over blocks of particles, P particles per field evaluation, and each block stays in thread-local
+buffers across all time steps (fused time loop: no (N, K, d) temporaries, no per-step round trips
+through memory).
 
-Samplers (notes arXiv 2506.02070 v3): "euler" (order 1) and "heun" (order 2) on the probability-flow
-ODE dX = u_t(X) dt, "euler_maruyama" on the SDE eq. 44, dX = [u + sigma_t^2/2 score] dt + sigma_t dW.
-SDE noise is a counter-based stream per (seed, particle, step) (``refcfg.sampling._cpu_math``), so a
-seed gives the same samples for every thread count; ``noise=`` (steps, n, d) overrides it.
+Samplers: every explicit Runge-Kutta tableau of ``refcfg.sampling.steppers`` on the probability-flow
+ODE dX = u_t(X) dt, and "euler_maruyama" on the SDE eq. 44, dX = [u + sigma_t^2/2 score] dt +
+sigma_t dW. SDE noise is a counter-based stream per (seed, particle, step)
+(``refcfg.sampling._cpu_math``), so a seed gives the same samples for every thread count;
+``noise=`` (steps, n, d) overrides it. The likelihood integrator is the same fused loop with the
+divergence switched on.
 
 Nothing here compiles at import: numba and the kernels are imported on the first call.
 """
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _describe, as_float_array, as_generator
-from .lowering import NotLowerable, lower, is_lowerable
+from .._validation import as_float_array, as_generator
+from .lowering import MODE_FULL, is_lowerable, lower, require_lowerable
+from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
 __all__ = ["available", "supports", "velocity", "score", "divergence", "integrate",
            "integrate_logdet", "seed_to_int", "normals"]
@@ -28,12 +32,12 @@ __all__ = ["available", "supports", "velocity", "score", "divergence", "integrat
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
 
 
-def _lanes(low):
+def _lanes(comp):
     """Particles per field evaluation in the blocked kernels (a divisor of their BLOCK = 64): 64
     for isotropic/diagonal mixtures, 32 for full covariances (scratch (K, d, 32) stays in L2).
     Measured on 2 cores: K = 8, d = 2: 64 lanes 1.6-2x faster than 8; K = 64, d = 16: 32 and 16
     faster than 64."""
-    return 32 if low.mode == 2 else 64
+    return 32 if comp.mode == MODE_FULL else 64
 
 
 def available() -> bool:
@@ -56,20 +60,16 @@ def _k():
 
 
 def _lower(field, n):
-    try:
-        return lower(field, n)
-    except NotLowerable as exc:
-        raise TypeError(f"backend='cpu' needs an exact field (ExactField, CFGField, "
-                        f"ClassifierGuidedField or GuidedField of them), got {_describe(field)}: "
-                        f"{exc}") from None
+    require_lowerable(field, "cpu")
+    return lower(field, n)
 
 
-def _qk(low):
+def _qk(comp):
     """(QA, QB) for the particle-blocked kernels: QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j]
     ((1, 1) placeholders unless full covariances)."""
-    d, _, K = low.QT.shape
-    QA = np.ascontiguousarray(np.transpose(low.QT, (2, 1, 0)).reshape(K * d, d))
-    QB = np.ascontiguousarray(np.transpose(low.QT, (0, 2, 1)).reshape(d, K * d))
+    d, _, K = comp.QT.shape
+    QA = np.ascontiguousarray(np.transpose(comp.QT, (2, 1, 0)).reshape(K * d, d))
+    QB = np.ascontiguousarray(np.transpose(comp.QT, (0, 2, 1)).reshape(d, K * d))
     return QA, QB
 
 
@@ -89,7 +89,7 @@ def _evaluate(field, x, t, kind, with_div=False):
                          f"{low.n}")
     t_arr = np.asarray(t, dtype=np.float64)
     if t_arr.ndim == 0:
-        times, tidx = t_arr.reshape(1), np.zeros(1, dtype=np.int64)
+        times, tidx = t_arr.reshape(1), None
     elif t_arr.shape == (N,):
         times, tidx = np.unique(t_arr, return_inverse=True)
         tidx = tidx.astype(np.int64)
@@ -102,7 +102,7 @@ def _evaluate(field, x, t, kind, with_div=False):
     div = np.empty(N)
     per = max(1, _TABLE_LIMIT // max(1, low.K * low.d))
     if len(times) <= per:
-        chunks = [(np.arange(N), times, tidx)]
+        chunks = [(None, times, tidx)]
     else:  # many distinct times: evaluate in chunks of particles with their own tables
         order = np.argsort(tidx, kind="stable")
         chunks = []
@@ -110,29 +110,27 @@ def _evaluate(field, x, t, kind, with_div=False):
             idx = order[s:s + per]
             tt, ti = np.unique(t_arr[idx], return_inverse=True)
             chunks.append((idx, tt, ti.astype(np.int64)))
+    QA, QB = _qk(low.comp)
     for idx, tt, ti in chunks:
-        sub = low if len(chunks) == 1 else low.select(idx)
-        xs = x if len(chunks) == 1 else np.ascontiguousarray(x[idx])
-        am, dm, cst, invs, gain = sub.tables(tt, kind)
+        sub = low if idx is None else low.select(idx)
+        xs = x if idx is None else np.ascontiguousarray(x[idx])
+        tab = sub.tables(tt, kind)
+        rows = 0 if len(tt) == 1 else ti        # one row for all, or one per particle
         o = np.empty_like(xs)
-        if with_div:
-            dv = np.empty(xs.shape[0])
-            k.eval_div(xs, ti, sub.lo, sub.hi, sub.coef, sub.mode, am, dm, cst, invs, gain,
-                       sub.mu, sub.mue, sub.QT, o, dv)
-            div[idx] = dv
-        elif len(tt) == 1:  # one time for all particles: the particle-blocked kernel
-            k.eval_field_blk(xs, 0, sub.lo, sub.hi, sub.coef, sub.mode, am, dm, cst, invs, gain,
-                             sub.mu, sub.mue, *_qk(sub), o, _lanes(sub))
+        dv = np.empty(xs.shape[0]) if with_div else None
+        k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, _lanes(sub.comp), o, dv)
+        if idx is None:
+            out, div = o, dv
         else:
-            k.eval_field(xs, ti, sub.lo, sub.hi, sub.coef, sub.mode, am, dm, cst, invs, gain,
-                         sub.mu, sub.mue, sub.QT, o)
-        out[idx] = o
+            out[idx] = o
+            if with_div:
+                div[idx] = dv
     return (out, div) if with_div else out
 
 
 def velocity(field, x, t) -> np.ndarray:
-    """The field's velocity at (x (N, d), t float or (N,)) by the Numba kernel (eq. 21 in closed
-    form; guided combinations eq. 62/65)."""
+    """The field's velocity at (x (N, d), t float or (N,)) by the Numba kernel (the marginal
+    velocity, eq. 18 of the notes, in closed form; guided combinations eqs. 62/65)."""
     return _evaluate(field, x, t, "velocity")
 
 
@@ -163,34 +161,42 @@ def normals(seed, n, steps, d, first_particle=0) -> np.ndarray:
     return normals_table(seed_to_int(seed), n, steps, d)
 
 
+def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, first_particle=0):
+    """One call of the fused kernel; returns (x at ts[-1], integral of div F or None)."""
+    n = x0.shape[0]
+    use_noise = noise is not None
+    nz = np.ascontiguousarray(np.asarray(noise, dtype=np.float64)) if use_noise else np.zeros((1, 1, 1))
+    out = np.empty_like(x0)
+    dl = np.empty(n) if want_div else None
+    _k().integrate_blk(x0, ts, tab.a, tab.b, low.comp, low.groups, tables, *_qk(low.comp),
+                       _lanes(low.comp), sigma, use_noise, nz, np.uint64(key),
+                       np.int64(first_particle), slot, traj, out, dl)
+    return out, dl
+
+
 def integrate(field, x_init, ts, sampler, sigma=None, noise=None, seed=None,
               trajectory_every=None, first_particle=0):
     """Integrate a lowerable field from ts[0] to ts[-1], starting at x_init (n, d).
 
-    sampler "euler" | "heun" | "euler_maruyama" (sigma (S,) = sigma_t at ts[:-1]). Noise: ``noise``
-    (S, n, d) standard normals, else the counter-based stream of ``seed`` (an int, or a Generator /
-    None from which a key is drawn). Returns x at ts[-1], or (x, trajectory (T, n, d), times (T,))
-    with ``trajectory_every`` = k (every k-th grid time, always the first and the last).
-    Validation of ts/sigma/noise is the caller's (``refcfg.sample``)."""
+    sampler: a name of ``steppers.SAMPLERS``; for "euler_maruyama" sigma (S,) = sigma_t at ts[:-1].
+    Noise: ``noise`` (S, n, d) standard normals, else the counter-based stream of ``seed`` (an int,
+    or a Generator / None from which a key is drawn). Returns x at ts[-1], or (x, trajectory
+    (T, n, d), times (T,)) with ``trajectory_every`` = k (every k-th grid time, always the first and
+    the last). Validation of ts/sigma/noise is the caller's (``refcfg.sample``)."""
     x0 = np.ascontiguousarray(np.asarray(x_init, dtype=np.float64))
     n, d = x0.shape
     low = _lower(field, n)
     ts = np.ascontiguousarray(np.asarray(ts, dtype=np.float64))
     S = len(ts) - 1
-    sig = np.zeros(S + 1)
-    if sampler == "euler_maruyama":
-        sig[:S] = np.asarray(sigma, dtype=np.float64)
-        am, dm, cst, invs, gain = low.tables(ts, "drift", sig)
-        heun = False
-    elif sampler in ("euler", "heun"):
-        am, dm, cst, invs, gain = low.tables(ts, "velocity")
-        heun = sampler == "heun"
+    tab = tableau(sampler)
+    rows = stage_times(ts, tab).ravel()
+    sig = np.zeros(S)
+    if sampler in SDE_SAMPLERS:
+        sig[:] = np.asarray(sigma, dtype=np.float64)
+        tables = low.tables(rows, "drift", sig)
     else:
-        raise ValueError(f"sampler must be 'euler', 'heun' or 'euler_maruyama', got {sampler!r}")
-    use_noise = noise is not None
-    nz = (np.ascontiguousarray(np.asarray(noise, dtype=np.float64)) if use_noise
-          else np.zeros((1, 1, 1)))
-    key = 0 if use_noise or sampler != "euler_maruyama" else seed_to_int(seed)
+        tables = low.tables(rows, "velocity")
+    key = 0 if noise is not None or sampler not in SDE_SAMPLERS else seed_to_int(seed)
     slot = np.full(S + 1, -1, dtype=np.int64)
     if trajectory_every:
         keep = [i for i in range(S + 1) if i % trajectory_every == 0 or i == S]
@@ -199,10 +205,7 @@ def integrate(field, x_init, ts, sampler, sigma=None, noise=None, seed=None,
     else:
         keep = None
         traj = np.empty((1, 1, 1))
-    out = np.empty_like(x0)
-    _k().integrate_blk(x0, ts, heun, low.lo, low.hi, low.coef, low.mode, am, dm, cst, invs,
-                       gain, low.mu, low.mue, *_qk(low), sig, use_noise, nz, np.uint64(key),
-                       np.int64(first_particle), slot, traj, out, _lanes(low))
+    out, _ = _run(low, x0, ts, tab, tables, sig, noise, key, slot, traj, False, first_particle)
     if trajectory_every:
         return out, traj, ts[keep]
     return out
@@ -210,13 +213,15 @@ def integrate(field, x_init, ts, sampler, sigma=None, noise=None, seed=None,
 
 def integrate_logdet(field, x, ts, sampler="heun"):
     """Integrate the augmented ODE (x, l)' = (u, div u) along ``ts`` (any order; from 1 to 0 for
-    the likelihood). Returns (x at ts[-1], integral of div u dt along ts)."""
+    the likelihood) with the tableau of the ODE sampler ``sampler``. Returns (x at ts[-1],
+    integral of div u dt along ts)."""
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
     low = _lower(field, x.shape[0])
     ts = np.ascontiguousarray(np.asarray(ts, dtype=np.float64))
-    am, dm, cst, invs, gain = low.tables(ts, "velocity")
-    xout = np.empty_like(x)
-    dl = np.empty(x.shape[0])
-    _k().integrate_logdet(x, ts, sampler == "heun", low.lo, low.hi, low.coef, low.mode, am, dm,
-                          cst, invs, gain, low.mu, low.mue, low.QT, xout, dl)
-    return xout, dl
+    if sampler not in TABLEAUS:
+        raise ValueError(f"sampler must be one of {tuple(TABLEAUS)}, got {sampler!r}")
+    tab = TABLEAUS[sampler]
+    S = len(ts) - 1
+    tables = low.tables(stage_times(ts, tab).ravel(), "velocity")
+    slot = np.full(S + 1, -1, dtype=np.int64)
+    return _run(low, x, ts, tab, tables, np.zeros(S), None, 0, slot, np.empty((1, 1, 1)), True)

@@ -1,14 +1,13 @@
 """Log-likelihood along the probability-flow ODE (instantaneous change of variables).
 
 For the ODE dX/dt = u_t(X) from X_0 ~ N(0, I), the density of X_t along a trajectory obeys
-d/dt log p_t(X_t) = -div u_t(X_t) (the continuity equation, notes arXiv 2506.02070 v3 eq. 23, in
-Lagrangian form), so
+d/dt log p_t(X_t) = -div u_t(X_t) (the continuity equation, eq. 23 of the notes, in Lagrangian form), so
 
     log p_1(x) = log N(X_0; 0, I) - int_0^1 div u_t(X_t) dt,     X_1 = x,
 
 obtained by integrating the augmented system (X, l)' = (u, div u) from t = 1 back to t = 0. With the
 exact divergence of an exact (or linearly guided) field this has no Hutchinson noise: the only error
-is the integrator's (order 1 for "euler", 2 for "heun"). For the unguided field (w = 1) the result
+is the integrator's (the order of the sampler's tableau). For the unguided field (w = 1) the result
 converges to the exact log p_1(x|y) of the data law; for w != 1 it is the log-density of what the
 guided ODE samples, which no closed formula gives. The initial law is N(0, I) at t = 0 whatever the
 schedule (for "vp", alpha_0 != 0, that is the law the samplers start from, not p_0).
@@ -20,6 +19,8 @@ import numpy as np
 
 from .._validation import _describe, as_float_array, as_positive_int
 from .api import resolve_backend, time_grid, with_labels
+from .reference import rk_step
+from .steppers import TABLEAUS, stage_times
 
 __all__ = ["log_likelihood"]
 
@@ -30,19 +31,15 @@ def _log_normal01(x):
 
 
 def _numpy_logdet(field, x, ts, sampler):
-    """Reference: the augmented ODE with field.velocity and field.divergence (NumPy)."""
-    x = np.array(x, dtype=np.float64)
-    ell = np.zeros(x.shape[0])
+    """Reference: the augmented ODE (x, l)' = (u, div u) with field.velocity and field.divergence
+    (NumPy), stepped by the sampler's tableau."""
+    tab = TABLEAUS[sampler]
+    tst = stage_times(ts, tab)
+    state = (np.array(x, dtype=np.float64), np.zeros(x.shape[0]))
     for i in range(len(ts) - 1):
-        t, h = ts[i], ts[i + 1] - ts[i]
-        v1, q1 = field.velocity(x, t), field.divergence(x, t)
-        if sampler == "euler":
-            x, ell = x + h * v1, ell + h * q1
-        else:
-            xp = x + h * v1
-            v2, q2 = field.velocity(xp, ts[i + 1]), field.divergence(xp, ts[i + 1])
-            x, ell = x + 0.5 * h * (v1 + v2), ell + 0.5 * h * (q1 + q2)
-    return x, ell
+        state = rk_step(lambda z, t: (field.velocity(z[0], t), field.divergence(z[0], t)), state,
+                        ts[i + 1] - ts[i], tst[i], tab)
+    return state
 
 
 def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend="auto", y=None,
@@ -56,7 +53,8 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
     x : (N, d) points.
     steps, t_grid : a uniform grid of ``steps`` steps on [0, 1], or an explicit increasing grid
         (from 0 to 1; it is run backwards).
-    sampler : "euler" (order 1) or "heun" (order 2).
+    sampler : an ODE sampler of ``refcfg.sampling.steppers.TABLEAUS`` ("euler", "heun",
+        "midpoint", "rk4"; the error falls at its order).
     backend : "auto" | "numpy" | "cpu".
     return_noise : also return X_0, the preimage of x in the noise space.
 
@@ -68,8 +66,9 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
     if isinstance(field, GMMPath) and y is None and w is None:
         field = ExactField(field, None)
     field = with_labels(field, y, w)
-    if sampler not in ("euler", "heun"):
-        raise ValueError(f"sampler must be 'euler' or 'heun' for the likelihood, got {sampler!r}")
+    if sampler not in TABLEAUS:
+        raise ValueError(f"sampler must be one of the ODE samplers {tuple(TABLEAUS)} for the "
+                         f"likelihood, got {sampler!r}")
     if not callable(getattr(field, "velocity", None)):
         raise TypeError(f"field must have velocity(x, t) and divergence(x, t), got {_describe(field)}")
     xx = as_float_array(x, "x", ndim=2)

@@ -1,159 +1,195 @@
-"""Lowering field objects to flat arrays for the Numba (and CUDA) kernels.
+"""The one lowering: a field as flat records of arrays for the fast backends (CPU and CUDA kernels).
 
-A field built from exact Gaussian-mixture paths -- ``ExactField``, ``CFGField``,
-``ClassifierGuidedField`` and ``GuidedField`` trees of them, e.g. ``refcfg.guided(a, b, w)`` with
-fields of different data laws -- is a linear combination
+A lowerable field -- ``GMMPath``, ``ExactField``, ``CFGField``, ``ClassifierGuidedField``,
+``GuidedField`` trees of them and every other class that declares ``_terms`` -- is a linear
+combination
 
-    F = sum_g coef_g u_g,   u_g = the exact field of path P_g conditioned on label y_g,
+    F(x, t) = sum_g coef_g tcoef_g(t) u_t(x | path_g, y_g),
 
-(CFG eq. 65 of arXiv 2506.02070 v3: coef = (w, 1 - w); classifier guidance eq. 62 with the exact
-Bayes classifier: u + w (u_y - u), the same coefficients). ``lower`` collects the leaves, stacks the
-components of the distinct paths into one table (each leaf is a contiguous range [lo_g, hi_g) of it:
-a class's components are consecutive in its path's marginal mixture) and returns a ``Lowered``
-record. ``Lowered.tables(t)`` evaluates the schedule on the host at given times and returns the
-per-time constants the kernels use, hoisted out of every particle loop:
+given by ``refcfg.guidance.base.linear_terms`` (CFG, eq. 65 of the notes: coefficients (w, 1 - w);
+classifier guidance with the exact Bayes classifier, eqs. 59-62: the same; time factors for the
+guidance interval and weight profiles). ``lower`` stacks the components of the distinct paths into
+one table (``Components``; each term is a contiguous range [lo_g, hi_g) of it: a class's components
+are consecutive in its path's marginal mixture), the terms into ``Groups``, and
+``Lowered.tables(times)`` evaluates the schedule on the host at the given times into
+``TimeTables``, the per-time constants the kernels use, hoisted out of every particle loop:
 
     s_tkj  = alpha_t^2 lam_kj + beta_t^2                    eigenvalues of S_k(t)
     cst_tk = log w_k - (d log 2 pi + sum_j log s_tkj) / 2   log-normaliser (+ mixture weight)
     invs   = 1 / s,   gain = (alpha dalpha lam + beta dbeta - sigma_t^2 / 2) / s   (velocity/drift)
                       gain = -1 / s with dm = 0                                    (score)
+    tcoef_tg = tcoef_g(t)                                   time factor of group g (1 when none)
 
-Every other field (user fields, learned networks, nonlinear guidance variants) is not lowerable:
-``lower`` raises ``NotLowerable`` and the samplers fall back to NumPy. The check is by exact type,
-so a subclass that overrides ``velocity`` is never silently replaced by the exact formula.
+With these, a kernel evaluates, for table row r (a time) and particle n,
+
+    F = sum_k C_k [dm_r mu_k + Q_k (gain_rk o y_k)],   y_k = Q_k^T x - alpha_r Q_k^T mu_k,
+    C_k = sum_g coef[n, g] tcoef[r, g] softmax_{k in [lo_g, hi_g)} (cst_rk - |y_k|^2_{invs_rk} / 2).
+
+Every other field raises ``NotLowerable`` (the one of ``refcfg.guidance.base``), with the reason;
+the "auto" backend then runs it on NumPy, and "cpu"/"cuda" refuse it (``require_lowerable``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import NULL
+from .._validation import NULL, _describe
+from ..guidance.base import NotLowerable, linear_terms
 
-__all__ = ["Lowered", "NotLowerable", "lower", "is_lowerable"]
+__all__ = ["MODE_ISOTROPIC", "MODE_DIAG", "MODE_FULL", "Components", "Groups", "TimeTables",
+           "Lowered", "NotLowerable", "lower", "is_lowerable", "require_lowerable"]
 
 MODE_ISOTROPIC, MODE_DIAG, MODE_FULL = 0, 1, 2
+KINDS = ("velocity", "score", "drift")
 
 
-class NotLowerable(TypeError):
-    """The field is not a linear combination of exact Gaussian-mixture fields."""
+class Components(NamedTuple):
+    """The K mixture components of dimension d (dd = 1 if every covariance is isotropic, else d).
 
+    mode: MODE_ISOTROPIC, MODE_DIAG or MODE_FULL (some full covariance; identity eigenvectors for
+    the others). lam (K, dd) eigenvalues of Sigma_k; logw (K,) log weight of k in its path's
+    marginal mixture; mu (d, K) means; mue (d, K) eigen-frame means Q_k^T mu_k (= mu unless
+    MODE_FULL); QT (d, d, K) with QT[i, j, k] = Q_k[i, j] ((1, 1, 1) unless MODE_FULL)."""
 
-@dataclass
-class Lowered:
-    """Flat description of a lowered field (see the module docstring).
-
-    mode: 0 every covariance isotropic, 1 diagonal, 2 some full covariance (identity eigenvectors
-    for the others). lam (K, d) eigenvalues; logw (K,) log mixture weights of each component in its
-    path's marginal mixture; mu, mue (d, K) means and eigen-frame means Q_k^T mu_k; QT (d, d, K)
-    with QT[i, j, k] = Q_k[i, j] ((1, 1, 1) unless mode 2); lo, hi (L, G) int64 component ranges of
-    the G groups (L = 1 shared, or L = n per particle); coef (C, G) coefficients (C = 1 or n)."""
-
-    schedule: object
-    d: int
     mode: int
     lam: np.ndarray
     logw: np.ndarray
     mu: np.ndarray
     mue: np.ndarray
     QT: np.ndarray
+
+
+class Groups(NamedTuple):
+    """The G linear terms: component range [lo[l, g], hi[l, g]) (L = 1 shared, or n per particle)
+    and particle factor coef[c, g] (C = 1 or n) of each group g."""
+
     lo: np.ndarray
     hi: np.ndarray
     coef: np.ndarray
-    n: int | None
+
+
+class TimeTables(NamedTuple):
+    """Per-time constants at T table times (module docstring): alpha (T,); dm (T,) dalpha_t for the
+    velocity and the SDE drift, 0 for the score; cst (T, K); invs, gain (T, dd, K); tcoef (T, G)."""
+
+    alpha: np.ndarray
+    dm: np.ndarray
+    cst: np.ndarray
+    invs: np.ndarray
+    gain: np.ndarray
+    tcoef: np.ndarray
+
+
+def _c(a, dtype=np.float64):
+    return np.ascontiguousarray(np.asarray(a, dtype=dtype))
+
+
+class Lowered:
+    """A lowered field: ``schedule``, ``d``, ``n`` (None, or the length of its per-particle labels /
+    weights), ``comp`` (Components), ``groups`` (Groups), the time factors of the groups, and
+    ``K``, ``G``. ``tables(times, kind, sigma)`` gives the TimeTables, ``select(idx)`` the same
+    field restricted to particles idx."""
+
+    def __init__(self, schedule, d, n, comp, groups, tfactors):
+        self.schedule, self.d, self.n = schedule, d, n
+        self.comp, self.groups = comp, groups
+        self.tfactors = tuple(tfactors)
 
     @property
     def K(self) -> int:
-        return self.lam.shape[0]
+        """Number of components in the table."""
+        return self.comp.lam.shape[0]
 
     @property
     def G(self) -> int:
-        return self.lo.shape[1]
+        """Number of groups (linear terms)."""
+        return self.groups.lo.shape[1]
 
-    def tables(self, t, kind: str = "velocity", sigma=None):
-        """(am, dm, cst, invs, gain) at the times t (T,) for kind "velocity", "score" or "drift"
-        (the SDE drift u + sigma_t^2/2 score, sigma (T,) required). Arrays are C-contiguous."""
-        t = np.ascontiguousarray(np.atleast_1d(np.asarray(t, dtype=np.float64)))
+    def tcoef(self, t) -> np.ndarray:
+        """(T, G) time factors of the groups at the times t (T,) (ones for groups without)."""
+        t = _c(np.atleast_1d(t))
+        out = np.ones((t.shape[0], self.G))
+        for g, f in enumerate(self.tfactors):
+            if f is None:
+                continue
+            v = np.asarray(f(t), dtype=np.float64)
+            if v.shape not in ((), t.shape) or not np.all(np.isfinite(v)):
+                raise ValueError(f"the time factor {f!r} of term {g} must return finite values of "
+                                 f"shape {t.shape} for times of shape {t.shape}, got {_describe(v)}")
+            out[:, g] = v
+        return out
+
+    def tables(self, t, kind: str = "velocity", sigma=None) -> TimeTables:
+        """TimeTables at the times t (T,) for kind "velocity", "score" or "drift" (the SDE drift
+        u + sigma_t^2/2 score, sigma (T,) required). Arrays are C-contiguous float64."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        t = _c(np.atleast_1d(t))
         v = self.schedule.values(t)
         al, be, da, bdb = (np.broadcast_to(np.asarray(q, dtype=np.float64), t.shape)
                            for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
-        lam = self.lam if self.mode != MODE_ISOTROPIC else self.lam[:, :1]       # (K, dd)
+        comp = self.comp
+        lam = comp.lam                                                          # (K, dd)
         s = al[:, None, None] ** 2 * lam[None] + be[:, None, None] ** 2        # (T, K, dd)
         logdet = np.log(s).sum(-1)
-        if self.mode == MODE_ISOTROPIC:
+        if comp.mode == MODE_ISOTROPIC:
             logdet = logdet * self.d
-        cst = self.logw[None, :] - 0.5 * (self.d * np.log(2 * np.pi) + logdet)  # (T, K)
+        cst = comp.logw[None, :] - 0.5 * (self.d * np.log(2 * np.pi) + logdet)  # (T, K)
         invs = 1.0 / s
         if kind == "score":
             gain, dm = -invs, np.zeros_like(da)
-        elif kind in ("velocity", "drift"):
+        else:
             num = (al * da)[:, None, None] * lam[None] + bdb[:, None, None]
             if kind == "drift":
                 sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), t.shape)
                 num = num - 0.5 * (sig * sig)[:, None, None]
             gain, dm = num * invs, np.array(da)
-        else:
-            raise ValueError(f"kind must be 'velocity', 'score' or 'drift', got {kind!r}")
-        tr = lambda a: np.ascontiguousarray(np.swapaxes(a, 1, 2))  # noqa: E731  (T, dd, K)
-        return (np.ascontiguousarray(al), np.ascontiguousarray(dm), np.ascontiguousarray(cst),
-                tr(invs), tr(gain))
+        tr = lambda a: _c(np.swapaxes(a, 1, 2))  # noqa: E731  (T, dd, K)
+        return TimeTables(_c(al), _c(dm), _c(cst), tr(invs), tr(gain), self.tcoef(t))
 
-    def select(self, idx):
+    def select(self, idx) -> "Lowered":
         """The same field restricted to particles idx (per-particle arrays sliced)."""
-        lo, hi, coef = self.lo, self.hi, self.coef
+        lo, hi, coef = self.groups
         if lo.shape[0] > 1:
-            lo, hi = np.ascontiguousarray(lo[idx]), np.ascontiguousarray(hi[idx])
+            lo, hi = _c(lo[idx], np.int64), _c(hi[idx], np.int64)
         if coef.shape[0] > 1:
-            coef = np.ascontiguousarray(coef[idx])
+            coef = _c(coef[idx])
         n = lo.shape[0] if lo.shape[0] > 1 else (coef.shape[0] if coef.shape[0] > 1 else None)
-        return Lowered(self.schedule, self.d, self.mode, self.lam, self.logw, self.mu, self.mue,
-                       self.QT, lo, hi, coef, n)
-
-
-def _leaves(field, coef, out):
-    """Append (coef, path, y) leaves of a linear field tree to out; raise NotLowerable otherwise."""
-    from ..guidance import CFGField, ClassifierGuidedField, ExactField, GuidedField
-    from ..paths import GMMPath
-
-    tp = type(field)
-    if tp is GMMPath:
-        out.append((coef, field, None))
-    elif tp is ExactField:
-        out.append((coef, field.path, field.y))
-    elif tp is ClassifierGuidedField:
-        # u + w (u_y - u) with exact fields (eq. 59-62): coefficients w on u_y, 1 - w on u
-        w = field.w
-        out.append((coef * w, field.path, field.y))
-        out.append((coef * (1.0 - w), field.path, None))
-    elif tp is GuidedField or tp is CFGField:
-        w = field.w
-        _leaves(field.a, coef * w, out)
-        _leaves(field.b, coef * (1.0 - w), out)
-    else:
-        raise NotLowerable(f"{tp.__name__} is not a linear combination of exact mixture fields")
+        return Lowered(self.schedule, self.d, n, self.comp, Groups(lo, hi, coef), self.tfactors)
 
 
 def is_lowerable(field) -> bool:
-    """True when ``lower(field)`` would succeed (exact fields and linear guided trees of them)."""
+    """True when ``lower(field)`` describes it (``linear_terms`` accepts it)."""
     try:
-        _leaves(field, 1.0, [])
+        linear_terms(field)
     except NotLowerable:
         return False
     return True
+
+
+def require_lowerable(field, backend: str) -> None:
+    """Raise NotLowerable (a TypeError) for a field that the fast ``backend`` cannot run, with the
+    reason and the way out (backend='numpy')."""
+    try:
+        linear_terms(field)
+    except NotLowerable as exc:
+        raise NotLowerable(f"backend={backend!r} runs only fields that lower to exact Gaussian-"
+                           f"mixture terms, got {_describe(field)}: {exc}. Use backend='numpy' "
+                           f"(or 'auto') for this field") from None
 
 
 def lower(field, n: int | None = None) -> Lowered:
     """Lower ``field`` for n particles (n is needed when labels or w are per-particle arrays).
 
     Raises NotLowerable for fields that are not linear combinations of exact mixture fields, and
-    ValueError when per-particle arrays do not have length n."""
-    leaves = []
-    _leaves(field, 1.0, leaves)
-    paths, offsets = [], []
-    for _, path, _ in leaves:
-        if not any(path is p for p in paths):
-            paths.append(path)
+    ValueError when per-particle arrays do not have length n or the terms have different dimensions."""
+    terms = linear_terms(field)
+    paths = []
+    for term in terms:
+        if not any(term.path is p for p in paths):
+            paths.append(term.path)
     sched = paths[0].schedule
     for p in paths[1:]:
         if p.schedule != sched:
@@ -161,55 +197,52 @@ def lower(field, n: int | None = None) -> Lowered:
         if p.d != paths[0].d:
             raise ValueError(f"the fields have different dimensions, {paths[0].d} and {p.d}")
     d = paths[0].d
-    # components of each path that some leaf uses: one class's slice when every leaf of that path
+    # components of each path that some term uses: one class's slice when every term of that path
     # is conditioned on the same scalar class (a plain conditional field), else all of them
     used = []
     for p in paths:
-        ys = [y for _, q, y in leaves if q is p]
+        ys = [term.y for term in terms if term.path is p]
         single = all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys) and \
             len({int(y) for y in ys}) == 1
         sl = p.mixture.class_slices[int(ys[0])] if single else slice(0, p.mixture.marginal.K)
         used.append((sl.start, sl.stop))
     margs = [p.mixture.marginal for p in paths]
-    off = 0
+    offsets, off = [], 0
     for (a, b) in used:
         offsets.append(off)
         off += b - a
-    K = off
-    lam = np.ascontiguousarray(np.concatenate([m.eigvals[a:b] for m, (a, b) in zip(margs, used)]))
-    logw = np.ascontiguousarray(np.concatenate([m.log_weights[a:b] for m, (a, b) in zip(margs, used)]))
-    means = np.concatenate([m.means[a:b] for m, (a, b) in zip(margs, used)])             # (K, d)
+    lam = np.concatenate([m.eigvals[a:b] for m, (a, b) in zip(margs, used)])           # (K, d)
+    logw = np.concatenate([m.log_weights[a:b] for m, (a, b) in zip(margs, used)])
+    means = np.concatenate([m.means[a:b] for m, (a, b) in zip(margs, used)])           # (K, d)
     if any(m.eigvecs is not None for m in margs):
         mode = MODE_FULL
         Q = np.concatenate([(m.eigvecs if m.eigvecs is not None
                              else np.broadcast_to(np.eye(d), (m.K, d, d)))[a:b]
                             for m, (a, b) in zip(margs, used)])                   # (K, d, d)
         mue = np.einsum("kij,ki->kj", Q, means)                                # Q_k^T mu_k
-        QT = np.ascontiguousarray(np.transpose(Q, (1, 2, 0)))                  # [i, j, k] = Q_k[i, j]
+        QT = np.transpose(Q, (1, 2, 0))                                        # [i, j, k] = Q_k[i, j]
     else:
         mode = MODE_ISOTROPIC if all(m.cov_type == "isotropic" for m in margs) else MODE_DIAG
         mue = means
         QT = np.zeros((1, 1, 1))
+    if mode == MODE_ISOTROPIC:
+        lam = lam[:, :1]
+    comp = Components(mode, _c(lam), _c(logw), _c(means.T), _c(mue.T), _c(QT))
     # groups
-    G = len(leaves)
-    per_n = None
-    for c, _, y in leaves:
-        for a in (c, y):
-            if a is not None and np.ndim(a) == 1:
-                if per_n is not None and len(a) != per_n:
-                    raise ValueError(f"per-particle labels/weights have lengths {per_n} and {len(a)}")
-                per_n = len(a)
+    G = len(terms)
+    lens = {len(a) for term in terms for a in (term.coef, term.y)
+            if a is not None and np.ndim(a) == 1}
+    per_n = lens.pop() if lens else None
     if n is not None and per_n is not None and per_n != n:
         raise ValueError(f"the field holds per-particle labels or weights of length {per_n} but "
                          f"n = {n} particles are sampled")
-    label_arrays = any(y is not None and np.ndim(y) == 1 for _, _, y in leaves)
-    coef_arrays = any(np.ndim(c) == 1 for c, _, _ in leaves)
-    L = per_n if label_arrays else 1
-    C = per_n if coef_arrays else 1
+    L = per_n if any(t.y is not None and np.ndim(t.y) == 1 for t in terms) else 1
+    C = per_n if any(np.ndim(t.coef) == 1 for t in terms) else 1
     lo = np.empty((L, G), dtype=np.int64)
     hi = np.empty((L, G), dtype=np.int64)
     coef = np.empty((C, G))
-    for g, (c, path, y) in enumerate(leaves):
+    for g, term in enumerate(terms):
+        path, y = term.path, term.y
         ip = next(i for i, p in enumerate(paths) if p is path)
         o = offsets[ip] - used[ip][0]          # table index = o + index in the path's marginal
         Kp = path.mixture.marginal.K
@@ -223,6 +256,5 @@ def lower(field, n: int | None = None) -> Lowered:
             starts = np.array([s.start for s in sl] + [0], dtype=np.int64)    # index -1 -> NULL
             stops = np.array([s.stop for s in sl] + [Kp], dtype=np.int64)
             lo[:, g], hi[:, g] = o + starts[yy], o + stops[yy]
-        coef[:, g] = c
-    return Lowered(sched, d, mode, lam, logw, np.ascontiguousarray(means.T), np.ascontiguousarray(mue.T),
-                   QT, lo, hi, coef, per_n)
+        coef[:, g] = term.coef
+    return Lowered(sched, d, per_n, comp, Groups(lo, hi, coef), [t.tcoef for t in terms])
