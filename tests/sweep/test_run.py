@@ -103,8 +103,14 @@ def test_interrupted_run_resumes_and_recomputes_only_missing_cells(reference, tm
     assert stable(read_table(tmp_path)).equals(stable(reference))
     rep = run(SMALL, tmp_path, workers=0, progress=False)          # nothing left to do
     assert (rep.reused, rep.computed) == (32, 0)
+    # a damaged cell file (say, from a disk error) counts as missing and is recomputed
+    victim = sorted((tmp_path / CELLS).glob("*.json"))[7]
+    victim.write_text(victim.read_text()[:40])
+    rep = run(SMALL, tmp_path, workers=0, progress=False)
+    assert (rep.reused, rep.computed) == (31, 1)
+    assert stable(read_table(tmp_path)).equals(stable(reference))
     info = json.loads((tmp_path / SPEC_FILE).read_text())
-    assert info["computed"] == 0 and info["reused"] == 32 and info["spec"]["name"] == "small"
+    assert info["computed"] == 1 and info["reused"] == 31 and info["spec"]["name"] == "small"
 
 
 def test_failing_cell_is_retried_then_recorded(reference, tmp_path):
@@ -140,6 +146,25 @@ def test_cell_function_must_return_the_spec_columns(tmp_path):
     rows = read_table(tmp_path).to_pylist()
     assert rep.failed == len(rows) == 8
     assert rows[0]["error"].startswith("TypeError: the cell function returned ['ed_cond']; required")
+
+
+def test_bad_spec_is_rejected_before_a_cluster_starts(tmp_path, monkeypatch):
+    import distributed
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a bad spec")
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    with pytest.raises(ValueError, match=r"spec: axes.steps\[0\] = -3: required an integer >= 1"):
+        run(small(axes__steps=[-3]), tmp_path / "o", workers=2)
+    assert not (tmp_path / "o").exists()
+
+
+def test_progress_bar_when_forced(tmp_path, capsys):
+    run(small(seeds=1, axes__problem=["gauss-1d"]), tmp_path, workers=0, progress="force")
+    assert "sweep: 100%" in capsys.readouterr().err
+    run(small(seeds=1, axes__problem=["gauss-1d"]), tmp_path / "b", workers=0)  # not a terminal
+    assert "sweep" not in capsys.readouterr().err
 
 
 def test_bad_output_directory_and_arguments(tmp_path):
