@@ -42,13 +42,18 @@ def _eig_covs(covs, K: int, d: int, name: str = "covs"):
     else:
         raise ValueError(f"{name} has shape {c.shape} but means implies ({K}, {d}, {d}) full, "
                          f"({K}, {d}) diagonal or ({K},) isotropic")
+    # A covariance equal to zero (every entry exactly 0) is a point mass: eigenvalues 0, eigenvectors I.
+    point = np.all(c.reshape(K, -1) == 0.0, axis=1)
+    lam = np.where(point[:, None], 0.0, lam)
+    if Q is not None and np.any(point):
+        Q = np.where(point[:, None, None], np.eye(d), Q)
     lam_max = lam.max(axis=1)
-    bad = np.nonzero((lam.min(axis=1) <= EIG_RTOL * lam_max) | (lam.min(axis=1) <= 0))[0]
+    bad = np.nonzero(~point & ((lam.min(axis=1) <= EIG_RTOL * lam_max) | (lam.min(axis=1) <= 0)))[0]
     if bad.size:
         k = int(bad[0])
         raise ValueError(f"{name}[{k}] must be positive definite, got eigenvalues in "
                          f"[{lam[k].min():.3g}, {lam[k].max():.3g}] (required: smallest > "
-                         f"{EIG_RTOL:g} x largest)")
+                         f"{EIG_RTOL:g} x largest, or a covariance exactly 0 for a point mass)")
     return np.ascontiguousarray(lam), (None if Q is None else np.ascontiguousarray(Q)), cov_type
 
 
@@ -87,7 +92,9 @@ class GMM:
     weights : (K,) mixture weights, >= 0, summing to 1 within ``WEIGHT_TOL``.
     means : (K, d) component means.
     covs : (K, d, d) full, (K, d) diagonal or (K,) isotropic (variances) covariances, positive
-        definite (smallest eigenvalue > ``EIG_RTOL`` x largest).
+        definite (smallest eigenvalue > ``EIG_RTOL`` x largest), or exactly zero: a point mass at
+        mu_k. A law with point masses has no density, so ``log_prob``, ``score`` and
+        ``responsibilities`` refuse it; its noisy laws p_t (``GMMPath``, t < 1) are smooth.
     """
 
     def __init__(self, weights, means, covs):
@@ -119,22 +126,38 @@ class GMM:
     def __repr__(self) -> str:
         return f"GMM(K={self.K}, d={self.d}, cov_type={self.cov_type!r})"
 
+    @property
+    def point_mass(self) -> np.ndarray:
+        """(K,) bool: component k is a point mass (covariance exactly 0)."""
+        return np.all(self.eigvals == 0.0, axis=1)
+
+    def _require_density(self, what: str) -> None:
+        k = np.nonzero(self.point_mass)[0]
+        if k.size:
+            raise ValueError(f"{what} is undefined: component {int(k[0])} is a point mass (covariance "
+                             f"0), so the law has no density; the noisy laws p_t of GMMPath (t < 1) "
+                             f"have one")
+
     def component_log_probs(self, x) -> np.ndarray:
         """log pi_k + log N(x; mu_k, Sigma_k), shape (N, K)."""
+        self._require_density("component_log_probs")
         x = as_points(x, self.d, allow_empty=True)
         return self.log_weights + _log_normal_components(x, self.means, self.eigvals, self.eigvecs)
 
     def log_prob(self, x) -> np.ndarray:
         """log p(x), shape (N,), by log-sum-exp over components."""
+        self._require_density("log_prob")
         return _logsumexp(self.component_log_probs(x))
 
     def responsibilities(self, x) -> np.ndarray:
         """Posterior component probabilities r_k(x) = p(k | x), shape (N, K); rows sum to 1."""
+        self._require_density("responsibilities")
         lp = self.component_log_probs(x)
         return np.exp(lp - _logsumexp(lp)[:, None])
 
     def score(self, x) -> np.ndarray:
         """grad_x log p(x) = sum_k r_k(x) (-Sigma_k^{-1} (x - mu_k)), shape (N, d)."""
+        self._require_density("score")
         x = as_points(x, self.d, allow_empty=True)
         r = self.responsibilities(x)
         out = np.zeros_like(x)

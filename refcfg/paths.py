@@ -60,6 +60,8 @@ class GMMPath:
             self._log_w_in_class = np.concatenate([g.log_weights for g in mixture.classes])
             self._log_class_probs = np.log(mixture.class_probs)
         self._cls = mixture.component_class                     # (K,)
+        self._point = m.point_mass                              # (K,) covariance exactly 0
+        self._has_points = bool(np.any(self._point))
         # Q_j^T mu_j, (K, d): means in each component's eigenbasis
         self._mu_eig = m.means if self._Q is None else np.einsum("kde,kd->ke", self._Q, m.means)
 
@@ -99,6 +101,11 @@ class GMMPath:
         log p_t(y|x) for every class, (N, C)."""
         N, d = x.shape
         K = self._means.shape[0]
+        if self._has_points:
+            at_one = np.asarray(self.schedule.beta(t)) == 0.0
+            if np.any(at_one):
+                return self._eval_point_limit(x, t, labels_list, want,
+                                              np.broadcast_to(at_one, (N,)))
         v = self.schedule.values(t)
         per_point = np.ndim(t) > 0
         wants = list(want) if want and not isinstance(want[0], str) else [want] * len(labels_list)
@@ -158,6 +165,102 @@ class GMMPath:
                     raise ValueError(f"non-finite {key} for some points (x too large for float64 "
                                      f"at this t?)")
         return outs
+
+    _LIMIT_KEYS = ("resp", "x0", "clp")
+
+    def _eval_point_limit(self, x, t, labels_list, want, at_one):
+        """``_eval`` where some rows have beta_t = 0 (t = 1) and the mixture has point masses.
+
+        There S_j = alpha^2 Sigma_j + beta^2 I is singular for a point mass and the fields are defined
+        by their limit beta_t -> 0 at fixed x. The posterior over components converges (rule in
+        ``_limit_posterior``), so "resp", "clp" and "x0" (E[z|x]) have finite limits; the score,
+        the velocity, eps, the divergence and the classifier gradient diverge like 1/beta_t off the
+        points (e.g. u_t(x) = (E[z|x] - x) / (1 - t) for the linear schedule) and are refused."""
+        N, d = x.shape
+        wants = list(want) if want and not isinstance(want[0], str) else [want] * len(labels_list)
+        for want_o in wants:
+            bad = [key for key in want_o if key not in self._LIMIT_KEYS]
+            if bad:
+                tt = float(np.atleast_1d(t)[np.argmax(at_one)] if np.ndim(t) else t)
+                raise ValueError(
+                    f"t = {tt!r}: {bad[0]} is not finite where beta_t = 0 for a mixture with point "
+                    f"masses (covariance 0): it diverges like 1/beta_t off the points. Use t < 1 "
+                    f"(e.g. end sampling at t < 1 and denoise with x0 = E[z|x_t]); the posterior "
+                    f"mean x0, the responsibilities and the class probabilities have limits at t = 1")
+        outs = [{key: np.empty((N, d)) if key == "x0" else
+                 np.empty((N, self._means.shape[0] if key == "resp" else self.n_classes))
+                 for key in want_o} for want_o in wants]
+        rows = ~at_one
+        if np.any(rows):
+            sub = self._eval(x[rows], t[rows] if np.ndim(t) else t,
+                             [None if lab is None else lab[rows] for lab in labels_list], wants)
+            for o, so in zip(outs, sub):
+                for key in o:
+                    o[key][rows] = so[key]
+        idx = np.nonzero(at_one)[0]
+        alpha = np.broadcast_to(np.asarray(self.schedule.alpha(t), dtype=float), (N,))
+        for a in np.unique(alpha[idx]):
+            sel = idx[alpha[idx] == a]
+            xs = x[sel]
+            r_u = None
+            for labels, o in zip(labels_list, outs):
+                r = self._limit_posterior(xs, a, None if labels is None else labels[sel])
+                if "resp" in o:
+                    o["resp"][sel] = r
+                if "x0" in o:
+                    o["x0"][sel] = (r[:, self._point] @ self._means[self._point]
+                                    + r[:, ~self._point].sum(1)[:, None] * (xs / a))
+                if "clp" in o:
+                    r_u = self._limit_posterior(xs, a, None) if r_u is None else r_u
+                    with np.errstate(divide="ignore"):
+                        o["clp"][sel] = np.log(np.stack(
+                            [r_u[:, csl].sum(1) for csl in self.mixture.class_slices], axis=1))
+        return outs
+
+    def _limit_posterior(self, x, alpha, labels):
+        """lim_{beta -> 0} p_t(j | x, y) at fixed x, where x = alpha z + beta eps (alpha > 0), (n, K).
+
+        Among the components allowed (class y's, or all), with prior weights w_j:
+        1. point masses located at x (x = alpha mu_j exactly) take all the mass, shared by w_j
+           (their density is infinite there);
+        2. otherwise, if there are non-degenerate components, the usual posterior among them
+           (N(x; alpha mu_j, alpha^2 Sigma_j)); point masses get 0 (their density vanishes like
+           exp(-|x - alpha mu_j|^2 / (2 beta^2)));
+        3. otherwise (only point masses) the nearest point(s) argmin_j |x - alpha mu_j|, exact ties
+           shared by w_j (all others are exponentially smaller as beta -> 0)."""
+        n = x.shape[0]
+        K = self._means.shape[0]
+        if labels is None:
+            logw = np.broadcast_to(self._log_w, (n, K))
+        else:
+            cond = labels != NULL
+            mask = (~cond[:, None]) | (self._cls[None, :] == labels[:, None])
+            logw = np.where(mask, np.where(cond[:, None], self._log_w_in_class, self._log_w), -np.inf)
+        allowed = np.isfinite(logw)
+        pm = self._point
+        d2 = np.full((n, K), np.inf)
+        kp = np.nonzero(pm)[0]
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, kp.size * x.shape[1]))
+        for s0 in range(0, n, chunk):
+            diff = x[s0:s0 + chunk, None, :] - alpha * self._means[kp][None]
+            d2[s0:s0 + chunk, kp] = np.einsum("nkd,nkd->nk", diff, diff)
+        d2 = np.where(allowed, d2, np.inf)
+        ell = np.where(d2 == 0.0, logw, -np.inf)                     # rule 1
+        open_rows = ~np.any(d2 == 0.0, axis=1)
+        ks = np.nonzero(~pm)[0]
+        if ks.size and np.any(open_rows):                             # rule 2
+            from .mixture import _log_normal_components
+            Qs = None if self._Q is None else self._Q[ks]
+            lg = _log_normal_components(x[open_rows], alpha * self._means[ks],
+                                        alpha * alpha * self._lam[ks], Qs)
+            sub = np.full((int(open_rows.sum()), K), -np.inf)
+            sub[:, ks] = logw[open_rows][:, ks] + lg
+            ell[open_rows] = sub
+            open_rows = open_rows & ~np.any(np.isfinite(ell), axis=1)
+        if np.any(open_rows):                                         # rule 3
+            dmin = d2[open_rows].min(axis=1, keepdims=True)
+            ell[open_rows] = np.where(d2[open_rows] == dmin, logw[open_rows], -np.inf)
+        return np.exp(ell - _logsumexp(ell)[:, None])
 
     def _quadratic(self, xs, xe, c, s, al, be, per_point):
         """Mahalanobis terms sum_e c_e^2 / s_e = common + rest_j, returned as (common (n,), rest (n, K)).
