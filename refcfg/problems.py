@@ -10,6 +10,14 @@
 - "tree": the two-class fractal tree of Karras et al. 2024 (arXiv 2406.02507, Appendix C; 2 x 1016
   full-covariance components), see ``refcfg._tree`` and docs/problems-tree.md.
 - "highdim": d = 64, two classes of 16 full-covariance components each (seeded construction).
+- "digits": the 8 x 8 handwritten digits bundled with scikit-learn (d = 64, 10 classes, 1797
+  images scaled to [-1, 1]), every image a point mass (``from_points``, cov = 0): the exact
+  "ideal denoiser" of the training set. Needs the "data" extra (scikit-learn).
+- "digits-gmm": the same images, 10 full-covariance components per class fitted by scikit-learn
+  (``fit``, ``DIGITS_GMM``: reg_covar = 1e-3, random_state = 0). Needs the "data" extra.
+
+``from_points(X, labels, cov=0.0)`` and ``fit(X, labels, components=..., covariance_type=...)``
+build such problems from any labeled point cloud (docs/real-data.md).
 
 ``load_problem(path)`` reads a TOML file::
 
@@ -31,6 +39,7 @@ GMMPath; every command and API function that takes them calls it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tomllib
@@ -42,7 +51,7 @@ import numpy as np
 from .mixture import GMM, LabeledGMM
 
 __all__ = ["problem", "load_problem", "resolve", "resolve_schedule", "ResolvedProblem", "PROBLEMS",
-           "DEFAULT_PROBLEM"]
+           "DEFAULT_PROBLEM", "from_points", "fit", "FitResult", "DIGITS_GMM"]
 
 DEFAULT_PROBLEM = "two-class-2d"
 
@@ -100,8 +109,71 @@ def _highdim(d: int = 64, per_class: int = 16, seed: int = 20240601) -> LabeledG
     return LabeledGMM(classes, [0.5, 0.5])
 
 
+def from_points(X, labels, cov: float = 0.0) -> LabeledGMM:
+    """The per-class empirical law of a labeled point cloud: class y is uniform over its points
+    (each a component N(x_i, cov I); cov = 0, the default, makes them point masses) and p(y) is the
+    class frequency. X (N, d), labels (N,) ints in 0..C-1 with every class present."""
+    from ._validation import as_real
+    from .datasets import labeled_points
+
+    X, lab, C = labeled_points(X, labels)
+    cov = as_real(cov, "cov", lo=0.0)
+    counts = np.bincount(lab, minlength=C)
+    classes = [GMM(np.full(n, 1.0 / n), X[lab == c], np.full(n, cov)) for c, n in enumerate(counts)]
+    return LabeledGMM(classes, counts / counts.sum())
+
+
+class FitResult(NamedTuple):
+    """``fit``'s result: the LabeledGMM, the mean log-likelihood per point of the training data under
+    its class's fitted mixture (nats; (1/N) sum_i log p(x_i | y_i)), and each class's
+    (``refcfg.datasets.ClassFit``: parameters, mean log-likelihood, points, converged)."""
+
+    mixture: LabeledGMM
+    log_likelihood: float
+    classes: list
+
+
+def fit(X, labels, components: int = 10, covariance_type: str = "full", reg_covar: float = 1e-3,
+        seed: int = 0) -> FitResult:
+    """Per-class Gaussian mixtures fitted by scikit-learn's ``GaussianMixture`` (the "data" extra),
+    ``random_state=seed``; p(y) is the class frequency. ``covariance_type``: "full", "diag",
+    "spherical" or "tied"; ``reg_covar`` (> 0) is added to the covariances' diagonals."""
+    from .datasets import fit_class_mixtures
+
+    fits = fit_class_mixtures(X, labels, components, covariance_type, reg_covar, seed)
+    return _fit_result(fits)
+
+
+def _fit_result(fits) -> FitResult:
+    counts = np.array([f.n_points for f in fits], dtype=np.float64)
+    mixture = LabeledGMM([GMM(f.weights, f.means, f.covs) for f in fits], counts / counts.sum())
+    ll = float(sum(f.log_likelihood * f.n_points for f in fits) / counts.sum())
+    return FitResult(mixture, ll, list(fits))
+
+
+DIGITS_GMM = {"components": 10, "covariance_type": "full", "reg_covar": 1e-3, "seed": 0}
+"""The fit of the "digits-gmm" problem."""
+
+
+def _digits() -> LabeledGMM:
+    from .datasets import load_digits
+    return from_points(*load_digits())
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_fits():
+    from .datasets import fit_class_mixtures, load_digits
+    return tuple(fit_class_mixtures(*load_digits(), **DIGITS_GMM))
+
+
+def digits_gmm_fit() -> FitResult:
+    """The "digits-gmm" fit (cached: scikit-learn runs once per process) with its log-likelihood."""
+    return _fit_result(_digits_fits())
+
+
 _BUILDERS = {"two-class-2d": _two_class_2d, "mit-symmetric": _mit_symmetric, "gauss-1d": _gauss_1d,
-             "tree": _tree, "highdim": _highdim}
+             "tree": _tree, "highdim": _highdim, "digits": _digits,
+             "digits-gmm": lambda: digits_gmm_fit().mixture}
 PROBLEMS = tuple(_BUILDERS)
 
 
