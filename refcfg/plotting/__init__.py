@@ -7,5 +7,6 @@ package does not import matplotlib:
 - ``interactive``  the self-contained HTML page with sliders for w and t;
 - ``report``       self-contained HTML and Markdown reports (``Report``, ``Table``);
 - ``format``       the one number formatter of every printed table;
-- ``comparison``   the figure of the guidance-variant comparison.
+- ``comparison``   the table, JSON record and figure of the guidance-variant comparison;
+- ``sweeps``       figures of parameter sweeps (``refcfg sweep``).
 """
