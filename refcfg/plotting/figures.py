@@ -291,7 +291,7 @@ def cfg_sweep(path, y: int = 0, ws=(0.0, 1.0, 2.0, 4.0), *, n: int = 1500, steps
     g, pts = _grid(box, grid)
     cell = (g[1] - g[0]) ** 2
     with _style():
-        fig = _new_figure(1.9 * len(ws) + 0.3, 2.75)
+        fig = _new_figure(1.9 * len(ws) + 0.3, 3.0)
         axes = fig.subplots(1, len(ws), squeeze=False)[0]
         for i, (ax, w, x) in enumerate(zip(axes, ws, xs)):
             lt = tilted.log_density(path, pts, y, float(w))
@@ -309,8 +309,8 @@ def cfg_sweep(path, y: int = 0, ws=(0.0, 1.0, 2.0, 4.0), *, n: int = 1500, steps
             ax.text(0.03, 0.03, f"E p(y|x) = {conf:.3f}", transform=ax.transAxes, fontsize=7.5,
                     bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
             _format_plane(ax, box, left=i == 0)
-        fig.suptitle(f"Exact CFG samples, y = {y} (dots; {sampler}, {steps} steps, N = {n}) over "
-                     f"the tilted density $p(x|y)^w p(x)^{{1-w}}/Z$ (contours)")
+        fig.suptitle(f"Exact CFG samples, y = {y} (dots; {sampler}, {steps} steps, N = {n})\n"
+                     f"over the tilted density $p(x|y)^w p(x)^{{1-w}}/Z$ (contours)")
     return fig
 
 
