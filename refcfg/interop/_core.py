@@ -25,7 +25,7 @@ import numpy as np
 
 from .._validation import as_float_array
 
-__all__ = ["PREDICTIONS", "BACKENDS", "resolve_field", "clamp_times", "predict",
+__all__ = ["PREDICTIONS", "BACKENDS", "resolve_field", "clamp_times", "predict", "predict_many",
            "time_from_signal_noise"]
 
 PREDICTIONS = ("velocity", "eps", "x0", "score", "v")
@@ -90,33 +90,51 @@ def _backend(field, backend):
 def predict(field, x, t, prediction="velocity", *, backend="auto", clamp=None) -> np.ndarray:
     """The exact ``prediction`` (one of ``PREDICTIONS``) of ``field`` at x (N, d), t (a float or
     (N,)), float64 (N, d). ``clamp``: see :func:`clamp_times` (None: strict)."""
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    return predict_many(field, x, t, (prediction,), backend=backend, clamp=clamp)[prediction]
+
+
+def predict_many(field, x, t, predictions, *, backend="auto", clamp=None) -> dict:
+    """Several predictions from one evaluation of the field: {name: (N, d) float64}."""
+    for p in predictions:
+        if p not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {p!r}")
     x = as_float_array(x, "x", ndim=2)
     t = clamp_times(t, clamp)
     if t.ndim not in (0, 1) or (t.ndim == 1 and t.shape != (x.shape[0],)):
         raise ValueError(f"t must be a float or shape ({x.shape[0]},), got shape {t.shape}")
     t = float(t) if t.ndim == 0 else t
     how = _backend(field, backend)
+    out = {}
     if how == "numpy":
-        if prediction == "v":
-            return _v(field.schedule, x, t, field.eps(x, t), field.x0(x, t))
-        return np.asarray(getattr(field, prediction)(x, t), dtype=np.float64)
+        for p in predictions:
+            if p == "v":
+                out[p] = _v(field.schedule, x, t, field.eps(x, t), field.x0(x, t))
+            else:
+                out[p] = np.asarray(getattr(field, p)(x, t), dtype=np.float64)
+        return out
     from .. import convert
     from ..sampling import cpu
-    if prediction == "velocity":
-        return cpu.velocity(field, x, t)
-    if prediction == "score":
-        return cpu.score(field, x, t)
     sched = field.schedule
     u = cpu.velocity(field, x, t)
-    x0 = convert.velocity_to_x0(u, x, t, sched)
-    eps = _eps(sched, x, t, u, lambda: cpu.score(field, x, t))
-    if prediction == "x0":
-        return x0
-    if prediction == "eps":
-        return eps
-    return _v(sched, x, t, eps, x0)
+    cache = {}
+
+    def score():
+        if "s" not in cache:
+            cache["s"] = cpu.score(field, x, t)
+        return cache["s"]
+
+    for p in predictions:
+        if p == "velocity":
+            out[p] = u
+        elif p == "score":
+            out[p] = score()
+    need = {"x0", "eps", "v"} & set(predictions)
+    if need:
+        x0 = convert.velocity_to_x0(u, x, t, sched)
+        eps = _eps(sched, x, t, u, score)
+        for p in need:
+            out[p] = {"x0": x0, "eps": eps}[p] if p != "v" else _v(sched, x, t, eps, x0)
+    return out
 
 
 def _eps(sched, x, t, u, score):
