@@ -14,6 +14,7 @@ tilted law p(x|y)^w p(x)^(1-w)/Z.
 5. tree                  the autoguidance tree: CFG vs a weaker exact model
 6. predictor-corrector   large-w limits of the ODE and SDE laws (arXiv 2408.09000)
 7. compare-guidance      guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t))
+8. digits                exact CFG on the handwritten digits: point masses vs fitted mixtures
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ EXPERIMENTS = {
     "tree": "tree",
     "predictor-corrector": "predictor_corrector",
     "compare-guidance": "compare_guidance",
+    "digits": "digits",
 }
 
 
