@@ -18,7 +18,8 @@ DESCRIPTION = (
     "marginal fields, the noisy classifier, a CFG sweep over w, ODE vs SDE (these five need a 2-D "
     "problem), the Gaussian CFG variance, and with --model the learned-vs-exact errors of a trained "
     "CFG model. Figures a problem does not support are skipped and listed. --interactive also "
-    "writes a self-contained HTML page with sliders for w and t (2-D problems).")
+    "writes a self-contained HTML page with sliders for w and t (2-D problems). For the digits "
+    "problems (digits, digits-gmm) it also draws the digits study's CFG sample grids as 8 x 8 images.")
 
 
 def add_parser(sub):
@@ -80,6 +81,12 @@ def run(args) -> int:
         if str(exc).startswith("formats "):
             raise usage(f"--{str(exc).splitlines()[0]}") from None
         raise
+    if resolved.label in ("digits", "digits-gmm"):
+        # real data (d = 64): the digits study's sample grids, drawn as 8 x 8 images
+        from ..experiments import run_experiment
+        result = run_experiment("digits", fast=args.fast, seed=args.seed)
+        written["digits_cfg_samples"] = [result.figure(out / f"digits_cfg_samples.{fmt}")
+                                         for fmt in formats]
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))
     skipped = figures.skipped_figures(path, model)

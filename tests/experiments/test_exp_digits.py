@@ -81,3 +81,13 @@ def test_cpu_kernels_agree_with_numpy_on_point_masses():
     a, _ = digits.sample_exact_cfg(path, ys, ws, x_init, steps=8, backend="cpu")
     b, _ = digits.sample_exact_cfg(path, ys, ws, x_init, steps=8, backend="numpy")
     assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))
+
+
+def test_figures_command_draws_the_digit_grids(tmp_path, capsys):
+    """`refcfg figures --problem digits` writes the sample grids (one command)."""
+    from refcfg.cli import main
+
+    assert main(["figures", "--problem", "digits", "--fast", "--out", str(tmp_path),
+                 "--formats", "png", "--no-progress"]) == 0
+    assert (tmp_path / "digits_cfg_samples.png").stat().st_size > 10_000
+    assert "digits_cfg_samples" in capsys.readouterr().out
