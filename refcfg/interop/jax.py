@@ -1,0 +1,43 @@
+"""The exact field for JAX: ``exact_fn(field, prediction)(x, t)`` on JAX arrays, also under
+``jax.jit`` and ``jax.vmap``-free batching, through ``jax.pure_callback`` (the evaluation runs on the
+host: refcfg's CPU kernels). Computation is float64; float32 inputs get float32 results. Gradients
+are not supported (``jax.grad`` through a pure_callback raises). jax is imported when this module is
+imported."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._core import PREDICTIONS, clamp_times, predict, resolve_field
+
+__all__ = ["exact_fn", "PREDICTIONS"]
+
+
+def exact_fn(field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
+             backend: str = "auto"):
+    """A function f(x, t) -> the exact ``prediction`` of the field (``refcfg.interop.predict``),
+    for a JAX array x (N, d) and t a float or (N,) array of refcfg times; jit-compatible. field,
+    y, w, clamp, backend: as for ``refcfg.interop.torch.ExactModule``."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    fld = resolve_field(field, y, w)
+    clamp_times(0.0, clamp)
+    d = fld.d
+
+    def host(x, t):
+        out = predict(fld, np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64),
+                      prediction, backend=backend, clamp=clamp)
+        return out.astype(np.asarray(x).dtype)
+
+    def f(x, t):
+        x = jnp.asarray(x)
+        if x.ndim != 2 or x.shape[1] != d:
+            raise ValueError(f"x has shape {x.shape} but (N, {d}) is required")
+        if x.dtype not in (jnp.float32, jnp.float64):
+            raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+        t = jnp.asarray(t, dtype=x.dtype)
+        return jax.pure_callback(host, jax.ShapeDtypeStruct(x.shape, x.dtype), x, t)
+
+    return f
