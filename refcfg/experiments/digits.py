@@ -11,7 +11,8 @@ per (problem, sampler, w):
   classifier; the empirical law's own classifier at t = 1 is the nearest training image);
 - the nearest-training-image class agreement (1-NN label = y);
 - the distance of each sample to its nearest training image, relative to the data scale (the RMS
-  norm of the training images): memorisation when it is ~0.
+  norm of the training images): memorisation when it is ~0;
+- the fraction of distinct nearest images among the samples (diversity).
 
 Point masses make every field diverge like 1/beta_t off the training points at t = 1, so the
 integration stops at ``T_END`` (beta_t / alpha_t = 0.002, the last noise level of an EDM grid) and a
@@ -55,12 +56,14 @@ def sample_exact_cfg(path, labels, ws, x_init, *, steps, sampler="heun", noise=N
     return guided_x0(path, labels, ws, x, float(grid[-1])), float(grid[-1])
 
 
-def nearest_images(x, X, labels):
-    """For each row of x: distance to the nearest training image and that image's label."""
+def nearest_images(x, X, labels, return_index=False):
+    """For each row of x: distance to the nearest training image and that image's label (and its
+    index with ``return_index``)."""
     d2 = (x * x).sum(1)[:, None] - 2.0 * x @ X.T + (X * X).sum(1)[None]
     j = np.argmin(d2, axis=1)
     diff = x - X[j]                                     # exact distance for the argmin
-    return np.sqrt((diff * diff).sum(1)), labels[j]
+    out = (np.sqrt((diff * diff).sum(1)), labels[j])
+    return out + (j,) if return_index else out
 
 
 def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
@@ -92,7 +95,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
                                         noise=noise, backend=backend)
             timings[(prob, sampler)] = time.perf_counter() - t0
             images[(prob, sampler)] = x
-            dist, nn_lab = nearest_images(x, X, lab)
+            dist, nn_lab, nn_idx = nearest_images(x, X, lab, return_index=True)
             conf = np.exp(classifier.class_log_probs(x, 1.0)[np.arange(n), ys])
             for w in WEIGHTS:
                 m = ws == w
@@ -102,7 +105,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
                              "1-NN label = y": float((nn_lab[m] == ys[m]).mean()),
                              "median nearest distance / scale": float(np.median(rel)),
                              "max nearest distance / scale": float(rel.max()),
-                             "memorised (< 1e-3)": float((rel < 1e-3).mean())})
+                             "memorised (< 1e-3)": float((rel < 1e-3).mean()),
+                             "distinct nearest images": float(np.unique(nn_idx[m]).size / m.sum())})
     cov_scale = float(np.sqrt(fitted.mixture.marginal.eigvals.sum(1)).mean()) / scale
     key = {"n_per_run": n, "steps": steps, "t_end": t_end, "data_scale": scale,
            "fitted_log_likelihood_per_image": fitted.log_likelihood,
