@@ -3,8 +3,8 @@
 Each module defines ``NAME``, ``TITLE`` and ``run(fast=False, seed=0, ...) -> Result`` (a table of
 dict rows, key numbers, ``figure(path)``). ``run_experiment(name)`` dispatches by name; the
 ``refcfg reproduce NAME`` command and ``verification/reproduce_*.py`` call it. Results are written up
-in docs/verification.md and docs/guidance-variants.md. Studies compute; their tables, reports and
-figures are drawn by ``refcfg.plotting``. ``tilted`` holds the one log-density and sampler of the
+in docs/verification.md and docs/guidance-variants.md. Studies compute; their figures are drawn by
+``refcfg.plotting.studies`` (and ``refcfg.plotting.comparison``), tables by ``refcfg.plotting.format``. ``tilted`` holds the one log-density and sampler of the
 tilted law p(x|y)^w p(x)^(1-w)/Z.
 
 1. gaussian-pushforward  Gaussian CFG endpoint laws (ODE, DDPM-like SDE, tilted) and the samplers

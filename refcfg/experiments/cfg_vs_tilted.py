@@ -87,53 +87,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             key[f"TV {r['problem']} w={r['w']:g} {r['sampler']}"] = (r["TV"], r["TV_floor"])
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-        ax = axes[0]
-        e = GRIDS["gauss-1d"][0]
-        c = 0.5 * (e[1:] + e[:-1])
-        for w, col in zip((1.0, 3.0, 8.0), ("C0", "C1", "C2")):
-            if ("gauss-1d", w, "tilt") not in keep:
-                continue
-            ax.plot(c, keep[("gauss-1d", w, "tilt")] / np.diff(e), color=col, lw=2,
-                    label=f"tilted w={w:g}")
-            for s, ls in (("heun", "--"), ("euler_maruyama", ":")):
-                hh, _ = np.histogram(keep[("gauss-1d", w, s)][:, 0], bins=e[::8], density=True)
-                ax.step(e[::8][:-1], hh, where="post", color=col, ls=ls, lw=1,
-                        label=f"CFG {'ODE' if s == 'heun' else 'SDE'} w={w:g}")
-        ax.set_xlim(-5, 3)
-        ax.set_xlabel("x")
-        ax.set_ylabel("density")
-        ax.set_title("gauss-1d, y=0: N(-1,1) vs N(1,0.25)")
-        ax.legend(fontsize=6, ncol=2)
-        ax = axes[1]
-        ed = GRIDS["two-class-2d"]
-        wsel = 3.0 if ("two-class-2d", 3.0, "tilt") in keep else weights[-1]
-        q2 = keep[("two-class-2d", wsel, "tilt")].reshape(len(ed[0]) - 1, len(ed[1]) - 1)
-        cx, cy = 0.5 * (ed[0][1:] + ed[0][:-1]), 0.5 * (ed[1][1:] + ed[1][:-1])
-        ax.contour(cx, cy, q2.T, levels=8, cmap="viridis")
-        xo = keep[("two-class-2d", wsel, "heun")][:1500]
-        xs = keep[("two-class-2d", wsel, "euler_maruyama")][:1500]
-        ax.plot(xo[:, 0], xo[:, 1], ".", ms=1.5, color="C3", label="CFG ODE samples")
-        ax.plot(xs[:, 0], xs[:, 1], ".", ms=1.5, color="C0", alpha=0.5, label="CFG SDE samples")
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
-        ax.set_xlim(-4, 3)
-        ax.set_ylim(-1.5, 3.5)
-        ax.set_title(f"two-class-2d, y=0, w={wsel:g}: tilted density (contours)")
-        ax.legend(fontsize=7, markerscale=6)
-        ax = axes[2]
-        for name, mk in (("gauss-1d", "o"), ("two-class-2d", "s")):
-            for s, col in (("heun", "C3"), ("euler_maruyama", "C0")):
-                rr = [r for r in rows if r["problem"] == name and r["sampler"] == s]
-                ax.plot([r["w"] for r in rr], [r["TV"] for r in rr], "-" + mk, color=col,
-                        label=f"{name} {'ODE' if s == 'heun' else 'SDE'}")
-            rr = [r for r in rows if r["problem"] == name and r["sampler"] == "heun"]
-            ax.plot([r["w"] for r in rr], [r["TV_floor"] for r in rr], ":" + mk, color="gray",
-                    label=f"{name} noise floor")
-        ax.set_xlabel("guidance weight w")
-        ax.set_ylabel("TV(samples, tilted law) on the grid")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.cfg_vs_tilted(plt, keep=keep, rows=rows, weights=weights)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

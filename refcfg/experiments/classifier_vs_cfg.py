@@ -59,21 +59,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
            "max_relative_difference": max(r["relative"] for r in rows), "n": n}
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-        for ax, kind in zip(axes, ("ode", "sde")):
-            if kind not in trajs:
-                continue
-            ta, tb, times = trajs[kind]
-            for i in range(min(8, ta.shape[1])):
-                ax.plot(times, ta[:, i, 0], "-", color="C0", lw=2.5, alpha=0.5,
-                        label="CFG" if i == 0 else None)
-                ax.plot(times, tb[:, i, 0], "--", color="C3", lw=1,
-                        label="classifier guidance" if i == 0 else None)
-            ax.set_xlabel("t")
-            ax.set_ylabel("x1(t)")
-            ax.set_title(f"two-class-2d, y=0, w=5, {'Heun' if kind == 'ode' else 'Euler-Maruyama (ddpm)'}")
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.classifier_vs_cfg(plt, trajs=trajs)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -118,62 +118,7 @@ def run(fast: bool = False, seed: int = 0) -> Result:
                                               "sde/tilt": r["var_sde"] / r["var_tilt"]}
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-        ax = axes[0]
-        wg = np.linspace(0.0, 8.0, 161)
-        from matplotlib.lines import Line2D
-
-        for (v1, v0), col in zip(VARIANCES, ("C0", "C1", "C2")):
-            vo = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="ode")[1] for w in wg]
-            vs = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="sde")[1] for w in wg]
-            vt = [_tilted_or_nan(1, v1, 0, v0, w)[1] for w in wg]
-            ax.plot(wg, vo, "-", color=col)
-            ax.plot(wg, vs, "--", color=col)
-            ax.plot(wg, vt, ":", color=col, lw=2)
-            if v1 > v0:      # the tilted precision w / V1 + (1 - w) / V0 vanishes at w = V1 / (V1 - V0)
-                w_end = v1 / (v1 - v0)
-                ax.axvline(w_end, color=col, lw=0.8, ls=(0, (1, 3)))
-                ax.text(w_end + 0.1, 0.97, f"no tilted law for w >= {w_end:g}: with V1 = {v1:g} > "
-                        f"V0 = {v0:g},\np(x|y)^w p(x)^(1-w) is not integrable", color=col,
-                        fontsize=7.5, transform=ax.get_xaxis_transform(), va="top")
-        ax.set_yscale("log")
-        ax.set_xlabel("guidance weight w")
-        ax.set_ylabel("endpoint variance")
-        ax.set_title("closed forms (m1 = 1, m0 = 0)")
-        pairs = [Line2D([], [], color=c, lw=2, label=f"V1 = {v1:g}, V0 = {v0:g}")
-                 for (v1, v0), c in zip(VARIANCES, ("C0", "C1", "C2"))]
-        kinds = [Line2D([], [], color="k", ls="-", label="ODE"),
-                 Line2D([], [], color="k", ls="--", label="SDE (ddpm)"),
-                 Line2D([], [], color="k", ls=":", lw=2, label="tilted law")]
-        ax.add_artist(ax.legend(handles=pairs, fontsize=7.5, loc="upper left",
-                                bbox_to_anchor=(0.0, -0.16), ncol=3, frameon=False))
-        ax.legend(handles=kinds, fontsize=7.5, loc="upper left", bbox_to_anchor=(0.0, -0.24),
-                  ncol=3, frameon=False)
-        ax = axes[1]
-        w = 3.0
-        field = _single_gaussian_field(np.array([1.0]), np.array([[0.25]]), np.array([0.0]),
-                                       np.array([[1.0]]), w)
-        import refcfg
-
-        xo = refcfg.sample(field, 10000, sampler="heun", steps=100, seed=1)[:, 0]
-        xs = refcfg.sample(field, 10000, sampler="euler_maruyama", t_grid=sde_grid(500, 0.0),
-                           sigma="ddpm", seed=2)[:, 0]
-        grid = np.linspace(-0.5, 2.5, 400)
-        bins = np.linspace(-0.5, 2.5, 80)
-        ax.hist(xo, bins=bins, density=True, alpha=0.4, color="C0", label="ODE samples (Heun 100)")
-        ax.hist(xs, bins=bins, density=True, alpha=0.4, color="C3", label="SDE samples (EM 500)")
-        for kind, col in (("ode", "C0"), ("sde", "C3")):
-            m, v = cfg_endpoint_1d(1, 0.25, 0, 1, w, sampler=kind)
-            ax.plot(grid, np.exp(-0.5 * (grid - m) ** 2 / v) / np.sqrt(2 * np.pi * v), color=col,
-                    label=f"exact {kind.upper()} N({m:.3f}, {v:.4f})")
-        m, v = _tilted_or_nan(1, 0.25, 0, 1, w)
-        ax.plot(grid, np.exp(-0.5 * (grid - m) ** 2 / v) / np.sqrt(2 * np.pi * v), "k:", lw=2,
-                label=f"tilted N({m:.3f}, {v:.4f})")
-        ax.set_xlabel("x")
-        ax.set_ylabel("density")
-        ax.set_title("w = 3, p(x|y)=N(1, 0.25), p(x)=N(0, 1)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.gaussian_pushforward(plt)
 
     return Result(NAME, TITLE, ctab, key, tables={"samplers vs exact moments": stab}, plot=plot)

@@ -115,34 +115,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     key[f"tilted mode masses at w={wk:g}"] = [rt["mode -3"], rt["mode 0"], rt["mode +3"]]
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
-        ax = axes[0]
-        e = EDGES[0]
-        c = 0.5 * (e[1:] + e[:-1])
-        ax.plot(c, keep[(wk, "tilt")] / np.diff(e), "k", lw=2, label=f"tilted law, w={wk:g}")
-        bins = e[::8]
-        for (lo, hi), col in zip(intervals, ("C3", "C0", "C2", "C1")):
-            label = "CFG everywhere" if np.isinf(hi) and lo == 0 else f"CFG on sigma in ({lo:g}, {hi:g}]"
-            x = keep[(wk, label, "heun")][:, 0]
-            hh, _ = np.histogram(x, bins=bins, density=True)
-            ax.step(bins[:-1], hh, where="post", color=col, label=label + " (ODE)")
-        ax.set_xlim(-5, 5)
-        ax.set_xlabel("x")
-        ax.set_ylabel("density")
-        ax.set_title("class 0 modes at -3, 0, +3; class 1 at 4.5, 7.5")
-        ax.legend(fontsize=7)
-        ax = axes[1]
-        for (lo, hi), col in zip(intervals, ("C3", "C0", "C2", "C1")):
-            label = "CFG everywhere" if np.isinf(hi) and lo == 0 else f"CFG on sigma in ({lo:g}, {hi:g}]"
-            rr = [r for r in rows if r["law"] == label and r["sampler"] == "heun"]
-            ax.plot([r["w"] for r in rr], [r["mode +3"] for r in rr], "-o", color=col, label=label)
-        rr = [r for r in rows if r["sampler"] == "-"]
-        ax.plot([r["w"] for r in rr], [r["mode +3"] for r in rr], "k--", label="tilted law")
-        ax.set_xlabel("guidance weight w")
-        ax.set_ylabel("mass of the mode at +3 (ODE)")
-        ax.set_ylim(-0.02, 0.45)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.guidance_interval(plt, keep=keep, rows=rows, wk=wk, intervals=intervals)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

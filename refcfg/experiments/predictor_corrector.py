@@ -107,38 +107,8 @@ def run(fast: bool = False, seed: int = 0) -> Result:
     }
 
     def plot(plt):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        wg = np.geomspace(1.0, 128.0, 40)
-        tab = limits_table(m1, v1, m0, v0, wg)
-        ax = axes[0]
-        ax.plot(wg, [r["sde/tilt"] for r in tab], label="Var SDE / Var tilted(w)")
-        ax.plot(wg, [r["sde/tilt(2w-1)"] for r in tab], label="Var SDE / Var tilted(2w-1)")
-        ax.plot(wg, [r["ode/tilt"] for r in tab], label="Var ODE / Var tilted(w)")
-        ax.axhline(0.5, color="gray", ls=":", lw=1, label="1/2")
-        ax.axhline(1.0, color="gray", ls="--", lw=1)
-        for r in srows:
-            ax.plot(r["w"], r["ratio_sample"], "o" if r["sampler"] == "heun" else "s", color="k",
-                    ms=5, label=f"samples ({r['sampler']})" if r["w"] == srows[0]["w"] else None)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(1e-4, 2.0)
-        ax.set_xlabel("guidance weight w")
-        ax.set_ylabel("variance ratio")
-        ax.set_title(f"p(x|y)=N({m1:g},{v1:g}), p(x)=N({m0:g},{v0:g})")
-        ax.legend(fontsize=7)
-        ax = axes[1]
-        ax.plot(wg, [r["w_eff_sde"] for r in tab], label="SDE: tilted weight with equal variance")
-        ax.plot(wg, 2 * wg - 1, "--", label="2w - 1 (gamma' of arXiv 2408.09000)")
-        ax.plot(wg, wg, ":", label="w (the tilted law itself)")
-        ax.plot(wg, [min(r["w_eff_ode"], 1e6) for r in tab], label="ODE: same")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(0.5, 1e4)
-        ax.set_xlabel("guidance weight w")
-        ax.set_ylabel("effective tilted weight")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.predictor_corrector(plt, m1=m1, v1=v1, m0=m0, v0=v0, srows=srows)
 
     return Result(NAME, TITLE, rows, key,
                   tables={"second case m1=0.5, V1=0.5, m0=-0.5, V0=1 (r = 1/2)": rows2,

@@ -94,22 +94,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
                                                                           r["energy dist to p(x|0)"]]
 
     def plot(plt):
-        panels = [("exact", None)] + [(m, w) for m in ("CFG", "autoguidance") for w in weights[-2:]
-                                      if (m, w) in keep]
-        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.2), sharex=True, sharey=True)
-        g = mix.marginal
-        xs = np.linspace(-1.6, 1.6, 200)
-        X, Y = np.meshgrid(xs, xs)
-        lpg = g.log_prob(np.stack([X.ravel(), Y.ravel()], 1)).reshape(X.shape)
-        for ax, (m, w) in zip(axes, panels):
-            ax.contour(X, Y, lpg, levels=[-2.0, 0.0, 2.0], colors="lightgray", linewidths=0.6)
-            x = keep["exact"] if m == "exact" else keep[(m, w)]
-            ax.plot(x[:, 0], x[:, 1], ".", ms=1.2, color="C0" if m != "CFG" else "C3")
-            ax.set_title("exact p(x|0)" if m == "exact" else f"{m}, w={w:g}")
-            ax.set_xlabel("x1")
-            ax.set_aspect("equal")
-        axes[0].set_ylabel("x2")
-        fig.tight_layout()
-        return fig
+        from ..plotting import studies
+        return studies.tree(plt, mix=mix, keep=keep, weights=weights)
 
     return Result(NAME, TITLE, rows, key, plot=plot)
