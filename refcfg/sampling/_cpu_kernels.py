@@ -132,8 +132,8 @@ class Scratch(NamedTuple):
 
     yb: np.ndarray      # (K or 1, d, P) eigen-coordinates (full covariances)
     yb2: np.ndarray     # its (K d, P) view, for the GEMM
-    zb: np.ndarray      # (K or 1, d, P) weighted coordinates: yb itself unless the divergence
-    zb2: np.ndarray     # its (K d, P) view
+    zb: np.ndarray      # (K, d, P) weighted coordinates when the divergence needs yb kept (mode 2),
+    zb2: np.ndarray     # else (1, 1, 0) (pass 2 then overwrites yb); its (K d, P) view
     lb: np.ndarray      # (K, P) logits
     eb: np.ndarray      # (K, P) exponentials
     cb: np.ndarray      # (K, P) component coefficients C_k
@@ -156,9 +156,10 @@ class Scratch(NamedTuple):
 def _scratch(mode, K, d, G, P, div):
     Kq = K if mode == 2 else 1
     yb = np.empty((Kq, d, P))
-    zb = np.empty((Kq, d, P)) if (div and mode == 2) else yb
+    zb = np.empty((Kq, d, P)) if (div and mode == 2) else np.empty((1, 1, 0))
     Kd = K if div else 1
-    return Scratch(yb, yb.reshape((Kq * d, P)), zb, zb.reshape((Kq * d, P)),
+    zb2 = zb.reshape((zb.shape[0] * zb.shape[1], zb.shape[2]))
+    return Scratch(yb, yb.reshape((Kq * d, P)), zb, zb2,
                    np.empty((K, P)), np.empty((K, P)), np.empty((K, P)), np.empty((Kd, P)),
                    np.empty((Kd, P)), np.empty((G, P)), np.empty((G, P)),
                    np.empty((G, P), dtype=np.int64), np.empty((G, P), dtype=np.int64),
@@ -170,6 +171,7 @@ def _scratch(mode, K, d, G, P, div):
 def _lane_groups(n0, N, grp, sc):
     """Group ranges and particle factors of the lanes n0 .. n0 + P - 1 (past N: copies of N - 1)."""
     lo, hi, coef = grp.lo, grp.hi, grp.coef
+    ga, gb, cbase = sc.ga, sc.gb, sc.cbase
     G = lo.shape[1]
     P = sc.ga.shape[1]
     pl = lo.shape[0] > 1
@@ -179,9 +181,9 @@ def _lane_groups(n0, N, grp, sc):
         rl = n if pl else 0
         rc = n if pc else 0
         for g in range(G):
-            sc.ga[g, p] = lo[rl, g]
-            sc.gb[g, p] = hi[rl, g]
-            sc.cbase[g, p] = coef[rc, g]
+            ga[g, p] = lo[rl, g]
+            gb[g, p] = hi[rl, g]
+            cbase[g, p] = coef[rc, g]
 
 
 # --- the three passes of one blocked evaluation ----------------------------------------------
@@ -193,7 +195,9 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     starting at a runtime offset did not vectorise, and the groups of a CFG field cover every
     component anyway."""
     K, P = lb.shape
+    # record fields read once: a field read inside a loop costs an incref/decref pair per pass
     ga, gb, gm, mx, eb, zz, ff, ok = sc.ga, sc.gb, sc.gm, sc.mx, sc.eb, sc.zz, sc.ff, sc.ok
+    cg = sc.cg
     for p in range(P):
         mx[p] = -np.inf
     for g in range(g0, g1):
@@ -213,7 +217,7 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
         nslow = 0
         for p in range(P):
             zz[p] = 0.0
-            c = 1.0 if unit else sc.cg[g, p]
+            c = 1.0 if unit else cg[g, p]
             ok[p] = c != 0.0 and gm[g, p] >= mx[p] - _SHARE_GAP
             if c != 0.0 and not ok[p]:
                 nslow += 1
@@ -221,13 +225,13 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
             for p in range(P):
                 zz[p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
         for p in range(P):
-            ff[p] = (1.0 if unit else sc.cg[g, p]) / zz[p] if ok[p] else 0.0
+            ff[p] = (1.0 if unit else cg[g, p]) / zz[p] if ok[p] else 0.0
         for k in range(K):
             for p in range(P):
                 out[k, p] += ff[p] * eb[k, p] if (ok[p] and k >= ga[g, p] and k < gb[g, p]) else 0.0
         if nslow > 0:  # rare: a lane whose group is far below its best component
             for p in range(P):
-                c = 1.0 if unit else sc.cg[g, p]
+                c = 1.0 if unit else cg[g, p]
                 if c != 0.0 and not ok[p]:
                     mg = gm[g, p]
                     z = 0.0
@@ -252,15 +256,26 @@ def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QB, sc, V, sv):
     a0 = al[r0]
     dm0 = dmw * dm[r0]
     if comp.mode == 2:
-        # sum_k Q_k (w_k g_k o y_k): one (d, K d) @ (K d, P) product (BLAS); zb may be yb itself
+        # sum_k Q_k (w_k g_k o y_k): one (d, K d) @ (K d, P) product (BLAS). In place in yb unless
+        # zb is allocated (two loops: through two names for one array, LLVM's runtime alias check
+        # fails and the loop runs scalar)
         yb, zb = sc.yb, sc.zb
-        for k in range(K):
-            for j in range(d):
-                gk0 = sign * tg[r0, j, k]
-                for p in range(P):
-                    gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
-                    zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-        np.dot(QB, sc.zb2, V[sv])
+        if zb.shape[2] == 0:
+            for k in range(K):
+                for j in range(d):
+                    gk0 = sign * tg[r0, j, k]
+                    for p in range(P):
+                        gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                        yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
+            np.dot(QB, sc.yb2, V[sv])
+        else:
+            for k in range(K):
+                for j in range(d):
+                    gk0 = sign * tg[r0, j, k]
+                    for p in range(P):
+                        gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                        zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
+            np.dot(QB, sc.zb2, V[sv])
         for k in range(K):
             for i in range(d):
                 dmu0 = dm0 * mu[i, k]
@@ -296,7 +311,8 @@ _blk_pass2_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2.py_func)
 @numba.njit(cache=True, fastmath=_FM)
 def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
-    group coefficients and (full covariances) the eigen-coordinates of these lanes."""
+    group coefficients and (full covariances) the eigen-coordinates of these lanes (with
+    ``_scratch(..., div=True)``, so that pass 2 kept them)."""
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
@@ -304,7 +320,7 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
     G = sc.cg.shape[0]
     mu, mue = comp.mu, comp.mue
     al, dm, invs, gain = tab.alpha, tab.dm, tab.invs, tab.gain
-    tk, rb, acc, us = sc.tk, sc.rb, sc.acc, sc.us
+    tk, rb, acc, us, yb, cg = sc.tk, sc.rb, sc.acc, sc.us, sc.yb, sc.cg
     # tk[k, p] = tr M_k + s_k . v_k = sum_j gain_kj - invs_kj y_kj (dm mue_kj + gain_kj y_kj)
     for k in range(K):
         for p in range(P):
@@ -317,7 +333,7 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
             for p in range(P):
                 r = r0 if uni else _row(rows, p)
                 if comp.mode == 2:
-                    y = sc.yb[k, j, p]
+                    y = yb[k, j, p]
                 else:
                     y = X[sx, j, p] - al[r] * mu[j, k]
                 g = gain[r, jj, k]
@@ -327,7 +343,7 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
     for g in range(G):
         used = False
         for p in range(P):
-            used = used or sc.cg[g, p] != 0.0
+            used = used or cg[g, p] != 0.0
         if not used:
             continue
         _blk_weights_c(sc.lb, g, g + 1, True, sc, rb)              # responsibilities of group g
@@ -339,7 +355,7 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
         _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QB, sc, us, 0)    # group velocity
         _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QB, sc, us, 1)   # group score
         for p in range(P):
-            c = sc.cg[g, p]
+            c = cg[g, p]
             if c != 0.0:
                 dot = 0.0
                 for j in range(d):
@@ -348,11 +364,12 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv, dv):
+def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.ga, sc.gb, sc.cbase
-    (``_lane_groups``). With an array ``dv`` (not None) also dv[p] = div F (velocity tables);
-    ``dv is None`` is decided at compile time, so the sampling kernels carry no divergence code."""
+    (``_lane_groups``). ``_blk_divergence`` may follow (it reuses the logits and coefficients).
+    (Not inlined at the Numba IR level: inlining it, or the table-row overloads, into the block
+    functions gave wrong results with numba 0.68.)"""
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
@@ -363,12 +380,12 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv, dv):
     mu, mue = comp.mu, comp.mue
     al = tab.alpha
     a0 = al[r0]
-    lb, yb, cg = sc.lb, sc.yb, sc.cg
+    lb, yb, cg, cbase = sc.lb, sc.yb, sc.cg, sc.cbase
     # group coefficients at these rows: particle factor times time factor
     for g in range(G):
         t0 = tc[r0, g]
         for p in range(P):
-            cg[g, p] = sc.cbase[g, p] * (t0 if uni else tc[_row(rows, p), g])
+            cg[g, p] = cbase[g, p] * (t0 if uni else tc[_row(rows, p), g])
     # pass 1: logits (and eigen-coordinates for full covariances)
     for k in range(K):
         c0 = cst[r0, k]
@@ -403,8 +420,6 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv, dv):
     _blk_weights(lb, 0, G, False, sc, sc.cb)
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
     _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QB, sc, V, sv)
-    if dv is not None:
-        _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv)
 
 
 # --- kernels ---------------------------------------------------------------------------------
@@ -428,10 +443,9 @@ def _eval_block(blk, x, rows, comp, grp, tab, QA, QB, P, out, div):
             n = min(n0 + p, N - 1)
             for j in range(d):
                 X[0, j, p] = x[n, j]
-        if div is None:
-            _blk_field(X, zero, lr, comp, tab, QA, QB, sc, V, zero, None)
-        else:
-            _blk_field(X, zero, lr, comp, tab, QA, QB, sc, V, zero, dv)
+        _blk_field(X, zero, lr, comp, tab, QA, QB, sc, V, zero)
+        if div is not None:   # decided at compile time (None or an array)
+            _blk_divergence(X, zero, lr, comp, tab, QB, sc, dv)
         for p in range(min(P, N - n0)):
             for j in range(d):
                 out[n0 + p, j] = V[0, j, p]
@@ -496,10 +510,10 @@ def _integrate_block(blk, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde
                             for j in range(d):
                                 for p in range(P):
                                     st[1, j, p] = st[1, j, p] + ha * kv[l, j, p]
-                if dl is None:
-                    _blk_field(st, sx, i * s + js, comp, tab, QA, QB, sc, kv, js, None)
-                else:
-                    _blk_field(st, sx, i * s + js, comp, tab, QA, QB, sc, kv, js, qd[js])
+                row = i * s + js
+                _blk_field(st, sx, row, comp, tab, QA, QB, sc, kv, js)
+                if dl is not None:   # decided at compile time (None or an array)
+                    _blk_divergence(st, sx, row, comp, tab, QB, sc, qd[js])
             for js in range(s):
                 hb = h * b[js]
                 if hb != 0.0:
@@ -540,8 +554,9 @@ def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, use_noise, 
     Euler-Maruyama (sigma (S,) not all zero; s = 1, drift tables): after the step,
     x += sigma[i] sqrt(h) xi, xi = noise[i, n] if use_noise else the counter-based normals of
     (seed, first_particle + n, i). With an array ``dl`` (not None): the augmented system
-    (x, l)' = (F, div F) (velocity tables), dl[n] = the integral of div F along the grid. save_slot[i] >= 0 stores the state at
-    times[i] into traj[save_slot[i], n]. QA, QB: the eigenvectors in the blocked layouts."""
+    (x, l)' = (F, div F) (velocity tables), dl[n] = the integral of div F along the grid.
+    save_slot[i] >= 0 stores the state at times[i] into traj[save_slot[i], n]. QA, QB: the
+    eigenvectors in the blocked layouts."""
     S = times.shape[0] - 1
     sde = False
     for i in range(S):
