@@ -49,8 +49,12 @@ def _oracle(x, t, y, schedule):
     r = np.exp(logits - lse[:, None])
     x0 = r @ mus
     eps = (x - al * x0) / be
+    # div u: u = da x0 + (b / be^2)(x - al x0), b = be dbeta, and d x0 / dx = (al / be^2) Cov_r(mu)
+    b = be * db
+    tr_cov = (r * (mus * mus).sum(1)).sum(1) - (x0 * x0).sum(1)
+    div = D * b / be ** 2 + (da - al * b / be ** 2) * (al / be ** 2) * tr_cov
     out = {"x0": x0, "eps": eps, "score": -eps / be, "velocity": da * x0 + db * eps,
-           "logp": lse - 0.5 * D * np.log(2 * np.pi * be * be)}
+           "logp": lse - 0.5 * D * np.log(2 * np.pi * be * be), "div": div}
     if y is None:
         out["clp"] = np.stack([logsumexp(logits[:, cls == c], axis=1) for c in range(len(X))],
                               1) - lse[:, None]
@@ -79,10 +83,11 @@ def test_point_mass_fields_match_posterior_over_points(cov_kind, schedule, t):
     x = _points_at(t, schedule)
     for y in (None, 0, 2):
         ref = _oracle(x, t, y, schedule)
-        got = path.fields(x, t, y, want=("x0", "eps", "score", "velocity", "logp"))
+        got = path.fields(x, t, y, want=("x0", "eps", "score", "velocity", "logp", "div"))
         for key in ("x0", "eps", "score", "velocity", "logp"):
             assert _rel(got[key], ref[key]) <= RTOL, (key, y)
         assert _rel(path.velocity(x, t, y), ref["velocity"]) <= RTOL
+        assert _rel(got["div"], ref["div"]) <= RTOL, ("div", y)
     ref = _oracle(x, t, None, schedule)
     clp = path.class_log_probs(x, t)
     finite = np.isfinite(ref["clp"]) & (ref["clp"] > -1e300)
