@@ -1,0 +1,115 @@
+"""Sampler error versus steps on two-class-2d, w in {1, 3, 7.5}: diffusers' DDIM, Euler, Heun and
+DPM-Solver++ 2M on the exact model (``refcfg.interop.diffusers``), and the EDM-convention Euler,
+Heun and DPM++ 2M samplers of k-diffusion (its documented algorithms, written out below, run on
+``refcfg.interop.kdiffusion.EDMDenoiser``; k-diffusion itself is not installed here), each against
+refcfg's exact ODE solution from the same noise, with fitted orders. Writes the table (Markdown,
+JSON) and the figure to --out (default docs/interop).
+
+    .venv/bin/python verification/sampler_error.py [--n 256] [--steps 10,20,40,80] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
+
+
+def karras_sigmas(n):
+    """EDM's noise levels (Karras et al. 2022, eq. 5) and a final 0."""
+    ramp = np.linspace(0, 1, n)
+    s = (SIGMA_MAX ** (1 / RHO) + ramp * (SIGMA_MIN ** (1 / RHO) - SIGMA_MAX ** (1 / RHO))) ** RHO
+    return np.append(s, 0.0)
+
+
+def edm_run(model, kind):
+    """An EDM sampler (Euler, Heun, or DPM++ 2M in the log-sigma variable) as run(noise, steps)."""
+    import torch
+
+    def run(noise, steps):
+        sig = karras_sigmas(steps)
+        x = torch.from_numpy(noise * SIGMA_MAX)
+        old = None
+        for i in range(steps):
+            s, s2 = sig[i], sig[i + 1]
+            den = model(x, s)
+            if kind == "dpmpp-2m":
+                if s2 == 0:
+                    x = den
+                else:
+                    h = np.log(s / s2)
+                    if old is not None:
+                        r = np.log(sig[i - 1] / s) / h
+                        den_d = (1 + 1 / (2 * r)) * den - (1 / (2 * r)) * old
+                    else:
+                        den_d = den
+                    x = (s2 / s) * x - np.expm1(-h) * den_d
+                old = den
+                continue
+            d = (x - den) / s
+            x2 = x + d * (s2 - s)
+            if kind == "heun" and s2 > 0:
+                x2 = x + (d + (x2 - model(x2, s2)) / s2) / 2 * (s2 - s)
+            x = x2
+        return x.numpy()
+    return run
+
+
+def edm_sampler(path, kind, y, w):
+    from refcfg.experiments.sampler_error import Sampler
+    from refcfg.interop import time_from_signal_noise
+    from refcfg.interop.kdiffusion import EDMDenoiser
+
+    model = EDMDenoiser(path, y=y, w=None if w == 1.0 else w)
+    t0, c = time_from_signal_noise(path.schedule, 1.0, SIGMA_MAX)
+    t1, _ = time_from_signal_noise(path.schedule, 1.0, SIGMA_MIN)
+    nfe = (lambda s: 2 * s - 1) if kind == "heun" else (lambda s: s)
+    # the sampler starts at x = sigma_max * noise: refcfg x_t = c * sigma_max * noise
+    return Sampler(f"k-diffusion {kind}", edm_run(model, kind), float(t0[0]),
+                   float(c[0]) * SIGMA_MAX, nfe, float(t1[0]), True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=256)
+    p.add_argument("--steps", default="10,20,40,80")
+    p.add_argument("--ws", default="1,3,7.5")
+    p.add_argument("--ref-steps", type=int, default=1000)
+    p.add_argument("--out", default="docs/interop")
+    args = p.parse_args(argv)
+
+    import refcfg
+    from refcfg.experiments.sampler_error import SamplerErrorResult, sampler_error
+    from refcfg.plotting.sampler_error import sampler_error_figure
+
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
+    steps = [int(s) for s in args.steps.split(",")]
+    rows, orders, ref_error = [], {}, {}
+    for w in [float(v) for v in args.ws.split(",")]:
+        samplers = ["ddim", "euler", "heun", "dpmpp-2m"] + [
+            edm_sampler(path, k, 0, w) for k in ("euler", "heun", "dpmpp-2m")]
+        r = sampler_error(samplers, path, y=0, ws=(w,), steps=steps, n=args.n,
+                          ref_steps=args.ref_steps)
+        rows += r.rows
+        orders.update(r.orders)
+        ref_error.update(r.ref_error)
+        print(r.table(), flush=True)
+    res = SamplerErrorResult(rows, orders, ref_error, args.n, 0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sampler_error.md").write_text(res.table() + "\n", encoding="utf-8")
+    (out / "sampler_error.json").write_text(json.dumps({
+        "rows": rows, "n": args.n, "steps": steps,
+        "orders": [{"sampler": k[0], "w": k[1], "order": v} for k, v in orders.items()],
+        "reference_error": [{"sampler": k[0], "w": k[1], "error": v}
+                            for k, v in ref_error.items()]}, indent=1), encoding="utf-8")
+    sampler_error_figure(res, out / "sampler_error.png")
+    print(res.table())
+
+
+if __name__ == "__main__":
+    main()
