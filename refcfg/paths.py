@@ -16,6 +16,11 @@ responsibility-weighted sum, r_j = softmax_j(log pi_j + log N(x; alpha_t mu_j, S
 The last line is finite on the closed interval [0, 1] (no division by alpha_t or beta_t); the
 textbook route u = a_t score + b_t x (eq. 41/42) cancels catastrophically as t -> 0 and is offered
 only as ``velocity(..., method="conversion")``.
+
+Point masses (Sigma_j = 0, so lam_j = 0) need no special case for t < 1: s_j = beta_t^2 > 0. At t = 1
+(beta_t = 0) their S_j is singular; the posterior over components, E[z|x] and the class probabilities
+are then given by their limit and the fields that diverge like 1/beta_t are refused
+(``_eval_point_limit``, docs/real-data.md).
 """
 
 from __future__ import annotations
