@@ -55,12 +55,8 @@ def time_grid(steps=100, t_start=0.0, t_end=1.0, t_grid=None) -> np.ndarray:
 
 
 def _ddpm_sigma(t, schedule) -> np.ndarray:
-    """sqrt(2 a_t), a_t = beta^2 dalpha/alpha - beta dbeta (eq. 41); +inf where alpha_t = 0."""
-    v = schedule.values(np.asarray(t, dtype=np.float64))
-    al, be, da, bdb = (np.broadcast_to(np.asarray(q, dtype=np.float64), np.shape(t))
-                       for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(al > 0, be * be * da / np.where(al > 0, al, 1.0) - bdb, np.inf)
+    """sqrt(2 a_t) with a_t of eq. 41 (``Schedule.a``); +inf where alpha_t = 0."""
+    a = np.asarray(schedule.a(np.asarray(t, dtype=np.float64), strict=False), dtype=np.float64)
     return np.sqrt(2.0 * np.maximum(a, 0.0))
 
 
