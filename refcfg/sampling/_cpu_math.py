@@ -8,7 +8,7 @@ exp
     ``exp_fast(x)`` = 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, n from the 1.5*2^52 rounding trick,
     ln2 split in two parts (Cody-Waite), p the degree-13 Taylor polynomial of e^r (truncation error
     < 4e-18 relative), 2^n assembled from its exponent bits. Only integer adds/shifts and FMAs:
-    LLVM vectorises it (libm's ``exp`` is a call and does not vectorise; DESIGN.md section 5).
+    LLVM vectorises it (libm's ``exp`` is a call and does not vectorise).
     Accuracy: <= 2 ulp against ``np.exp`` on [-708, 709] (tests/sampling/test_cpu_math.py).
     Inputs below -708 return exactly 0 (the true value is < 3.3e-308, subnormal); -inf gives 0;
     NaN gives NaN; inputs above 709.78 give +inf.
