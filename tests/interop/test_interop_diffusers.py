@@ -101,6 +101,7 @@ class _OneStepBehind(ExactDiffusersModel):
         return super().signal_noise(min(int(timestep) + 20, 999))
 
 
+@pytest.mark.slow
 def test_ddim_500_steps_accepted_and_wrong_mappings_rejected():
     """500 DDIM steps on the exact model: accepted against p(x|y=0). Rejected: alphas instead of
     alphas_cumprod (500 steps), and a timestep one inference step behind (50 steps). An

@@ -53,6 +53,7 @@ def test_fit_order_recovers_a_power_law():
     assert fit_order(steps, 3.0 * steps ** -1.5) == pytest.approx(1.5, abs=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("w", [3.0])
 def test_edm_euler_and_heun_orders(w):
     """Steps 32, 64, 128 (at 16 -> 32 Heun is still pre-asymptotic: ratio 4.9, order 2.3)."""
@@ -63,6 +64,7 @@ def test_edm_euler_and_heun_orders(w):
     assert max(res.ref_error.values()) < 1e-8
 
 
+@pytest.mark.slow
 def test_diffusers_pipeline_orders():
     pytest.importorskip("diffusers", reason="diffusers not installed")
     """DDIM and Euler over 10, 20, 40 steps; DPM-Solver++ 2M over 10 ... 160 (its ratios move from
