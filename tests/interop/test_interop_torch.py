@@ -129,3 +129,39 @@ def test_adaptive_solver_with_clamp_reaches_the_data_law():
     assert sol.success and sol.t[-1] > 1.0
     ref = refcfg.sample(PATH.field(0), 8, sampler="rk4", steps=400, x_init=x0, backend="numpy")
     assert np.max(np.abs(sol.sol(1.0).reshape(8, 2) - ref)) < 1e-6
+
+
+_SIM_SCRIPT = r"""
+import json, numpy as np, refcfg
+from refcfg.interop.torch import _cuda_predict
+path = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
+field = path.cfg(0, 3.0)
+x = np.random.default_rng(0).normal(size=(4, 2))
+out = {}
+for p in ["velocity", "score", "eps", "x0", "v"]:
+    for t in [0.0, 0.5, 1.0]:
+        if p == "score" and t == 1.0:
+            continue
+        ref = (t * field.eps(x, t) - (1 - t) * field.x0(x, t)) if p == "v" else getattr(field, p)(x, t)
+        got = _cuda_predict(field, x, t, p, None)
+        out[f"{p}@{t}"] = float(np.max(np.abs(got - ref)) / max(1.0, np.max(np.abs(ref))))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_cuda_branch_on_the_simulator():
+    """The CUDA branch's arithmetic (velocity and score from the CUDA kernels, x0/eps/v from them)
+    on numba's CUDA simulator, in a subprocess (the simulator must be on before numba's import):
+    <= 1e-12 relative to the NumPy closed forms. Not a GPU run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("numba_cuda", reason="numba-cuda is not installed")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    res = subprocess.run([sys.executable, "-c", _SIM_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    errs = json.loads(res.stdout.strip().splitlines()[-1])
+    assert len(errs) == 14 and max(errs.values()) <= 1e-12, errs

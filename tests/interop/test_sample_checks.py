@@ -125,3 +125,14 @@ def test_cli_exit_codes(tmp_path, capsys):
         assert main(["check-samples", *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and match in err, err
+
+
+def test_sde_and_tilted_targets():
+    """Exact-field Euler-Maruyama samples (sigma_t^2 = 2 a_t, 400 steps) are accepted against the
+    'sde' target (its own 200-step reference); CFG ODE samples at w = 5 are rejected against the
+    tilted law p(x|y)^w p(x)^(1-w)/Z, which CFG does not sample."""
+    x = refcfg.sample(PATH.cfg(1, 2.0), 1500, sampler="euler_maruyama", sigma="ddpm", steps=400,
+                      seed=11)
+    assert check_samples(x, PATH, y=1, w=2.0, target="sde", permutations=199).passed
+    ode = refcfg.sample(PATH.cfg(0, 5.0), 3000, sampler="rk4", steps=100, seed=12)
+    assert not check_samples(ode, PATH, y=0, w=5.0, target="tilted", permutations=199).passed
