@@ -179,9 +179,13 @@ def as_int(value, name: str, *, lo: int | None = None, hi: int | None = None) ->
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {_describe(value)}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        lo_s = "" if lo is None else str(lo)
-        hi_s = "" if hi is None else str(hi)
-        raise ValueError(f"{name} must be in {lo_s}..{hi_s}, got {int(value)}")
+        if hi is None:
+            need = f">= {lo}"
+        elif lo is None:
+            need = f"<= {hi}"
+        else:
+            need = f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {need}, got {int(value)}")
     return int(value)
 
 

@@ -1,6 +1,6 @@
 r"""Closed forms for guidance between Gaussian laws: the CFG endpoint law of the ODE and of the SDE.
 
-Setting (notes arXiv 2506.02070 v3, eq. 65 for CFG, eq. 41/42 and 44 for the ODE/SDE):
+Setting (notes arXiv 2506.02070, eq. 65 for CFG, eq. 41/42 and 44 for the ODE/SDE):
 conditional law p(x|y) = N(m1, V1), unconditional law p(x) = N(m0, V0), path
 x_t = alpha_t z + beta_t eps, so p_t(x|y) = N(alpha m1, S1), S_i = alpha^2 V_i + beta^2 I. Every field is
 affine in x; the CFG velocity u~ = w u(x|y) + (1 - w) u(x) and the guided score s~ = w s1 + (1 - w) s0
@@ -123,7 +123,7 @@ def tilted_gaussian(m1, V1, m0, V0, w) -> GaussianLaw:
     """The tilted law p(x|y)^w p(x)^(1-w) / Z for p(x|y) = N(m1, V1), p(x) = N(m0, V0).
 
     Precision P = w V1^-1 + (1 - w) V0^-1, mean P^-1 (w V1^-1 m1 + (1 - w) V0^-1 m0). This is the law
-    CFG is often said to sample (notes arXiv 2506.02070 v3, section on CFG: "a heuristic"). ValueError
+    CFG is often said to sample (notes arXiv 2506.02070, section on CFG: "a heuristic"). ValueError
     when P is not positive definite (then Z = inf: no tilted law exists, e.g. V1 > V0 and large w).
     """
     m1 = _mean(m1, "m1")
@@ -241,8 +241,7 @@ def _ivp(w, m1, V1, m0, V0, sampler, sch, t0, m_init, C_init, rtol, t_floor):
         if sampler == "ode":
             F, g, q = At, Bt, 0.0
         else:
-            b = dal / al
-            a = be * be * dal / al - bdb
+            b, a = float(sch.b(t)), float(sch.a(t))  # eq. 41 (t >= t_floor > 0: alpha_t > 0)
             F, g, q = 2.0 * At - b * I, 2.0 * Bt, 2.0 * a  # drift 2 u~ - b x, diffusion 2 a_t
         dm = F @ m + g
         dC = F @ C + C @ F.T + q * I
@@ -277,7 +276,7 @@ def cfg_endpoint(m1, V1, m0, V0, w, *, sampler="ode", schedule="linear", t_start
                  t_floor=1e-9) -> GaussianLaw:
     """Exact law of X_1 for the CFG-guided ODE or SDE between Gaussian laws (see module docstring).
 
-    CFG as in the notes (arXiv 2506.02070 v3, eq. 65): u~ = w u(x|y) + (1 - w) u(x), with
+    CFG as in the notes (arXiv 2506.02070, eq. 65): u~ = w u(x|y) + (1 - w) u(x), with
     p(x|y) = N(m1, V1) and p(x) = N(m0, V0). ``sampler``: "ode" (probability flow, eq. 41) or "sde"
     (eq. 44 with sigma_t^2 = 2 a_t and the guided score (u~ - b_t x)/a_t). The process starts at
     ``t_start`` from N(init_mean, init_var I) (default N(0, I), the samplers' start). ``method``:

@@ -8,7 +8,7 @@ second sample or an exact law. Exact laws are refcfg mixtures, used only through
 * a labelled mixture (``LabeledGMM``-like): ``classes`` (list of GMM-like), ``class_probs`` (C,),
   ``marginal`` (GMM-like); a ``GMMPath`` is unwrapped through its ``mixture`` attribute.
 
-The Bayes classifier at t = 1 is eq. 59-62 of the notes (arXiv 2506.02070 v3) at the data end:
+The Bayes classifier at t = 1 is Bayes' rule, eq. 60 of the notes (arXiv 2506.02070) at the data end:
 log p(y|x) = log p(y) + log p(x|y) - log p(x).
 
 Metrics on a grid (total variation, KL) compare cell probabilities: the histogram of the samples
@@ -212,7 +212,7 @@ def nearest_mode_mass(x, modes):
 
 
 def class_log_posteriors(x, mixture):
-    """(N, C) log p(y | x) of the exact Bayes classifier at t = 1 (notes eq. 59-62):
+    """(N, C) log p(y | x) of the exact Bayes classifier at t = 1 (notes eq. 60):
     log p(y) + log p(x|y) - log p(x), normalised by log-sum-exp over classes."""
     lab = _labelled(mixture)
     x = _samples(x, "x", d=getattr(lab, "d", None))

@@ -1,6 +1,6 @@
 """Noise schedules alpha_t, beta_t of Gaussian probability paths x_t = alpha_t z + beta_t eps.
 
-Convention (notes, arXiv 2506.02070 v3, section 3): t = 0 is noise, t = 1 is data, so
+Convention (notes, arXiv 2506.02070, section 3): t = 0 is noise, t = 1 is data, so
 alpha_0 = beta_1 = 0 and alpha_1 = beta_0 = 1. The "vp" schedule breaks alpha_0 = 0 (alpha_0 ~ 6.6e-3
 with its default parameters), exactly as facebookresearch/flow_matching's VPScheduler does.
 

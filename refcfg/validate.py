@@ -7,7 +7,7 @@ absolute errors, the worst point, pass/fail, a text form (``str(report)``) and `
 When the check fails the report tries to say which known mistake the output looks like, by evaluating
 each mistake's formula with the exact fields and measuring how close the user's output is to it:
 
-- a_t and b_t swapped in the conversion u = a_t score + b_t x (notes arXiv 2506.02070 v3, eq. 41/42;
+- a_t and b_t swapped in the conversion u = a_t score + b_t x (notes arXiv 2506.02070, eq. 41/42;
   v1 of the notes and the course labs use the swapped names);
 - the guidance weight convention: the notes' CFG is w u(x|y) + (1 - w) u(x|null) (eq. 65), the
   Ho-Salimans form is (1 + omega) u(x|y) - omega u(x|null), so w = 1 + omega;
@@ -196,8 +196,10 @@ class FieldReport:
 
 
 def _fmt(v) -> str:
-    return "[" + ", ".join(f"{float(a):.6g}" for a in np.ravel(v)[:8]) + (
-        ", ..." if np.size(v) > 8 else "") + "]"
+    """A point or value of the report: the one number formatter, 6 significant digits."""
+    from .plotting.format import format_value
+    return format_value(np.asarray(v, dtype=np.float64), digits=6, sci_below=0.0,
+                        sci_above=math.inf, max_items=8)
 
 
 def _jsonable(v):
@@ -513,7 +515,7 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
     of shape (N, d) (anything ``np.asarray`` converts). It is called once per time.
 
     problem: a problem name (``refcfg.problems.PROBLEMS``), a ``.toml`` problem file, a GMM, a
-    LabeledGMM or a GMMPath. kind: "velocity" (u_t, eq. 21), "score" (grad log p_t), "x0"
+    LabeledGMM or a GMMPath. kind: "velocity" (u_t, eq. 18), "score" (grad log p_t), "x0"
     (E[z | x_t]) or "eps" (E[eps | x_t]); see eq. 41/42 for the conversions between them.
     y: "all" (default: labels cycle over the classes, and NULL when w is None), "null" / None /
     ``refcfg.NULL`` (unconditional), an int or an (n,) int array. w: None checks the plain field;

@@ -83,12 +83,12 @@ def run(args) -> int:
         result = compare_guidance(resolved.path, ws=ws, n=n, steps=steps, sampler=args.sampler,
                                   y=args.y, seed=args.seed, n_ref=n_ref,
                                   variants=tuple(args.variants) if args.variants else None,
+                                  name=resolved.label,
                                   progress=lambda msg: print(msg, file=sys.stderr))
     except ValueError as exc:
         if args.variants and "cannot run on this problem" in str(exc):
             raise usage(f"--variants: {str(exc).splitlines()[0]} ({resolved.label})") from None
         raise
-    result["problem"] = resolved.label
     for v, why in result.get("skipped", {}).items():
         print(f"refcfg: skipped variant {v} on {resolved.label}: {why}", file=sys.stderr)
     table = format_table(result)

@@ -1,6 +1,6 @@
 """``refcfg train``: train a NumPy MLP with CFG label dropout and compare it with the exact fields.
 
-Trains u_theta(x | y) by flow matching with label dropout (notes arXiv 2506.02070 v3, section 5.2,
+Trains u_theta(x | y) by flow matching with label dropout (notes arXiv 2506.02070, section 5.2,
 eq. 66) on a problem (default two-class-2d), optionally an unconditional model and a noisy classifier,
 saves the models as ``.npz`` and prints the exact-vs-learned comparison report (``--json`` for
 machines). Every argument and every output path is checked before training starts. Exit status 0 on

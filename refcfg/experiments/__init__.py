@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 
+from .._validation import as_int
 from ._common import Result, format_table
 
 __all__ = ["EXPERIMENTS", "run_experiment", "Result", "format_table"]
@@ -41,5 +42,7 @@ def run_experiment(name: str, fast: bool = False, seed: int = 0) -> Result:
     """Run the named experiment (see ``EXPERIMENTS``) and return its Result."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    # checked here, before a study derives its own seeds from it (the tree uses seed + 1)
+    seed = as_int(seed, "seed", lo=0)
     module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
     return module.run(fast=fast, seed=seed)

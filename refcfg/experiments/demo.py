@@ -7,7 +7,7 @@ figures and report. ``progress`` arguments take a callable ``progress(message)``
 
 - :func:`exact_checks`: on x ~ p_t(x, y), classifier guidance (eq. 62) against CFG (eq. 65) at w = 3,
   the conversion u = a_t score + b_t x (eq. 41/42) where alpha_t > 0, and the noisy classifier
-  E p_t(y|x) on its own class (eqs. 59-61).
+  E p_t(y|x) on its own class (Bayes, eq. 60).
 - :func:`cfg_sampling`: exact CFG samples (Heun) at each w in ``DEMO_WS``: Bayes confidence,
   likelihood, squared energy distance to p(x|y) and to the tilted law p(x|y)^w p(x)^(1-w)/Z
   (sampled by :func:`refcfg.experiments.tilted.sample`).
@@ -84,7 +84,7 @@ def exact_checks(path, n: int, seed: int, *, progress=None) -> Result:
         rows.append(dict(zip(cols, (t, diff_cg, diff_conv, p0))))
     title = (f"Exact identities on x ~ p_t(x, y), N = {n} per t, seed {seed}: classifier guidance "
              f"(eq. 62) vs CFG (eq. 65) at w = {CHECK_W:g}; the conversion formula (eq. 41/42); the "
-             f"noisy classifier (eq. 59-61)")
+             f"noisy classifier (eq. 60)")
     worst = max(r[cols[1]] for r in rows)
     return Result("demo-exact", title, rows, key={"max |CG - CFG| / max|u|": worst})
 

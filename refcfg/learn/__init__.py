@@ -1,5 +1,5 @@
 """Learned fields: NumPy MLPs trained by flow matching with CFG label dropout, noisy classifiers,
-and their comparison against the exact fields (notes arXiv 2506.02070 v3, section 5, eqs. 59-67).
+and their comparison against the exact fields (notes arXiv 2506.02070, section 5, eqs. 59-67).
 
 ``import refcfg`` does not import this subpackage; ``import refcfg.learn`` does (NumPy only, plus
 tqdm when a progress bar is shown and scipy.stats when the comparison computes sample metrics).

@@ -1,4 +1,4 @@
-"""A learned noisy classifier p_t(y | x) for classifier guidance (notes arXiv 2506.02070 v3, eqs. 59-62).
+"""A learned noisy classifier p_t(y | x) for classifier guidance (notes arXiv 2506.02070, eqs. 59-62).
 
 An :class:`~refcfg.learn.mlp.MLP` on (x, t) (no label input) outputs f_theta(x, t) (N, C); the logits
 are
@@ -126,7 +126,7 @@ class NoisyClassifier:
         return gx, alpha
 
     def grad_log_prob(self, x, t, y) -> np.ndarray:
-        """grad_x log p_t(y | x) (N, d) by backpropagation (eq. 60/62)."""
+        """grad_x log p_t(y | x) (N, d) by backpropagation (eq. 61)."""
         gx, alpha = self._backprop(x, t, y)
         return gx if alpha is None else alpha * gx
 
@@ -139,9 +139,8 @@ class NoisyClassifier:
             raise ValueError("guidance_term needs an alpha-scaled classifier (train_classifier's "
                              "default); this one is plain")
         gx, _ = self._backprop(x, t, y)
-        v = self.schedule.values(self._times(t, gx.shape[0]))
-        D = v.beta * v.beta * v.dalpha - v.alpha * v.beta_dbeta     # alpha_t a_t
-        return np.reshape(D, (-1, 1)) * gx
+        alpha_a = self.schedule.beta_D(self._times(t, gx.shape[0]))   # alpha_t a_t, finite on [0, 1]
+        return np.reshape(alpha_a, (-1, 1)) * gx
 
     def save(self, path) -> str:
         return self.model.save(path)

@@ -5,7 +5,7 @@ Three levels, each with its sample size and seed stated in the report:
 * fields, per t on a grid over [0, 1]: the relative L2 error
   E_{x ~ p_t} |u_theta - u|^2 / E_{x ~ p_t} |u|^2 of the conditional field u(x|y) ((x, y) ~ p_t(x, y)),
   the unconditional field u(x) (x ~ p_t) and the CFG field w u(x|y) + (1 - w) u(x|null) (eq. 65);
-* the noisy classifier p_t(y|x): accuracy, agreement with the exact Bayes classifier (eq. 59-61) and
+* the noisy classifier p_t(y|x): accuracy, agreement with the exact Bayes classifier (eq. 60) and
   KL(p_Bayes(.|x) || p_theta(.|x)) averaged over x ~ p_t;
 * samples: the learned and the exact CFG sampler at the same w, same sampler, steps and seed: energy
   distance between the two sample sets (with the energy distance of two independent exact runs as a
@@ -130,7 +130,7 @@ def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0) -
     acc, bayes_acc, agree, kl = [], [], [], []
     for t in t_grid:
         x, y = _joint_sample(path, n, t, rng)
-        lb = path.class_log_probs(x, float(t))           # exact log p_t(y|x), eq. 59-61
+        lb = path.class_log_probs(x, float(t))           # exact log p_t(y|x), eq. 60
         lq = log_softmax(classifier.logits(x, float(t)))
         pb = np.exp(lb)
         kl.append(float(np.mean(np.sum(pb * (lb - lq), axis=1))))
@@ -235,7 +235,7 @@ class ComparisonReport:
         c = self.classifier
         if c is not None:
             lines.append("")
-            lines.append(f"Noisy classifier vs exact Bayes classifier (eq. 59-61), N = {c['n']} per t, "
+            lines.append(f"Noisy classifier vs exact Bayes classifier (eq. 60), N = {c['n']} per t, "
                          f"seed = {c['seed']}")
             lines.append("     t       accuracy  Bayes accuracy   agreement   KL(Bayes||learned)")
             for i, t in enumerate(c["t"]):

@@ -8,7 +8,7 @@ The network maps (x, t, y) to an output vector::
     out = h_depth W_depth + b_depth
 
 The label enters as a one-hot vector with ``C + 1`` slots; slot ``C`` is the null label (the notes'
-empty token, arXiv 2506.02070 v3 section 5.2, used by classifier-free guidance and its training
+empty token, arXiv 2506.02070 section 5.2, used by classifier-free guidance and its training
 loss, eq. 66). A network built with ``n_classes=0`` takes no label (unconditional fields, noisy
 classifiers).
 

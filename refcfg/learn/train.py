@@ -1,6 +1,6 @@
 """Flow-matching training of NumPy MLPs with classifier-free-guidance label dropout.
 
-CFG training (notes arXiv 2506.02070 v3, section 5.2, the loss of eq. 66 with the draws of eq. 67): draw (z, y) from the labeled data
+CFG training (notes arXiv 2506.02070, section 5.2, the loss of eq. 66 with the draws of eq. 67): draw (z, y) from the labeled data
 law, replace y by the null label with probability eta, draw t ~ U[0, 1] and eps ~ N(0, I), set
 x = alpha_t z + beta_t eps, and regress the network u_theta(x | y) on the conditional velocity
 
@@ -176,7 +176,7 @@ def _pos_int(value, name: str) -> int:
 
 
 def _velocity_loss(batch_fn):
-    """loss_and_grad for the flow-matching regression (eq. 67), mean over the batch of |.|^2."""
+    """loss_and_grad for the flow-matching regression (eq. 66), mean over the batch of |.|^2."""
 
     def loss_and_grad(model: MLP, rng):
         b = batch_fn(rng)

@@ -1,4 +1,4 @@
-"""CFG training (notes eqs. 63-67), the unconditional model and the noisy classifier."""
+"""CFG training (notes eqs. 66-67), the unconditional model and the noisy classifier."""
 
 import numpy as np
 import pytest
