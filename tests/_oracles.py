@@ -5,7 +5,7 @@ densities (mixtures and marginal paths), explicit Gaussian conditioning with ``n
 (posterior means of z and eps, hence velocity, x0 and eps) and finite differences. The tests compare
 refcfg against these, so a shared bug would have to be made twice, in two different formulations.
 
-Conventions (DESIGN.md section 2, notes arXiv 2506.02070): x_t = alpha_t z + beta_t eps,
+Conventions (notes arXiv 2506.02070): x_t = alpha_t z + beta_t eps,
 t = 0 noise, t = 1 data.
 """
 

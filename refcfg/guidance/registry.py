@@ -13,7 +13,7 @@ from .._validation import as_choice
 from .linear import Autoguidance, GuidanceInterval, PlainCFG, ScheduledCFG, weaker_mixture
 from .nonlinear import APG, CFGZeroStar, GuidanceRescale
 
-__all__ = ["REGISTRY", "RULES", "make", "VARIANTS", "make_variant"]
+__all__ = ["REGISTRY", "RULES", "make"]
 
 
 def _on_exact(cls):
@@ -66,6 +66,3 @@ def make(name: str, path, y, w: float, *, t_grid=None, weak_path=None, **params)
     as_choice(name, "name", RULES)
     return REGISTRY[name](path, y, w, t_grid=t_grid, weak_path=weak_path, **params)
 
-
-VARIANTS = RULES
-make_variant = make

@@ -27,7 +27,7 @@ import numpy as np
 from .._validation import as_choice, as_float_array, as_row_times
 from .base import Field
 
-__all__ = ["SPACES", "ENDPOINT_H", "to_space", "from_space", "RuleField", "VariantField"]
+__all__ = ["SPACES", "ENDPOINT_H", "to_space", "from_space", "RuleField"]
 
 SPACES = ("velocity", "x0", "eps")
 ENDPOINT_H = 1e-4
@@ -183,7 +183,3 @@ class RuleField(Field):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space!r})"
-
-
-VariantField = RuleField
-"""The former name of ``RuleField``."""
