@@ -30,13 +30,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("refcfg.testing needs hypothesis: pip install hypothesis") from exc
 
 from ._validation import NULL
+from .schedules import SCHEDULES
 from .validate import check_field, exact_values
 
 __all__ = ["gmms", "labeled_gmms", "schedules", "paths", "times", "points", "labels",
            "guidance_weights", "assert_field_matches", "assert_fields_close", "exact_values",
            "condition_number", "SCHEDULE_NAMES", "COV_TYPES"]
 
-SCHEDULE_NAMES = ("linear", "cosine", "sqrt", "polynomial", "linear-vp", "vp")
+SCHEDULE_NAMES = tuple(SCHEDULES)
+"""Every named schedule of ``refcfg.schedules.SCHEDULES`` (a new schedule is drawn automatically)."""
 COV_TYPES = ("isotropic", "diag", "full")
 
 

@@ -47,7 +47,6 @@ DEFAULT_TIMES = tuple(float(v) for v in np.round(np.linspace(0.0, 1.0, 11), 12))
 """Default time grid: 0, 0.1, ..., 1 (endpoints included; times where the exact quantity is undefined
 are skipped with a note)."""
 
-_NAMED_SCHEDULES = ("linear", "cosine", "sqrt", "polynomial", "linear-vp", "vp")
 
 
 class FieldError(RuntimeError):
@@ -390,9 +389,10 @@ def _candidates(path, kind, w, labels, schedule_obj):
                 lambda x, t: -ex(kind, x, t)))
 
     from .paths import GMMPath
+    from .schedules import SCHEDULES
     from .schedules import schedule as make_schedule
 
-    for name in _NAMED_SCHEDULES:
+    for name in SCHEDULES:
         other = make_schedule(name)
         if other == schedule_obj:
             continue
