@@ -1,5 +1,5 @@
 """refcfg.validate.check_field: independent implementations pass, known mistakes fail with the right
-diagnosis (issue 6, points 1 and 2).
+diagnosis.
 
 Oracles: an implementation written here from Gaussian conditioning with np.linalg.solve and scipy
 densities (tests/_oracles.py, no refcfg code), and an implementation in PyTorch with

@@ -1,4 +1,4 @@
-"""Default CFG training on two-class-2d: time and accuracy check (issue 5, point 3).
+"""Default CFG training on two-class-2d: time and accuracy check.
 
 Trains ``refcfg.learn.train_cfg`` with its defaults on "two-class-2d", records the learning curve
 (conditional-field relative L2 error E|u_theta - u|^2 / E|u|^2 averaged over t in {0.05, 0.10, ...,

@@ -9,7 +9,7 @@ import pytest
 from refcfg import NULL
 from refcfg.learn.mlp import MLP, Adam, MLPConfig, time_features
 
-RTOL = 1e-6  # issue 5 point 1: relative error <= 1e-6 in float64
+RTOL = 1e-6  # gradient checks: relative error <= 1e-6 in float64
 H = 1e-6     # central-difference step: truncation ~H^2, rounding ~1e-16/H, both << 1e-6
 
 
