@@ -1,4 +1,8 @@
-"""Fixtures for the sampling tests: warm (compile or load from cache) every Numba kernel once."""
+"""Fixtures for the sampling tests: warm (compile or load from cache) every Numba kernel once.
+
+The CPU kernels are ``cache=True``: the first session compiles them (about a minute on 2 cores)
+and writes the cache; later sessions load them in about a second. Every specialisation the tests
+use is warmed here, so that the compile time shows up once, in this fixture's setup."""
 
 import numpy as np
 import pytest
@@ -14,7 +18,8 @@ def warm_kernels():
     path = refcfg.GMMPath(refcfg.problem("gauss-1d"))
     f = refcfg.CFGField(path, 0, 2.0)
     x = np.zeros((2, 1))
-    cpu.velocity(f, x, 0.5)
+    cpu.velocity(f, x, 0.5)                          # one table row for all particles
+    cpu.velocity(f, x, np.array([0.2, 0.7]))         # per-particle rows
     cpu.divergence(f, x, 0.5)
     cpu.integrate(f, x, np.linspace(0, 1, 3), "heun")
     cpu.integrate_logdet(f, x, np.linspace(1, 0, 3))

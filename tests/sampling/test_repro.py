@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import refcfg
+
+pytestmark = pytest.mark.slow   # subprocess runs (one compile or cache load each)
 
 _RUN = """
 import hashlib, json, numba, numpy as np, refcfg

@@ -15,6 +15,8 @@ import refcfg
 from _gauss import ddpm_sigma2, flow_map, sde_moments
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 
+pytestmark = pytest.mark.slow   # Monte Carlo runs of 40000 particles: not in the fast tier
+
 N = 40_000
 LAWS = [(M_A, V_A), (M_B, V_B)]
 
