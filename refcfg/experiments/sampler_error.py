@@ -70,6 +70,15 @@ def pipeline(name: str, path, y=None, w=None) -> Sampler:
     sched0 = make()
     a, s = signal_noise(sched0, 999)
     t0, c = time_from_signal_noise(path.schedule, a, s)
+    # the model's first input, per unit of noise: init_noise_sigma then scale_model_input. It is 1
+    # for DDIM and DPM-Solver, but Euler and Heun with "linspace" spacing start at sigma_max * noise
+    # (not sqrt(sigma_max^2 + 1) * noise), i.e. at (1 - 2e-5) * noise in the model's variable; the
+    # reference starts where the sampler does
+    probe = make()
+    probe.set_timesteps(10)
+    unit = probe.scale_model_input(torch.ones(1, dtype=torch.float64) * probe.init_noise_sigma,
+                                   probe.timesteps[0])
+    c = c * float(unit[0])
     field_kwargs = dict(y=y, w=w)
 
     def run(noise, steps):

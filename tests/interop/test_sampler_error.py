@@ -67,13 +67,14 @@ def test_edm_euler_and_heun_orders(w):
 @pytest.mark.slow
 def test_diffusers_pipeline_orders():
     pytest.importorskip("diffusers", reason="diffusers not installed")
-    """DDIM and Euler over 10, 20, 40 steps; DPM-Solver++ 2M over 10 ... 160 (its ratios move from
+    """DDIM, Euler and Heun over 10, 20, 40 steps; DPM-Solver++ 2M over 10 ... 160 (its ratios move from
     3.7 to 5.6 and back to 4.1 over that range, so fewer counts fit 2.2-2.3)."""
-    res = sampler_error(["ddim", "euler"], PATH, y=0, ws=(3.0,), steps=(10, 20, 40), n=64,
-                        ref_steps=1000)
+    res = sampler_error(["ddim", "euler", "heun"], PATH, y=0, ws=(3.0,), steps=(10, 20, 40),
+                        n=64, ref_steps=1000)
     dpm = sampler_error(["dpmpp-2m"], PATH, y=0, ws=(3.0,), steps=(10, 20, 40, 80, 160), n=64,
                         ref_steps=1000)
-    for r, name, order in ((res, "ddim", 1), (res, "euler", 1), (dpm, "dpmpp-2m", 2)):
+    for r, name, order in ((res, "ddim", 1), (res, "euler", 1), (res, "heun", 2),
+                           (dpm, "dpmpp-2m", 2)):
         assert abs(r.orders[(name, 3.0)] - order) <= 0.2, r.table()
 
 
