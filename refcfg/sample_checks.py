@@ -203,7 +203,8 @@ def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=No
     res = resolve(problem, schedule)
     path = res.path
     if x.shape[1] != path.mixture.d:
-        raise ValueError(f"samples have shape {x.shape} but the problem needs (n, {path.mixture.d})")
+        raise ValueError(f"samples have shape {x.shape} but the problem needs "
+                         f"(n, {path.mixture.d})")
     C = len(path.mixture.classes)
     if y is not None and (isinstance(y, bool) or not isinstance(y, numbers.Integral)
                           or not 0 <= y < C):

@@ -6,8 +6,9 @@ its start: the refcfg time ``t_start`` and scale ``c`` such that its initial sta
 refcfg's x(t_start) = c * noise. The reference is refcfg's RK4 on the exact field from that point to
 t = 1 with ``ref_steps`` steps (its own error is reported: the difference to RK4 with half as many
 steps); a sampler whose last step jumps from a fixed noise level to the data by the x0 prediction
-(diffusers' Euler, Heun, DPM-Solver++ end at training timestep 0, then x0) gets the same last step in
-its reference, so the error measures the integration itself. The error of a run is the root-mean-square over particles of |x_sampler - x_exact|; the
+(diffusers' Euler, Heun, DPM-Solver++ end at training timestep 0, then x0) gets the same last step
+in its reference, so the error measures the integration itself. The error of a run is the
+root-mean-square over particles of |x_sampler - x_exact|; the
 fitted order p is minus the least-squares slope of log(error) against log(steps).
 
 Built-in pipelines (``pipeline(name, path, y, w)``, diffusers needed): "ddim" (DDIMScheduler,
@@ -49,7 +50,7 @@ class Sampler:
 
 
 def pipeline(name: str, path, y=None, w=None) -> Sampler:
-    """A diffusers scheduler loop on the exact model (module docstring). Needs torch and diffusers."""
+    """A diffusers scheduler loop on the exact model (module docstring); needs torch, diffusers."""
     if name not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}, got {name!r}")
     import diffusers
@@ -86,7 +87,8 @@ def pipeline(name: str, path, y=None, w=None) -> Sampler:
         model = ExactDiffusersModel(path, sched, **field_kwargs)
         sched.set_timesteps(int(steps))
         if float(sched.timesteps[0]) != 999.0:
-            raise RuntimeError(f"{name}: the first timestep is {float(sched.timesteps[0])}, not 999")
+            raise RuntimeError(f"{name}: the first timestep is {float(sched.timesteps[0])}, "
+                               f"not 999")
         x = torch.from_numpy(np.array(noise, dtype=np.float64)) * sched.init_noise_sigma
         for k in sched.timesteps:
             out = model(sched.scale_model_input(x, k), k).sample
@@ -97,7 +99,8 @@ def pipeline(name: str, path, y=None, w=None) -> Sampler:
     if name == "ddim":  # trailing spacing: the last step's size shrinks with the step count
         t_end, final = 1.0, False
     else:  # the last noise level is training timestep 0 for every step count, then x0
-        t_end, final = float(time_from_signal_noise(path.schedule, *signal_noise(sched0, 0))[0][0]), True
+        t_end = float(time_from_signal_noise(path.schedule, *signal_noise(sched0, 0))[0][0])
+        final = True
     return Sampler(name, run, float(t0[0]), float(c[0]),
                    (lambda steps: per * steps - (1 if per == 2 else 0)), t_end, final)
 

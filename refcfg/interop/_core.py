@@ -138,7 +138,7 @@ def predict_many(field, x, t, predictions, *, backend="auto", clamp=None) -> dic
 
 
 def _eps(sched, x, t, u, score):
-    """eps from the score (-beta s, Tweedie) where beta_t > 0; from the velocity where beta_t = 0."""
+    """eps from the score (-beta s, Tweedie) where beta_t > 0, else from the velocity."""
     from .. import convert
     be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
     if np.all(be > 0):
@@ -179,6 +179,7 @@ def time_from_signal_noise(schedule, signal, noise):
             f = schedule.alpha(mid) * s - schedule.beta(mid) * a
             lo, hi = np.where(f < 0, mid, lo), np.where(f < 0, hi, mid)
         t = 0.5 * (lo + hi)
-    al, be = np.asarray(schedule.alpha(t), dtype=np.float64), np.asarray(schedule.beta(t), dtype=np.float64)
+    al = np.asarray(schedule.alpha(t), dtype=np.float64)
+    be = np.asarray(schedule.beta(t), dtype=np.float64)
     c = np.where(a > 0, al / np.where(a > 0, a, 1.0), be / np.where(s > 0, s, 1.0))
     return t, c

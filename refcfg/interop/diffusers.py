@@ -101,7 +101,7 @@ class ExactDiffusersModel(torch.nn.Module):
         self.backend = backend
 
     def signal_noise(self, timestep):
-        """(signal, noise) at ``timestep`` (see :func:`signal_noise`); override to test a mapping."""
+        """(signal, noise) at ``timestep`` (:func:`signal_noise`); override to test a mapping."""
         return signal_noise(self.scheduler, timestep)
 
     def forward(self, sample, timestep, class_labels=None, return_dict=True, **unused):

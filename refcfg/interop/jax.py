@@ -1,6 +1,6 @@
-"""The exact field for JAX: ``exact_fn(field, prediction)(x, t)`` on JAX arrays, also under
-``jax.jit`` and ``jax.vmap``-free batching, through ``jax.pure_callback`` (the evaluation runs on the
-host: refcfg's CPU kernels). Computation is float64; float32 inputs get float32 results. Gradients
+"""The exact field for JAX: ``exact_fn(field, prediction)(x, t)`` on JAX arrays, eager or under
+``jax.jit``, through ``jax.pure_callback`` (the evaluation runs on the host: refcfg's CPU
+kernels). Computation is float64; float32 inputs get float32 results. Gradients
 are not supported (``jax.grad`` through a pure_callback raises). jax is imported when this module is
 imported."""
 

@@ -69,11 +69,11 @@ class ExactModule(torch.nn.Module):
     refcfg field (one of "velocity", "eps", "x0", "score", "v"; see ``refcfg.interop``).
 
     field: a GMMPath, a problem name or a field object (``path.cfg(y, w)``, ``path.field(y)``, a
-    guidance rule...). y / w (here or per call): labels and CFG weight (w = 1 no guidance; diffusers'
-    ``guidance_scale`` s is w). x: (N, d) tensor on CPU or CUDA, float32 or float64; t: a float, a
-    0-d tensor or an (N,) tensor of refcfg times in [0, 1]. clamp: None (strict: t outside [0, 1]
-    raises) or a tolerance for adaptive solvers that overshoot t = 1 (``refcfg.interop``).
-    backend ("auto", "cpu", "numpy") applies to CPU tensors."""
+    guidance rule...). y / w (here or per call): labels and CFG weight (w = 1 no guidance;
+    diffusers' ``guidance_scale`` s is w). x: (N, d) tensor on CPU or CUDA, float32 or float64;
+    t: a float, a 0-d tensor or an (N,) tensor of refcfg times in [0, 1]. clamp: None (strict: t
+    outside [0, 1] raises) or a tolerance for adaptive solvers that overshoot t = 1
+    (``refcfg.interop``). backend ("auto", "cpu", "numpy") applies to CPU tensors."""
 
     def __init__(self, field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
                  backend: str = "auto"):
@@ -97,8 +97,10 @@ class ExactModule(torch.nn.Module):
         if x.ndim != 2 or x.shape[1] != self.field.d:
             raise ValueError(f"x has shape {tuple(x.shape)} but (N, {self.field.d}) is required")
         if x.device.type not in ("cpu", "cuda"):
-            raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are supported")
-        field = self.field if (y is None and w is None) else resolve_field(self.field, _np(y), _np(w))
+            raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are "
+                            f"supported")
+        field = (self.field if (y is None and w is None)
+                 else resolve_field(self.field, _np(y), _np(w)))
         x_np = x.detach().to("cpu", torch.float64).numpy()
         t_np = _np(t) if isinstance(t, torch.Tensor) else t
         if x.device.type == "cuda":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch not installed")
-diffusers = pytest.importorskip("diffusers", reason="diffusers not installed (pip install diffusers)")
+diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
 
 import refcfg  # noqa: E402
 from refcfg.interop.diffusers import ExactDiffusersModel  # noqa: E402

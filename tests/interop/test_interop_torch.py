@@ -142,7 +142,8 @@ for p in ["velocity", "score", "eps", "x0", "v"]:
     for t in [0.0, 0.5, 1.0]:
         if p == "score" and t == 1.0:
             continue
-        ref = (t * field.eps(x, t) - (1 - t) * field.x0(x, t)) if p == "v" else getattr(field, p)(x, t)
+        ref = ((t * field.eps(x, t) - (1 - t) * field.x0(x, t)) if p == "v"
+               else getattr(field, p)(x, t))
         got = _cuda_predict(field, x, t, p, None)
         out[f"{p}@{t}"] = float(np.max(np.abs(got - ref)) / max(1.0, np.max(np.abs(ref))))
 print(json.dumps(out))

@@ -1,6 +1,6 @@
-"""refcfg.experiments.sampler_error and `refcfg sampler-error`: errors against the exact ODE solution
-from the same noise, with fitted orders within 0.2 of the known ones (Euler 1, Heun 2, DPM-Solver++
-2M 2, DDIM 1) at stated step ranges."""
+"""refcfg.experiments.sampler_error and `refcfg sampler-error`: errors against the exact ODE
+solution from the same noise, with fitted orders within 0.2 of the known ones (Euler 1, Heun 2,
+DPM-Solver++ 2M 2, DDIM 1) at stated step ranges."""
 
 import json
 
@@ -67,8 +67,8 @@ def test_edm_euler_and_heun_orders(w):
 @pytest.mark.slow
 def test_diffusers_pipeline_orders():
     pytest.importorskip("diffusers", reason="diffusers not installed")
-    """DDIM, Euler and Heun over 10, 20, 40 steps; DPM-Solver++ 2M over 10 ... 160 (its ratios move from
-    3.7 to 5.6 and back to 4.1 over that range, so fewer counts fit 2.2-2.3)."""
+    """DDIM, Euler and Heun over 10, 20, 40 steps; DPM-Solver++ 2M over 10 ... 160 (its ratios
+    move from 3.7 to 5.6 and back to 4.1 over that range, so fewer counts fit 2.2-2.3)."""
     res = sampler_error(["ddim", "euler", "heun"], PATH, y=0, ws=(3.0,), steps=(10, 20, 40),
                         n=64, ref_steps=1000)
     dpm = sampler_error(["dpmpp-2m"], PATH, y=0, ws=(3.0,), steps=(10, 20, 40, 80, 160), n=64,
