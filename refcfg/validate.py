@@ -35,9 +35,10 @@ from typing import Callable
 import numpy as np
 
 from ._validation import NULL, as_float_array, as_generator, as_positive_int
+from .sample_checks import check_samples  # samples against the exact law: a sampler's check
 
 __all__ = ["check_field", "FieldReport", "TimeStats", "WorstPoint", "Diagnosis", "FieldError",
-           "KINDS", "DEFAULT_TIMES", "exact_values", "torch_field", "jax_field"]
+           "KINDS", "DEFAULT_TIMES", "exact_values", "torch_field", "jax_field", "check_samples"]
 
 KINDS = ("velocity", "score", "x0", "eps")
 """Quantities check_field can compare: velocity u_t, score grad log p_t, x0 = E[z | x_t] (the data
