@@ -132,6 +132,14 @@ class Lowered:
                            for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
         comp = self.comp
         lam = comp.lam                                                          # (K, dd)
+        if np.any(be == 0.0) and np.any(np.all(lam == 0.0, axis=1)):
+            # a point mass (covariance 0) has S_k = beta_t^2 I: its fields diverge like 1/beta_t
+            bad = float(t[be == 0.0][0])
+            raise ValueError(
+                f"t = {bad!r}: the field has point-mass components (covariance 0), whose {kind} "
+                f"diverges where beta_t = 0; evaluate at t < 1 (sample with t_end < 1, or with a "
+                f"sampler that does not evaluate at the last grid time: 'euler', "
+                f"'euler_maruyama') and finish with the posterior mean x0 = E[z | x_t]")
         s = al[:, None, None] ** 2 * lam[None] + be[:, None, None] ** 2        # (T, K, dd)
         logdet = np.log(s).sum(-1)
         if comp.mode == MODE_ISOTROPIC:

@@ -103,3 +103,24 @@ def test_bad_time_factor_is_named():
     low = lower(BadFactor(PATH, 0))
     with pytest.raises(ValueError, match="time factor"):
         low.tables(np.linspace(0, 1, 5))
+
+
+def test_point_masses_refused_where_beta_vanishes_on_every_backend():
+    """Point masses (covariance 0): the kernels' tables would hold 1/beta_t^2 = inf at t = 1, so the
+    lowering refuses before any kernel runs, like the NumPy core; below t = 1 the backends agree."""
+    X = np.array([[0.0, 0.0], [1.0, 0.5], [-1.0, 0.5], [2.0, -1.0]])
+    labels = np.array([0, 0, 1, 1])
+    path = refcfg.GMMPath(refcfg.problems.from_points(X, labels), "linear")
+    field = path.cfg(0, 2.0)
+    for backend in ("numpy", "cpu"):
+        with pytest.raises(ValueError, match="t = 1.0"):
+            refcfg.sample(field, 8, sampler="heun", steps=4, seed=0, backend=backend)
+    # Euler never evaluates at t = 1: finite on both backends, and equal
+    a = refcfg.sample(field, 8, sampler="euler", steps=20, seed=0, backend="numpy")
+    b = refcfg.sample(field, 8, sampler="euler", steps=20, seed=0, backend="cpu")
+    assert np.all(np.isfinite(b))
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    # Heun to t_end < 1: equal on both backends
+    a = refcfg.sample(field, 8, sampler="heun", steps=10, seed=0, t_end=0.99, backend="numpy")
+    b = refcfg.sample(field, 8, sampler="heun", steps=10, seed=0, t_end=0.99, backend="cpu")
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
