@@ -1,0 +1,307 @@
+"""Roofline table of the CPU kernels: measured cost against the arithmetic floor (run by hand).
+
+    .venv/bin/python verification/bench_roofline.py [--repeat R] [--budget SECONDS]
+
+For each shape (K components, dimension d, covariance type) and one exact CFG velocity evaluation
+u~ = w u(x|y) + (1 - w) u(x|null) at t = 0.5 (linear schedule, y = 0, w = 3), all in ONE process
+(so that machine load affects every column alike):
+
+- kernel: ``refcfg.sampling.cpu.velocity`` (the fused Numba kernels), ns per particle-component
+  (one particle-component = one particle x one mixture component);
+- floor: flops per particle-component counted from the formula (``flops_per_pc`` below) over the
+  peak float64 rate measured here by a large ``numpy`` dgemm (BLAS, all threads); ratio = kernel /
+  floor;
+- NumPy reference: ``GMMPath.cfg_velocity`` (the vectorised core);
+- PyTorch CPU: the same field written the way a user would in torch (``torch_cfg`` below: the
+  covariances whitened by Cholesky factors, two matrix products and a softmax, float64, torch's
+  default threads), with the per-time matrices built inside the timed call as the kernel does;
+- agreement of the kernel and of the torch version with the NumPy reference (max |diff| / max |u|).
+
+Then ``refcfg.sample`` Euler (backend "cpu") at d = 16, full covariances, K = 64 and 1024: ns per
+particle-component per step. N is chosen per shape so that one timed call takes about ``budget``
+seconds (default 0.25); best of R repeats (default 3). The whole script takes ~2-4 minutes on
+2 cores. Results vary with the machine's load (printed at the start and the end): read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+T, Y, W = 0.5, 0, 3.0
+
+
+def best(fn, repeat):
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def sized(run, n0, budget, n_max, repeat, step=64):
+    """(seconds per call at the chosen N, N): time run(n0) once, scale N so that a call takes
+    about ``budget`` s (a multiple of ``step``, at most n_max), then best of ``repeat``."""
+    run(n0)
+    t0 = time.perf_counter()
+    run(n0)
+    dt = max(time.perf_counter() - t0, 1e-6)
+    n = int(min(n_max, max(n0, budget / dt * n0)))
+    n = max(step, n - n % step)
+    return best(lambda: run(n), repeat), n
+
+
+def peak_gflops(repeat):
+    """Peak float64 rate of this machine right now: a 3000^3 dgemm (all BLAS threads)."""
+    n = 3000
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    a @ b
+    return 2.0 * n ** 3 / best(lambda: a @ b, repeat) / 1e9
+
+
+def flops_per_pc(mode, d):
+    """Arithmetic of the exact CFG field per particle-component, counted from the formula in the
+    cheapest form (a fused multiply-add counts 2 flops):
+
+    - shared by all modes: the exponential of the softmax ~26 (a degree-13 polynomial), max, sum
+      and the two groups' normalised weights ~6: 32;
+    - isotropic: |x - a mu_k|^2 = |x|^2 - 2a x.mu_k + a^2|mu_k|^2, one d-FMA dot product (2d), and
+      the weighted sum of the means sum_k q_k c_k (2d): 4d (the two matrix products);
+    - full: the rotation into the eigenbasis y_k = Q_k^T x - a Q_k^T mu_k (2d^2), the logit
+      sum_j y_kj^2 / s_kj (2d), the gain times y (d), the rotation back Q_k (gain o y_k) weighted by
+      q_k (2d^2) and the mean term (d): 4d^2 + 4d.
+    """
+    if mode == "isotropic":
+        return 4 * d + 32
+    return 4 * d * d + 4 * d + 32
+
+
+def mixture(K, d, full, seed=0):
+    """Two classes of K/2 components each (means ~ 3 N(0, I), random covariances)."""
+    import refcfg
+
+    rng = np.random.default_rng(seed)
+    classes = []
+    for _ in range(2):
+        k = K // 2
+        means = 3.0 * rng.standard_normal((k, d))
+        if full:
+            A = rng.standard_normal((k, d, d))
+            covs = A @ np.swapaxes(A, 1, 2) / d + 0.3 * np.eye(d)
+        else:
+            covs = rng.uniform(0.2, 1.0, k)
+        classes.append(refcfg.GMM(np.full(k, 1.0 / k), means, covs))
+    return refcfg.GMMPath(refcfg.LabeledGMM(classes, [0.5, 0.5]))
+
+
+class TorchCFG:
+    """The CFG velocity as a user would write it in PyTorch (float64): per call, Cholesky factors of
+    the K noisy covariances S_k = a^2 Sigma_k + b^2 I, whitened coordinates z_k = L_k^{-1}(x - a mu_k)
+    as one matrix product of x with the stacked L_k^{-1}, log-densities and the two softmaxes
+    (conditional over class y's components, unconditional over all), then
+    u~ = sum_k (w q_k(x|y) + (1 - w) q_k(x)) (da mu_k + G_k L_k^{-T} z_k), G_k = a da Sigma_k + b db I,
+    as a second matrix product. Isotropic mixtures use the scalar form (|x|^2 - 2a x.mu + a^2|mu|^2).
+    Chunked over particles so the (n, K d) intermediates stay within ~64 MB."""
+
+    def __init__(self, path, y, w):
+        import torch
+
+        self.torch = torch
+        m = path.mixture.marginal
+        self.sched = path.schedule
+        self.iso = m.cov_type == "isotropic"
+        self.mu = torch.tensor(m.means)
+        self.logw = torch.tensor(m.log_weights)
+        self.K, self.d = m.means.shape
+        mask = path.mixture.component_class == y
+        self.cmask = torch.tensor(np.where(mask, 0.0, -np.inf))
+        self.w = float(w)
+        if self.iso:
+            self.s2 = torch.tensor(m.eigvals[:, 0].copy())
+        else:
+            self.covs = torch.tensor(m.covs)
+
+    def __call__(self, x, t):
+        torch = self.torch
+        v = self.sched.values(np.array([t]))
+        a, b, da, db = (float(v.alpha[0]), float(v.beta[0]), float(v.dalpha[0]), float(v.dbeta[0]))
+        x = torch.from_numpy(x)
+        N, d, K = x.shape[0], self.d, self.K
+        chunk = max(1, int(8e6 // (K * (d + 2))))
+        out = torch.empty((N, d), dtype=torch.float64)
+        mu = self.mu
+        if self.iso:
+            S = a * a * self.s2 + b * b
+            g = (a * da * self.s2 + b * db) / S                      # v_k = da mu_k + g_k (x - a mu_k)
+            base = self.logw - 0.5 * d * torch.log(S) - 0.5 * a * a * (mu * mu).sum(1) / S
+            C = da * mu - a * g[:, None] * mu                       # (K, d)
+            for i in range(0, N, chunk):
+                xc = x[i:i + chunk]
+                ell = base + (a * (xc @ mu.T) - 0.5 * (xc * xc).sum(1, keepdim=True)) / S
+                q = self.w * torch.softmax(ell + self.cmask, 1) + (1 - self.w) * torch.softmax(ell, 1)
+                out[i:i + chunk] = q @ C + (q @ g)[:, None] * xc
+            return out.numpy()
+        eye = torch.eye(d, dtype=torch.float64)
+        S = a * a * self.covs + b * b * eye
+        L = torch.linalg.cholesky(S)
+        Linv = torch.linalg.solve_triangular(L, eye.expand(K, d, d), upper=False)
+        logdet = 2.0 * torch.log(torch.diagonal(L, dim1=1, dim2=2)).sum(1)
+        B = (a * da * self.covs + b * db * eye) @ Linv.transpose(1, 2)      # (K, d, d)
+        A = Linv.reshape(K * d, d)                                          # z = A x - c
+        c = a * (Linv @ mu[:, :, None])[:, :, 0]                            # (K, d)
+        Bst = B.transpose(1, 2).reshape(K * d, d)                          # Bst[k d + j, i] = B_k[i, j]
+        base = self.logw - 0.5 * logdet
+        for i in range(0, N, chunk):
+            xc = x[i:i + chunk]
+            z = (xc @ A.T).view(-1, K, d) - c
+            ell = base - 0.5 * (z * z).sum(2)
+            q = self.w * torch.softmax(ell + self.cmask, 1) + (1 - self.w) * torch.softmax(ell, 1)
+            out[i:i + chunk] = da * (q @ mu) + (q[:, :, None] * z).reshape(-1, K * d) @ Bst
+        return out.numpy()
+
+
+def shapes():
+    import refcfg
+
+    yield "K=8, d=2 iso", mixture(8, 2, False)
+    yield "K=64, d=16 iso", mixture(64, 16, False)
+    yield "K=64, d=16 full", mixture(64, 16, True)
+    yield "K=512, d=16 full", mixture(512, 16, True)
+    yield "K=4096, d=16 full", mixture(4096, 16, True)
+    yield "K=2048, d=64 iso", mixture(2048, 64, False)
+    yield "tree", refcfg.GMMPath(refcfg.problem("tree"))
+    yield "highdim", refcfg.GMMPath(refcfg.problem("highdim"))
+
+
+def bench_eval(peak, repeat, budget):
+    """Kernel and NumPy columns for every shape (torch is not imported yet: see ``main``)."""
+    import refcfg
+    from refcfg.sampling import cpu
+
+    rows = []
+    for name, path in shapes():
+        m = path.mixture.marginal
+        K, d = m.means.shape
+        mode = "isotropic" if m.cov_type == "isotropic" else "full"
+        f = refcfg.CFGField(path, Y, W)
+        rng = np.random.default_rng(1)
+        xs = {}
+
+        def x_of(n):
+            if n not in xs:
+                xs.clear()
+                xs[n] = 2.0 * rng.standard_normal((n, d))
+            return xs[n]
+
+        xe = x_of(256)
+        ref = path.cfg_velocity(xe, T, Y, W)
+        scale = np.abs(ref).max()
+        err_k = np.abs(cpu.velocity(f, xe, T) - ref).max() / scale
+        n_cap = int(4e8 // (K * d * 8))                     # keep (n, K, d) float64 within ~400 MB
+        tk, nk = sized(lambda n: cpu.velocity(f, x_of(n), T), 256, budget, 4_000_000, repeat)
+        tn, nn = sized(lambda n: path.cfg_velocity(x_of(n), T, Y, W), 64, budget,
+                       max(64, n_cap), repeat)
+        k_ns, n_ns = tk / (nk * K) * 1e9, tn / (nn * K) * 1e9
+        fl = flops_per_pc(mode, d)
+        floor = fl / peak                                    # ns per pc at the peak (GFLOP/s)
+        rows.append(dict(shape=name, path=path, K=K, d=d, mode=mode, kernel=k_ns, N_kernel=nk,
+                         flops=fl, floor=floor, ratio=k_ns / floor, numpy=n_ns, N_numpy=nn,
+                         err_kernel=err_k, torch=None, err_torch=None, N_torch=None))
+        print(f"  {name}: kernel {k_ns:.2f} ns (N={nk}), numpy {n_ns:.1f} ns (N={nn})", flush=True)
+    return rows
+
+
+def bench_torch(rows, repeat, budget):
+    """The torch column, after every Numba call (importing torch loads its OpenMP runtime, under
+    which OpenBLAS calls inside Numba's parallel regions warn: the kernels are timed before)."""
+    for r in rows:
+        path, d = r["path"], r["d"]
+        rng = np.random.default_rng(1)
+        xe = 2.0 * rng.standard_normal((256, d))
+        ref = path.cfg_velocity(xe, T, Y, W)
+        tc = TorchCFG(path, Y, W)
+        r["err_torch"] = np.abs(tc(xe, T) - ref).max() / np.abs(ref).max()
+        xs = {}
+
+        def run(n):
+            if n not in xs:
+                xs.clear()
+                xs[n] = 2.0 * rng.standard_normal((n, d))
+            tc(xs[n], T)
+
+        tt, r["N_torch"] = sized(run, 256, budget, 4_000_000, repeat)
+        r["torch"] = tt / (r["N_torch"] * r["K"]) * 1e9
+        print(f"  {r['shape']}: torch {r['torch']:.2f} ns (N={r['N_torch']})", flush=True)
+
+
+def table(rows):
+    print(f"{'shape':>18} {'kernel':>8} {'flops':>6} {'floor':>7} {'ratio':>7} {'numpy':>8} "
+          f"{'torch':>8} {'t/k':>7} {'err k':>8} {'err t':>8}")
+    for r in rows:
+        t_ns = r["torch"]
+        tor = f"{t_ns:8.2f} {t_ns / r['kernel']:6.1f}x" if t_ns else "       -       -"
+        et = r["err_torch"] if r["err_torch"] is not None else float("nan")
+        print(f"{r['shape']:>18} {r['kernel']:8.2f} {r['flops']:6d} {r['floor']:7.2f} "
+              f"{r['ratio']:6.1f}x {r['numpy']:8.1f} {tor} {r['err_kernel']:8.1e} {et:8.1e}")
+
+
+def bench_sample(repeat, budget):
+    import refcfg
+
+    out = []
+    for K in (64, 1024):
+        path = mixture(K, 16, True)
+        steps = 10
+
+        def run(n):
+            refcfg.sample(path, n, "euler", steps=steps, seed=0, y=Y, w=W, backend="cpu")
+
+        t, n = sized(run, 256, budget, 2_000_000, repeat)
+        ns = t / (n * steps * K) * 1e9
+        out.append((K, ns, n))
+        print(f"  sample, Euler, d=16 full, K={K:5d}: {ns:6.2f} ns per particle-component per step "
+              f"(N={n}, {steps} steps)", flush=True)
+    print(f"  K=1024 / K=64: {out[1][1] / out[0][1]:.2f}")
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--budget", type=float, default=0.25, help="seconds per timed call")
+    a = ap.parse_args(argv)
+    import importlib.util
+
+    import numba
+
+    torch_ok = importlib.util.find_spec("torch") is not None
+    tinfo = "torch installed" if torch_ok else "torch not installed"
+    t_start = time.perf_counter()
+    print(f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}, "
+          f"{tinfo}, {os.cpu_count()} CPUs, load average {os.getloadavg()}")
+    peak = peak_gflops(a.repeat)
+    print(f"peak float64 (3000^3 dgemm, all BLAS threads): {peak:.1f} GFLOP/s\n")
+    print("CFG velocity, one evaluation at t = 0.5:")
+    rows = bench_eval(peak, a.repeat, a.budget)
+    print("\nrefcfg.sample (backend cpu), Euler:")
+    bench_sample(a.repeat, a.budget)
+    if torch_ok:
+        import torch
+        print(f"\ntorch {torch.__version__} ({torch.get_num_threads()} threads):")
+        bench_torch(rows, a.repeat, a.budget)
+    print(f"\nns per particle-component (best of {a.repeat}); floor = flops / peak "
+          f"({peak:.1f} GFLOP/s); ratio = kernel / floor; t/k = torch / kernel; err = max|diff| / "
+          "max|u| against GMMPath.cfg_velocity")
+    table(rows)
+    peak2 = peak_gflops(a.repeat)
+    print(f"\npeak float64 at the end: {peak2:.1f} GFLOP/s; load average {os.getloadavg()}; "
+          f"total {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
