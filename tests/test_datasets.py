@@ -76,7 +76,7 @@ def test_fit_log_likelihood_is_the_mixture_log_likelihood():
     (lambda X, y: problems.from_points(X, y * 2), ValueError, "class 1 has no point"),
     (lambda X, y: problems.from_points(np.where(X > 5, np.nan, X), y), ValueError, "X must be finite"),
     (lambda X, y: problems.from_points(X, y, cov=-1.0), ValueError, "cov must be >= 0"),
-    (lambda X, y: problems.fit(X, y, components=0), ValueError, "components must be in 1.."),
+    (lambda X, y: problems.fit(X, y, components=0), ValueError, "components must be >= 1"),
     (lambda X, y: problems.fit(X, y, covariance_type="ful"), ValueError, "covariance_type must be"),
     (lambda X, y: problems.fit(X, y, reg_covar=0.0), ValueError, "reg_covar must be > 0"),
 ])
