@@ -292,3 +292,23 @@ def require_positive_alpha(alpha, tt, what: str, schedule_name: str) -> None:
         bad = float(np.atleast_1d(tt)[zero][0])
         raise ValueError(f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
                          f"(t = 0 for schedule {schedule_name!r}); it diverges like 1/alpha_t")
+
+
+def read_toml(path, what: str) -> dict:
+    """The parsed TOML file ``path`` (``what``: "problem file", "spec file", ... for the messages);
+    ValueError naming the file when it is missing, a directory, unreadable or not valid TOML."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what} {str(path)!r} is a directory; required a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None

@@ -42,12 +42,12 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import read_toml
 from .mixture import GMM, LabeledGMM
 
 __all__ = ["problem", "load_problem", "resolve", "resolve_schedule", "ResolvedProblem", "PROBLEMS",
@@ -195,15 +195,7 @@ _by_name = problem   # for resolve(), whose argument is also called problem
 def load_problem(path) -> LabeledGMM:
     """A LabeledGMM from a TOML problem file (format in this module's docstring)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"problem file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"problem file {str(path)!r} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ValueError(f"problem file {str(path)!r} cannot be read: {exc.strerror}") from None
+    doc = read_toml(path, "problem file")
     unknown = set(doc) - {"problem", "classes"}
     if unknown:
         raise ValueError(f"problem file: unknown top-level field(s) {sorted(unknown)}; "

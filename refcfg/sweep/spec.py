@@ -25,12 +25,13 @@ import json
 import math
 import numbers
 import os
-import tomllib
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
 import numpy as np
+
+from .._validation import read_toml
 
 __all__ = ["Spec", "Cell", "Rule", "load_spec", "METRICS", "METRIC_COLUMNS", "TIMING_COLUMNS",
            "AXES", "SPEC_KEYS"]
@@ -264,15 +265,7 @@ def load_spec(spec, *, base=None) -> Spec:
     base_dir = Path(".")
     if isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
-        try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ValueError(f"spec file {str(path)!r} does not exist") from None
-        except IsADirectoryError:
-            raise ValueError(f"spec file {str(path)!r} is a directory; required a TOML file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
+        doc = read_toml(path, "spec file")
         base_dir = path.parent
     elif isinstance(spec, dict):
         doc = spec
