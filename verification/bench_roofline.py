@@ -15,12 +15,17 @@ u~ = w u(x|y) + (1 - w) u(x|null) at t = 0.5 (linear schedule, y = 0, w = 3), al
 - PyTorch CPU: the same field written the way a user would in torch (``torch_cfg`` below: the
   covariances whitened by Cholesky factors, two matrix products and a softmax, float64, torch's
   default threads), with the per-time matrices built inside the timed call as the kernel does;
+- the kernel again with BLAS limited to one thread (threadpoolctl): the full-covariance kernels call
+  BLAS inside their parallel region;
 - agreement of the kernel and of the torch version with the NumPy reference (max |diff| / max |u|).
 
 Then ``refcfg.sample`` Euler (backend "cpu") at d = 16, full covariances, K = 64 and 1024: ns per
-particle-component per step. N is chosen per shape so that one timed call takes about ``budget``
-seconds (default 0.25); best of R repeats (default 3). The whole script takes ~2-4 minutes on
-2 cores. Results vary with the machine's load (printed at the start and the end): read the ratios.
+particle-component per step. N is chosen per cell so that one timed call takes about ``budget``
+seconds (default 0.25). Every cell is then timed once per pass, R passes (default 5), and the best
+is kept; the peak is measured once per pass and the largest is used. Passes spread each cell's
+samples over the whole run, so that a burst of load on a shared machine does not spoil one row.
+The whole script takes ~2-3 minutes on 2 cores. Results vary with the machine's load (printed
+after every pass): read the ratios.
 """
 
 from __future__ import annotations
@@ -44,15 +49,21 @@ def best(fn, repeat):
 
 
 def sized(run, n0, budget, n_max, repeat, step=64):
-    """(seconds per call at the chosen N, N): time run(n0) once, scale N so that a call takes
-    about ``budget`` s (a multiple of ``step``, at most n_max), then best of ``repeat``."""
+    """(seconds per call at the chosen N, N): grow N from n0 (x4) until a call takes a quarter of
+    ``budget`` (so that the per-call overhead does not dominate the estimate), then scale N so that
+    a call takes about ``budget`` s (a multiple of ``step``, at most n_max); best of ``repeat``."""
     run(n0)
-    t0 = time.perf_counter()
-    run(n0)
-    dt = max(time.perf_counter() - t0, 1e-6)
-    n = int(min(n_max, max(n0, budget / dt * n0)))
+    n = n0
+    while True:
+        t0 = time.perf_counter()
+        run(n)
+        dt = max(time.perf_counter() - t0, 1e-6)
+        if dt >= budget / 4 or n >= n_max:
+            break
+        n = min(n_max, 4 * n)
+    n = int(min(n_max, max(n0, budget / dt * n)))
     n = max(step, n - n % step)
-    return best(lambda: run(n), repeat), n
+    return (best(lambda: run(n), repeat) if repeat else None), n
 
 
 def peak_gflops(repeat):
@@ -178,8 +189,62 @@ def shapes():
     yield "highdim", refcfg.GMMPath(refcfg.problem("highdim"))
 
 
-def bench_eval(peak, repeat, budget):
-    """Kernel and NumPy columns for every shape (torch is not imported yet: see ``main``)."""
+class Case:
+    """One timed column of one row: ``run(n)`` with n chosen once (``size``), then timed once per
+    pass; the best over the passes is kept (passes spread each cell's samples over the run, so a
+    burst of load on the shared machine does not spoil one row)."""
+
+    def __init__(self, run, n0, n_max, per_call, limit_blas=False):
+        self.run, self.n0, self.n_max, self.per_call = run, n0, n_max, per_call
+        self.limit_blas, self.n, self.best = limit_blas, None, float("inf")
+
+    def _call(self):
+        if self.limit_blas:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"):
+                self.run(self.n)
+        else:
+            self.run(self.n)
+
+    def size(self, budget):
+        _, self.n = sized(self.run, self.n0, budget, self.n_max, 0)
+
+    def time(self):
+        t0 = time.perf_counter()
+        self._call()
+        self.best = min(self.best, time.perf_counter() - t0)
+
+    @property
+    def ns(self):
+        return self.best / (self.n * self.per_call) * 1e9
+
+
+def inputs(d, seed=1):
+    rng = np.random.default_rng(seed)
+    xs = {}
+
+    def x_of(n):
+        if n not in xs:
+            xs.clear()
+            xs[n] = 2.0 * rng.standard_normal((n, d))
+        return xs[n]
+
+    return x_of
+
+
+def timed_passes(cases, repeat, budget, peaks):
+    for c in cases:
+        c.size(budget)
+    for r in range(repeat):
+        peaks.append(peak_gflops(1))
+        for c in cases:
+            c.time()
+        print(f"  pass {r + 1}/{repeat} done (load average {os.getloadavg()[0]:.2f})", flush=True)
+
+
+def eval_rows():
+    """Rows of the table with the kernel, kernel-with-BLAS-1 and NumPy cases (torch not imported)."""
     import refcfg
     from refcfg.sampling import cpu
 
@@ -189,90 +254,66 @@ def bench_eval(peak, repeat, budget):
         K, d = m.means.shape
         mode = "isotropic" if m.cov_type == "isotropic" else "full"
         f = refcfg.CFGField(path, Y, W)
-        rng = np.random.default_rng(1)
-        xs = {}
-
-        def x_of(n):
-            if n not in xs:
-                xs.clear()
-                xs[n] = 2.0 * rng.standard_normal((n, d))
-            return xs[n]
-
-        xe = x_of(256)
+        x_of = inputs(d)
+        xe = x_of(256).copy()
         ref = path.cfg_velocity(xe, T, Y, W)
-        scale = np.abs(ref).max()
-        err_k = np.abs(cpu.velocity(f, xe, T) - ref).max() / scale
-        n_cap = int(4e8 // (K * d * 8))                     # keep (n, K, d) float64 within ~400 MB
-        tk, nk = sized(lambda n: cpu.velocity(f, x_of(n), T), 256, budget, 4_000_000, repeat)
-        tn, nn = sized(lambda n: path.cfg_velocity(x_of(n), T, Y, W), 64, budget,
-                       max(64, n_cap), repeat)
-        k_ns, n_ns = tk / (nk * K) * 1e9, tn / (nn * K) * 1e9
-        fl = flops_per_pc(mode, d)
-        floor = fl / peak                                    # ns per pc at the peak (GFLOP/s)
-        rows.append(dict(shape=name, path=path, K=K, d=d, mode=mode, kernel=k_ns, N_kernel=nk,
-                         flops=fl, floor=floor, ratio=k_ns / floor, numpy=n_ns, N_numpy=nn,
-                         err_kernel=err_k, torch=None, err_torch=None, N_torch=None))
-        print(f"  {name}: kernel {k_ns:.2f} ns (N={nk}), numpy {n_ns:.1f} ns (N={nn})", flush=True)
+        err_k = np.abs(cpu.velocity(f, xe, T) - ref).max() / np.abs(ref).max()
+        n_cap = max(64, int(4e8 // (K * d * 8)))           # (n, K, d) float64 within ~400 MB
+        kern = lambda n, f=f, x_of=x_of: cpu.velocity(f, x_of(n), T)   # noqa: E731
+        rows.append(dict(
+            shape=name, path=path, K=K, d=d, mode=mode, flops=flops_per_pc(mode, d),
+            err_kernel=err_k, err_torch=None, xe=xe, ref=ref,
+            kernel=Case(kern, 256, 4_000_000, K),
+            kernel1=Case(kern, 256, 4_000_000, K, limit_blas=True),
+            numpy=Case(lambda n, p=path, x_of=x_of: p.cfg_velocity(x_of(n), T, Y, W), 64, n_cap, K),
+            torch=None))
     return rows
 
 
-def bench_torch(rows, repeat, budget):
-    """The torch column, after every Numba call (importing torch loads its OpenMP runtime, under
-    which OpenBLAS calls inside Numba's parallel regions warn: the kernels are timed before)."""
-    for r in rows:
-        path, d = r["path"], r["d"]
-        rng = np.random.default_rng(1)
-        xe = 2.0 * rng.standard_normal((256, d))
-        ref = path.cfg_velocity(xe, T, Y, W)
-        tc = TorchCFG(path, Y, W)
-        r["err_torch"] = np.abs(tc(xe, T) - ref).max() / np.abs(ref).max()
-        xs = {}
-
-        def run(n):
-            if n not in xs:
-                xs.clear()
-                xs[n] = 2.0 * rng.standard_normal((n, d))
-            tc(xs[n], T)
-
-        tt, r["N_torch"] = sized(run, 256, budget, 4_000_000, repeat)
-        r["torch"] = tt / (r["N_torch"] * r["K"]) * 1e9
-        print(f"  {r['shape']}: torch {r['torch']:.2f} ns (N={r['N_torch']})", flush=True)
-
-
-def table(rows):
-    print(f"{'shape':>18} {'kernel':>8} {'flops':>6} {'floor':>7} {'ratio':>7} {'numpy':>8} "
-          f"{'torch':>8} {'t/k':>7} {'err k':>8} {'err t':>8}")
-    for r in rows:
-        t_ns = r["torch"]
-        tor = f"{t_ns:8.2f} {t_ns / r['kernel']:6.1f}x" if t_ns else "       -       -"
-        et = r["err_torch"] if r["err_torch"] is not None else float("nan")
-        print(f"{r['shape']:>18} {r['kernel']:8.2f} {r['flops']:6d} {r['floor']:7.2f} "
-              f"{r['ratio']:6.1f}x {r['numpy']:8.1f} {tor} {r['err_kernel']:8.1e} {et:8.1e}")
-
-
-def bench_sample(repeat, budget):
+def sample_rows(steps=10):
     import refcfg
 
-    out = []
+    rows = []
     for K in (64, 1024):
         path = mixture(K, 16, True)
-        steps = 10
 
-        def run(n):
+        def run(n, path=path):
             refcfg.sample(path, n, "euler", steps=steps, seed=0, y=Y, w=W, backend="cpu")
 
-        t, n = sized(run, 256, budget, 2_000_000, repeat)
-        ns = t / (n * steps * K) * 1e9
-        out.append((K, ns, n))
-        print(f"  sample, Euler, d=16 full, K={K:5d}: {ns:6.2f} ns per particle-component per step "
-              f"(N={n}, {steps} steps)", flush=True)
-    print(f"  K=1024 / K=64: {out[1][1] / out[0][1]:.2f}")
-    return out
+        rows.append(dict(K=K, kernel=Case(run, 256, 2_000_000, K * steps),
+                         kernel1=Case(run, 256, 2_000_000, K * steps, limit_blas=True)))
+    return rows
+
+
+def torch_cases(rows):
+    """The torch column (imported only now: importing torch loads its OpenMP runtime, under which
+    OpenBLAS calls inside Numba's parallel regions warn; the kernels were timed before)."""
+    for r in rows:
+        tc = TorchCFG(r["path"], Y, W)
+        r["err_torch"] = np.abs(tc(r["xe"].copy(), T) - r["ref"]).max() / np.abs(r["ref"]).max()
+        x_of = inputs(r["d"])
+        r["torch"] = Case(lambda n, tc=tc, x_of=x_of: tc(x_of(n), T), 256, 4_000_000, r["K"])
+    return [r["torch"] for r in rows]
+
+
+def table(rows, peak):
+    print(f"{'shape':>18} {'kernel':>8} {'blas=1':>8} {'flops':>6} {'floor':>7} {'ratio':>7} "
+          f"{'numpy':>8} {'torch':>8} {'t/k':>7} {'err k':>8} {'err t':>8}   N kernel/numpy/torch")
+    for r in rows:
+        k, floor = r["kernel"].ns, r["flops"] / peak
+        if r["torch"] is not None:
+            tor, nt = f"{r['torch'].ns:8.2f} {r['torch'].ns / k:6.1f}x", r["torch"].n
+        else:
+            tor, nt = "       -       -", "-"
+        et = r["err_torch"] if r["err_torch"] is not None else float("nan")
+        print(f"{r['shape']:>18} {k:8.2f} {r['kernel1'].ns:8.2f} {r['flops']:6d} {floor:7.2f} "
+              f"{k / floor:6.1f}x {r['numpy'].ns:8.1f} {tor} {r['err_kernel']:8.1e} {et:8.1e}"
+              f"   {r['kernel'].n}/{r['numpy'].n}/{nt}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="passes (default 5)")
     ap.add_argument("--budget", type=float, default=0.25, help="seconds per timed call")
     a = ap.parse_args(argv)
     import importlib.util
@@ -283,24 +324,32 @@ def main(argv=None):
     tinfo = "torch installed" if torch_ok else "torch not installed"
     t_start = time.perf_counter()
     print(f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}, "
-          f"{tinfo}, {os.cpu_count()} CPUs, load average {os.getloadavg()}")
-    peak = peak_gflops(a.repeat)
-    print(f"peak float64 (3000^3 dgemm, all BLAS threads): {peak:.1f} GFLOP/s\n")
-    print("CFG velocity, one evaluation at t = 0.5:")
-    rows = bench_eval(peak, a.repeat, a.budget)
-    print("\nrefcfg.sample (backend cpu), Euler:")
-    bench_sample(a.repeat, a.budget)
+          f"{tinfo}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
+    peaks = []
+    rows, srows = eval_rows(), sample_rows()
+    cases = [r[c] for r in rows for c in ("kernel", "kernel1", "numpy")]
+    cases += [r[c] for r in srows for c in ("kernel", "kernel1")]
+    print("kernel and NumPy columns:")
+    timed_passes(cases, a.repeat, a.budget, peaks)
     if torch_ok:
         import torch
-        print(f"\ntorch {torch.__version__} ({torch.get_num_threads()} threads):")
-        bench_torch(rows, a.repeat, a.budget)
-    print(f"\nns per particle-component (best of {a.repeat}); floor = flops / peak "
-          f"({peak:.1f} GFLOP/s); ratio = kernel / floor; t/k = torch / kernel; err = max|diff| / "
+
+        print(f"torch {torch.__version__} ({torch.get_num_threads()} threads):")
+        timed_passes(torch_cases(rows), a.repeat, a.budget, peaks)
+    peak = max(peaks)
+    print(f"\npeak float64 (3000^3 dgemm, all BLAS threads; one per pass): max {peak:.1f}, "
+          f"min {min(peaks):.1f} GFLOP/s")
+    print(f"\nCFG velocity, one evaluation at t = {T}: ns per particle-component, best of "
+          f"{a.repeat} passes; floor = flops / peak; ratio = kernel / floor; blas=1: the kernel with "
+          "BLAS limited to one thread (threadpoolctl); t/k = torch / kernel; err = max|diff| / "
           "max|u| against GMMPath.cfg_velocity")
-    table(rows)
-    peak2 = peak_gflops(a.repeat)
-    print(f"\npeak float64 at the end: {peak2:.1f} GFLOP/s; load average {os.getloadavg()}; "
-          f"total {time.perf_counter() - t_start:.0f} s")
+    table(rows, peak)
+    print("\nrefcfg.sample (backend cpu), Euler, d = 16 full: ns per particle-component per step")
+    for r in srows:
+        print(f"  K = {r['K']:5d}: {r['kernel'].ns:7.2f} (BLAS limited to 1 thread: "
+              f"{r['kernel1'].ns:.2f}; N = {r['kernel'].n}, 10 steps)")
+    print(f"  K = 1024 / K = 64: {srows[1]['kernel'].ns / srows[0]['kernel'].ns:.2f}")
+    print(f"\nload average at the end {os.getloadavg()}; total {time.perf_counter() - t_start:.0f} s")
 
 
 if __name__ == "__main__":

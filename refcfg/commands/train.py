@@ -53,6 +53,9 @@ def add_parser(subparsers):
     p.add_argument("--no-compare", action="store_true", help="skip the comparison report")
     p.add_argument("--no-samples", action="store_true", help="skip the sample-level comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="BLAS threads for training (default: chosen by timing the first steps "
+                        "with 1 thread and with the default count, re-checked every 10 s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
     return p
@@ -88,6 +91,8 @@ def run(args) -> int:
     for name in ("n_field", "n_samples", "sample_steps"):
         check_int(getattr(args, name), "--" + name.replace("_", "-"), 1)
     check_int(args.seed, "--seed", 0)
+    if args.blas_threads is not None:
+        check_int(args.blas_threads, "--blas-threads", 1)
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise usage(f"--lr must be a finite number > 0, got {args.lr:g}")
     if not 0.0 <= args.eta <= 1.0:
@@ -108,6 +113,7 @@ def run(args) -> int:
     kw = {k: getattr(args, k) for k in ("steps", "batch", "lr", "width", "depth")
           if getattr(args, k) is not None}
     progress = not args.no_progress
+    kw["blas_threads"] = args.blas_threads
     log = sys.stderr
     res = train_cfg(problem, schedule=schedule, eta=args.eta, dtype=args.dtype, seed=args.seed,
                     progress=progress, **kw)

@@ -153,13 +153,16 @@ class NoisyClassifier:
 def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch=None, lr=None,
                      width=None, depth=None, n_freqs=None, dtype="float64", seed=0, progress=True,
                      lr_final=None, warmup=None, eval_fn=None, eval_every=0,
-                     time_limit=None, alpha_scaled: bool = True) -> TrainResult:
+                     time_limit=None, alpha_scaled: bool = True, blas_threads=None) -> TrainResult:
     """Train a noisy classifier p_t(y | x) by cross-entropy on (x_t, y), t ~ U[0, 1]
     (notes section 5.2, eqs. 59-62). ``alpha_scaled`` (default True): logits log p(y) + alpha_t f
-    (module docstring), else plain logits f. Returns a TrainResult whose ``model`` is the MLP and
-    ``classifier`` the :class:`NoisyClassifier` around it."""
+    (module docstring), else plain logits f. ``blas_threads``: None (default) chooses the BLAS
+    thread count by measurement, an int fixes it (see ``refcfg.learn.train.train_loop``). Returns a
+    TrainResult whose ``model`` is the MLP and ``classifier`` the :class:`NoisyClassifier` around it."""
+    from .._threads import check_blas_threads
     from ..problems import resolve
 
+    check_blas_threads(blas_threads)
     resolved = resolve(problem, schedule)
     mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     if mixture.n_classes < 2:
@@ -206,7 +209,8 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
 
     result = train_loop(model, loss_and_grad, steps=s["steps"], lr=s["lr"], lr_final=s["lr_final"],
                         warmup=s["warmup"], seed=rng, progress=progress, desc="classifier",
-                        eval_fn=eval_fn, eval_every=eval_every, time_limit=time_limit)
+                        eval_fn=eval_fn, eval_every=eval_every, time_limit=time_limit,
+                        blas_threads=blas_threads)
     result.settings = dict(s, problem=name, schedule=sched.name, dtype=dtype, seed=seed)
     model.meta["steps_done"] = int(result.losses.size)
     model.meta["train_seconds"] = result.seconds

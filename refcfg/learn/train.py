@@ -95,7 +95,8 @@ class TrainResult:
     training loss (steps,). history: list of dicts from ``eval_fn`` (step, seconds, ...).
     seconds: wall time of the loop; cpu_seconds: process CPU time of the loop (all threads; a
     load-independent measure on a shared machine). settings: the arguments used. classifier: the NoisyClassifier
-    (train_classifier only).
+    (train_classifier only). blas: the BLAS thread choice (``refcfg._threads.BlasThreads.record``:
+    threads used at the end, requested, default, mean seconds per step of each candidate).
     """
 
     model: MLP
@@ -105,6 +106,7 @@ class TrainResult:
     cpu_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     classifier: object = None
+    blas: dict = field(default_factory=dict)
 
     def final_loss(self, last: int = 100) -> tuple[float, int]:
         """(mean of the last ``last`` training losses, how many that is: fewer after a shorter
@@ -125,13 +127,21 @@ def _lr_at(step: int, steps: int, lr: float, lr_final: float, warmup: int) -> fl
 
 def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: float = 0.02,
                warmup: int = 200, seed=None, progress=True, desc: str = "train",
-               eval_fn=None, eval_every: int = 0, time_limit: float | None = None) -> TrainResult:
+               eval_fn=None, eval_every: int = 0, time_limit: float | None = None,
+               blas_threads=None) -> TrainResult:
     """Generic Adam loop: ``loss_and_grad(model, rng) -> loss`` must fill ``model.grad``.
 
     progress: True shows a tqdm bar when stderr is a TTY, False never, "force" always.
     eval_fn(model) -> dict is called every ``eval_every`` steps and at the end (history).
     time_limit: stop after this many seconds (the record says how many steps ran).
+    blas_threads: BLAS threads for the steps; None (default) chooses between 1 and the default
+    count by timing the loop's own first steps, and re-checks every 10 s (``refcfg._threads``);
+    an int fixes it. The choice changes only the rounding of the matrix products, not the draws.
+    The thread counts in force before the call are restored after it.
     """
+    from .._threads import BlasThreads, check_blas_threads
+
+    blas_threads = check_blas_threads(blas_threads)
     steps = _pos_int(steps, "steps")
     if not (math.isfinite(float(lr)) and float(lr) > 0):
         raise ValueError(f"lr must be > 0, got {lr!r}")
@@ -145,11 +155,14 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     start = time.perf_counter()
     cpu_start = time.process_time()
     done = 0
+    blas = BlasThreads(blas_threads)
     try:
+        blas.__enter__()
         for step in range(steps):
             opt.lr = _lr_at(step, steps, float(lr), lr_final, warmup)
-            losses[step] = loss_and_grad(model, rng)
-            opt.step(model.grad)
+            with blas.step():
+                losses[step] = loss_and_grad(model, rng)
+                opt.step(model.grad)
             done = step + 1
             if bar is not None and (step % 50 == 0 or done == steps):
                 bar.update(done - bar.n)
@@ -159,6 +172,7 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
             if time_limit is not None and time.perf_counter() - start > time_limit:
                 break
     finally:
+        blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
@@ -166,7 +180,7 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     if eval_fn is not None:
         history.append(dict(step=done, seconds=seconds, **eval_fn(model)))
     return TrainResult(model=model, losses=losses[:done], history=history, seconds=seconds,
-                       cpu_seconds=cpu_seconds)
+                       cpu_seconds=cpu_seconds, blas=blas.record())
 
 
 def _pos_int(value, name: str) -> int:
@@ -194,9 +208,11 @@ def _velocity_loss(batch_fn):
 def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps=None, batch=None,
                     lr=None, width=None, depth=None, n_freqs=None, dtype="float64", seed=0,
                     progress=True, t_sampling=None, lr_final=None, warmup=None, eval_fn=None,
-                    eval_every=0, time_limit=None) -> TrainResult:
+                    eval_every=0, time_limit=None, blas_threads=None) -> TrainResult:
+    from .._threads import check_blas_threads
     from ..problems import resolve
 
+    check_blas_threads(blas_threads)
     resolved = resolve(problem, schedule)
     mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     s = dict(DEFAULTS)
@@ -224,7 +240,7 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
     result = train_loop(model, _velocity_loss(batch_fn), steps=s["steps"], lr=s["lr"],
                         lr_final=s["lr_final"], warmup=s["warmup"], seed=rng, progress=progress,
                         desc="cfg" if conditional else "uncond", eval_fn=eval_fn,
-                        eval_every=eval_every, time_limit=time_limit)
+                        eval_every=eval_every, time_limit=time_limit, blas_threads=blas_threads)
     result.settings = dict(s, problem=name, schedule=sched.name, dtype=dtype, seed=seed)
     model.meta["steps_done"] = int(result.losses.size)
     model.meta["train_seconds"] = result.seconds
@@ -237,7 +253,8 @@ def train_cfg(problem="two-class-2d", *, schedule=None, eta=0.1, **kwargs) -> Tr
     problem: name, LabeledGMM or GMMPath; schedule: name or Schedule (default the path's, else
     "linear"); eta: probability of replacing y by the null label (default 0.1). Other keywords:
     steps, batch, lr, width, depth, n_freqs, dtype, seed, progress, t_sampling, lr_final, warmup,
-    eval_fn, eval_every, time_limit (defaults in ``DEFAULTS``). Returns a :class:`TrainResult`.
+    eval_fn, eval_every, time_limit (defaults in ``DEFAULTS``), blas_threads (None: chosen by
+    measurement, see :func:`train_loop`). Returns a :class:`TrainResult`.
     """
     return _train_velocity(problem, conditional=True, schedule=schedule, eta=eta, **kwargs)
 
