@@ -7,8 +7,11 @@ Neither setting is right everywhere, so :class:`BlasThreads` measures: the loop'
 alternately with one thread and with the default count (interleaved, ``rounds`` each; the first
 round is a warm-up and not counted), the count with the smaller MEAN time per step is kept (not the
 best time: under load, BLAS threads have fast steps when the cores happen to be free and slow ones
-when they are not, and the mean is what the loop pays), and the measurement is repeated every ``recheck_seconds`` of wall time (the load of a
-shared machine changes). The steps timed are the loop's real steps, so the choice costs no extra
+when they are not, and the mean is what the loop pays). A trial ends early once each candidate has
+two counted steps and every step of one is more than 1.5x slower than every step of the other.
+The measurement is repeated every ``recheck_seconds`` of wall time (the load of a shared machine
+changes), or less often when a trial cost more than ``max_overhead`` (2 %) of that interval: the
+time spent on the slower candidate stays a small fraction of the loop. The steps timed are the loop's real steps, so the choice costs no extra
 work. Only the BLAS thread count changes between steps: a step's arithmetic is the same up to the
 rounding of the BLAS products (tests/learn/test_learn_threads.py checks 1 vs 2 threads).
 """
@@ -48,10 +51,12 @@ class BlasThreads:
     """
 
     def __init__(self, blas_threads=None, *, rounds: int = 5, recheck_seconds: float = 10.0,
-                 clock=time.perf_counter):
+                 max_overhead: float = 0.02, clock=time.perf_counter):
         self.requested = check_blas_threads(blas_threads)
         self.rounds = max(2, int(rounds))
         self.recheck_seconds = float(recheck_seconds)
+        self.max_overhead = float(max_overhead)
+        self.interval = self.recheck_seconds   # seconds between trials (grows with their cost)
         self._clock = clock
         self._ctl = None
         self._restore = None
@@ -105,6 +110,7 @@ class BlasThreads:
             order += [(n, r > 0) for n in ((one, many) if r % 2 == 0 else (many, one))]
         self._plan = order
         self._times = {}
+        self._all = []               # every trial step's (candidate, seconds), warm-up included
         self.checks += 1
 
     def step(self):
@@ -123,24 +129,39 @@ class BlasThreads:
         now = self._clock()
         if self._plan:
             n, counted = self._plan.pop(0)
+            self._all.append((n, now - t0))
             if counted:
                 self._times.setdefault(n, []).append(now - t0)
-            if not self._plan:
+            if not self._plan or self._decided():
+                self._plan = []
                 self.trials = {k: sum(v) / len(v) for k, v in self._times.items()}
                 self.threads = min(self.trials, key=lambda k: (self.trials[k], k))
+                # what the trial cost beyond running every one of its steps at the chosen count
+                extra = sum(dt for _, dt in self._all) - len(self._all) * self.trials[self.threads]
+                self.interval = max(self.recheck_seconds, extra / self.max_overhead)
                 self._last_check = now
                 self._set(self.threads)
         elif (self.requested is None and self._last_check is not None
-              and now - self._last_check > self.recheck_seconds):
+              and now - self._last_check > self.interval):
             self._start_trial()
+
+    def _decided(self) -> bool:
+        # a clear difference ends the trial early: >= 2 counted steps each, and every step of one
+        # candidate more than 1.5x slower than every step of the other
+        ts = list(self._times.values())
+        if len(ts) != 2 or min(len(ts[0]), len(ts[1])) < 2 or len(ts[0]) != len(ts[1]):
+            return False
+        a, b = ts
+        return min(a) > 1.5 * max(b) or min(b) > 1.5 * max(a)
 
     def record(self) -> dict:
         """What was chosen: threads (the count in force at the end; None without a controllable
         BLAS), requested, default, trials (mean seconds per step of each candidate in the latest
-        trial) and checks (trials run)."""
+        trial), checks (trials run) and interval (seconds between trials at the end)."""
         return dict(threads=self.threads if self.threads is not None else self._current,
                     requested=self.requested, default=self.default,
-                    trials={int(k): float(v) for k, v in self.trials.items()}, checks=self.checks)
+                    trials={int(k): float(v) for k, v in self.trials.items()}, checks=self.checks,
+                    interval=float(self.interval))
 
 
 class _Step:

@@ -65,7 +65,7 @@ def test_requested_count_is_in_force_during_steps_and_restored_after(n):
     res = train_loop(model, loss_and_grad, steps=6, lr=1e-3, progress=False, blas_threads=n)
     assert seen == [n] * 6
     assert res.blas == dict(threads=n, requested=n, default=before and max(before), trials={},
-                            checks=0)
+                            checks=0, interval=10.0)
     assert blas_counts() == before
 
 
@@ -111,18 +111,35 @@ def test_choice_follows_the_faster_count_and_rechecks_when_the_load_changes():
     ref = [None]
     load = FakeLoad(ref, {1: 1.0, D: 3.0})             # loaded machine: one thread is faster
     before = blas_counts()
-    with BlasThreads(None, rounds=3, recheck_seconds=100.0, clock=load.clock) as bt:
+    with BlasThreads(None, rounds=5, recheck_seconds=100.0, clock=load.clock) as bt:
         ref[0] = bt
         used = run_steps(bt, load, 6)
-        # the trial interleaves the candidates (A B, B A, A B); the first round is a warm-up
+        # the trial interleaves the candidates (A B, B A, A B, ...); the first round is a warm-up;
+        # it ends after two counted steps each, the difference being clear (3 s > 1.5 x 1 s)
         assert used == [1, D, D, 1, 1, D]
         assert bt.threads == 1 and bt.trials == {1: 1.0, D: 3.0}
-        assert run_steps(bt, load, 30) == [1] * 30     # 30 s: no re-check before 100 s
+        # the trial cost 6 s more than six steps at 1 s: re-check after max(100, 6 / 0.02) s
+        assert bt.interval == pytest.approx(300.0)
+        assert run_steps(bt, load, 200) == [1] * 200   # 200 s: no re-check yet
         load.cost = {1: 4.0, D: 1.0}                   # the machine became quiet
-        used = run_steps(bt, load, 30)
-        # the re-check after 100 s of wall time switches to the default count
+        used = run_steps(bt, load, 40)
         assert bt.checks == 2 and bt.threads == D and used[-1] == D
+        # the second trial (4 1, 1 4, 4 1) cost 15 s, 9 s more than six steps at 1 s
+        assert bt.interval == pytest.approx(450.0)
     assert blas_counts() == before
+
+
+@needs_two
+def test_trial_runs_all_rounds_when_the_difference_is_not_clear():
+    D = default_threads()
+    ref = [None]
+    load = FakeLoad(ref, {1: 1.0, D: 1.2})
+    with BlasThreads(None, rounds=5, clock=load.clock) as bt:
+        ref[0] = bt
+        used = run_steps(bt, load, 12)
+        assert used[:10] == [1, D, D, 1, 1, D, D, 1, 1, D] and used[10:] == [1, 1]
+        assert bt.threads == 1 and bt.trials == {1: 1.0, D: pytest.approx(1.2)}
+        assert bt.interval == pytest.approx(50.0)     # 1 s of extra cost is 2 % of 50 s
 
 
 @needs_two
