@@ -5,8 +5,10 @@ machine the default BLAS threads are a little faster than one thread, on a busy 
 the same cores) they can be several times slower, because BLAS threads spin and wait for cores.
 Neither setting is right everywhere, so :class:`BlasThreads` measures: the loop's first steps run
 alternately with one thread and with the default count (interleaved, ``rounds`` each; the first
-round is a warm-up and not counted), the count with the smaller MEAN time per step is kept (not the
-best time: under load, BLAS threads have fast steps when the cores happen to be free and slow ones
+round is a warm-up and not counted), one thread is kept unless the default count's MEAN time per step is
+at least ``margin`` (5 %) smaller (threads must earn their place: a wrong choice of one thread
+costs at most the ~15 % they gain on an idle machine, a wrong choice of threads under load several
+times that; and the mean, not the best time: under load, BLAS threads have fast steps when the cores happen to be free and slow ones
 when they are not, and the mean is what the loop pays). A trial ends early once each candidate has
 two counted steps and every step of one is more than 1.5x slower than every step of the other.
 The measurement is repeated every ``recheck_seconds`` of wall time (the load of a shared machine
@@ -51,11 +53,12 @@ class BlasThreads:
     """
 
     def __init__(self, blas_threads=None, *, rounds: int = 5, recheck_seconds: float = 10.0,
-                 max_overhead: float = 0.02, clock=time.perf_counter):
+                 max_overhead: float = 0.02, margin: float = 0.05, clock=time.perf_counter):
         self.requested = check_blas_threads(blas_threads)
         self.rounds = max(2, int(rounds))
         self.recheck_seconds = float(recheck_seconds)
         self.max_overhead = float(max_overhead)
+        self.margin = float(margin)
         self.interval = self.recheck_seconds   # seconds between trials (grows with their cost)
         self._clock = clock
         self._ctl = None
@@ -135,7 +138,8 @@ class BlasThreads:
             if not self._plan or self._decided():
                 self._plan = []
                 self.trials = {k: sum(v) / len(v) for k, v in self._times.items()}
-                self.threads = min(self.trials, key=lambda k: (self.trials[k], k))
+                m1, md = self.trials.get(1, float("inf")), self.trials.get(self.default, float("inf"))
+                self.threads = self.default if md < (1.0 - self.margin) * m1 else 1
                 # what the trial cost beyond running every one of its steps at the chosen count
                 extra = sum(dt for _, dt in self._all) - len(self._all) * self.trials[self.threads]
                 self.interval = max(self.recheck_seconds, extra / self.max_overhead)

@@ -143,6 +143,19 @@ def test_trial_runs_all_rounds_when_the_difference_is_not_clear():
 
 
 @needs_two
+@pytest.mark.parametrize("cost_d,expect_d", [(0.96, False), (0.94, True)])
+def test_threads_must_be_five_percent_faster(cost_d, expect_d):
+    D = default_threads()
+    ref = [None]
+    load = FakeLoad(ref, {1: 1.0, D: cost_d})
+    with BlasThreads(None, rounds=3, clock=load.clock) as bt:
+        ref[0] = bt
+        run_steps(bt, load, 6)
+        assert bt.checks == 1 and not bt._plan
+        assert bt.threads == (D if expect_d else 1)
+
+
+@needs_two
 def test_choice_uses_the_mean_not_the_best_step():
     # under load BLAS threads have occasional fast steps: a best-of rule would keep them
     D = default_threads()
