@@ -3,19 +3,20 @@
 The NumPy MLP's steps are small matrix products (a batch of 512 times 64 x 64 weights): on an idle
 machine the default BLAS threads are a little faster than one thread, on a busy one (other work on
 the same cores) they can be several times slower, because BLAS threads spin and wait for cores.
-Neither setting is right everywhere, so :class:`BlasThreads` measures: the loop's first steps run
+Neither setting is right everywhere, so :class:`BlasThreads` measures. The loop's first steps run
 alternately with one thread and with the default count (interleaved, ``rounds`` each; the first
-round is a warm-up and not counted), one thread is kept unless the default count's MEAN time per step is
-at least ``margin`` (5 %) smaller (threads must earn their place: a wrong choice of one thread
-costs at most the ~15 % they gain on an idle machine, a wrong choice of threads under load several
-times that; and the mean, not the best time: under load, BLAS threads have fast steps when the cores happen to be free and slow ones
-when they are not, and the mean is what the loop pays). A trial ends early once each candidate has
-two counted steps and every step of one is more than 1.5x slower than every step of the other.
-The measurement is repeated every ``recheck_seconds`` of wall time (the load of a shared machine
-changes), or less often when a trial cost more than ``max_overhead`` (2 %) of that interval: the
-time spent on the slower candidate stays a small fraction of the loop. The steps timed are the loop's real steps, so the choice costs no extra
-work. Only the BLAS thread count changes between steps: a step's arithmetic is the same up to the
-rounding of the BLAS products (tests/learn/test_learn_threads.py checks 1 vs 2 threads).
+round is a warm-up and not counted). One thread is kept unless the default count's MEAN time per
+step is at least ``margin`` (5 %) smaller: threads must earn their place, since a wrong choice of
+one thread costs at most the ~15 % they gain on an idle machine and a wrong choice of threads under
+load several times that; and the mean, not the best time, because under load BLAS threads have
+fast steps when the cores happen to be free and slow ones when they are not, and the mean is what
+the loop pays. A trial ends early once each candidate has two counted steps and every step of one
+is more than 1.5x slower than every step of the other. The trial is repeated every
+``recheck_seconds`` of wall time (the load of a shared machine changes), or less often when a
+trial cost more than ``max_overhead`` (2 %) of that interval. The steps timed are the loop's real
+steps, so the choice costs no extra work. Only the BLAS thread count changes between steps: a
+step's arithmetic is the same up to the rounding of the BLAS products
+(tests/learn/test_learn_threads.py checks 1 vs 2 threads).
 """
 
 from __future__ import annotations
