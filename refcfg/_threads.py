@@ -10,8 +10,8 @@ step is at least ``margin`` (5 %) smaller: threads must earn their place, since 
 one thread costs at most the ~15 % they gain on an idle machine and a wrong choice of threads under
 load several times that; and the mean, not the best time, because under load BLAS threads have
 fast steps when the cores happen to be free and slow ones when they are not, and the mean is what
-the loop pays. A trial ends early once each candidate has two counted steps and every step of one
-is more than 1.5x slower than every step of the other. The trial is repeated every
+the loop pays. A trial ends early once every counted step of one candidate is more than 1.5x
+slower than every counted step of the other, with two counted steps each (3x with one each). The trial is repeated every
 ``recheck_seconds`` of wall time (the load of a shared machine changes), or less often when a
 trial cost more than ``max_overhead`` (2 %) of that interval. The steps timed are the loop's real
 steps, so the choice costs no extra work. Only the BLAS thread count changes between steps: a
@@ -151,13 +151,14 @@ class BlasThreads:
             self._start_trial()
 
     def _decided(self) -> bool:
-        # a clear difference ends the trial early: >= 2 counted steps each, and every step of one
-        # candidate more than 1.5x slower than every step of the other
+        # a clear difference ends the trial early: every counted step of one candidate more than
+        # 1.5x slower than every counted step of the other with >= 2 each, 3x with one each
         ts = list(self._times.values())
-        if len(ts) != 2 or min(len(ts[0]), len(ts[1])) < 2 or len(ts[0]) != len(ts[1]):
+        if len(ts) != 2 or len(ts[0]) != len(ts[1]):
             return False
         a, b = ts
-        return min(a) > 1.5 * max(b) or min(b) > 1.5 * max(a)
+        f = 3.0 if len(a) == 1 else 1.5
+        return min(a) > f * max(b) or min(b) > f * max(a)
 
     def record(self) -> dict:
         """What was chosen: threads (the count in force at the end; None without a controllable

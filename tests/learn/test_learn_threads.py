@@ -124,8 +124,10 @@ def test_choice_follows_the_faster_count_and_rechecks_when_the_load_changes():
         load.cost = {1: 4.0, D: 1.0}                   # the machine became quiet
         used = run_steps(bt, load, 40)
         assert bt.checks == 2 and bt.threads == D and used[-1] == D
-        # the second trial (4 1, 1 4, 4 1) cost 15 s, 9 s more than six steps at 1 s
-        assert bt.interval == pytest.approx(450.0)
+        # the second trial stops after one counted step each (4 s > 3 x 1 s): (4 1, 1 4) cost
+        # 10 s, 6 s more than four steps at 1 s
+        assert bt.interval == pytest.approx(300.0)
+        assert bt.trials == {1: 4.0, D: 1.0}
     assert blas_counts() == before
 
 
