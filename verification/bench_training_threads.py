@@ -73,6 +73,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1000,
                     help="steps per run (default 1000; wide: / 6)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--condition", choices=("quiet", "loaded", "both"), default="both")
+    ap.add_argument("--shape", choices=("default", "wide", "both"), default="both")
     a = ap.parse_args(argv)
     import numpy  # noqa: F401  (loads the BLAS that threadpoolctl sees)
 
@@ -81,12 +83,16 @@ def main(argv=None):
           f"{os.getloadavg()}; ms per step, mean of {a.rounds} rounds", flush=True)
     ratios = []
     for label in ("quiet", "loaded"):
+        if a.condition not in (label, "both"):
+            continue
         busy = None
         if label == "loaded":
             busy = subprocess.Popen([sys.executable, "-c", BUSY])
             time.sleep(1.0)
         try:
             for shape_name, shape in SHAPES.items():
+                if a.shape != "both" and not shape_name.startswith(a.shape):
+                    continue
                 steps = a.steps if shape["width"] == 64 else max(30, a.steps // 6)
                 ms, chosen = measure(shape, steps, a.rounds, default)
                 ratios.append(report(label, shape_name, ms, chosen))
