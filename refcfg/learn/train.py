@@ -135,8 +135,8 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     eval_fn(model) -> dict is called every ``eval_every`` steps and at the end (history).
     time_limit: stop after this many seconds (the record says how many steps ran).
     blas_threads: BLAS threads for the steps; None (default) chooses between 1 and the default
-    count by timing the loop's own first steps, and re-checks every 10 s (``refcfg._threads``);
-    an int fixes it. The choice changes only the rounding of the matrix products, not the draws.
+    count by timing the loop's own first steps, and re-checks every 10 s or less often
+    (``refcfg._threads``); an int fixes it. The choice changes only the rounding of the matrix products, not the draws.
     The thread counts in force before the call are restored after it.
     """
     from .._threads import BlasThreads, check_blas_threads
