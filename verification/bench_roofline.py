@@ -32,20 +32,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_sampling import best, mixture  # noqa: E402  (the same mixtures and timer)
+
 T, Y, W = 0.5, 0, 3.0
-
-
-def best(fn, repeat):
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
 
 
 def sized(run, n0, budget, n_max, repeat, step=64):
@@ -90,24 +85,6 @@ def flops_per_pc(mode, d):
     if mode == "isotropic":
         return 4 * d + 32
     return 4 * d * d + 4 * d + 32
-
-
-def mixture(K, d, full, seed=0):
-    """Two classes of K/2 components each (means ~ 3 N(0, I), random covariances)."""
-    import refcfg
-
-    rng = np.random.default_rng(seed)
-    classes = []
-    for _ in range(2):
-        k = K // 2
-        means = 3.0 * rng.standard_normal((k, d))
-        if full:
-            A = rng.standard_normal((k, d, d))
-            covs = A @ np.swapaxes(A, 1, 2) / d + 0.3 * np.eye(d)
-        else:
-            covs = rng.uniform(0.2, 1.0, k)
-        classes.append(refcfg.GMM(np.full(k, 1.0 / k), means, covs))
-    return refcfg.GMMPath(refcfg.LabeledGMM(classes, [0.5, 0.5]))
 
 
 class TorchCFG:
