@@ -15,7 +15,7 @@ from .problems import DEFAULT_PROBLEM, PROBLEMS, load_problem, problem
 from .sampling import log_likelihood, sample
 from .schedules import Schedule, ScheduleValues, custom_schedule, schedule
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["NULL", "GMM", "LabeledGMM", "GMMPath", "Schedule", "ScheduleValues", "schedule",
            "custom_schedule", "Field", "ExactField", "GuidedField", "CFGField",
