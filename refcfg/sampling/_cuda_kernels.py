@@ -235,6 +235,22 @@ def _save_device(d: int):
 
 
 @functools.lru_cache(maxsize=None)
+def _start_device(d: int):
+    """``start(X, traj, every, p, x)``: x = X[p], and traj[0, p] = x when a trajectory is kept."""
+    D = int(d)
+
+    @cuda.jit(device=True)
+    def start(X, traj, every, p, x):
+        for j in range(D):
+            x[j] = X[p, j]
+        if every > 0:
+            for j in range(D):
+                traj[0, p, j] = x[j]
+
+    return start
+
+
+@functools.lru_cache(maxsize=None)
 def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
     """``sample(X, traj, every, h, comp, grp, tab)``: integrate particle p in place over the grid
     with the explicit Runge-Kutta method ``TABLEAUS[method]``:
@@ -252,6 +268,7 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
     ZERO = F(0.0)
     field = _field_device(d, dtype_name, mode, G)
     save = _save_device(d)
+    start = _start_device(d)
 
     @cuda.jit
     def sample(X, traj, every, h, comp, grp, tab):
@@ -264,11 +281,7 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
         k = cuda.local.array((S, D), NT)
         lrow = p if grp.lo.shape[0] > 1 else 0
         crow = p if grp.coef.shape[0] > 1 else 0
-        for j in range(D):
-            x[j] = X[p, j]
-        if every > 0:
-            for j in range(D):
-                traj[0, p, j] = x[j]
+        start(X, traj, every, p, x)
         for i in range(n_steps):
             hi = h[i]
             for st in range(S):
@@ -306,6 +319,7 @@ def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
     normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
     field = _field_device(d, dtype_name, mode, G)
     save = _save_device(d)
+    start = _start_device(d)
 
     @cuda.jit
     def sample(X, traj, every, h, noise_scale, comp, grp, tab, noise_mode, noise, states):
@@ -317,11 +331,7 @@ def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
         k = cuda.local.array((1, D), NT)
         lrow = p if grp.lo.shape[0] > 1 else 0
         crow = p if grp.coef.shape[0] > 1 else 0
-        for j in range(D):
-            x[j] = X[p, j]
-        if every > 0:
-            for j in range(D):
-                traj[0, p, j] = x[j]
+        start(X, traj, every, p, x)
         for i in range(n_steps):
             hi = h[i]
             field(x, i, lrow, crow, comp, grp, tab, k, 0)
