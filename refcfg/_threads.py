@@ -1,8 +1,10 @@
-"""BLAS thread count of a loop of repeated steps, chosen by measurement (training loops).
+"""BLAS thread count of a loop of repeated steps, chosen by measurement (the training loops and the
+levels of the exact-vs-learned comparison, ``refcfg.learn.compare``).
 
-The NumPy MLP's steps are small matrix products (a batch of 512 times 64 x 64 weights): on an idle
-machine the default BLAS threads are a little faster than one thread, on a busy one (other work on
-the same cores) they can be several times slower, because BLAS threads spin and wait for cores.
+The NumPy MLP's steps are small matrix products (a batch of 512 times 64 x 64 weights in training,
+a few thousand points per evaluation in the comparison): on an idle machine the default BLAS
+threads are a little faster than one thread, on a busy one (other work on the same cores) they can
+be several times slower, because BLAS threads spin and wait for cores.
 Neither setting is right everywhere, so :class:`BlasThreads` measures. The loop's first steps run
 alternately with one thread and with the default count (interleaved, ``rounds`` each; the first
 round is a warm-up and not counted). One thread is kept unless the default count's MEAN time per

@@ -54,8 +54,9 @@ def add_parser(subparsers):
     p.add_argument("--no-samples", action="store_true", help="skip the sample-level comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--blas-threads", type=int, default=None,
-                   help="BLAS threads for training (default: chosen by timing the first steps "
-                        "with 1 thread and with the default count, re-checked every 10 s)")
+                   help="BLAS threads for training and the comparison (default: chosen by timing "
+                        "the first steps with 1 thread and with the default count, re-checked "
+                        "every 10 s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
     return p
@@ -141,7 +142,7 @@ def run(args) -> int:
     report = compare(resolved.path, res.model, unconditional=uncond, classifier=clf,
                      schedule=schedule, ws=ws, n_field=args.n_field,
                      n_samples=args.n_samples, steps=args.sample_steps, seed=args.seed,
-                     samples=not args.no_samples)
+                     samples=not args.no_samples, blas_threads=args.blas_threads)
     if args.json:
         print(json.dumps(dict(report.to_dict(), saved=[os.fspath(s) for s in saved])))
     else:

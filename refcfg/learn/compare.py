@@ -11,6 +11,13 @@ Three levels, each with its sample size and seed stated in the report:
   distance between the two sample sets (with the energy distance of two independent exact runs as a
   noise floor), class accuracy under the exact Bayes classifier at t = 1, and the mean
   log-likelihood under the exact p(x|y).
+
+BLAS threads: the network evaluations (NumPy matrix products) run under
+:class:`refcfg._threads.BlasThreads`, one per level, whose steps are the network work at each grid
+point t (fields, classifier) and each velocity or score evaluation of a learned field inside the
+sampler (samples). ``blas_threads=None`` chooses between one thread and the default count by timing
+those steps; an int fixes it. The choice changes only the rounding of the products, not the draws;
+``compare`` records it in ``ComparisonReport.blas``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._threads import BlasThreads, check_blas_threads
 from .._validation import NULL, as_generator
 from .classifier import NoisyClassifier, log_softmax
 from .fields import LearnedClassifierGuidedField, LearnedField, learned_cfg
@@ -28,6 +36,7 @@ __all__ = ["field_errors", "classifier_errors", "sample_comparison", "compare", 
            "T_GRID", "check_cfg_model"]
 
 T_GRID = np.linspace(0.0, 1.0, 21)
+_ENERGY_MAX_N = 2000     # points per sample set in the energy distance (sample_comparison)
 
 
 def check_cfg_model(model, path, *, name: str = "model") -> None:
@@ -68,14 +77,21 @@ def _rel(err_sq, ref_sq):
 
 
 def field_errors(path, model: MLP | None, *, unconditional: MLP | None = None, ws=(), t_grid=None,
-                 n: int = 4000, seed=0) -> dict:
+                 n: int = 4000, seed=0, blas_threads=None) -> dict:
     """Per-t relative L2 errors E|u_theta - u|^2 / E|u|^2 over (x, y) ~ p_t(x, y).
 
     model: a CFG-trained MLP (conditional, its null-label half as unconditional, and CFG(w) for each
     w in ``ws``); unconditional: a label-free MLP (its own row "unconditional_model").
     Returns {"t": grid, "conditional": (T,), "unconditional": (T,), "cfg": {w: (T,)},
     "unconditional_model": (T,), "n": n, "seed": seed}; absent keys for absent models.
+    blas_threads: None (choose by measurement) or an int (module docstring).
     """
+    blas_threads = check_blas_threads(blas_threads)
+    with BlasThreads(blas_threads) as bt:
+        return _field_errors(path, model, unconditional, ws, t_grid, n, seed, bt)
+
+
+def _field_errors(path, model, unconditional, ws, t_grid, n, seed, bt) -> dict:
     t_grid = np.asarray(T_GRID if t_grid is None else t_grid, dtype=np.float64)
     rng = as_generator(seed)
     out = {"t": t_grid, "n": int(n), "seed": seed}
@@ -91,10 +107,14 @@ def field_errors(path, model: MLP | None, *, unconditional: MLP | None = None, w
         x, y = _joint_sample(path, n, t, rng)
         u_cond = path.velocity(x, t, y)
         u_unc = path.velocity(x, t)
+        with bt.step():       # the network work at this t
+            if model is not None:
+                both = LearnedField(model, None, path.schedule)._net(
+                    np.concatenate([x, x]), float(t),
+                    np.concatenate([y, np.full(n, NULL, dtype=np.int64)]))
+            if unconditional is not None:
+                u2 = LearnedField(unconditional, None, path.schedule).velocity(x, float(t))
         if model is not None:
-            net = LearnedField(model, None, path.schedule)
-            both = net._net(np.concatenate([x, x]), float(t),
-                            np.concatenate([y, np.full(n, NULL, dtype=np.int64)]))
             c_hat, u_hat = both[:n], both[n:]
             rows["conditional"].append(_rel(np.sum((c_hat - u_cond) ** 2), np.sum(u_cond ** 2)))
             rows["unconditional"].append(_rel(np.sum((u_hat - u_unc) ** 2), np.sum(u_unc ** 2)))
@@ -103,7 +123,6 @@ def field_errors(path, model: MLP | None, *, unconditional: MLP | None = None, w
                 g_hat = float(w) * c_hat + (1.0 - float(w)) * u_hat
                 rows[("cfg", float(w))].append(_rel(np.sum((g_hat - g) ** 2), np.sum(g ** 2)))
         if unconditional is not None:
-            u2 = LearnedField(unconditional, None, path.schedule).velocity(x, float(t))
             rows["unconditional_model"].append(_rel(np.sum((u2 - u_unc) ** 2), np.sum(u_unc ** 2)))
     for key, vals in rows.items():
         if isinstance(key, tuple):
@@ -120,9 +139,17 @@ def mean_over(t_grid, errors, lo=0.05, hi=0.95) -> float:
     return float(np.mean(np.asarray(errors)[mask]))
 
 
-def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0) -> dict:
+def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0,
+                      blas_threads=None) -> dict:
     """Per t: accuracy of the learned classifier on (x, y) ~ p_t(x, y), the Bayes classifier's
-    accuracy (the best possible), their agreement (same argmax) and mean KL(p_Bayes || p_theta)."""
+    accuracy (the best possible), their agreement (same argmax) and mean KL(p_Bayes || p_theta).
+    blas_threads: None (choose by measurement) or an int (module docstring)."""
+    blas_threads = check_blas_threads(blas_threads)
+    with BlasThreads(blas_threads) as bt:
+        return _classifier_errors(path, classifier, t_grid, n, seed, bt)
+
+
+def _classifier_errors(path, classifier, t_grid, n, seed, bt) -> dict:
     if isinstance(classifier, MLP):
         classifier = NoisyClassifier(classifier)
     t_grid = np.asarray(T_GRID if t_grid is None else t_grid, dtype=np.float64)
@@ -131,7 +158,9 @@ def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0) -
     for t in t_grid:
         x, y = _joint_sample(path, n, t, rng)
         lb = path.class_log_probs(x, float(t))           # exact log p_t(y|x), eq. 60
-        lq = log_softmax(classifier.logits(x, float(t)))
+        with bt.step():       # the network work at this t
+            logits = classifier.logits(x, float(t))
+        lq = log_softmax(logits)
         pb = np.exp(lb)
         kl.append(float(np.mean(np.sum(pb * (lb - lq), axis=1))))
         acc.append(float(np.mean(np.argmax(lq, 1) == y)))
@@ -143,7 +172,7 @@ def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0) -
 
 def sample_comparison(path, model: MLP, *, ws=(1.0, 3.0), n: int = 2000, sampler: str = "heun",
                       steps: int = 50, seed=0, classifier=None, unconditional=None,
-                      energy_max_n: int = 2000) -> list[dict]:
+                      energy_max_n: int = _ENERGY_MAX_N, blas_threads=None) -> list[dict]:
     """Learned vs exact sampler at the same w, per class y and weight w.
 
     Each row: y, w, energy distance between learned and exact samples (``energy``) and between two
@@ -151,7 +180,33 @@ def sample_comparison(path, model: MLP, *, ws=(1.0, 3.0), n: int = 2000, sampler
     mean log p(x|y) (with standard error) of both sample sets. With a classifier, rows with
     ``method="classifier"`` use learned classifier guidance on ``unconditional`` (default the CFG
     model's null half) against the exact classifier-guided sampler.
+    blas_threads: None (choose by measurement) or an int (module docstring).
     """
+    blas_threads = check_blas_threads(blas_threads)
+    with BlasThreads(blas_threads) as bt:
+        return _sample_comparison(path, model, ws, n, sampler, steps, seed, classifier,
+                                  unconditional, energy_max_n, bt)
+
+
+class _Stepped:
+    """A learned field whose every velocity and score evaluation is one step of ``bt`` (it does
+    not lower, so the sampler evaluates it with NumPy like the learned field itself)."""
+
+    def __init__(self, field, bt):
+        self.field, self.bt = field, bt
+        self.d, self.schedule = field.d, field.schedule
+
+    def velocity(self, x, t):
+        with self.bt.step():
+            return self.field.velocity(x, t)
+
+    def score(self, x, t):
+        with self.bt.step():
+            return self.field.score(x, t)
+
+
+def _sample_comparison(path, model, ws, n, sampler, steps, seed, classifier, unconditional,
+                       energy_max_n, bt) -> list[dict]:
     from .. import metrics
     from ..sampling import sample
 
@@ -170,7 +225,7 @@ def sample_comparison(path, model: MLP, *, ws=(1.0, 3.0), n: int = 2000, sampler
                         LearnedField(model, None, path.schedule)
                     learned = LearnedClassifierGuidedField(unc, clf, y, w)
                     exact = path.classifier_guided(y, w)
-                xs_l = sample(learned, n, sampler=sampler, steps=steps, seed=seed)
+                xs_l = sample(_Stepped(learned, bt), n, sampler=sampler, steps=steps, seed=seed)
                 xs_e = sample(exact, n, sampler=sampler, steps=steps, seed=seed)
                 xs_f = sample(exact, n, sampler=sampler, steps=steps, seed=seed + 1)
                 row = dict(method=method, y=y, w=float(w),
@@ -193,6 +248,9 @@ class ComparisonReport:
     classifier: dict | None = None
     samples: list = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    #: BLAS thread choice per level ("fields", "classifier", "samples" where run):
+    #: ``refcfg._threads.BlasThreads.record`` of each
+    blas: dict = field(default_factory=dict)
 
     @property
     def conditional_error_mean(self) -> float:
@@ -212,7 +270,7 @@ class ComparisonReport:
             return v
 
         d = dict(fields=conv(self.fields), classifier=conv(self.classifier),
-                 samples=conv(self.samples), settings=conv(self.settings))
+                 samples=conv(self.samples), settings=conv(self.settings), blas=conv(self.blas))
         if "conditional" in self.fields:
             d["conditional_error_mean_05_95"] = self.conditional_error_mean
         return d
@@ -255,6 +313,12 @@ class ComparisonReport:
                              f"({r['energy_floor']:.4f})   {r['accuracy_learned']:7.4f} / "
                              f"{r['accuracy_exact']:.4f}   {r['loglik_learned']:8.4f} / "
                              f"{r['loglik_exact']:.4f}")
+        if self.blas:
+            lines.append("")
+            how = "requested" if next(iter(self.blas.values())).get("requested") else \
+                "chosen by measurement"
+            lines.append(f"BLAS threads ({how}): " + ", ".join(
+                f"{level} {rec.get('threads')}" for level, rec in self.blas.items()))
         return "\n".join(lines)
 
     __str__ = to_text
@@ -263,12 +327,15 @@ class ComparisonReport:
 def compare(problem, model: MLP | None, *, unconditional: MLP | None = None, classifier=None,
             schedule=None, ws=(1.0, 3.0), t_grid=None, n_field: int = 4000, n_samples: int = 2000,
             sampler: str = "heun", steps: int = 50, seed: int = 0,
-            samples: bool = True) -> ComparisonReport:
+            samples: bool = True, blas_threads=None) -> ComparisonReport:
     """Compare learned models against the exact fields of ``problem`` (name, LabeledGMM or GMMPath).
 
     Seeds: fields use ``seed``, the classifier ``seed + 1``, samplers ``seed + 2`` (and + 3 for the
-    noise floor). Returns a :class:`ComparisonReport`.
+    noise floor). blas_threads: None (default) chooses the BLAS thread count of each level by
+    timing its own network evaluations, an int fixes it (module docstring); the choice is in
+    ``report.blas``. Returns a :class:`ComparisonReport`.
     """
+    blas_threads = check_blas_threads(blas_threads)
     if model is not None and not isinstance(model, MLP):
         raise TypeError(f"model must be an MLP or None, got {type(model).__name__}")
     if schedule is None and model is not None:
@@ -278,19 +345,26 @@ def compare(problem, model: MLP | None, *, unconditional: MLP | None = None, cla
     from ..problems import resolve
 
     path = resolve(problem, schedule).path
-    fields = field_errors(path, model, unconditional=unconditional, ws=ws, t_grid=t_grid, n=n_field,
-                          seed=seed)
+    blas = {}
+    with BlasThreads(blas_threads) as bt:
+        fields = _field_errors(path, model, unconditional, ws, t_grid, n_field, seed, bt)
+    blas["fields"] = bt.record()
     clf = None
     if classifier is not None:
-        clf = classifier_errors(path, classifier, t_grid=t_grid, n=n_field, seed=seed + 1)
+        with BlasThreads(blas_threads) as bt:
+            clf = _classifier_errors(path, classifier, t_grid, n_field, seed + 1, bt)
+        blas["classifier"] = bt.record()
     rows = []
     if samples and model is not None:
         if isinstance(classifier, MLP):
             classifier = NoisyClassifier(classifier)
         unc = LearnedField(unconditional, None, path.schedule) if unconditional is not None else None
-        rows = sample_comparison(path, model, ws=ws, n=n_samples, sampler=sampler, steps=steps,
-                                 seed=seed + 2, classifier=classifier, unconditional=unc)
+        with BlasThreads(blas_threads) as bt:
+            rows = _sample_comparison(path, model, ws, n_samples, sampler, steps, seed + 2,
+                                      classifier, unc, _ENERGY_MAX_N, bt)
+        blas["samples"] = bt.record()
     settings = dict(ws=[float(w) for w in ws], n_field=n_field, n_samples=n_samples,
                     sampler=sampler, steps=steps, seed=seed, sample_seed=seed + 2,
                     schedule=path.schedule.name)
-    return ComparisonReport(fields=fields, classifier=clf, samples=rows, settings=settings)
+    return ComparisonReport(fields=fields, classifier=clf, samples=rows, settings=settings,
+                            blas=blas)

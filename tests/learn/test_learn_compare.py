@@ -1,6 +1,7 @@
 """The exact-vs-learned comparison report and the ``refcfg train`` command."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -103,3 +104,119 @@ def test_train_command_usage_errors(tmp_path, capsys, args, match):
     code = main(["train", "--out", str(tmp_path / "x.npz"), "--no-progress", *args])
     assert code == 2
     assert match in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- BLAS threads
+from test_learn_threads import blas_counts, default_threads, needs_two, two_threads  # noqa: E402,F401
+
+from refcfg.learn.compare import sample_comparison  # noqa: E402
+
+
+def _blas_setup():
+    # width 64 and >= 200 rows per evaluation: products above OpenBLAS's size for using threads
+    m = MLP(MLPConfig(2, 2, 2, 64, 2, seed=1), meta=dict(schedule="linear", schedule_params={}))
+    clf = MLP(MLPConfig(2, 2, 0, 64, 2, seed=2), meta=dict(schedule="linear", schedule_params={}))
+    return m, clf
+
+
+def _blas_compare(m, clf, blas_threads):
+    return compare("two-class-2d", m, classifier=clf, ws=(1.0, 2.0),
+                   t_grid=np.linspace(0.05, 0.95, 11), n_field=400, n_samples=100, steps=4, seed=7,
+                   blas_threads=blas_threads)
+
+
+@needs_two
+def test_compare_same_results_and_recorded_choice_with_one_two_or_measured_threads():
+    # Only the BLAS thread count differs: the draws are the same and the products differ at most
+    # in rounding; tolerance 1e-10 relative on every number of the report (OpenBLAS gives equal
+    # results here; another BLAS may split sums differently).
+    m, clf = _blas_setup()
+    reps = {n: _blas_compare(m, clf, n) for n in (1, 2, None)}
+    ref = reps[1].to_dict()
+    for n in (2, None):
+        d = reps[n].to_dict()
+        for key in ("conditional", "unconditional"):
+            np.testing.assert_allclose(d["fields"][key], ref["fields"][key], rtol=1e-10, atol=0)
+        for key in ("accuracy", "agreement", "kl"):
+            np.testing.assert_allclose(d["classifier"][key], ref["classifier"][key], rtol=1e-10,
+                                       atol=1e-300)
+        assert len(d["samples"]) == len(ref["samples"]) == 8
+        for row, row1 in zip(d["samples"], ref["samples"]):
+            for key in ("energy", "loglik_learned", "accuracy_learned"):
+                assert row[key] == pytest.approx(row1[key], rel=1e-10, abs=1e-300), (n, key)
+    levels = ["fields", "classifier", "samples"]
+    for n in (1, 2):
+        assert list(reps[n].blas) == levels
+        for rec in reps[n].blas.values():
+            assert rec["requested"] == n and rec["threads"] == n and rec["checks"] == 0
+    # measured: every level ran a trial of its own steps (11 grid points; 4 Heun steps x 2
+    # evaluations x 8 sampler runs) between 1 thread and the default count, and kept one of them
+    D = default_threads()
+    for level in levels:
+        rec = reps[None].blas[level]
+        assert rec["requested"] is None and rec["default"] == D and rec["checks"] >= 1, level
+        assert set(rec["trials"]) == {1, D} and rec["threads"] in (1, D), level
+    assert reps[2].to_dict()["blas"]["samples"]["threads"] == 2
+    assert "BLAS threads (requested): fields 1, classifier 1, samples 1" in reps[1].to_text()
+    assert "BLAS threads (chosen by measurement): fields " in reps[None].to_text()
+
+
+@needs_two
+def test_requested_count_is_in_force_for_every_network_evaluation_and_restored(monkeypatch):
+    m, clf = _blas_setup()
+    seen = []
+    forward = MLP.forward
+
+    def spy(self, *a, **k):
+        seen.append(max(blas_counts()))
+        return forward(self, *a, **k)
+
+    monkeypatch.setattr(MLP, "forward", spy)
+    before = blas_counts()
+    _blas_compare(m, clf, 1)
+    assert len(seen) > 11 and set(seen) == {1}
+    assert blas_counts() == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_blas_threads_refused_before_any_work(bad, monkeypatch):
+    def work(*a, **k):
+        raise AssertionError("work started")
+
+    module = sys.modules["refcfg.learn.compare"]    # the name refcfg.learn.compare is the function
+    monkeypatch.setattr("refcfg.problems.resolve", work)
+    monkeypatch.setattr(module, "_joint_sample", work)
+    monkeypatch.setattr(module, "learned_cfg", work)
+    path = GMMPath(problem("two-class-2d"))
+    m, clf = _blas_setup()
+    match = "blas_threads must be None .* or a positive int"
+    with pytest.raises(ValueError, match=match):
+        compare("two-class-2d", m, blas_threads=bad)
+    with pytest.raises(ValueError, match=match):
+        field_errors(path, m, blas_threads=bad)
+    with pytest.raises(ValueError, match=match):
+        classifier_errors(path, clf, blas_threads=bad)
+    with pytest.raises(ValueError, match=match):
+        sample_comparison(path, m, blas_threads=bad)
+
+
+def test_standalone_levels_take_blas_threads():
+    path = GMMPath(problem("two-class-2d"))
+    m, clf = _blas_setup()
+    kw = dict(t_grid=[0.2, 0.7], n=200, seed=1)
+    for n in (1, None):
+        f = field_errors(path, m, ws=(2.0,), blas_threads=n, **kw)
+        c = classifier_errors(path, clf, blas_threads=n, **kw)
+        rows = sample_comparison(path, m, ws=(2.0,), n=100, steps=3, seed=1, blas_threads=n)
+        assert f["conditional"].shape == (2,) and c["kl"].shape == (2,) and len(rows) == 2
+
+
+def test_train_command_passes_blas_threads_to_the_comparison(tmp_path, capsys):
+    code = main(["train", "--steps", "5", "--width", "8", "--depth", "1", "--batch", "16",
+                 "--out", str(tmp_path / "m.npz"), "--n-field", "50", "--n-samples", "20",
+                 "--sample-steps", "2", "--w", "2", "--no-progress", "--json",
+                 "--blas-threads", "1"])
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["blas"]) == {"fields", "samples"}
+    assert all(rec["requested"] == 1 and rec["threads"] == 1 for rec in d["blas"].values())
