@@ -32,6 +32,20 @@ serves every group whose maximum is within 600 of m (its largest e_k >= e^-600, 
 its normalised weights are exact to rounding); a group further below (a particle far from its class)
 gets its own exponentials. No fastmath flag that assumes finite values is used (inf logits occur).
 
+Isotropic components (mode 0) at a row where beta_r >= alpha_r (and one row for all lanes) use the
+split form of the NumPy core (``GMMPath._quadratic``): with D_kp = mu_k . x_p,
+
+    ell_k = cst_k - (alpha invs_k / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k |x_p|^2 / beta^2)
+            + |x_p|^2 / (2 beta^2),
+
+whose last term, one number per lane, is dropped (it cancels in every softmax). For |x| up to 1e6
+near t = 0 the direct form loses the class information to rounding; this one does not (at alpha = 0
+every component ties exactly). From MM_MIN_D dimensions on, D is one (K, d) @ (d, P) product (BLAS)
+and pass 2 is the matrix-product form F = (sum_k C_k gain_k) x + sum_k C_k (dm - alpha gain_k) mu_k,
+a (d, K) @ (K, P) product: 4d flops per particle-component instead of ~8d. Its rounding error
+(docs/numerics.md) is bounded where beta >= alpha, which is why the rows with alpha > beta (near
+t = 1, where gain_k grows like 1/beta for small lam_k) keep the direct form.
+
 Blocking. P particles (the "lanes", P = 64 or 32, a divisor of BLOCK) are evaluated together with
 particle-major scratch ([..., p]), so that every innermost loop runs over the P lanes: long enough
 for LLVM's vectoriser to amortise its runtime alias checks, and every table load serves P lanes.
@@ -39,7 +53,8 @@ With full covariances the two eigenbasis rotations of all K components are two B
 block, Y (K d, P) = QA (K d, d) @ X (d, P) and V (d, P) = QB (d, K d) @ Z (K d, P), with
 QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j] (numba's np.dot: scipy's OpenBLAS on the calling thread).
 The GEMM shape is always (., P): the last block is padded with copies of particle N - 1, so a
-particle's arithmetic depends only on its index (not on N, nor on the thread count).
+particle's arithmetic depends only on its index (not on N, nor on the thread count). A prange task
+runs a contiguous range of blocks with one allocation of scratch (``ntask`` tasks per call).
 
 Table rows. ``rows`` is one integer (every lane at the same time: sampling, and evaluation at one
 t) or an int64 array of one row per lane (evaluation at per-particle times). The two are compiled
@@ -72,6 +87,7 @@ from ._cpu_math import exp_fast, fill_normals, stream_key
 _FM = {"reassoc", "contract", "nsz"}
 _SHARE_GAP = 600.0
 BLOCK = 64  # particles per prange task; results do not depend on it
+MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimension on
 
 
 # --- table rows: one integer for all lanes, or one per lane (see the module docstring) ----------
@@ -363,6 +379,72 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
                 dv[p] += c * (acc[p] - dot)
 
 
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_logits_mm(X, sx, r, comp, tab, MT, sc):
+    """Logits of isotropic components at one row r with beta_r >= alpha_r, in the split form of the
+    NumPy core (``GMMPath._quadratic``) less its common term |x|^2 / (2 beta^2) (one number per lane,
+    which cancels in every softmax): with D_kp = mu_k . x_p from one (K, d) @ (d, P) product (BLAS),
+    lb[k, p] = cst_rk - (alpha invs_rk / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k |x_p|^2 / beta^2).
+    (Below MM_MIN_D dimensions D comes from loops: a BLAS call costs more than it saves there.)"""
+    lb, xx = sc.lb, sc.mx
+    d = X.shape[1]
+    K, P = lb.shape
+    a = tab.alpha[r]
+    b2 = tab.beta[r] * tab.beta[r]
+    mu, lam, invs, cst = comp.mu, comp.lam, tab.invs, tab.cst
+    if d >= MM_MIN_D:
+        np.dot(MT, X[sx], lb)
+    else:
+        for k in range(K):
+            for p in range(P):
+                lb[k, p] = 0.0
+            for j in range(d):
+                m = mu[j, k]
+                for p in range(P):
+                    lb[k, p] += m * X[sx, j, p]
+    for p in range(P):
+        xx[p] = 0.0
+    for j in range(d):
+        for p in range(P):
+            xx[p] += X[sx, j, p] * X[sx, j, p]
+    for k in range(K):
+        m2 = 0.0
+        for j in range(d):
+            m2 += mu[j, k] * mu[j, k]
+        c1 = 0.5 * a * invs[r, 0, k]
+        c0 = a * m2
+        cx = a * lam[k, 0] / b2
+        c = cst[r, k]
+        for p in range(P):
+            lb[k, p] = c - c1 * (c0 - 2.0 * lb[k, p] - cx * xx[p])
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
+    """V[sv, :, p] = sum_k C_kp [dm_r mu_k + gain_rk (x_p - alpha_r mu_k)] for isotropic components
+    at one row r (C = sc.cb), as (sum_k C_kp gain_rk) x_p + sum_k C_kp (dm_r - alpha_r gain_rk) mu_k:
+    the second sum one (d, K) @ (K, P) product (BLAS), QB = the means (d, K)."""
+    cb, eb, acc = sc.cb, sc.eb, sc.zz
+    d = X.shape[1]
+    K, P = cb.shape
+    a = tab.alpha[r]
+    dm = tab.dm[r]
+    gain = tab.gain
+    for p in range(P):
+        acc[p] = 0.0
+    for k in range(K):
+        g = gain[r, 0, k]
+        c = dm - a * g
+        for p in range(P):
+            w = cb[k, p]
+            eb[k, p] = w * c
+            acc[p] += w * g
+    np.dot(QB, eb, V[sv])
+    for j in range(d):
+        for p in range(P):
+            V[sv, j, p] += acc[p] * X[sx, j, p]
+
+
 @numba.njit(cache=True, fastmath=_FM)
 def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
@@ -391,7 +473,13 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
         c0 = cst[r0, k]
         for p in range(P):
             lb[k, p] = c0 if uni else cst[_row(rows, p), k]
-    if comp.mode == 2:
+    # isotropic components at a row where beta >= alpha: the split form of the logits, and from
+    # MM_MIN_D dimensions on the matrix-product form of pass 2 (module docstring)
+    split = comp.mode == 0 and uni and al[r0] <= tab.beta[r0]
+    mm = split and d >= MM_MIN_D
+    if split:
+        _blk_logits_mm(X, sx, r0, comp, tab, QA, sc)
+    elif comp.mode == 2:
         # y_k = Q_k^T x - a Q_k^T mu_k for all k and lanes: one (K d, d) @ (d, P) product (BLAS)
         np.dot(QA, X[sx], sc.yb2)
         for k in range(K):
@@ -419,14 +507,18 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
     # weights: per lane and group, softmax against the group maximum
     _blk_weights(lb, 0, G, False, sc, sc.cb)
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
-    _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QB, sc, V, sv)
+    if mm:
+        _blk_pass2_mm(X, sx, r0, comp, tab, QB, sc, V, sv)
+    else:
+        _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QB, sc, V, sv)
 
 
 # --- kernels ---------------------------------------------------------------------------------
 
 @numba.njit(cache=True, fastmath=_FM)
-def _eval_block(blk, x, rows, comp, grp, tab, QA, QB, P, out, div):
-    """The particles of block ``blk`` of ``eval_blk`` (one prange task; thread-local scratch)."""
+def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, P, out, div):
+    """The particles of blocks b0 .. b1 - 1 of ``eval_blk`` (one prange task; its scratch is
+    allocated once for all of them)."""
     N, d = x.shape
     sc = _scratch(comp.mode, tab.cst.shape[1], d, grp.lo.shape[1], P, div is not None)
     X = np.empty((1, d, P))
@@ -436,7 +528,7 @@ def _eval_block(blk, x, rows, comp, grp, tab, QA, QB, P, out, div):
     # slot 0 as an int64 variable, not a literal: _blk_field then has the same signature as in
     # integrate_blk (a literal argument would compile another specialisation)
     zero = np.int64(0)
-    for n0 in range(blk * BLOCK, min(N, (blk + 1) * BLOCK), P):
+    for n0 in range(b0 * BLOCK, min(N, b1 * BLOCK), P):
         _lane_groups(n0, N, grp, sc)
         _fill_lane_rows(rows, lr, n0, N)
         for p in range(P):
@@ -455,25 +547,30 @@ def _eval_block(blk, x, rows, comp, grp, tab, QA, QB, P, out, div):
 
 
 @numba.njit(parallel=True, cache=True)
-def eval_blk(x, rows, comp, grp, tab, QA, QB, P, out, div):
+def eval_blk(x, rows, comp, grp, tab, QA, QB, P, ntask, out, div):
     """out[n] = F(x[n]) at table row ``rows`` (an integer: one time for all) or rows[n] (int64
     (N,)); with an array ``div`` (not None) also div[n] = div F(x[n]) (velocity tables). P lanes
-    per evaluation, blocks of BLOCK particles in parallel."""
+    per evaluation; the blocks of BLOCK particles in at most ``ntask`` parallel tasks of contiguous
+    blocks, each allocating its scratch once (allocated per block, the MBs of scratch of a large
+    mixture were fresh, page-faulted memory at every block)."""
     nblk = (x.shape[0] + BLOCK - 1) // BLOCK
-    # the block index as int64 (the prange index is unsigned in the parallel region): one
+    nt = max(1, min(nblk, ntask))
+    # block indices as int64 (the prange index is unsigned in the parallel region): one
     # specialisation of the block function
     if div is None:
-        for blk in prange(nblk):
-            _eval_block(np.int64(blk), x, rows, comp, grp, tab, QA, QB, P, out, None)
+        for c in prange(nt):
+            _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
+                        grp, tab, QA, QB, P, out, None)
     else:
-        for blk in prange(nblk):
-            _eval_block(np.int64(blk), x, rows, comp, grp, tab, QA, QB, P, out, div)
+        for c in prange(nt):
+            _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
+                        grp, tab, QA, QB, P, out, div)
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _integrate_block(blk, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise, noise,
-                     seed, first_particle, save_slot, traj, out, dl):
-    """The particles of block ``blk`` of ``integrate_blk`` (one prange task)."""
+def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise,
+                     noise, seed, first_particle, save_slot, traj, out, dl):
+    """The particles of blocks b0 .. b1 - 1 of ``integrate_blk`` (one prange task)."""
     N, d = x0.shape
     S = times.shape[0] - 1
     s = b.shape[0]
@@ -483,7 +580,7 @@ def _integrate_block(blk, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde
     qd = np.empty((s, P))      # the stage divergences
     ell = np.zeros(P)
     xi = np.empty(d)
-    for n0 in range(blk * BLOCK, min(N, (blk + 1) * BLOCK), P):
+    for n0 in range(b0 * BLOCK, min(N, b1 * BLOCK), P):
         nl = min(P, N - n0)
         _lane_groups(n0, N, grp, sc)
         for p in range(P):
@@ -546,7 +643,7 @@ def _integrate_block(blk, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde
 
 
 @numba.njit(parallel=True, cache=True)
-def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, use_noise, noise, seed,
+def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, ntask, sigma, use_noise, noise, seed,
                   first_particle, save_slot, traj, out, dl):
     """Fused time loop on the grid ``times`` (S + 1,) with the explicit Runge-Kutta tableau (a, b)
     of s = len(b) stages: table row i * s + j holds the field at the stage time of step i, stage j.
@@ -556,18 +653,21 @@ def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, use_noise, 
     (seed, first_particle + n, i). With an array ``dl`` (not None): the augmented system
     (x, l)' = (F, div F) (velocity tables), dl[n] = the integral of div F along the grid.
     save_slot[i] >= 0 stores the state at times[i] into traj[save_slot[i], n]. QA, QB: the
-    eigenvectors in the blocked layouts."""
+    eigenvectors in the blocked layouts. Blocks run in at most ``ntask`` tasks, as in ``eval_blk``."""
     S = times.shape[0] - 1
     sde = False
     for i in range(S):
         if sigma[i] != 0.0:
             sde = True
     nblk = (x0.shape[0] + BLOCK - 1) // BLOCK
+    nt = max(1, min(nblk, ntask))
     if dl is None:
-        for blk in prange(nblk):
-            _integrate_block(np.int64(blk), x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde,
-                             use_noise, noise, seed, first_particle, save_slot, traj, out, None)
+        for c in prange(nt):
+            _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
+                             a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise, noise, seed,
+                             first_particle, save_slot, traj, out, None)
     else:
-        for blk in prange(nblk):
-            _integrate_block(np.int64(blk), x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde,
-                             use_noise, noise, seed, first_particle, save_slot, traj, out, dl)
+        for c in prange(nt):
+            _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
+                             a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise, noise, seed,
+                             first_particle, save_slot, traj, out, dl)

@@ -26,12 +26,13 @@ import functools
 import numpy as np
 
 from .._validation import as_float_array, as_generator
-from .lowering import MODE_FULL, is_lowerable, lower, require_lowerable
+from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
 __all__ = ["available", "supports", "velocity", "score", "divergence", "integrate",
            "integrate_logdet", "seed_to_int", "normals"]
 
+TASKS_PER_THREAD = 4
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
 
 
@@ -43,6 +44,14 @@ def _lanes(comp):
     Heun loop (half the calls: the per-call cost of the kernel's records is then amortised)."""
     K, dd = comp.lam.shape
     return 32 if comp.mode == MODE_FULL and K * dd > 64 else 64
+
+
+def _ntask() -> int:
+    """Parallel tasks of a kernel call: TASKS_PER_THREAD per Numba thread. Each task allocates its
+    scratch once for a contiguous range of particle blocks; several per thread balance the load
+    when other work shares the cores. Results do not depend on it."""
+    import numba
+    return TASKS_PER_THREAD * numba.get_num_threads()
 
 
 def available() -> bool:
@@ -72,6 +81,8 @@ def _lower(field, n):
 def _qk(comp):
     """(QA, QB) for the particle-blocked kernels: QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j]
     ((1, 1) placeholders unless full covariances)."""
+    if comp.mode == MODE_ISOTROPIC:
+        return np.ascontiguousarray(comp.mu.T), comp.mu
     d, _, K = comp.QT.shape
     QA = np.ascontiguousarray(np.transpose(comp.QT, (2, 1, 0)).reshape(K * d, d))
     QB = np.ascontiguousarray(np.transpose(comp.QT, (0, 2, 1)).reshape(d, K * d))
@@ -124,7 +135,8 @@ def _evaluate(field, x, t, kind, with_div=False):
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
-            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, _lanes(sub.comp), o, dv)
+            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, _lanes(sub.comp), _ntask(),
+                       o, dv)
         if idx is None:
             out, div = o, dv
         else:
@@ -177,7 +189,7 @@ def _blas_serial(comp):
     """One BLAS thread while a kernel runs its small products (full covariances): inside the
     kernels' parallel loop a threaded BLAS starts threads of its own on cores that are already
     busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS."""
-    if comp.mode != MODE_FULL:
+    if comp.mode == MODE_DIAG:
         return contextlib.nullcontext()
     return _blas_controller().limit(limits=1, user_api="blas")
 
@@ -191,7 +203,7 @@ def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, firs
     dl = np.empty(n) if want_div else None
     with _blas_serial(low.comp):
         _k().integrate_blk(x0, ts, tab.a, tab.b, low.comp, low.groups, tables, *_qk(low.comp),
-                           _lanes(low.comp), sigma, use_noise, nz, np.uint64(key),
+                           _lanes(low.comp), _ntask(), sigma, use_noise, nz, np.uint64(key),
                            np.int64(first_particle), slot, traj, out, dl)
     return out, dl
 

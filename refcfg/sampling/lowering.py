@@ -19,6 +19,7 @@ are consecutive in its path's marginal mixture), the terms into ``Groups``, and
     invs   = 1 / s,   gain = (alpha dalpha lam + beta dbeta - sigma_t^2 / 2) / s   (velocity/drift)
                       gain = -1 / s with dm = 0                                    (score)
     tcoef_tg = tcoef_g(t)                                   time factor of group g (1 when none)
+    alpha_t, beta_t                                         the schedule (the split form of isotropic logits)
 
 With these, a kernel evaluates, for table row r (a time) and particle n,
 
@@ -71,10 +72,12 @@ class Groups(NamedTuple):
 
 
 class TimeTables(NamedTuple):
-    """Per-time constants at T table times (module docstring): alpha (T,); dm (T,) dalpha_t for the
-    velocity and the SDE drift, 0 for the score; cst (T, K); invs, gain (T, dd, K); tcoef (T, G)."""
+    """Per-time constants at T table times (module docstring): alpha, beta (T,); dm (T,) dalpha_t
+    for the velocity and the SDE drift, 0 for the score; cst (T, K); invs, gain (T, dd, K); tcoef
+    (T, G)."""
 
     alpha: np.ndarray
+    beta: np.ndarray
     dm: np.ndarray
     cst: np.ndarray
     invs: np.ndarray
@@ -155,7 +158,7 @@ class Lowered:
                 num = num - 0.5 * (sig * sig)[:, None, None]
             gain, dm = num * invs, np.array(da)
         tr = lambda a: _c(np.swapaxes(a, 1, 2))  # noqa: E731  (T, dd, K)
-        return TimeTables(_c(al), _c(dm), _c(cst), tr(invs), tr(gain), self.tcoef(t))
+        return TimeTables(_c(al), _c(be), _c(dm), _c(cst), tr(invs), tr(gain), self.tcoef(t))
 
     def select(self, idx) -> "Lowered":
         """The same field restricted to particles idx (per-particle arrays sliced)."""

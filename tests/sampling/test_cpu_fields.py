@@ -45,6 +45,46 @@ def test_cfg_velocity_score_match_core(cov_type, schedule):
             assert rel(cpu.score(f, x, t), path.cfg_score(x, t, y, w)) <= 1e-12
 
 
+@pytest.mark.parametrize("d", [3, 24])
+def test_isotropic_split_and_matrix_product_forms_match_core(d):
+    # isotropic rows with beta >= alpha use the split logits (d = 3: in loops; d = 24 >= MM_MIN_D:
+    # BLAS products and the matrix-product form of pass 2), rows with alpha > beta the direct form.
+    # Times on both sides of alpha = beta (t = 1/2, linear schedule) and the endpoints; 1e-12
+    # relative against the NumPy core, which computes the field in its own (direct) form
+    from refcfg.sampling._cpu_kernels import MM_MIN_D
+
+    assert 3 < MM_MIN_D <= 24
+    path = random_path("isotropic", K=9, d=d, seed=3)
+    rng = np.random.default_rng(4)
+    x = 2.5 * rng.standard_normal((300, d)) + 1.5
+    for w in (0.0, 1.0, 3.5):
+        f = refcfg.CFGField(path, 1, w)
+        for t in (0.0, 1e-9, 0.3, 0.5 - 1e-12, 0.5, 0.5 + 1e-12, 0.7, 1 - 1e-9, 1.0):
+            assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 1, w)) <= 1e-12
+            assert rel(cpu.score(f, x, t), path.cfg_score(x, t, 1, w)) <= 1e-12
+    # |x| ~ 1e6 near t = 0: the Mahalanobis terms are ~1e12; the split form keeps the class
+    # information (the direct form lost it to rounding: 7.5e-10 relative at t = 1e-6, d = 2)
+    xb = 1e6 * rng.standard_normal((100, d))
+    f = refcfg.CFGField(path, 1, 3.0)
+    for t in (0.0, 1e-9, 1e-6, 1e-3):
+        assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 1, 3.0)) <= 1e-12
+
+
+def test_results_do_not_depend_on_the_task_split(monkeypatch):
+    # the prange tasks run contiguous ranges of blocks with one scratch each: the split changes
+    # nothing in a particle's arithmetic (bitwise equal)
+    path = random_path("full", K=9, d=4)
+    x = np.random.default_rng(5).standard_normal((1000, 4))
+    f = refcfg.CFGField(path, 2, 2.0)
+    out = []
+    for tasks in (1, 3, 16):
+        monkeypatch.setattr(cpu, "TASKS_PER_THREAD", tasks)
+        out.append((cpu.velocity(f, x, 0.4), refcfg.sample(path, 130, "heun", steps=5, seed=1, y=2,
+                                                           w=2.0, backend="cpu")))
+    for v, smp in out[1:]:
+        assert np.array_equal(v, out[0][0]) and np.array_equal(smp, out[0][1])
+
+
 def test_per_particle_times_and_weights():
     path = random_path("full")
     rng = np.random.default_rng(2)
