@@ -26,25 +26,31 @@ s_k = -S_k^{-1}(x - alpha mu_k):
     div u = sum_k q_k (tr M_k + s_k . v_k) - (sum_k q_k s_k) . u,
 s_k . v_k = -sum_j y_kj (dm mue_kj + gain_kj y_kj) / s_kj in the eigenbasis; linear in the groups.
 
-Numerics. Per group the softmax is taken against the group maximum: one shared vector of
-exponentials e_k = exp(ell_k - m) (m the largest group maximum, exp by ``exp_fast``, vectorised)
-serves every group whose maximum is within 600 of m (its largest e_k >= e^-600, a normal double, so
-its normalised weights are exact to rounding); a group further below (a particle far from its class)
-gets its own exponentials. No fastmath flag that assumes finite values is used (inf logits occur).
+Numerics. The softmax of every group is taken against one shared shift, the lane's largest logit m:
+one vector of exponentials e_k = exp(ell_k - m) (``exp_fast``, vectorised) serves every group whose
+sum z_g = sum_{k in g} e_k is at least e^-600 (its largest e_k is then a normal double, so its
+normalised weights are exact to rounding); a group below that (a particle far from its class) gets
+its own exponentials against its own maximum. No fastmath flag that assumes finite values is used
+(inf logits occur).
 
-Isotropic components (mode 0) at a row where beta_r >= alpha_r (and one row for all lanes) use the
-split form of the NumPy core (``GMMPath._quadratic``): with D_kp = mu_k . x_p,
+Logits. Where beta_r >= alpha_r they take the split form of the NumPy core (``GMMPath._quadratic``):
+in the eigenbasis of component k (xe = Q_k^T x, m = Q_k^T mu_k, eigenvalues lam_j),
 
-    ell_k = cst_k - (alpha invs_k / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k |x_p|^2 / beta^2)
-            + |x_p|^2 / (2 beta^2),
+    (xe_j - alpha m_j)^2 / s_j = xe_j^2 / beta^2
+                                 + alpha (beta^2 (alpha m_j^2 - 2 m_j xe_j) - alpha lam_j xe_j^2) / (s_j beta^2),
 
-whose last term, one number per lane, is dropped (it cancels in every softmax). For |x| up to 1e6
-near t = 0 the direct form loses the class information to rounding; this one does not (at alpha = 0
-every component ties exactly). From MM_MIN_D dimensions on, D is one (K, d) @ (d, P) product (BLAS)
-and pass 2 is the matrix-product form F = (sum_k C_k gain_k) x + sum_k C_k (dm - alpha gain_k) mu_k,
-a (d, K) @ (K, P) product: 4d flops per particle-component instead of ~8d. Its rounding error
-(docs/numerics.md) is bounded where beta >= alpha, which is why the rows with alpha > beta (near
-t = 1, where gain_k grows like 1/beta for small lam_k) keep the direct form.
+and the first terms, |x|^2 / beta^2 summed over j, one number per lane, are dropped (they cancel in
+every softmax). For |x| up to 1e6 near t = 0 the direct form loses the class information to
+rounding; the split form does not (at alpha = 0 every component ties exactly). Rows with
+alpha > beta keep the direct form (the split terms grow like 1/beta^2 there); per-lane rows choose
+lane by lane (``_sub_quad``).
+
+Isotropic components (mode 0) at one row for all lanes with beta >= alpha: with D_kp = mu_k . x_p
+the split logits are lb_kp = cst_k - (alpha invs_k / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k
+|x_p|^2 / beta^2). From MM_MIN_D dimensions on, D is one (K, d) @ (d, P) product (BLAS) and pass 2
+is the matrix-product form F = (sum_k C_k gain_k) x + sum_k C_k (dm - alpha gain_k) mu_k, a
+(d, K) @ (K, P) product: 4d flops per particle-component instead of ~8d. Its rounding error is
+that of the direct form up to the order of summation (docs/numerics.md).
 
 Blocking. P particles (the "lanes", P = 64 or 32, a divisor of BLOCK) are evaluated together with
 particle-major scratch ([..., p]), so that every innermost loop runs over the P lanes: long enough
@@ -53,7 +59,10 @@ With full covariances the two eigenbasis rotations of all K components are two B
 block, Y (K d, P) = QA (K d, d) @ X (d, P) and V (d, P) = QB (d, K d) @ Z (K d, P), with
 QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j] (numba's np.dot: scipy's OpenBLAS on the calling thread).
 The GEMM shape is always (., P): the last block is padded with copies of particle N - 1, so a
-particle's arithmetic depends only on its index (not on N, nor on the thread count). A prange task
+particle's arithmetic depends only on its index (not on N, nor on the thread count). Beyond
+TILE_FROM bytes of Y per block the components run in tiles of TILE_BYTES, whose Y stays in L2:
+pass 1 keeps only the logits and pass 2 computes each tile's Y again (three products instead of
+two, cheaper than streaming Y through memory: at K = 4096, d = 16 ~1.5x faster). A prange task
 runs a contiguous range of blocks with one allocation of scratch (``ntask`` tasks per call).
 
 Table rows. ``rows`` is one integer (every lane at the same time: sampling, and evaluation at one
@@ -85,9 +94,13 @@ from ._cpu_math import exp_fast, fill_normals, stream_key
 
 # reassociation lets LLVM vectorise the sums over components; no nnan/ninf (inf logits must work)
 _FM = {"reassoc", "contract", "nsz"}
-_SHARE_GAP = 600.0
+_SHARE_MIN = math.exp(-600.0)  # smallest group sum of the shared exponentials (_blk_weights)
 BLOCK = 64  # particles per prange task; results do not depend on it
 MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimension on
+# full covariances: beyond TILE_FROM bytes of eigen-coordinates per block (K d P 8), components in
+# tiles of TILE_BYTES (kept in L2; pass 2 then computes each tile's coordinates again)
+TILE_FROM = 1 << 20
+TILE_BYTES = 1 << 17
 
 
 # --- table rows: one integer for all lanes, or one per lane (see the module docstring) ----------
@@ -155,32 +168,34 @@ class Scratch(NamedTuple):
     cb: np.ndarray      # (K, P) component coefficients C_k
     rb: np.ndarray      # (K, P) responsibilities of one group (divergence)
     tk: np.ndarray      # (K, P) tr M_k + s_k . v_k (divergence)
-    gm: np.ndarray      # (G, P) group maxima
+    zg: np.ndarray      # (G, P) group sums of the shared exponentials
+    fg: np.ndarray      # (G, P) group factors c_g / z_g
     cg: np.ndarray      # (G, P) group coefficients at the current row
     ga: np.ndarray      # (G, P) int64 group ranges
     gb: np.ndarray      # (G, P) int64
     cbase: np.ndarray   # (G, P) particle factors
     mx: np.ndarray      # (P,)
     zz: np.ndarray      # (P,)
-    ff: np.ndarray      # (P,)
     acc: np.ndarray     # (P,)
-    ok: np.ndarray      # (P,) bool
     us: np.ndarray      # (2, d, P) group velocity and score (divergence)
+    vt: np.ndarray      # (d, P) one tile's part of pass 2 (full covariances, several tiles)
 
 
 @numba.njit(cache=True)
 def _scratch(mode, K, d, G, P, div):
-    Kq = K if mode == 2 else 1
+    Kq = 1
+    if mode == 2:   # a tile of components (all of them when the divergence keeps them)
+        Kq = K if (div or 8 * K * d * P <= TILE_FROM) else max(1, TILE_BYTES // (8 * d * P))
     yb = np.empty((Kq, d, P))
     zb = np.empty((Kq, d, P)) if (div and mode == 2) else np.empty((1, 1, 0))
     Kd = K if div else 1
     zb2 = zb.reshape((zb.shape[0] * zb.shape[1], zb.shape[2]))
     return Scratch(yb, yb.reshape((Kq * d, P)), zb, zb2,
                    np.empty((K, P)), np.empty((K, P)), np.empty((K, P)), np.empty((Kd, P)),
-                   np.empty((Kd, P)), np.empty((G, P)), np.empty((G, P)),
+                   np.empty((Kd, P)), np.empty((G, P)), np.empty((G, P)), np.empty((G, P)),
                    np.empty((G, P), dtype=np.int64), np.empty((G, P), dtype=np.int64),
-                   np.empty((G, P)), np.empty(P), np.empty(P), np.empty(P), np.empty(P),
-                   np.empty(P, dtype=np.bool_), np.empty((2, d, P)))
+                   np.empty((G, P)), np.empty(P), np.empty(P), np.empty(P),
+                   np.empty((2, d, P)), np.empty((d, P)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -207,49 +222,51 @@ def _lane_groups(n0, N, grp, sc):
 @numba.njit(cache=True, fastmath=_FM, inline="always")
 def _blk_weights(lb, g0, g1, unit, sc, out):
     """out[k, p] = sum_{g in [g0, g1)} c_gp softmax_g(lb[:, p])[k] (zero outside the groups), with
-    c_gp = sc.cg[g, p] (or 1 when ``unit``). Loops run over all K components with masks: a loop
-    starting at a runtime offset did not vectorise, and the groups of a CFG field cover every
-    component anyway."""
+    c_gp = sc.cg[g, p] (or 1 when ``unit``). Three sweeps over the components: the lane maximum m
+    over all of them; e_k = exp(lb_k - m) with every group's sum z_g accumulated in the same sweep;
+    out_k = e_k sum_g [k in g] c_g / z_g. A group with z_g < e^-600 (its best component far below
+    the lane's best) gets its own exponentials against its own maximum instead (rare). Loops run
+    over all K components with masks: a loop starting at a runtime offset did not vectorise."""
     K, P = lb.shape
     # record fields read once: a field read inside a loop costs an incref/decref pair per pass
-    ga, gb, gm, mx, eb, zz, ff, ok = sc.ga, sc.gb, sc.gm, sc.mx, sc.eb, sc.zz, sc.ff, sc.ok
-    cg = sc.cg
+    ga, gb, zg, fg, mx, eb, cg = sc.ga, sc.gb, sc.zg, sc.fg, sc.mx, sc.eb, sc.cg
     for p in range(P):
         mx[p] = -np.inf
+    for k in range(K):
+        for p in range(P):
+            mx[p] = max(mx[p], lb[k, p])
     for g in range(g0, g1):
         for p in range(P):
-            gm[g, p] = -np.inf
-        for k in range(K):
-            for p in range(P):
-                v = lb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else -np.inf
-                gm[g, p] = max(gm[g, p], v)
-        for p in range(P):
-            mx[p] = max(mx[p], gm[g, p])
+            zg[g, p] = 0.0
     for k in range(K):
         for p in range(P):
             eb[k, p] = exp_fast(lb[k, p] - mx[p])
-            out[k, p] = 0.0
+        for g in range(g0, g1):
+            for p in range(P):
+                zg[g, p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
+    nslow = 0
     for g in range(g0, g1):
-        nslow = 0
         for p in range(P):
-            zz[p] = 0.0
             c = 1.0 if unit else cg[g, p]
-            ok[p] = c != 0.0 and gm[g, p] >= mx[p] - _SHARE_GAP
-            if c != 0.0 and not ok[p]:
+            z = zg[g, p]
+            shared = z >= _SHARE_MIN
+            fg[g, p] = c / z if (shared and c != 0.0) else 0.0
+            if c != 0.0 and not shared:
                 nslow += 1
-        for k in range(K):
-            for p in range(P):
-                zz[p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
+    for k in range(K):
         for p in range(P):
-            ff[p] = (1.0 if unit else cg[g, p]) / zz[p] if ok[p] else 0.0
-        for k in range(K):
+            out[k, p] = 0.0
+        for g in range(g0, g1):
             for p in range(P):
-                out[k, p] += ff[p] * eb[k, p] if (ok[p] and k >= ga[g, p] and k < gb[g, p]) else 0.0
-        if nslow > 0:  # rare: a lane whose group is far below its best component
+                out[k, p] += fg[g, p] * eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
+    if nslow > 0:  # rare: a lane whose group is far below its best component
+        for g in range(g0, g1):
             for p in range(P):
                 c = 1.0 if unit else cg[g, p]
-                if c != 0.0 and not ok[p]:
-                    mg = gm[g, p]
+                if c != 0.0 and not zg[g, p] >= _SHARE_MIN:
+                    mg = -np.inf
+                    for k in range(ga[g, p], gb[g, p]):
+                        mg = max(mg, lb[k, p])
                     z = 0.0
                     for k in range(ga[g, p], gb[g, p]):
                         z += exp_fast(lb[k, p] - mg)
@@ -259,7 +276,68 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
-def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QB, sc, V, sv):
+def _sub_quad(lb, k, XE, i, j, m, lm, jj, rows, tab, split0):
+    """lb[k, :] -= (xe - alpha m)^2 / (2 s) for one eigen-direction j of component k, with
+    xe = XE[i, j, :] the lanes' coordinate, m the mean's, lm its eigenvalue (jj its table column):
+    where beta >= alpha in the split form less the lane's common term xe^2 / (2 beta^2)
+    (module docstring), i.e. alpha (beta^2 (alpha m^2 - 2 m xe) - alpha lm xe^2) / (2 s beta^2).
+    ``split0`` decides for uniform rows; per-lane rows decide lane by lane."""
+    al, be, invs = tab.alpha, tab.beta, tab.invs
+    P = lb.shape[1]
+    if _uniform(rows):
+        r0 = _row(rows, 0)
+        a = al[r0]
+        iv = invs[r0, jj, k]
+        if split0:
+            b2 = be[r0] * be[r0]
+            h = 0.5 * a * iv / b2
+            A = b2 * a * m * m
+            B = 2.0 * b2 * m
+            C = a * lm
+            for p in range(P):
+                v = XE[i, j, p]
+                lb[k, p] -= h * (A - v * (B + C * v))
+        else:
+            h = 0.5 * iv
+            am = a * m
+            for p in range(P):
+                y = XE[i, j, p] - am
+                lb[k, p] -= h * y * y
+    else:
+        for p in range(P):
+            r = _row(rows, p)
+            a = al[r]
+            b = be[r]
+            iv = invs[r, jj, k]
+            v = XE[i, j, p]
+            if a <= b:
+                b2 = b * b
+                lb[k, p] -= 0.5 * a * iv * (b2 * (a * m * m - 2.0 * m * v) - a * lm * v * v) / b2
+            else:
+                y = v - a * m
+                lb[k, p] -= 0.5 * iv * y * y
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
+    """sc.yb[k - k0] = Q_k^T x - alpha_r Q_k^T mu_k (full covariances) for the components
+    k0 .. k0 + nk - 1 and all lanes: one (nk d, d) @ (d, P) product (BLAS) and a subtraction."""
+    uni = _uniform(rows)
+    al, mue, yb = tab.alpha, comp.mue, sc.yb
+    a0 = al[_row(rows, 0)]
+    d = X.shape[1]
+    P = X.shape[2]
+    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+    for i in range(nk):
+        k = k0 + i
+        for j in range(d):
+            m0 = a0 * mue[j, k]
+            for p in range(P):
+                yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * mue[j, k]
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv):
     """V[sv, :, p] = sum_k w[k, p] [dmw dm_r mu_k + Q_k ((sign tg[r, :, k]) o y_k)] at the lane
     rows r; tg is tab.gain (velocity-type) or tab.invs (with sign -1, dmw 0: the score)."""
     uni = _uniform(rows)
@@ -276,7 +354,8 @@ def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QB, sc, V, sv):
         # zb is allocated (two loops: through two names for one array, LLVM's runtime alias check
         # fails and the loop runs scalar)
         yb, zb = sc.yb, sc.zb
-        if zb.shape[2] == 0:
+        Kt = yb.shape[0]
+        if zb.shape[2] == 0 and Kt == K:
             for k in range(K):
                 for j in range(d):
                     gk0 = sign * tg[r0, j, k]
@@ -284,6 +363,27 @@ def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QB, sc, V, sv):
                         gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                         yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
             np.dot(QB, sc.yb2, V[sv])
+        elif zb.shape[2] == 0:
+            # components in tiles of Kt: each tile's coordinates again (pass 1 kept only its
+            # logits), weighted in place, then its (d, Kt d) @ (Kt d, P) product added to V
+            vt = sc.vt
+            for j in range(d):
+                for p in range(P):
+                    V[sv, j, p] = 0.0
+            for k0 in range(0, K, Kt):
+                nk = min(Kt, K - k0)
+                _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc)
+                for i in range(nk):
+                    k = k0 + i
+                    for j in range(d):
+                        gk0 = sign * tg[r0, j, k]
+                        for p in range(P):
+                            gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                            yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
+                np.dot(QA[k0 * d:(k0 + nk) * d].T, sc.yb2[:nk * d], vt)
+                for j in range(d):
+                    for p in range(P):
+                        V[sv, j, p] += vt[j, p]
         else:
             for k in range(K):
                 for j in range(d):
@@ -325,7 +425,7 @@ _blk_pass2_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2.py_func)
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
+def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
     ``_scratch(..., div=True)``, so that pass 2 kept them)."""
@@ -368,8 +468,8 @@ def _blk_divergence(X, sx, rows, comp, tab, QB, sc, dv):
         for k in range(K):
             for p in range(P):
                 acc[p] += rb[k, p] * tk[k, p]
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QB, sc, us, 0)    # group velocity
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QB, sc, us, 1)   # group score
+        _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)  # group velocity
+        _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)  # group score
         for p in range(P):
             c = cg[g, p]
             if c != 0.0:
@@ -459,7 +559,7 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
     K = cst.shape[1]
     G = tc.shape[1]
     P = X.shape[2]
-    mu, mue = comp.mu, comp.mue
+    mu, mue, lam = comp.mu, comp.mue, comp.lam
     al = tab.alpha
     a0 = al[r0]
     lb, yb, cg, cbase = sc.lb, sc.yb, sc.cg, sc.cbase
@@ -473,44 +573,43 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
         c0 = cst[r0, k]
         for p in range(P):
             lb[k, p] = c0 if uni else cst[_row(rows, p), k]
-    # isotropic components at a row where beta >= alpha: the split form of the logits, and from
-    # MM_MIN_D dimensions on the matrix-product form of pass 2 (module docstring)
-    split = comp.mode == 0 and uni and al[r0] <= tab.beta[r0]
-    mm = split and d >= MM_MIN_D
-    if split:
+    # where beta >= alpha the logits in the split form (module docstring); isotropic components at
+    # one row for all lanes: with BLAS products, and from MM_MIN_D dimensions on the
+    # matrix-product form of pass 2
+    split0 = uni and al[r0] <= tab.beta[r0]
+    mm = comp.mode == 0 and split0 and d >= MM_MIN_D
+    if comp.mode == 0 and split0:
         _blk_logits_mm(X, sx, r0, comp, tab, QA, sc)
     elif comp.mode == 2:
-        # y_k = Q_k^T x - a Q_k^T mu_k for all k and lanes: one (K d, d) @ (d, P) product (BLAS)
-        np.dot(QA, X[sx], sc.yb2)
-        for k in range(K):
-            for j in range(d):
-                m0 = a0 * mue[j, k]
-                for p in range(P):
-                    yb[k, j, p] -= m0 if uni else al[_row(rows, p)] * mue[j, k]
-            for j in range(d):
-                h0 = 0.5 * invs[r0, j, k]
-                for p in range(P):
-                    y = yb[k, j, p]
-                    lb[k, p] -= (h0 if uni else 0.5 * invs[_row(rows, p), j, k]) * y * y
+        # xe_k = Q_k^T x, a tile of Kt components at a time (all K unless the scratch of all of
+        # them would leave L2; pass 2 then computes them again, tile by tile): one
+        # (Kt d, d) @ (d, P) product (BLAS), the logits, then y_k = xe_k - alpha Q_k^T mu_k
+        Kt = yb.shape[0]
+        for k0 in range(0, K, Kt):
+            nk = min(Kt, K - k0)
+            np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+            for i in range(nk):
+                k = k0 + i
+                for j in range(d):
+                    m = mue[j, k]
+                    _sub_quad(lb, k, yb, i, j, m, lam[k, j], j, rows, tab, split0)
+                    m0 = a0 * m
+                    for p in range(P):
+                        yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * m
     else:
         jj = 0
         for k in range(K):
             for j in range(d):
                 if comp.mode == 1:
                     jj = j
-                mj0 = a0 * mu[j, k]
-                h0 = 0.5 * invs[r0, jj, k]
-                for p in range(P):
-                    r = _row(rows, p)
-                    y = X[sx, j, p] - (mj0 if uni else al[r] * mu[j, k])
-                    lb[k, p] -= (h0 if uni else 0.5 * invs[r, jj, k]) * y * y
+                _sub_quad(lb, k, X, sx, j, mu[j, k], lam[k, jj], jj, rows, tab, split0)
     # weights: per lane and group, softmax against the group maximum
     _blk_weights(lb, 0, G, False, sc, sc.cb)
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
     if mm:
         _blk_pass2_mm(X, sx, r0, comp, tab, QB, sc, V, sv)
     else:
-        _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QB, sc, V, sv)
+        _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QA, QB, sc, V, sv)
 
 
 # --- kernels ---------------------------------------------------------------------------------
@@ -537,7 +636,7 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, P, out, div):
                 X[0, j, p] = x[n, j]
         _blk_field(X, zero, lr, comp, tab, QA, QB, sc, V, zero)
         if div is not None:   # decided at compile time (None or an array)
-            _blk_divergence(X, zero, lr, comp, tab, QB, sc, dv)
+            _blk_divergence(X, zero, lr, comp, tab, QA, QB, sc, dv)
         for p in range(min(P, N - n0)):
             for j in range(d):
                 out[n0 + p, j] = V[0, j, p]
@@ -610,7 +709,7 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, 
                 row = i * s + js
                 _blk_field(st, sx, row, comp, tab, QA, QB, sc, kv, js)
                 if dl is not None:   # decided at compile time (None or an array)
-                    _blk_divergence(st, sx, row, comp, tab, QB, sc, qd[js])
+                    _blk_divergence(st, sx, row, comp, tab, QA, QB, sc, qd[js])
             for js in range(s):
                 hb = h * b[js]
                 if hb != 0.0:

@@ -70,6 +70,52 @@ def test_isotropic_split_and_matrix_product_forms_match_core(d):
         assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 1, 3.0)) <= 1e-12
 
 
+@pytest.mark.parametrize("cov_type", ["isotropic", "diag", "full"])
+@pytest.mark.parametrize("d", [2, 16])
+def test_large_x_near_t0_keeps_the_class_information(cov_type, d):
+    # |x| ~ 1e6: the Mahalanobis terms are ~1e12 and differ between components by O(alpha |x|).
+    # Where beta >= alpha the kernels take the logits in the split form of the NumPy core (the
+    # direct form gave 1e-9 .. 2e-8 relative here for diagonal and full covariances); 1e-12
+    # relative at one time for all particles and at per-particle times (decided lane by lane)
+    path = random_path(cov_type, K=9, d=d, seed=3)
+    rng = np.random.default_rng(4)
+    xb = 1e6 * rng.standard_normal((100, d))
+    f = refcfg.CFGField(path, 1, 3.0)
+    for t in (0.0, 1e-9, 1e-6, 1e-3, 0.5, 1.0):
+        assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 1, 3.0)) <= 1e-12
+    t = rng.choice([0.0, 1e-9, 1e-6, 0.7, 1.0], 100)
+    assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 1, 3.0)) <= 1e-12
+    assert rel(cpu.score(f, xb, t), path.cfg_score(xb, t, 1, 3.0)) <= 1e-12
+
+
+def test_full_covariances_in_component_tiles_match_core():
+    # K d P 8 bytes beyond TILE_FROM: pass 1 runs in tiles of Kt components (4 x 64 + 44 here) and
+    # pass 2 computes each tile's eigen-coordinates again; 1e-12 relative against the NumPy core at
+    # one time for all particles (interior and endpoints) and at per-particle times, and the fused
+    # Heun loop against the reference integrator
+    from refcfg.sampling import reference
+    from refcfg.sampling._cpu_kernels import TILE_BYTES, TILE_FROM
+
+    K, d = 300, 16
+    P = cpu._lanes(lower(random_path("full", K=K, d=d, seed=6), None).comp)
+    Kt = TILE_BYTES // (8 * d * P)
+    assert 8 * K * d * P > TILE_FROM and 1 < Kt < K and K % Kt != 0
+    path = random_path("full", K=K, d=d, seed=6)
+    rng = np.random.default_rng(7)
+    x = 1.5 * rng.standard_normal((200, d))
+    f = refcfg.CFGField(path, 2, 2.5)
+    for t in (0.0, 1e-9, 0.3, 0.5, 0.9, 1 - 1e-9, 1.0):
+        assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
+        assert rel(cpu.score(f, x, t), path.cfg_score(x, t, 2, 2.5)) <= 1e-12
+    t = rng.choice([0.0, 0.2, 0.7, 1.0], 200)
+    assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
+    x0 = rng.standard_normal((100, d))
+    ts = np.linspace(0.0, 1.0, 9)
+    a = cpu.integrate(f, x0, ts, "heun")
+    b = reference.integrate(f, x0, ts, "heun")
+    assert rel(a, b) <= 1e-12
+
+
 def test_results_do_not_depend_on_the_task_split(monkeypatch):
     # the prange tasks run contiguous ranges of blocks with one scratch each: the split changes
     # nothing in a particle's arithmetic (bitwise equal)
