@@ -22,15 +22,16 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def as_float_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
-    """Convert to a float64 array, rejecting non-numeric input and NaN/inf."""
+def as_float_array(value, name: str, *, ndim: int | None = None, copy: bool = True) -> np.ndarray:
+    """Convert to a float64 array, rejecting non-numeric input and NaN/inf. With ``copy=False``
+    a float64 array comes back as itself (for callers that only read it)."""
     if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
         raise TypeError(f"{name} must be a numeric array, got {_describe(value)}")
     try:
         raw = np.asarray(value)
         if raw.dtype.kind not in "iuf":            # bool, complex, object, strings ...
             raise TypeError
-        arr = raw.astype(np.float64)
+        arr = raw.astype(np.float64, copy=copy)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}") from exc
     if ndim is not None and arr.ndim != ndim:

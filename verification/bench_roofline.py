@@ -27,9 +27,10 @@ isotropic. Then ``refcfg.sample`` Euler (backend "cpu", 10 steps) for the same t
 K = 64 and 1024: ns per particle-component per step, and the same two ratios.
 
 N is chosen per cell so that one timed call takes about ``budget`` seconds (default 0.2). Every
-cell is then timed once per pass, R passes (default 5), and the best is kept; the peak is measured
-once per pass and the largest is used. Passes spread each cell's samples over the whole run, so that
-a burst of load on a shared machine does not spoil one row. ``--only`` takes comma-separated shape
+cell is then timed once per pass, R passes (default 5), each call after a pause of SETTLE seconds
+(so that BLAS threads spinning after the previous cell are asleep), and the best is kept; the peak
+is measured once per pass and the largest is used. Passes spread each cell's samples over the whole
+run, so that a burst of load on a shared machine does not spoil one row. ``--only`` takes comma-separated shape
 names or substrings (case-insensitive; e.g. ``--only "d=16 full,tree"``) and times only the
 matching rows of both tables. torch is imported after the other columns are timed, and its column
 is skipped if it is not installed. The whole script takes ~2-3 minutes on 2 cores. Results vary
@@ -49,6 +50,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_sampling import best, mixture  # noqa: E402  (the same mixtures and timer)
 
 T, Y, W = 0.5, 0, 3.0
+# seconds of pause before every timed call: after threaded BLAS work (the dgemm peak, the numpy-mm
+# and torch columns) OpenBLAS's worker threads spin for ~0.1 s before they sleep, and a call timed
+# in that window shares the cores with them (measured: the kernel 1.6-1.9x slower at d = 16 full)
+SETTLE = 0.2
 
 
 def sized(run, n0, budget, n_max, repeat, step=64, prepare=None):
@@ -299,6 +304,7 @@ class Case:
         _, self.n = sized(self._call, self.n0, budget, self.n_max, 0, prepare=self.prepare)
 
     def time(self):
+        time.sleep(SETTLE)
         t0 = time.perf_counter()
         self._call(self.n)
         self.best = min(self.best, time.perf_counter() - t0)

@@ -90,7 +90,7 @@ def _qk(comp):
 
 
 def _points(x, d):
-    x = as_float_array(x, "x", ndim=2)
+    x = as_float_array(x, "x", ndim=2, copy=False)   # the kernels only read x
     if x.shape[1] != d:
         raise ValueError(f"x has shape {x.shape} but (N, {d}) is required")
     return np.ascontiguousarray(x)

@@ -116,6 +116,20 @@ def test_full_covariances_in_component_tiles_match_core():
     assert rel(a, b) <= 1e-12
 
 
+def test_points_are_read_without_a_copy_and_left_unchanged():
+    # float64 points go to the kernel as they are (no copy); a read-only array works and stays as
+    # it was; integer points are converted
+    path = random_path("full")
+    f = refcfg.CFGField(path, 1, 2.0)
+    x = np.random.default_rng(8).standard_normal((70, path.d))
+    keep = x.copy()
+    x.flags.writeable = False
+    assert rel(cpu.velocity(f, x, 0.3), path.cfg_velocity(keep, 0.3, 1, 2.0)) <= 1e-12
+    assert np.array_equal(x, keep)
+    xi = np.arange(6 * path.d).reshape(6, path.d) % 3 - 1
+    assert rel(cpu.velocity(f, xi, 0.3), path.cfg_velocity(xi.astype(float), 0.3, 1, 2.0)) <= 1e-12
+
+
 def test_results_do_not_depend_on_the_task_split(monkeypatch):
     # the prange tasks run contiguous ranges of blocks with one scratch each: the split changes
     # nothing in a particle's arithmetic (bitwise equal)
