@@ -132,9 +132,9 @@ def _ptx(cc, only=None):
     for dt, F in (("float64", numba.float64), ("float32", numba.float32)):
         A1, A2, A3 = F[::1], F[:, ::1], F[:, :, ::1]
         I2, I1, i = numba.int32[:, ::1], numba.int32[::1], numba.int64
-        comp = types.NamedTuple((A2, A2, A3), KK.DevComponents)
+        comp = types.NamedTuple((A2, A2, A3, A2), KK.DevComponents)       # mu, mue, Q, lam
         grp = types.NamedTuple((I2, I2, A2), KK.DevGroups)
-        tab = types.NamedTuple((A1, A1, A2, A3, A3, A2), KK.DevTables)
+        tab = types.NamedTuple((A1, A1, A1, A2, A3, A3, A2), KK.DevTables)  # alpha, beta, dm, ...
         for layout, mode in (("diag", MODE_DIAG), ("full", MODE_FULL)):
             for name in PTX_KERNELS:
                 key = f"{dt}/{layout}/{name}"

@@ -36,8 +36,8 @@ its own exponentials against its own maximum. No fastmath flag that assumes fini
 Logits. Where beta_r >= alpha_r they take the split form of the NumPy core (``GMMPath._quadratic``):
 in the eigenbasis of component k (xe = Q_k^T x, m = Q_k^T mu_k, eigenvalues lam_j),
 
-    (xe_j - alpha m_j)^2 / s_j = xe_j^2 / beta^2
-                                 + alpha (beta^2 (alpha m_j^2 - 2 m_j xe_j) - alpha lam_j xe_j^2) / (s_j beta^2),
+    (xe_j - alpha m_j)^2 / s_j
+        = xe_j^2 / beta^2 + alpha (beta^2 (alpha m_j^2 - 2 m_j xe_j) - alpha lam_j xe_j^2) / (s_j beta^2),
 
 and the first terms, |x|^2 / beta^2 summed over j, one number per lane, are dropped (they cancel in
 every softmax). For |x| up to 1e6 near t = 0 the direct form loses the class information to
@@ -468,8 +468,9 @@ def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
         for k in range(K):
             for p in range(P):
                 acc[p] += rb[k, p] * tk[k, p]
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)  # group velocity
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)  # group score
+        # the group's velocity, then its score
+        _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)
+        _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)
         for p in range(P):
             c = cg[g, p]
             if c != 0.0:
@@ -603,7 +604,7 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
                 if comp.mode == 1:
                     jj = j
                 _sub_quad(lb, k, X, sx, j, mu[j, k], lam[k, jj], jj, rows, tab, split0)
-    # weights: per lane and group, softmax against the group maximum
+    # weights: per lane, the softmax of every group (``_blk_weights``)
     _blk_weights(lb, 0, G, False, sc, sc.cb)
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
     if mm:

@@ -25,15 +25,23 @@ vector acc_g = sum_k exp(ell_k - m_g) v_k, rescaled by exp(m_old - m_new) when t
 is never stored, each entry is folded into the accumulators as it is computed. Components with
 ell_k = -inf (zero weight) and groups whose factor coef * tcoef is 0 at this row are skipped.
 
+Logits near t = 0. Where beta_t >= alpha_t the quadratic form takes the split form of the NumPy core
+(``GMMPath._quadratic``), in the eigenbasis (xe = Q_k^T x, m = Q_k^T mu_k, eigenvalues lam):
+y_j^2 / s_j = xe_j^2 / beta^2 + alpha (beta^2 (alpha m_j^2 - 2 m_j xe_j) - alpha lam_j xe_j^2)
+/ (s_j beta^2), less the first terms, which sum to |x|^2 / beta^2 for every component and cancel in
+every softmax. For |x| up to 1e6 near t = 0 the direct form loses the class information to
+rounding (1e-10 .. 1e-9 relative, measured in the simulator); the split form does not.
+
 Device layout (derived by ``refcfg.sampling.cuda`` from the lowering records; component-major so
 that one thread reads each component's entries consecutively):
 
     DevComponents  mu (K, d) means; mue (K, d) eigen-frame means Q_k^T mu_k; Q (K, d, d) with
-                   Q[k, i, j] = Q_k[i, j] (a (1, 1, 1) placeholder unless mode is full)
+                   Q[k, i, j] = Q_k[i, j] (a (1, 1, 1) placeholder unless mode is full);
+                   lam (K, dd) eigenvalues of Sigma_k
     DevGroups      lo, hi (L, G) int32 component ranges (L = 1 shared or n per particle);
                    coef (C, G) particle factors (C = 1 or n)
-    DevTables      alpha, dm (T,); cst (T, K); invs, gain (T, K, dd) with dd = 1 for isotropic
-                   mixtures; tcoef (T, G)
+    DevTables      alpha, beta, dm (T,); cst (T, K); invs, gain (T, K, dd) with dd = 1 for
+                   isotropic mixtures; tcoef (T, G)
 
 The sizes d, the covariance mode, G and the sampler are compile-time constants: the per-thread
 arrays (x, stage derivatives, G accumulators) have static sizes and every inner loop a static
@@ -70,6 +78,7 @@ class DevComponents(NamedTuple):
     mu: object
     mue: object
     Q: object
+    lam: object
 
 
 class DevGroups(NamedTuple):
@@ -82,6 +91,7 @@ class DevGroups(NamedTuple):
 class DevTables(NamedTuple):
     """Per-time tables on the device, one row per table time."""
     alpha: object
+    beta: object
     dm: object
     cst: object
     invs: object
@@ -105,7 +115,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
     GG = int(G)
     FULL = mode == MODE_FULL
     ISO = mode == MODE_ISOTROPIC
-    ZERO, ONE, HALF = F(0.0), F(1.0), F(0.5)
+    ZERO, ONE, HALF, TWO = F(0.0), F(1.0), F(0.5), F(2.0)
     NEG_INF = F(-np.inf)
 
     @cuda.jit(device=True)
@@ -135,7 +145,10 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                 k_lo = min(k_lo, glo[g])
                 k_hi = max(k_hi, ghi[g])
         alpha = tab.alpha[r]
+        beta = tab.beta[r]
         dm = tab.dm[r]
+        split = alpha <= beta             # the split form of the quadratic (module docstring)
+        b2 = beta * beta if split else ONE
         for k in range(k_lo, k_hi):
             member = False
             for g in range(GG):
@@ -149,16 +162,28 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
             quad = ZERO
             if FULL:
                 for i in range(D):
-                    yi = -alpha * comp.mue[k, i]
+                    xe = ZERO
                     for j in range(D):
-                        yi += comp.Q[k, j, i] * x[j]          # (Q_k^T x)_i
-                    quad += yi * yi * tab.invs[r, k, i]
+                        xe += comp.Q[k, j, i] * x[j]          # (Q_k^T x)_i
+                    m = comp.mue[k, i]
+                    yi = xe - alpha * m
+                    if split:
+                        q = b2 * (alpha * m * m - TWO * m * xe) - alpha * comp.lam[k, i] * xe * xe
+                        quad += alpha * tab.invs[r, k, i] * q / b2
+                    else:
+                        quad += yi * yi * tab.invs[r, k, i]
                     c[i] = tab.gain[r, k, i] * yi
             else:   # y_k is recomputed below rather than stored: d fewer live registers
                 for j in range(D):
                     jj = 0 if ISO else j
-                    yj = x[j] - alpha * comp.mu[k, j]
-                    quad += yj * yj * tab.invs[r, k, jj]
+                    m = comp.mu[k, j]
+                    xj = x[j]
+                    if split:
+                        q = b2 * (alpha * m * m - TWO * m * xj) - alpha * comp.lam[k, jj] * xj * xj
+                        quad += alpha * tab.invs[r, k, jj] * q / b2
+                    else:
+                        yj = xj - alpha * m
+                        quad += yj * yj * tab.invs[r, k, jj]
             ell = ell - HALF * quad
             for g in range(GG):
                 e = ZERO

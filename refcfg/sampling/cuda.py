@@ -174,7 +174,8 @@ class _Device:
         mu = np.asarray(c.mu).T
         mue = np.asarray(c.mue).T
         Q = np.transpose(np.asarray(c.QT), (2, 0, 1))           # Q[k, i, j] = Q_k[i, j]
-        self.comp = self.km.DevComponents(self._put(mu), self._put(mue), self._put(Q))
+        self.comp = self.km.DevComponents(self._put(mu), self._put(mue), self._put(Q),
+                                          self._put(c.lam))
         self.groups = self.groups_of()
 
     def groups_of(self, sel=None):
@@ -192,7 +193,8 @@ class _Device:
     def tables(self, times, kind: str, sigma=None):
         """DevTables of ``Lowered.tables(times, kind, sigma)``: invs, gain as (T, K, dd)."""
         tt = self.low.tables(times, kind, sigma)
-        return self.km.DevTables(self._put(tt.alpha), self._put(tt.dm), self._put(tt.cst),
+        return self.km.DevTables(self._put(tt.alpha), self._put(tt.beta), self._put(tt.dm),
+                                 self._put(tt.cst),
                                  self._put(np.swapaxes(tt.invs, 1, 2)),
                                  self._put(np.swapaxes(tt.gain, 1, 2)), self._put(tt.tcoef))
 

@@ -86,6 +86,14 @@ def test_fields_match_numpy_core(sim):
 
 
 @slow
+def test_large_x_near_t0_keeps_the_class_information(sim):
+    # full, diagonal and isotropic CFG fields at |x| ~ 1e6, t in {0, 1e-9, 1e-6, 1e-3}: the
+    # direct form of the logits gave 1e-10 .. 1e-9 here
+    assert sorted(sim["large_x_vs_numpy"]) == ["cfg/linear", "diag_cfg/cosine", "iso_cfg/linear"]
+    _assert_all_below(sim["large_x_vs_numpy"], FIELD_TOL)
+
+
+@slow
 def test_three_groups_and_time_factors_lower(sim):
     # the old two-term CUDA lowering refused these fields
     assert sim["groups"]["three_groups/linear"] == 3
