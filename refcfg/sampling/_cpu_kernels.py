@@ -60,9 +60,14 @@ block, Y (K d, P) = QA (K d, d) @ X (d, P) and V (d, P) = QB (d, K d) @ Z (K d, 
 QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j] (numba's np.dot: scipy's OpenBLAS on the calling thread).
 The GEMM shape is always (., P): the last block is padded with copies of particle N - 1, so a
 particle's arithmetic depends only on its index (not on N, nor on the thread count). Beyond
-TILE_FROM bytes of Y per block the components run in tiles of TILE_BYTES, whose Y stays in L2:
-pass 1 keeps only the logits and pass 2 computes each tile's Y again (three products instead of
-two, cheaper than streaming Y through memory: at K = 4096, d = 16 ~1.5x faster). A prange task
+TILE_FROM bytes of Y per block the components run in tiles of TILE_BYTES, whose Y stays in L2, and
+pass 1 keeps only the logits. Pass 2 then takes the M form at one row for all lanes: with per-time
+tables MT[r] (d d, K), M_rk = Q_k diag(gain_rk) Q_k^T, and BT[r] (d, K),
+b_rk = dm_r mu_k - alpha_r M_rk mu_k (``refcfg.sampling.cpu._mform``),
+F = (sum_k C_k M_rk) x + sum_k C_k b_rk, two products whose inner dimension is K (its error:
+docs/numerics.md). With per-lane rows, or without tables (MT empty: few particles, or tables too
+large) it computes each tile's Y again (three products instead of two; still cheaper than
+streaming Y through memory). A prange task
 runs a contiguous range of blocks with one allocation of scratch (``ntask`` tasks per call).
 
 Table rows. ``rows`` is one integer (every lane at the same time: sampling, and evaluation at one
@@ -179,6 +184,7 @@ class Scratch(NamedTuple):
     acc: np.ndarray     # (P,)
     us: np.ndarray      # (2, d, P) group velocity and score (divergence)
     vt: np.ndarray      # (d, P) one tile's part of pass 2 (full covariances, several tiles)
+    am: np.ndarray      # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
 
 
 @numba.njit(cache=True)
@@ -195,7 +201,8 @@ def _scratch(mode, K, d, G, P, div):
                    np.empty((Kd, P)), np.empty((G, P)), np.empty((G, P)), np.empty((G, P)),
                    np.empty((G, P), dtype=np.int64), np.empty((G, P), dtype=np.int64),
                    np.empty((G, P)), np.empty(P), np.empty(P), np.empty(P),
-                   np.empty((2, d, P)), np.empty((d, P)))
+                   np.empty((2, d, P)), np.empty((d, P)),
+                   np.empty((d * d, P) if (mode == 2 and Kq < K) else (1, 1)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -546,8 +553,25 @@ def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
             V[sv, j, p] += acc[p] * X[sx, j, p]
 
 
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_pass2_mt(X, sx, r, MT, BT, sc, V, sv):
+    """V[sv, :, p] = (sum_k C_kp M_rk) x_p + sum_k C_kp b_rk for full covariances at one row r
+    (C = sc.cb), with M_rk = Q_k diag(gain_rk) Q_k^T (MT[r], (d d, K)) and
+    b_rk = dm_r mu_k - alpha_r M_rk mu_k (BT[r], (d, K)): two products whose inner dimension is K
+    (BLAS), no eigen-coordinates."""
+    d = X.shape[1]
+    P = X.shape[2]
+    am = sc.am
+    np.dot(MT[r], sc.cb, am)
+    np.dot(BT[r], sc.cb, V[sv])
+    for i in range(d):
+        for j in range(d):
+            for p in range(P):
+                V[sv, i, p] += am[i * d + j, p] * X[sx, j, p]
+
+
 @numba.njit(cache=True, fastmath=_FM)
-def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
+def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.ga, sc.gb, sc.cbase
     (``_lane_groups``). ``_blk_divergence`` may follow (it reuses the logits and coefficients).
@@ -609,6 +633,8 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
     if mm:
         _blk_pass2_mm(X, sx, r0, comp, tab, QB, sc, V, sv)
+    elif comp.mode == 2 and uni and MT.shape[2] == K and yb.shape[0] < K:
+        _blk_pass2_mt(X, sx, r0, MT, BT, sc, V, sv)
     else:
         _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QA, QB, sc, V, sv)
 
@@ -616,7 +642,7 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, sc, V, sv):
 # --- kernels ---------------------------------------------------------------------------------
 
 @numba.njit(cache=True, fastmath=_FM)
-def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, P, out, div):
+def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
     """The particles of blocks b0 .. b1 - 1 of ``eval_blk`` (one prange task; its scratch is
     allocated once for all of them)."""
     N, d = x.shape
@@ -635,7 +661,7 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, P, out, div):
             n = min(n0 + p, N - 1)
             for j in range(d):
                 X[0, j, p] = x[n, j]
-        _blk_field(X, zero, lr, comp, tab, QA, QB, sc, V, zero)
+        _blk_field(X, zero, lr, comp, tab, QA, QB, MT, BT, sc, V, zero)
         if div is not None:   # decided at compile time (None or an array)
             _blk_divergence(X, zero, lr, comp, tab, QA, QB, sc, dv)
         for p in range(min(P, N - n0)):
@@ -647,7 +673,7 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, P, out, div):
 
 
 @numba.njit(parallel=True, cache=True)
-def eval_blk(x, rows, comp, grp, tab, QA, QB, P, ntask, out, div):
+def eval_blk(x, rows, comp, grp, tab, QA, QB, MT, BT, P, ntask, out, div):
     """out[n] = F(x[n]) at table row ``rows`` (an integer: one time for all) or rows[n] (int64
     (N,)); with an array ``div`` (not None) also div[n] = div F(x[n]) (velocity tables). P lanes
     per evaluation; the blocks of BLOCK particles in at most ``ntask`` parallel tasks of contiguous
@@ -660,16 +686,16 @@ def eval_blk(x, rows, comp, grp, tab, QA, QB, P, ntask, out, div):
     if div is None:
         for c in prange(nt):
             _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
-                        grp, tab, QA, QB, P, out, None)
+                        grp, tab, QA, QB, MT, BT, P, out, None)
     else:
         for c in prange(nt):
             _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
-                        grp, tab, QA, QB, P, out, div)
+                        grp, tab, QA, QB, MT, BT, P, out, div)
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise,
-                     noise, seed, first_particle, save_slot, traj, out, dl):
+def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde,
+                     use_noise, noise, seed, first_particle, save_slot, traj, out, dl):
     """The particles of blocks b0 .. b1 - 1 of ``integrate_blk`` (one prange task)."""
     N, d = x0.shape
     S = times.shape[0] - 1
@@ -708,7 +734,7 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, 
                                 for p in range(P):
                                     st[1, j, p] = st[1, j, p] + ha * kv[l, j, p]
                 row = i * s + js
-                _blk_field(st, sx, row, comp, tab, QA, QB, sc, kv, js)
+                _blk_field(st, sx, row, comp, tab, QA, QB, MT, BT, sc, kv, js)
                 if dl is not None:   # decided at compile time (None or an array)
                     _blk_divergence(st, sx, row, comp, tab, QA, QB, sc, qd[js])
             for js in range(s):
@@ -743,8 +769,8 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, P, sigma, 
 
 
 @numba.njit(parallel=True, cache=True)
-def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, ntask, sigma, use_noise, noise, seed,
-                  first_particle, save_slot, traj, out, dl):
+def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, ntask, sigma, use_noise,
+                  noise, seed, first_particle, save_slot, traj, out, dl):
     """Fused time loop on the grid ``times`` (S + 1,) with the explicit Runge-Kutta tableau (a, b)
     of s = len(b) stages: table row i * s + j holds the field at the stage time of step i, stage j.
 
@@ -764,10 +790,10 @@ def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, P, ntask, sigma, use_
     if dl is None:
         for c in prange(nt):
             _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
-                             a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise, noise, seed,
-                             first_particle, save_slot, traj, out, None)
+                             a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde, use_noise, noise,
+                             seed, first_particle, save_slot, traj, out, None)
     else:
         for c in prange(nt):
             _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
-                             a, b, comp, grp, tab, QA, QB, P, sigma, sde, use_noise, noise, seed,
-                             first_particle, save_slot, traj, out, dl)
+                             a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde, use_noise, noise,
+                             seed, first_particle, save_slot, traj, out, dl)

@@ -34,6 +34,11 @@ __all__ = ["available", "supports", "velocity", "score", "divergence", "integrat
 
 TASKS_PER_THREAD = 4
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
+_MFORM_LIMIT = 1 << 23  # elements of the (T, d d, K) tables of the M form (full covariances)
+# fewest particles for the M form: building its tables costs about as much as the kernel's work on
+# ~250 particles (measured: K = 1024, d = 16, 10 time rows: 25-45 ms)
+_MFORM_MIN_N = 1024
+_NO_MFORM = np.empty((0, 0, 0))
 
 
 def _lanes(comp):
@@ -89,6 +94,31 @@ def _qk(comp):
     return QA, QB
 
 
+def _mform(low, tables, n, want_div=False):
+    """(MT, BT) for the full-covariance kernels when their components run in tiles
+    (``_cpu_kernels.TILE_FROM``): MT[r, i d + j, k] = (M_rk)_ij with M_rk = Q_k diag(gain_rk) Q_k^T
+    and BT[r, :, k] = dm_r mu_k - alpha_r M_rk mu_k, so that pass 2 needs no eigen-coordinates
+    (it then does two matrix products per particle-component at every K instead of three).
+    Empty placeholders otherwise: other modes, no tiles, the divergence (which keeps the
+    coordinates), fewer than _MFORM_MIN_N particles ``n``, or tables over _MFORM_LIMIT elements
+    (many time rows); the tiles then compute the coordinates again."""
+    c = low.comp
+    K, d = int(low.K), int(low.d)
+    T = tables.alpha.shape[0]
+    if (c.mode != MODE_FULL or want_div or n < _MFORM_MIN_N
+            or 8 * K * d * _lanes(c) <= _k().TILE_FROM or T * d * d * K > _MFORM_LIMIT):
+        return _NO_MFORM, _NO_MFORM
+    Q = np.moveaxis(np.asarray(c.QT), 2, 0)                        # (K, d, d): Q[k] = Q_k
+    g = np.swapaxes(np.asarray(tables.gain), 1, 2)                 # (T, K, d)
+    mu = np.asarray(c.mu).T                                        # (K, d)
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite gain stays what it is
+        M = (Q[None] * g[:, :, None, :]) @ np.swapaxes(Q, 1, 2)[None]   # (T, K, d, d), batched
+        Mmu = (M @ mu[None, :, :, None])[..., 0]                       # (T, K, d)
+        B = tables.dm[:, None, None] * mu[None] - tables.alpha[:, None, None] * Mmu
+    MT = np.ascontiguousarray(np.moveaxis(M.reshape(T, K, d * d), 1, 2))   # (T, d d, K)
+    return MT, np.ascontiguousarray(np.swapaxes(B, 1, 2))                  # (T, d, K)
+
+
 def _points(x, d):
     x = as_float_array(x, "x", ndim=2, copy=False)   # the kernels only read x
     if x.shape[1] != d:
@@ -135,8 +165,8 @@ def _evaluate(field, x, t, kind, with_div=False):
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
-            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, _lanes(sub.comp), _ntask(),
-                       o, dv)
+            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, *_mform(sub, tab, xs.shape[0], with_div),
+                       _lanes(sub.comp), _ntask(), o, dv)
         if idx is None:
             out, div = o, dv
         else:
@@ -203,7 +233,8 @@ def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, firs
     dl = np.empty(n) if want_div else None
     with _blas_serial(low.comp):
         _k().integrate_blk(x0, ts, tab.a, tab.b, low.comp, low.groups, tables, *_qk(low.comp),
-                           _lanes(low.comp), _ntask(), sigma, use_noise, nz, np.uint64(key),
+                           *_mform(low, tables, n, want_div), _lanes(low.comp), _ntask(), sigma,
+                           use_noise, nz, np.uint64(key),
                            np.int64(first_particle), slot, traj, out, dl)
     return out, dl
 

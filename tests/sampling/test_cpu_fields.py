@@ -88,11 +88,14 @@ def test_large_x_near_t0_keeps_the_class_information(cov_type, d):
     assert rel(cpu.score(f, xb, t), path.cfg_score(xb, t, 1, 3.0)) <= 1e-12
 
 
+@pytest.mark.slow
 def test_full_covariances_in_component_tiles_match_core():
-    # K d P 8 bytes beyond TILE_FROM: pass 1 runs in tiles of Kt components (4 x 64 + 44 here) and
-    # pass 2 computes each tile's eigen-coordinates again; 1e-12 relative against the NumPy core at
-    # one time for all particles (interior and endpoints) and at per-particle times, and the fused
-    # Heun loop against the reference integrator
+    # K d P 8 bytes beyond TILE_FROM: pass 1 runs in tiles of Kt components (9 x 32 + 13 here);
+    # pass 2 uses the M form (per-time tables of M_k = Q_k diag(gain_k) Q_k^T) on rows with
+    # beta >= alpha at one time for all particles, else computes each tile's eigen-coordinates
+    # again (alpha > beta, per-particle times). 1e-12 relative against the NumPy core at one time
+    # for all particles (interior and endpoints, |x| ~ 1e6 near t = 0) and at per-particle times,
+    # and the fused Heun loop against the reference integrator (both forms, stage by stage)
     from refcfg.sampling import reference
     from refcfg.sampling._cpu_kernels import TILE_BYTES, TILE_FROM
 
@@ -100,17 +103,26 @@ def test_full_covariances_in_component_tiles_match_core():
     P = cpu._lanes(lower(random_path("full", K=K, d=d, seed=6), None).comp)
     Kt = TILE_BYTES // (8 * d * P)
     assert 8 * K * d * P > TILE_FROM and 1 < Kt < K and K % Kt != 0
+    low = lower(refcfg.CFGField(random_path("full", K=K, d=d, seed=6), 2, 2.5), None)
+    tab = low.tables(np.array([0.3, 0.7]), "velocity")
+    MT, BT = cpu._mform(low, tab, 2000)
+    assert MT.shape == (2, d * d, low.K) and BT.shape == (2, d, low.K)
+    assert cpu._mform(low, tab, 2000, want_div=True)[0].size == 0
+    assert cpu._mform(low, tab, 200)[0].size == 0        # few particles: coordinates again
     path = random_path("full", K=K, d=d, seed=6)
     rng = np.random.default_rng(7)
-    x = 1.5 * rng.standard_normal((200, d))
+    x = 1.5 * rng.standard_normal((cpu._MFORM_MIN_N + 30, d))
     f = refcfg.CFGField(path, 2, 2.5)
     for t in (0.0, 1e-9, 0.3, 0.5, 0.9, 1 - 1e-9, 1.0):
         assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
         assert rel(cpu.score(f, x, t), path.cfg_score(x, t, 2, 2.5)) <= 1e-12
-    t = rng.choice([0.0, 0.2, 0.7, 1.0], 200)
+    t = rng.choice([0.0, 0.2, 0.7, 1.0], len(x))
     assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
-    x0 = rng.standard_normal((100, d))
-    ts = np.linspace(0.0, 1.0, 9)
+    xb = 1e6 * rng.standard_normal((cpu._MFORM_MIN_N, d))
+    for t in (0.0, 1e-9, 1e-6):
+        assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 2, 2.5)) <= 1e-12
+    x0 = rng.standard_normal((cpu._MFORM_MIN_N, d))
+    ts = np.linspace(0.0, 1.0, 5)
     a = cpu.integrate(f, x0, ts, "heun")
     b = reference.integrate(f, x0, ts, "heun")
     assert rel(a, b) <= 1e-12
