@@ -797,3 +797,32 @@ def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, ntask, sig
             _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
                              a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde, use_noise, noise,
                              seed, first_particle, save_slot, traj, out, dl)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FM)
+def mform_tables(QT, gain, mu, alpha, dm, MT, BT):
+    """The M-form tables of full covariances (``refcfg.sampling.cpu._mform``):
+    MT[r, i d + j, k] = sum_e Q_k[i, e] gain[r, e, k] Q_k[j, e] (M_rk = Q_k diag(gain_rk) Q_k^T) and
+    BT[r, i, k] = dm_r mu_ik - alpha_r sum_j (M_rk)_ij mu_jk, from QT (d, d, K) with
+    QT[i, e, k] = Q_k[i, e], gain (T, d, K), mu (d, K). One task per (row, i); the loops over k
+    vectorise."""
+    T = gain.shape[0]
+    d, _, K = QT.shape
+    for ri in prange(T * d):
+        r = ri // d
+        i = ri % d
+        qg = np.empty((d, K))
+        for e in range(d):
+            for k in range(K):
+                qg[e, k] = QT[i, e, k] * gain[r, e, k]
+        for k in range(K):
+            BT[r, i, k] = dm[r] * mu[i, k]
+        for j in range(d):
+            row = i * d + j
+            for k in range(K):
+                MT[r, row, k] = 0.0
+            for e in range(d):
+                for k in range(K):
+                    MT[r, row, k] += qg[e, k] * QT[j, e, k]
+            for k in range(K):
+                BT[r, i, k] -= alpha[r] * MT[r, row, k] * mu[j, k]

@@ -35,8 +35,8 @@ __all__ = ["available", "supports", "velocity", "score", "divergence", "integrat
 TASKS_PER_THREAD = 4
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
 _MFORM_LIMIT = 1 << 23  # elements of the (T, d d, K) tables of the M form (full covariances)
-# fewest particles for the M form: building its tables costs about as much as the kernel's work on
-# ~250 particles (measured: K = 1024, d = 16, 10 time rows: 25-45 ms)
+# fewest particles for the M form: building its tables (``_cpu_kernels.mform_tables``) costs about
+# as much as the kernel's work on ~35 particles (measured: K = 1024, d = 16, 10 time rows: ~6 ms)
 _MFORM_MIN_N = 1024
 _NO_MFORM = np.empty((0, 0, 0))
 
@@ -108,15 +108,10 @@ def _mform(low, tables, n, want_div=False):
     if (c.mode != MODE_FULL or want_div or n < _MFORM_MIN_N
             or 8 * K * d * _lanes(c) <= _k().TILE_FROM or T * d * d * K > _MFORM_LIMIT):
         return _NO_MFORM, _NO_MFORM
-    Q = np.moveaxis(np.asarray(c.QT), 2, 0)                        # (K, d, d): Q[k] = Q_k
-    g = np.swapaxes(np.asarray(tables.gain), 1, 2)                 # (T, K, d)
-    mu = np.asarray(c.mu).T                                        # (K, d)
-    with np.errstate(invalid="ignore", over="ignore"):  # an infinite gain stays what it is
-        M = (Q[None] * g[:, :, None, :]) @ np.swapaxes(Q, 1, 2)[None]   # (T, K, d, d), batched
-        Mmu = (M @ mu[None, :, :, None])[..., 0]                       # (T, K, d)
-        B = tables.dm[:, None, None] * mu[None] - tables.alpha[:, None, None] * Mmu
-    MT = np.ascontiguousarray(np.moveaxis(M.reshape(T, K, d * d), 1, 2))   # (T, d d, K)
-    return MT, np.ascontiguousarray(np.swapaxes(B, 1, 2))                  # (T, d, K)
+    MT = np.empty((T, d * d, K))
+    BT = np.empty((T, d, K))
+    _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
+    return MT, BT
 
 
 def _points(x, d):
