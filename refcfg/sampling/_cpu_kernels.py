@@ -103,7 +103,7 @@ _SHARE_MIN = math.exp(-600.0)  # smallest group sum of the shared exponentials (
 BLOCK = 64  # particles per prange task; results do not depend on it
 MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimension on
 # full covariances: beyond TILE_FROM bytes of eigen-coordinates per block (K d P 8), components in
-# tiles of TILE_BYTES (kept in L2; pass 2 then computes each tile's coordinates again)
+# tiles of TILE_BYTES (kept in L2; ``tile_size``)
 TILE_FROM = 1 << 20
 TILE_BYTES = 1 << 17
 
@@ -188,10 +188,19 @@ class Scratch(NamedTuple):
 
 
 @numba.njit(cache=True)
+def tile_size(K, d, P):
+    """Components per tile of the full-covariance kernels with P lanes: all K while their
+    eigen-coordinates (K d P doubles) fit in TILE_FROM bytes, else TILE_BYTES' worth."""
+    if 8 * K * d * P <= TILE_FROM:
+        return K
+    return max(1, TILE_BYTES // (8 * d * P))
+
+
+@numba.njit(cache=True)
 def _scratch(mode, K, d, G, P, div):
     Kq = 1
     if mode == 2:   # a tile of components (all of them when the divergence keeps them)
-        Kq = K if (div or 8 * K * d * P <= TILE_FROM) else max(1, TILE_BYTES // (8 * d * P))
+        Kq = K if div else tile_size(K, d, P)
     yb = np.empty((Kq, d, P))
     zb = np.empty((Kq, d, P)) if (div and mode == 2) else np.empty((1, 1, 0))
     Kd = K if div else 1
@@ -326,21 +335,27 @@ def _sub_quad(lb, k, XE, i, j, m, lm, jj, rows, tab, split0):
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
-def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
-    """sc.yb[k - k0] = Q_k^T x - alpha_r Q_k^T mu_k (full covariances) for the components
-    k0 .. k0 + nk - 1 and all lanes: one (nk d, d) @ (d, P) product (BLAS) and a subtraction."""
+def _blk_centre(rows, comp, tab, k0, nk, sc):
+    """sc.yb[k - k0] -= alpha_r Q_k^T mu_k for the components k0 .. k0 + nk - 1 (xe_k -> y_k)."""
     uni = _uniform(rows)
     al, mue, yb = tab.alpha, comp.mue, sc.yb
     a0 = al[_row(rows, 0)]
-    d = X.shape[1]
-    P = X.shape[2]
-    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+    d, P = yb.shape[1], yb.shape[2]
     for i in range(nk):
         k = k0 + i
         for j in range(d):
             m0 = a0 * mue[j, k]
             for p in range(P):
                 yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * mue[j, k]
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
+    """sc.yb[k - k0] = Q_k^T x - alpha_r Q_k^T mu_k (full covariances) for the components
+    k0 .. k0 + nk - 1 and all lanes: one (nk d, d) @ (d, P) product (BLAS) and ``_blk_centre``."""
+    d = X.shape[1]
+    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+    _blk_centre(rows, comp, tab, k0, nk, sc)
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
@@ -580,13 +595,11 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
-    cst, invs, tc = tab.cst, tab.invs, tab.tcoef
+    cst, tc = tab.cst, tab.tcoef
     K = cst.shape[1]
     G = tc.shape[1]
     P = X.shape[2]
     mu, mue, lam = comp.mu, comp.mue, comp.lam
-    al = tab.alpha
-    a0 = al[r0]
     lb, yb, cg, cbase = sc.lb, sc.yb, sc.cg, sc.cbase
     # group coefficients at these rows: particle factor times time factor
     for g in range(G):
@@ -601,26 +614,25 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
     # where beta >= alpha the logits in the split form (module docstring); isotropic components at
     # one row for all lanes: with BLAS products, and from MM_MIN_D dimensions on the
     # matrix-product form of pass 2
-    split0 = uni and al[r0] <= tab.beta[r0]
+    split0 = uni and tab.alpha[r0] <= tab.beta[r0]
     mm = comp.mode == 0 and split0 and d >= MM_MIN_D
     if comp.mode == 0 and split0:
         _blk_logits_mm(X, sx, r0, comp, tab, QA, sc)
     elif comp.mode == 2:
         # xe_k = Q_k^T x, a tile of Kt components at a time (all K unless the scratch of all of
-        # them would leave L2; pass 2 then computes them again, tile by tile): one
-        # (Kt d, d) @ (d, P) product (BLAS), the logits, then y_k = xe_k - alpha Q_k^T mu_k
+        # them would leave L2): one (Kt d, d) @ (d, P) product (BLAS) and the logits; with one
+        # tile, y_k = xe_k - alpha Q_k^T mu_k is kept for pass 2 (with several, pass 2 needs none
+        # or computes its own)
         Kt = yb.shape[0]
         for k0 in range(0, K, Kt):
             nk = min(Kt, K - k0)
             np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
             for i in range(nk):
-                k = k0 + i
                 for j in range(d):
-                    m = mue[j, k]
-                    _sub_quad(lb, k, yb, i, j, m, lam[k, j], j, rows, tab, split0)
-                    m0 = a0 * m
-                    for p in range(P):
-                        yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * m
+                    _sub_quad(lb, k0 + i, yb, i, j, mue[j, k0 + i], lam[k0 + i, j], j, rows, tab,
+                              split0)
+        if Kt == K:
+            _blk_centre(rows, comp, tab, 0, K, sc)
     else:
         jj = 0
         for k in range(K):

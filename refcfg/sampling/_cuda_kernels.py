@@ -149,6 +149,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
         dm = tab.dm[r]
         split = alpha <= beta             # the split form of the quadratic (module docstring)
         b2 = beta * beta if split else ONE
+        ab2 = alpha / b2
         for k in range(k_lo, k_hi):
             member = False
             for g in range(GG):
@@ -169,7 +170,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     yi = xe - alpha * m
                     if split:
                         q = b2 * (alpha * m * m - TWO * m * xe) - alpha * comp.lam[k, i] * xe * xe
-                        quad += alpha * tab.invs[r, k, i] * q / b2
+                        quad += ab2 * tab.invs[r, k, i] * q
                     else:
                         quad += yi * yi * tab.invs[r, k, i]
                     c[i] = tab.gain[r, k, i] * yi
@@ -180,7 +181,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     xj = x[j]
                     if split:
                         q = b2 * (alpha * m * m - TWO * m * xj) - alpha * comp.lam[k, jj] * xj * xj
-                        quad += alpha * tab.invs[r, k, jj] * q / b2
+                        quad += ab2 * tab.invs[r, k, jj] * q
                     else:
                         yj = xj - alpha * m
                         quad += yj * yj * tab.invs[r, k, jj]

@@ -96,7 +96,7 @@ def _qk(comp):
 
 def _mform(low, tables, n, want_div=False):
     """(MT, BT) for the full-covariance kernels when their components run in tiles
-    (``_cpu_kernels.TILE_FROM``): MT[r, i d + j, k] = (M_rk)_ij with M_rk = Q_k diag(gain_rk) Q_k^T
+    (``_cpu_kernels.tile_size``): MT[r, i d + j, k] = (M_rk)_ij with M_rk = Q_k diag(gain_rk) Q_k^T
     and BT[r, :, k] = dm_r mu_k - alpha_r M_rk mu_k, so that pass 2 needs no eigen-coordinates
     (it then does two matrix products per particle-component at every K instead of three).
     Empty placeholders otherwise: other modes, no tiles, the divergence (which keeps the
@@ -106,7 +106,7 @@ def _mform(low, tables, n, want_div=False):
     K, d = int(low.K), int(low.d)
     T = tables.alpha.shape[0]
     if (c.mode != MODE_FULL or want_div or n < _MFORM_MIN_N
-            or 8 * K * d * _lanes(c) <= _k().TILE_FROM or T * d * d * K > _MFORM_LIMIT):
+            or _k().tile_size(K, d, _lanes(c)) == K or T * d * d * K > _MFORM_LIMIT):
         return _NO_MFORM, _NO_MFORM
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
@@ -157,10 +157,12 @@ def _evaluate(field, x, t, kind, with_div=False):
         xs = x if idx is None else np.ascontiguousarray(x[idx])
         tab = sub.tables(tt, kind)
         rows = 0 if len(tt) == 1 else ti        # one row for all, or one per particle
+        # the M form serves one row for all particles only
+        MT, BT = _mform(sub, tab, xs.shape[0], with_div) if len(tt) == 1 else (_NO_MFORM, _NO_MFORM)
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
-            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, *_mform(sub, tab, xs.shape[0], with_div),
+            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, MT, BT,
                        _lanes(sub.comp), _ntask(), o, dv)
         if idx is None:
             out, div = o, dv

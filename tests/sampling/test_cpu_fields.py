@@ -118,6 +118,8 @@ def test_full_covariances_in_component_tiles_match_core():
         assert rel(cpu.score(f, x, t), path.cfg_score(x, t, 2, 2.5)) <= 1e-12
     t = rng.choice([0.0, 0.2, 0.7, 1.0], len(x))
     assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
+    for t in (0.3, 0.8):        # fewer particles than the M form needs: coordinates again
+        assert rel(cpu.velocity(f, x[:200], t), path.cfg_velocity(x[:200], t, 2, 2.5)) <= 1e-12
     xb = 1e6 * rng.standard_normal((cpu._MFORM_MIN_N, d))
     for t in (0.0, 1e-9, 1e-6):
         assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 2, 2.5)) <= 1e-12
