@@ -335,27 +335,21 @@ def _sub_quad(lb, k, XE, i, j, m, lm, jj, rows, tab, split0):
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
-def _blk_centre(rows, comp, tab, k0, nk, sc):
-    """sc.yb[k - k0] -= alpha_r Q_k^T mu_k for the components k0 .. k0 + nk - 1 (xe_k -> y_k)."""
+def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
+    """sc.yb[k - k0] = Q_k^T x - alpha_r Q_k^T mu_k (full covariances) for the components
+    k0 .. k0 + nk - 1 and all lanes: one (nk d, d) @ (d, P) product (BLAS) and a subtraction."""
     uni = _uniform(rows)
     al, mue, yb = tab.alpha, comp.mue, sc.yb
     a0 = al[_row(rows, 0)]
-    d, P = yb.shape[1], yb.shape[2]
+    d = X.shape[1]
+    P = X.shape[2]
+    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
     for i in range(nk):
         k = k0 + i
         for j in range(d):
             m0 = a0 * mue[j, k]
             for p in range(P):
                 yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * mue[j, k]
-
-
-@numba.njit(cache=True, fastmath=_FM, inline="always")
-def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
-    """sc.yb[k - k0] = Q_k^T x - alpha_r Q_k^T mu_k (full covariances) for the components
-    k0 .. k0 + nk - 1 and all lanes: one (nk d, d) @ (d, P) product (BLAS) and ``_blk_centre``."""
-    d = X.shape[1]
-    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
-    _blk_centre(rows, comp, tab, k0, nk, sc)
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
@@ -622,17 +616,25 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
         # xe_k = Q_k^T x, a tile of Kt components at a time (all K unless the scratch of all of
         # them would leave L2): one (Kt d, d) @ (d, P) product (BLAS) and the logits; with one
         # tile, y_k = xe_k - alpha Q_k^T mu_k is kept for pass 2 (with several, pass 2 needs none
-        # or computes its own)
+        # or computes its own). The subtraction is written here, not called: a second inlined
+        # helper at this point made the code compiled in a process differ in rounding from the
+        # same code loaded from numba's cache (numba 0.68)
         Kt = yb.shape[0]
+        keep = Kt == K
+        al = tab.alpha
+        a0 = al[r0]
         for k0 in range(0, K, Kt):
             nk = min(Kt, K - k0)
             np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
             for i in range(nk):
+                k = k0 + i
                 for j in range(d):
-                    _sub_quad(lb, k0 + i, yb, i, j, mue[j, k0 + i], lam[k0 + i, j], j, rows, tab,
-                              split0)
-        if Kt == K:
-            _blk_centre(rows, comp, tab, 0, K, sc)
+                    m = mue[j, k]
+                    _sub_quad(lb, k, yb, i, j, m, lam[k, j], j, rows, tab, split0)
+                    if keep:
+                        m0 = a0 * m
+                        for p in range(P):
+                            yb[i, j, p] -= m0 if uni else al[_row(rows, p)] * m
     else:
         jj = 0
         for k in range(K):
