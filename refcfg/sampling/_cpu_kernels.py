@@ -47,13 +47,14 @@ lane by lane (``_sub_quad``).
 
 Isotropic components (mode 0) at one row for all lanes with beta >= alpha: with D_kp = mu_k . x_p
 the split logits are lb_kp = cst_k - (alpha invs_k / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k
-|x_p|^2 / beta^2). From MM_MIN_D dimensions on, D is one (K, d) @ (d, P) product (BLAS) and pass 2
-is the matrix-product form F = (sum_k C_k gain_k) x + sum_k C_k (dm - alpha gain_k) mu_k, a
-(d, K) @ (K, P) product: 4d flops per particle-component instead of ~8d. Its rounding error is
+|x_p|^2 / beta^2), and pass 2 is the matrix-product form
+F = (sum_k C_k gain_k) x + sum_k C_k (dm - alpha gain_k) mu_k: 4d flops per particle-component
+instead of ~8d. From MM_MIN_D dimensions on, D is one (K, d) @ (d, P) product (BLAS) and the second
+sum one (d, K) @ (K, P) product; below, both are loops. Its rounding error is
 that of the direct form up to the order of summation (docs/numerics.md).
 
-Blocking. P particles (the "lanes", P = 64 or 32, a divisor of BLOCK) are evaluated together with
-particle-major scratch ([..., p]), so that every innermost loop runs over the P lanes: long enough
+Blocking. P particles (the "lanes", P = 256, 64 or 32; ``refcfg.sampling.cpu._lanes``) are
+evaluated together, in blocks of max(BLOCK, P) particles, with particle-major scratch ([..., p]), so that every innermost loop runs over the P lanes: long enough
 for LLVM's vectoriser to amortise its runtime alias checks, and every table load serves P lanes.
 With full covariances the two eigenbasis rotations of all K components are two BLAS products per
 block, Y (K d, P) = QA (K d, d) @ X (d, P) and V (d, P) = QB (d, K d) @ Z (K d, P), with
@@ -100,7 +101,7 @@ from ._cpu_math import exp_fast, fill_normals, stream_key
 # reassociation lets LLVM vectorise the sums over components; no nnan/ninf (inf logits must work)
 _FM = {"reassoc", "contract", "nsz"}
 _SHARE_MIN = math.exp(-600.0)  # smallest group sum of the shared exponentials (_blk_weights)
-BLOCK = 64  # particles per prange task; results do not depend on it
+BLOCK = 64  # particles per block of a prange task (P if larger); results do not depend on it
 MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimension on
 # full covariances: beyond TILE_FROM bytes of eigen-coordinates per block (K d P 8), components in
 # tiles of TILE_BYTES (kept in L2; ``tile_size``)
@@ -215,14 +216,24 @@ def _scratch(mode, K, d, G, P, div):
 
 
 @numba.njit(cache=True, inline="always")
-def _lane_groups(n0, N, grp, sc):
-    """Group ranges and particle factors of the lanes n0 .. n0 + P - 1 (past N: copies of N - 1)."""
+def _bsize(P):
+    """Particles per block with P lanes: BLOCK, or P when larger (a multiple of P either way)."""
+    return max(BLOCK, P)
+
+
+@numba.njit(cache=True, inline="always")
+def _lane_groups(n0, first, N, grp, sc):
+    """Group ranges and particle factors of the lanes n0 .. n0 + P - 1 (past N: copies of N - 1).
+    Groups shared by all particles (one label, one weight) are filled at a task's ``first`` block
+    only: the scratch keeps them."""
     lo, hi, coef = grp.lo, grp.hi, grp.coef
+    pl = lo.shape[0] > 1
+    pc = coef.shape[0] > 1
+    if not (first or pl or pc):
+        return
     ga, gb, cbase = sc.ga, sc.gb, sc.cbase
     G = lo.shape[1]
     P = sc.ga.shape[1]
-    pl = lo.shape[0] > 1
-    pc = coef.shape[0] > 1
     for p in range(P):
         n = min(n0 + p, N - 1)
         rl = n if pl else 0
@@ -241,8 +252,9 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     c_gp = sc.cg[g, p] (or 1 when ``unit``). Three sweeps over the components: the lane maximum m
     over all of them; e_k = exp(lb_k - m) with every group's sum z_g accumulated in the same sweep;
     out_k = e_k sum_g [k in g] c_g / z_g. A group with z_g < e^-600 (its best component far below
-    the lane's best) gets its own exponentials against its own maximum instead (rare). Loops run
-    over all K components with masks: a loop starting at a runtime offset did not vectorise."""
+    the lane's best) gets its own exponentials against its own maximum instead (rare). When all
+    lanes have the same group ranges (one label for the block) the ranges are loop bounds; else the
+    loops run over all K components with per-lane masks."""
     K, P = lb.shape
     # record fields read once: a field read inside a loop costs an incref/decref pair per pass
     ga, gb, zg, fg, mx, eb, cg = sc.ga, sc.gb, sc.zg, sc.fg, sc.mx, sc.eb, sc.cg
@@ -251,15 +263,29 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     for k in range(K):
         for p in range(P):
             mx[p] = max(mx[p], lb[k, p])
+    # groups common to all lanes (one label for the block): ranges as loop bounds, no masks
+    common = True
+    for g in range(g0, g1):
+        for p in range(P):
+            common = common and ga[g, p] == ga[g, 0] and gb[g, p] == gb[g, 0]
     for g in range(g0, g1):
         for p in range(P):
             zg[g, p] = 0.0
-    for k in range(K):
-        for p in range(P):
-            eb[k, p] = exp_fast(lb[k, p] - mx[p])
-        for g in range(g0, g1):
+    if common:
+        for k in range(K):
             for p in range(P):
-                zg[g, p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
+                eb[k, p] = exp_fast(lb[k, p] - mx[p])
+        for g in range(g0, g1):
+            for k in range(ga[g, 0], gb[g, 0]):
+                for p in range(P):
+                    zg[g, p] += eb[k, p]
+    else:
+        for k in range(K):
+            for p in range(P):
+                eb[k, p] = exp_fast(lb[k, p] - mx[p])
+            for g in range(g0, g1):
+                for p in range(P):
+                    zg[g, p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     nslow = 0
     for g in range(g0, g1):
         for p in range(P):
@@ -269,12 +295,21 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
             fg[g, p] = c / z if (shared and c != 0.0) else 0.0
             if c != 0.0 and not shared:
                 nslow += 1
-    for k in range(K):
-        for p in range(P):
-            out[k, p] = 0.0
-        for g in range(g0, g1):
+    if common:
+        for k in range(K):
             for p in range(P):
-                out[k, p] += fg[g, p] * eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
+                out[k, p] = 0.0
+        for g in range(g0, g1):
+            for k in range(ga[g, 0], gb[g, 0]):
+                for p in range(P):
+                    out[k, p] += fg[g, p] * eb[k, p]
+    else:
+        for k in range(K):
+            for p in range(P):
+                out[k, p] = 0.0
+            for g in range(g0, g1):
+                for p in range(P):
+                    out[k, p] += fg[g, p] * eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     if nslow > 0:  # rare: a lane whose group is far below its best component
         for g in range(g0, g1):
             for p in range(P):
@@ -540,7 +575,8 @@ def _blk_logits_mm(X, sx, r, comp, tab, MT, sc):
 def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
     """V[sv, :, p] = sum_k C_kp [dm_r mu_k + gain_rk (x_p - alpha_r mu_k)] for isotropic components
     at one row r (C = sc.cb), as (sum_k C_kp gain_rk) x_p + sum_k C_kp (dm_r - alpha_r gain_rk) mu_k:
-    the second sum one (d, K) @ (K, P) product (BLAS), QB = the means (d, K)."""
+    the second sum one (d, K) @ (K, P) product (BLAS), QB = the means (d, K) (below MM_MIN_D
+    dimensions in loops, as in ``_blk_logits_mm``)."""
     cb, eb, acc = sc.cb, sc.eb, sc.zz
     d = X.shape[1]
     K, P = cb.shape
@@ -556,7 +592,17 @@ def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
             w = cb[k, p]
             eb[k, p] = w * c
             acc[p] += w * g
-    np.dot(QB, eb, V[sv])
+    if d >= MM_MIN_D:
+        np.dot(QB, eb, V[sv])
+    else:
+        for j in range(d):
+            for p in range(P):
+                V[sv, j, p] = 0.0
+        for k in range(K):
+            for j in range(d):
+                m = QB[j, k]
+                for p in range(P):
+                    V[sv, j, p] += eb[k, p] * m
     for j in range(d):
         for p in range(P):
             V[sv, j, p] += acc[p] * X[sx, j, p]
@@ -606,10 +652,10 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
         for p in range(P):
             lb[k, p] = c0 if uni else cst[_row(rows, p), k]
     # where beta >= alpha the logits in the split form (module docstring); isotropic components at
-    # one row for all lanes: with BLAS products, and from MM_MIN_D dimensions on the
-    # matrix-product form of pass 2
+    # one row for all lanes: the matrix-product forms of both passes (BLAS products from MM_MIN_D
+    # dimensions on)
     split0 = uni and tab.alpha[r0] <= tab.beta[r0]
-    mm = comp.mode == 0 and split0 and d >= MM_MIN_D
+    mm = comp.mode == 0 and split0
     if comp.mode == 0 and split0:
         _blk_logits_mm(X, sx, r0, comp, tab, QA, sc)
     elif comp.mode == 2:
@@ -668,8 +714,9 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
     # slot 0 as an int64 variable, not a literal: _blk_field then has the same signature as in
     # integrate_blk (a literal argument would compile another specialisation)
     zero = np.int64(0)
-    for n0 in range(b0 * BLOCK, min(N, b1 * BLOCK), P):
-        _lane_groups(n0, N, grp, sc)
+    B = _bsize(P)
+    for n0 in range(b0 * B, min(N, b1 * B), P):
+        _lane_groups(n0, n0 == b0 * B, N, grp, sc)
         _fill_lane_rows(rows, lr, n0, N)
         for p in range(P):
             n = min(n0 + p, N - 1)
@@ -690,10 +737,11 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
 def eval_blk(x, rows, comp, grp, tab, QA, QB, MT, BT, P, ntask, out, div):
     """out[n] = F(x[n]) at table row ``rows`` (an integer: one time for all) or rows[n] (int64
     (N,)); with an array ``div`` (not None) also div[n] = div F(x[n]) (velocity tables). P lanes
-    per evaluation; the blocks of BLOCK particles in at most ``ntask`` parallel tasks of contiguous
-    blocks, each allocating its scratch once (allocated per block, the MBs of scratch of a large
-    mixture were fresh, page-faulted memory at every block)."""
-    nblk = (x.shape[0] + BLOCK - 1) // BLOCK
+    per evaluation; the blocks of ``_bsize(P)`` particles in at most ``ntask`` parallel tasks of
+    contiguous blocks, each allocating its scratch once (allocated per block, the MBs of scratch of
+    a large mixture were fresh, page-faulted memory at every block)."""
+    B = _bsize(P)
+    nblk = (x.shape[0] + B - 1) // B
     nt = max(1, min(nblk, ntask))
     # block indices as int64 (the prange index is unsigned in the parallel region): one
     # specialisation of the block function
@@ -720,9 +768,10 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P,
     qd = np.empty((s, P))      # the stage divergences
     ell = np.zeros(P)
     xi = np.empty(d)
-    for n0 in range(b0 * BLOCK, min(N, b1 * BLOCK), P):
+    B = _bsize(P)
+    for n0 in range(b0 * B, min(N, b1 * B), P):
         nl = min(P, N - n0)
-        _lane_groups(n0, N, grp, sc)
+        _lane_groups(n0, n0 == b0 * B, N, grp, sc)
         for p in range(P):
             n = min(n0 + p, N - 1)
             ell[p] = 0.0
@@ -799,7 +848,8 @@ def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, ntask, sig
     for i in range(S):
         if sigma[i] != 0.0:
             sde = True
-    nblk = (x0.shape[0] + BLOCK - 1) // BLOCK
+    B = _bsize(P)
+    nblk = (x0.shape[0] + B - 1) // B
     nt = max(1, min(nblk, ntask))
     if dl is None:
         for c in prange(nt):

@@ -42,13 +42,17 @@ _NO_MFORM = np.empty((0, 0, 0))
 
 
 def _lanes(comp):
-    """Particles per field evaluation in the blocked kernels (a divisor of their BLOCK = 64): 64,
-    except 32 for full covariances with K d > 64 (the (K d, P) scratch then stays in L2).
-    Measured on 2 cores: K = 8, d = 2: 64 lanes 1.6-2x faster than 8; K = 64, d = 16 (full): 32 and
-    16 faster than 64; K = 4, d = 2 (full, two-class-2d): 64 lanes 1.35x faster than 32 in the fused
-    Heun loop (half the calls: the per-call cost of the kernel's records is then amortised)."""
-    K, dd = comp.lam.shape
-    return 32 if comp.mode == MODE_FULL and K * dd > 64 else 64
+    """Particles per field evaluation in the blocked kernels: 256 for small mixtures (K d <= 32);
+    for full covariances with K d > 64, 32 (the (K d, P) scratch then stays in L2) unless d >= 32
+    (64: the rotations' products are then large enough that wider panels pay); else 64.
+    Measured on 2 cores: K = 8, d = 2: 64 lanes 1.6-2x faster than 8, 256 lanes 1.05-1.15x faster
+    than 64 (the per-block work of the records and loop set-up spread over more lanes); K = 64,
+    d = 16 (full): 32 lanes 1.3x faster than 64; d = 64 (full, K = 16 and 32): 64 lanes 1.1-1.2x
+    faster than 32."""
+    K, d = comp.lam.shape[0], comp.mu.shape[0]
+    if K * d <= 32:
+        return 256
+    return 32 if comp.mode == MODE_FULL and K * d > 64 and d < 32 else 64
 
 
 def _ntask() -> int:

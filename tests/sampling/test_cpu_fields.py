@@ -159,6 +159,35 @@ def test_results_do_not_depend_on_the_task_split(monkeypatch):
         assert np.array_equal(v, out[0][0]) and np.array_equal(smp, out[0][1])
 
 
+@pytest.mark.parametrize("cov_type", ["isotropic", "full"])
+def test_blocks_with_one_label_or_several_and_the_lane_count(cov_type, monkeypatch):
+    # the softmax sums a block's groups without masks when all its lanes have the same ranges (one
+    # label for the block) and with per-lane masks otherwise: one label for the first 600
+    # particles, then mixed labels with NULL, and one label for all (shared groups). 1e-12
+    # relative against the core at interior times and the endpoints; the lane count (64 or 256
+    # particles per evaluation) changes no particle's arithmetic (bitwise equal), sampling included
+    path = random_path(cov_type, K=6, d=2, seed=9)
+    rng = np.random.default_rng(10)
+    x = 2.0 * rng.standard_normal((1000, 2))
+    y = np.concatenate([np.full(600, 1), rng.integers(-1, 3, 400)])
+    for lab in (y, 2):
+        f = refcfg.CFGField(path, lab, 2.5)
+        for t in (0.0, 0.3, 0.5, 0.8, 1.0):
+            ref = path.cfg_velocity(x, t, lab, 2.5)
+            out = []
+            for P in (64, 256):
+                monkeypatch.setattr(cpu, "_lanes", lambda comp, P=P: P)
+                out.append(cpu.velocity(f, x, t))
+                assert rel(out[-1], ref) <= 1e-12
+            assert np.array_equal(out[0], out[1])
+    smp = []
+    for P in (64, 256):
+        monkeypatch.setattr(cpu, "_lanes", lambda comp, P=P: P)
+        smp.append(refcfg.sample(path, 700, "heun", steps=4, seed=3, y=y[:700], w=2.0,
+                                 backend="cpu"))
+    assert np.array_equal(smp[0], smp[1])
+
+
 def test_per_particle_times_and_weights():
     path = random_path("full")
     rng = np.random.default_rng(2)

@@ -53,3 +53,54 @@ def test_import_refcfg_compiles_nothing():
             "or m.endswith('_cpu_kernels') or m.endswith('_cpu_math')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]", r.stdout
+
+
+_KERNELS = """
+import hashlib, json, numpy as np, refcfg
+from refcfg.sampling import _cpu_kernels as kk, cpu
+out = {}
+rng = np.random.default_rng(3)
+# every kernel specialisation (one time / per-particle times, with and without the divergence,
+# the fused loop with and without noise) and the forms the data choose at run time: isotropic
+# split and direct rows, full covariances in one tile and in several (M form and coordinates again)
+cases = (("two-class-2d", 300), ("mit-symmetric", 300), ("highdim", 200))
+for name, n in cases:
+    p = refcfg.GMMPath(refcfg.problem(name))
+    x = 2.0 * rng.standard_normal((n, p.d))
+    f = refcfg.CFGField(p, 0, 2.5)
+    t = rng.choice([0.0, 0.3, 0.7, 1.0], n)
+    for key, v in (("v03", cpu.velocity(f, x, 0.3)), ("v08", cpu.velocity(f, x, 0.8)),
+                   ("vt", cpu.velocity(f, x, t)), ("s", cpu.score(f, x, 0.4)),
+                   ("div", cpu.divergence(f, x, 0.6)),
+                   ("heun", refcfg.sample(p, n, "heun", steps=4, seed=1, y=0, w=2.5,
+                                          backend="cpu")),
+                   ("em", refcfg.sample(p, n, "euler_maruyama", steps=4, sigma=0.5, seed=1, y=0,
+                                        w=2.5, backend="cpu"))):
+        out[f"{name}-{key}"] = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+tiles = refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(np.full(300, 1 / 300),
+                                                     rng.standard_normal((300, 16)),
+                                                     np.tile(np.eye(16), (300, 1, 1)) * 0.5)]))
+xt = rng.standard_normal((cpu._MFORM_MIN_N + 10, 16))
+for key, tt in (("tiles-mform", 0.3), ("tiles-again", rng.choice([0.2, 0.6], len(xt)))):
+    out[key] = hashlib.sha256(cpu.velocity(refcfg.CFGField(tiles, 0, 2.0), xt, tt).tobytes()).hexdigest()
+stats = {k: (sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))
+         for k, f in (("eval", kk.eval_blk), ("integrate", kk.integrate_blk))}
+print(json.dumps({"hashes": out, "stats": stats}))
+"""
+
+
+def test_same_bits_compiled_and_loaded_from_cache(tmp_path):
+    # numba compiles the kernels in the first process and loads them from its cache in the second:
+    # the two must compute the same bits (an inlining difference once made them differ in rounding)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _KERNELS], env=env, capture_output=True,
+                           text=True, check=True, timeout=900)
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    for kernel in ("eval", "integrate"):
+        assert cold["stats"][kernel][1] > 0 and cold["stats"][kernel][0] == 0   # compiled
+        assert warm["stats"][kernel][0] > 0 and warm["stats"][kernel][1] == 0   # loaded
+    assert len(cold["hashes"]) == 23
+    assert cold["hashes"] == warm["hashes"]
