@@ -475,7 +475,10 @@ _blk_weights_c = numba.njit(cache=True, fastmath=_FM)(_blk_weights.py_func)
 _blk_pass2_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2.py_func)
 
 
-@numba.njit(cache=True, fastmath=_FM)
+# fastmath=False (explicit: left unset, a callee inherits its caller's flags): with the fastmath
+# flags, this function computed in a process that compiled it differed in the last bits from the
+# same code loaded from numba's cache (full covariances; tests/sampling/test_repro.py)
+@numba.njit(cache=True, fastmath=False)
 def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
