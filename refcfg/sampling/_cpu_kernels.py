@@ -54,9 +54,9 @@ sum one (d, K) @ (K, P) product; below, both are loops. Its rounding error is
 that of the direct form up to the order of summation (docs/numerics.md).
 
 Blocking. P particles (the "lanes", P = 256, 64 or 32; ``refcfg.sampling.cpu._lanes``) are
-evaluated together, in blocks of max(BLOCK, P) particles, with particle-major scratch ([..., p]), so that every innermost loop runs over the P lanes: long enough
-for LLVM's vectoriser to amortise its runtime alias checks, and every table load serves P lanes.
-With full covariances the two eigenbasis rotations of all K components are two BLAS products per
+evaluated together, in blocks of max(BLOCK, P) particles, with particle-major scratch ([..., p]),
+so that every innermost loop runs over the P lanes: long enough for LLVM's vectoriser to amortise
+its runtime alias checks, and every table load serves P lanes. With full covariances the two eigenbasis rotations of all K components are two BLAS products per
 block, Y (K d, P) = QA (K d, d) @ X (d, P) and V (d, P) = QB (d, K d) @ Z (K d, P), with
 QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j] (numba's np.dot: scipy's OpenBLAS on the calling thread).
 The GEMM shape is always (., P): the last block is padded with copies of particle N - 1, so a
@@ -271,21 +271,18 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     for g in range(g0, g1):
         for p in range(P):
             zg[g, p] = 0.0
+    for k in range(K):
+        for p in range(P):
+            eb[k, p] = exp_fast(lb[k, p] - mx[p])
+        if not common:
+            for g in range(g0, g1):
+                for p in range(P):
+                    zg[g, p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     if common:
-        for k in range(K):
-            for p in range(P):
-                eb[k, p] = exp_fast(lb[k, p] - mx[p])
         for g in range(g0, g1):
             for k in range(ga[g, 0], gb[g, 0]):
                 for p in range(P):
                     zg[g, p] += eb[k, p]
-    else:
-        for k in range(K):
-            for p in range(P):
-                eb[k, p] = exp_fast(lb[k, p] - mx[p])
-            for g in range(g0, g1):
-                for p in range(P):
-                    zg[g, p] += eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     nslow = 0
     for g in range(g0, g1):
         for p in range(P):
@@ -295,21 +292,18 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
             fg[g, p] = c / z if (shared and c != 0.0) else 0.0
             if c != 0.0 and not shared:
                 nslow += 1
+    for k in range(K):
+        for p in range(P):
+            out[k, p] = 0.0
+        if not common:
+            for g in range(g0, g1):
+                for p in range(P):
+                    out[k, p] += fg[g, p] * eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     if common:
-        for k in range(K):
-            for p in range(P):
-                out[k, p] = 0.0
         for g in range(g0, g1):
             for k in range(ga[g, 0], gb[g, 0]):
                 for p in range(P):
                     out[k, p] += fg[g, p] * eb[k, p]
-    else:
-        for k in range(K):
-            for p in range(P):
-                out[k, p] = 0.0
-            for g in range(g0, g1):
-                for p in range(P):
-                    out[k, p] += fg[g, p] * eb[k, p] if (k >= ga[g, p] and k < gb[g, p]) else 0.0
     if nslow > 0:  # rare: a lane whose group is far below its best component
         for g in range(g0, g1):
             for p in range(P):
@@ -535,28 +529,37 @@ def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
+def _small_dot(A, B, out, blas):
+    """out = A @ B, (n, m) @ (m, P): by BLAS when ``blas``, else in loops with the lanes innermost
+    (for the few dimensions below MM_MIN_D a BLAS call costs more than it saves)."""
+    if blas:
+        np.dot(A, B, out)
+        return
+    n, m = A.shape
+    P = out.shape[1]
+    for i in range(n):
+        for p in range(P):
+            out[i, p] = 0.0
+        for j in range(m):
+            a = A[i, j]
+            for p in range(P):
+                out[i, p] += a * B[j, p]
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
 def _blk_logits_mm(X, sx, r, comp, tab, MT, sc):
     """Logits of isotropic components at one row r with beta_r >= alpha_r, in the split form of the
     NumPy core (``GMMPath._quadratic``) less its common term |x|^2 / (2 beta^2) (one number per lane,
     which cancels in every softmax): with D_kp = mu_k . x_p from one (K, d) @ (d, P) product (BLAS),
     lb[k, p] = cst_rk - (alpha invs_rk / 2) (alpha |mu_k|^2 - 2 D_kp - alpha lam_k |x_p|^2 / beta^2).
-    (Below MM_MIN_D dimensions D comes from loops: a BLAS call costs more than it saves there.)"""
+    (``_small_dot``: loops below MM_MIN_D dimensions.)"""
     lb, xx = sc.lb, sc.mx
     d = X.shape[1]
     K, P = lb.shape
     a = tab.alpha[r]
     b2 = tab.beta[r] * tab.beta[r]
     mu, lam, invs, cst = comp.mu, comp.lam, tab.invs, tab.cst
-    if d >= MM_MIN_D:
-        np.dot(MT, X[sx], lb)
-    else:
-        for k in range(K):
-            for p in range(P):
-                lb[k, p] = 0.0
-            for j in range(d):
-                m = mu[j, k]
-                for p in range(P):
-                    lb[k, p] += m * X[sx, j, p]
+    _small_dot(MT, X[sx], lb, d >= MM_MIN_D)
     for p in range(P):
         xx[p] = 0.0
     for j in range(d):
@@ -578,8 +581,8 @@ def _blk_logits_mm(X, sx, r, comp, tab, MT, sc):
 def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
     """V[sv, :, p] = sum_k C_kp [dm_r mu_k + gain_rk (x_p - alpha_r mu_k)] for isotropic components
     at one row r (C = sc.cb), as (sum_k C_kp gain_rk) x_p + sum_k C_kp (dm_r - alpha_r gain_rk) mu_k:
-    the second sum one (d, K) @ (K, P) product (BLAS), QB = the means (d, K) (below MM_MIN_D
-    dimensions in loops, as in ``_blk_logits_mm``)."""
+    the second sum one (d, K) @ (K, P) product (BLAS), QB = the means (d, K) (``_small_dot``:
+    loops below MM_MIN_D dimensions)."""
     cb, eb, acc = sc.cb, sc.eb, sc.zz
     d = X.shape[1]
     K, P = cb.shape
@@ -595,17 +598,7 @@ def _blk_pass2_mm(X, sx, r, comp, tab, QB, sc, V, sv):
             w = cb[k, p]
             eb[k, p] = w * c
             acc[p] += w * g
-    if d >= MM_MIN_D:
-        np.dot(QB, eb, V[sv])
-    else:
-        for j in range(d):
-            for p in range(P):
-                V[sv, j, p] = 0.0
-        for k in range(K):
-            for j in range(d):
-                m = QB[j, k]
-                for p in range(P):
-                    V[sv, j, p] += eb[k, p] * m
+    _small_dot(QB, eb, V[sv], d >= MM_MIN_D)
     for j in range(d):
         for p in range(P):
             V[sv, j, p] += acc[p] * X[sx, j, p]

@@ -1,4 +1,5 @@
-"""Reproducibility (seed, thread count) and lazy compilation (no kernel at ``import refcfg``)."""
+"""Reproducibility (seed, thread count, kernels compiled or loaded from numba's cache) and lazy
+compilation (no kernel at ``import refcfg``)."""
 
 import json
 import os
@@ -53,7 +54,6 @@ def test_import_refcfg_compiles_nothing():
             "or m.endswith('_cpu_kernels') or m.endswith('_cpu_math')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]", r.stdout
-
 
 
 _KERNELS = """
