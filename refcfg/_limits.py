@@ -89,6 +89,8 @@ def available_memory() -> int:
 def format_bytes(n: float) -> str:
     """A byte count for messages: '1.5 GiB', '320 MiB', '12 KiB'."""
     n = float(n)
+    if n != n or n in (float("inf"), float("-inf")):
+        return f"{n} B"
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
