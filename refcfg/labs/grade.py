@@ -108,12 +108,15 @@ def _as_rows(value) -> np.ndarray:
 
 
 def _close(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> tuple[bool, float]:
-    """(every row within tolerance, max relative error over the rows)."""
+    """(every row within tolerance, max relative error over the rows). The relative error of a row
+    is ||got - exact|| / max(||exact||, atol / rtol): rows whose exact value is 0 (at t = 0, say)
+    are measured against the absolute tolerance, as the pass rule does."""
     num = np.linalg.norm(got - ref, axis=-1)
     den = np.linalg.norm(ref, axis=-1)
     ok = bool(np.all(np.isfinite(got)) and np.all(num <= atol + rtol * den))
     with np.errstate(all="ignore"):
-        rel = np.where(np.isfinite(num), num / np.maximum(den, 1e-300), np.inf)
+        rel = np.where(np.isfinite(num), num / np.maximum(den, atol / rtol if rtol > 0 else 1e-300),
+                       np.inf)
     return ok, float(np.max(rel)) if rel.size else 0.0
 
 
@@ -173,8 +176,8 @@ def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: 
         if rel > worst[0]:
             worst = (rel, c.label)
     if all_ok:
-        return Grade(exercise, True, f"{what} matches the exact value (max rel err {worst[0]:.1e})",
-                     "", where)
+        return Grade(exercise, True, f"correct: {what} agrees with the exact value (max rel err "
+                     f"{worst[0]:.1e})", "", where)
     for m in mistakes:
         if _matches(m, cases, gots, rtol, atol):
             return Grade(exercise, False, m.sentence, m.code, where)
@@ -223,7 +226,7 @@ def from_report(exercise: str, report, *, extra_skipped: Sequence[tuple[str, str
     where = _where(done, skipped) + f" ({report.n} points each)"
     what = {"velocity": "the velocity", "score": "the score", "x0": "x0", "eps": "eps"}[report.kind]
     if report.passed:
-        return Grade(exercise, True, f"{what} matches the exact field (max rel err "
+        return Grade(exercise, True, f"correct: {what} agrees with the exact field (max rel err "
                      f"{report.max_rel:.1e})", "", where, report)
     diags = list(report.diagnoses)
     for match in ("exact", "close"):
