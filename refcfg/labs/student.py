@@ -75,7 +75,7 @@ def stub_source(source: str, where: str = "a solution cell") -> str:
                                      f"{indent}raise NotImplementedError(\"{node.name}\")"]))
     if not out:
         raise ValueError(f"{where} defines no function")
-    return "\n\n\n".join(out) + "\n"
+    return "\n\n\n".join(out)
 
 
 def _tags(cell) -> list:
