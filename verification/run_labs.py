@@ -1,5 +1,6 @@
 """Execute the labs (docs/labs/NN-name.md) with their solutions, or their student versions, and
-print each lab's wall time and grader verdicts.
+print each lab's wall time, the kernel's CPU time (user + system, a measure that does not depend on
+the other work on the machine) and the grader verdicts.
 
     python verification/run_labs.py                 # every lab, with solutions
     python verification/run_labs.py 2 --student     # lab 2 as a student receives it
@@ -10,6 +11,7 @@ Needs jupytext, nbclient, nbformat and an ipykernel "python3" kernel (refcfg[lab
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,10 +35,13 @@ def main(argv=None) -> int:
             continue
         nb = student_notebook(path, solutions=not args.student)
         t0 = time.perf_counter()
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         nb, error = execute(nb, cwd=path.parent, timeout=args.timeout)
         seconds = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)   # the kernel, once shut down
+        cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
         lines = verdicts(nb)
-        print(f"{path.name}: {seconds:.1f} s, {sum(v.startswith('PASS') for v in lines)} PASS, "
+        print(f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (kernel), {sum(v.startswith('PASS') for v in lines)} PASS, "
               f"{sum(v.startswith('FAIL') for v in lines)} FAIL" + (f", stopped: {error}" if error else ""))
         for v in lines:
             print("   ", v)

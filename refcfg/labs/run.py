@@ -1,11 +1,14 @@
 """Execute a lab notebook and read its graders' verdicts (for CI and ``verification/run_labs.py``).
 
 nbclient, nbformat and an ipykernel kernel (default "python3") are imported when called. The kernel
-inherits this process's environment (PYTHONPATH included), so it imports the same refcfg.
+inherits this process's environment (PYTHONPATH included), so it imports the same refcfg, except
+MPLBACKEND: the kernel draws its figures inline, as a student's notebook does (a headless backend
+set for the tests would skip drawing them, and with it any error a figure raises).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -29,8 +32,9 @@ def execute(nb, *, cwd=None, timeout: int = 120, kernel_name: str = "python3"):
     resources = {"metadata": {"path": str(Path(cwd))}} if cwd is not None else {}
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
                             resources=resources)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     try:
-        client.execute()
+        client.execute(env=env)
     except CellExecutionError as exc:
         index = first_error_cell(nb)
         return nb, f"cell {index}: {exc.ename}: {exc.evalue}"

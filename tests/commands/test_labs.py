@@ -11,6 +11,8 @@ from refcfg.cli import main
 
 pytest.importorskip("jupytext")
 
+pytestmark = pytest.mark.slow   # the command line, with jupytext
+
 
 def _one_line_error(capsys, *needles):
     err = capsys.readouterr().err

@@ -75,8 +75,9 @@ def test_each_exercise_is_followed_by_its_grader(path):
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
 def test_lab_sources_cite_equations_the_notes_have(path):
-    """Equation numbers cited in the labs exist in the notes (1-71) and the known wrong ones do
-    not appear (eq. 21 for the marginal field, eqs. 59-61/62 or 63-67 as ranges)."""
+    """Equation numbers cited in the labs exist in the notes (1-71) and the citations found wrong
+    in earlier docs do not appear (the flow's number for the marginal field; the ranges from 59 to
+    61 or 62 and from 63 to 67)."""
     text = path.read_text(encoding="utf-8")
     for m in re.finditer(r"\beqs?\. (\d+)", text):
         assert 1 <= int(m.group(1)) <= 71, m.group(0)
