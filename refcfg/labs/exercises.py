@@ -93,6 +93,38 @@ def _weight(w) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def grade_cosine_schedule(fn: Callable, *, n: int = 16) -> Grade:
+    """(alpha, beta, dalpha, dbeta) = cosine_schedule(t): alpha_t = sin(pi t / 2), beta_t =
+    cos(pi t / 2) and their time derivatives, each of t's shape (N,); the schedule must meet
+    alpha_0 = beta_1 = 0, alpha_1 = beta_0 = 1 (the conditions under eq. 15). Checked at t = 0,
+    0.1, ..., 1 (refcfg's "cosine" schedule)."""
+    from ..schedules import schedule
+
+    sched = schedule("cosine")
+    n = as_positive_int(n, "n")
+    h = np.pi / 2
+
+    def exact(t):
+        v = sched.values(t)
+        return v.alpha, v.beta, v.dalpha, v.dbeta
+
+    cases = [Case(f"t = {t:g}", (np.full(n, t),), exact(np.full(n, t))) for t in TIMES]
+    mistakes = [
+        Mistake("alpha_beta_swapped", "alpha_t and beta_t are swapped: the path must start at the "
+                "noise, alpha_0 = 0 and beta_0 = 1, and end at the data, alpha_1 = 1 and beta_1 = 0 "
+                "(the conditions under eq. 15).",
+                lambda t: (np.cos(h * t), np.sin(h * t), -h * np.sin(h * t), h * np.cos(h * t))),
+        Mistake("chain_rule", "the derivatives miss the chain-rule factor pi/2: d/dt sin(pi t/2) = "
+                "(pi/2) cos(pi t/2).",
+                lambda t: (np.sin(h * t), np.cos(h * t), np.cos(h * t), -np.sin(h * t))),
+        Mistake("dbeta_sign", "dbeta_t has the wrong sign: beta_t = cos(pi t/2) decreases, so "
+                "dbeta_t = -(pi/2) sin(pi t/2).",
+                lambda t: (np.sin(h * t), np.cos(h * t), h * np.cos(h * t), h * np.sin(h * t))),
+    ]
+    return compare_cases("cosine_schedule", fn, cases, mistakes,
+                         what="(alpha_t, beta_t, dalpha_t, dbeta_t)", name=_name(fn))
+
+
 def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d", n: int = 32,
                       seed=0) -> Grade:
     """x = sample_path(z, t, eps): x_t = alpha_t z + beta_t eps ~ p_t(x|z) = N(alpha_t z,
@@ -450,6 +482,7 @@ def _em(x, t, h, u, s, sigma, noise, *, half=0.5, noise_factor=1.0):
 # ---------------------------------------------------------------------------------------------
 
 EXERCISES = {
+    "cosine_schedule": grade_cosine_schedule,
     "sample_path": grade_sample_path,
     "conditional_velocity": grade_conditional_velocity,
     "conditional_score": grade_conditional_score,

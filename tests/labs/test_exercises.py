@@ -31,6 +31,11 @@ def stub(*args):
 # ----------------------------------------------------------------------- correct functions
 
 
+def cosine_schedule(t):
+    return (np.sin(np.pi * t / 2), np.sin(np.pi * (1 - t) / 2), np.pi / 2 * np.cos(np.pi * t / 2),
+            -np.pi / 2 * np.sin(np.pi * t / 2))
+
+
 def sample_path(z, t, eps):
     return col(S.alpha(t)) * z + col(S.beta(t)) * eps
 
@@ -93,7 +98,7 @@ def sde_step(x, t, h, u, s, sigma, noise):
 
 
 CORRECT = {
-    "sample_path": sample_path, "conditional_velocity": conditional_velocity,
+    "cosine_schedule": cosine_schedule, "sample_path": sample_path, "conditional_velocity": conditional_velocity,
     "conditional_score": conditional_score, "velocity": velocity, "score": score,
     "velocity_from_score": velocity_from_score, "cfm_loss": cfm_loss, "drop_labels": drop_labels,
     "classifier_score": classifier_score, "classifier_guidance": classifier_guidance, "cfg": cfg,
@@ -121,6 +126,16 @@ def test_stub_is_rejected_as_not_written(exercise):
 
 
 # ----------------------------------------------------------------------------- mistakes
+
+
+def m_schedule_chain_rule(t):
+    a, b, _, _ = cosine_schedule(t)
+    return a, b, np.cos(np.pi * t / 2), -np.sin(np.pi * t / 2)
+
+
+def m_schedule_swapped(t):
+    a, b, da, db = cosine_schedule(t)
+    return b, a, db, da
 
 
 def m_sample_variance(z, t, eps):
@@ -211,6 +226,8 @@ def m_sde_missing_half(x, t, h, u, s, sigma, noise):
 
 MISTAKES = [
     # (exercise, function, options, code, words of the sentence)
+    ("cosine_schedule", m_schedule_chain_rule, {}, "chain_rule", "chain-rule factor pi/2"),
+    ("cosine_schedule", m_schedule_swapped, {}, "alpha_beta_swapped", "alpha_0 = 0 and beta_0 = 1"),
     ("sample_path", m_sample_variance, {}, "variance_as_std", "variance"),
     ("sample_path", m_sample_swapped, {}, "alpha_beta_swapped", "swapped"),
     ("conditional_velocity", _diffusion_velocity, {}, "time_reversed", "time convention reversed"),

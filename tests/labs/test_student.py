@@ -8,8 +8,10 @@ import re
 
 import pytest
 
-from refcfg.labs.exercises import EXERCISES
-from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_sources, stub_source,
+pytest.importorskip("jupytext")
+
+from refcfg.labs.exercises import EXERCISES  # noqa: E402
+from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_sources, stub_source,  # noqa: E402
                                  student_notebook, write_labs)
 
 LABS = lab_sources()
