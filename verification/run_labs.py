@@ -41,8 +41,9 @@ def main(argv=None) -> int:
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)   # the kernel, once shut down
         cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
         lines = verdicts(nb)
-        print(f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (kernel), {sum(v.startswith('PASS') for v in lines)} PASS, "
-              f"{sum(v.startswith('FAIL') for v in lines)} FAIL" + (f", stopped: {error}" if error else ""))
+        n_pass = sum(v.startswith("PASS") for v in lines)
+        print(f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (kernel), {n_pass} PASS, "
+              f"{len(lines) - n_pass} FAIL" + (f", stopped: {error}" if error else ""))
         for v in lines:
             print("   ", v)
         if error and not args.student:

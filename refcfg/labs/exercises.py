@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import NULL, as_generator, as_positive_int
-from .grade import Case, Grade, Mistake, compare_cases, from_report
+from .._validation import NULL, as_generator, as_label, as_positive_int, as_real
+from .grade import Case, Grade, Mistake, call_failure, compare_cases, from_report
 
 __all__ = ["grade", "EXERCISES", "POINTS", "TIMES", "NEAR_ZERO", "NEAR_ONE", "point_mass_mixture"]
 
@@ -72,13 +72,15 @@ def _check(exercise: str, fn, wrapped, problem, kind, *, extra_skipped=(), **kwa
     name = _name(fn)
     try:
         report = check_field(wrapped, problem, kind, name=name, **kwargs)
-    except FieldError as exc:
+    except FieldError as exc:   # the student's function raised or returned something unusable
         cause = exc.__cause__
         if isinstance(cause, NotImplementedError):
-            return Grade(exercise, False, f"not written yet: `{name}` raises NotImplementedError; "
-                         f"replace its body with your code", "not_implemented")
-        code = "raised" if cause is not None else "shape"
-        return Grade(exercise, False, str(exc).splitlines()[0], code)
+            code, sentence = call_failure(name, cause, "")
+            return Grade(exercise, False, sentence, code)
+        message = str(exc).splitlines()[0]
+        code = "raised" if cause is not None else ("no_return" if "returned None" in message
+                                                   else "shape")
+        return Grade(exercise, False, message, code)
     return from_report(exercise, report, extra_skipped=extra_skipped)
 
 
@@ -86,6 +88,14 @@ def _weight(w) -> float:
     if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
         raise ValueError(f"w must be a finite number, got {w!r}")
     return float(w)
+
+
+def _batch(n) -> int:
+    """n, the points per time: at least 2 (the tilted density is compared up to a constant)."""
+    n = as_positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be >= 2 points, got {n}")
+    return n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +305,7 @@ def grade_drop_labels(fn: Callable, *, n: int = 200, n_classes: int = 2, seed=0)
     ``refcfg.NULL`` (-1) with probability eta, decided by uniform draws u (drop where u < eta).
     Checked at eta = 0, 0.1, 0.5, 1."""
     n = as_positive_int(n, "n")
+    n_classes = as_positive_int(n_classes, "n_classes")
     rng = as_generator(seed)
     y = rng.integers(0, n_classes, n)
     u = rng.random(n)
@@ -398,7 +409,12 @@ def grade_tilted_log_density(fn: Callable, *, y: int = 0, problem="two-class-2d"
     from ..experiments import tilted
 
     path = _resolve(problem, None)
-    n = as_positive_int(n, "n")
+    n = _batch(n)
+    label = as_label(y, path.n_classes)
+    if not isinstance(label, int):
+        raise ValueError(f"y must be one class (an int) for the tilted law p(x|y)^w p(x)^(1-w) / Z, "
+                         f"got {y!r}")
+    y = label
     x = path.mixture.marginal.sample(n, seed=as_generator(seed)) * 1.5  # also the tails
     cond, marg = path.mixture.class_gmm(y), path.mixture.marginal
 
@@ -436,6 +452,9 @@ def grade_sde_step(fn: Callable, *, h: float = 0.01, sigma: float = 0.8, w: floa
     """x_next = sde_step(x, t, h, u, s, sigma, noise): one Euler-Maruyama step of the SDE eq. 44,
     x + h (u + sigma^2 / 2 s) + sigma sqrt(h) noise, with u and s the exact CFG velocity and score
     at (x, t) and noise ~ N(0, I) given. Checked from t = 0 to the last step t = 1 - h."""
+    h = as_real(h, "h", gt=0.0, hi=0.5)
+    sigma = as_real(sigma, "sigma", lo=0.0)
+    w = _weight(w)
     path = _resolve(problem, schedule)
     n = as_positive_int(n, "n")
     rng = as_generator(seed)

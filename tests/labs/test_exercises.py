@@ -98,7 +98,8 @@ def sde_step(x, t, h, u, s, sigma, noise):
 
 
 CORRECT = {
-    "cosine_schedule": cosine_schedule, "sample_path": sample_path, "conditional_velocity": conditional_velocity,
+    "cosine_schedule": cosine_schedule, "sample_path": sample_path,
+    "conditional_velocity": conditional_velocity,
     "conditional_score": conditional_score, "velocity": velocity, "score": score,
     "velocity_from_score": velocity_from_score, "cfm_loss": cfm_loss, "drop_labels": drop_labels,
     "classifier_score": classifier_score, "classifier_guidance": classifier_guidance, "cfg": cfg,
@@ -341,3 +342,15 @@ def test_bad_grader_arguments_raise():
         grade(cfg, "cfg", w=float("nan"))
     with pytest.raises(ValueError, match="n must be"):
         grade(sample_path, "sample_path", n=0)
+    with pytest.raises(ValueError, match="h must be > 0"):
+        grade(sde_step, "sde_step", h=0.0)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        grade(sde_step, "sde_step", sigma=-1.0)
+    with pytest.raises(ValueError, match="y must be in 0..1"):
+        grade(tilted_log_density, "tilted_log_density", y=5)
+    with pytest.raises(ValueError, match="y must be one class"):
+        grade(tilted_log_density, "tilted_log_density", y=None)
+    with pytest.raises(ValueError, match="n must be >= 2"):
+        grade(tilted_log_density, "tilted_log_density", n=1)
+    with pytest.raises(ValueError, match="problem|unknown"):
+        grade(cfg, "cfg", problem="no-such-problem")
