@@ -323,7 +323,8 @@ def grade_drop_labels(fn: Callable, *, n: int = 200, n_classes: int = 2, seed=0)
                 "learns u_t(x|null) and CFG has no unconditional field to combine (eq. 64).",
                 lambda y, u, eta: y),
     ]
-    return compare_cases("drop_labels", fn, cases, mistakes, what="the labels", name=_name(fn))
+    return compare_cases("drop_labels", fn, cases, mistakes, what="the label array",
+                         name=_name(fn))
 
 
 def grade_classifier_score(fn: Callable, *, problem="two-class-2d", schedule="linear",
