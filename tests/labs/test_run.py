@@ -48,3 +48,22 @@ def test_student_version_runs_up_to_the_first_exercise(path):
     lines = verdicts(nb)
     assert lines and all(v.startswith("FAIL ") and "not written yet" in v for v in lines), lines
     assert SOLUTION_TAG not in str(nb.cells[first].metadata)
+
+
+def test_verdicts_are_read_from_every_kind_of_output():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    a = nbformat.v4.new_code_cell("g")
+    a.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "PASS cfg: correct: ok\n"
+                                                                         "     (compared at t = 0)"},
+                                        execution_count=1)]
+    b = nbformat.v4.new_code_cell("print(g)")
+    b.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                        text="FAIL sde_step: the noise enters twice.\n")]
+    c = nbformat.v4.new_code_cell("f()")
+    c.outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="f",
+                                        traceback=[])]
+    nb.cells = [nbformat.v4.new_markdown_cell("PASS not: a verdict"), a, b, c]
+    assert verdicts(nb) == ["PASS cfg: correct: ok", "FAIL sde_step: the noise enters twice."]
+    assert first_error_cell(nb) == 3

@@ -106,3 +106,12 @@ def test_write_labs_checks_before_writing(tmp_path):
         with pytest.raises(ValueError, match=match):
             write_labs(tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_links_of_the_lab_pages_resolve():
+    folder = LABS[0].parent
+    for page in [folder / "index.md"] + LABS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" not in target:
+                assert (page.parent / target).exists(), (page.name, target)
+
