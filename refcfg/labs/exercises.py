@@ -194,8 +194,25 @@ def grade_conditional_velocity(fn: Callable, *, schedule="linear", n: int = 48, 
     mix = point_mass_mixture()
     labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
-    return _check("conditional_velocity", fn, wrapped, mix, "velocity", y=labels, n=n,
-                  schedule=schedule, seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
+    g = _check("conditional_velocity", fn, wrapped, mix, "velocity", y=labels, n=n,
+               schedule=schedule, seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
+
+    def u(x, t, z, *, alpha=True, power=1, flow=False):
+        al, be, da, db = _cols(_schedule(schedule), t)
+        if flow:
+            return da * z + db * x
+        return (da - db * (al if alpha else 1.0) / be ** power) * z + (db / be ** power) * x
+
+    mistakes = [
+        Mistake("flow_velocity_at_x", "this is the velocity of the flow, dalpha_t z + dbeta_t x_0, "
+                "evaluated at x instead of at x_0 = (x - alpha_t z) / beta_t; substituting x_0 gives "
+                "eq. 20.", lambda x, t, z: u(x, t, z, flow=True)),
+        Mistake("missing_alpha", "the z coefficient lacks alpha_t: eq. 20 has (dalpha_t - dbeta_t "
+                "alpha_t / beta_t) z.", lambda x, t, z: u(x, t, z, alpha=False)),
+        Mistake("variance_for_std", "it divides by beta_t^2 (the variance) where eq. 20 divides by "
+                "beta_t.", lambda x, t, z: u(x, t, z, power=2)),
+    ]
+    return _refine(g, fn, _conditional_cases(schedule, labels, seed, u), mistakes)
 
 
 def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, seed=0) -> Grade:
@@ -203,8 +220,65 @@ def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, see
     mix = point_mass_mixture()
     labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
-    return _check("conditional_score", fn, wrapped, mix, "score", y=labels, n=n, schedule=schedule,
-                  seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
+    g = _check("conditional_score", fn, wrapped, mix, "score", y=labels, n=n, schedule=schedule,
+               seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
+
+    def s(x, t, z, *, alpha=True, power=2):
+        al, be, _, _ = _cols(_schedule(schedule), t)
+        return -(x - (al if alpha else 1.0) * z) / be ** power
+
+    mistakes = [
+        Mistake("std_for_variance", "it divides by beta_t, the standard deviation; the score of "
+                "N(alpha_t z, beta_t^2 I) divides by the variance beta_t^2 (eq. 40).",
+                lambda x, t, z: s(x, t, z, power=1)),
+        Mistake("missing_alpha", "the mean of p_t(x|z) is alpha_t z, not z (eq. 40: -(x - alpha_t z) "
+                "/ beta_t^2).", lambda x, t, z: s(x, t, z, alpha=False)),
+    ]
+    exact = lambda x, t, z: s(x, t, z)  # noqa: E731
+    return _refine(g, fn, _conditional_cases(schedule, labels, seed, exact), mistakes)
+
+
+def _schedule(schedule):
+    """The schedule of the conditional exercises (a name or a Schedule)."""
+    from ..problems import resolve_schedule
+    return resolve_schedule(schedule)
+
+
+def _cols(sched, t):
+    v = sched.values(t)
+    return tuple(np.asarray(q, dtype=np.float64)[:, None] for q in (v.alpha, v.beta, v.dalpha,
+                                                                     v.dbeta))
+
+
+def _conditional_cases(schedule, labels, seed, exact):
+    """Cases (x, t, z) on the conditional paths of POINTS at the conditional exercises' times."""
+    sched = _schedule(schedule)
+    rng = as_generator(seed)
+    z = POINTS[labels]
+    eps = rng.standard_normal(z.shape)
+    cases = []
+    for t in _COND_TIMES:
+        tt = np.full(len(z), t)
+        al, be, _, _ = _cols(sched, tt)
+        x = al * z + be * eps
+        cases.append(Case(f"t = {t:g}", (x, tt, z.copy()), exact(x, tt, z)))
+    return cases
+
+
+_CALL_FAILURES = ("not_implemented", "raised", "no_return", "shape")
+
+
+def _refine(g: Grade, fn, cases, mistakes) -> Grade:
+    """A failed field verdict, with the exercise's own known mistakes tried first on the same kind
+    of points: they are the specific form of a mistake that check_field may name more generally
+    (for the linear schedule, dividing the score by beta_t is also the "sqrt" schedule's score).
+    check_field's verdict stands when none of them matches."""
+    if g.passed or g.code in _CALL_FAILURES:
+        return g
+    g2 = compare_cases(g.exercise, fn, cases, mistakes, what="it", name=_name(fn))
+    if g2.passed or g2.code in ("unexplained", "nonfinite"):
+        return g
+    return Grade(g.exercise, False, g2.sentence, g2.code, g.where, g.report)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -120,10 +120,10 @@ def _close(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> tuple[
     return ok, float(np.max(rel)) if rel.size else 0.0
 
 
-def _where(done: Sequence[str], skipped: Sequence[tuple[str, str]]) -> str:
+def _where(done: Sequence[str], skipped: Sequence[tuple[str, str]], per: str = "") -> str:
     if done and all(d.startswith("t = ") for d in done):
         done = ["t = " + ", ".join(d[4:] for d in done)]
-    text = "compared at " + ", ".join(done) if done else "nothing compared"
+    text = "compared at " + ", ".join(done) + per if done else "nothing compared"
     for label, reason in skipped:
         text += f"; {label} left out: {reason}"
     return text
@@ -223,7 +223,7 @@ def from_report(exercise: str, report, *, extra_skipped: Sequence[tuple[str, str
     error. Its sentence is the diagnosis' own message (one source: ``refcfg check`` says the same)."""
     done = [f"t = {s.t:g}" for s in report.per_t]
     skipped = [(f"t = {t:g}", _short(r)) for t, r in report.skipped] + list(extra_skipped)
-    where = _where(done, skipped) + f" ({report.n} points each)"
+    where = _where(done, skipped, f" ({report.n} points each)")
     what = {"velocity": "the velocity", "score": "the score", "x0": "x0", "eps": "eps"}[report.kind]
     if report.passed:
         return Grade(exercise, True, f"correct: {what} agrees with the exact field (max rel err "

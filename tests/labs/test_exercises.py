@@ -155,6 +155,15 @@ def _diffusion_velocity(x, t, z):
                  + col(v.dbeta / v.beta) * x)
 
 
+def m_cond_flow_velocity_at_x(x, t, z):
+    v = S.values(t)
+    return col(v.dalpha) * z + col(v.dbeta) * x      # d/dt psi_t(x0|z), with x in place of x0
+
+
+def m_cond_score_std(x, t, z):
+    return -(x - col(S.alpha(t)) * z) / col(S.beta(t))
+
+
 def m_cond_score_sign(x, t, z):
     return (x - col(S.alpha(t)) * z) / col(S.beta(t)) ** 2
 
@@ -232,7 +241,10 @@ MISTAKES = [
     ("sample_path", m_sample_variance, {}, "variance_as_std", "variance"),
     ("sample_path", m_sample_swapped, {}, "alpha_beta_swapped", "swapped"),
     ("conditional_velocity", _diffusion_velocity, {}, "time_reversed", "time convention reversed"),
+    ("conditional_velocity", m_cond_flow_velocity_at_x, {}, "flow_velocity_at_x",
+     "instead of at x_0"),
     ("conditional_score", m_cond_score_sign, {}, "negated", "minus the exact score"),
+    ("conditional_score", m_cond_score_std, {}, "std_for_variance", "divides by beta_t, the"),
     ("velocity", m_velocity_labels_ignored, {}, "labels_ignored", "labels ignored"),
     ("score", m_score_is_velocity, {}, "kind", "the exact velocity, not the score"),
     ("velocity_from_score", m_ab_swapped, {}, "ab_swapped", "a_t and b_t swapped"),
