@@ -22,6 +22,7 @@ file of docs/.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import io
@@ -86,6 +87,23 @@ def _title_of(folder: str) -> str:
     return folder.replace("-", " ").replace("_", " ").capitalize()
 
 
+def _reference_page(init: Path) -> str:
+    """The generated reference page of the subpackage whose __init__.py is INIT. A re-exported name
+    that is also a submodule's name (``from .exercises import grade`` next to grade.py) is
+    documented by mkdocstrings as the submodule: the object itself gets its own entry."""
+    pkg = f"refcfg.{init.parent.name}"
+    text = f"# {pkg}\n\n::: {pkg}\n"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            for alias in node.names:
+                name = alias.asname or alias.name
+                if (init.parent / f"{name}.py").exists() and node.module != name:
+                    text += (f"\n`{pkg}.{name}` is `{pkg}.{node.module}.{alias.name}` (the module "
+                             f"`{pkg}.{name}` is documented above):\n\n"
+                             f"::: {pkg}.{node.module}.{alias.name}\n")
+    return text
+
+
 def on_config(config):
     root = _root(config)
     docs = Path(config.docs_dir)
@@ -114,7 +132,7 @@ def on_config(config):
         name = init.parent.name
         if (not name.startswith("_") and re.search(r"^__all__\s*=", init.read_text(encoding="utf-8"), re.M)
                 and not (docs / "reference" / f"{name}.md").exists()):
-            _state["reference"][f"reference/{name}.md"] = f"# refcfg.{name}\n\n::: refcfg.{name}\n"
+            _state["reference"][f"reference/{name}.md"] = _reference_page(init)
     if config.nav is None:
         return config
     nav = list(config.nav)
