@@ -366,6 +366,11 @@ def _candidates(path, kind, w, labels, schedule_obj):
              f"{K}(x|null) (the labels do not reach the model, or a model trained with inverted "
              f"label dropout that almost never saw labels)", g(0.0)),
         ]
+        if kind == "velocity":  # classifier guidance (eq. 62) written without its factor a_t
+            out.append(("missing_a_t", "factor a_t missing: the output equals u(x) + w grad log "
+                        "p_t(y|x) where classifier guidance is u(x) + w a_t grad log p_t(y|x) "
+                        "(eq. 62)", lambda x, t: ex("velocity", x, t, 0.0)
+                        + w * (ex("score", x, t, 1.0) - ex("score", x, t, 0.0))))
     elif any_class:
         out.append(("labels_ignored", "labels ignored: for class labels the output equals the "
                     "unconditional field (the labels do not reach the model, or a model trained "

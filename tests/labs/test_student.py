@@ -1,0 +1,108 @@
+"""The student version of a lab: solution cells become stubs that keep signature and docstring;
+every lab has exercises, each followed by a grader call; ``write_labs`` writes and refuses."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+pytest.importorskip("jupytext")
+
+from refcfg.labs.exercises import EXERCISES  # noqa: E402
+from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_sources, stub_source,  # noqa: E402
+                                 student_notebook, write_labs)
+
+LABS = lab_sources()
+
+
+def test_stub_keeps_signature_and_docstring_and_raises():
+    src = ('@staticmethod\ndef f(x, t,\n      y):\n    """Doc\n    string."""\n    return x + t\n\n\n'
+           'def g(a):\n    return a  # no docstring\n')
+    out = stub_source(src)
+    assert '"""Doc\n    string."""' in out and "return x + t" not in out and "return a" not in out
+    assert "@staticmethod\ndef f(x, t,\n      y):" in out
+    ns = {"staticmethod": lambda f: f}
+    exec(out, ns)
+    for name, args in (("f", (1, 2, 3)), ("g", (1,))):
+        with pytest.raises(NotImplementedError, match=name):
+            ns[name](*args)
+
+
+def test_stub_refuses_cells_that_are_not_only_functions():
+    with pytest.raises(ValueError, match="only function definitions.*Assign"):
+        stub_source("x = 1\ndef f():\n    return 2\n", "lab, cell 3")
+    with pytest.raises(ValueError, match="not valid Python"):
+        stub_source("def f(:\n")
+    with pytest.raises(ValueError, match="defines no function"):
+        stub_source("# nothing\n")
+
+
+def test_there_are_four_labs_in_order():
+    assert [p.name[:2] for p in LABS] == ["01", "02", "03", "04"]
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_student_version_replaces_every_solution(path):
+    full = student_notebook(path, solutions=True)
+    student = student_notebook(path)
+    assert len(full.cells) == len(student.cells)
+    n = 0
+    for a, b in zip(full.cells, student.cells):
+        if SOLUTION_TAG in a.metadata.get("tags", []):
+            n += 1
+            assert EXERCISE_TAG in b.metadata["tags"] and SOLUTION_TAG not in b.metadata["tags"]
+            defs = [node.name for node in ast.parse(a.source).body]
+            stubbed = [node.name for node in ast.parse(b.source).body]
+            assert defs == stubbed and "NotImplementedError" in b.source
+        else:
+            assert a.source == b.source
+    assert n >= 2
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_each_exercise_is_followed_by_its_grader(path):
+    """After a solution cell, the next code cell grades the function it defines."""
+    nb = student_notebook(path, solutions=True)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        if SOLUTION_TAG not in cell.metadata.get("tags", []):
+            continue
+        name = ast.parse(cell.source).body[-1].name
+        call = re.search(r"labs\.grade\((?:per_label\()?(\w+)\)?, \"(\w+)\"", code[i + 1].source)
+        assert call, code[i + 1].source
+        assert call.group(1) == name and call.group(2) in EXERCISES
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_lab_sources_cite_equations_the_notes_have(path):
+    """Equation numbers cited in the labs exist in the notes (1-71) and the citations found wrong
+    in earlier docs do not appear (the flow's number for the marginal field; the ranges from 59 to
+    61 or 62 and from 63 to 67)."""
+    text = path.read_text(encoding="utf-8")
+    for m in re.finditer(r"\beqs?\. (\d+)", text):
+        assert 1 <= int(m.group(1)) <= 71, m.group(0)
+    assert not re.search(r"\beqs?\. 21\b|\beqs?\. 59-6[12]\b|\beqs?\. 63-67\b", text)
+
+
+def test_write_labs_writes_and_refuses_to_overwrite(tmp_path):
+    written = write_labs(tmp_path, formats=("ipynb", "md"), solutions=True, labs=[1])
+    names = sorted(str(p.relative_to(tmp_path)) for p in written)
+    assert names == ["01-gaussian-paths.ipynb", "01-gaussian-paths.md",
+                     "solutions/01-gaussian-paths.ipynb", "solutions/01-gaussian-paths.md"]
+    student_md = (tmp_path / "01-gaussian-paths.md").read_text()
+    assert 'tags=["exercise"]' in student_md and "NotImplementedError" in student_md
+    assert "return v.alpha[:, None] * z" not in student_md
+    assert "return v.alpha[:, None] * z" in (tmp_path / "solutions" / "01-gaussian-paths.md").read_text()
+    with pytest.raises(ValueError, match="exists"):
+        write_labs(tmp_path, labs=[1])
+    assert write_labs(tmp_path, labs=[1], force=True)
+
+
+def test_write_labs_checks_before_writing(tmp_path):
+    for kwargs, match in (({"formats": ("pdf",)}, "formats"), ({"labs": [9]}, "no lab numbered 9"),
+                          ({"source": tmp_path / "none"}, "no lab folder")):
+        with pytest.raises(ValueError, match=match):
+            write_labs(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
