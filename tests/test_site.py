@@ -247,7 +247,7 @@ def _errors(events):
     return out
 
 
-PAGE_SCRIPT = """(async () => {
+PAGE_SCRIPT = r"""(async () => {
   await new Promise(r => setTimeout(r, 50));        // material's document$ and KaTeX have run
   const ids = Array.from(document.querySelectorAll('[id]'), e => e.id);
   const names = Array.from(document.querySelectorAll('a[name]'), e => e.name);
@@ -263,6 +263,15 @@ PAGE_SCRIPT = """(async () => {
     katexErrors: Array.from(document.querySelectorAll('.katex-error'), e => e.title || e.textContent),
     rawMath: Array.from(document.querySelectorAll('.arithmatex'))
                .filter(e => !e.querySelector('.katex')).map(e => e.textContent.slice(0, 80)),
+    strayMath: (() => {      // TeX left in the text: math the Markdown did not see as math
+      const out = [], walk = document.createTreeWalker(document.querySelector('article') ||
+                                                        document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (n.parentElement.closest('pre, code, .arithmatex, .katex, script, style')) continue;
+        if (/\$|\\(alpha|beta|frac|nabla|mathcal|log)\b/.test(n.textContent))
+          out.push(n.textContent.trim().slice(0, 80));
+      }
+      return out; })(),
     mathFont: (() => { const e = document.querySelector('.katex .mathnormal');
                        return e ? getComputedStyle(e).fontFamily : null; })(),
   };
@@ -282,7 +291,7 @@ def _load(browser, url):
 CONTROL_PAGE = """<!doctype html><html><head><title>control</title>
 <script src="no-such-script.js"></script>
 <script src="https://cdn.example.org/lib.js"></script></head>
-<body><p><span class="arithmatex">\\(x^2\\)</span></p><img src="no-such-image.png">
+<body><p>costs $5, or \\alpha</p><p><span class="arithmatex">\\(x^2\\)</span></p><img src="no-such-image.png">
 <script>console.error("logged error"); undefinedFunction();</script></body></html>"""
 
 
@@ -305,6 +314,7 @@ def test_browser_checks_catch_a_broken_page(tmp_path):
     assert "network request: https://cdn.example.org/lib.js" in text, text
     assert [Path(urlparse(u).path).name for u in info["brokenImages"]] == ["no-such-image.png"]
     assert info["mathSpans"] == 1 and info["katex"] == 0 and info["rawMath"] == ["\\(x^2\\)"]
+    assert info["strayMath"] == ["costs $5, or \\alpha"], info["strayMath"]
 
 
 @pytest.fixture(scope="module")
@@ -367,8 +377,11 @@ def test_internal_links_resolve(site, crawl):
 @NEEDS_BROWSER
 def test_math_is_typeset_by_the_bundled_katex(crawl):
     """Every math span of every page is typeset by KaTeX (none left raw, no KaTeX error), in KaTeX's
-    own fonts; at least one page has math (the labs), so this cannot pass vacuously."""
+    own fonts, and no page shows TeX outside math (a $ or a \\alpha in its text, outside code);
+    at least one page has math, so this cannot pass vacuously."""
     pages = crawl["pages"]
+    stray = {u: i["strayMath"] for u, i in pages.items() if i["strayMath"]}
+    assert not stray, json.dumps(stray, indent=1)[:4000]
     with_math = {u: i for u, i in pages.items() if i["mathSpans"]}
     assert with_math, "no page has math"
     for url, info in with_math.items():

@@ -15,6 +15,7 @@ file of docs/.
 - Pages that the nav of mkdocs.yml does not list are appended to it, so that a new page is never
   unreachable: pages in a folder of docs/ form a section named after the folder (its index.md or
   README.md first), pages at the top form a section "More".
+- In table rows, a "|" inside $...$ math becomes \\vert (it would end the cell).
 - Lab notebooks (jupytext markdown, docs/labs/) lose the cell metadata of their code fences
   (```python tags=["solution"] becomes ```python), solution cells are folded into a collapsible
   "Solution" block.
@@ -351,9 +352,22 @@ def _lab_cells(text: str) -> str:
 _FENCE_WORDS = re.compile(r"^([ \t]*```[\w+-]+)[ \t]+[^{\s`][^\n`]*$", re.M)
 
 
+# a table row, and $...$ math in it: a "|" inside the math (p_t(x|z)) would end the table cell, so
+# it becomes \vert (the same symbol)
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.M)
+_DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
+
+
+def _table_math(markdown: str) -> str:
+    def row(m):
+        return _DOLLAR_MATH.sub(lambda k: "$" + k.group(1).replace("|", r"\vert ") + "$", m.group(0))
+    return _TABLE_ROW.sub(row, markdown)
+
+
 def on_page_markdown(markdown, page, config, files):
     src_uri = page.file.src_uri
     if src_uri.startswith("labs/"):
         markdown = _lab_cells(markdown)
     markdown = _FENCE_WORDS.sub(r"\1", markdown)
+    markdown = _table_math(markdown)
     return _rewrite_links(markdown, src_uri)
