@@ -115,6 +115,11 @@ def test_reference_covers_every_public_name(site):
                 missing.append(f"{pkg.__name__}.{name}")
     assert not missing, f"not in the API reference: {missing}"
     assert checked >= 100, checked
+    # the docstrings' Sphinx roles (:class:`X`) are shown as code, not as ":class:" text
+    roles = {html.name: m.group(0) for html in (site / "reference").glob("*.html")
+             for m in [re.search(r":(class|func|meth|mod|attr|data|obj|exc):\W", html.read_text("utf-8"))]
+             if m}
+    assert not roles, roles
 
 
 # -------------------------------------------------------------------------------------- browser

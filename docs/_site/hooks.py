@@ -15,6 +15,7 @@ file of docs/.
 - Pages that the nav of mkdocs.yml does not list are appended to it, so that a new page is never
   unreachable: pages in a folder of docs/ form a section named after the folder (its index.md or
   README.md first), pages at the top form a section "More".
+- Sphinx roles in docstrings (:class:`X`) are shown as the code X alone.
 - In table rows, a "|" inside $...$ math becomes \\vert (it would end the cell).
 - Lab notebooks (jupytext markdown, docs/labs/) lose the cell metadata of their code fences
   (```python tags=["solution"] becomes ```python), solution cells are folded into a collapsible
@@ -371,3 +372,14 @@ def on_page_markdown(markdown, page, config, files):
     markdown = _FENCE_WORDS.sub(r"\1", markdown)
     markdown = _table_math(markdown)
     return _rewrite_links(markdown, src_uri)
+
+
+# Sphinx roles in docstrings (:class:`MLP`, :func:`~refcfg.sweep.run`), which Markdown shows as
+# ":class:" before the code: the role is dropped, and a "~" keeps the last component only
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):<code>(~?)([^<]*)</code>")
+
+
+def on_page_content(html, page, config, files):
+    return _ROLE.sub(lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>",
+                     html)
+
