@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 import refcfg
 from refcfg.plotting import interactive
@@ -87,28 +86,15 @@ def test_page_is_self_contained(page, small):
     assert 'type="range"' in text
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
 
 
-# CI sets REFCFG_REQUIRE_BROWSER=1 after installing Chromium: there a missing browser fails the
-# browser tests instead of skipping them
-_REQUIRED = os.environ.get("REFCFG_REQUIRE_BROWSER") == "1"
-NEEDS_BROWSER = pytest.mark.skipif(_chromium() is None and not _REQUIRED,
-                                   reason="no headless Chromium installed")
-
-
-@pytest.mark.skipif(not _REQUIRED, reason="REFCFG_REQUIRE_BROWSER is not set (CI sets it)")
+@pytest.mark.skipif(not REQUIRED, reason="REFCFG_REQUIRE_BROWSER is not set (CI sets it)")
 def test_browser_present_where_required():
-    assert _chromium() is not None, "REFCFG_REQUIRE_BROWSER=1 but no Chromium on the PATH"
+    assert chromium() is not None, "REFCFG_REQUIRE_BROWSER=1 but no Chromium on the PATH"
 
 
 def _run_chromium(url, budget_ms):
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
            "--dump-dom", url]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=90)

@@ -15,7 +15,6 @@ import json
 import os
 import pkgutil
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
+from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 import refcfg
 
@@ -124,17 +124,6 @@ def test_reference_covers_every_public_name(site):
 
 # -------------------------------------------------------------------------------------- browser
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
-
-
-_REQUIRED = os.environ.get("REFCFG_REQUIRE_BROWSER") == "1"
-NEEDS_BROWSER = pytest.mark.skipif(_chromium() is None and not _REQUIRED,
-                                   reason="no headless Chromium installed")
 
 
 class Browser:
@@ -142,7 +131,7 @@ class Browser:
     on fd 3, replies and events on fd 4, each a JSON text ended by a NUL byte)."""
 
     def __init__(self, profile: Path):
-        assert _chromium() is not None, "REFCFG_REQUIRE_BROWSER=1 but no Chromium on the PATH"
+        assert chromium() is not None, "REFCFG_REQUIRE_BROWSER=1 but no Chromium on the PATH"
         to_browser_r, self._w = os.pipe()
         self._r, from_browser_w = os.pipe()
         # the browser reads fd 3 and writes fd 4: the child moves the pipe ends there, copying them
@@ -155,7 +144,7 @@ class Browser:
             os.dup2(w, 4)
             os.set_inheritable(3, True)
             os.set_inheritable(4, True)
-        cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--remote-debugging-pipe", "--no-first-run", "--no-default-browser-check",
                "--allow-file-access-from-files", f"--user-data-dir={profile}", "about:blank"]
         self.proc = subprocess.Popen(cmd, preexec_fn=child, close_fds=False,
