@@ -25,7 +25,8 @@ import numpy as np
 from .._limits import require_memory
 from .._validation import NULL
 
-__all__ = ["velocity_vjp", "velocity_jacobian", "prediction_vjp", "prediction_coefficients"]
+__all__ = ["velocity_vjp", "velocity_jacobian", "prediction_vjp", "prediction_coefficients",
+           "signal_noise_vjp"]
 
 
 def _component_terms(path, x, t, y):
@@ -189,3 +190,25 @@ def prediction_vjp(field, x, t, g, prediction="velocity") -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     pu, px = prediction_coefficients(field.schedule, t, prediction, x.shape[0])
     return pu[:, None] * velocity_vjp(field, x, t, g) + px[:, None] * g
+
+
+def signal_noise_vjp(field, x, signal, noise, output, g) -> np.ndarray:
+    """g^T d(output)/dx' for ``refcfg.interop.predict_signal_noise``'s output (a library's
+    convention x' = signal x0 + noise eps): with x_t = c x' at refcfg's t, x0 and eps give
+    c (g^T dp/dx_t); v = signal eps - noise x0 and the flow eps - x0 the same combinations of
+    them. x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
+    from ._core import time_from_signal_noise
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    n = x.shape[0]
+    a = np.broadcast_to(np.atleast_1d(np.asarray(signal, dtype=np.float64)), (n,))
+    s = np.broadcast_to(np.atleast_1d(np.asarray(noise, dtype=np.float64)), (n,))
+    t, c = time_from_signal_noise(field.schedule, a, s)
+    xt = x * c[:, None]
+    if output == "sample":
+        return c[:, None] * prediction_vjp(field, xt, t, g, "x0")
+    if output == "epsilon":
+        return c[:, None] * prediction_vjp(field, xt, t, g, "eps")
+    ce, cx = (a, -s) if output == "v_prediction" else (np.ones(n), -np.ones(n))
+    return c[:, None] * (prediction_vjp(field, xt, t, ce[:, None] * g, "eps")
+                         + prediction_vjp(field, xt, t, cx[:, None] * g, "x0"))

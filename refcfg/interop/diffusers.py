@@ -22,10 +22,13 @@ Guidance: pass ``w`` (and per-call ``class_labels``) for the exact CFG field ins
 labels and with NULL (-1) labels (the unconditional model), and combine in your own CFG code.
 ``class_labels=None`` keeps the labels the model was built with.
 
+Gradients with respect to the sample: the closed-form vector-Jacobian product
+(``refcfg.interop._jacobian.signal_noise_vjp``; lowerable fields), as ``refcfg.interop.torch``.
+
 Samples are (N, d) tensors or image-shaped (N, *shape) with prod(shape) = d; any scheduler that
 acts elementwise accepts them. DDIMScheduler and
 DDPMScheduler clip x0 to [-1, 1] by default (``clip_sample=True``): build them with
-``clip_sample=False`` for refcfg's problems. Gradients are not supported (``refcfg.interop.torch``).
+``clip_sample=False`` for refcfg's problems.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import torch
 from ._core import (OUTPUTS, as_shape, check_prediction, flat_shape, predict_signal_noise,
                     resolve_field, signal_noise_from_alphas_cumprod)
 
-__all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field"]
+__all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field", "with_backward"]
 
 
 def as_numpy(v, name: str):
@@ -56,6 +59,18 @@ def labels_field(field, w, class_labels):
     if labels.dtype.kind not in "iu":
         raise TypeError(f"class_labels must be integer labels, got dtype {labels.dtype}")
     return resolve_field(field, labels.astype(np.int64), w)
+
+
+def with_backward(x, res, field, xd, signal, noise, output):
+    """``res`` with the closed-form backward with respect to x (``attach_vjp``)."""
+    from ._jacobian import signal_noise_vjp
+    from .torch import attach_vjp
+    n = xd.shape[0]
+
+    def vjp(g):
+        return signal_noise_vjp(field, xd.reshape(n, -1), signal, noise, output,
+                                g.reshape(n, -1)).reshape(xd.shape)
+    return attach_vjp(x, res, vjp)
 
 
 def signal_noise(scheduler, timestep) -> tuple[np.ndarray, np.ndarray]:
@@ -121,4 +136,5 @@ class ExactDiffusersModel(torch.nn.Module):
                                    shape=self.shape)
         res = torch.from_numpy(np.ascontiguousarray(out)).to(device=sample.device,
                                                               dtype=sample.dtype)
+        res = with_backward(sample, res, field, xd, a, s, self.prediction)
         return SimpleNamespace(sample=res) if return_dict else (res,)

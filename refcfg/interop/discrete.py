@@ -9,8 +9,9 @@ fractional timestep interpolates sigma = sqrt((1 - acp) / acp), as diffusers' sc
 same map as ``refcfg.interop.diffusers``.
 
 prediction: "epsilon" (alias "eps"), "sample" (alias "x0") or "v_prediction" (alias "v"):
-eps, x0, or v = sqrt(acp) eps - sqrt(1 - acp) x0 (Salimans and Ho). Gradients: as
-``refcfg.interop.torch`` (none through this module). torch is imported with this module.
+eps, x0, or v = sqrt(acp) eps - sqrt(1 - acp) x0 (Salimans and Ho). Gradients with respect to x:
+the closed-form vector-Jacobian product (``refcfg.interop._jacobian.signal_noise_vjp``), as in
+``refcfg.interop.torch``. torch is imported with this module.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from .._validation import _describe
 from ._core import (as_shape, check_prediction, flat_shape, predict_signal_noise, resolve_field,
                     signal_noise_from_alphas_cumprod)
-from .diffusers import as_numpy, labels_field
+from .diffusers import as_numpy, labels_field, with_backward
 
 __all__ = ["AlphasCumprodModel", "DISCRETE_PREDICTIONS"]
 
@@ -72,6 +73,8 @@ class AlphasCumprodModel(torch.nn.Module):
         flat_shape(x.shape, self.field.d, self.shape)
         a, s = self.signal_noise(timestep)
         field = labels_field(self.field, self.w, class_labels)
-        out = predict_signal_noise(field, x.detach().to("cpu", torch.float64).numpy(), a, s,
-                                   self.prediction, backend=self.backend, shape=self.shape)
-        return torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
+        xd = x.detach().to("cpu", torch.float64).numpy()
+        out = predict_signal_noise(field, xd, a, s, self.prediction, backend=self.backend,
+                                   shape=self.shape)
+        res = torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
+        return with_backward(x, res, field, xd, a, s, self.prediction)

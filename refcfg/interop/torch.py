@@ -24,7 +24,7 @@ import torch
 from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
                     resolve_field)
 
-__all__ = ["ExactModule", "exact_module", "PREDICTIONS"]
+__all__ = ["ExactModule", "exact_module", "attach_vjp", "PREDICTIONS"]
 
 
 class _ExactFn(torch.autograd.Function):
@@ -52,6 +52,32 @@ class _ExactFn(torch.autograd.Function):
         vjp = prediction_vjp(ctx.field, x_np, t, g_np, ctx.module.prediction)
         gx = torch.from_numpy(vjp.reshape(tuple(x.shape))).to(device=x.device, dtype=x.dtype)
         return gx, None, None, None, None, None, None
+
+
+class _ClosedFormFn(torch.autograd.Function):
+    """``value`` (computed from x outside autograd) with the backward g -> vjp(g)."""
+
+    @staticmethod
+    def forward(ctx, x, value, vjp):
+        ctx.vjp, ctx.shape = vjp, tuple(x.shape)
+        ctx.device, ctx.dtype = x.device, x.dtype
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = grad.detach().to("cpu", torch.float64).numpy().reshape(ctx.shape)
+        gx = np.ascontiguousarray(ctx.vjp(g)).reshape(ctx.shape)
+        return torch.from_numpy(gx).to(device=ctx.device, dtype=ctx.dtype), None, None
+
+
+def attach_vjp(x, value, vjp):
+    """``value``, a tensor computed from the tensor x outside autograd, given the backward
+    g -> vjp(g) (g and the result: float64 NumPy arrays of x's shape) when autograd records x;
+    ``value`` itself otherwise. For adapters whose output is a closed form of x (the diffusers,
+    discrete and EDM adapters, with the vector-Jacobian products of ``refcfg.interop._jacobian``)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ClosedFormFn.apply(x, value, vjp)
+    return value
 
 
 def _cuda_predict(field, x_np, t, prediction, clamp):
