@@ -108,7 +108,7 @@ def main(argv=None):
     lines = ["| solver | rtol = atol | t evaluated | past the end | evaluations | error |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        past = max(r["t_max"] - 1.0, -r["t_min"], 0.0)
+        past = max(0.0, r["t_max"] - 1.0, -r["t_min"])
         lines.append(f"| {r['solver']} | {r['tol']:.0e} | [{r['t_min']:.4f}, {r['t_max']:.4f}] | "
                      f"{past:.3g} | {r['evaluations']} | {r['error']:.2e} ({r['error_kind']}) |")
     out = Path(args.out)
