@@ -247,9 +247,16 @@ def time_from_signal_noise(schedule, signal, noise):
     c = alpha_t / signal (or beta_t / noise where signal = 0) is refcfg's x_t. Closed form for the
     "linear" schedule (t = signal / (signal + noise)); bisection on the ratio otherwise (to 1 ulp
     of t). signal, noise: arrays >= 0, not both 0. Returns (t, c) as float64 arrays."""
-    a = np.atleast_1d(np.asarray(signal, dtype=np.float64))
-    s = np.atleast_1d(np.asarray(noise, dtype=np.float64))
-    a, s = np.broadcast_arrays(a, s)
+    if not all(hasattr(schedule, k) for k in ("alpha", "beta", "name")):
+        raise TypeError(f"schedule must be a refcfg Schedule (e.g. refcfg.schedule('linear') or "
+                        f"path.schedule), got {_describe(schedule)}")
+    a = np.atleast_1d(as_float_array(signal, "signal"))
+    s = np.atleast_1d(as_float_array(noise, "noise"))
+    try:
+        a, s = np.broadcast_arrays(a, s)
+    except ValueError:
+        raise ValueError(f"signal and noise must broadcast, got shapes {a.shape} and "
+                         f"{s.shape}") from None
     if np.any(~np.isfinite(a)) or np.any(~np.isfinite(s)) or np.any(a < 0) or np.any(s < 0) \
             or np.any(a + s == 0):
         raise ValueError("signal and noise coefficients must be finite, >= 0 and not both 0")

@@ -125,3 +125,15 @@ def test_alphas_cumprod_map():
         signal_noise_from_alphas_cumprod(np.array([0.5, 0.0]), 0)
     with pytest.raises(TypeError, match="timestep"):
         signal_noise_from_alphas_cumprod(acp, "3")
+
+
+def test_time_from_signal_noise_checks_its_arguments():
+    from refcfg.interop import time_from_signal_noise
+    with pytest.raises(TypeError, match="schedule must be a refcfg Schedule"):
+        time_from_signal_noise("linear", 0.5, 0.5)
+    with pytest.raises(TypeError, match="signal"):
+        time_from_signal_noise(PATH.schedule, "a", 0.5)
+    with pytest.raises(ValueError, match="signal and noise must broadcast"):
+        time_from_signal_noise(PATH.schedule, [0.1, 0.2], [0.3, 0.4, 0.5])
+    t, c = time_from_signal_noise(PATH.schedule, 0.6, 0.8)
+    assert t[0] == pytest.approx(0.6 / 1.4, abs=1e-15) and c[0] == pytest.approx(1 / 1.4, abs=1e-15)
