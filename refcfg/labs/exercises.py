@@ -496,7 +496,8 @@ def grade_tilted_log_density(fn: Callable, *, y: int = 0, problem="two-class-2d"
     def centred(f):
         def g(x, y, w):
             v = np.asarray(f(x, y, w), dtype=np.float64)
-            return v - v.reshape(-1)[0] if v.ndim == 1 and v.size == x.shape[0] else v
+            # (n,) and (n, 1) are the same n values (the comparison reads both as n rows)
+            return v - v.reshape(-1)[0] if v.size == x.shape[0] else v
         return g
 
     exact = centred(lambda x, y, w: tilted.log_density(path, x, y, w))

@@ -366,3 +366,31 @@ def test_bad_grader_arguments_raise():
         grade(tilted_log_density, "tilted_log_density", n=1)
     with pytest.raises(ValueError, match="problem|unknown"):
         grade(cfg, "cfg", problem="no-such-problem")
+
+
+# ------------------------------------------------------------------ review findings, each a case
+
+
+def test_a_student_who_changes_the_inputs_in_place_gets_the_right_diagnosis():
+    """The mistakes are worked out on the case's own arrays, not on those the student changed."""
+    def missing_half_in_place(x, t, h, u, s, sigma, noise):
+        x += h * (u + sigma ** 2 * s) + sigma * np.sqrt(h) * noise
+        return x
+
+    def correct_in_place(x, t, h, u, s, sigma, noise):
+        x += h * (u + sigma ** 2 / 2 * s) + sigma * np.sqrt(h) * noise
+        return x
+
+    g = grade(missing_half_in_place, "sde_step")
+    assert g.code == "missing_half", str(g)
+    assert grade(correct_in_place, "sde_step").passed
+
+
+def test_a_tilted_log_density_returned_as_a_column_passes():
+    def as_column(x, y, w):
+        return tilted_log_density(x, y, w)[:, None]
+
+    g = grade(as_column, "tilted_log_density")
+    assert g.passed, str(g)
+    g = grade(lambda x, y, w: m_tilted_convention(x, y, w)[:, None], "tilted_log_density")
+    assert g.code == "w_convention", str(g)
