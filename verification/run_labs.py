@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refcfg.labs.run import execute, verdicts  # noqa: E402
-from refcfg.labs.student import lab_sources, student_notebook  # noqa: E402
+from refcfg.labs.student import lab_number, lab_sources, student_notebook  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     status = 0
     for path in lab_sources():
-        if args.labs and int(path.name[:2]) not in args.labs:
+        if args.labs and lab_number(path) not in args.labs:
             continue
         nb = student_notebook(path, solutions=not args.student)
         t0 = time.perf_counter()

@@ -11,8 +11,9 @@ import pytest
 pytest.importorskip("jupytext")
 
 from refcfg.labs.exercises import EXERCISES  # noqa: E402
-from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_sources, stub_source,  # noqa: E402
-                                 student_notebook, write_labs)
+from refcfg.labs import student  # noqa: E402
+from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_number, lab_sources,  # noqa: E402
+                                 stub_source, student_notebook, write_labs)
 
 LABS = lab_sources()
 
@@ -40,7 +41,7 @@ def test_stub_refuses_cells_that_are_not_only_functions():
 
 
 def test_there_are_four_labs_in_order():
-    assert [p.name[:2] for p in LABS] == ["01", "02", "03", "04"]
+    assert [lab_number(p) for p in LABS] == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
@@ -102,8 +103,9 @@ def test_write_labs_writes_and_refuses_to_overwrite(tmp_path):
 
 def test_write_labs_checks_before_writing(tmp_path):
     for kwargs, match in (({"formats": ("pdf",)}, "formats"), ({"labs": [9]}, "no lab numbered 9"),
-                          ({"source": tmp_path / "none"}, "no lab folder")):
-        with pytest.raises(ValueError, match=match):
+                          ({"source": tmp_path / "none"}, "no lab folder"),
+                          ({"labs": 1.5}, "labs: must be a lab number")):
+        with pytest.raises((ValueError, TypeError), match=match):
             write_labs(tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
 
@@ -115,3 +117,41 @@ def test_links_of_the_lab_pages_resolve():
             if "://" not in target:
                 assert (page.parent / target).exists(), (page.name, target)
 
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"labs": 1.0}, TypeError, "labs: must be a lab number or a list"),
+    ({"labs": ["1"]}, TypeError, "labs: must be lab numbers \\(ints\\), got '1'"),
+    ({"labs": [1.0]}, TypeError, "labs: must be lab numbers \\(ints\\), got 1.0"),
+    ({"labs": [True]}, TypeError, "labs: must be lab numbers"),
+    ({"labs": []}, ValueError, "labs: no lab number given"),
+    ({"formats": "pdf"}, ValueError, "formats: must be among ipynb, md, got 'pdf'"),
+    ({"formats": 3}, TypeError, "formats: must be a format name"),
+])
+def test_write_labs_names_the_bad_argument(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        write_labs(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_labs_takes_one_lab_or_one_format_alone(tmp_path):
+    written = write_labs(tmp_path, labs=2, formats="md")
+    assert [p.name for p in written] == ["02-marginal-field-and-score.md"]
+
+
+def test_lab_number():
+    assert [lab_number(p) for p in LABS] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="NN-name.md"):
+        lab_number("index.md")
+
+
+def test_sources_are_found_installed_when_there_is_no_checkout(tmp_path, monkeypatch):
+    """Installed, the sources are package data in refcfg/labs/sources (no docs/labs next to it)."""
+    installed = tmp_path / "site-packages" / "refcfg" / "labs" / "sources"
+    installed.mkdir(parents=True)
+    (installed / "01-a.md").write_text("x")
+    monkeypatch.setattr(student, "_CHECKOUT", tmp_path / "no-checkout" / "docs" / "labs")
+    monkeypatch.setattr(student, "_INSTALLED", installed)
+    assert student._default_sources() == installed
+    monkeypatch.setattr(student, "_CHECKOUT", LABS[0].parent)
+    assert student._default_sources() == LABS[0].parent
