@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._limits import require_memory
 from .._validation import NULL, as_generator, as_label, as_positive_int, as_real
 from .grade import Case, Grade, Mistake, call_failure, compare_cases, from_report
 
@@ -69,6 +70,7 @@ def _check(exercise: str, fn, wrapped, problem, kind, *, extra_skipped=(), **kwa
     """check_field on ``wrapped`` (the student's function as fn(x, t, y)), as a Grade."""
     from ..validate import FieldError, check_field
 
+    _points(kwargs["n"], exercise, _resolve(problem, kwargs.get("schedule")))
     name = _name(fn)
     try:
         report = check_field(wrapped, problem, kind, name=name, **kwargs)
@@ -90,9 +92,25 @@ def _weight(w) -> float:
     return float(w)
 
 
-def _batch(n) -> int:
-    """n, the points per time: at least 2 (the tilted density is compared up to a constant)."""
+_ARRAYS = 80
+"""A bound on the (n, d) float64 arrays a grader holds at once: the cases' inputs and exact values
+(up to 12 cases of 7 arrays), the student's outputs and one mistake's values; a mixture's field
+adds about 4 per component."""
+
+
+def _points(n, exercise: str, path=None, d: int = 2) -> int:
+    """n, the points per case, checked: a positive int whose arrays fit in memory (refused with a
+    ValueError naming n before any work)."""
     n = as_positive_int(n, "n")
+    k = 1 if path is None else path.mixture.marginal.K
+    d = d if path is None else path.d
+    require_memory(8.0 * n * d * (_ARRAYS + 4 * k), f"grading {exercise} on n = {n} points", "n")
+    return n
+
+
+def _batch(n, exercise: str, path) -> int:
+    """n, the points per time: at least 2 (the tilted density is compared up to a constant)."""
+    n = _points(n, exercise, path)
     if n < 2:
         raise ValueError(f"n must be >= 2 points, got {n}")
     return n
@@ -111,7 +129,7 @@ def grade_cosine_schedule(fn: Callable, *, n: int = 16) -> Grade:
     from ..schedules import schedule
 
     sched = schedule("cosine")
-    n = as_positive_int(n, "n")
+    n = _points(n, "cosine_schedule", d=4)
     h = np.pi / 2
 
     def exact(t):
@@ -141,7 +159,7 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
     beta_t^2 I) (eqs. 15-16), at t = 0, 0.1, ..., 1 on data points z and fixed noise eps."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "sample_path", path)
     rng = as_generator(seed)
     z, _ = path.mixture.sample(n, seed=rng)
     eps = rng.standard_normal(z.shape)
@@ -192,7 +210,7 @@ def grade_conditional_velocity(fn: Callable, *, schedule="linear", n: int = 48, 
     """u = conditional_velocity(x, t, z): u_t(x|z) = (dalpha_t - dbeta_t alpha_t / beta_t) z
     + (dbeta_t / beta_t) x (eq. 20), for x on the conditional path of three points z."""
     mix = point_mass_mixture()
-    labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
+    labels = np.arange(_points(n, "conditional_velocity")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
     g = _check("conditional_velocity", fn, wrapped, mix, "velocity", y=labels, n=n,
                schedule=schedule, seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
@@ -218,7 +236,7 @@ def grade_conditional_velocity(fn: Callable, *, schedule="linear", n: int = 48, 
 def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, seed=0) -> Grade:
     """s = conditional_score(x, t, z): grad log p_t(x|z) = -(x - alpha_t z) / beta_t^2 (eq. 40)."""
     mix = point_mass_mixture()
-    labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
+    labels = np.arange(_points(n, "conditional_score")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
     g = _check("conditional_score", fn, wrapped, mix, "score", y=labels, n=n, schedule=schedule,
                seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
@@ -312,7 +330,7 @@ def grade_velocity_from_score(fn: Callable, *, problem="two-class-2d", schedule=
 
 def _toy_model(x, t):
     """A fixed stand-in for a network u_theta(x, t): not the exact field, smooth, nonzero at t = 0."""
-    return (1.0 - 2.0 * t)[:, None] * x + np.array([0.3, -0.2])[: x.shape[1]]
+    return (1.0 - 2.0 * t)[:, None] * x + np.resize([0.3, -0.2], x.shape[1])
 
 
 def grade_cfm_loss(fn: Callable, *, problem="two-class-2d", schedule="linear", n: int = 64,
@@ -322,7 +340,7 @@ def grade_cfm_loss(fn: Callable, *, problem="two-class-2d", schedule="linear", n
     beta_t eps_n (eq. 31). Checked on batches at t = 0, 0.1, ..., 1 and on one batch with t ~ U[0, 1]."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "cfm_loss", path)
     rng = as_generator(seed)
     z, _ = path.mixture.sample(n, seed=rng)
     eps = rng.standard_normal(z.shape)
@@ -378,7 +396,7 @@ def grade_drop_labels(fn: Callable, *, n: int = 200, n_classes: int = 2, seed=0)
     """y_in = drop_labels(y, u, eta): the label dropout of eq. 64, y replaced by the null label
     ``refcfg.NULL`` (-1) with probability eta, decided by uniform draws u (drop where u < eta).
     Checked at eta = 0, 0.1, 0.5, 1."""
-    n = as_positive_int(n, "n")
+    n = _points(n, "drop_labels", d=1)
     n_classes = as_positive_int(n_classes, "n_classes")
     rng = as_generator(seed)
     y = rng.integers(0, n_classes, n)
@@ -407,7 +425,7 @@ def grade_classifier_score(fn: Callable, *, problem="two-class-2d", schedule="li
     (Bayes' rule eq. 60, its gradient eq. 61), the exact noisy classifier's gradient."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "classifier_score", path)
     rng = as_generator(seed)
     z, y = path.mixture.sample(n, seed=rng)
     y = np.asarray(y, dtype=np.int64)
@@ -484,7 +502,7 @@ def grade_tilted_log_density(fn: Callable, *, y: int = 0, problem="two-class-2d"
     from ..experiments import tilted
 
     path = _resolve(problem, None)
-    n = _batch(n)
+    n = _batch(n, "tilted_log_density", path)
     label = as_label(y, path.n_classes)
     if not isinstance(label, int):
         raise ValueError(f"y must be one class (an int) for the tilted law p(x|y)^w p(x)^(1-w) / Z, "
@@ -532,7 +550,7 @@ def grade_sde_step(fn: Callable, *, h: float = 0.01, sigma: float = 0.8, w: floa
     sigma = as_real(sigma, "sigma", lo=0.0)
     w = _weight(w)
     path = _resolve(problem, schedule)
-    n = as_positive_int(n, "n")
+    n = _points(n, "sde_step", path)
     rng = as_generator(seed)
     y = np.arange(n) % path.n_classes
     cases = []
@@ -602,6 +620,9 @@ def grade(fn: Callable, exercise: str, **options) -> Grade:
 
     ``options`` go to the exercise's grader (e.g. ``w=`` for the guidance exercises, ``schedule=``,
     ``n=``, ``seed=``). A failure of the student's code is reported, never raised."""
+    if not isinstance(exercise, str):
+        raise TypeError(f"exercise must be the exercise's name (a str, one of {', '.join(EXERCISES)}), "
+                        f"got {exercise!r}")
     if exercise not in EXERCISES:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
     if not callable(fn):

@@ -394,3 +394,21 @@ def test_a_tilted_log_density_returned_as_a_column_passes():
     assert g.passed, str(g)
     g = grade(lambda x, y, w: m_tilted_convention(x, y, w)[:, None], "tilted_log_density")
     assert g.code == "w_convention", str(g)
+
+
+def test_bad_input_names_the_argument_before_any_work():
+    with pytest.raises(TypeError, match="exercise must be the exercise's name.*got \\['cfg'\\]"):
+        grade(cfg, ["cfg"])
+    # a job too large for memory is refused (naming n) by the compare-cases and the field graders
+    for exercise in ("sample_path", "cfg", "conditional_velocity", "drop_labels", "sde_step",
+                     "tilted_log_density", "cosine_schedule"):
+        with pytest.raises(ValueError, match="lower n"):
+            grade(CORRECT[exercise], exercise, n=10 ** 12)
+
+
+def test_the_cfm_loss_grader_works_in_every_dimension():
+    path = refcfg.GMMPath(refcfg.problem("highdim"), "linear")
+    assert path.d == 64
+    g = grade(cfm_loss, "cfm_loss", problem="highdim")
+    assert g.passed, str(g)
+    assert grade(m_loss_mean_all, "cfm_loss", problem="highdim").code == "mean_over_coordinates"
