@@ -189,13 +189,22 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
         al, be = at(1.0 - t)
         return al * z + be * e
 
+    # for the linear and cosine schedules alpha_{1-t} = beta_t: reversing time is then the same
+    # answer as swapping alpha_t and beta_t, and one sentence names both
+    reversal_is_swap = all(np.allclose(swapped(*c.args), reversed_time(*c.args), rtol=1e-12,
+                                       atol=1e-12) for c in cases)
+    reversal = ("time is reversed: x is the path at 1 - t (the diffusion convention, t = 0 data); "
+                "in the notes t = 0 is noise and t = 1 is data (eq. 15).")
     mistakes = [
-        Mistake("alpha_beta_swapped", "alpha_t and beta_t are swapped: x = beta_t z + alpha_t eps "
-                "starts at the data and ends at the noise, while eq. 16 is x = alpha_t z + beta_t eps "
-                "(t = 0 noise, t = 1 data).", swapped),
-        Mistake("time_reversed", "time is reversed: x is the path at 1 - t (the diffusion "
-                "convention, t = 0 data); in the notes t = 0 is noise and t = 1 is data (eq. 15).",
-                reversed_time),
+        Mistake("alpha_beta_swapped", "alpha_t and beta_t are swapped"
+                + (" (for this schedule the same as reversing time, the diffusion convention t = 0 "
+                   "data)" if reversal_is_swap else "")
+                + ": x = beta_t z + alpha_t eps starts at the data and ends at the noise, while "
+                "eq. 16 is x = alpha_t z + beta_t eps (t = 0 noise, t = 1 data).", swapped),
+    ]
+    if not reversal_is_swap:
+        mistakes.append(Mistake("time_reversed", reversal, reversed_time))
+    mistakes += [
         Mistake("variance_as_std", "eps is multiplied by beta_t^2, the variance of p_t(x|z): the "
                 "standard deviation beta_t multiplies eps (eq. 16: x = alpha_t z + beta_t eps).",
                 variance),

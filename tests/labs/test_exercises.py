@@ -412,3 +412,61 @@ def test_the_cfm_loss_grader_works_in_every_dimension():
     g = grade(cfm_loss, "cfm_loss", problem="highdim")
     assert g.passed, str(g)
     assert grade(m_loss_mean_all, "cfm_loss", problem="highdim").code == "mean_over_coordinates"
+
+
+def _listed_mistakes():
+    """(exercise, Mistake) for every mistake a grader lists, read off the graders themselves: each
+    is called with a function that is off by 1 % (explained by none of them), which makes it compare
+    against its list."""
+    import refcfg.labs.exercises as ex
+
+    found = []
+    original = ex.compare_cases
+
+    def recording(exercise, fn, cases, mistakes, **kwargs):
+        found.extend((exercise, m) for m in mistakes)
+        return original(exercise, fn, cases, mistakes, **kwargs)
+
+    def off(f):
+        def g(*a):
+            r = f(*a)
+            return tuple(1.01 * np.asarray(v) for v in r) if isinstance(r, tuple) else 1.01 * r
+        return g
+
+    ex.compare_cases = recording
+    try:
+        for exercise, f in CORRECT.items():
+            grade(off(f), exercise)
+    finally:
+        ex.compare_cases = original
+    return found
+
+
+LISTED = _listed_mistakes()
+
+
+def test_the_graders_list_mistakes():
+    assert len(LISTED) >= 30 and len({e for e, _ in LISTED}) >= 9
+
+
+@pytest.mark.parametrize("exercise, mistake", LISTED, ids=[f"{e}-{m.code}" for e, m in LISTED])
+def test_each_listed_mistake_is_named_when_it_is_the_answer(exercise, mistake):
+    """A student whose function is a listed mistake's own formula gets that mistake's sentence (a
+    mistake that another one, listed before it, always equals could never be named)."""
+    g = grade(mistake.f, exercise)
+    assert not g.passed and g.code == mistake.code, str(g)
+    assert g.sentence == mistake.sentence
+
+
+@pytest.mark.parametrize("schedule, code", [("linear", "alpha_beta_swapped"), ("cosine", "alpha_beta_swapped"),
+                                            ("vp", "time_reversed"), ("sqrt", "time_reversed")])
+def test_time_reversed_path_is_named_by_the_one_mistake_it_equals(schedule, code):
+    sched = refcfg.GMMPath(MIX, schedule).schedule
+
+    def reversed_time(z, t, eps):
+        return col(sched.alpha(1.0 - t)) * z + col(sched.beta(1.0 - t)) * eps
+
+    g = grade(reversed_time, "sample_path", schedule=schedule)
+    assert g.code == code, str(g)
+    assert ("the same as reversing time" in g.sentence) == (code == "alpha_beta_swapped")
+    assert "diffusion convention" in g.sentence
