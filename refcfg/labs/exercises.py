@@ -21,7 +21,7 @@ import numpy as np
 
 from .._limits import require_memory
 from .._validation import NULL, as_generator, as_label, as_positive_int, as_real
-from .grade import Case, Grade, Mistake, call_failure, compare_cases, from_report
+from .grade import Case, Grade, Mistake, _sentence, call_failure, compare_cases, from_report
 
 __all__ = ["grade", "EXERCISES", "POINTS", "TIMES", "NEAR_ZERO", "NEAR_ONE", "point_mass_mixture"]
 
@@ -75,14 +75,11 @@ def _check(exercise: str, fn, wrapped, problem, kind, *, extra_skipped=(), **kwa
     try:
         report = check_field(wrapped, problem, kind, name=name, **kwargs)
     except FieldError as exc:   # the student's function raised or returned something unusable
-        cause = exc.__cause__
-        if isinstance(cause, NotImplementedError):
-            code, sentence = call_failure(name, cause, "")
-            return Grade(exercise, False, sentence, code)
-        message = str(exc).splitlines()[0]
-        code = "raised" if cause is not None else ("no_return" if "returned None" in message
-                                                   else "shape")
-        return Grade(exercise, False, message, code)
+        where = f"stopped at t = {exc.t:g}" if exc.t is not None else ""
+        if exc.code == "raised" and isinstance(exc.__cause__, NotImplementedError):
+            code, sentence = call_failure(name, exc.__cause__, "")
+            return Grade(exercise, False, sentence, code, where)
+        return Grade(exercise, False, _sentence(str(exc).splitlines()[0]), exc.code, where)
     return from_report(exercise, report, extra_skipped=extra_skipped)
 
 

@@ -470,3 +470,22 @@ def test_time_reversed_path_is_named_by_the_one_mistake_it_equals(schedule, code
     assert g.code == code, str(g)
     assert ("the same as reversing time" in g.sentence) == (code == "alpha_beta_swapped")
     assert "diffusion convention" in g.sentence
+
+
+def test_a_field_that_is_not_numeric_is_a_shape_verdict_on_both_routes():
+    """The same code whichever route compares (check_field for the fields, the case comparison for
+    the others), and the verdict says where the function stopped."""
+    def text_field(x, t, y, w):
+        return "not an array"
+
+    def text_path(z, t, eps):
+        return "not an array"
+
+    field, path = grade(text_field, "cfg"), grade(text_path, "sample_path")
+    assert field.code == path.code == "shape", (field, path)
+    assert "which is not" in field.sentence and field.sentence.endswith(".")
+    assert field.where == "stopped at t = 0"
+    g = grade(lambda x, t, y, w: None, "cfg")
+    assert g.code == "no_return" and g.where == "stopped at t = 0"
+    g = grade(lambda x, t, y, w: 1 / 0, "cfg")
+    assert g.code == "raised" and "ZeroDivisionError" in g.sentence
