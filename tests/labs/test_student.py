@@ -155,3 +155,10 @@ def test_sources_are_found_installed_when_there_is_no_checkout(tmp_path, monkeyp
     assert student._default_sources() == installed
     monkeypatch.setattr(student, "_CHECKOUT", LABS[0].parent)
     assert student._default_sources() == LABS[0].parent
+
+
+def test_the_installed_copy_is_the_one_source():
+    """refcfg/labs/sources (shipped as package data) is a link to docs/labs, not a second copy."""
+    assert student._INSTALLED.is_symlink()
+    assert student._INSTALLED.resolve() == LABS[0].parent.resolve()
+    assert [p.name for p in lab_sources(student._INSTALLED)] == [p.name for p in LABS]
