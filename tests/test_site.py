@@ -38,7 +38,10 @@ for _mod in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python
 def site(tmp_path_factory):
     """The site built strictly into a temporary folder (the coarse interactive page: seconds)."""
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # its own cache of the interactive page: builds at once (another checkout, a developer's) never
+    # share a file being written (the vendor tarballs stay in build/site-vendor/, written atomically)
+    env = dict(os.environ, PYTHONPATH=str(ROOT),
+               REFCFG_SITE_CACHE=str(tmp_path_factory.mktemp("site-cache")))
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, str(ROOT / "docs" / "_site" / "build.py"), "--fast",
                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
