@@ -14,7 +14,6 @@ the null label ``refcfg.NULL`` = -1, CFG u~ = w u(x|y) + (1 - w) u(x|null) (eq. 
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import numpy as np
@@ -84,9 +83,8 @@ def _check(exercise: str, fn, wrapped, problem, kind, *, extra_skipped=(), **kwa
 
 
 def _weight(w) -> float:
-    if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
-        raise ValueError(f"w must be a finite number, got {w!r}")
-    return float(w)
+    """The guidance weight w: a finite real number (any sign; w = 1 is no guidance)."""
+    return as_real(w, "w")
 
 
 _ARRAYS = 80
@@ -161,13 +159,12 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
     z, _ = path.mixture.sample(n, seed=rng)
     eps = rng.standard_normal(z.shape)
 
-    def at(t, s=sched):
-        v = s.values(t)
-        return v.alpha[:, None], v.beta[:, None]
-
     def exact(z, t, e):
-        al, be = at(t)
-        return al * z + be * e
+        return _noised(sched, z, t, e)[0]
+
+    def at(t):
+        al, be, _, _ = _cols(sched, t)
+        return al, be
 
     cases = []
     for t in TIMES:
@@ -183,8 +180,7 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
         return al * z + be * be * e
 
     def reversed_time(z, t, e):
-        al, be = at(1.0 - t)
-        return al * z + be * e
+        return exact(z, 1.0 - t, e)
 
     # for the linear and cosine schedules alpha_{1-t} = beta_t: reversing time is then the same
     # answer as swapping alpha_t and beta_t, and one sentence names both
@@ -221,22 +217,27 @@ def grade_conditional_velocity(fn: Callable, *, schedule="linear", n: int = 48, 
     g = _check("conditional_velocity", fn, wrapped, mix, "velocity", y=labels, n=n,
                schedule=schedule, seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
 
-    def u(x, t, z, *, alpha=True, power=1, flow=False):
-        al, be, da, db = _cols(_schedule(schedule), t)
-        if flow:
-            return da * z + db * x
-        return (da - db * (al if alpha else 1.0) / be ** power) * z + (db / be ** power) * x
+    sched = _schedule(schedule)
+    exact = _conditional_path(sched).conditional_velocity       # eq. 20
+
+    def mistaken(x, t, z, *, alpha=1.0, power=1):   # the mistakes' formulas, not eq. 20
+        al, be, da, db = _cols(sched, t)
+        return (da - db * al ** alpha / be ** power) * z + (db / be ** power) * x
+
+    def flow_at_x(x, t, z):
+        _, _, da, db = _cols(sched, t)
+        return da * z + db * x
 
     mistakes = [
         Mistake("flow_velocity_at_x", "this is the velocity of the flow, dalpha_t z + dbeta_t x_0, "
                 "evaluated at x instead of at x_0 = (x - alpha_t z) / beta_t; substituting x_0 gives "
-                "eq. 20.", lambda x, t, z: u(x, t, z, flow=True)),
+                "eq. 20.", flow_at_x),
         Mistake("missing_alpha", "the z coefficient lacks alpha_t: eq. 20 has (dalpha_t - dbeta_t "
-                "alpha_t / beta_t) z.", lambda x, t, z: u(x, t, z, alpha=False)),
+                "alpha_t / beta_t) z.", lambda x, t, z: mistaken(x, t, z, alpha=0.0)),
         Mistake("variance_for_std", "it divides by beta_t^2 (the variance) where eq. 20 divides by "
-                "beta_t.", lambda x, t, z: u(x, t, z, power=2)),
+                "beta_t.", lambda x, t, z: mistaken(x, t, z, power=2)),
     ]
-    return _refine(g, fn, _conditional_cases(schedule, labels, seed, u), mistakes)
+    return _refine(g, fn, _conditional_cases(sched, labels, seed, exact), mistakes)
 
 
 def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, seed=0) -> Grade:
@@ -247,19 +248,25 @@ def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, see
     g = _check("conditional_score", fn, wrapped, mix, "score", y=labels, n=n, schedule=schedule,
                seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
 
-    def s(x, t, z, *, alpha=True, power=2):
-        al, be, _, _ = _cols(_schedule(schedule), t)
-        return -(x - (al if alpha else 1.0) * z) / be ** power
+    sched = _schedule(schedule)
+    exact = _conditional_path(sched).conditional_score          # eq. 40
+
+    def std_for_variance(x, t, z):
+        al, be, _, _ = _cols(sched, t)
+        return -(x - al * z) / be
+
+    def mean_z(x, t, z):
+        _, be, _, _ = _cols(sched, t)
+        return -(x - z) / be ** 2
 
     mistakes = [
         Mistake("std_for_variance", "it divides by beta_t, the standard deviation; the score of "
                 "N(alpha_t z, beta_t^2 I) divides by the variance beta_t^2 (eq. 40).",
-                lambda x, t, z: s(x, t, z, power=1)),
+                std_for_variance),
         Mistake("missing_alpha", "the mean of p_t(x|z) is alpha_t z, not z (eq. 40: -(x - alpha_t z) "
-                "/ beta_t^2).", lambda x, t, z: s(x, t, z, alpha=False)),
+                "/ beta_t^2).", mean_z),
     ]
-    exact = lambda x, t, z: s(x, t, z)  # noqa: E731
-    return _refine(g, fn, _conditional_cases(schedule, labels, seed, exact), mistakes)
+    return _refine(g, fn, _conditional_cases(sched, labels, seed, exact), mistakes)
 
 
 def _schedule(schedule):
@@ -268,23 +275,36 @@ def _schedule(schedule):
     return resolve_schedule(schedule)
 
 
+def _conditional_path(sched):
+    """The path of the point masses at POINTS: its conditional_velocity / conditional_score are
+    u_t(x|z) (eq. 20) and grad log p_t(x|z) (eq. 40), refcfg's one implementation of them."""
+    from ..paths import GMMPath
+    return GMMPath(point_mass_mixture(), sched)
+
+
+def _noised(sched, z, t, eps):
+    """(x, target): x = alpha_t z + beta_t eps on the conditional path (eq. 16) and the CFM
+    regression target dalpha_t z + dbeta_t eps = u_t(x|z) (eq. 31), for the given noise eps."""
+    al, be, da, db = _cols(sched, t)
+    return al * z + be * eps, da * z + db * eps
+
+
 def _cols(sched, t):
+    """alpha_t, beta_t, dalpha_t, dbeta_t as (N, 1) columns."""
     v = sched.values(t)
     return tuple(np.asarray(q, dtype=np.float64)[:, None] for q in (v.alpha, v.beta, v.dalpha,
                                                                      v.dbeta))
 
 
-def _conditional_cases(schedule, labels, seed, exact):
+def _conditional_cases(sched, labels, seed, exact):
     """Cases (x, t, z) on the conditional paths of POINTS at the conditional exercises' times."""
-    sched = _schedule(schedule)
     rng = as_generator(seed)
     z = POINTS[labels]
     eps = rng.standard_normal(z.shape)
     cases = []
     for t in _COND_TIMES:
         tt = np.full(len(z), t)
-        al, be, _, _ = _cols(sched, tt)
-        x = al * z + be * eps
+        x = _noised(sched, z, tt, eps)[0]
         cases.append(Case(f"t = {t:g}", (x, tt, z.copy()), exact(x, tt, z)))
     return cases
 
@@ -352,10 +372,11 @@ def grade_cfm_loss(fn: Callable, *, problem="two-class-2d", schedule="linear", n
     eps = rng.standard_normal(z.shape)
 
     def loss(u, z, t, e, *, target="velocity", reduce="batch", swap=False):
-        v = sched.values(t)
-        al, be, da, db = (q[:, None] for q in (v.alpha, v.beta, v.dalpha, v.dbeta))
-        x = be * z + al * e if swap else al * z + be * e
-        tgt = {"velocity": da * z + db * e, "eps": e, "z": z, "sign": da * z - db * e}[target]
+        x, tgt = _noised(sched, z, t, e)
+        al, be, da, db = _cols(sched, t)
+        if swap:
+            x = be * z + al * e
+        tgt = {"velocity": tgt, "eps": e, "z": z, "sign": da * z - db * e}[target]
         sq = (u(x, t) - tgt) ** 2
         if reduce == "batch":
             return float(np.mean(np.sum(sq, axis=1)))
@@ -438,9 +459,8 @@ def grade_classifier_score(fn: Callable, *, problem="two-class-2d", schedule="li
     eps = rng.standard_normal(z.shape)
     cases = []
     for t in TIMES:
-        v = sched.values(t)
-        x = v.alpha * z + v.beta * eps
         tt = np.full(n, t)
+        x = _noised(sched, z, tt, eps)[0]
         cases.append(Case(f"t = {t:g}", (x, tt, y.copy()), path.classifier_score(x, tt, y)))
     s = path.score
     mistakes = [
@@ -562,9 +582,8 @@ def grade_sde_step(fn: Callable, *, h: float = 0.01, sigma: float = 0.8, w: floa
     cases = []
     for t in (0.0, 0.25, 0.5, 0.75, 1.0 - h):
         z, _ = path.mixture.sample(n, seed=rng)
-        v = path.schedule.values(t)
-        x = v.alpha * z + v.beta * rng.standard_normal(z.shape)
         tt = np.full(n, t)
+        x = _noised(path.schedule, z, tt, rng.standard_normal(z.shape))[0]
         u, s = path.cfg_velocity(x, tt, y, w), path.cfg_score(x, tt, y, w)
         noise = rng.standard_normal(x.shape)
         args = (x, tt, h, u, s, sigma, noise)

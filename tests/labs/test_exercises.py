@@ -350,7 +350,7 @@ def test_bad_grader_arguments_raise():
         grade(cfg, "cgf")
     with pytest.raises(TypeError, match="fn must be"):
         grade(3, "cfg")
-    with pytest.raises(ValueError, match="w must be a finite number"):
+    with pytest.raises(ValueError, match="w must be finite"):
         grade(cfg, "cfg", w=float("nan"))
     with pytest.raises(ValueError, match="n must be"):
         grade(sample_path, "sample_path", n=0)
