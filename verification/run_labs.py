@@ -29,9 +29,10 @@ def main(argv=None) -> int:
     p.add_argument("labs", nargs="*", type=int, help="lab numbers (default: all)")
     p.add_argument("--student", action="store_true", help="run the student version instead")
     p.add_argument("--timeout", type=int, default=120, help="seconds per cell (default 120)")
+    p.add_argument("--source", default=None, help="folder of the lab sources (default: docs/labs)")
     args = p.parse_args(argv)
     status = 0
-    for path in lab_sources():
+    for path in lab_sources(args.source):
         if args.labs and lab_number(path) not in args.labs:
             continue
         nb = student_notebook(path, solutions=not args.student)
