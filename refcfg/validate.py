@@ -51,7 +51,15 @@ are skipped with a note)."""
 
 
 class FieldError(RuntimeError):
-    """The user's function raised, or returned something that is not an (N, d) numeric array."""
+    """The user's function raised, or returned something that is not an (N, d) numeric array.
+
+    ``code``: "raised", "no_return" or "shape" (not numeric, or the wrong shape); ``t``: the time
+    at which it happened (None when not known)."""
+
+    def __init__(self, message: str = "", code: str = "raised", t: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.t = t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -606,18 +614,19 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
         try:
             raw = fn(x.copy(), tt.copy(), y_user.copy())
         except Exception as exc:  # the user's code: report where it failed
-            raise FieldError(f"{fname} raised {type(exc).__name__} at t = {t:g}: {exc}") from exc
+            raise FieldError(f"{fname} raised {type(exc).__name__} at t = {t:g}: {exc}",
+                             "raised", t) from exc
         if raw is None:
             raise FieldError(f"{fname} returned None at t = {t:g}; it must return an ({n}, "
-                             f"{path.d}) array (is a return statement missing?)")
+                             f"{path.d}) array (is a return statement missing?)", "no_return", t)
         try:
             got = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise FieldError(f"{fname} returned {type(raw).__name__} at t = {t:g}, which is not "
-                             f"a numeric array: {exc}") from exc
+                             f"a numeric array: {exc}", "shape", t) from exc
         if got.shape != (n, path.d):
             raise FieldError(f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
-                             f"{path.d}) (x has shape ({n}, {path.d}))")
+                             f"{path.d}) (x has shape ({n}, {path.d}))", "shape", t)
         finite = np.all(np.isfinite(got), axis=1)
         with np.errstate(all="ignore"):
             num, den = _row_rel(got, ref)

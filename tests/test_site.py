@@ -38,7 +38,10 @@ for _mod in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python
 def site(tmp_path_factory):
     """The site built strictly into a temporary folder (the coarse interactive page: seconds)."""
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # its own cache of the interactive page: builds at once (another checkout, a developer's) never
+    # share a file being written (the vendor tarballs stay in build/site-vendor/, written atomically)
+    env = dict(os.environ, PYTHONPATH=str(ROOT),
+               REFCFG_SITE_CACHE=str(tmp_path_factory.mktemp("site-cache")))
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, str(ROOT / "docs" / "_site" / "build.py"), "--fast",
                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -243,6 +246,7 @@ def _errors(events):
 
 PAGE_SCRIPT = r"""(async () => {
   await new Promise(r => setTimeout(r, 50));        // material's document$ and KaTeX have run
+  await document.fonts.ready;                       // the fonts the page uses are loaded (or failed)
   const ids = Array.from(document.querySelectorAll('[id]'), e => e.id);
   const names = Array.from(document.querySelectorAll('a[name]'), e => e.name);
   return {
@@ -268,6 +272,8 @@ PAGE_SCRIPT = r"""(async () => {
       return out; })(),
     mathFont: (() => { const e = document.querySelector('.katex .mathnormal');
                        return e ? getComputedStyle(e).fontFamily : null; })(),
+    mathFontLoaded: Array.from(document.fonts).some(
+      f => f.family.replace(/["']/g, '') === 'KaTeX_Math' && f.status === 'loaded'),
   };
 })()"""
 
@@ -285,15 +291,18 @@ def _load(browser, url):
 CONTROL_PAGE = """<!doctype html><html><head><title>control</title>
 <script src="no-such-script.js"></script>
 <script src="https://cdn.example.org/lib.js"></script></head>
+<style>@font-face { font-family: KaTeX_Math; src: url(no-such-font.woff2) format("woff2"); }
+.mathnormal { font-family: KaTeX_Math; }</style>
 <body><p>costs $5, or \\alpha</p><p><span class="arithmatex">\\(x^2\\)</span></p><img src="no-such-image.png">
+<p><span class="katex"><span class="mathnormal">x</span></span></p>
 <script>console.error("logged error"); undefinedFunction();</script></body></html>"""
 
 
 @NEEDS_BROWSER
 def test_browser_checks_catch_a_broken_page(tmp_path):
     """The control: a page with an uncaught exception, a console error, a missing script and image,
-    a request to another host and untypeset math is reported on each count (so a clean crawl means
-    something)."""
+    a request to another host, untypeset math and a KaTeX font that does not load is reported on
+    each count (so a clean crawl means something)."""
     page = tmp_path / "control.html"
     page.write_text(CONTROL_PAGE, encoding="utf-8")
     browser = Browser(tmp_path / "profile")
@@ -309,6 +318,22 @@ def test_browser_checks_catch_a_broken_page(tmp_path):
     assert [Path(urlparse(u).path).name for u in info["brokenImages"]] == ["no-such-image.png"]
     assert info["mathSpans"] == 1 and info["katex"] == 0 and info["rawMath"] == ["\\(x^2\\)"]
     assert info["strayMath"] == ["costs $5, or \\alpha"], info["strayMath"]
+    # the font is named by the CSS but its file is missing: the font check sees it did not load
+    assert "KaTeX_Math" in info["mathFont"] and info["mathFontLoaded"] is False, info["mathFont"]
+    assert "no-such-font.woff2" in text, text
+
+
+def test_link_check_catches_a_missing_file_and_a_missing_anchor(tmp_path):
+    """The control of the link check (no browser needed): the same function the crawl's links go
+    through reports a link to a missing file and one to a missing #anchor, and passes good ones."""
+    (tmp_path / "a.html").write_text("x")
+    base = tmp_path.resolve().as_uri() + "/"
+    pages = {base + "a.html": {"ids": ["here"]}}
+    links = [(base + "a.html", base + "a.html#here"), (base + "a.html", base + "b.html"),
+             (base + "a.html", base + "a.html#gone"), (base + "a.html", base + "a.html")]
+    bad = _bad_links(links, pages)
+    assert bad == [f"{base}a.html -> {base}b.html: no such file",
+                   f"{base}a.html -> {base}a.html#gone: no element #gone"], bad
 
 
 @pytest.fixture(scope="module")
@@ -355,17 +380,23 @@ def test_every_page_loads_without_errors(site, crawl):
 def test_internal_links_resolve(site, crawl):
     """Each link to a file of the site names an existing file, and its #anchor an element id of the
     target page (anchors into pages the crawl loaded; other files need only exist)."""
-    base, pages = crawl["base"], crawl["pages"]
+    bad = _bad_links(crawl["links"], crawl["pages"])
+    assert len(crawl["links"]) > 500, len(crawl["links"])
+    assert not bad, "\n".join(bad[:50])
+
+
+def _bad_links(links, pages) -> list[str]:
+    """The links (source, target) whose target file does not exist, or whose #anchor is not an
+    element id of the target page (when the crawl loaded it)."""
     bad = []
-    for src, target in crawl["links"]:
+    for src, target in links:
         doc, frag = urldefrag(target)
         path = Path(unquote(urlparse(doc).path))
         if not path.exists():
             bad.append(f"{src} -> {target}: no such file")
         elif frag and doc in pages and unquote(frag) not in pages[doc]["ids"]:
             bad.append(f"{src} -> {target}: no element #{frag}")
-    assert len(crawl["links"]) > 500, len(crawl["links"])
-    assert not bad, "\n".join(bad[:50])
+    return bad
 
 
 @NEEDS_BROWSER
@@ -383,12 +414,13 @@ def test_math_is_typeset_by_the_bundled_katex(crawl):
         assert not info["rawMath"], (url, info["rawMath"][:5])
         assert info["katex"] == info["mathSpans"], (url, info["katex"], info["mathSpans"])
         assert info["mathFont"] and "KaTeX_Math" in info["mathFont"], (url, info["mathFont"])
+        assert info["mathFontLoaded"], (url, "KaTeX_Math is named but its font file did not load")
 
 
 SEARCH_SCRIPT = """(async () => {
   const input = document.querySelector('.md-search__input');
   input.focus();
-  input.value = 'classifier';
+  input.value = QUERY;
   input.dispatchEvent(new Event('input', {bubbles: true}));
   input.dispatchEvent(new KeyboardEvent('keyup', {bubbles: true, key: 'r'}));
   for (let k = 0; k < 100; k++) {
@@ -408,9 +440,13 @@ def test_search_works_from_disk(site, tmp_path):
     browser = Browser(tmp_path / "profile")
     try:
         _, errors = _load(browser, (site / "index.html").resolve().as_uri())
-        found = browser.evaluate(SEARCH_SCRIPT)
+        # the control first (before any result is shown): a word no page has finds nothing, so
+        # that the results below are the index answering the query
+        none = browser.evaluate(SEARCH_SCRIPT.replace("QUERY", json.dumps("zqxjvwk")))
+        found = browser.evaluate(SEARCH_SCRIPT.replace("QUERY", json.dumps("classifier")))
         errors += _errors(browser.events)
     finally:
         browser.close()
     assert not errors, errors
     assert found["n"] > 0 and re.match(r"\d+ matching documents", found["meta"]), found
+    assert none["n"] == 0, none

@@ -6,9 +6,11 @@ file of docs/.
   by REFCFG_SITE_VENDOR) and copied into site/assets/: math renders and search works without any
   network access when the site is read, from disk or from a server.
 - The interactive page, computed by ``refcfg.plotting.interactive.write_page`` in a subprocess on
-  this tree's ``refcfg`` (cached under build/site-cache/ by a hash of the package's sources;
-  REFCFG_SITE_INTERACTIVE=fast computes the coarse test version in seconds), plus a page
-  (interactive-page.md) that embeds it.
+  this tree's ``refcfg`` (cached by a hash of the package's sources under build/site-cache/, or the
+  folder REFCFG_SITE_CACHE names; REFCFG_SITE_INTERACTIVE=fast computes the coarse test version in
+  seconds), plus a page (interactive-page.md) that embeds it.
+- Cache files are written under a temporary name and renamed into place (os.replace), so that two
+  builds at once never read a half-written file.
 - readme.md, the repository's README.md as a page.
 - Links that leave docs/ (e.g. ``../README.md``, ``../verification/x.py``) are rewritten: to the
   page when the target is a page of the site, else to a copy of the repository file under _repo/.
@@ -35,6 +37,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -184,9 +187,22 @@ def _tarball(root: Path, name: str, version: str, sha512: str) -> bytes:
     if digest != sha512:
         raise PluginError(f"{source}: sha512 {digest} is not the pinned {sha512} of {name} {version}")
     if source == url:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(data)
+        _write_atomic(cache, data)
     return data
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file of the same folder and os.replace: a
+    build running at the same time sees the old file, the new one or none, never a partial one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _vendor_files(config) -> list[File]:
@@ -216,11 +232,16 @@ def _interactive_html(root: Path) -> str:
     h = hashlib.sha256(mode.encode())
     for p in sorted((root / "refcfg").rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
-    cache = root / "build" / "site-cache" / f"interactive-{mode}-{h.hexdigest()[:16]}.html"
-    if not cache.exists():
-        log.info("computing the interactive page (%s; a few minutes for 'full')", mode)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
+    folder = Path(os.environ.get("REFCFG_SITE_CACHE") or root / "build" / "site-cache")
+    cache = folder / f"interactive-{mode}-{h.hexdigest()[:16]}.html"
+    try:
+        return cache.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pass
+    log.info("computing the interactive page (%s; a few minutes for 'full')", mode)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".interactive-") as work:
+        tmp = Path(work) / "page.html"
         code = ("import sys, refcfg\nfrom refcfg.plotting import interactive\n"
                 "path = refcfg.GMMPath(refcfg.problem('two-class-2d'))\n"
                 "interactive.write_page(sys.argv[1], path, 0, fast=sys.argv[2] == 'fast', seed=0, "
@@ -231,11 +252,12 @@ def _interactive_html(root: Path) -> str:
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise PluginError(f"the interactive page failed:\n{res.stderr[-3000:]}")
-        tmp.replace(cache)
-        for old in cache.parent.glob(f"interactive-{mode}-*.html"):
-            if old != cache:
-                old.unlink()
-    return cache.read_text(encoding="utf-8")
+        html = tmp.read_text(encoding="utf-8")
+        os.replace(tmp, cache)
+    for old in folder.glob(f"interactive-{mode}-*.html"):   # pages of older sources
+        if old != cache:
+            old.unlink(missing_ok=True)
+    return html
 
 
 INTERACTIVE_TEXT = """# Interactive page

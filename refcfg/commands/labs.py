@@ -2,8 +2,9 @@
 
 The labs (docs/labs/NN-name.md, jupytext Markdown) hold their solutions in tagged cells; the student
 version keeps every function's signature and docstring and replaces its body with
-``raise NotImplementedError``. The computations are :mod:`refcfg.labs.student`; this module checks
-the arguments (all of them before any file is written), calls it and prints what it wrote.
+``raise NotImplementedError``. The computations and the checks of the arguments (all of them before
+any file is written) are :func:`refcfg.labs.student.write_labs`; this module checks that jupytext is
+there, turns write_labs' errors into one-line usage errors and prints what it wrote.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ DESCRIPTION = (
     "the mistake. --solutions also writes the full labs to OUT/solutions. Needs jupytext and "
     "nbformat (pip install 'refcfg[labs]').")
 
+# write_labs' argument -> this command's option, for its error messages ("labs: ..." -> "--lab: ...")
+_OPTIONS = {"formats": "--format", "labs": "--lab", "source": "--source", "out": "--out"}
+
 
 def add_parser(sub):
     p = sub.add_parser("labs", help=HELP, description=DESCRIPTION)
@@ -32,39 +36,38 @@ def add_parser(sub):
     p.add_argument("--solutions", action="store_true",
                    help="also write the labs with their solutions to OUT/solutions")
     p.add_argument("--source", default=None,
-                   help="folder of the lab sources NN-name.md (default: docs/labs of this checkout)")
+                   help="folder of the lab sources NN-name.md (default: docs/labs of a source "
+                        "checkout, or the copy installed with refcfg)")
     p.add_argument("--force", action="store_true", help="overwrite existing notebooks")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..labs.student import FORMATS, lab_sources, write_labs
-
     out = check_out_dir(args.out)
-    formats = tuple(f.strip() for f in str(args.format).split(",") if f.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if not formats or bad:
-        raise usage(f"--format must be a comma-separated list of {', '.join(FORMATS)}, got "
-                    f"{args.format!r}")
     try:
-        sources = lab_sources(args.source)
-    except ValueError as exc:
-        raise usage(f"--source: {str(exc).removeprefix('source: ')}") from None
-    numbers = sorted(int(p.name[:2]) for p in sources)
-    if args.lab is not None:
-        missing = [k for k in args.lab if k not in numbers]
-        if missing:
-            raise usage(f"--lab {missing[0]}: no such lab (have {', '.join(map(str, numbers))})")
+        import jupytext  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError as exc:
+        raise usage(f"labs needs jupytext and nbformat (pip install 'refcfg[labs]'): {exc}; "
+                    f"nothing written") from None
+    from ..labs.student import write_labs
+
+    formats = tuple(f.strip() for f in str(args.format).split(",") if f.strip())
     try:
         written = write_labs(out, solutions=args.solutions, formats=formats, source=args.source,
                              labs=args.lab, force=args.force)
-    except ValueError as exc:
-        message = str(exc)
-        if message.startswith("out: "):
-            raise usage("--out: " + message[5:].replace("force=True (--force)", "--force")) from None
-        raise
+    except (ValueError, TypeError) as exc:
+        raise usage(_option_message(str(exc))) from None
     for path in written:
         print(path)
-    n_labs = len(args.lab) if args.lab else len(numbers)
+    n_labs = len({p.stem for p in written})
     print(f"wrote {len(written)} file(s) for {n_labs} lab(s) to {Path(out)}")
     return 0
+
+
+def _option_message(message: str) -> str:
+    """write_labs' message with its argument's name replaced by the option's."""
+    name, sep, rest = message.partition(": ")
+    if sep and name in _OPTIONS:
+        return f"{_OPTIONS[name]}: " + rest.replace("force=True (--force)", "--force")
+    return message

@@ -6,7 +6,8 @@ against the exact fields of Gaussian-mixture data laws.
 - :mod:`refcfg.labs.student`: the student version of a lab (solution cells replaced by stubs) and
   ``write_labs`` behind ``refcfg labs``.
 
-The lab sources are jupytext Markdown notebooks in ``docs/labs/``. ``import refcfg`` does not import
+The lab sources are jupytext Markdown notebooks in ``docs/labs/``, installed with the package as
+``refcfg/labs/sources`` (a link to docs/labs in the repository). ``import refcfg`` does not import
 this subpackage; writing notebooks needs jupytext and nbformat (imported when called).
 """
 

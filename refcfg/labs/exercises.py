@@ -14,13 +14,13 @@ the null label ``refcfg.NULL`` = -1, CFG u~ = w u(x|y) + (1 - w) u(x|null) (eq. 
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import numpy as np
 
+from .._limits import require_memory
 from .._validation import NULL, as_generator, as_label, as_positive_int, as_real
-from .grade import Case, Grade, Mistake, call_failure, compare_cases, from_report
+from .grade import Case, Grade, Mistake, _sentence, call_failure, compare_cases, from_report
 
 __all__ = ["grade", "EXERCISES", "POINTS", "TIMES", "NEAR_ZERO", "NEAR_ONE", "point_mass_mixture"]
 
@@ -69,30 +69,43 @@ def _check(exercise: str, fn, wrapped, problem, kind, *, extra_skipped=(), **kwa
     """check_field on ``wrapped`` (the student's function as fn(x, t, y)), as a Grade."""
     from ..validate import FieldError, check_field
 
+    _points(kwargs["n"], exercise, _resolve(problem, kwargs.get("schedule")))
     name = _name(fn)
     try:
         report = check_field(wrapped, problem, kind, name=name, **kwargs)
     except FieldError as exc:   # the student's function raised or returned something unusable
-        cause = exc.__cause__
-        if isinstance(cause, NotImplementedError):
-            code, sentence = call_failure(name, cause, "")
-            return Grade(exercise, False, sentence, code)
-        message = str(exc).splitlines()[0]
-        code = "raised" if cause is not None else ("no_return" if "returned None" in message
-                                                   else "shape")
-        return Grade(exercise, False, message, code)
+        where = f"stopped at t = {exc.t:g}" if exc.t is not None else ""
+        if exc.code == "raised" and isinstance(exc.__cause__, NotImplementedError):
+            code, sentence = call_failure(name, exc.__cause__, "")
+            return Grade(exercise, False, sentence, code, where)
+        return Grade(exercise, False, _sentence(str(exc).splitlines()[0]), exc.code, where)
     return from_report(exercise, report, extra_skipped=extra_skipped)
 
 
 def _weight(w) -> float:
-    if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
-        raise ValueError(f"w must be a finite number, got {w!r}")
-    return float(w)
+    """The guidance weight w: a finite real number (any sign; w = 1 is no guidance)."""
+    return as_real(w, "w")
 
 
-def _batch(n) -> int:
-    """n, the points per time: at least 2 (the tilted density is compared up to a constant)."""
+_ARRAYS = 80
+"""A bound on the (n, d) float64 arrays a grader holds at once: the cases' inputs and exact values
+(up to 12 cases of 7 arrays), the student's outputs and one mistake's values; a mixture's field
+adds about 4 per component."""
+
+
+def _points(n, exercise: str, path=None, d: int = 2) -> int:
+    """n, the points per case, checked: a positive int whose arrays fit in memory (refused with a
+    ValueError naming n before any work)."""
     n = as_positive_int(n, "n")
+    k = 1 if path is None else path.mixture.marginal.K
+    d = d if path is None else path.d
+    require_memory(8.0 * n * d * (_ARRAYS + 4 * k), f"grading {exercise} on n = {n} points", "n")
+    return n
+
+
+def _batch(n, exercise: str, path) -> int:
+    """n, the points per time: at least 2 (the tilted density is compared up to a constant)."""
+    n = _points(n, exercise, path)
     if n < 2:
         raise ValueError(f"n must be >= 2 points, got {n}")
     return n
@@ -111,7 +124,7 @@ def grade_cosine_schedule(fn: Callable, *, n: int = 16) -> Grade:
     from ..schedules import schedule
 
     sched = schedule("cosine")
-    n = as_positive_int(n, "n")
+    n = _points(n, "cosine_schedule", d=4)
     h = np.pi / 2
 
     def exact(t):
@@ -141,18 +154,17 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
     beta_t^2 I) (eqs. 15-16), at t = 0, 0.1, ..., 1 on data points z and fixed noise eps."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "sample_path", path)
     rng = as_generator(seed)
     z, _ = path.mixture.sample(n, seed=rng)
     eps = rng.standard_normal(z.shape)
 
-    def at(t, s=sched):
-        v = s.values(t)
-        return v.alpha[:, None], v.beta[:, None]
-
     def exact(z, t, e):
-        al, be = at(t)
-        return al * z + be * e
+        return _noised(sched, z, t, e)[0]
+
+    def at(t):
+        al, be, _, _ = _cols(sched, t)
+        return al, be
 
     cases = []
     for t in TIMES:
@@ -168,16 +180,24 @@ def grade_sample_path(fn: Callable, *, schedule="linear", problem="two-class-2d"
         return al * z + be * be * e
 
     def reversed_time(z, t, e):
-        al, be = at(1.0 - t)
-        return al * z + be * e
+        return exact(z, 1.0 - t, e)
 
+    # for the linear and cosine schedules alpha_{1-t} = beta_t: reversing time is then the same
+    # answer as swapping alpha_t and beta_t, and one sentence names both
+    reversal_is_swap = all(np.allclose(swapped(*c.args), reversed_time(*c.args), rtol=1e-12,
+                                       atol=1e-12) for c in cases)
+    reversal = ("time is reversed: x is the path at 1 - t (the diffusion convention, t = 0 data); "
+                "in the notes t = 0 is noise and t = 1 is data (eq. 15).")
     mistakes = [
-        Mistake("alpha_beta_swapped", "alpha_t and beta_t are swapped: x = beta_t z + alpha_t eps "
-                "starts at the data and ends at the noise, while eq. 16 is x = alpha_t z + beta_t eps "
-                "(t = 0 noise, t = 1 data).", swapped),
-        Mistake("time_reversed", "time is reversed: x is the path at 1 - t (the diffusion "
-                "convention, t = 0 data); in the notes t = 0 is noise and t = 1 is data (eq. 15).",
-                reversed_time),
+        Mistake("alpha_beta_swapped", "alpha_t and beta_t are swapped"
+                + (" (for this schedule the same as reversing time, the diffusion convention t = 0 "
+                   "data)" if reversal_is_swap else "")
+                + ": x = beta_t z + alpha_t eps starts at the data and ends at the noise, while "
+                "eq. 16 is x = alpha_t z + beta_t eps (t = 0 noise, t = 1 data).", swapped),
+    ]
+    if not reversal_is_swap:
+        mistakes.append(Mistake("time_reversed", reversal, reversed_time))
+    mistakes += [
         Mistake("variance_as_std", "eps is multiplied by beta_t^2, the variance of p_t(x|z): the "
                 "standard deviation beta_t multiplies eps (eq. 16: x = alpha_t z + beta_t eps).",
                 variance),
@@ -192,50 +212,61 @@ def grade_conditional_velocity(fn: Callable, *, schedule="linear", n: int = 48, 
     """u = conditional_velocity(x, t, z): u_t(x|z) = (dalpha_t - dbeta_t alpha_t / beta_t) z
     + (dbeta_t / beta_t) x (eq. 20), for x on the conditional path of three points z."""
     mix = point_mass_mixture()
-    labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
+    labels = np.arange(_points(n, "conditional_velocity")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
     g = _check("conditional_velocity", fn, wrapped, mix, "velocity", y=labels, n=n,
                schedule=schedule, seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
 
-    def u(x, t, z, *, alpha=True, power=1, flow=False):
-        al, be, da, db = _cols(_schedule(schedule), t)
-        if flow:
-            return da * z + db * x
-        return (da - db * (al if alpha else 1.0) / be ** power) * z + (db / be ** power) * x
+    sched = _schedule(schedule)
+    exact = _conditional_path(sched).conditional_velocity       # eq. 20
+
+    def mistaken(x, t, z, *, alpha=1.0, power=1):   # the mistakes' formulas, not eq. 20
+        al, be, da, db = _cols(sched, t)
+        return (da - db * al ** alpha / be ** power) * z + (db / be ** power) * x
+
+    def flow_at_x(x, t, z):
+        _, _, da, db = _cols(sched, t)
+        return da * z + db * x
 
     mistakes = [
         Mistake("flow_velocity_at_x", "this is the velocity of the flow, dalpha_t z + dbeta_t x_0, "
                 "evaluated at x instead of at x_0 = (x - alpha_t z) / beta_t; substituting x_0 gives "
-                "eq. 20.", lambda x, t, z: u(x, t, z, flow=True)),
+                "eq. 20.", flow_at_x),
         Mistake("missing_alpha", "the z coefficient lacks alpha_t: eq. 20 has (dalpha_t - dbeta_t "
-                "alpha_t / beta_t) z.", lambda x, t, z: u(x, t, z, alpha=False)),
+                "alpha_t / beta_t) z.", lambda x, t, z: mistaken(x, t, z, alpha=0.0)),
         Mistake("variance_for_std", "it divides by beta_t^2 (the variance) where eq. 20 divides by "
-                "beta_t.", lambda x, t, z: u(x, t, z, power=2)),
+                "beta_t.", lambda x, t, z: mistaken(x, t, z, power=2)),
     ]
-    return _refine(g, fn, _conditional_cases(schedule, labels, seed, u), mistakes)
+    return _refine(g, fn, _conditional_cases(sched, labels, seed, exact), mistakes)
 
 
 def grade_conditional_score(fn: Callable, *, schedule="linear", n: int = 48, seed=0) -> Grade:
     """s = conditional_score(x, t, z): grad log p_t(x|z) = -(x - alpha_t z) / beta_t^2 (eq. 40)."""
     mix = point_mass_mixture()
-    labels = np.arange(as_positive_int(n, "n")) % len(POINTS)
+    labels = np.arange(_points(n, "conditional_score")) % len(POINTS)
     wrapped = lambda x, t, y: fn(x, t, POINTS[y].copy())  # noqa: E731
     g = _check("conditional_score", fn, wrapped, mix, "score", y=labels, n=n, schedule=schedule,
                seed=seed, times=_COND_TIMES, extra_skipped=[_BETA1])
 
-    def s(x, t, z, *, alpha=True, power=2):
-        al, be, _, _ = _cols(_schedule(schedule), t)
-        return -(x - (al if alpha else 1.0) * z) / be ** power
+    sched = _schedule(schedule)
+    exact = _conditional_path(sched).conditional_score          # eq. 40
+
+    def std_for_variance(x, t, z):
+        al, be, _, _ = _cols(sched, t)
+        return -(x - al * z) / be
+
+    def mean_z(x, t, z):
+        _, be, _, _ = _cols(sched, t)
+        return -(x - z) / be ** 2
 
     mistakes = [
         Mistake("std_for_variance", "it divides by beta_t, the standard deviation; the score of "
                 "N(alpha_t z, beta_t^2 I) divides by the variance beta_t^2 (eq. 40).",
-                lambda x, t, z: s(x, t, z, power=1)),
+                std_for_variance),
         Mistake("missing_alpha", "the mean of p_t(x|z) is alpha_t z, not z (eq. 40: -(x - alpha_t z) "
-                "/ beta_t^2).", lambda x, t, z: s(x, t, z, alpha=False)),
+                "/ beta_t^2).", mean_z),
     ]
-    exact = lambda x, t, z: s(x, t, z)  # noqa: E731
-    return _refine(g, fn, _conditional_cases(schedule, labels, seed, exact), mistakes)
+    return _refine(g, fn, _conditional_cases(sched, labels, seed, exact), mistakes)
 
 
 def _schedule(schedule):
@@ -244,23 +275,36 @@ def _schedule(schedule):
     return resolve_schedule(schedule)
 
 
+def _conditional_path(sched):
+    """The path of the point masses at POINTS: its conditional_velocity / conditional_score are
+    u_t(x|z) (eq. 20) and grad log p_t(x|z) (eq. 40), refcfg's one implementation of them."""
+    from ..paths import GMMPath
+    return GMMPath(point_mass_mixture(), sched)
+
+
+def _noised(sched, z, t, eps):
+    """(x, target): x = alpha_t z + beta_t eps on the conditional path (eq. 16) and the CFM
+    regression target dalpha_t z + dbeta_t eps = u_t(x|z) (eq. 31), for the given noise eps."""
+    al, be, da, db = _cols(sched, t)
+    return al * z + be * eps, da * z + db * eps
+
+
 def _cols(sched, t):
+    """alpha_t, beta_t, dalpha_t, dbeta_t as (N, 1) columns."""
     v = sched.values(t)
     return tuple(np.asarray(q, dtype=np.float64)[:, None] for q in (v.alpha, v.beta, v.dalpha,
                                                                      v.dbeta))
 
 
-def _conditional_cases(schedule, labels, seed, exact):
+def _conditional_cases(sched, labels, seed, exact):
     """Cases (x, t, z) on the conditional paths of POINTS at the conditional exercises' times."""
-    sched = _schedule(schedule)
     rng = as_generator(seed)
     z = POINTS[labels]
     eps = rng.standard_normal(z.shape)
     cases = []
     for t in _COND_TIMES:
         tt = np.full(len(z), t)
-        al, be, _, _ = _cols(sched, tt)
-        x = al * z + be * eps
+        x = _noised(sched, z, tt, eps)[0]
         cases.append(Case(f"t = {t:g}", (x, tt, z.copy()), exact(x, tt, z)))
     return cases
 
@@ -312,7 +356,7 @@ def grade_velocity_from_score(fn: Callable, *, problem="two-class-2d", schedule=
 
 def _toy_model(x, t):
     """A fixed stand-in for a network u_theta(x, t): not the exact field, smooth, nonzero at t = 0."""
-    return (1.0 - 2.0 * t)[:, None] * x + np.array([0.3, -0.2])[: x.shape[1]]
+    return (1.0 - 2.0 * t)[:, None] * x + np.resize([0.3, -0.2], x.shape[1])
 
 
 def grade_cfm_loss(fn: Callable, *, problem="two-class-2d", schedule="linear", n: int = 64,
@@ -322,16 +366,17 @@ def grade_cfm_loss(fn: Callable, *, problem="two-class-2d", schedule="linear", n
     beta_t eps_n (eq. 31). Checked on batches at t = 0, 0.1, ..., 1 and on one batch with t ~ U[0, 1]."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "cfm_loss", path)
     rng = as_generator(seed)
     z, _ = path.mixture.sample(n, seed=rng)
     eps = rng.standard_normal(z.shape)
 
     def loss(u, z, t, e, *, target="velocity", reduce="batch", swap=False):
-        v = sched.values(t)
-        al, be, da, db = (q[:, None] for q in (v.alpha, v.beta, v.dalpha, v.dbeta))
-        x = be * z + al * e if swap else al * z + be * e
-        tgt = {"velocity": da * z + db * e, "eps": e, "z": z, "sign": da * z - db * e}[target]
+        x, tgt = _noised(sched, z, t, e)
+        al, be, da, db = _cols(sched, t)
+        if swap:
+            x = be * z + al * e
+        tgt = {"velocity": tgt, "eps": e, "z": z, "sign": da * z - db * e}[target]
         sq = (u(x, t) - tgt) ** 2
         if reduce == "batch":
             return float(np.mean(np.sum(sq, axis=1)))
@@ -378,7 +423,7 @@ def grade_drop_labels(fn: Callable, *, n: int = 200, n_classes: int = 2, seed=0)
     """y_in = drop_labels(y, u, eta): the label dropout of eq. 64, y replaced by the null label
     ``refcfg.NULL`` (-1) with probability eta, decided by uniform draws u (drop where u < eta).
     Checked at eta = 0, 0.1, 0.5, 1."""
-    n = as_positive_int(n, "n")
+    n = _points(n, "drop_labels", d=1)
     n_classes = as_positive_int(n_classes, "n_classes")
     rng = as_generator(seed)
     y = rng.integers(0, n_classes, n)
@@ -407,16 +452,15 @@ def grade_classifier_score(fn: Callable, *, problem="two-class-2d", schedule="li
     (Bayes' rule eq. 60, its gradient eq. 61), the exact noisy classifier's gradient."""
     path = _resolve(problem, schedule)
     sched = path.schedule
-    n = as_positive_int(n, "n")
+    n = _points(n, "classifier_score", path)
     rng = as_generator(seed)
     z, y = path.mixture.sample(n, seed=rng)
     y = np.asarray(y, dtype=np.int64)
     eps = rng.standard_normal(z.shape)
     cases = []
     for t in TIMES:
-        v = sched.values(t)
-        x = v.alpha * z + v.beta * eps
         tt = np.full(n, t)
+        x = _noised(sched, z, tt, eps)[0]
         cases.append(Case(f"t = {t:g}", (x, tt, y.copy()), path.classifier_score(x, tt, y)))
     s = path.score
     mistakes = [
@@ -484,7 +528,7 @@ def grade_tilted_log_density(fn: Callable, *, y: int = 0, problem="two-class-2d"
     from ..experiments import tilted
 
     path = _resolve(problem, None)
-    n = _batch(n)
+    n = _batch(n, "tilted_log_density", path)
     label = as_label(y, path.n_classes)
     if not isinstance(label, int):
         raise ValueError(f"y must be one class (an int) for the tilted law p(x|y)^w p(x)^(1-w) / Z, "
@@ -496,7 +540,8 @@ def grade_tilted_log_density(fn: Callable, *, y: int = 0, problem="two-class-2d"
     def centred(f):
         def g(x, y, w):
             v = np.asarray(f(x, y, w), dtype=np.float64)
-            return v - v.reshape(-1)[0] if v.ndim == 1 and v.size == x.shape[0] else v
+            # (n,) and (n, 1) are the same n values (the comparison reads both as n rows)
+            return v - v.reshape(-1)[0] if v.size == x.shape[0] else v
         return g
 
     exact = centred(lambda x, y, w: tilted.log_density(path, x, y, w))
@@ -531,15 +576,14 @@ def grade_sde_step(fn: Callable, *, h: float = 0.01, sigma: float = 0.8, w: floa
     sigma = as_real(sigma, "sigma", lo=0.0)
     w = _weight(w)
     path = _resolve(problem, schedule)
-    n = as_positive_int(n, "n")
+    n = _points(n, "sde_step", path)
     rng = as_generator(seed)
     y = np.arange(n) % path.n_classes
     cases = []
     for t in (0.0, 0.25, 0.5, 0.75, 1.0 - h):
         z, _ = path.mixture.sample(n, seed=rng)
-        v = path.schedule.values(t)
-        x = v.alpha * z + v.beta * rng.standard_normal(z.shape)
         tt = np.full(n, t)
+        x = _noised(path.schedule, z, tt, rng.standard_normal(z.shape))[0]
         u, s = path.cfg_velocity(x, tt, y, w), path.cfg_score(x, tt, y, w)
         noise = rng.standard_normal(x.shape)
         args = (x, tt, h, u, s, sigma, noise)
@@ -601,6 +645,9 @@ def grade(fn: Callable, exercise: str, **options) -> Grade:
 
     ``options`` go to the exercise's grader (e.g. ``w=`` for the guidance exercises, ``schedule=``,
     ``n=``, ``seed=``). A failure of the student's code is reported, never raised."""
+    if not isinstance(exercise, str):
+        raise TypeError(f"exercise must be the exercise's name (a str, one of {', '.join(EXERCISES)}), "
+                        f"got {exercise!r}")
     if exercise not in EXERCISES:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
     if not callable(fn):

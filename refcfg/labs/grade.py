@@ -149,7 +149,7 @@ def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: 
             continue
         try:
             with np.errstate(all="ignore"):
-                raw = fn(*c.args)
+                raw = fn(*_copies(c.args))   # the case's arrays stay as they are for the mistakes
         except Exception as exc:  # the student's code: report it, never raise
             code, sentence = call_failure(name, exc, c.label)
             return Grade(exercise, False, sentence, code, where)
@@ -190,6 +190,12 @@ def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: 
                  "unexplained", where)
 
 
+def _copies(args: tuple) -> tuple:
+    """The arguments with every array copied: a student function that changes its inputs in place
+    (``x += ...``) must not change the case that the exact value and the mistakes are computed on."""
+    return tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args)
+
+
 def _matches(m: Mistake, cases, gots, rtol, atol) -> bool:
     """True when the output equals the mistake's formula within tolerance at every compared case
     and the formula differs from the exact value somewhere (else it explains nothing)."""
@@ -199,7 +205,7 @@ def _matches(m: Mistake, cases, gots, rtol, atol) -> bool:
             continue
         try:
             with np.errstate(all="ignore"):
-                cand = _as_rows(m.f(*c.args))
+                cand = _as_rows(m.f(*_copies(c.args)))
         except (ValueError, ZeroDivisionError, FloatingPointError):
             return False
         if cand.shape != got.shape or not np.all(np.isfinite(cand)):

@@ -12,10 +12,14 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["execute", "verdicts", "first_error_cell", "VERDICT"]
+__all__ = ["execute", "verdicts", "first_error_cell", "grade_calls", "solution_failures", "VERDICT",
+           "GRADE_CALL"]
 
 VERDICT = re.compile(r"^(PASS|FAIL) [a-z_]+: .*$", re.MULTILINE)
 """A grader's verdict line as it prints (``refcfg.labs.grade.Grade``)."""
+
+GRADE_CALL = re.compile(r"labs\.grade\(")
+"""A grader call in a lab's code."""
 
 
 def execute(nb, *, cwd=None, timeout: int = 120, kernel_name: str = "python3"):
@@ -62,3 +66,21 @@ def verdicts(nb) -> list[str]:
     """The grader verdict lines (PASS/FAIL ...) printed by the executed notebook, in order."""
     return [m.group(0) for cell in nb.cells if cell.cell_type == "code"
             for text in _texts(cell) for m in VERDICT.finditer(text)]
+
+
+def grade_calls(nb) -> int:
+    """The number of grader calls (``labs.grade(``) in the code cells of ``nb``."""
+    return sum(len(GRADE_CALL.findall(c.source)) for c in nb.cells if c.cell_type == "code")
+
+
+def solution_failures(nb, error=None) -> list[str]:
+    """What is wrong with a lab executed with its solutions (empty when it is right): the error
+    that stopped it, any FAIL verdict, and a number of verdicts other than its grader calls (a
+    grader whose verdict was not printed)."""
+    lines = verdicts(nb)
+    problems = [f"stopped: {error}"] if error else []
+    problems += [v for v in lines if not v.startswith("PASS ")]
+    calls = grade_calls(nb)
+    if len(lines) != calls:
+        problems.append(f"{len(lines)} verdict(s) printed for {calls} grader call(s)")
+    return problems

@@ -12,19 +12,33 @@ jupytext and nbformat are imported when a function here is called (``pip install
 from __future__ import annotations
 
 import ast
+import numbers
 import re
 from pathlib import Path
 
-__all__ = ["LAB_SOURCES", "SOLUTION_TAG", "EXERCISE_TAG", "lab_sources", "stub_source",
+__all__ = ["LAB_SOURCES", "SOLUTION_TAG", "EXERCISE_TAG", "lab_sources", "lab_number", "stub_source",
            "student_notebook", "write_labs", "FORMATS"]
 
-LAB_SOURCES = Path(__file__).resolve().parents[2] / "docs" / "labs"
-"""Where the lab sources are in a source checkout of refcfg."""
+_LAB_NAME = re.compile(r"^\d\d-[a-z0-9-]+\.md$")
+_CHECKOUT = Path(__file__).resolve().parents[2] / "docs" / "labs"
+_INSTALLED = Path(__file__).resolve().parent / "sources"
+
+
+def _default_sources() -> Path:
+    """docs/labs of a source checkout, else the copy installed with the package
+    (refcfg/labs/sources, package data), else the checkout's path (for the error message)."""
+    for folder in (_CHECKOUT, _INSTALLED):
+        if folder.is_dir() and any(_LAB_NAME.match(p.name) for p in folder.iterdir()):
+            return folder
+    return _CHECKOUT
+
+
+LAB_SOURCES = _default_sources()
+"""Where the lab sources are: docs/labs of a source checkout, or refcfg/labs/sources when installed."""
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 FORMATS = ("ipynb", "md")
-_LAB_NAME = re.compile(r"^\d\d-[a-z0-9-]+\.md$")
 
 
 def _jupytext():
@@ -41,12 +55,21 @@ def lab_sources(source=None) -> list[Path]:
     """The lab files ``NN-name.md`` of ``source`` (default ``LAB_SOURCES``), in order."""
     folder = Path(LAB_SOURCES if source is None else source)
     if not folder.is_dir():
-        raise ValueError(f"source: no lab folder at {folder} (the labs are in docs/labs/ of a source "
-                         f"checkout of refcfg; pass the folder that holds NN-name.md files)")
+        raise ValueError(f"source: no lab folder at {folder} (the labs are docs/labs/ of a source "
+                         f"checkout, installed as refcfg/labs/sources; pass the folder that holds "
+                         f"NN-name.md files)")
     found = sorted(p for p in folder.iterdir() if _LAB_NAME.match(p.name))
     if not found:
         raise ValueError(f"source: {folder} holds no lab file named NN-name.md")
     return found
+
+
+def lab_number(path) -> int:
+    """The number NN of a lab file ``NN-name.md``."""
+    name = Path(path).name
+    if not _LAB_NAME.match(name):
+        raise ValueError(f"path: a lab file is named NN-name.md, got {name!r}")
+    return int(name[:2])
 
 
 def stub_source(source: str, where: str = "a solution cell") -> str:
@@ -113,17 +136,16 @@ def write_labs(out, *, solutions: bool = False, formats=("ipynb",), source=None,
     Existing files are refused unless ``force``. Returns the paths written.
 
     Every argument is checked and every notebook is built before the first file is written."""
+    formats = _as_formats(formats)
+    labs = _as_labs(labs)
     jupytext, nbformat = _jupytext()
-    formats = tuple(formats)
-    bad = [f for f in formats if f not in FORMATS]
-    if not formats or bad:
-        raise ValueError(f"formats must be among {', '.join(FORMATS)}, got {formats!r}")
     files = lab_sources(source)
     if labs is not None:
-        numbers = {int(p.name[:2]): p for p in files}
+        numbers = {lab_number(p): p for p in files}
         missing = [k for k in labs if k not in numbers]
         if missing:
-            raise ValueError(f"labs: no lab numbered {missing[0]} (have {sorted(numbers)})")
+            raise ValueError(f"labs: no lab numbered {missing[0]} (have "
+                             f"{', '.join(map(str, sorted(numbers)))})")
         files = [numbers[k] for k in sorted(set(labs))]
     out = Path(out)
     plan = []
@@ -145,3 +167,37 @@ def write_labs(out, *, solutions: bool = False, formats=("ipynb",), source=None,
             jupytext.write(nb, str(target), fmt="md")
         written.append(target)
     return written
+
+
+def _as_formats(formats) -> tuple:
+    """``formats`` as a tuple of names among FORMATS (one name alone is accepted)."""
+    if isinstance(formats, str):
+        formats = (formats,)
+    try:
+        formats = tuple(formats)
+    except TypeError:
+        raise TypeError(f"formats: must be a format name or a list of them among "
+                        f"{', '.join(FORMATS)}, got {formats!r}") from None
+    bad = [f for f in formats if not isinstance(f, str) or f not in FORMATS]
+    if not formats or bad:
+        raise ValueError(f"formats: must be among {', '.join(FORMATS)}, got "
+                         f"{(bad[0] if bad else formats)!r}")
+    return formats
+
+
+def _as_labs(labs):
+    """``labs`` as a tuple of lab numbers (ints; one int alone is accepted), or None for all."""
+    if labs is None:
+        return None
+    items = (labs,) if isinstance(labs, numbers.Integral) else labs
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"labs: must be a lab number or a list of lab numbers (ints), got "
+                        f"{labs!r}") from None
+    bad = [k for k in items if isinstance(k, bool) or not isinstance(k, numbers.Integral)]
+    if bad:
+        raise TypeError(f"labs: must be lab numbers (ints), got {bad[0]!r} in {labs!r}")
+    if not items:
+        raise ValueError("labs: no lab number given (None means every lab)")
+    return tuple(int(k) for k in items)

@@ -4,6 +4,7 @@ with one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -46,7 +47,8 @@ def test_labs_solutions_and_formats(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, needles", [
     (["--format", "pdf"], ("--format", "'pdf'")),
-    (["--lab", "9"], ("--lab 9", "no such lab")),
+    (["--lab", "9"], ("--lab", "no lab numbered 9", "have 1, 2, 3, 4")),
+    (["--format", ","], ("--format", "must be among")),
     (["--source", "/nonexistent/labs"], ("--source", "no lab folder")),
 ])
 def test_bad_arguments_are_refused_before_writing(tmp_path, capsys, args, needles):
@@ -69,3 +71,15 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     f.write_text("x")
     assert main(["labs", "--out", str(f)]) == 2
     _one_line_error(capsys, "--out", "not a directory")
+
+
+def test_a_repeated_lab_is_written_and_counted_once(tmp_path, capsys):
+    assert main(["labs", "--out", str(tmp_path), "--lab", "1", "--lab", "1"]) == 0
+    assert "wrote 1 file(s) for 1 lab(s)" in capsys.readouterr().out
+
+
+def test_without_jupytext_the_command_says_so_on_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jupytext", None)   # import jupytext -> ImportError
+    assert main(["labs", "--out", str(tmp_path / "class")]) == 2
+    _one_line_error(capsys, "jupytext", "pip install 'refcfg[labs]'", "nothing written")
+    assert not (tmp_path / "class").exists()

@@ -350,7 +350,7 @@ def test_bad_grader_arguments_raise():
         grade(cfg, "cgf")
     with pytest.raises(TypeError, match="fn must be"):
         grade(3, "cfg")
-    with pytest.raises(ValueError, match="w must be a finite number"):
+    with pytest.raises(ValueError, match="w must be finite"):
         grade(cfg, "cfg", w=float("nan"))
     with pytest.raises(ValueError, match="n must be"):
         grade(sample_path, "sample_path", n=0)
@@ -366,3 +366,126 @@ def test_bad_grader_arguments_raise():
         grade(tilted_log_density, "tilted_log_density", n=1)
     with pytest.raises(ValueError, match="problem|unknown"):
         grade(cfg, "cfg", problem="no-such-problem")
+
+
+# ------------------------------------------------------------------ review findings, each a case
+
+
+def test_a_student_who_changes_the_inputs_in_place_gets_the_right_diagnosis():
+    """The mistakes are worked out on the case's own arrays, not on those the student changed."""
+    def missing_half_in_place(x, t, h, u, s, sigma, noise):
+        x += h * (u + sigma ** 2 * s) + sigma * np.sqrt(h) * noise
+        return x
+
+    def correct_in_place(x, t, h, u, s, sigma, noise):
+        x += h * (u + sigma ** 2 / 2 * s) + sigma * np.sqrt(h) * noise
+        return x
+
+    g = grade(missing_half_in_place, "sde_step")
+    assert g.code == "missing_half", str(g)
+    assert grade(correct_in_place, "sde_step").passed
+
+
+def test_a_tilted_log_density_returned_as_a_column_passes():
+    def as_column(x, y, w):
+        return tilted_log_density(x, y, w)[:, None]
+
+    g = grade(as_column, "tilted_log_density")
+    assert g.passed, str(g)
+    g = grade(lambda x, y, w: m_tilted_convention(x, y, w)[:, None], "tilted_log_density")
+    assert g.code == "w_convention", str(g)
+
+
+def test_bad_input_names_the_argument_before_any_work():
+    with pytest.raises(TypeError, match="exercise must be the exercise's name.*got \\['cfg'\\]"):
+        grade(cfg, ["cfg"])
+    # a job too large for memory is refused (naming n) by the compare-cases and the field graders
+    for exercise in ("sample_path", "cfg", "conditional_velocity", "drop_labels", "sde_step",
+                     "tilted_log_density", "cosine_schedule"):
+        with pytest.raises(ValueError, match="lower n"):
+            grade(CORRECT[exercise], exercise, n=10 ** 12)
+
+
+def test_the_cfm_loss_grader_works_in_every_dimension():
+    path = refcfg.GMMPath(refcfg.problem("highdim"), "linear")
+    assert path.d == 64
+    g = grade(cfm_loss, "cfm_loss", problem="highdim")
+    assert g.passed, str(g)
+    assert grade(m_loss_mean_all, "cfm_loss", problem="highdim").code == "mean_over_coordinates"
+
+
+def _listed_mistakes():
+    """(exercise, Mistake) for every mistake a grader lists, read off the graders themselves: each
+    is called with a function that is off by 1 % (explained by none of them), which makes it compare
+    against its list."""
+    import refcfg.labs.exercises as ex
+
+    found = []
+    original = ex.compare_cases
+
+    def recording(exercise, fn, cases, mistakes, **kwargs):
+        found.extend((exercise, m) for m in mistakes)
+        return original(exercise, fn, cases, mistakes, **kwargs)
+
+    def off(f):
+        def g(*a):
+            r = f(*a)
+            return tuple(1.01 * np.asarray(v) for v in r) if isinstance(r, tuple) else 1.01 * r
+        return g
+
+    ex.compare_cases = recording
+    try:
+        for exercise, f in CORRECT.items():
+            grade(off(f), exercise)
+    finally:
+        ex.compare_cases = original
+    return found
+
+
+LISTED = _listed_mistakes()
+
+
+def test_the_graders_list_mistakes():
+    assert len(LISTED) >= 30 and len({e for e, _ in LISTED}) >= 9
+
+
+@pytest.mark.parametrize("exercise, mistake", LISTED, ids=[f"{e}-{m.code}" for e, m in LISTED])
+def test_each_listed_mistake_is_named_when_it_is_the_answer(exercise, mistake):
+    """A student whose function is a listed mistake's own formula gets that mistake's sentence (a
+    mistake that another one, listed before it, always equals could never be named)."""
+    g = grade(mistake.f, exercise)
+    assert not g.passed and g.code == mistake.code, str(g)
+    assert g.sentence == mistake.sentence
+
+
+@pytest.mark.parametrize("schedule, code", [("linear", "alpha_beta_swapped"), ("cosine", "alpha_beta_swapped"),
+                                            ("vp", "time_reversed"), ("sqrt", "time_reversed")])
+def test_time_reversed_path_is_named_by_the_one_mistake_it_equals(schedule, code):
+    sched = refcfg.GMMPath(MIX, schedule).schedule
+
+    def reversed_time(z, t, eps):
+        return col(sched.alpha(1.0 - t)) * z + col(sched.beta(1.0 - t)) * eps
+
+    g = grade(reversed_time, "sample_path", schedule=schedule)
+    assert g.code == code, str(g)
+    assert ("the same as reversing time" in g.sentence) == (code == "alpha_beta_swapped")
+    assert "diffusion convention" in g.sentence
+
+
+def test_a_field_that_is_not_numeric_is_a_shape_verdict_on_both_routes():
+    """The same code whichever route compares (check_field for the fields, the case comparison for
+    the others), and the verdict says where the function stopped."""
+    def text_field(x, t, y, w):
+        return "not an array"
+
+    def text_path(z, t, eps):
+        return "not an array"
+
+    field, path = grade(text_field, "cfg"), grade(text_path, "sample_path")
+    assert field.code == path.code == "shape", (field, path)
+    assert "which is not" in field.sentence and field.sentence.endswith(".")
+    assert field.where == "stopped at t = 0"
+    g = grade(lambda x, t, y, w: None, "cfg")
+    assert g.code == "no_return" and g.where == "stopped at t = 0"
+    g = grade(lambda x, t, y, w: 1 / 0, "cfg")
+    assert g.code == "raised" and "ZeroDivisionError" in g.sentence

@@ -9,20 +9,18 @@ measured by ``verification/run_labs.py``)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 pytest.importorskip("nbclient")
 pytest.importorskip("jupytext")
 
-from refcfg.labs.run import execute, first_error_cell, verdicts  # noqa: E402
+from refcfg.labs.run import (execute, first_error_cell, grade_calls, solution_failures,  # noqa: E402
+                             verdicts)
 from refcfg.labs.student import SOLUTION_TAG, lab_sources, student_notebook  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 LABS = lab_sources()
-GRADE_CALL = re.compile(r"labs\.grade\(")
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
@@ -30,9 +28,9 @@ def test_lab_runs_with_its_solutions_and_every_grader_passes(path):
     nb, error = execute(student_notebook(path, solutions=True), cwd=path.parent, timeout=120)
     assert error is None, error
     lines = verdicts(nb)
-    calls = sum(len(GRADE_CALL.findall(c.source)) for c in nb.cells if c.cell_type == "code")
-    assert len(lines) == calls >= 2, (calls, lines)
+    assert len(lines) == grade_calls(nb) >= 2, lines
     assert all(v.startswith("PASS ") for v in lines), lines
+    assert solution_failures(nb) == []
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
@@ -67,3 +65,23 @@ def test_verdicts_are_read_from_every_kind_of_output():
     nb.cells = [nbformat.v4.new_markdown_cell("PASS not: a verdict"), a, b, c]
     assert verdicts(nb) == ["PASS cfg: correct: ok", "FAIL sde_step: the noise enters twice."]
     assert first_error_cell(nb) == 3
+
+
+def _graded(*outputs):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for text in outputs:
+        cell = nbformat.v4.new_code_cell("print(labs.grade(f, 'cfg'))")
+        if text is not None:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text + "\n")]
+        nb.cells.append(cell)
+    return nb
+
+
+def test_solution_failures_counts_fail_verdicts_and_missing_ones():
+    ok = "PASS cfg: correct."
+    assert solution_failures(_graded(ok, ok)) == []
+    assert solution_failures(_graded(ok, "FAIL cfg: wrong.")) == ["FAIL cfg: wrong."]
+    assert solution_failures(_graded(ok, None)) == ["1 verdict(s) printed for 2 grader call(s)"]
+    assert solution_failures(_graded(ok), "cell 3: KeyError: k") == ["stopped: cell 3: KeyError: k"]

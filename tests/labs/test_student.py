@@ -11,8 +11,9 @@ import pytest
 pytest.importorskip("jupytext")
 
 from refcfg.labs.exercises import EXERCISES  # noqa: E402
-from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_sources, stub_source,  # noqa: E402
-                                 student_notebook, write_labs)
+from refcfg.labs import student  # noqa: E402
+from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_number, lab_sources,  # noqa: E402
+                                 stub_source, student_notebook, write_labs)
 
 LABS = lab_sources()
 
@@ -40,7 +41,7 @@ def test_stub_refuses_cells_that_are_not_only_functions():
 
 
 def test_there_are_four_labs_in_order():
-    assert [p.name[:2] for p in LABS] == ["01", "02", "03", "04"]
+    assert [lab_number(p) for p in LABS] == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
@@ -75,15 +76,34 @@ def test_each_exercise_is_followed_by_its_grader(path):
         assert call.group(1) == name and call.group(2) in EXERCISES
 
 
+# the equation tags of the lecture notes' main text: 2a-2c, 3-6, 7a, 7b, 8-71 (eqs. 2 and 7 exist
+# only with their letters)
+NOTES_TAGS = ({"2a", "2b", "2c", "7a", "7b"}
+              | {str(k) for k in range(3, 72) if k not in (7,)})
+CITATION = re.compile(r"\beqs?\. (\d+[a-z]?(?:(?:-|, | and )\d+[a-z]?)*)")
+
+
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
 def test_lab_sources_cite_equations_the_notes_have(path):
-    """Equation numbers cited in the labs exist in the notes (1-71) and the citations found wrong
-    in earlier docs do not appear (the flow's number for the marginal field; the ranges from 59 to
-    61 or 62 and from 63 to 67)."""
+    """Every equation number cited in the labs ("eq. N", and every number of "eqs. A-B, C") is a tag
+    of the notes' main text (NOTES_TAGS, with the letter where the notes have one: "eq. 7" is
+    refused, 7a or 7b is the SDE), and the citations found wrong in earlier docs do not appear (the
+    flow's number for the marginal field; the ranges from 59 to 61 or 62 and from 63 to 67). That
+    a number cites the right equation is read by a person, not checked here."""
     text = path.read_text(encoding="utf-8")
-    for m in re.finditer(r"\beqs?\. (\d+)", text):
-        assert 1 <= int(m.group(1)) <= 71, m.group(0)
+    cited = [(m.group(0), n) for m in CITATION.finditer(text)
+             for n in re.split(r"-|, | and ", m.group(1))]
+    assert cited
+    bad = [(where, n) for where, n in cited if n not in NOTES_TAGS]
+    assert not bad, bad
     assert not re.search(r"\beqs?\. 21\b|\beqs?\. 59-6[12]\b|\beqs?\. 63-67\b", text)
+
+
+def test_the_citation_check_reads_every_number_of_a_list():
+    found = [n for m in CITATION.finditer("eqs. 58-62, 63 and eq. 7 and eqs. 2b, 99")
+             for n in re.split(r"-|, | and ", m.group(1))]
+    assert found == ["58", "62", "63", "7", "2b", "99"]
+    assert [n for n in found if n not in NOTES_TAGS] == ["7", "99"]
 
 
 def test_write_labs_writes_and_refuses_to_overwrite(tmp_path):
@@ -102,8 +122,9 @@ def test_write_labs_writes_and_refuses_to_overwrite(tmp_path):
 
 def test_write_labs_checks_before_writing(tmp_path):
     for kwargs, match in (({"formats": ("pdf",)}, "formats"), ({"labs": [9]}, "no lab numbered 9"),
-                          ({"source": tmp_path / "none"}, "no lab folder")):
-        with pytest.raises(ValueError, match=match):
+                          ({"source": tmp_path / "none"}, "no lab folder"),
+                          ({"labs": 1.5}, "labs: must be a lab number")):
+        with pytest.raises((ValueError, TypeError), match=match):
             write_labs(tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
 
@@ -115,3 +136,48 @@ def test_links_of_the_lab_pages_resolve():
             if "://" not in target:
                 assert (page.parent / target).exists(), (page.name, target)
 
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"labs": 1.0}, TypeError, "labs: must be a lab number or a list"),
+    ({"labs": ["1"]}, TypeError, "labs: must be lab numbers \\(ints\\), got '1'"),
+    ({"labs": [1.0]}, TypeError, "labs: must be lab numbers \\(ints\\), got 1.0"),
+    ({"labs": [True]}, TypeError, "labs: must be lab numbers"),
+    ({"labs": []}, ValueError, "labs: no lab number given"),
+    ({"formats": "pdf"}, ValueError, "formats: must be among ipynb, md, got 'pdf'"),
+    ({"formats": 3}, TypeError, "formats: must be a format name"),
+])
+def test_write_labs_names_the_bad_argument(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        write_labs(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_labs_takes_one_lab_or_one_format_alone(tmp_path):
+    written = write_labs(tmp_path, labs=2, formats="md")
+    assert [p.name for p in written] == ["02-marginal-field-and-score.md"]
+
+
+def test_lab_number():
+    assert [lab_number(p) for p in LABS] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="NN-name.md"):
+        lab_number("index.md")
+
+
+def test_sources_are_found_installed_when_there_is_no_checkout(tmp_path, monkeypatch):
+    """Installed, the sources are package data in refcfg/labs/sources (no docs/labs next to it)."""
+    installed = tmp_path / "site-packages" / "refcfg" / "labs" / "sources"
+    installed.mkdir(parents=True)
+    (installed / "01-a.md").write_text("x")
+    monkeypatch.setattr(student, "_CHECKOUT", tmp_path / "no-checkout" / "docs" / "labs")
+    monkeypatch.setattr(student, "_INSTALLED", installed)
+    assert student._default_sources() == installed
+    monkeypatch.setattr(student, "_CHECKOUT", LABS[0].parent)
+    assert student._default_sources() == LABS[0].parent
+
+
+def test_the_installed_copy_is_the_one_source():
+    """refcfg/labs/sources (shipped as package data) is a link to docs/labs, not a second copy."""
+    assert student._INSTALLED.is_symlink()
+    assert student._INSTALLED.resolve() == LABS[0].parent.resolve()
+    assert [p.name for p in lab_sources(student._INSTALLED)] == [p.name for p in LABS]
