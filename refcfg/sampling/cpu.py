@@ -25,7 +25,7 @@ import functools
 
 import numpy as np
 
-from .._validation import as_float_array, as_generator
+from .._validation import as_generator, as_points, require_finite_result
 from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
@@ -119,10 +119,8 @@ def _mform(low, tables, n, want_div=False):
 
 
 def _points(x, d):
-    x = as_float_array(x, "x", ndim=2, copy=False)   # the kernels only read x
-    if x.shape[1] != d:
-        raise ValueError(f"x has shape {x.shape} but (N, {d}) is required")
-    return np.ascontiguousarray(x)
+    # the NumPy core's check (|x| <= X_MAX); as_float_array inside does not copy float64 input
+    return np.ascontiguousarray(as_points(x, d, allow_empty=True, copy=False))
 
 
 def _evaluate(field, x, t, kind, with_div=False):
@@ -174,6 +172,9 @@ def _evaluate(field, x, t, kind, with_div=False):
             out[idx] = o
             if with_div:
                 div[idx] = dv
+    require_finite_result(out, kind)      # the NumPy core's error, never inf/NaN returned
+    if with_div:
+        require_finite_result(div, "div")
     return (out, div) if with_div else out
 
 
