@@ -25,6 +25,7 @@ import functools
 
 import numpy as np
 
+from .._threads import parallel_region
 from .._validation import as_generator, as_points, require_finite_result
 from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
@@ -114,7 +115,8 @@ def _mform(low, tables, n, want_div=False):
         return _NO_MFORM, _NO_MFORM
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
-    _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
+    with parallel_region():
+        _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
     return MT, BT
 
 
@@ -220,10 +222,14 @@ def _blas_controller():
 def _blas_serial(comp):
     """One BLAS thread while a kernel runs its small products (full covariances): inside the
     kernels' parallel loop a threaded BLAS starts threads of its own on cores that are already
-    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS."""
-    if comp.mode == MODE_DIAG:
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")
+    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS. Also the
+    guard of the parallel region (``refcfg._threads.parallel_region``: serialised when numba's
+    threading layer is not safe for concurrent callers)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(parallel_region())
+    if comp.mode != MODE_DIAG:
+        stack.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
+    return stack
 
 
 def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, first_particle=0):
