@@ -213,6 +213,12 @@ class GMM:
     def sample_with_components(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
         """n samples and the index of the component each came from."""
         n = as_positive_int(n, "n")
+        from ._limits import require_memory
+        d = self.d
+        # the component indices, the choice's uniforms, (n, d) draws, scales, means and sums, and
+        # the (n, d, d) gathered eigenvectors of full covariances
+        require_memory(8.0 * n * (4 + 6 * d + (d * d if self.eigvecs is not None else 0)),
+                       f"drawing {n} samples in dimension {d}", "n")
         rng = as_generator(seed)
         k = rng.choice(self.K, size=n, p=self.weights)
         e = rng.standard_normal((n, self.d)) * np.sqrt(self.eigvals[k])

@@ -173,7 +173,8 @@ def field_size(field) -> tuple[int, int]:
 
 
 _FIELD_CHUNK = 1 << 22  # elements of the NumPy core's largest (n, K, d) temporary (``refcfg.paths``)
-_CPU_LANES = 256        # the most particles per evaluation of the CPU kernels (``cpu._lanes``)
+# lanes of the CPU kernels (``cpu._lanes``): 256 where K d <= 32, at most 64 otherwise
+_CPU_LANES = (32, 256, 64)
 
 
 def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", kept=0,
@@ -198,11 +199,30 @@ def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", ke
         field = 8.0 * min(n * K * d, _FIELD_CHUNK) * 6.0
         return grid + extra + (2.0 * s + 10.0) * nd + field + 2.0 * kept * nd
     import os
-    T = steps * s
-    tables = 8.0 * T * K * (1.0 + 2.0 * dd) * 3.0       # cst, invs, gain and their temporaries
+    tables = steps * _table_bytes_per_step(sampler, K, dd)
     threads = float(os.cpu_count() or 1)
-    scratch = threads * 8.0 * _CPU_LANES * (6.0 * K + 2.0 * K * d + 8.0 * d + 16.0)
+    lanes = _CPU_LANES[1] if K * d <= _CPU_LANES[0] else _CPU_LANES[2]
+    scratch = threads * 8.0 * lanes * (6.0 * K + 2.0 * K * d + 8.0 * d + 16.0)
     return grid + extra + 4.0 * nd + kept * nd + tables + scratch
+
+
+def _table_bytes_per_step(sampler, K, dd) -> float:
+    """Bytes of the fast backends' per-time tables for one step: ``stages`` rows of K (1 + 2 dd)
+    values (cst, invs, gain), three times over for the temporaries of ``Lowered.tables``."""
+    return 8.0 * tableau(sampler).stages * float(K) * (1.0 + 2.0 * float(dd)) * 3.0
+
+
+def _segment_steps(need, n_steps, sampler, K, dd) -> int | None:
+    """Steps per segment for a CPU ODE run whose tables alone keep it from fitting: the largest
+    segment whose tables fit beside the rest (None: no segmenting needed, or none would fit)."""
+    from .._limits import MEMORY_FRACTION, available_memory
+
+    budget = MEMORY_FRACTION * available_memory()
+    if need <= budget:
+        return None
+    per = _table_bytes_per_step(sampler, K, dd)
+    seg = int((budget - (need - n_steps * per)) // per) if per > 0 else 0
+    return seg if 1 <= seg < n_steps else None
 
 
 def _kept(steps: int, every) -> int:
@@ -237,6 +257,11 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     dtype : "float64" (all backends) or "float32" (cuda only).
 
     Returns (n, d) samples, or (samples, trajectory (T, n, d), times (T,)).
+
+    Limits (every backend): a run whose estimated peak memory (``sample_memory``: n, d, steps, the
+    trajectory, the field's components) cannot fit is refused before any work; |w| <= 1e6 and
+    |x_init| <= 1e100 (``refcfg._validation.W_MAX``, ``X_MAX``); a run whose state leaves
+    |x| <= 1e100 raises "sampling diverged" instead of returning inf or NaN.
     """
     from ..paths import GMMPath
 
@@ -273,6 +298,13 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     K, dd = field_size(field)
     need = sample_memory(n, d if x_init is None else x0.shape[1], max(n_steps, 1), sampler, K=K,
                          dd=dd, backend=be, kept=_kept(n_steps, every), noise=noise is not None)
+    seg = None
+    if be == "cpu" and sampler not in SDE_SAMPLERS and every is None:
+        # a long ODE run whose per-time tables would not fit runs in segments of time, each with
+        # its own tables (the state carried between them; only runs that would not fit whole)
+        seg = _segment_steps(need, n_steps, sampler, K, dd)
+        if seg is not None:
+            need -= (n_steps - seg) * _table_bytes_per_step(sampler, K, dd)
     require_memory(need, f"sampling {n} particles over {n_steps} steps"
                    + (" keeping the trajectory" if every else ""),
                    "n or steps" + (" (or raise trajectory_every)" if every else ""))
@@ -301,7 +333,12 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     if be == "cpu":
         from . import cpu
         key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else 0
-        out = cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
+        if seg is None:
+            out = cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
+        else:
+            out = x0
+            for a in range(0, len(ts) - 1, seg):
+                out = cpu.integrate(field, out, ts[a:a + seg + 1], sampler)
     else:
         from . import cuda
         key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
