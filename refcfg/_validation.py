@@ -58,7 +58,7 @@ def as_points(x, d: int, name: str = "x", context: str = "the problem", *,
                          f"N >= {n_min}")
     if arr.size == 0:
         return arr
-    big = float(np.max(np.abs(arr)))
+    big = max(float(arr.max()), -float(arr.min()))      # reductions: no |x| temporary
     if big > X_MAX:
         raise ValueError(f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
                          f"(quadratic forms would overflow float64)")
@@ -77,7 +77,8 @@ def require_bounded_state(x, what: str = "sampling") -> None:
     field grew faster than float64 can follow. Every backend raises this same error; the NumPy
     integrators check before each field evaluation, the compiled ones their result."""
     x = np.asarray(x)
-    if x.size and not np.max(np.abs(x)) <= X_MAX:      # also NaN
+    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons
+    if x.size and not (x.max() <= X_MAX and x.min() >= -X_MAX):
         raise ValueError(f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
                          f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "
                          f"where the field is singular")

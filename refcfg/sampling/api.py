@@ -197,7 +197,7 @@ def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", ke
         # x, the result, s stage slopes and inputs, the field's outputs (CFG: two label sets)
         # and its chunked (n, K, d) temporaries; the trajectory's states and their stacked copy
         field = 8.0 * min(n * K * d, _FIELD_CHUNK) * 6.0
-        return grid + extra + (2.0 * s + 10.0) * nd + field + 2.0 * kept * nd
+        return grid + extra + (2.0 * s + 12.0) * nd + field + 2.0 * kept * nd
     import os
     tables = steps * _table_bytes_per_step(sampler, K, dd)
     threads = float(os.cpu_count() or 1)
