@@ -47,21 +47,61 @@ X_MAX = 1e100
 
 
 def as_points(x, d: int, name: str = "x", context: str = "the problem", *,
-              allow_empty: bool = False) -> np.ndarray:
+              allow_empty: bool = False, copy: bool = True) -> np.ndarray:
     """x as a finite float64 array of shape (N, d) with entries |x| <= X_MAX; N >= 1 unless
-    ``allow_empty`` (the public field functions map (0, d) to an empty output, as NumPy does)."""
-    arr = as_float_array(x, name)
+    ``allow_empty`` (the public field functions map (0, d) to an empty output, as NumPy does).
+    ``copy=False``: a float64 array comes back as itself (for callers that only read it)."""
+    arr = as_float_array(x, name, copy=copy)
     n_min = 0 if allow_empty else 1
     if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < n_min:
         raise ValueError(f"{name} has shape {arr.shape} but {context} requires (N, {d}) with "
                          f"N >= {n_min}")
     if arr.size == 0:
         return arr
-    big = float(np.max(np.abs(arr)))
+    big = max(float(arr.max()), -float(arr.min()))      # reductions: no |x| temporary
     if big > X_MAX:
         raise ValueError(f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
                          f"(quadratic forms would overflow float64)")
     return arr
+
+
+def require_finite_result(value, what: str) -> None:
+    """ValueError when a computed field ``what`` has NaN or infinite entries: the points are too
+    large for float64 at this t (every backend raises this same error instead of returning them)."""
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"non-finite {what} for some points (x too large for float64 at this t?)")
+
+
+def require_bounded_state(x, what: str = "sampling") -> None:
+    """ValueError when an integrator's state leaves |x| <= ``X_MAX`` (or is not finite): the guided
+    field grew faster than float64 can follow. Every backend raises this same error; the NumPy
+    integrators check before each field evaluation, the compiled ones their result."""
+    x = np.asarray(x)
+    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons
+    if x.size and not (x.max() <= X_MAX and x.min() >= -X_MAX):
+        raise ValueError(f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
+                         f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "
+                         f"where the field is singular")
+
+
+def path_hint(value) -> str:
+    """How to build a GMMPath from ``value`` (a mixture or a problem name), for error messages."""
+    from .mixture import GMM, LabeledGMM
+
+    if isinstance(value, (GMM, LabeledGMM)):
+        return f"; wrap the {type(value).__name__}: refcfg.GMMPath(mixture, schedule)"
+    if isinstance(value, str):
+        return f"; for a named problem use refcfg.GMMPath(refcfg.problem({value!r}))"
+    return ""
+
+
+def as_path(path, name: str = "path"):
+    """``path`` checked to be a ``GMMPath`` (TypeError naming ``name`` and the way to build one)."""
+    from .paths import GMMPath
+
+    if isinstance(path, GMMPath):
+        return path
+    raise TypeError(f"{name} must be a GMMPath, got {_describe(path)}{path_hint(path)}")
 
 
 def as_times(t, n: int, name: str = "t") -> np.ndarray | float:
@@ -109,16 +149,38 @@ def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray | None:
     return raw.astype(np.int64)
 
 
+W_MAX = 1e6
+"""Largest accepted |w| of a guidance weight. The guided field w c + (1 - w) u carries the rounding
+of c and u times |w| (about |w| x 1e-16 relative), and its trajectories reach |x| ~ |w| x the data's
+scale; beyond 1e6 the first is no longer negligible and the second soon overflows float64's quadratic
+forms (``X_MAX``)."""
+
+
+def _bounded_weight(arr: np.ndarray, name: str) -> None:
+    big = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if big > W_MAX:
+        raise ValueError(f"{name} must satisfy |{name}| <= {W_MAX:g} (a guidance weight; w = 1 is no "
+                         f"guidance), got {big:.3g}")
+
+
 def as_weight(w, n: int, name: str = "w") -> float | np.ndarray:
-    """Guidance weight: a finite float or a finite (n,) array."""
+    """Guidance weight: a finite float or a finite (n,) array, |w| <= ``W_MAX``."""
     if isinstance(w, (bool, np.bool_)):
         raise TypeError(f"{name} must be a float, got {w!r}")
     arr = as_float_array(w, name)
+    _bounded_weight(arr, name)
     if arr.ndim == 0:
         return float(arr)
     if arr.shape != (n,):
         raise ValueError(f"{name} has shape {arr.shape} but x implies a float or shape ({n},)")
     return arr
+
+
+def as_scalar_weight(w, name: str = "w") -> float:
+    """A scalar guidance weight of a rule: a real number (not a bool), finite, |w| <= ``W_MAX``."""
+    v = as_real(w, name)
+    _bounded_weight(np.asarray(v), name)
+    return v
 
 
 WEIGHT_TOL = 1e-8
@@ -223,6 +285,7 @@ def as_guidance_weight(w, name: str = "w"):
     if isinstance(w, (bool, np.bool_)):
         raise TypeError(f"{name} must be a float, got {w!r}")
     arr = as_float_array(w, name)
+    _bounded_weight(arr, name)
     if arr.ndim == 0:
         return float(arr)
     if arr.ndim != 1:
@@ -236,6 +299,7 @@ def as_weight_rows(w, n: int, name: str = "w") -> np.ndarray:
     if isinstance(w, (bool, np.bool_)):
         raise TypeError(f"{name} must be a float or an (N,) array, got {w!r}")
     arr = as_float_array(w, name)
+    _bounded_weight(arr, name)
     if arr.ndim == 0:
         return np.full((n, 1), float(arr))
     if arr.shape != (n,):

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, as_points, as_times, require_nonzero
+import functools
+
+from ._validation import as_float_array, as_points, as_times, require_finite_result, require_nonzero
 from .schedules import Schedule, schedule as _make_schedule
 
 __all__ = ["convert", "QUANTITIES", "velocity_to_score", "score_to_velocity", "score_to_eps",
@@ -51,7 +53,9 @@ def _prep(value, x, t, schedule, name):
     if xa.ndim != 2:
         raise ValueError(f"x has shape {xa.shape} but a conversion requires (N, d)")
     x = as_points(xa, xa.shape[1], "x", context="a conversion", allow_empty=True)
-    v = as_points(value, x.shape[1], name, context="x's shape", allow_empty=True)
+    # a field's value may exceed X_MAX where x does not (u ~ x / (1 - t) near t = 1): the
+    # conversions are linear, so any finite value is accepted and the result is checked instead
+    v = as_float_array(value, name)
     if v.shape != x.shape:
         raise ValueError(f"{name} has shape {v.shape} but x has shape {x.shape}")
     t = as_times(t, x.shape[0])
@@ -60,12 +64,27 @@ def _prep(value, x, t, schedule, name):
     return v, x, t, sched, vals
 
 
+def _finite(target):
+    """The converter's result checked finite (``require_finite_result``): a value so large that the
+    conversion overflows float64 is an error naming the target, never inf or NaN."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            require_finite_result(out, target)
+            return out
+        return call
+    return wrap
+
+
+@_finite("eps")
 def score_to_eps(score, x, t, schedule="linear"):
     """eps = -beta_t score (Tweedie). Defined for all t."""
     s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")
     return -be * s
 
 
+@_finite("score")
 def eps_to_score(eps, x, t, schedule="linear"):
     """score = -eps / beta_t; undefined at beta_t = 0 (t = 1)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
@@ -73,6 +92,7 @@ def eps_to_score(eps, x, t, schedule="linear"):
     return -e / be
 
 
+@_finite("x0")
 def eps_to_x0(eps, x, t, schedule="linear"):
     """x0 = (x - beta_t eps) / alpha_t; undefined at alpha_t = 0 (t = 0)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
@@ -80,6 +100,7 @@ def eps_to_x0(eps, x, t, schedule="linear"):
     return (x - be * e) / al
 
 
+@_finite("eps")
 def x0_to_eps(x0, x, t, schedule="linear"):
     """eps = (x - alpha_t x0) / beta_t; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
@@ -87,6 +108,7 @@ def x0_to_eps(x0, x, t, schedule="linear"):
     return (x - al * z) / be
 
 
+@_finite("velocity")
 def x0_to_velocity(x0, x, t, schedule="linear"):
     """u = dalpha x0 + dbeta (x - alpha x0) / beta; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
@@ -94,6 +116,7 @@ def x0_to_velocity(x0, x, t, schedule="linear"):
     return da * z + (bdb / (be * be)) * (x - al * z)
 
 
+@_finite("velocity")
 def eps_to_velocity(eps, x, t, schedule="linear"):
     """u = b_t (x - beta eps) + dbeta eps; undefined at alpha_t = 0 (t = 0)."""
     e, x, t, sched, (al, be, da, db, bdb) = _prep(eps, x, t, schedule, "eps")
@@ -123,6 +146,7 @@ def _velocity_system(v, x, t, sched, al, be, da, bdb):
     return x0, eps
 
 
+@_finite("x0")
 def velocity_to_x0(u, x, t, schedule="linear"):
     """x0 = (beta u - dbeta x) / (dalpha beta - dbeta alpha) (multiplied through by beta where
     dbeta_t is infinite)."""
@@ -130,6 +154,7 @@ def velocity_to_x0(u, x, t, schedule="linear"):
     return _velocity_system(v, x, t, sched, al, be, da, bdb)[0]
 
 
+@_finite("eps")
 def velocity_to_eps(u, x, t, schedule="linear"):
     """eps = (dalpha x - alpha u) / (dalpha beta - dbeta alpha) (multiplied through by beta where
     dbeta_t is infinite)."""
@@ -137,12 +162,14 @@ def velocity_to_eps(u, x, t, schedule="linear"):
     return _velocity_system(v, x, t, sched, al, be, da, bdb)[1]
 
 
+@_finite("velocity")
 def score_to_velocity(score, x, t, schedule="linear"):
     """u = a_t score + b_t x (eq. 41/42); undefined at alpha_t = 0 (t = 0)."""
     s, x, t, sched, _ = _prep(score, x, t, schedule, "score")
     return _col(sched.a(t)) * s + _col(sched.b(t)) * x
 
 
+@_finite("score")
 def velocity_to_score(u, x, t, schedule="linear"):
     """score = (u - b_t x) / a_t (eq. 41/42) in its endpoint-safe form (module docstring):
     (alpha u - dalpha x) / (beta D), and -x / beta_t^2 where alpha_t = 0. Undefined (ValueError)
@@ -156,6 +183,7 @@ def velocity_to_score(u, x, t, schedule="linear"):
                         (al * v - da * x) / np.where(origin, 1.0, aa))
 
 
+@_finite("score")
 def x0_to_score(x0, x, t, schedule="linear"):
     """score = -(x - alpha x0) / beta^2; undefined at beta_t = 0 (t = 1)."""
     z, x, t, sched, (al, be, da, db, bdb) = _prep(x0, x, t, schedule, "x0")
@@ -163,6 +191,7 @@ def x0_to_score(x0, x, t, schedule="linear"):
     return -(x - al * z) / (be * be)
 
 
+@_finite("x0")
 def score_to_x0(score, x, t, schedule="linear"):
     """x0 = (x + beta^2 score) / alpha; undefined at alpha_t = 0 (t = 0)."""
     s, x, t, sched, (al, be, da, db, bdb) = _prep(score, x, t, schedule, "score")

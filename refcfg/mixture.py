@@ -84,6 +84,45 @@ def _logsumexp(a, axis=-1):
     return np.squeeze(s, axis=axis)
 
 
+SUM_TOL = 1e-12
+"""Responsibilities exp(ell_k - log Z) whose row sum is off 1 by more than this are renormalised."""
+
+
+def _softmax_rows(ell, logZ):
+    """exp(ell - logZ[:, None]) (n, K), the softmax of the rows of ``ell`` given their log-sum-exp,
+    and the (n,) mask of the rows that were renormalised.
+
+    Where |log Z| is large (points far from every component: |ell| ~ |x|^2 / s) the sum of
+    exponentials, a number in [1, K], is partly or entirely lost to rounding when added to the
+    largest logit, and exp(ell - log Z) is off by a common factor (at |x| = 1e20, K equal logits
+    would each get 1). Those rows (sum off 1 by more than ``SUM_TOL``) are divided by their sum,
+    which cancels the factor; the others are returned as computed."""
+    r = np.exp(ell - logZ[:, None])
+    s = r.sum(axis=1)
+    lost = np.abs(s - 1.0) > SUM_TOL
+    lost &= np.isfinite(s) & (s > 0)
+    if np.any(lost):
+        r[lost] /= s[lost, None]
+    return r, lost
+
+
+def _class_log_probs(ell, slices):
+    """log sum_{k in c} e^ell_k - log sum_k e^ell_k for each slice c, (n, C), with the largest logits
+    subtracted before the sums are added to them (``_softmax_rows``: the form that keeps the sums
+    where |ell| is large)."""
+    m = np.max(ell, axis=1)
+    with np.errstate(divide="ignore"):
+        logS = np.log(np.sum(np.exp(ell - m[:, None]), axis=1))
+        out = np.empty((ell.shape[0], len(slices)))
+        for c, sl in enumerate(slices):
+            mc = np.max(ell[:, sl], axis=1)
+            ok = np.isfinite(mc)
+            mc_safe = np.where(ok, mc, 0.0)
+            lc = np.log(np.sum(np.exp(ell[:, sl] - mc_safe[:, None]), axis=1))
+            out[:, c] = np.where(ok, (mc_safe - m) + (lc - logS), -np.inf)
+    return out
+
+
 class GMM:
     """A Gaussian mixture sum_k pi_k N(mu_k, Sigma_k) in R^d.
 
@@ -153,7 +192,7 @@ class GMM:
         """Posterior component probabilities r_k(x) = p(k | x), shape (N, K); rows sum to 1."""
         self._require_density("responsibilities")
         lp = self.component_log_probs(x)
-        return np.exp(lp - _logsumexp(lp)[:, None])
+        return _softmax_rows(lp, _logsumexp(lp))[0]
 
     def score(self, x) -> np.ndarray:
         """grad_x log p(x) = sum_k r_k(x) (-Sigma_k^{-1} (x - mu_k)), shape (N, d)."""
@@ -174,6 +213,12 @@ class GMM:
     def sample_with_components(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
         """n samples and the index of the component each came from."""
         n = as_positive_int(n, "n")
+        from ._limits import require_memory
+        d = self.d
+        # the component indices, the choice's uniforms, (n, d) draws, scales, means and sums, and
+        # the (n, d, d) gathered eigenvectors of full covariances
+        require_memory(8.0 * n * (4 + 6 * d + (d * d if self.eigvecs is not None else 0)),
+                       f"drawing {n} samples in dimension {d}", "n")
         rng = as_generator(seed)
         k = rng.choice(self.K, size=n, p=self.weights)
         e = rng.standard_normal((n, self.d)) * np.sqrt(self.eigvals[k])

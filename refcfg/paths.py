@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import NULL, as_generator, as_labels, as_points, as_times, as_weight
-from .mixture import GMM, LabeledGMM, _logsumexp
+from ._validation import (NULL, as_generator, as_labels, as_points, as_times, as_weight,
+                          require_finite_result)
+from .mixture import GMM, LabeledGMM, _class_log_probs, _logsumexp, _softmax_rows
 from .schedules import Schedule, schedule as _make_schedule
 
 __all__ = ["GMMPath"]
@@ -148,7 +149,7 @@ class GMMPath:
             logN = -0.5 * (d * np.log(2 * np.pi) + np.log(s).sum(-1) + rest)  # (n, K), up to -common/2
             ell_u = self._log_w + logN                                  # log p(y) pi_{y,j} N_j
             logZ_u = _logsumexp(ell_u)
-            r_u = np.exp(ell_u - logZ_u[:, None])
+            r_u, lost = _softmax_rows(ell_u, logZ_u)
             for labels, o in zip(labels_list, outs):
                 if labels is None:
                     r, logp = r_u, logZ_u
@@ -159,16 +160,18 @@ class GMMPath:
                     ell_c = np.where(cond[:, None], self._log_w_in_class + logN, ell_u)
                     ell_c = np.where(mask, ell_c, -np.inf)
                     logp = _logsumexp(ell_c)
-                    r = np.exp(ell_c - logp[:, None])
+                    r = _softmax_rows(ell_c, logp)[0]
                 self._fill(o, sl, r, logp - 0.5 * common, c, s, al, be, da, bdb, xe, r_u, ab_s)
                 if "clp" in o:
                     for cls, csl in enumerate(self.mixture.class_slices):
                         o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
+                    if np.any(lost):     # rows whose normaliser lost its sum to rounding
+                        rows = np.arange(sl.start, sl.stop)[lost]
+                        o["clp"][rows] = _class_log_probs(ell_u[lost], self.mixture.class_slices)
         for o in outs:
             for key, value in o.items():
-                if key not in ("logp", "clp") and not np.all(np.isfinite(value)):
-                    raise ValueError(f"non-finite {key} for some points (x too large for float64 "
-                                     f"at this t?)")
+                if key not in ("logp", "clp"):
+                    require_finite_result(value, key)
         return outs
 
     _LIMIT_KEYS = ("resp", "x0", "clp")
@@ -265,7 +268,7 @@ class GMMPath:
         if np.any(open_rows):                                         # rule 3
             dmin = d2[open_rows].min(axis=1, keepdims=True)
             ell[open_rows] = np.where(d2[open_rows] == dmin, logw[open_rows], -np.inf)
-        return np.exp(ell - _logsumexp(ell)[:, None])
+        return _softmax_rows(ell, _logsumexp(ell))[0]
 
     def _quadratic(self, xs, xe, c, s, al, be, per_point):
         """Mahalanobis terms sum_e c_e^2 / s_e = common + rest_j, returned as (common (n,), rest (n, K)).

@@ -239,3 +239,14 @@ def test_zero_weight_component_is_ignored():
         np.testing.assert_allclose(path0.velocity(x, t), path1.velocity(x, t), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(path0.divergence(x, t), path1.divergence(x, t), rtol=1e-13, atol=1e-14)
     assert np.all(g0.sample_with_components(1000, seed=0)[1] == 0)
+
+
+def test_sampling_refuses_what_cannot_fit_before_drawing(monkeypatch):
+    monkeypatch.setenv("REFCFG_MEMORY_LIMIT", "1G")
+    g = refcfg.GMM([0.5, 0.5], [[0.0, 1.0], [1.0, 0.0]], [[[1.0, 0.2], [0.2, 1.0]], [[1.0, 0.0], [0.0, 2.0]]])
+    with pytest.raises(ValueError, match=r"drawing 1000000000 samples in dimension 2 needs an "
+                                         r"estimated [\d.]+ GiB.*lower n"):
+        g.sample(10**9, seed=0)
+    with pytest.raises(ValueError, match=r"drawing 1000000000 samples"):
+        refcfg.LabeledGMM([g]).sample(10**9, seed=0)
+    assert g.sample(1000, seed=0).shape == (1000, 2)

@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .._validation import NULL, _describe, as_label
+from .._validation import NULL, _describe, as_label, as_path
 from ..schedules import Schedule
 
 __all__ = ["Field", "ExactField", "NotLowerable", "LinearTerm", "Scaled", "linear_terms",
@@ -201,7 +201,7 @@ class ExactField(Field):
     """The exact field of a ``GMMPath`` for label y (None/NULL: unconditional)."""
 
     def __init__(self, path, y=None):
-        self.path = path
+        self.path = as_path(path)
         self.y = as_label(y, path.n_classes)
         self.d = path.d
         self.schedule = path.schedule

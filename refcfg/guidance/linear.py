@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import (_describe, as_float_array, as_guidance_weight, as_label, as_real,
-                           as_row_times, as_weight_rows, as_prediction_pair)
+from .._validation import (_describe, as_float_array, as_guidance_weight, as_label, as_path, as_real,
+                           as_row_times, as_scalar_weight, as_weight_rows, as_prediction_pair)
 from .base import ExactField, Field, LinearTerm, Scaled
 from .spaces import RuleField
 
@@ -106,6 +106,7 @@ class CFGField(GuidedField):
     of the mixture components serves both terms."""
 
     def __init__(self, path, y, w):
+        path = as_path(path)
         super().__init__(ExactField(path, y), ExactField(path, None), w)
         self.path, self.y = path, self.a.y
 
@@ -128,7 +129,7 @@ class ClassifierGuidedField(Field):
     score(x) + w grad log p_t(y|x) for the score."""
 
     def __init__(self, path, y, w):
-        self.path = path
+        self.path = as_path(path)
         self.y = as_label(y, path.n_classes)
         if self.y is None:
             raise ValueError("y must be a class label (int or array) for classifier guidance, got None")
@@ -205,7 +206,7 @@ def weight_profile(kind) -> Callable[[np.ndarray], np.ndarray]:
 def weight_schedule(kind, w: float) -> Callable[[np.ndarray], np.ndarray]:
     """A time-dependent weight w(t) = (1 - g(t)) + w g(t) = 1 + (w - 1) g(t) with the profile g of
     ``weight_profile(kind)`` (mean_t g = 1, so mean_t w(t) = w)."""
-    w = as_real(w, "w")
+    w = as_scalar_weight(w)
     g = weight_profile(kind)
 
     def w_of_t(t):
@@ -248,7 +249,7 @@ class LinearRule(RuleField):
 
     def __init__(self, cond, ref, w: float, *, space: str = "velocity", schedule=None):
         super().__init__(cond, ref, space=space, schedule=schedule)
-        self.w = as_real(w, "w")
+        self.w = as_scalar_weight(w)
 
     def profile(self, t) -> np.ndarray:
         """The weight profile g(t) at times t (an array): where guidance acts, and how strongly."""
@@ -379,6 +380,9 @@ def weaker_mixture(mixture, cov_scale: float = 2.0):
     where the weak model is a smaller, shorter-trained network). refcfg's choice, not the paper's."""
     from ..mixture import GMM, LabeledGMM
 
+    if not isinstance(mixture, LabeledGMM):
+        raise TypeError(f"mixture must be a LabeledGMM, got {_describe(mixture)}"
+                        + ("; pass path.mixture" if hasattr(mixture, "mixture") else ""))
     k = as_real(cov_scale, "cov_scale", gt=0.0)
     classes = [GMM(g.weights, g.means, g.covs * k) for g in mixture.classes]
     return LabeledGMM(classes, mixture.class_probs)

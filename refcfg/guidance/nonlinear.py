@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .._validation import (as_float_array, as_increasing_grid, as_int, as_prediction_pair, as_real,
-                           as_row_times, as_weight_rows)
+                           as_row_times, as_scalar_weight, as_weight_rows)
 from .linear import cfg_combine
 from .spaces import RuleField
 
@@ -122,7 +122,7 @@ class GuidanceRescale(NonlinearRule):
 
     def __init__(self, cond, ref, w: float, *, phi: float = 0.7, space: str = "eps", schedule=None):
         super().__init__(cond, ref, space=space, schedule=schedule)
-        self.w = as_real(w, "w")
+        self.w = as_scalar_weight(w)
         self.phi = as_real(phi, "phi")
 
     def _combine(self, c, u, x, t, state):
@@ -143,7 +143,7 @@ class APG(NonlinearRule):
     def __init__(self, cond, ref, w: float, *, eta: float = 0.0, norm_threshold: float = 15.0,
                  momentum: float = 0.0, space: str = "x0", schedule=None, auto_reset: bool = True):
         super().__init__(cond, ref, space=space, schedule=schedule)
-        self.w = as_real(w, "w")
+        self.w = as_scalar_weight(w)
         self.eta = as_real(eta, "eta")
         self.norm_threshold = as_real(norm_threshold, "norm_threshold", gt=0.0, allow_inf=True)
         self.momentum = as_real(momentum, "momentum")
@@ -186,7 +186,7 @@ class CFGZeroStar(NonlinearRule):
                  optimized_scale: bool = True, eps: float = 1e-8, space: str = "velocity",
                  schedule=None):
         super().__init__(cond, ref, space=space, schedule=schedule)
-        self.w = as_real(w, "w")
+        self.w = as_scalar_weight(w)
         self.zero_until = None if zero_until is None else as_real(zero_until, "zero_until", lo=0.0,
                                                                 hi=1.0)
         self.optimized_scale = bool(optimized_scale)

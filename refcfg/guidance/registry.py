@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .._validation import as_choice
+from .._validation import as_choice, as_path
 from .linear import Autoguidance, GuidanceInterval, PlainCFG, ScheduledCFG, weaker_mixture
 from .nonlinear import APG, CFGZeroStar, GuidanceRescale
 
@@ -64,5 +64,8 @@ def make(name: str, path, y, w: float, *, t_grid=None, weak_path=None, **params)
     path of ``weaker_mixture(path.mixture)``). ``t_grid`` sets CFG-Zero*'s zero-init threshold from
     ``zero_init_steps`` (default 1). Other keyword arguments go to the rule's constructor."""
     as_choice(name, "name", RULES)
+    path = as_path(path)
+    if weak_path is not None:
+        weak_path = as_path(weak_path, "weak_path")
     return REGISTRY[name](path, y, w, t_grid=t_grid, weak_path=weak_path, **params)
 

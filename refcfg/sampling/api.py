@@ -26,12 +26,14 @@ import numbers
 
 import numpy as np
 
-from .._validation import _describe, as_float_array, as_generator, as_positive_int
+from .._limits import require_memory
+from .._validation import (_describe, as_float_array, as_generator, as_points, as_positive_int,
+                           require_bounded_state)
 from . import reference
-from .steppers import SAMPLERS, SDE_SAMPLERS
+from .steppers import SAMPLERS, SDE_SAMPLERS, tableau
 
 __all__ = ["sample", "SAMPLERS", "BACKENDS", "time_grid", "sigma_values", "resolve_backend",
-           "with_labels"]
+           "with_labels", "field_size", "sample_memory"]
 
 BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
@@ -87,6 +89,17 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
     return np.array(s)
 
 
+def require_field(field, name: str = "field") -> None:
+    """TypeError naming ``name`` for a problem name or a mixture passed where a field is expected
+    (``as_path``'s message says how to build the path); anything else is duck-typed later."""
+    from .._validation import path_hint
+    from ..mixture import GMM, LabeledGMM
+
+    if isinstance(field, (str, bytes, GMM, LabeledGMM)):
+        raise TypeError(f"{name} must be a field (an object with velocity(x, t)) or a GMMPath, got "
+                        f"{_describe(field)}{path_hint(field)}")
+
+
 def with_labels(field, y=None, w=None):
     """The field with labels ``y`` and/or guidance weight ``w`` replaced (per call).
 
@@ -138,6 +151,85 @@ def resolve_backend(backend, field) -> str:
     return backend
 
 
+def field_size(field) -> tuple[int, int]:
+    """(K, dd) of a field for the memory estimates: the mixture components its lowering tabulates
+    (summed over its distinct paths) and dd = 1 when every covariance is isotropic, else d. A field
+    that does not lower gives its ``path``'s sizes when it has one, else (1, 1)."""
+    from ..guidance.base import NotLowerable, linear_terms
+
+    try:
+        paths = []
+        for term in linear_terms(field):
+            if not any(term.path is p for p in paths):
+                paths.append(term.path)
+    except (NotLowerable, ValueError):
+        path = getattr(field, "path", None)
+        paths = [path] if hasattr(getattr(path, "mixture", None), "marginal") else []
+    if not paths:
+        return 1, 1
+    K = sum(p.mixture.marginal.K for p in paths)
+    iso = all(p.mixture.marginal.cov_type == "isotropic" for p in paths)
+    return K, 1 if iso else paths[0].d
+
+
+_FIELD_CHUNK = 1 << 22  # elements of the NumPy core's largest (n, K, d) temporary (``refcfg.paths``)
+# lanes of the CPU kernels (``cpu._lanes``): 256 where K d <= 32, at most 64 otherwise
+_CPU_LANES = (32, 256, 64)
+
+
+def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", kept=0,
+                  noise=False, divergence=False) -> float:
+    """Estimated peak memory in bytes of integrating n particles in dimension d over ``steps`` steps
+    (an upper bound of the arrays held at once; ``refcfg.sample`` and ``log_likelihood`` refuse, with
+    ``refcfg._limits.require_memory``, what cannot fit before any work).
+
+    K, dd: the field's tabulated components and covariance width (``field_size``); backend: "numpy"
+    (stage slopes and field temporaries of the reference integrator) or "cpu"/"cuda" (the per-time
+    tables of every stage time, T = steps x stages rows of K (1 + 2 dd) values, their temporaries,
+    and the kernels' per-thread scratch); kept: trajectory states returned; noise: a given
+    (steps, n, d) noise array (copied once); divergence: the likelihood's augmented state."""
+    n, d, steps, K, dd = (float(v) for v in (n, d, steps, K, dd))
+    s = float(tableau(sampler).stages)
+    nd = 8.0 * n * d
+    grid = 8.0 * (steps + 1) * (3.0 + s)                 # ts, sigma, stage times
+    extra = (steps * nd if noise else 0.0) + (8.0 * n * (s + 3) if divergence else 0.0)
+    if backend == "numpy":
+        # x, the result, s stage slopes and inputs, the field's outputs (CFG: two label sets)
+        # and its chunked (n, K, d) temporaries; the trajectory's states and their stacked copy
+        field = 8.0 * min(n * K * d, _FIELD_CHUNK) * 6.0
+        return grid + extra + (2.0 * s + 12.0) * nd + field + 2.0 * kept * nd
+    import os
+    tables = steps * _table_bytes_per_step(sampler, K, dd)
+    threads = float(os.cpu_count() or 1)
+    lanes = _CPU_LANES[1] if K * d <= _CPU_LANES[0] else _CPU_LANES[2]
+    scratch = threads * 8.0 * lanes * (6.0 * K + 2.0 * K * d + 8.0 * d + 16.0)
+    return grid + extra + 4.0 * nd + kept * nd + tables + scratch
+
+
+def _table_bytes_per_step(sampler, K, dd) -> float:
+    """Bytes of the fast backends' per-time tables for one step: ``stages`` rows of K (1 + 2 dd)
+    values (cst, invs, gain), three times over for the temporaries of ``Lowered.tables``."""
+    return 8.0 * tableau(sampler).stages * float(K) * (1.0 + 2.0 * float(dd)) * 3.0
+
+
+def _segment_steps(need, n_steps, sampler, K, dd) -> int | None:
+    """Steps per segment for a CPU ODE run whose tables alone keep it from fitting: the largest
+    segment whose tables fit beside the rest (None: no segmenting needed, or none would fit)."""
+    from .._limits import MEMORY_FRACTION, available_memory
+
+    budget = MEMORY_FRACTION * available_memory()
+    if need <= budget:
+        return None
+    per = _table_bytes_per_step(sampler, K, dd)
+    seg = int((budget - (need - n_steps * per)) // per) if per > 0 else 0
+    return seg if 1 <= seg < n_steps else None
+
+
+def _kept(steps: int, every) -> int:
+    """Number of states a trajectory keeps (the first, every k-th and the last)."""
+    return 0 if not every else steps // every + 2
+
+
 def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_start=0.0, t_end=1.0,
            sigma=None, backend="auto", x_init=None, noise=None, return_trajectory=False,
            trajectory_every=1, y=None, w=None, dtype="float64"):
@@ -165,9 +257,15 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     dtype : "float64" (all backends) or "float32" (cuda only).
 
     Returns (n, d) samples, or (samples, trajectory (T, n, d), times (T,)).
+
+    Limits (every backend): a run whose estimated peak memory (``sample_memory``: n, d, steps, the
+    trajectory, the field's components) cannot fit is refused before any work; |w| <= 1e6 and
+    |x_init| <= 1e100 (``refcfg._validation.W_MAX``, ``X_MAX``); a run whose state leaves
+    |x| <= 1e100 raises "sampling diverged" instead of returning inf or NaN.
     """
     from ..paths import GMMPath
 
+    require_field(field)
     if isinstance(field, GMMPath) and y is None and w is None:
         from ..guidance import ExactField
         field = ExactField(field, None)
@@ -183,16 +281,36 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     be = resolve_backend(backend, field)
     if dtype == "float32" and be != "cuda":
         raise ValueError(f"dtype='float32' is only supported by backend='cuda', got backend={be!r}")
-    ts = time_grid(steps, t_start, t_end, t_grid)
-    rng = as_generator(seed)
+    every = None
+    if return_trajectory:
+        every = as_positive_int(trajectory_every, "trajectory_every")
     d = getattr(field, "d", None)
     if x_init is not None:
         x0 = as_float_array(x_init, "x_init", ndim=2)
         if x0.shape[0] != n or (d is not None and x0.shape[1] != d):
             raise ValueError(f"x_init has shape {x0.shape} but ({n}, {d}) is required")
-    else:
-        if d is None:
-            raise ValueError("field has no attribute d: pass x_init to fix the dimension")
+        x0 = as_points(x0, x0.shape[1], "x_init", copy=False)
+    elif d is None:
+        raise ValueError("field has no attribute d: pass x_init to fix the dimension")
+    # the memory the run needs, from the arguments alone, before any grid or state is allocated
+    n_steps = (as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1 if t_grid is not None
+               else as_positive_int(steps, "steps"))
+    K, dd = field_size(field)
+    need = sample_memory(n, d if x_init is None else x0.shape[1], max(n_steps, 1), sampler, K=K,
+                         dd=dd, backend=be, kept=_kept(n_steps, every), noise=noise is not None)
+    seg = None
+    if be == "cpu" and sampler not in SDE_SAMPLERS and every is None:
+        # a long ODE run whose per-time tables would not fit runs in segments of time, each with
+        # its own tables (the state carried between them; only runs that would not fit whole)
+        seg = _segment_steps(need, n_steps, sampler, K, dd)
+        if seg is not None:
+            need -= (n_steps - seg) * _table_bytes_per_step(sampler, K, dd)
+    require_memory(need, f"sampling {n} particles over {n_steps} steps"
+                   + (" keeping the trajectory" if every else ""),
+                   "n or steps" + (" (or raise trajectory_every)" if every else ""))
+    ts = time_grid(steps, t_start, t_end, t_grid)
+    rng = as_generator(seed)
+    if x_init is None:
         x0 = rng.standard_normal((n, d))
     sig = None
     if sampler in SDE_SAMPLERS:
@@ -209,16 +327,24 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         raise ValueError(f"sigma is only used by sampler='euler_maruyama', got sampler={sampler!r}")
     elif noise is not None:
         raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
-    every = None
-    if return_trajectory:
-        every = as_positive_int(trajectory_every, "trajectory_every")
     if be == "numpy":
+        # checks the state before every field evaluation and at the end (require_bounded_state)
         return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
     if be == "cpu":
         from . import cpu
         key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else 0
-        return cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
-    from . import cuda
-    key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
-    return cuda.sample(field, x0, ts, sampler, sigma_values=sig, noise=noise, seed=key, dtype=dtype,
-                       trajectory_every=every)
+        if seg is None:
+            out = cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
+        else:
+            out = x0
+            for a in range(0, len(ts) - 1, seg):
+                out = cpu.integrate(field, out, ts[a:a + seg + 1], sampler)
+    else:
+        from . import cuda
+        key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
+        out = cuda.sample(field, x0, ts, sampler, sigma_values=sig, noise=noise, seed=key,
+                          dtype=dtype, trajectory_every=every)
+    # the compiled integrators do not stop on the way: the NumPy backend's error, from the result
+    for part in (out[:2] if every else (out,)):
+        require_bounded_state(part)
+    return out

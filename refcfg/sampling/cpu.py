@@ -25,7 +25,8 @@ import functools
 
 import numpy as np
 
-from .._validation import as_float_array, as_generator
+from .._threads import parallel_region
+from .._validation import as_generator, as_points, require_finite_result
 from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
@@ -114,15 +115,14 @@ def _mform(low, tables, n, want_div=False):
         return _NO_MFORM, _NO_MFORM
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
-    _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
+    with parallel_region():
+        _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
     return MT, BT
 
 
 def _points(x, d):
-    x = as_float_array(x, "x", ndim=2, copy=False)   # the kernels only read x
-    if x.shape[1] != d:
-        raise ValueError(f"x has shape {x.shape} but (N, {d}) is required")
-    return np.ascontiguousarray(x)
+    # the NumPy core's check (|x| <= X_MAX); as_float_array inside does not copy float64 input
+    return np.ascontiguousarray(as_points(x, d, allow_empty=True, copy=False))
 
 
 def _evaluate(field, x, t, kind, with_div=False):
@@ -174,6 +174,9 @@ def _evaluate(field, x, t, kind, with_div=False):
             out[idx] = o
             if with_div:
                 div[idx] = dv
+    require_finite_result(out, kind)      # the NumPy core's error, never inf/NaN returned
+    if with_div:
+        require_finite_result(div, "div")
     return (out, div) if with_div else out
 
 
@@ -219,10 +222,14 @@ def _blas_controller():
 def _blas_serial(comp):
     """One BLAS thread while a kernel runs its small products (full covariances): inside the
     kernels' parallel loop a threaded BLAS starts threads of its own on cores that are already
-    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS."""
-    if comp.mode == MODE_DIAG:
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")
+    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS. Also the
+    guard of the parallel region (``refcfg._threads.parallel_region``: serialised when numba's
+    threading layer is not safe for concurrent callers)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(parallel_region())
+    if comp.mode != MODE_DIAG:
+        stack.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
+    return stack
 
 
 def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, first_particle=0):

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _describe, as_float_array, as_positive_int
-from .api import resolve_backend, time_grid, with_labels
+from .._limits import require_memory
+from .._validation import (_describe, as_float_array, as_points, as_positive_int,
+                           require_bounded_state, require_finite_result)
+from .api import field_size, require_field, resolve_backend, sample_memory, time_grid, with_labels
 from .reference import rk_step
 from .steppers import TABLEAUS, stage_times
 
@@ -36,9 +38,13 @@ def _numpy_logdet(field, x, ts, sampler):
     tab = TABLEAUS[sampler]
     tst = stage_times(ts, tab)
     state = (np.array(x, dtype=np.float64), np.zeros(x.shape[0]))
+
+    def slope(z, t):
+        require_bounded_state(z[0], "the likelihood's integration")
+        return field.velocity(z[0], t), field.divergence(z[0], t)
+
     for i in range(len(ts) - 1):
-        state = rk_step(lambda z, t: (field.velocity(z[0], t), field.divergence(z[0], t)), state,
-                        ts[i + 1] - ts[i], tst[i], tab)
+        state = rk_step(slope, state, ts[i + 1] - ts[i], tst[i], tab)
     return state
 
 
@@ -63,6 +69,7 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
     from ..guidance import ExactField
     from ..paths import GMMPath
 
+    require_field(field)
     if isinstance(field, GMMPath) and y is None and w is None:
         field = ExactField(field, None)
     field = with_labels(field, y, w)
@@ -75,13 +82,18 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
     d = getattr(field, "d", None)
     if d is not None and xx.shape[1] != d:
         raise ValueError(f"x has shape {xx.shape} but (N, {d}) is required")
-    if t_grid is None:
-        steps = as_positive_int(steps, "steps")
+    xx = as_points(xx, xx.shape[1], "x", copy=False)
+    n_steps = (as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1 if t_grid is not None
+               else as_positive_int(steps, "steps"))
+    be = resolve_backend(backend, field)
+    K, dd = field_size(field)
+    require_memory(sample_memory(xx.shape[0], xx.shape[1], max(n_steps, 1), sampler, K=K, dd=dd,
+                                 backend=be, divergence=True),
+                   f"the likelihood of {xx.shape[0]} points over {n_steps} steps", "x's N or steps")
     ts = time_grid(steps, 0.0, 1.0, t_grid)
     if ts[0] != 0.0 or ts[-1] != 1.0:
         raise ValueError(f"t_grid must run from 0 to 1 (the likelihood starts at N(0, I) at t = 0), "
                          f"got [{ts[0]!r}, {ts[-1]!r}]")
-    be = resolve_backend(backend, field)
     if be == "cuda":
         raise ValueError("backend='cuda' is not available for the likelihood; use 'cpu' or 'numpy'")
     back = np.ascontiguousarray(ts[::-1])
@@ -94,5 +106,7 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
                             f"{_describe(field)}")
         x0, ell = _numpy_logdet(field, xx, back, sampler)
     # ell = int_1^0 div u dt = -int_0^1 div u dt
+    require_bounded_state(x0, "the likelihood's integration")   # every backend, as in sampling
     logp = _log_normal01(x0) + ell
+    require_finite_result(logp, "log-likelihood")
     return (logp, x0) if return_noise else logp

@@ -171,6 +171,43 @@ class Lowered:
         return Lowered(self.schedule, self.d, n, self.comp, Groups(lo, hi, coef), self.tfactors)
 
 
+class _PathTable(NamedTuple):
+    """A path's components in table order: ``perm`` (K,) marginal indices, ``logw`` (K,) their log
+    weights, ``slices`` each class's range in that order, ``k_null`` the length of the null label's
+    range [0, k_null)."""
+
+    perm: np.ndarray
+    logw: np.ndarray
+    slices: list
+    k_null: int
+
+
+def _path_table(path) -> _PathTable:
+    """The components of ``path`` in table order (see ``lower``).
+
+    Every class with prior p(y) > 0 keeps the marginal order and log weights log p(y) + log pi_yk
+    (the constant log p(y) cancels in a class's softmax). A class with p(y) = 0 has log weight -inf
+    in the marginal, so its own softmax would be -inf - (-inf); its components go last, with the
+    in-class log weights log pi_yk of its conditional law p(x|y) (which exists), and the null
+    label's range [0, k_null) stops before them (their weight in p_t(x) is 0). Without such a class
+    this is the identity, and the tables are the marginal's as they were."""
+    mix = path.mixture
+    marg = mix.marginal
+    zero = [c for c, p in enumerate(mix.class_probs) if p == 0.0]
+    if not zero:
+        return _PathTable(np.arange(marg.K), marg.log_weights, list(mix.class_slices), marg.K)
+    order = [c for c in range(mix.n_classes) if c not in zero] + zero
+    perm, logw, slices, pos = [], [], [None] * mix.n_classes, 0
+    for c in order:
+        sl = mix.class_slices[c]
+        perm.append(np.arange(sl.start, sl.stop))
+        logw.append(mix.classes[c].log_weights if c in zero else marg.log_weights[sl])
+        slices[c] = slice(pos, pos + sl.stop - sl.start)
+        pos += sl.stop - sl.start
+    k_null = sum(mix.classes[c].K for c in order if c not in zero)
+    return _PathTable(np.concatenate(perm), np.concatenate(logw), slices, k_null)
+
+
 def is_lowerable(field) -> bool:
     """True when ``lower(field)`` describes it (``linear_terms`` accepts it)."""
     try:
@@ -208,28 +245,30 @@ def lower(field, n: int | None = None) -> Lowered:
         if p.d != paths[0].d:
             raise ValueError(f"the fields have different dimensions, {paths[0].d} and {p.d}")
     d = paths[0].d
+    tabs = [_path_table(p) for p in paths]
     # components of each path that some term uses: one class's slice when every term of that path
     # is conditioned on the same scalar class (a plain conditional field), else all of them
     used = []
-    for p in paths:
+    for p, tb in zip(paths, tabs):
         ys = [term.y for term in terms if term.path is p]
         single = all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys) and \
             len({int(y) for y in ys}) == 1
-        sl = p.mixture.class_slices[int(ys[0])] if single else slice(0, p.mixture.marginal.K)
+        sl = tb.slices[int(ys[0])] if single else slice(0, tb.perm.size)
         used.append((sl.start, sl.stop))
-    margs = [p.mixture.marginal for p in paths]
     offsets, off = [], 0
     for (a, b) in used:
         offsets.append(off)
         off += b - a
-    lam = np.concatenate([m.eigvals[a:b] for m, (a, b) in zip(margs, used)])           # (K, d)
-    logw = np.concatenate([m.log_weights[a:b] for m, (a, b) in zip(margs, used)])
-    means = np.concatenate([m.means[a:b] for m, (a, b) in zip(margs, used)])           # (K, d)
+    sel = [tb.perm[a:b] for tb, (a, b) in zip(tabs, used)]        # marginal indices, table order
+    margs = [p.mixture.marginal for p in paths]
+    lam = np.concatenate([m.eigvals[ix] for m, ix in zip(margs, sel)])                 # (K, d)
+    logw = np.concatenate([tb.logw[a:b] for tb, (a, b) in zip(tabs, used)])
+    means = np.concatenate([m.means[ix] for m, ix in zip(margs, sel)])                 # (K, d)
     if any(m.eigvecs is not None for m in margs):
         mode = MODE_FULL
         Q = np.concatenate([(m.eigvecs if m.eigvecs is not None
-                             else np.broadcast_to(np.eye(d), (m.K, d, d)))[a:b]
-                            for m, (a, b) in zip(margs, used)])                   # (K, d, d)
+                             else np.broadcast_to(np.eye(d), (m.K, d, d)))[ix]
+                            for m, ix in zip(margs, sel)])                        # (K, d, d)
         mue = np.einsum("kij,ki->kj", Q, means)                                # Q_k^T mu_k
         QT = np.transpose(Q, (1, 2, 0))                                        # [i, j, k] = Q_k[i, j]
     else:
@@ -255,9 +294,9 @@ def lower(field, n: int | None = None) -> Lowered:
     for g, term in enumerate(terms):
         path, y = term.path, term.y
         ip = next(i for i, p in enumerate(paths) if p is path)
-        o = offsets[ip] - used[ip][0]          # table index = o + index in the path's marginal
-        Kp = path.mixture.marginal.K
-        sl = path.mixture.class_slices
+        o = offsets[ip] - used[ip][0]          # table index = o + index in the path's table order
+        Kp = tabs[ip].k_null                   # the null label's components (prior > 0) come first
+        sl = tabs[ip].slices
         if y is None or (np.ndim(y) == 0 and int(y) == NULL):
             lo[:, g], hi[:, g] = o, o + Kp
         elif np.ndim(y) == 0:

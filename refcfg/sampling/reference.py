@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import require_bounded_state
 from .steppers import SDE_SAMPLERS, stage_times, tableau
 
 __all__ = ["integrate", "rk_step"]
@@ -47,6 +48,8 @@ def integrate(field, x, ts, sampler, sigma=None, noise=None, rng=None, trajector
     (always including the first and the last) as (T, n, d) with their times (T,).
     """
     x = np.array(x, dtype=np.float64)
+    velocity = _bounded(field.velocity)
+    score = _bounded(field.score) if sampler in SDE_SAMPLERS else None
     traj, times = ([x.copy()], [ts[0]]) if trajectory_every else (None, None)
     n_steps = len(ts) - 1
     sde = sampler in SDE_SAMPLERS
@@ -58,17 +61,27 @@ def integrate(field, x, ts, sampler, sigma=None, noise=None, rng=None, trajector
             s = sigma[i]
 
             def drift(z, t, s=s):
-                v = field.velocity(z, t)
-                return v + (0.5 * s * s) * field.score(z, t) if s != 0.0 else v
+                v = velocity(z, t)
+                return v + (0.5 * s * s) * score(z, t) if s != 0.0 else v
 
             x = rk_step(drift, x, h, tst[i], tab)
             dw = noise[i] if noise is not None else rng.standard_normal(x.shape)
             x = x + (s * np.sqrt(h)) * dw
         else:
-            x = rk_step(field.velocity, x, h, tst[i], tab)
+            x = rk_step(velocity, x, h, tst[i], tab)
         if trajectory_every and ((i + 1) % trajectory_every == 0 or i + 1 == n_steps):
             traj.append(x.copy())
             times.append(ts[i + 1])
+    require_bounded_state(x)
     if trajectory_every:
         return x, np.stack(traj), np.asarray(times)
     return x
+
+
+def _bounded(fn):
+    """``fn`` (a field method) called only on states with |x| <= X_MAX: beyond, the integration has
+    diverged (``require_bounded_state``: the same error on every backend)."""
+    def call(z, t):
+        require_bounded_state(z)
+        return fn(z, t)
+    return call
