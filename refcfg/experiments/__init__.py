@@ -15,6 +15,7 @@ tilted law p(x|y)^w p(x)^(1-w)/Z.
 6. predictor-corrector   large-w limits of the ODE and SDE laws (arXiv 2408.09000)
 7. compare-guidance      guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t))
 8. digits                exact CFG on the handwritten digits: point masses vs fitted mixtures
+9. noisy-labels          CFG of a model of noisy prompt pairs vs the clean class law
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ EXPERIMENTS = {
     "predictor-corrector": "predictor_corrector",
     "compare-guidance": "compare_guidance",
     "digits": "digits",
+    "noisy-labels": "noisy_labels",
 }
 
 

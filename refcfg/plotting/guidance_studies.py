@@ -1,0 +1,74 @@
+"""Figures of the studies of what guidance is for (noisy prompt pairs, underfit models, vector
+prompts): each function takes pyplot and the data its study kept in its Result and returns a
+Figure. Nothing here samples or evaluates a field."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _curves(ax, curves, problem, sampler, style, label_rho=True):
+    rhos = sorted({c["rho"] for c in curves if c["problem"] == problem})
+    for i, rho in enumerate(rhos):
+        cs = sorted((c for c in curves if (c["problem"], c["sampler"], c["rho"])
+                     == (problem, sampler, rho)), key=lambda c: c["w"])
+        if not cs:
+            continue
+        w = np.array([c["w"] for c in cs])
+        m = np.array([c["D2"] for c in cs])
+        sd = np.array([c.get("D2 sd", 0.0) or 0.0 for c in cs])
+        ax.plot(w, m, style, color=f"C{i}", label=f"rho = {rho:g}" if label_rho else None)
+        if np.any(sd > 0):
+            ax.fill_between(w, np.maximum(m - sd, 1e-12), m + sd, color=f"C{i}", alpha=0.15)
+
+
+def noisy_labels(plt, *, curves, fine, samples):
+    """Energy distance to the clean class law against w (one curve per rho) and samples at the
+    best w (``refcfg reproduce noisy-labels``)."""
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
+    ax = axes[0]
+    for i, rho in enumerate(sorted(fine["D2"])):
+        ax.plot(fine["w"], fine["D2"][rho], ":", color=f"C{i}", lw=1.5)
+    _curves(ax, curves, "gauss-1d", "ode", "o-")
+    _curves(ax, curves, "gauss-1d", "sde", "s--", label_rho=False)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-5)            # the exact rho = 0, w = 1 value is 0 (rounding: 1e-15)
+    ax.set_xlabel("guidance weight w")
+    ax.set_ylabel("D^2 to the clean law p(x | y)")
+    ax.set_title("gauss-1d: ODE (quantile transport), SDE,\ntilted law (quadrature, dotted)")
+    handles = ax.get_legend_handles_labels()[0] + [
+        Line2D([], [], color="k", ls="-", marker="o", label="ODE"),
+        Line2D([], [], color="k", ls="--", marker="s", label="SDE (ddpm, sampled)"),
+        Line2D([], [], color="k", ls=":", label="tilted law (exact)")]
+    ax.legend(handles=handles, fontsize=7)
+    ax = axes[1]
+    _curves(ax, curves, "two-class-2d", "ode", "o-")
+    _curves(ax, curves, "two-class-2d", "sde", "s--", label_rho=False)
+    ax.set_yscale("log")
+    ax.set_xlabel("guidance weight w")
+    ax.set_title("two-class-2d (sampled; bands: +-1 sd over seeds)")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    from scipy.stats import gaussian_kde
+    grid = np.linspace(-5, 3, 400)
+    for i, (rho, x) in enumerate(sorted(samples["1d"].items())):
+        if x is None:
+            continue
+        ax.plot(grid, gaussian_kde(x)(grid), color=f"C{i}", label=f"rho = {rho:g} (ODE, best w)")
+    ax.plot(grid, np.exp(-0.5 * (grid + 1) ** 2) / np.sqrt(2 * np.pi), "k:", lw=2,
+            label="clean p(x | y = 0) = N(-1, 1)")
+    ax.set_xlabel("x")
+    ax.set_title("gauss-1d: CFG laws at the best w (KDE of the quantiles)")
+    ax.legend(fontsize=7)
+    ax = axes[3]
+    for x, col, lab in ((samples["2d_clean"], "0.6", "clean p(x | y = 0)"),
+                        (samples["2d_w1"], "C1", "w = 1 (noisy conditional)"),
+                        (samples["2d_best"], "C0", f"best w = {samples['w_best_2d']:g}")):
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=col, label=lab)
+    ax.set_aspect("equal")
+    ax.set_title(f"two-class-2d, rho = {samples['rho_max']:g}: ODE samples")
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
