@@ -16,6 +16,7 @@ tilted law p(x|y)^w p(x)^(1-w)/Z.
 7. compare-guidance      guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t))
 8. digits                exact CFG on the handwritten digits: point masses vs fitted mixtures
 9. noisy-labels          CFG of a model of noisy prompt pairs vs the clean class law
+10. vector-prompts       prompts in R^m: classifier guidance = CFG, CFG samples vs p(x|y)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ EXPERIMENTS = {
     "compare-guidance": "compare_guidance",
     "digits": "digits",
     "noisy-labels": "noisy_labels",
+    "vector-prompts": "vector_prompts",
 }
 
 

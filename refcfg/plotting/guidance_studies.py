@@ -72,3 +72,51 @@ def noisy_labels(plt, *, curves, fine, samples):
     ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     return fig
+
+
+def vector_prompts(plt, *, curves, joint, samples):
+    """D^2 to p(x | y) and the prompt fit against w for fixed vector prompts, the per-particle joint
+    fit, and samples on the exact density (``refcfg reproduce vector-prompts``)."""
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
+    labels = list(dict.fromkeys(c["prompt"] for c in curves))
+    for j, (col, ylab, log) in enumerate((("D2", "D^2 to p(x | y)", True),
+                                          ("log p(y|x)", "mean log p(y | x) (prompt fit)", False))):
+        ax = axes[j]
+        for i, lab in enumerate(labels):
+            for kind, style in (("ode", "o-"), ("sde", "s--")):
+                cs = sorted((c for c in curves if c["prompt"] == lab and c["sampler"] == kind),
+                            key=lambda c: c["w"])
+                w = np.array([c["w"] for c in cs])
+                m = np.array([c[col] for c in cs])
+                sd = np.array([c.get(col + " sd", 0.0) for c in cs])
+                ax.plot(w, m, style, color=f"C{i}", label=f"{lab} ({kind.upper()})")
+                ax.fill_between(w, m - sd, m + sd, color=f"C{i}", alpha=0.12)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("guidance weight w")
+        ax.set_ylabel(ylab)
+        ax.legend(fontsize=6.5)
+    axes[0].set_title("CFG samples vs the exact p(x | y)\n(bands: +-1 sd over seeds)")
+    axes[1].set_title("prompt fit under the exact p(y | x)")
+    ax = axes[2]
+    w = [r["w"] for r in joint]
+    m = np.array([r["D2 (x, y) vs p(x, y)"] for r in joint])
+    sd = np.array([r["D2 sd"] for r in joint])
+    ax.errorbar(w, m, yerr=sd, fmt="o-", color="k", label="CFG ODE")
+    ax.axhline(joint[0]["D2 floor"], color="0.5", ls=":", label="floor: two exact samples")
+    ax.legend(fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xlabel("guidance weight w")
+    ax.set_title("per-particle prompts y_i ~ p(y):\nD^2 of (x_i, y_i) to p(x, y) in R^4")
+    ax = axes[3]
+    g = samples["grid"]
+    ax.contour(g, g, samples["density"], levels=8, colors="0.4", linewidths=0.7)
+    ws = sorted(samples["x"])
+    for i, wv in enumerate((ws[0], ws[-1]) if len(ws) > 1 else ws):
+        x = samples["x"][wv]
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.5, color=f"C{i + 3}", label=f"CFG ODE, w = {wv:g}")
+    ax.set_aspect("equal")
+    ax.set_title(f"{samples['label']}: exact p(x | y) (contours)")
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
