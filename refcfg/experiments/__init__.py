@@ -17,6 +17,7 @@ tilted law p(x|y)^w p(x)^(1-w)/Z.
 8. digits                exact CFG on the handwritten digits: point masses vs fitted mixtures
 9. noisy-labels          CFG of a model of noisy prompt pairs vs the clean class law
 10. vector-prompts       prompts in R^m: classifier guidance = CFG, CFG samples vs p(x|y)
+11. underfit             CFG of underfit learned models vs p(x|y) and vs exact CFG
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ EXPERIMENTS = {
     "digits": "digits",
     "noisy-labels": "noisy_labels",
     "vector-prompts": "vector_prompts",
+    "underfit": "underfit",
 }
 
 

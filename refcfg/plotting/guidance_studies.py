@@ -120,3 +120,43 @@ def vector_prompts(plt, *, curves, joint, samples):
     ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     return fig
+
+
+def underfit(plt, *, curves, exact, auto, samples):
+    """D^2 to p(x | y) and to the exact CFG law against w, one curve per learned model
+    (``refcfg reproduce underfit``)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    models = list(dict.fromkeys(c["model"] for c in curves))
+    for i, lab in enumerate(models):
+        cs = sorted((c for c in curves if c["model"] == lab), key=lambda c: c["w"])
+        w = np.array([c["w"] for c in cs])
+        err = cs[0]["cond. field err"]
+        for ax, col, sdcol in ((axes[0], "D2 to p(x|y)", "D2 sd"),
+                               (axes[1], "D2 to exact CFG(w)", "D2 exact sd")):
+            m = np.array([c[col] for c in cs])
+            sd = np.array([c[sdcol] for c in cs])
+            ax.plot(w, m, "o-", color=f"C{i}", label=f"{lab} (field err {err:.3f})")
+            ax.fill_between(w, np.maximum(m - sd, 1e-6), m + sd, color=f"C{i}", alpha=0.15)
+    ew = [r["w"] for r in exact]
+    axes[0].plot(ew, [r["exact CFG D2 to p(x|y)"] for r in exact], "k--", label="exact fields")
+    if auto:
+        axes[0].plot([r["w"] for r in auto], [r["autoguidance D2 to p(x|y)"] for r in auto], "s:",
+                     color="0.4", label="autoguidance (best by weakest)")
+    for ax, title in ((axes[0], "D^2 to the target p(x | y)"),
+                      (axes[1], "D^2 to the exact CFG law of the same w")):
+        ax.set_yscale("log")
+        ax.set_xlabel("guidance weight w")
+        ax.set_title(title)
+        ax.legend(fontsize=6.5)
+    ax = axes[2]
+    ref = samples["ref"]
+    ax.scatter(ref[:, 0], ref[:, 1], s=3, color="0.7", alpha=0.5, label="exact p(x | y)")
+    ws = sorted(samples["x"])
+    for i, wv in enumerate((ws[0], ws[-1])):
+        x = samples["x"][wv]
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.5, color=f"C{i + 3}", label=f"w = {wv:g}")
+    ax.set_aspect("equal")
+    ax.set_title(f"weakest model ({samples['label']})")
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
