@@ -11,7 +11,7 @@ and each p(x | y~) is again a Gaussian mixture: the components of every clean cl
 C[y, y~] p(y) pi_{y,k} / p(y~). So ``relabel(mixture, C)`` returns a ``LabeledGMM`` whose every field
 (``GMMPath``), sampler and kernel is exact; its marginal p(x) is the clean one (the labels move, the
 images do not). The lecture notes name noisy text-image pairs as one reason to reinforce y by guidance
-(section on guidance, before eq. 63); ``refcfg reproduce noisy-labels`` measures how far guidance goes.
+(section on guidance, before eq. 59); ``refcfg reproduce noisy-labels`` measures how far guidance goes.
 """
 
 from __future__ import annotations

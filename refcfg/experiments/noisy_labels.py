@@ -40,10 +40,10 @@ def _sizes(fast: bool) -> dict:
         return dict(rhos=(0.0, 0.2, 0.4), ws=(1.0, 2.0, 3.0, 5.0), seeds=2, M=600,
                     ode_steps=40, n1=300, n2=300, ode2_steps=30, sde_steps=80,
                     w_fine=np.linspace(0.5, 10.0, 20))
-    return dict(rhos=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45),
-                ws=(0.5, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0), seeds=5, M=4000,
-                ode_steps=200, n1=4000, n2=3000, ode2_steps=100, sde_steps=400,
-                w_fine=np.linspace(0.5, 12.0, 231))
+    return dict(rhos=(0.0, 0.1, 0.2, 0.3, 0.4, 0.45),
+                ws=(1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0), seeds=3, M=4000,
+                ode_steps=200, n1=3000, n2=2000, ode2_steps=60, sde_steps=200,
+                w_fine=np.linspace(0.5, 12.0, 116))
 
 
 # ------------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ def _sizes(fast):
     if fast:
         return dict(models=((8, 1, 150), (32, 2, 600)), ws=(1.0, 2.0, 3.0), seeds=1, n=400,
                     steps=30, batch=256, err_n=500, auto_ws=(1.0, 2.0))
-    return dict(models=((8, 1, 300), (16, 2, 1000), (32, 2, 3000), (64, 3, 6000)),
-                ws=(1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0), seeds=3, n=3000, steps=60, batch=512,
-                err_n=3000, auto_ws=(1.0, 1.5, 2.0, 3.0))
+    return dict(models=((8, 1, 300), (16, 2, 1000), (32, 2, 2500), (64, 3, 5000)),
+                ws=(1.0, 1.25, 1.5, 2.0, 3.0, 4.0), seeds=3, n=2000, steps=60, batch=512,
+                err_n=2000, auto_ws=(1.0, 1.5, 2.0, 3.0))
 
 
 def _mean_sd(v):

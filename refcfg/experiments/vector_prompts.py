@@ -54,8 +54,8 @@ def _sizes(fast):
     if fast:
         return dict(ws=(1.0, 2.0, 4.0), n=300, seeds=2, ode_steps=30, sde_steps=60, n_traj=100,
                     traj_steps=30)
-    return dict(ws=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0), n=3000, seeds=5, ode_steps=100,
-                sde_steps=400, n_traj=500, traj_steps=100)
+    return dict(ws=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0), n=2000, seeds=3, ode_steps=60,
+                sde_steps=200, n_traj=500, traj_steps=100)
 
 
 def _stats(values):
