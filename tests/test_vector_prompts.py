@@ -241,3 +241,13 @@ def test_property_cfg_w1_and_classifier_identity(fam, data):
     cfg, cg = vp.cfg_velocity(X, t, Y, w), vp.classifier_guided_velocity(X, t, Y, w)
     scale = max(1.0, float(np.abs(cfg).max()))
     np.testing.assert_allclose(cg, cfg, rtol=0, atol=1e-9 * scale)
+
+
+def test_strategy_arguments_are_checked():
+    with pytest.raises(ValueError, match="coef_scale"):
+        vector_prompt_families(coef_scale=-1.0)
+    with pytest.raises(TypeError, match="m must be"):
+        vector_prompt_families(m=0)
+    _, fam = _family()
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        vector_prompts(fam, 0)
