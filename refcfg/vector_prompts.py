@@ -42,7 +42,10 @@ from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
 from .schedules import Schedule, schedule as _make_schedule
 
-__all__ = ["VectorPromptFamily", "VectorPromptPath", "prompt_rows"]
+__all__ = ["VectorPromptFamily", "VectorPromptPath", "prompt_rows", "BLOCK"]
+
+BLOCK = 64
+"""Rows per prompt table on the NumPy path (``VectorPromptPath.blocks``)."""
 
 
 def prompt_rows(y, n: int, m: int, name: str = "y") -> np.ndarray:
@@ -186,13 +189,29 @@ class VectorPromptPath:
         tab, labels = self.family.prompt_table(Y)
         return GMMPath(tab, self.schedule), labels
 
-    def _fields(self, x, t, y, want):
+    def blocks(self, y, n: int) -> list:
+        """The prompts of n points as row blocks [(rows, GMMPath of the block's table, labels)].
+
+        A table path evaluates every component of every class for every row, so one table for n
+        distinct prompts costs O(n^2 K); blocks of ``BLOCK`` rows cost O(n BLOCK K). One prompt (m,)
+        is one block of one class for all rows."""
+        a = as_float_array(y, "y")
+        if a.ndim == 1:
+            return [(slice(0, n),) + self.table(a, 1)[:1] + (0,)]
+        Y = prompt_rows(a, n, self.m)
+        return [(slice(s, min(n, s + BLOCK)),) + self.table(Y[s:s + BLOCK], min(n, s + BLOCK) - s)
+                for s in range(0, n, BLOCK)]
+
+    def _fields(self, x, t, y, want, blocks=None):
         x = as_points(x, self.d, allow_empty=True)
         t = as_times(t, x.shape[0])
-        if y is None:
+        if y is None and blocks is None:
             return self.marginal_path.fields(x, t, None, want)
-        path, labels = self.table(y, x.shape[0])
-        return path.fields(x, t, labels, want)
+        if blocks is None:
+            blocks = self.blocks(y, x.shape[0])
+        parts = [path.fields(x[rows], t if np.ndim(t) == 0 else t[rows], labels, want)
+                 for rows, path, labels in blocks]
+        return {k: np.concatenate([p[k] for p in parts]) for k in want}
 
     def log_prob(self, x, t, y=None) -> np.ndarray:
         """log p_t(x | y) (y None: log p_t(x)), (N,)."""
@@ -302,7 +321,11 @@ class _PromptField:
         n = 1 if Y.ndim == 1 else Y.shape[0]
         path, labels = vpath.table(Y, n)
         self.n = None if Y.ndim == 1 else n
+        self.vpath, self.Y = vpath, Y
+        # one table for the fast backends (they evaluate each particle's own class only); row blocks
+        # for NumPy (``VectorPromptPath.blocks``)
         self.exact = ExactField(path, 0 if Y.ndim == 1 else labels)
+        self._blocks = None if Y.ndim == 1 else vpath.blocks(Y, n)
         self.d, self.schedule = vpath.d, vpath.schedule
 
     def __repr__(self) -> str:
@@ -316,17 +339,21 @@ class _PromptField:
             raise ValueError(f"x has {np.shape(x)[0]} points but the field holds {self.n} prompts "
                              f"(one per point)")
 
-    def velocity(self, x, t):
+    def _eval(self, x, t, what):
         self._check(x)
-        return self.exact.velocity(x, t)
+        if self._blocks is None:
+            return getattr(self.exact, what)(x, t)
+        key = {"velocity": "velocity", "score": "score", "log_prob": "logp"}[what]
+        return self.vpath._fields(x, t, self.Y, (key,), self._blocks)[key]
+
+    def velocity(self, x, t):
+        return self._eval(x, t, "velocity")
 
     def score(self, x, t):
-        self._check(x)
-        return self.exact.score(x, t)
+        return self._eval(x, t, "score")
 
     def log_prob(self, x, t):
-        self._check(x)
-        return self.exact.log_prob(x, t)
+        return self._eval(x, t, "log_prob")
 
 
 class _VectorClassifierGuided:

@@ -251,3 +251,21 @@ def test_strategy_arguments_are_checked():
     _, fam = _family()
     with pytest.raises(ValueError, match="n must be >= 1"):
         vector_prompts(fam, 0)
+
+
+def test_row_blocks_equal_one_table():
+    # NumPy evaluates per-point prompts in blocks of BLOCK rows; one table over all rows is the
+    # same field (and is what the fast backends lower)
+    from refcfg.vector_prompts import BLOCK
+    _, fam = _family(seed=10)
+    vp = VectorPromptPath(fam, "linear")
+    n = 2 * BLOCK + 22
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    Y[5::7] = Y[1]
+    path, labels = vp.table(Y, n)
+    for t in (0.0, 0.45, 1.0):
+        np.testing.assert_allclose(vp.velocity(X, t, Y), path.velocity(X, t, labels), rtol=0, atol=1e-13)
+        np.testing.assert_allclose(vp.cfg(Y, 2.0).velocity(X, t), vp.cfg_velocity(X, t, Y, 2.0),
+                                   rtol=0, atol=1e-13)
+    assert len(vp.blocks(Y, n)) == 3
