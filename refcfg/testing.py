@@ -270,3 +270,42 @@ def assert_fields_close(got, expected, *, rtol: float = 1e-6, atol: float = 1e-9
             f"{err_msg}{int(bad.sum())} of {bad.size} rows differ (tolerance ||d|| <= {atol:g} + "
             f"{rtol:g} ||expected||); worst row {j}: got {g2[j].tolist()}, expected "
             f"{e2[j].tolist()}, abs err {num[j]:.3g}, rel err {rel[j]:.3g}")
+
+
+# ----------------------------------------------------------------------------------------------
+# vector prompts (``refcfg.vector_prompts``)
+# ----------------------------------------------------------------------------------------------
+
+__all__ += ["vector_prompt_families", "vector_prompts"]
+
+
+def vector_prompt_families(*, d=st.integers(1, 3), m=st.integers(1, 3), n_components=st.integers(1, 3),
+                           coef_scale: float = 2.0, **gmm_kwargs):
+    """:class:`refcfg.vector_prompts.VectorPromptFamily` objects: the prompt law (weights, m_c, S_c)
+    and the noise covariances Sigma_c drawn by :func:`gmms` (``gmm_kwargs`` passed on), the maps
+    A_c (d, m) with entries in [-coef_scale, coef_scale]. d, m and n_components are ints or
+    strategies. Shrinks to one component with A = 0."""
+    if not (math.isfinite(coef_scale) and coef_scale >= 0):
+        raise ValueError(f"coef_scale must be a finite number >= 0, got {coef_scale!r}")
+    return _vector_prompt_families(_int_strategy(d, "d"), _int_strategy(m, "m"),
+                                   _int_strategy(n_components, "n_components"), coef_scale,
+                                   gmm_kwargs)
+
+
+@st.composite
+def _vector_prompt_families(draw, d, m, n_components, coef_scale, gmm_kwargs):
+    from .vector_prompts import VectorPromptFamily
+
+    dd, mm, K = draw(d), draw(m), draw(n_components)
+    prior = draw(gmms(d=st.just(mm), n_components=st.just(K), **gmm_kwargs))
+    noise = draw(gmms(d=st.just(dd), n_components=st.just(K), **gmm_kwargs))
+    A = draw(hnp.arrays(np.float64, (K, dd, mm),
+                        elements=st.floats(-coef_scale, coef_scale, width=64)))
+    return VectorPromptFamily(prior.weights, prior.means, prior.covs, A, noise.means, noise.covs)
+
+
+def vector_prompts(family, n: int, *, scale: float = 3.0):
+    """(n, m) prompt arrays for ``family`` (entries in [-scale, scale] around 0); shrinks to zeros."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return hnp.arrays(np.float64, (n, family.m), elements=st.floats(-scale, scale, width=64))

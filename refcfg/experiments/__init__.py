@@ -15,6 +15,9 @@ tilted law p(x|y)^w p(x)^(1-w)/Z.
 6. predictor-corrector   large-w limits of the ODE and SDE laws (arXiv 2408.09000)
 7. compare-guidance      guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t))
 8. digits                exact CFG on the handwritten digits: point masses vs fitted mixtures
+9. noisy-labels          CFG of a model of noisy prompt pairs vs the clean class law
+10. vector-prompts       prompts in R^m: classifier guidance = CFG, CFG samples vs p(x|y)
+11. underfit             CFG of underfit learned models vs p(x|y) and vs exact CFG
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ EXPERIMENTS = {
     "predictor-corrector": "predictor_corrector",
     "compare-guidance": "compare_guidance",
     "digits": "digits",
+    "noisy-labels": "noisy_labels",
+    "vector-prompts": "vector_prompts",
+    "underfit": "underfit",
 }
 
 

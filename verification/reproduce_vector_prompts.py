@@ -1,0 +1,11 @@
+"""Reproduce result 'vector-prompts' of docs/verification.md at full size: print the table, write the figure.
+
+Usage: python verification/reproduce_vector_prompts.py [OUT_DIR]   (the same as: refcfg reproduce vector-prompts --out OUT_DIR)
+"""
+
+import sys
+
+from refcfg.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["reproduce", "vector-prompts", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
