@@ -8,7 +8,9 @@ float32 input gets the float64 result rounded to float32.
 Gradients: the output has a backward with respect to x, the vector-Jacobian product from the
 closed-form Jacobian of the mixture field (``refcfg.interop._jacobian``; exact, CFG and other
 lowerable fields; float64 on the host, rounded to x's dtype). Not with respect to t (backward
-refuses), and not through fields that do not lower (backward raises TypeError). CUDA
+refuses), not through fields that do not lower (backward raises TypeError), and once only: the
+backward is not itself differentiable, so a second derivative (``create_graph=True`` followed by a
+backward through the gradient) raises instead of silently dropping the Hessian term. CUDA
 tensors are copied to the host and back around the CUDA kernels (one transfer each way), because
 ``refcfg.sampling.cuda.evaluate`` takes host arrays; its kernels give velocity and score, and x0,
 eps and v follow on the host through ``refcfg.convert``.
@@ -25,6 +27,21 @@ from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_s
                     resolve_field)
 
 __all__ = ["ExactModule", "exact_module", "attach_vjp", "PREDICTIONS"]
+
+
+def _first_order_only(gx):
+    """The gradient gx, made to raise if differentiated again. The vector-Jacobian product
+    depends on x through the saved input, which autograd does not see, so with create_graph=True
+    the gradient would have no graph and a second backward would silently drop the Hessian term
+    (``once_differentiable`` does not help: it checks only the incoming gradient). In that mode
+    (grad enabled during the backward) gx gets a node that raises on a second backward."""
+    if not torch.is_grad_enabled():
+        return gx
+    err = torch._C._functions.DelayedError(
+        b"refcfg.interop.torch: second derivatives are not available (the closed-form backward "
+        b"is first-order only)", 1)
+    gx = gx.detach().requires_grad_(True)
+    return err(gx)
 
 
 class _ExactFn(torch.autograd.Function):
@@ -51,7 +68,7 @@ class _ExactFn(torch.autograd.Function):
         t = float(t) if t.ndim == 0 else t
         vjp = prediction_vjp(ctx.field, x_np, t, g_np, ctx.module.prediction)
         gx = torch.from_numpy(vjp.reshape(tuple(x.shape))).to(device=x.device, dtype=x.dtype)
-        return gx, None, None, None, None, None, None
+        return _first_order_only(gx), None, None, None, None, None, None
 
 
 class _ClosedFormFn(torch.autograd.Function):
@@ -67,7 +84,8 @@ class _ClosedFormFn(torch.autograd.Function):
     def backward(ctx, grad):
         g = grad.detach().to("cpu", torch.float64).numpy().reshape(ctx.shape)
         gx = np.ascontiguousarray(ctx.vjp(g)).reshape(ctx.shape)
-        return torch.from_numpy(gx).to(device=ctx.device, dtype=ctx.dtype), None, None
+        gx = torch.from_numpy(gx).to(device=ctx.device, dtype=ctx.dtype)
+        return _first_order_only(gx), None, None
 
 
 def attach_vjp(x, value, vjp):

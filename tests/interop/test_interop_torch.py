@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed (pip install torch, CPU build)")
 
 import refcfg  # noqa: E402
-from refcfg.interop.torch import ExactModule  # noqa: E402
+from refcfg.interop.torch import ExactModule, attach_vjp  # noqa: E402
 
 PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
 TIMES = [0.0, 1e-6, 0.05, 0.5, 0.95, 1.0 - 1e-6, 1.0]
@@ -185,3 +185,20 @@ def test_image_shaped_tensors_keep_their_shape():
         declared(x, 0.3)
     with pytest.raises(ValueError, match=r"shape \(2, 2\) has 4 entries but the field has d = 2"):
         ExactModule(PATH, shape=(2, 2))
+
+
+@pytest.mark.parametrize("adapter", ["module", "attach_vjp"])
+def test_second_derivatives_raise_instead_of_dropping_the_hessian(adapter):
+    """The backward is once-differentiable: differentiating the gradient again (create_graph=True)
+    raises; before, g had no graph and (g.sum() + (x**2).sum()).backward() gave x.grad = 2x, the
+    Hessian term silently lost."""
+    x = torch.full((3, 2), 0.3, dtype=torch.float64, requires_grad=True)
+    if adapter == "module":
+        u = ExactModule(PATH.field(0), "velocity")(x, 0.5)
+    else:
+        u = attach_vjp(x, x.detach() * 2.0, lambda g: 2.0 * g)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    (g1,) = torch.autograd.grad(u.sum(), x, retain_graph=True)
+    assert torch.equal(g.detach(), g1)  # the first derivative itself is unchanged
+    with pytest.raises(RuntimeError, match="second derivatives are not available"):
+        (g.sum() + (x ** 2).sum()).backward()
