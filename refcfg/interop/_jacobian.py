@@ -167,6 +167,7 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
     """(P_u, P_x), (n,) each: the prediction as P_u u + P_x x at time t (a float or (n,)), read off
     ``refcfg.convert``'s conversions from the velocity (which are linear in (u, x))."""
     from .. import convert
+    from ..guidance.spaces import v_prediction
     tt = t if np.ndim(t) == 0 else np.asarray(t, dtype=np.float64)
     one, zero = np.ones((n, 1)), np.zeros((n, 1))
 
@@ -174,10 +175,8 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
         if prediction == "velocity":
             return u
         if prediction == "v":
-            al = np.reshape(schedule.alpha(tt), (-1, 1))
-            be = np.reshape(schedule.beta(tt), (-1, 1))
-            return (al * convert.velocity_to_eps(u, x, tt, schedule)
-                    - be * convert.velocity_to_x0(u, x, tt, schedule))
+            return v_prediction(convert.velocity_to_eps(u, x, tt, schedule),
+                                convert.velocity_to_x0(u, x, tt, schedule), tt, schedule)
         return convert.convert(u, "velocity", prediction, x, tt, schedule)
 
     return conv(one, zero)[:, 0].copy(), conv(zero, one)[:, 0].copy()
@@ -196,8 +195,8 @@ def signal_noise_vjp(field, x, signal, noise, output, g) -> np.ndarray:
     """g^T d(output)/dx' for ``refcfg.interop.predict_signal_noise``'s output (a library's
     convention x' = signal x0 + noise eps): with x_t = c x' at refcfg's t, x0 and eps give
     c (g^T dp/dx_t); v = signal eps - noise x0 and the flow eps - x0 the same combinations of
-    them. x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
-    from ._core import time_from_signal_noise
+    them (``refcfg.interop._core.output_coefficients``). x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
+    from ._core import output_coefficients, time_from_signal_noise
     x = np.asarray(x, dtype=np.float64)
     g = np.asarray(g, dtype=np.float64)
     n = x.shape[0]
@@ -205,10 +204,8 @@ def signal_noise_vjp(field, x, signal, noise, output, g) -> np.ndarray:
     s = np.broadcast_to(np.atleast_1d(np.asarray(noise, dtype=np.float64)), (n,))
     t, c = time_from_signal_noise(field.schedule, a, s)
     xt = x * c[:, None]
-    if output == "sample":
-        return c[:, None] * prediction_vjp(field, xt, t, g, "x0")
-    if output == "epsilon":
-        return c[:, None] * prediction_vjp(field, xt, t, g, "eps")
-    ce, cx = (a, -s) if output == "v_prediction" else (np.ones(n), -np.ones(n))
-    return c[:, None] * (prediction_vjp(field, xt, t, ce[:, None] * g, "eps")
-                         + prediction_vjp(field, xt, t, cx[:, None] * g, "x0"))
+    out = np.zeros_like(x)
+    for p, k in zip(("eps", "x0"), output_coefficients(output, a, s)):
+        if np.any(k != 0):
+            out += prediction_vjp(field, xt, t, k[:, None] * g, p)
+    return c[:, None] * out

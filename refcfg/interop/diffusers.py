@@ -40,15 +40,9 @@ import torch
 
 from ._core import (OUTPUTS, as_shape, check_prediction, flat_shape, predict_signal_noise,
                     resolve_field, signal_noise_from_alphas_cumprod)
+from .torch import as_numpy, attach_vjp
 
 __all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field", "with_backward"]
-
-
-def as_numpy(v, name: str):
-    """A tensor or array-like as a NumPy array (tensors detached and copied to the host)."""
-    if isinstance(v, torch.Tensor):
-        return v.detach().cpu().numpy()
-    return v
 
 
 def labels_field(field, w, class_labels):
@@ -64,7 +58,6 @@ def labels_field(field, w, class_labels):
 def with_backward(x, res, field, xd, signal, noise, output):
     """``res`` with the closed-form backward with respect to x (``attach_vjp``)."""
     from ._jacobian import signal_noise_vjp
-    from .torch import attach_vjp
     n = xd.shape[0]
 
     def vjp(g):

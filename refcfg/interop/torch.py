@@ -26,7 +26,7 @@ import torch
 from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
                     resolve_field)
 
-__all__ = ["ExactModule", "exact_module", "attach_vjp", "PREDICTIONS"]
+__all__ = ["ExactModule", "exact_module", "attach_vjp", "as_numpy", "PREDICTIONS"]
 
 
 def _first_order_only(gx):
@@ -99,29 +99,17 @@ def attach_vjp(x, value, vjp):
 
 
 def _cuda_predict(field, x_np, t, prediction, clamp):
-    """The prediction through the CUDA kernels (velocity/score on the device, x0/eps/v from them
-    on the host through refcfg.convert)."""
-    from .. import convert
+    """The prediction through the CUDA kernels: velocity and score on the device, the others from
+    them on the host (``refcfg.interop._core.from_velocity_score``, as the CPU backend)."""
     from ..sampling import cuda
+    from ._core import from_velocity_score
 
     cuda.require()  # CudaUnavailableError (a RuntimeError) saying why, before any work
     t = clamp_times(t, clamp)
     t = float(t) if t.ndim == 0 else t
-    if prediction in ("velocity", "score"):
-        return cuda.evaluate(field, x_np, t, prediction)
-    u = cuda.evaluate(field, x_np, t, "velocity")
-    s = cuda.evaluate(field, x_np, t, "score")
-    sched = field.schedule
-    x0 = convert.velocity_to_x0(u, x_np, t, sched)
-    be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
-    eps = np.where(np.reshape(be, (-1, 1)) > 0, -np.reshape(be, (-1, 1)) * s,
-                   convert.velocity_to_eps(u, x_np, t, sched) if np.any(be == 0) else 0.0)
-    if prediction == "x0":
-        return x0
-    if prediction == "eps":
-        return eps
-    al = np.reshape(sched.alpha(t), (-1, 1))
-    return al * eps - np.reshape(be, (-1, 1)) * x0
+    return from_velocity_score(field.schedule, x_np, t, (prediction,),
+                               lambda: cuda.evaluate(field, x_np, t, "velocity"),
+                               lambda: cuda.evaluate(field, x_np, t, "score"))[prediction]
 
 
 class ExactModule(torch.nn.Module):
@@ -161,8 +149,8 @@ class ExactModule(torch.nn.Module):
             raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are "
                             f"supported")
         field = (self.field if (y is None and w is None)
-                 else resolve_field(self.field, _np(y), _np(w)))
-        t_np = _np(t) if isinstance(t, torch.Tensor) else t
+                 else resolve_field(self.field, as_numpy(y), as_numpy(w)))
+        t_np = as_numpy(t) if isinstance(t, torch.Tensor) else t
         clamp_times(t_np, self.clamp)  # checks t before any work
         if torch.is_grad_enabled() and (x.requires_grad or
                                         (isinstance(t, torch.Tensor) and t.requires_grad)):
@@ -182,10 +170,14 @@ class ExactModule(torch.nn.Module):
             device=x.device, dtype=x.dtype)
 
 
-def _np(v):
+def as_numpy(v, name=None):
+    """A tensor as a NumPy array (detached, copied to the host); anything else unchanged. ``name``
+    is accepted for callers that pass the argument's name and is not used."""
     if isinstance(v, torch.Tensor):
         return v.detach().cpu().numpy()
     return v
+
+
 
 
 def exact_module(field, prediction: str = "velocity", **kwargs) -> ExactModule:
