@@ -225,15 +225,25 @@ def sampler_error(samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n
     from ..interop import predict
     from ..interop.reference import ode_endpoint
 
-    steps = [int(s) for s in steps]
-    if len(steps) < 2 or min(steps) < 1:
+    import numbers
+
+    from .._validation import as_positive_int
+
+    steps = [as_positive_int(s, "steps") for s in steps]
+    if len(steps) < 2:
         raise ValueError(f"steps must hold at least two counts >= 1, got {steps}")
+    ws = list(ws)
+    if not ws or any(isinstance(w, bool) or not isinstance(w, numbers.Real)
+                     or not np.isfinite(w) for w in ws):
+        raise ValueError(f"ws must be a non-empty sequence of finite CFG weights, got {ws!r}")
     if y is None and any(w != 1.0 for w in ws):
         raise ValueError("w != 1 needs a class y")
-    if isinstance(n, bool) or int(n) < 1:
-        raise ValueError(f"n must be >= 1, got {n!r}")
-    if isinstance(ref_steps, bool) or int(ref_steps) < 2:
+    n = as_positive_int(n, "n")
+    if as_positive_int(ref_steps, "ref_steps") < 2:
         raise ValueError(f"ref_steps must be an int >= 2, got {ref_steps!r}")
+    for spec in samplers:  # every name checked before any run
+        if isinstance(spec, str) and spec not in PIPELINES:
+            raise ValueError(f"samplers: each name must be one of {PIPELINES}, got {spec!r}")
     noise = np.random.default_rng(seed).standard_normal((int(n), path.mixture.d))
     rows, orders, ref_error, grids = [], {}, {}, {}
     for w in ws:
@@ -250,8 +260,11 @@ def sampler_error(samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n
                 if key not in refs:
                     end = ode_endpoint(field, c * noise, t0, t1, steps=int(ref_steps) // 2,
                                        tol=None)
-                    z = end.x
-                    refs[key] = (predict(field, z, t1, "x0") if final else z, end.error)
+                    if final:  # the error of the compared quantity: x0's change
+                        z, zc = (predict(field, v, t1, "x0") for v in (end.x, end.coarse))
+                        refs[key] = (z, float(np.sqrt(np.mean(np.sum((z - zc) ** 2, axis=1)))))
+                    else:
+                        refs[key] = (end.x, end.error)
                 ref, rerr = refs[key]
                 ref_error[(smp.name, float(w))] = max(ref_error.get((smp.name, float(w)), 0.0),
                                                       rerr)

@@ -156,7 +156,10 @@ def clamp_times(t, clamp):
 
 
 def _backend(field, backend):
-    if backend not in BACKENDS:
+    """The backend that evaluates ``field``: "numpy" or "cpu"; ValueError naming ``backend`` for an
+    unknown name, NotLowerable for "cpu" on a field that does not lower. The adapters call it at
+    construction, so a bad backend fails before the first evaluation."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numpy":
         return "numpy"

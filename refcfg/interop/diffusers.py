@@ -38,7 +38,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ._core import (OUTPUTS, as_shape, check_prediction, flat_shape, predict_signal_noise,
+from ._core import (OUTPUTS, _backend, as_shape, check_prediction, flat_shape, predict_signal_noise,
                     resolve_field, signal_noise_from_alphas_cumprod)
 from .torch import as_numpy, attach_vjp
 
@@ -110,6 +110,7 @@ class ExactDiffusersModel(torch.nn.Module):
             prediction = ("flow" if type(scheduler).__name__.startswith("FlowMatch")
                           else scheduler.config.prediction_type)
         self.prediction = check_prediction(prediction, OUTPUTS)
+        _backend(self.field, backend)  # validates backend now
         self.backend = backend
 
     def signal_noise(self, timestep):

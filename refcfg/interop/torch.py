@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
-                    resolve_field)
+from ._core import (PREDICTIONS, _backend, as_shape, check_prediction, clamp_times, flat_shape,
+                    predict, resolve_field)
 
 __all__ = ["ExactModule", "exact_module", "attach_vjp", "as_numpy", "PREDICTIONS"]
 
@@ -134,6 +134,7 @@ class ExactModule(torch.nn.Module):
         self.prediction = prediction
         self.clamp = clamp
         clamp_times(0.0, clamp)  # validates clamp now
+        _backend(self.field, backend)  # validates backend now
         self.backend = backend
 
     def extra_repr(self) -> str:

@@ -163,3 +163,23 @@ def test_flow_matching_compute_likelihood_on_the_exact_model():
     assert np.max(np.abs(logp.detach().numpy() - exact)) <= 1e-6
     ours = log_likelihood(path.field(None), x1, steps=400, sampler="rk4")
     assert np.max(np.abs(logp.detach().numpy() - ours)) <= 1e-6
+
+
+def test_bad_inputs_named_before_any_work():
+    """Shapes, cotangents and names are checked up front, each error naming the argument."""
+    from refcfg.interop._jacobian import signal_noise_vjp
+    path = PATHS["two-class-2d"]
+    field = path.cfg(0, 3.0)
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\).*\(2,\)"):
+        velocity_vjp(field, np.zeros(2), 0.5, np.zeros(2))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\).*\(4, 3\)"):
+        velocity_jacobian(field, np.zeros((4, 3)), 0.5)
+    with pytest.raises(ValueError, match=r"g \(the cotangents\) must have x's shape"):
+        velocity_vjp(field, x, 0.5, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        prediction_vjp(field, x, 0.5, x, "target")
+    with pytest.raises(ValueError, match="output must be one of"):
+        signal_noise_vjp(field, x, 1.0, 1.0, "eps", x)
+    with pytest.raises(ValueError, match="noise must have 1 or 4 entries"):
+        signal_noise_vjp(field, x, 1.0, np.ones(3), "epsilon", x)

@@ -91,6 +91,8 @@ def test_strict_times_and_the_opt_in_clamp():
 
 def test_bad_inputs():
     mod = ExactModule(PATH.field(0))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ExactModule(PATH, backend="gpu")  # at construction, not at the first call
     with pytest.raises(ValueError, match="prediction"):
         ExactModule(PATH, "noise")
     with pytest.raises(TypeError, match="torch.Tensor"):

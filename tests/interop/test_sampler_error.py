@@ -134,3 +134,20 @@ def test_cli_writes_table_json_and_figure(tmp_path, capsys):
                         (["--w", "a"], "--w"), (["--y", "7"], "--y")]:
         assert main(["sampler-error", *argv, "--out", str(out)]) == 2
         assert match in capsys.readouterr().err
+
+
+def test_bad_arguments_fail_before_any_run():
+    """A typo in any sampler name, bad weights and a float n fail up front, not after the first
+    sampler's runs (a Sampler whose run raises shows that none ran)."""
+    def never(noise, steps):
+        raise AssertionError("a run started before the arguments were checked")
+    first = Sampler("first", never, 0.5, 1.0, lambda s: s, 0.9, False)
+    for kwargs, exc, match in [
+            (dict(samplers=[first, "dpmpp2m"]), ValueError, "dpmpp2m"),
+            (dict(samplers=[first], ws=(float("nan"),)), ValueError, "ws must be"),
+            (dict(samplers=[first], ws=("3",)), ValueError, "ws must be"),
+            (dict(samplers=[first], n=16.7), TypeError, "n must be a positive int"),
+            (dict(samplers=[first], steps=(4, 8.5)), TypeError, "steps must be a positive int")]:
+        args = dict(path=PATH, y=0, ws=(1.0,), steps=(4, 8), n=4) | kwargs
+        with pytest.raises(exc, match=match):
+            sampler_error(**args)
