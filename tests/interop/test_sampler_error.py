@@ -1,8 +1,8 @@
 """refcfg.experiments.sampler_error and `refcfg sampler-error`: errors against the exact ODE
 solution from the same noise to the end of each sampler's own grid, with fitted orders within 0.2 of
 the known ones (Euler 1, Heun 2, DDIM 1) at stated step ranges; each reference's ends read off the
-scheduler; DPM-Solver++ 2M's default grid (last log-SNR step not shrinking) and DDIM's trailing
-spacing measured as the grid effects they are."""
+scheduler; DPM-Solver++ 2M on its default grid (order below 2, cause not separated by a control)
+and DDIM's trailing spacing (an error floor) measured."""
 
 import json
 
@@ -108,8 +108,8 @@ def test_references_end_where_the_schedulers_end():
 def test_grid_effects_are_measured_not_hidden():
     """DPM-Solver++ 2M on diffusers' default grid against a reference that ends where it ends:
     its last log-SNR step stays above 0.4 from 10 to 160 steps and the fitted order is 1.1 to
-    1.6, not 2 (a grid effect; the same algorithm on Karras sigmas fits about 2: docs). DDIM with
-    trailing spacing floors (order < 0.8) where its leading default fits 1."""
+    1.6, not 2 (measured; the cause is not separated by a control: docs). DDIM with trailing
+    spacing floors (order < 0.8) where its leading default fits 1."""
     pytest.importorskip("diffusers", reason="diffusers not installed")
     res = sampler_error(["dpmpp-2m", "ddim-trailing"], PATH, y=0, ws=(3.0,),
                         steps=(10, 20, 40, 80, 160), n=32, ref_steps=1000)
