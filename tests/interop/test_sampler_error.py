@@ -12,42 +12,21 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed")
 
 import refcfg  # noqa: E402
-from refcfg.experiments.sampler_error import Sampler, fit_order, sampler_error  # noqa: E402
+from refcfg.experiments.sampler_error import (Sampler, edm_run, fit_order,  # noqa: E402
+                                              sampler_error)
 from refcfg.interop.kdiffusion import EDMDenoiser  # noqa: E402
 
 PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 
 
-def _karras(n, rho=7.0):
-    ramp = np.linspace(0, 1, n)
-    s = (SIGMA_MAX ** (1 / rho) + ramp * (SIGMA_MIN ** (1 / rho) - SIGMA_MAX ** (1 / rho))) ** rho
-    return np.append(s, 0.0)
-
-
-def _edm(model, heun):
-    """An EDM-convention sampler (k-diffusion's sample_euler / sample_heun without churn) as a
-    user callable: starts at x = sigma_max * noise, ends with the x0 prediction at sigma_min."""
-    def run(noise, steps):
-        sig = _karras(steps)
-        x = torch.from_numpy(noise * SIGMA_MAX)
-        for i in range(steps):
-            s, s2 = sig[i], sig[i + 1]
-            d = (x - model(x, s)) / s
-            x2 = x + d * (s2 - s)
-            if heun and s2 > 0:
-                x2 = x + (d + (x2 - model(x2, s2)) / s2) / 2 * (s2 - s)
-            x = x2
-        return x.numpy()
-    return run
-
-
 def _edm_sampler(name, heun, w):
     model = EDMDenoiser(PATH, y=0, w=None if w == 1.0 else w)
     # linear schedule: sigma <-> t = 1 / (1 + sigma), x_t = x / (1 + sigma)
-    return Sampler(name, _edm(model, heun), t_start=1 / (1 + SIGMA_MAX),
-                   scale=SIGMA_MAX / (1 + SIGMA_MAX), nfe=(lambda s: 2 * s - 1) if heun else
-                   (lambda s: s), t_end=1 / (1 + SIGMA_MIN), final_x0=True)
+    run = edm_run(model, "heun" if heun else "euler", SIGMA_MIN, SIGMA_MAX)
+    return Sampler(name, run, t_start=1 / (1 + SIGMA_MAX), scale=SIGMA_MAX / (1 + SIGMA_MAX),
+                   nfe=(lambda s: 2 * s - 1) if heun else (lambda s: s),
+                   t_end=1 / (1 + SIGMA_MIN), final_x0=True)
 
 
 def test_fit_order_recovers_a_power_law():
