@@ -21,48 +21,8 @@ import numpy as np
 SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
 
 
-def karras_sigmas(n):
-    """EDM's noise levels (Karras et al. 2022, eq. 5) and a final 0."""
-    ramp = np.linspace(0, 1, n)
-    s = (SIGMA_MAX ** (1 / RHO) + ramp * (SIGMA_MIN ** (1 / RHO) - SIGMA_MAX ** (1 / RHO))) ** RHO
-    return np.append(s, 0.0)
-
-
-def edm_run(model, kind):
-    """An EDM sampler (Euler, Heun, or DPM++ 2M in the log-sigma variable) as run(noise, steps)."""
-    import torch
-
-    def run(noise, steps):
-        sig = karras_sigmas(steps)
-        x = torch.from_numpy(noise * SIGMA_MAX)
-        old = None
-        for i in range(steps):
-            s, s2 = sig[i], sig[i + 1]
-            den = model(x, s)
-            if kind == "dpmpp-2m":
-                if s2 == 0:
-                    x = den
-                else:
-                    h = np.log(s / s2)
-                    if old is not None:
-                        r = np.log(sig[i - 1] / s) / h
-                        den_d = (1 + 1 / (2 * r)) * den - (1 / (2 * r)) * old
-                    else:
-                        den_d = den
-                    x = (s2 / s) * x - np.expm1(-h) * den_d
-                old = den
-                continue
-            d = (x - den) / s
-            x2 = x + d * (s2 - s)
-            if kind == "heun" and s2 > 0:
-                x2 = x + (d + (x2 - model(x2, s2)) / s2) / 2 * (s2 - s)
-            x = x2
-        return x.numpy()
-    return run
-
-
 def edm_sampler(path, kind, y, w):
-    from refcfg.experiments.sampler_error import Sampler
+    from refcfg.experiments.sampler_error import Sampler, edm_run, karras_sigmas
     from refcfg.interop import time_from_signal_noise
     from refcfg.interop.kdiffusion import EDMDenoiser
 
@@ -72,11 +32,11 @@ def edm_sampler(path, kind, y, w):
     nfe = (lambda s: 2 * s - 1) if kind == "heun" else (lambda s: s)
 
     def grid(steps):
-        sig = karras_sigmas(steps)[:-1]
+        sig = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX, RHO)[:-1]
         return time_from_signal_noise(path.schedule, np.ones_like(sig), sig)[0]
     # the sampler starts at x = sigma_max * noise: refcfg x_t = c * sigma_max * noise
-    return Sampler(f"k-diffusion {kind}", edm_run(model, kind), float(t0[0]),
-                   float(c[0]) * SIGMA_MAX, nfe, float(t1[0]), True, grid,
+    return Sampler(f"k-diffusion {kind}", edm_run(model, kind, SIGMA_MIN, SIGMA_MAX, RHO),
+                   float(t0[0]), float(c[0]) * SIGMA_MAX, nfe, float(t1[0]), True, grid,
                    "Karras sigmas 80 ... 0.002 (rho 7), then sigma=0 (x0)")
 
 

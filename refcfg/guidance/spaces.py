@@ -9,13 +9,14 @@ u = dalpha z + dbeta eps:
     x0  = (beta u - dbeta x) / D,    eps = (dalpha x - alpha u) / D,    D = dalpha beta - dbeta alpha,
     u   = (dbeta x + D x0) / beta  = (dalpha x - D eps) / alpha        (D: ``Schedule.D``),
 
-and, for v (from the two above; written here, its one place):
+and v = alpha eps - beta x0 (``v_prediction``, the one place v is formed; the interop adapters use
+it too), with the inverse
 
-    v   = ((alpha dalpha + beta dbeta) x - (alpha^2 + beta^2) u) / D,
     u   = ((alpha dalpha + beta dbeta) x - D v) / (alpha^2 + beta^2),
 
-regular wherever D is finite and non-zero (alpha^2 + beta^2 > 0 on every schedule), endpoints
-included.
+both regular wherever D is finite and non-zero (alpha^2 + beta^2 > 0 on every schedule): at both
+endpoints of "linear" and "cosine", but not at t = 1 of "sqrt", "linear-vp" and "vp", where dbeta
+and D are infinite (there ``RuleField`` extrapolates, as for x0 and eps).
 
 These are affine in the prediction with a coefficient that does not depend on it, so every combination
 with weights summing to one (plain CFG, interval, w(t), autoguidance) gives the same velocity in every
@@ -37,7 +38,7 @@ import numpy as np
 from .._validation import as_choice, as_float_array, as_row_times
 from .base import Field
 
-__all__ = ["SPACES", "ENDPOINT_H", "to_space", "from_space", "RuleField"]
+__all__ = ["SPACES", "ENDPOINT_H", "to_space", "from_space", "v_prediction", "RuleField"]
 
 SPACES = ("velocity", "x0", "eps", "v")
 ENDPOINT_H = 1e-4
@@ -76,6 +77,15 @@ def _v_coefficients(schedule, t, n):
     return col(v.alpha) * col(v.dalpha) + col(v.beta_dbeta), al * al + be * be, D[:, None]
 
 
+def v_prediction(eps, x0, t, schedule) -> np.ndarray:
+    """v = alpha_t eps - beta_t x0 for rows eps, x0 (N, d) at t (a float or (N,)): the
+    v-prediction (module docstring); the one place it is formed."""
+    n = np.shape(eps)[0]
+    v = schedule.values(as_row_times(t, n))
+    col = lambda q: np.broadcast_to(np.asarray(q, dtype=np.float64), (n,))[:, None]  # noqa: E731
+    return col(v.alpha) * eps - col(v.beta) * x0
+
+
 def to_space(u, x, t, space: str, schedule) -> np.ndarray:
     """Map velocity predictions u (N, d) at (x, t) to ``space`` ("velocity", "x0", "eps", "v") with
     ``refcfg.convert``: x0 = (beta u - dbeta x) / D, eps = (dalpha x - alpha u) / D,
@@ -92,8 +102,9 @@ def to_space(u, x, t, space: str, schedule) -> np.ndarray:
         x = as_float_array(x, "x", ndim=2)
         if u.shape != x.shape:
             raise ValueError(f"u has shape {u.shape} but x has shape {x.shape}")
-        p, q, D = _v_coefficients(schedule, t, x.shape[0])
-        return (p * x - q * u) / D
+        _v_coefficients(schedule, t, x.shape[0])  # ValueError naming t where D is not usable
+        return v_prediction(convert.velocity_to_eps(u, x, t, schedule),
+                            convert.velocity_to_x0(u, x, t, schedule), t, schedule)
     f = convert.velocity_to_x0 if space == "x0" else convert.velocity_to_eps
     return f(u, x, t, schedule)
 

@@ -18,7 +18,10 @@ Image-shaped inputs: every adapter accepts (N, d) or (N, *shape) with prod(shape
 the input's shape; ``shape=`` (e.g. a latent's (C, H, W)) declares one, checked against d.
 
 Adaptive solvers: every adapter takes ``clamp=None`` (strict: a time outside [0, 1] raises) or a
-small tolerance, e.g. ``clamp=1e-3``: times in [-tol, 0) and (1, 1 + tol] are evaluated at 0 and 1.
+tolerance tol in (0, 0.5]: times in [-tol, 0) and (1, 1 + tol] are evaluated at 0 and 1. How far
+a solver steps past the end is measured in ``verification/solver_overshoot.py``: scipy's
+``solve_ivp`` asked for an interval ending at 1 + 5e-4 needs ``clamp=1e-3``; torchdiffeq's and
+flow_matching's dopri5 step up to 0.10 past 1 and need ``clamp=0.25``.
 The core (``refcfg.GMMPath``, ``refcfg.sample``) stays strict.
 """
 

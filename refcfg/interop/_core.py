@@ -25,16 +25,30 @@ import numbers
 import numpy as np
 
 from .._validation import _describe, as_float_array
+from ..guidance.spaces import v_prediction
 
 __all__ = ["PREDICTIONS", "BACKENDS", "OUTPUTS", "resolve_field", "as_shape", "flat_shape",
-           "clamp_times", "predict", "predict_many", "predict_signal_noise",
+           "clamp_times", "predict", "predict_many", "predict_signal_noise", "output_coefficients",
            "time_from_signal_noise", "signal_noise_from_alphas_cumprod", "edm_denoise"]
 
 PREDICTIONS = ("velocity", "eps", "x0", "score", "v")
 BACKENDS = ("auto", "cpu", "numpy")
 OUTPUTS = ("epsilon", "sample", "v_prediction", "flow")
 """Outputs in the (signal, noise) convention x' = signal x0 + noise eps of diffusion libraries:
-eps, x0, v = signal eps - noise x0, and the flow eps - x0."""
+eps, x0, v = signal eps - noise x0, and the flow eps - x0 (``output_coefficients``)."""
+
+
+def output_coefficients(output, signal, noise) -> tuple[np.ndarray, np.ndarray]:
+    """(c_eps, c_x0), arrays of signal's and noise's broadcast shape: the library output
+    ``output`` (one of ``OUTPUTS``) is c_eps eps + c_x0 x0. The one table of the outputs, used for
+    their values (:func:`predict_signal_noise`) and their vector-Jacobian products
+    (``refcfg.interop._jacobian.signal_noise_vjp``)."""
+    check_prediction(output, OUTPUTS, "output")
+    a, s = np.broadcast_arrays(np.asarray(signal, dtype=np.float64),
+                               np.asarray(noise, dtype=np.float64))
+    one, zero = np.ones_like(a), np.zeros_like(a)
+    return {"epsilon": (one, zero), "sample": (zero, one), "v_prediction": (a, -s),
+            "flow": (one, -one)}[output]
 
 
 def check_prediction(prediction, choices=PREDICTIONS, name: str = "prediction") -> str:
@@ -142,7 +156,10 @@ def clamp_times(t, clamp):
 
 
 def _backend(field, backend):
-    if backend not in BACKENDS:
+    """The backend that evaluates ``field``: "numpy" or "cpu"; ValueError naming ``backend`` for an
+    unknown name, NotLowerable for "cpu" on a field that does not lower. The adapters call it at
+    construction, so a bad backend fails before the first evaluation."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numpy":
         return "numpy"
@@ -188,36 +205,45 @@ def _predict_flat(field, x, t, predictions, backend, clamp) -> dict:
         raise ValueError(f"t must be a float or shape ({x.shape[0]},), got shape {t.shape}")
     t = float(t) if t.ndim == 0 else t
     how = _backend(field, backend)
-    out = {}
     if how == "numpy":
+        out = {}
         for p in predictions:
             if p == "v":
-                out[p] = _v(field.schedule, x, t, field.eps(x, t), field.x0(x, t))
+                out[p] = v_prediction(field.eps(x, t), field.x0(x, t), t, field.schedule)
             else:
                 out[p] = np.asarray(getattr(field, p)(x, t), dtype=np.float64)
         return out
-    from .. import convert
     from ..sampling import cpu
-    sched = field.schedule
-    u = cpu.velocity(field, x, t)
+    return from_velocity_score(field.schedule, x, t, predictions,
+                               lambda: cpu.velocity(field, x, t), lambda: cpu.score(field, x, t))
+
+
+def from_velocity_score(sched, x, t, predictions, velocity, score) -> dict:
+    """{prediction: (N, d)} from kernels that give the velocity and the score: ``velocity()`` and
+    ``score()`` are called at most once each, only when needed; x0 from the velocity
+    (``refcfg.convert``), eps = -beta s (Tweedie) where beta_t > 0 and from the velocity where
+    beta_t = 0, v from them (``refcfg.guidance.spaces.v_prediction``). Shared by the CPU and
+    CUDA backends."""
+    from .. import convert
     cache = {}
 
-    def score():
-        if "s" not in cache:
-            cache["s"] = cpu.score(field, x, t)
-        return cache["s"]
+    def get(name):
+        if name not in cache:
+            cache[name] = velocity() if name == "u" else score()
+        return cache[name]
 
+    out = {}
     for p in predictions:
         if p == "velocity":
-            out[p] = u
+            out[p] = get("u")
         elif p == "score":
-            out[p] = score()
+            out[p] = get("s")
     need = {"x0", "eps", "v"} & set(predictions)
     if need:
-        x0 = convert.velocity_to_x0(u, x, t, sched)
-        eps = _eps(sched, x, t, u, score)
+        x0 = convert.velocity_to_x0(get("u"), x, t, sched)
+        eps = _eps(sched, x, t, lambda: get("u"), lambda: get("s"))
         for p in need:
-            out[p] = {"x0": x0, "eps": eps}[p] if p != "v" else _v(sched, x, t, eps, x0)
+            out[p] = {"x0": x0, "eps": eps}[p] if p != "v" else v_prediction(eps, x0, t, sched)
     return out
 
 
@@ -227,18 +253,12 @@ def _eps(sched, x, t, u, score):
     be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
     if np.all(be > 0):
         return -np.reshape(be, (-1, 1)) * score()
-    out = convert.velocity_to_eps(u, x, t, sched)
+    out = convert.velocity_to_eps(u(), x, t, sched)
     if np.any(be > 0):
         pos = be > 0
         s = score()
         out[pos] = -be[pos, None] * s[pos]
     return out
-
-
-def _v(sched, x, t, eps, x0):
-    al = np.reshape(sched.alpha(t), (-1, 1))
-    be = np.reshape(sched.beta(t), (-1, 1))
-    return al * eps - be * x0
 
 
 def time_from_signal_noise(schedule, signal, noise):
@@ -308,6 +328,15 @@ def signal_noise_from_alphas_cumprod(alphas_cumprod, timestep) -> tuple[np.ndarr
     return a, s
 
 
+def _levels(v, name, n) -> np.ndarray:
+    """A noise-level coefficient (signal or noise) as a 1-D float64 array of 1 or n entries."""
+    a = np.atleast_1d(as_float_array(v, name))
+    if a.ndim != 1 or a.shape[0] not in (1, n):
+        raise ValueError(f"{name} must have 1 or {n} entries (one per row of x), got shape "
+                         f"{np.shape(v)}")
+    return a
+
+
 def predict_signal_noise(field, x, signal, noise, output, *, backend="auto", shape=None):
     """The exact ``output`` (one of ``OUTPUTS``) of ``field`` in another library's convention
     x' = signal x0 + noise eps, at x' = ``x`` ((N, d) or (N, *shape)); signal, noise: arrays of
@@ -319,26 +348,14 @@ def predict_signal_noise(field, x, signal, noise, output, *, backend="auto", sha
     x = as_float_array(x, "x")
     xshape = x.shape
     n, d = flat_shape(xshape, field.d, as_shape(shape, field.d))
-    a = np.atleast_1d(np.asarray(signal, dtype=np.float64))
-    s = np.atleast_1d(np.asarray(noise, dtype=np.float64))
-    if a.shape[0] not in (1, n):
-        raise ValueError(f"the timestep/sigma has {a.shape[0]} entries, x has {n} rows")
+    a, s = (_levels(v, name, n) for v, name in ((signal, "signal"), (noise, "noise")))
     t, c = time_from_signal_noise(field.schedule, a, s)
     t = clamp_times(t, None)
     xr = x.reshape(n, d) * c[:, None]
-    if output == "sample":
-        out = _predict_flat(field, xr, float(t[0]) if t.shape[0] == 1 else t, ("x0",), backend,
-                            None)["x0"]
-        return out.reshape(xshape)
-    both = _predict_flat(field, xr, float(t[0]) if t.shape[0] == 1 else t, ("eps", "x0"), backend,
-                         None)
-    eps, x0 = both["eps"], both["x0"]
-    if output == "epsilon":
-        out = eps
-    elif output == "v_prediction":
-        out = a[:, None] * eps - s[:, None] * x0
-    else:
-        out = eps - x0
+    ce, cx = (np.broadcast_to(k, (n,))[:, None] for k in output_coefficients(output, a, s))
+    need = tuple(p for p, c in (("eps", ce), ("x0", cx)) if np.any(c != 0))
+    got = _predict_flat(field, xr, float(t[0]) if t.shape[0] == 1 else t, need, backend, None)
+    out = sum(c * got[p] for p, c in (("eps", ce), ("x0", cx)) if p in got)
     return out.reshape(xshape)
 
 

@@ -1,17 +1,19 @@
 """The closed-form Jacobian of a Gaussian-mixture field in x, and its vector-Jacobian products.
 
-On refcfg's path component k of the data law, N(mu_k, S_k), has p_t-component N(alpha mu_k, C_k)
-with C_k = alpha^2 S_k + beta^2 I, and its velocity is affine in x (eq. 18 per component):
+On refcfg's path component k of the data law, N(mu_k, Sigma_k), has p_t-component
+N(alpha mu_k, S_k) with the marginal covariance S_k = alpha^2 Sigma_k + beta^2 I, and its velocity
+is affine in x (eq. 18 per component):
 
-    m_k(x) = dalpha mu_k + G_k (x - alpha mu_k),  G_k = (alpha dalpha S_k + beta dbeta I) C_k^-1.
+    m_k(x) = dalpha mu_k + G_k (x - alpha mu_k),
+    G_k = (alpha dalpha Sigma_k + beta dbeta I) S_k^-1.
 
 The field is u(x) = sum_k r_k(x) m_k(x) with responsibilities r_k = softmax_k(log pi_k +
-log N(x; alpha mu_k, C_k)), so, with l_k = grad log N_k = -C_k^-1 (x - alpha mu_k) and the score
+log N(x; alpha mu_k, S_k)), so, with l_k = grad log N_k = -S_k^-1 (x - alpha mu_k) and the score
 s = sum_k r_k l_k (grad r_k = r_k (l_k - s)),
 
     J = du/dx = sum_k r_k G_k + sum_k r_k (m_k - u)(l_k - s)^T.
 
-G_k and C_k share S_k's eigenvectors, so both are evaluated in its eigenbasis (G_k symmetric). A
+G_k and S_k share Sigma_k's eigenvectors, so both are evaluated in its eigenbasis (G_k symmetric). A
 lowerable field (``refcfg.guidance.linear_terms``: a linear combination of such fields, CFG eq. 65
 included) has the same combination of Jacobians. The other predictions are linear in (u, x) at fixed
 t (``refcfg.convert``; v = alpha eps - beta x0), so J_p = P_u J + P_x I with the per-row
@@ -72,6 +74,22 @@ def _component_terms(path, x, t, y):
     return r, m, lk, g, Q
 
 
+def _inputs(field, x, g=None):
+    """x (and the cotangents g) as float64 (n, d) arrays with d the field's dimension; ValueError
+    naming the argument otherwise, before any work."""
+    from .._validation import as_float_array
+    x = as_float_array(x, "x")
+    d = int(field.d)
+    if x.ndim != 2 or x.shape[1] != d:
+        raise ValueError(f"x must have shape (n, {d}) (the field's dimension), got {x.shape}")
+    if g is None:
+        return x, None
+    g = as_float_array(g, "g")
+    if g.shape != x.shape:
+        raise ValueError(f"g (the cotangents) must have x's shape {x.shape}, got {g.shape}")
+    return x, g
+
+
 def _rows(v, n):
     a = np.asarray(v, dtype=np.float64)
     return np.broadcast_to(a, (n,)) if a.ndim <= 1 else a
@@ -122,8 +140,7 @@ def _n_components(field) -> int:
 def velocity_vjp(field, x, t, g) -> np.ndarray:
     """g^T du/dx for each row: (n, d) float64 from x (n, d), t (float or (n,)) and cotangents g
     (n, d). field: a lowerable field (exact, CFG, ...) or a GMMPath (module docstring)."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.asarray(g, dtype=np.float64)
+    x, g = _inputs(field, x, g)
     n, d = x.shape
     require_memory(8 * 6 * n * d * max(1, _n_components(field)), "the field's Jacobian-vector "
                    "products", "the number of rows of x")
@@ -145,7 +162,7 @@ def velocity_vjp(field, x, t, g) -> np.ndarray:
 
 def velocity_jacobian(field, x, t) -> np.ndarray:
     """The full Jacobian du/dx, (n, d, d) float64 (row i: J[i] with J[i][a, b] = du_a/dx_b)."""
-    x = np.asarray(x, dtype=np.float64)
+    x, _ = _inputs(field, x)
     n, d = x.shape
     require_memory(8 * n * d * d * max(2, _n_components(field)), "the field's Jacobian",
                    "the number of rows of x")
@@ -167,6 +184,9 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
     """(P_u, P_x), (n,) each: the prediction as P_u u + P_x x at time t (a float or (n,)), read off
     ``refcfg.convert``'s conversions from the velocity (which are linear in (u, x))."""
     from .. import convert
+    from ..guidance.spaces import v_prediction
+    from ._core import check_prediction
+    check_prediction(prediction)
     tt = t if np.ndim(t) == 0 else np.asarray(t, dtype=np.float64)
     one, zero = np.ones((n, 1)), np.zeros((n, 1))
 
@@ -174,10 +194,8 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
         if prediction == "velocity":
             return u
         if prediction == "v":
-            al = np.reshape(schedule.alpha(tt), (-1, 1))
-            be = np.reshape(schedule.beta(tt), (-1, 1))
-            return (al * convert.velocity_to_eps(u, x, tt, schedule)
-                    - be * convert.velocity_to_x0(u, x, tt, schedule))
+            return v_prediction(convert.velocity_to_eps(u, x, tt, schedule),
+                                convert.velocity_to_x0(u, x, tt, schedule), tt, schedule)
         return convert.convert(u, "velocity", prediction, x, tt, schedule)
 
     return conv(one, zero)[:, 0].copy(), conv(zero, one)[:, 0].copy()
@@ -186,8 +204,9 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
 def prediction_vjp(field, x, t, g, prediction="velocity") -> np.ndarray:
     """g^T dp/dx for the prediction p (``refcfg.interop.PREDICTIONS``) of a lowerable field:
     P_u (g^T du/dx) + P_x g (module docstring). (n, d) float64."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.asarray(g, dtype=np.float64)
+    from ._core import check_prediction
+    check_prediction(prediction)
+    x, g = _inputs(field, x, g)
     pu, px = prediction_coefficients(field.schedule, t, prediction, x.shape[0])
     return pu[:, None] * velocity_vjp(field, x, t, g) + px[:, None] * g
 
@@ -196,19 +215,18 @@ def signal_noise_vjp(field, x, signal, noise, output, g) -> np.ndarray:
     """g^T d(output)/dx' for ``refcfg.interop.predict_signal_noise``'s output (a library's
     convention x' = signal x0 + noise eps): with x_t = c x' at refcfg's t, x0 and eps give
     c (g^T dp/dx_t); v = signal eps - noise x0 and the flow eps - x0 the same combinations of
-    them. x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
-    from ._core import time_from_signal_noise
-    x = np.asarray(x, dtype=np.float64)
-    g = np.asarray(g, dtype=np.float64)
+    them (``refcfg.interop._core.output_coefficients``). x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
+    from ._core import OUTPUTS, _levels, check_prediction, output_coefficients, \
+        time_from_signal_noise
+    check_prediction(output, OUTPUTS, "output")
+    x, g = _inputs(field, x, g)
     n = x.shape[0]
-    a = np.broadcast_to(np.atleast_1d(np.asarray(signal, dtype=np.float64)), (n,))
-    s = np.broadcast_to(np.atleast_1d(np.asarray(noise, dtype=np.float64)), (n,))
+    a, s = (np.broadcast_to(_levels(v, name, n), (n,))
+            for v, name in ((signal, "signal"), (noise, "noise")))
     t, c = time_from_signal_noise(field.schedule, a, s)
     xt = x * c[:, None]
-    if output == "sample":
-        return c[:, None] * prediction_vjp(field, xt, t, g, "x0")
-    if output == "epsilon":
-        return c[:, None] * prediction_vjp(field, xt, t, g, "eps")
-    ce, cx = (a, -s) if output == "v_prediction" else (np.ones(n), -np.ones(n))
-    return c[:, None] * (prediction_vjp(field, xt, t, ce[:, None] * g, "eps")
-                         + prediction_vjp(field, xt, t, cx[:, None] * g, "x0"))
+    out = np.zeros_like(x)
+    for p, k in zip(("eps", "x0"), output_coefficients(output, a, s)):
+        if np.any(k != 0):
+            out += prediction_vjp(field, xt, t, k[:, None] * g, p)
+    return c[:, None] * out

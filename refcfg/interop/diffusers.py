@@ -38,17 +38,11 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ._core import (OUTPUTS, as_shape, check_prediction, flat_shape, predict_signal_noise,
+from ._core import (OUTPUTS, _backend, as_shape, check_prediction, flat_shape, predict_signal_noise,
                     resolve_field, signal_noise_from_alphas_cumprod)
+from .torch import as_numpy, attach_vjp
 
 __all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field", "with_backward"]
-
-
-def as_numpy(v, name: str):
-    """A tensor or array-like as a NumPy array (tensors detached and copied to the host)."""
-    if isinstance(v, torch.Tensor):
-        return v.detach().cpu().numpy()
-    return v
 
 
 def labels_field(field, w, class_labels):
@@ -64,7 +58,6 @@ def labels_field(field, w, class_labels):
 def with_backward(x, res, field, xd, signal, noise, output):
     """``res`` with the closed-form backward with respect to x (``attach_vjp``)."""
     from ._jacobian import signal_noise_vjp
-    from .torch import attach_vjp
     n = xd.shape[0]
 
     def vjp(g):
@@ -117,6 +110,7 @@ class ExactDiffusersModel(torch.nn.Module):
             prediction = ("flow" if type(scheduler).__name__.startswith("FlowMatch")
                           else scheduler.config.prediction_type)
         self.prediction = check_prediction(prediction, OUTPUTS)
+        _backend(self.field, backend)  # validates backend now
         self.backend = backend
 
     def signal_noise(self, timestep):

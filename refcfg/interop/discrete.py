@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from .._validation import _describe
-from ._core import (as_shape, check_prediction, flat_shape, predict_signal_noise, resolve_field,
-                    signal_noise_from_alphas_cumprod)
+from ._core import (_backend, as_shape, check_prediction, flat_shape, predict_signal_noise,
+                    resolve_field, signal_noise_from_alphas_cumprod)
 from .diffusers import as_numpy, labels_field, with_backward
 
 __all__ = ["AlphasCumprodModel", "DISCRETE_PREDICTIONS"]
@@ -55,6 +55,7 @@ class AlphasCumprodModel(torch.nn.Module):
         check_prediction(prediction, DISCRETE_PREDICTIONS)
         self.prediction = _ALIAS.get(prediction, prediction)
         self.w = w
+        _backend(self.field, backend)  # validates backend now
         self.backend = backend
 
     def extra_repr(self) -> str:

@@ -10,8 +10,10 @@
   estimate for RK4's error, which falls 16-fold per doubling).
 - :func:`sde_reference`: draws of the exact SDE law (eq. 44, sigma_t^2 = 2 a_t by default: the
   reverse-time diffusion that ancestral samplers discretise) from the given starts, by refcfg's
-  Euler-Maruyama with ``steps`` steps (weak error O(1/steps)); test a stochastic sampler's samples
-  against them with ``refcfg.sample_checks.two_sample_test``.
+  Euler-Maruyama with ``steps`` steps (weak error O(1/steps): measured on a Gaussian from a fixed
+  start at t = 0.3, the endpoint mean is off by about 0.11 at 50 steps, 0.013 at 200 and is within
+  the sampling noise of 20000 paths at 800); test a stochastic sampler's samples against them with
+  ``refcfg.sample_checks.two_sample_test``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from ._core import (_field_object, as_shape, flat_shape, signal_noise_from_alpha
                     time_from_signal_noise)
 
 __all__ = ["library_time", "ODEEndpoint", "ode_endpoint", "sde_reference"]
+
+
+def _level(v, name) -> float:
+    """One noise-level number; TypeError/ValueError naming ``name`` otherwise."""
+    a = as_float_array(v, name)
+    if a.ndim != 0 and a.shape != (1,):
+        raise ValueError(f"{name} must be one number (library_time maps one noise level), got "
+                         f"shape {a.shape}")
+    return float(a.reshape(()))
 
 
 def library_time(schedule, *, sigma=None, timestep=None, alphas_cumprod=None, signal=None,
@@ -43,7 +54,7 @@ def library_time(schedule, *, sigma=None, timestep=None, alphas_cumprod=None, si
         raise ValueError("give exactly one of sigma=, timestep= (with alphas_cumprod=), or "
                          "signal= and noise=")
     if sigma is not None:
-        s = float(as_float_array(sigma, "sigma"))
+        s = _level(sigma, "sigma")
         if s < 0:
             raise ValueError(f"sigma must be >= 0, got {s!r}")
         a, s = 1.0, s
@@ -57,8 +68,7 @@ def library_time(schedule, *, sigma=None, timestep=None, alphas_cumprod=None, si
     else:
         if signal is None or noise is None:
             raise ValueError("signal= and noise= go together")
-        a = float(as_float_array(signal, "signal"))
-        s = float(as_float_array(noise, "noise"))
+        a, s = _level(signal, "signal"), _level(noise, "noise")
     t, c = time_from_signal_noise(sched, a, s)
     return float(t[0]), float(c[0])
 
@@ -66,13 +76,16 @@ def library_time(schedule, *, sigma=None, timestep=None, alphas_cumprod=None, si
 @dataclasses.dataclass
 class ODEEndpoint:
     """x: the exact ODE endpoint at t_end (x_init's shape); error: RMS over rows of the change of
-    the last step doubling (an upper estimate of x's error); steps: RK4 steps of x."""
+    the last step doubling (an upper estimate of x's error: RK4's error at the finer step is about
+    1/15 of that change); steps: RK4 steps of x; coarse: the solution with steps / 2 steps (to
+    state the error of a quantity computed from x: its change between coarse and x)."""
 
     x: np.ndarray
     error: float
     steps: int
     t_start: float
     t_end: float
+    coarse: np.ndarray | None = None
 
 
 def _rms(a, b) -> float:
@@ -110,6 +123,9 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
             raise ValueError(f"tol must be > 0 or None, got {tol!r}")
     k = as_positive_int(steps, "steps")
     max_steps = as_positive_int(max_steps, "max_steps")
+    if 2 * k > max_steps:
+        raise ValueError(f"max_steps must be >= 2 * steps (one doubling), got steps={k}, "
+                         f"max_steps={max_steps}")
     x2 = x.reshape(n, d)
 
     def solve(m):
@@ -122,7 +138,7 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
         cur = solve(k)
         err = _rms(cur, prev)
         if tol is None or err <= tol:
-            return ODEEndpoint(cur.reshape(x.shape), err, k, t0, t1)
+            return ODEEndpoint(cur.reshape(x.shape), err, k, t0, t1, prev.reshape(x.shape))
         if k * 2 > max_steps:
             raise ValueError(f"ode_endpoint: RK4 with {k} steps still changes by {err:.3g} > "
                              f"tol = {tol:g} from {k // 2} steps; raise max_steps or tol")

@@ -8,7 +8,9 @@ float32 input gets the float64 result rounded to float32.
 Gradients: the output has a backward with respect to x, the vector-Jacobian product from the
 closed-form Jacobian of the mixture field (``refcfg.interop._jacobian``; exact, CFG and other
 lowerable fields; float64 on the host, rounded to x's dtype). Not with respect to t (backward
-refuses), and not through fields that do not lower (backward raises TypeError). CUDA
+refuses), not through fields that do not lower (backward raises TypeError), and once only: the
+backward is not itself differentiable, so a second derivative (``create_graph=True`` followed by a
+backward through the gradient) raises instead of silently dropping the Hessian term. CUDA
 tensors are copied to the host and back around the CUDA kernels (one transfer each way), because
 ``refcfg.sampling.cuda.evaluate`` takes host arrays; its kernels give velocity and score, and x0,
 eps and v follow on the host through ``refcfg.convert``.
@@ -21,10 +23,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
-                    resolve_field)
+from ._core import (PREDICTIONS, _backend, as_shape, check_prediction, clamp_times, flat_shape,
+                    predict, resolve_field)
 
-__all__ = ["ExactModule", "exact_module", "attach_vjp", "PREDICTIONS"]
+__all__ = ["ExactModule", "exact_module", "attach_vjp", "as_numpy", "PREDICTIONS"]
+
+
+def _first_order_only(gx):
+    """The gradient gx, made to raise if differentiated again. The vector-Jacobian product
+    depends on x through the saved input, which autograd does not see, so with create_graph=True
+    the gradient would have no graph and a second backward would silently drop the Hessian term
+    (``once_differentiable`` does not help: it checks only the incoming gradient). In that mode
+    (grad enabled during the backward) gx gets a node that raises on a second backward."""
+    if not torch.is_grad_enabled():
+        return gx
+    err = torch._C._functions.DelayedError(
+        b"refcfg.interop.torch: second derivatives are not available (the closed-form backward "
+        b"is first-order only)", 1)
+    gx = gx.detach().requires_grad_(True)
+    return err(gx)
 
 
 class _ExactFn(torch.autograd.Function):
@@ -51,7 +68,7 @@ class _ExactFn(torch.autograd.Function):
         t = float(t) if t.ndim == 0 else t
         vjp = prediction_vjp(ctx.field, x_np, t, g_np, ctx.module.prediction)
         gx = torch.from_numpy(vjp.reshape(tuple(x.shape))).to(device=x.device, dtype=x.dtype)
-        return gx, None, None, None, None, None, None
+        return _first_order_only(gx), None, None, None, None, None, None
 
 
 class _ClosedFormFn(torch.autograd.Function):
@@ -67,7 +84,8 @@ class _ClosedFormFn(torch.autograd.Function):
     def backward(ctx, grad):
         g = grad.detach().to("cpu", torch.float64).numpy().reshape(ctx.shape)
         gx = np.ascontiguousarray(ctx.vjp(g)).reshape(ctx.shape)
-        return torch.from_numpy(gx).to(device=ctx.device, dtype=ctx.dtype), None, None
+        gx = torch.from_numpy(gx).to(device=ctx.device, dtype=ctx.dtype)
+        return _first_order_only(gx), None, None
 
 
 def attach_vjp(x, value, vjp):
@@ -81,29 +99,17 @@ def attach_vjp(x, value, vjp):
 
 
 def _cuda_predict(field, x_np, t, prediction, clamp):
-    """The prediction through the CUDA kernels (velocity/score on the device, x0/eps/v from them
-    on the host through refcfg.convert)."""
-    from .. import convert
+    """The prediction through the CUDA kernels: velocity and score on the device, the others from
+    them on the host (``refcfg.interop._core.from_velocity_score``, as the CPU backend)."""
     from ..sampling import cuda
+    from ._core import from_velocity_score
 
     cuda.require()  # CudaUnavailableError (a RuntimeError) saying why, before any work
     t = clamp_times(t, clamp)
     t = float(t) if t.ndim == 0 else t
-    if prediction in ("velocity", "score"):
-        return cuda.evaluate(field, x_np, t, prediction)
-    u = cuda.evaluate(field, x_np, t, "velocity")
-    s = cuda.evaluate(field, x_np, t, "score")
-    sched = field.schedule
-    x0 = convert.velocity_to_x0(u, x_np, t, sched)
-    be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
-    eps = np.where(np.reshape(be, (-1, 1)) > 0, -np.reshape(be, (-1, 1)) * s,
-                   convert.velocity_to_eps(u, x_np, t, sched) if np.any(be == 0) else 0.0)
-    if prediction == "x0":
-        return x0
-    if prediction == "eps":
-        return eps
-    al = np.reshape(sched.alpha(t), (-1, 1))
-    return al * eps - np.reshape(be, (-1, 1)) * x0
+    return from_velocity_score(field.schedule, x_np, t, (prediction,),
+                               lambda: cuda.evaluate(field, x_np, t, "velocity"),
+                               lambda: cuda.evaluate(field, x_np, t, "score"))[prediction]
 
 
 class ExactModule(torch.nn.Module):
@@ -128,6 +134,7 @@ class ExactModule(torch.nn.Module):
         self.prediction = prediction
         self.clamp = clamp
         clamp_times(0.0, clamp)  # validates clamp now
+        _backend(self.field, backend)  # validates backend now
         self.backend = backend
 
     def extra_repr(self) -> str:
@@ -143,8 +150,8 @@ class ExactModule(torch.nn.Module):
             raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are "
                             f"supported")
         field = (self.field if (y is None and w is None)
-                 else resolve_field(self.field, _np(y), _np(w)))
-        t_np = _np(t) if isinstance(t, torch.Tensor) else t
+                 else resolve_field(self.field, as_numpy(y), as_numpy(w)))
+        t_np = as_numpy(t) if isinstance(t, torch.Tensor) else t
         clamp_times(t_np, self.clamp)  # checks t before any work
         if torch.is_grad_enabled() and (x.requires_grad or
                                         (isinstance(t, torch.Tensor) and t.requires_grad)):
@@ -164,10 +171,14 @@ class ExactModule(torch.nn.Module):
             device=x.device, dtype=x.dtype)
 
 
-def _np(v):
+def as_numpy(v, name=None):
+    """A tensor as a NumPy array (detached, copied to the host); anything else unchanged. ``name``
+    is accepted for callers that pass the argument's name and is not used."""
     if isinstance(v, torch.Tensor):
         return v.detach().cpu().numpy()
     return v
+
+
 
 
 def exact_module(field, prediction: str = "velocity", **kwargs) -> ExactModule:

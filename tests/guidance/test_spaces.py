@@ -82,7 +82,9 @@ def test_v_rescale_against_manual_v_space():
         g = vu + W * (vc - vu)
         ratio = vc.std(axis=1, ddof=1, keepdims=True) / g.std(axis=1, ddof=1, keepdims=True)
         v = 0.7 * g * ratio + 0.3 * g
-        D = sch.D(t)
-        want = ((al * sch.dalpha(t) + be * sch.dbeta(t)) * x - D * v) / (al * al + be * be)
+        # independent inverse: (x, v) = R (x0, eps) with R = [[al, be], [-be, al]] a scaled
+        # rotation, so x0 = (al x - be v) / (al^2 + be^2), eps = (be x + al v) / (al^2 + be^2)
+        q = al * al + be * be
+        want = sch.dalpha(t) * (al * x - be * v) / q + sch.dbeta(t) * (be * x + al * v) / q
         got = V.GuidanceRescale(p.field(0), p.field(None), W, phi=0.7, space="v").velocity(x, t)
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

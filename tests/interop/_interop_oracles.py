@@ -15,8 +15,9 @@ def covariances(g):
 
 def posterior(mixture, xd, a, s, y):
     """E[x0 | x'] and E[eps | x'] for x' = a x0 + s eps (s > 0), x0 ~ the class-y GMM:
-    r_k prop. to pi_k N(x'; a mu_k, a^2 S_k + s^2 I),
-    E[x0 | x', k] = mu_k + a S_k C_k^{-1} (x' - a mu_k), E[eps | x'] = (x' - a E[x0 | x']) / s."""
+    r_k prop. to pi_k N(x'; a mu_k, S_k) with S_k = a^2 Sigma_k + s^2 I,
+    E[x0 | x', k] = mu_k + a Sigma_k S_k^{-1} (x' - a mu_k),
+    E[eps | x'] = (x' - a E[x0 | x']) / s."""
     g = mixture.class_gmm(y)
     covs = covariances(g)
     d = g.means.shape[1]

@@ -137,3 +137,12 @@ def test_time_from_signal_noise_checks_its_arguments():
         time_from_signal_noise(PATH.schedule, [0.1, 0.2], [0.3, 0.4, 0.5])
     t, c = time_from_signal_noise(PATH.schedule, 0.6, 0.8)
     assert t[0] == pytest.approx(0.6 / 1.4, abs=1e-15) and c[0] == pytest.approx(1 / 1.4, abs=1e-15)
+
+
+def test_signal_noise_lengths_are_checked_by_name():
+    """A noise array of the wrong length is named as noise (it was reported against t)."""
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="noise must have 1 or 4 entries"):
+        predict_signal_noise(PATH.field(0), x, 1.0, np.ones(3), "epsilon")
+    with pytest.raises(ValueError, match="signal must have 1 or 4 entries"):
+        predict_signal_noise(PATH.field(0), x, np.ones(2), 1.0, "epsilon")

@@ -113,3 +113,9 @@ def test_diffusers_flow_backward():
                     requires_grad=True)
     assert torch.autograd.gradcheck(lambda z: model(z, 400.0).sample, (x,), eps=1e-6, atol=1e-7,
                                     rtol=1e-6)
+
+
+def test_backend_checked_at_construction():
+    acp = np.linspace(0.999, 0.01, 100)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        AlphasCumprodModel(PATH, acp, backend="gpu")

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed (pip install torch, CPU build)")
 
 import refcfg  # noqa: E402
-from refcfg.interop.torch import ExactModule  # noqa: E402
+from refcfg.interop.torch import ExactModule, attach_vjp  # noqa: E402
 
 PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
 TIMES = [0.0, 1e-6, 0.05, 0.5, 0.95, 1.0 - 1e-6, 1.0]
@@ -63,14 +63,17 @@ def test_numpy_backend_runs_any_field():
 
 
 def test_gradients_flow_to_x():
-    """The backward (tested in depth in test_interop_jacobian.py): the velocity of a single
-    class at t = 0.5 on x = 0, its gradient equal to the closed-form Jacobian's column sums."""
-    from refcfg.interop._jacobian import velocity_jacobian
-    mod = ExactModule(PATH.field(0), "velocity")
-    x = torch.zeros(4, 2, dtype=torch.float64, requires_grad=True)
+    """The backward (tested in depth in test_interop_jacobian.py) against an independent oracle:
+    central finite differences (h = 1e-5) of sum(u) of the CFG field at t = 0.5, <= 1e-8."""
+    field = PATH.cfg(0, 3.0)
+    mod = ExactModule(field, "velocity")
+    x0 = np.random.default_rng(6).normal(size=(4, 2))
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     mod(x, 0.5).sum().backward()
-    J = velocity_jacobian(PATH.field(0), np.zeros((4, 2)), 0.5)
-    assert np.max(np.abs(x.grad.numpy() - J.sum(axis=1))) <= 1e-12
+    h = 1e-5
+    fd = np.stack([np.sum(field.velocity(x0 + h * e, 0.5) - field.velocity(x0 - h * e, 0.5),
+                          axis=1) / (2 * h) for e in np.eye(2)], axis=1)
+    assert np.max(np.abs(x.grad.numpy() - fd)) <= 1e-8 * max(1.0, np.max(np.abs(fd)))
     with torch.no_grad():
         assert not mod(x, 0.5).requires_grad
 
@@ -91,6 +94,8 @@ def test_strict_times_and_the_opt_in_clamp():
 
 def test_bad_inputs():
     mod = ExactModule(PATH.field(0))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ExactModule(PATH, backend="gpu")  # at construction, not at the first call
     with pytest.raises(ValueError, match="prediction"):
         ExactModule(PATH, "noise")
     with pytest.raises(TypeError, match="torch.Tensor"):
@@ -185,3 +190,20 @@ def test_image_shaped_tensors_keep_their_shape():
         declared(x, 0.3)
     with pytest.raises(ValueError, match=r"shape \(2, 2\) has 4 entries but the field has d = 2"):
         ExactModule(PATH, shape=(2, 2))
+
+
+@pytest.mark.parametrize("adapter", ["module", "attach_vjp"])
+def test_second_derivatives_raise_instead_of_dropping_the_hessian(adapter):
+    """The backward is once-differentiable: differentiating the gradient again (create_graph=True)
+    raises; before, g had no graph and (g.sum() + (x**2).sum()).backward() gave x.grad = 2x, the
+    Hessian term silently lost."""
+    x = torch.full((3, 2), 0.3, dtype=torch.float64, requires_grad=True)
+    if adapter == "module":
+        u = ExactModule(PATH.field(0), "velocity")(x, 0.5)
+    else:
+        u = attach_vjp(x, x.detach() * 2.0, lambda g: 2.0 * g)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    (g1,) = torch.autograd.grad(u.sum(), x, retain_graph=True)
+    assert torch.equal(g.detach(), g1)  # the first derivative itself is unchanged
+    with pytest.raises(RuntimeError, match="second derivatives are not available"):
+        (g.sum() + (x ** 2).sum()).backward()
