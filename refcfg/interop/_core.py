@@ -19,17 +19,67 @@ lowers and "numpy" otherwise.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-from .._validation import as_float_array
+from .._validation import _describe, as_float_array
 
-__all__ = ["PREDICTIONS", "BACKENDS", "resolve_field", "clamp_times", "predict", "predict_many",
-           "time_from_signal_noise"]
+__all__ = ["PREDICTIONS", "BACKENDS", "OUTPUTS", "resolve_field", "as_shape", "flat_shape",
+           "clamp_times", "predict", "predict_many", "predict_signal_noise",
+           "time_from_signal_noise", "signal_noise_from_alphas_cumprod", "edm_denoise"]
 
 PREDICTIONS = ("velocity", "eps", "x0", "score", "v")
 BACKENDS = ("auto", "cpu", "numpy")
+OUTPUTS = ("epsilon", "sample", "v_prediction", "flow")
+"""Outputs in the (signal, noise) convention x' = signal x0 + noise eps of diffusion libraries:
+eps, x0, v = signal eps - noise x0, and the flow eps - x0."""
+
+
+def check_prediction(prediction, choices=PREDICTIONS, name: str = "prediction") -> str:
+    """``prediction`` if it is one of ``choices``; TypeError for a non-string, ValueError else."""
+    if not isinstance(prediction, str):
+        raise TypeError(f"{name} must be one of {choices}, got {_describe(prediction)}")
+    if prediction not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {prediction!r}")
+    return prediction
+
+
+def as_shape(shape, d: int, name: str = "shape"):
+    """``shape`` (None, or a tuple of positive ints, e.g. a latent's (channels, height, width)) checked
+    against the field's dimension: prod(shape) must equal d. Returns None or a tuple of ints."""
+    if shape is None:
+        return None
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"{name} must be None or a tuple of positive ints, got {_describe(shape)}")
+    out = []
+    for n in shape:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+            raise TypeError(f"{name} must be None or a tuple of positive ints, got "
+                            f"{_describe(shape)}")
+        out.append(int(n))
+    if not out:
+        raise ValueError(f"{name} must have at least one entry, got ()")
+    if math.prod(out) != d:
+        raise ValueError(f"{name} {tuple(out)} has {math.prod(out)} entries but the field has "
+                         f"d = {d}; prod({name}) = d is required")
+    return tuple(out)
+
+
+def flat_shape(xshape, d: int, shape=None, name: str = "x") -> tuple[int, int]:
+    """(N, d) for an input of shape ``xshape`` = (N, *s): s must be (d,), or ``shape`` when one is
+    declared, or (without ``shape``) any s with prod(s) = d. ValueError naming ``name`` otherwise.
+    The adapters evaluate the flattened (N, d) points and give the result back as (N, *s)."""
+    xshape = tuple(int(n) for n in xshape)
+    s = xshape[1:]
+    ok = len(xshape) >= 2 and (s == (d,) or (s == shape if shape is not None
+                                             else math.prod(s) == d))
+    if not ok:
+        want = (f"(N, {d}) or (N, {', '.join(map(str, shape))})" if shape is not None
+                else f"(N, {d}) or (N, *shape) with prod(shape) = {d}")
+        raise ValueError(f"{name} has shape {xshape} but the field (d = {d}) requires {want}")
+    return xshape[0], d
 
 
 def resolve_field(field, y=None, w=None):
@@ -45,10 +95,24 @@ def resolve_field(field, y=None, w=None):
         field = resolve(field).path
     if isinstance(field, GMMPath) and y is None and w is None:
         return field.field(None)
-    if not hasattr(field, "velocity"):
+    if not hasattr(field, "velocity") or not hasattr(field, "d"):
         raise TypeError(f"field must be a GMMPath, a problem name or a field object with "
-                        f"velocity(x, t), got {type(field).__name__}")
+                        f"velocity(x, t) and d, got {_describe(field)}")
     return with_labels(field, y, w)
+
+
+def _field_object(field):
+    """``predict``'s field: a field object (or a GMMPath: its unconditional field); a problem name
+    or anything else is a TypeError naming the argument."""
+    from ..paths import GMMPath
+    if isinstance(field, GMMPath):
+        return field.field(None)
+    if isinstance(field, (str, bytes)) or not hasattr(field, "velocity") or \
+            not hasattr(field, "d"):
+        raise TypeError(f"field must be a field object (e.g. path.field(y), path.cfg(y, w)) or a "
+                        f"GMMPath, got {_describe(field)}; the adapters (ExactModule ...) also "
+                        f"take problem names")
+    return field
 
 
 def clamp_times(t, clamp):
@@ -57,12 +121,14 @@ def clamp_times(t, clamp):
     (1, 1 + tol] are set to 0 and 1 (adaptive solvers such as dopri5 or solve_ivp evaluate a stage
     slightly past the end of the interval); times further out still raise. The exact fields are
     never evaluated outside [0, 1]."""
-    t = np.asarray(t, dtype=np.float64)
+    if isinstance(t, (bool, np.bool_)):
+        raise TypeError(f"t must be a float or an array of floats, got {t!r}")
+    t = as_float_array(t, "t")
     if clamp is not None:
-        if isinstance(clamp, bool) or not isinstance(clamp, numbers.Real) or not 0 < clamp <= 0.1:
+        if isinstance(clamp, bool) or not isinstance(clamp, numbers.Real):
+            raise TypeError(f"clamp must be None or a tolerance in (0, 0.1], got {_describe(clamp)}")
+        if not 0 < clamp <= 0.1:
             raise ValueError(f"clamp must be None or a tolerance in (0, 0.1], got {clamp!r}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("t must be finite")
     tol = 0.0 if clamp is None else float(clamp)
     bad = (t < -tol) | (t > 1.0 + tol)
     if np.any(bad):
@@ -87,18 +153,34 @@ def _backend(field, backend):
     return "cpu"
 
 
-def predict(field, x, t, prediction="velocity", *, backend="auto", clamp=None) -> np.ndarray:
-    """The exact ``prediction`` (one of ``PREDICTIONS``) of ``field`` at x (N, d), t (a float or
-    (N,)), float64 (N, d). ``clamp``: see :func:`clamp_times` (None: strict)."""
-    return predict_many(field, x, t, (prediction,), backend=backend, clamp=clamp)[prediction]
+def predict(field, x, t, prediction="velocity", *, backend="auto", clamp=None,
+            shape=None) -> np.ndarray:
+    """The exact ``prediction`` (one of ``PREDICTIONS``) of ``field`` (a field object or a GMMPath)
+    at x, t (a float or (N,)), float64 of x's shape. x is (N, d), or (N, *shape) with prod(shape) = d
+    (image-shaped latents; ``shape`` declares the one accepted, see :func:`flat_shape`). ``clamp``:
+    see :func:`clamp_times` (None: strict)."""
+    return predict_many(field, x, t, (prediction,), backend=backend, clamp=clamp,
+                        shape=shape)[prediction]
 
 
-def predict_many(field, x, t, predictions, *, backend="auto", clamp=None) -> dict:
-    """Several predictions from one evaluation of the field: {name: (N, d) float64}."""
+def predict_many(field, x, t, predictions, *, backend="auto", clamp=None, shape=None) -> dict:
+    """Several predictions from one evaluation of the field: {name: float64 array of x's shape}."""
+    field = _field_object(field)
+    if isinstance(predictions, str):
+        raise TypeError(f"predictions must be a sequence of names from {PREDICTIONS}, got "
+                        f"{predictions!r}")
     for p in predictions:
-        if p not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {p!r}")
-    x = as_float_array(x, "x", ndim=2)
+        check_prediction(p)
+    x = as_float_array(x, "x")
+    shape = as_shape(shape, field.d)
+    xshape = x.shape
+    flat_shape(xshape, field.d, shape)
+    x = x.reshape(xshape[0], field.d)
+    out = _predict_flat(field, x, t, predictions, backend, clamp)
+    return {p: v.reshape(xshape) for p, v in out.items()}
+
+
+def _predict_flat(field, x, t, predictions, backend, clamp) -> dict:
     t = clamp_times(t, clamp)
     if t.ndim not in (0, 1) or (t.ndim == 1 and t.shape != (x.shape[0],)):
         raise ValueError(f"t must be a float or shape ({x.shape[0]},), got shape {t.shape}")
@@ -183,3 +265,82 @@ def time_from_signal_noise(schedule, signal, noise):
     be = np.asarray(schedule.beta(t), dtype=np.float64)
     c = np.where(a > 0, al / np.where(a > 0, a, 1.0), be / np.where(s > 0, s, 1.0))
     return t, c
+
+
+def signal_noise_from_alphas_cumprod(alphas_cumprod, timestep) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, noise) of a discrete-time diffusion x' = sqrt(acp) x0 + sqrt(1 - acp) eps at
+    ``timestep`` k (a number or array in [0, T - 1]) with acp = alphas_cumprod[k] (T entries, in
+    (0, 1]). A fractional k interpolates the noise level sigma = sqrt((1 - acp) / acp) linearly in k
+    (as diffusers' Euler-type schedulers do) with signal = 1 / sqrt(1 + sigma^2), noise = sigma
+    signal. The one map from a training timestep to (signal, noise)."""
+    acp = as_float_array(alphas_cumprod, "alphas_cumprod", ndim=1)
+    T = acp.shape[0]
+    if T < 1 or np.any(acp <= 0) or np.any(acp > 1):
+        raise ValueError(f"alphas_cumprod must be a non-empty 1-D array with entries in (0, 1], got "
+                         f"values in [{float(acp.min()) if T else 0!r}, "
+                         f"{float(acp.max()) if T else 0!r}]")
+    if isinstance(timestep, (bool, np.bool_)):
+        raise TypeError(f"timestep must be a number or an array of numbers, got {timestep!r}")
+    k = np.atleast_1d(as_float_array(timestep, "timestep"))
+    if k.ndim != 1:
+        raise ValueError(f"timestep must be a number or a 1-D array, got shape {k.shape}")
+    if np.any(k < 0) or np.any(k > T - 1):
+        raise ValueError(f"timestep must lie in [0, {T - 1}] (the length of alphas_cumprod), got "
+                         f"{k[(k < 0) | (k > T - 1)][0]!r}")
+    whole = k == np.round(k)
+    a = np.empty_like(k)
+    s = np.empty_like(k)
+    ki = np.round(k[whole]).astype(np.int64)
+    a[whole], s[whole] = np.sqrt(acp[ki]), np.sqrt(1.0 - acp[ki])
+    if not np.all(whole):
+        sig = np.interp(k[~whole], np.arange(T), np.sqrt((1.0 - acp) / acp))
+        a[~whole] = 1.0 / np.sqrt(1.0 + sig * sig)
+        s[~whole] = sig * a[~whole]
+    return a, s
+
+
+def predict_signal_noise(field, x, signal, noise, output, *, backend="auto", shape=None):
+    """The exact ``output`` (one of ``OUTPUTS``) of ``field`` in another library's convention
+    x' = signal x0 + noise eps, at x' = ``x`` ((N, d) or (N, *shape)); signal, noise: arrays of
+    1 or N entries (:func:`time_from_signal_noise` maps them to refcfg's t and x_t = c x'). x0 and
+    eps are the same posterior means in both conventions; v = signal eps - noise x0 and the flow
+    eps - x0 are formed with the library's coefficients. float64 of x's shape."""
+    check_prediction(output, OUTPUTS, "output")
+    field = _field_object(field)
+    x = as_float_array(x, "x")
+    xshape = x.shape
+    n, d = flat_shape(xshape, field.d, as_shape(shape, field.d))
+    a = np.atleast_1d(np.asarray(signal, dtype=np.float64))
+    s = np.atleast_1d(np.asarray(noise, dtype=np.float64))
+    if a.shape[0] not in (1, n):
+        raise ValueError(f"the timestep/sigma has {a.shape[0]} entries, x has {n} rows")
+    t, c = time_from_signal_noise(field.schedule, a, s)
+    t = clamp_times(t, None)
+    xr = x.reshape(n, d) * c[:, None]
+    if output == "sample":
+        out = _predict_flat(field, xr, float(t[0]) if t.shape[0] == 1 else t, ("x0",), backend,
+                            None)["x0"]
+        return out.reshape(xshape)
+    both = _predict_flat(field, xr, float(t[0]) if t.shape[0] == 1 else t, ("eps", "x0"), backend,
+                         None)
+    eps, x0 = both["eps"], both["x0"]
+    if output == "epsilon":
+        out = eps
+    elif output == "v_prediction":
+        out = a[:, None] * eps - s[:, None] * x0
+    else:
+        out = eps - x0
+    return out.reshape(xshape)
+
+
+def edm_denoise(field, x, sigma, *, backend="auto", shape=None) -> np.ndarray:
+    """The EDM denoiser D(x; sigma) = E[x0 | x = x0 + sigma eps] of ``field`` (Karras et al. 2022's
+    convention, k-diffusion's): :func:`predict_signal_noise` with signal 1 and noise sigma (a float
+    or N entries >= 0; sigma = 0 gives D(x; 0) = x). x: (N, d) or (N, *shape)."""
+    sig = np.atleast_1d(as_float_array(sigma, "sigma"))
+    if sig.ndim != 1:
+        raise ValueError(f"sigma must be a float or a 1-D array, got shape {sig.shape}")
+    if np.any(sig < 0):
+        raise ValueError(f"sigma must be >= 0, got {float(sig.min())!r}")
+    return predict_signal_noise(field, x, np.ones_like(sig), sig, "sample", backend=backend,
+                                shape=shape)

@@ -22,7 +22,8 @@ Guidance: pass ``w`` (and per-call ``class_labels``) for the exact CFG field ins
 labels and with NULL (-1) labels (the unconditional model), and combine in your own CFG code.
 ``class_labels=None`` keeps the labels the model was built with.
 
-Samples are (N, d) tensors; any scheduler that acts elementwise accepts them. DDIMScheduler and
+Samples are (N, d) tensors or image-shaped (N, *shape) with prod(shape) = d; any scheduler that
+acts elementwise accepts them. DDIMScheduler and
 DDPMScheduler clip x0 to [-1, 1] by default (``clip_sample=True``): build them with
 ``clip_sample=False`` for refcfg's problems. Gradients are not supported (``refcfg.interop.torch``).
 """
@@ -34,39 +35,40 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ._core import clamp_times, predict_many, resolve_field, time_from_signal_noise
+from ._core import (OUTPUTS, as_shape, check_prediction, flat_shape, predict_signal_noise,
+                    resolve_field, signal_noise_from_alphas_cumprod)
 
-__all__ = ["ExactDiffusersModel", "signal_noise"]
+__all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field"]
 
-_OUTPUTS = ("epsilon", "sample", "v_prediction", "flow")
+
+def as_numpy(v, name: str):
+    """A tensor or array-like as a NumPy array (tensors detached and copied to the host)."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu().numpy()
+    return v
+
+
+def labels_field(field, w, class_labels):
+    """``field`` with per-call ``class_labels`` (None: unchanged) and the model's CFG weight w."""
+    if class_labels is None:
+        return field
+    labels = np.asarray(as_numpy(class_labels, "class_labels"))
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"class_labels must be integer labels, got dtype {labels.dtype}")
+    return resolve_field(field, labels.astype(np.int64), w)
 
 
 def signal_noise(scheduler, timestep) -> tuple[np.ndarray, np.ndarray]:
     """(signal, noise) arrays of the scheduler's convention x' = signal x0 + noise eps at
     ``timestep`` (a number or an array; module docstring)."""
-    k = np.atleast_1d(np.asarray(timestep.detach().cpu() if isinstance(timestep, torch.Tensor)
-                                 else timestep, dtype=np.float64))
-    if not np.all(np.isfinite(k)):
-        raise ValueError("timestep must be finite")
+    k = as_numpy(timestep, "timestep")
     acp = getattr(scheduler, "alphas_cumprod", None)
     if acp is not None:
-        acp = np.asarray(acp.detach().cpu() if isinstance(acp, torch.Tensor) else acp,
-                         dtype=np.float64)
-        T = acp.shape[0]
-        if np.any(k < 0) or np.any(k > T - 1):
-            raise ValueError(f"timestep must lie in [0, {T - 1}] (the scheduler's alphas_cumprod), "
-                             f"got {k[(k < 0) | (k > T - 1)][0]!r}")
-        whole = k == np.round(k)
-        a = np.empty_like(k)
-        s = np.empty_like(k)
-        ki = np.round(k[whole]).astype(np.int64)
-        a[whole], s[whole] = np.sqrt(acp[ki]), np.sqrt(1.0 - acp[ki])
-        if not np.all(whole):
-            sig = np.interp(k[~whole], np.arange(T), np.sqrt((1.0 - acp) / acp))
-            a[~whole] = 1.0 / np.sqrt(1.0 + sig * sig)
-            s[~whole] = sig * a[~whole]
-        return a, s
+        return signal_noise_from_alphas_cumprod(as_numpy(acp, "alphas_cumprod"), k)
     if type(scheduler).__name__.startswith("FlowMatch"):
+        k = np.atleast_1d(np.asarray(k, dtype=np.float64))
+        if not np.all(np.isfinite(k)):
+            raise ValueError("timestep must be finite")
         n_train = float(scheduler.config.num_train_timesteps)
         sigma = k / n_train
         if np.any(sigma < 0) or np.any(sigma > 1):
@@ -83,21 +85,23 @@ class ExactDiffusersModel(torch.nn.Module):
     field: a GMMPath, a problem name or a field object; y, w: default labels / CFG weight (w needs
     a class; per call, ``class_labels`` replaces y). scheduler: the diffusers scheduler whose loop
     calls the model (read for its timestep convention and ``config.prediction_type``).
-    prediction: override of the output ("epsilon", "sample", "v_prediction", "flow"). backend: see
+    prediction: override of the output ("epsilon", "sample", "v_prediction", "flow"). shape: the
+    latent shape (e.g. (C, H, W), prod = d) accepted besides (N, d); samples (N, *s) with
+    prod(s) = d are accepted and the output has the sample's shape. backend: see
     ``refcfg.interop.predict``."""
 
-    def __init__(self, field, scheduler, *, y=None, w=None, prediction=None, backend="auto"):
+    def __init__(self, field, scheduler, *, y=None, w=None, prediction=None, backend="auto",
+                 shape=None):
         super().__init__()
         self.field = resolve_field(field, y, w)
+        self.shape = as_shape(shape, self.field.d)
         self.w = w
         self.scheduler = scheduler
         signal_noise(scheduler, 0)  # TypeError now for a scheduler it cannot map
         if prediction is None:
             prediction = ("flow" if type(scheduler).__name__.startswith("FlowMatch")
                           else scheduler.config.prediction_type)
-        if prediction not in _OUTPUTS:
-            raise ValueError(f"prediction must be one of {_OUTPUTS}, got {prediction!r}")
-        self.prediction = prediction
+        self.prediction = check_prediction(prediction, OUTPUTS)
         self.backend = backend
 
     def signal_noise(self, timestep):
@@ -105,36 +109,16 @@ class ExactDiffusersModel(torch.nn.Module):
         return signal_noise(self.scheduler, timestep)
 
     def forward(self, sample, timestep, class_labels=None, return_dict=True, **unused):
-        if not isinstance(sample, torch.Tensor) or sample.ndim != 2:
-            raise ValueError(f"sample must be an (N, d) torch.Tensor, got "
-                             f"{getattr(sample, 'shape', type(sample).__name__)}")
-        if sample.shape[1] != self.field.d:
-            raise ValueError(f"sample has shape {tuple(sample.shape)} but (N, {self.field.d}) is "
-                             f"required")
-        n = sample.shape[0]
+        if not isinstance(sample, torch.Tensor):
+            raise TypeError(f"sample must be a torch.Tensor, got {type(sample).__name__}")
+        if sample.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"sample must be float32 or float64, got {sample.dtype}")
+        flat_shape(sample.shape, self.field.d, self.shape, "sample")
         a, s = self.signal_noise(timestep)
-        if a.shape[0] not in (1, n):
-            raise ValueError(f"timestep has {a.shape[0]} entries, sample has {n} rows")
-        t, c = time_from_signal_noise(self.field.schedule, a, s)
-        t = clamp_times(t, None)
-        field = self.field
-        if class_labels is not None:
-            labels = (class_labels.detach().cpu().numpy() if isinstance(class_labels, torch.Tensor)
-                      else np.asarray(class_labels))
-            field = resolve_field(self.field, labels.astype(np.int64), self.w)
+        field = labels_field(self.field, self.w, class_labels)
         xd = sample.detach().to("cpu", torch.float64).numpy()
-        xr = xd * c[:, None]
-        tt = float(t[0]) if t.shape[0] == 1 else t
-        both = predict_many(field, xr, tt, ("eps", "x0"), backend=self.backend)
-        eps, x0 = both["eps"], both["x0"]
-        if self.prediction == "epsilon":
-            out = eps
-        elif self.prediction == "sample":
-            out = x0
-        elif self.prediction == "v_prediction":
-            out = a[:, None] * eps - s[:, None] * x0
-        else:
-            out = eps - x0
+        out = predict_signal_noise(field, xd, a, s, self.prediction, backend=self.backend,
+                                   shape=self.shape)
         res = torch.from_numpy(np.ascontiguousarray(out)).to(device=sample.device,
                                                               dtype=sample.dtype)
         return SimpleNamespace(sample=res) if return_dict else (res,)

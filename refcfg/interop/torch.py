@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import PREDICTIONS, clamp_times, predict, resolve_field
+from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
+                    resolve_field)
 
 __all__ = ["ExactModule", "exact_module", "PREDICTIONS"]
 
@@ -70,17 +71,19 @@ class ExactModule(torch.nn.Module):
 
     field: a GMMPath, a problem name or a field object (``path.cfg(y, w)``, ``path.field(y)``, a
     guidance rule...). y / w (here or per call): labels and CFG weight (w = 1 no guidance;
-    diffusers' ``guidance_scale`` s is w). x: (N, d) tensor on CPU or CUDA, float32 or float64;
+    diffusers' ``guidance_scale`` s is w). x: (N, d) tensor on CPU or CUDA, float32 or float64, or
+    image-shaped (N, *shape) with prod(shape) = d (the output has x's shape); ``shape`` (e.g. a
+    latent's (C, H, W)) declares the one accepted besides (N, d), checked against d here.
     t: a float, a 0-d tensor or an (N,) tensor of refcfg times in [0, 1]. clamp: None (strict: t
     outside [0, 1] raises) or a tolerance for adaptive solvers that overshoot t = 1
     (``refcfg.interop``). backend ("auto", "cpu", "numpy") applies to CPU tensors."""
 
     def __init__(self, field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
-                 backend: str = "auto"):
+                 backend: str = "auto", shape=None):
         super().__init__()
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        check_prediction(prediction)
         self.field = resolve_field(field, y, w)
+        self.shape = as_shape(shape, self.field.d)
         self.prediction = prediction
         self.clamp = clamp
         clamp_times(0.0, clamp)  # validates clamp now
@@ -94,21 +97,21 @@ class ExactModule(torch.nn.Module):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dtype not in (torch.float32, torch.float64):
             raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-        if x.ndim != 2 or x.shape[1] != self.field.d:
-            raise ValueError(f"x has shape {tuple(x.shape)} but (N, {self.field.d}) is required")
+        n, d = flat_shape(x.shape, self.field.d, self.shape)
         if x.device.type not in ("cpu", "cuda"):
             raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are "
                             f"supported")
         field = (self.field if (y is None and w is None)
                  else resolve_field(self.field, _np(y), _np(w)))
-        x_np = x.detach().to("cpu", torch.float64).numpy()
+        x_np = x.detach().to("cpu", torch.float64).numpy().reshape(n, d)
         t_np = _np(t) if isinstance(t, torch.Tensor) else t
         if x.device.type == "cuda":
             out = _cuda_predict(field, x_np, t_np, self.prediction, self.clamp)
         else:
             out = predict(field, x_np, t_np, self.prediction, backend=self.backend,
                           clamp=self.clamp)
-        res = torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
+        res = torch.from_numpy(np.ascontiguousarray(out).reshape(x.shape)).to(device=x.device,
+                                                                              dtype=x.dtype)
         if torch.is_grad_enabled() and (x.requires_grad or
                                         (isinstance(t, torch.Tensor) and t.requires_grad)):
             extra = [v for v in (x, t) if isinstance(v, torch.Tensor) and v.requires_grad]

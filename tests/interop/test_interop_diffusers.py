@@ -139,6 +139,18 @@ def test_flow_match_euler_loop_accepted_and_reversed_time_rejected():
     assert not check_samples(bad, "two-class-2d", y=1, permutations=199).passed
 
 
+def test_image_shaped_samples():
+    """A (N, C, H, W) latent: the output keeps its shape and equals the (N, d) call bit for bit."""
+    sched = diffusers.DDIMScheduler()
+    model = ExactDiffusersModel(PATH, sched, y=0, w=2.0, shape=(2, 1, 1))
+    x = torch.randn(5, 2, 1, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    out = model(x, 321).sample
+    assert out.shape == x.shape
+    assert torch.equal(out.reshape(5, 2), model(x.reshape(5, 2), 321).sample)
+    with pytest.raises(ValueError, match=r"sample has shape \(5, 1, 2, 1\)"):
+        model(x.reshape(5, 1, 2, 1), 321)
+
+
 def test_bad_inputs():
     with pytest.raises(TypeError, match="cannot map"):
         ExactDiffusersModel(PATH, object())

@@ -166,3 +166,19 @@ def test_cuda_branch_on_the_simulator():
     assert res.returncode == 0, res.stderr[-2000:]
     errs = json.loads(res.stdout.strip().splitlines()[-1])
     assert len(errs) == 14 and max(errs.values()) <= 1e-12, errs
+
+
+def test_image_shaped_tensors_keep_their_shape():
+    """(N, *shape) with prod(shape) = d: the result has the input's shape and equals the (N, d)
+    evaluation bit for bit; a declared shape is checked against d and restricts the input."""
+    mod = ExactModule(PATH.cfg(0, 2.0), "eps")
+    x = torch.randn(6, 2, 1, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    out = mod(x, 0.3)
+    assert out.shape == x.shape
+    assert torch.equal(out.reshape(6, 2), mod(x.reshape(6, 2), 0.3))
+    declared = ExactModule(PATH.cfg(0, 2.0), "eps", shape=(1, 2))
+    assert torch.equal(declared(x.reshape(6, 1, 2), 0.3).reshape(6, 2), out.reshape(6, 2))
+    with pytest.raises(ValueError, match=r"\(N, 2\) or \(N, 1, 2\)"):
+        declared(x, 0.3)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) has 4 entries but the field has d = 2"):
+        ExactModule(PATH, shape=(2, 2))
