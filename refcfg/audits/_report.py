@@ -41,6 +41,11 @@ class AuditResult:
     checks: list = dataclasses.field(default_factory=list)
     tables: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
+    series: dict = dataclasses.field(default_factory=dict)  # label -> (steps, errors), the figure
+
+    def add_series(self, label, steps, errors):
+        """An error-versus-steps curve for the figure (``refcfg.plotting.audits``)."""
+        self.series[label] = ([int(s) for s in steps], [float(e) for e in errors])
 
     def check(self, kind, name, value, ok, expect, detail="") -> Check:
         """Record a check: ``ok`` is whether ``value`` met ``expect`` (a description of the
@@ -78,7 +83,7 @@ class AuditResult:
     def to_dict(self) -> dict:
         d = {"name": self.name, "fast": self.fast, "seed": self.seed, "passed": self.passed,
              "checks": [dataclasses.asdict(c) for c in self.checks], "tables": self.tables,
-             "notes": self.notes}
+             "notes": self.notes, "series": self.series}
         return json.loads(json.dumps(d, default=_jsonable))
 
 
@@ -105,11 +110,10 @@ def fit_order(steps, errors) -> float:
     return _fit(steps, errors)
 
 
-def same_noise_endpoint(field, x_start, t_start, t_end=1.0, steps=2000):
-    """The exact ODE's endpoint at t_end from the points x_start (N, d) at refcfg time t_start:
-    refcfg's RK4 with ``steps`` steps in float64 (its error falls as steps^-4; at the default it is
-    far below the samplers' errors measured against it)."""
-    from ..sampling import sample
-    x = np.asarray(x_start, dtype=np.float64)
-    return sample(field, x.shape[0], sampler="rk4", steps=steps, t_start=float(t_start),
-                  t_end=float(t_end), x_init=x)
+def same_noise_endpoint(field, x_start, t_start, t_end=1.0, tol=1e-9):
+    """The exact ODE's endpoint at t_end from the points x_start (N, d) at refcfg time t_start
+    (``refcfg.interop.reference.ode_endpoint``: RK4 step doubling until the RMS change is
+    <= tol, far below the samplers' errors measured against it)."""
+    from ..interop.reference import ode_endpoint
+    return ode_endpoint(field, np.asarray(x_start, dtype=np.float64), float(t_start),
+                        float(t_end), tol=tol).x

@@ -25,9 +25,9 @@ PROBLEM = "two-class-2d"
 SHAPE = (2, 1, 1)
 Y, W = 0, 3.0
 
-_SIZES = {True: dict(n=64, n_law=400, steps=(10, 20, 40), ref_steps=500, ddpm_steps=100,
+_SIZES = {True: dict(n=64, n_law=400, steps=(10, 20, 40), ref_tol=1e-8, ddpm_steps=100,
                      perms=200),
-          False: dict(n=1000, n_law=2000, steps=(10, 20, 40, 80, 160), ref_steps=4000,
+          False: dict(n=1000, n_law=2000, steps=(10, 20, 40, 80, 160), ref_tol=1e-10,
                       ddpm_steps=1000, perms=500)}
 
 DETERMINISTIC = {"ddim": 1, "dpmpp-2m": 2, "euler": 1, "heun": 2}
@@ -79,20 +79,16 @@ def _start_latents(n, seed):
 def start_state(path, sched, latents, steps, scale_init=False):
     """refcfg's (x, t) of a loop's start: the first model input (after ``scale_model_input``)
     mapped by the same signal-to-noise match as the model (``refcfg.interop.diffusers``)."""
-    from types import SimpleNamespace
-
-    from ..interop._core import time_from_signal_noise
-    from ..interop.diffusers import signal_noise
     from ..interop.dit import dit_alphas_cumprod
+    from ..interop.reference import library_time
 
     n = latents.shape[0]
     sched.set_timesteps(steps)
     k = sched.timesteps[0]
     x = latents.reshape(n, -1) * (sched.init_noise_sigma if scale_init else 1.0)
     xin = sched.scale_model_input(x, k)
-    a, s = signal_noise(SimpleNamespace(alphas_cumprod=dit_alphas_cumprod()), k)
-    t0, c = time_from_signal_noise(path.schedule, a, s)
-    return xin.numpy() * c[0], float(t0[0])
+    t0, c = library_time(path.schedule, timestep=float(k), alphas_cumprod=dit_alphas_cumprod())
+    return xin.numpy() * c, t0
 
 
 def plain_loop(path, sched, latents, y, w, steps, as_pipeline=False, *, init_scaled=None,
@@ -105,21 +101,19 @@ def plain_loop(path, sched, latents, y, w, steps, as_pipeline=False, *, init_sca
     final latents (n, d)."""
     init_scaled = (not as_pipeline) if init_scaled is None else init_scaled
     step_on_scaled = as_pipeline if step_on_scaled is None else step_on_scaled
-    from types import SimpleNamespace
-
-    from ..interop.diffusers import ExactDiffusersModel
+    from ..interop.discrete import AlphasCumprodModel
     from ..interop.dit import dit_alphas_cumprod
 
     n = latents.shape[0]
-    acp = SimpleNamespace(alphas_cumprod=dit_alphas_cumprod())
-    model = ExactDiffusersModel(path, acp, y=y, w=None if w == 1.0 else w, prediction="epsilon")
+    model = AlphasCumprodModel(path, dit_alphas_cumprod(), "epsilon", y=y,
+                               w=None if w == 1.0 else w)
     sched.set_timesteps(steps)
     x = latents.reshape(n, -1).clone()
     if init_scaled:
         x = x * sched.init_noise_sigma
     for k in sched.timesteps:
         xin = sched.scale_model_input(x, k)
-        eps = model(xin, k).sample
+        eps = model(xin, k)
         x = sched.step(eps, k, xin if step_on_scaled else x).prev_sample
     return x.numpy()
 
@@ -182,18 +176,20 @@ def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
         for steps in z["steps"]:
             xp = _pipe_latents(pipe, n, Y, W, steps, seed=seed)
             x_start, t0 = start_state(path, scheduler(name), lat, steps)
-            ref = same_noise_endpoint(path.cfg(Y, W), x_start, t0, 1.0, steps=z["ref_steps"])
+            ref = same_noise_endpoint(path.cfg(Y, W), x_start, t0, 1.0, tol=z["ref_tol"])
             errs_pipe.append(max_err(xp, ref))
             # the scheduler in a standard loop (start at init_noise_sigma, step on the unscaled
             # sample), against the exact endpoint from that loop's start
             xs = plain_loop(path, scheduler(name), lat, Y, W, steps)
             x_start, t0s = start_state(path, scheduler(name), lat, steps, scale_init=True)
-            refs = same_noise_endpoint(path.cfg(Y, W), x_start, t0s, 1.0, steps=z["ref_steps"])
+            refs = same_noise_endpoint(path.cfg(Y, W), x_start, t0s, 1.0, tol=z["ref_tol"])
             errs_loop.append(max_err(xs, refs))
             order_rows.append({"scheduler": name, "steps": steps, "t_start": t0s,
                                "standard loop max_error": errs_loop[-1],
                                "pipeline max_error": errs_pipe[-1]})
         order = fit_order(z["steps"], errs_loop)
+        res.add_series(f"{name} (standard loop)", z["steps"], errs_loop)
+        res.add_series(f"{name} (DiTPipeline)", z["steps"], errs_pipe)
         res.check("finding", f"fitted order of {name} (nominal {nominal}) in a standard loop, "
                   f"against the exact endpoint from the same start, w = {W:g}", order,
                   abs(order - nominal) <= 0.3, f"{nominal} +- 0.3")

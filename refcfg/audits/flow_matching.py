@@ -24,10 +24,10 @@ PROBLEM = "two-class-2d"
 Y, W = 0, 3.0
 
 _SIZES = {True: dict(n=128, n_law=600, steps=(16, 32, 64), tols=(1e-4, 1e-6, 1e-8), n_lik=32,
-                     ref_steps=1000, perms=200),
+                     ref_tol=1e-8, perms=200),
           False: dict(n=1000, n_law=4000, steps=(16, 32, 64, 128, 256),
                       tols=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10), n_lik=500,
-                      ref_steps=4000, perms=500)}
+                      ref_tol=1e-10, perms=500)}
 
 NOMINAL = {"euler": 1, "midpoint": 2, "rk4": 4}
 
@@ -101,7 +101,7 @@ def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
               1e-10 < e32 < 1e-5, "in (1e-10, 1e-5): float32 rounding of the step times")
 
     # fitted orders against the exact endpoint from the same noise
-    ref = same_noise_endpoint(field, x_init.numpy(), 0.0, 1.0, steps=z["ref_steps"])
+    ref = same_noise_endpoint(field, x_init.numpy(), 0.0, 1.0, tol=z["ref_tol"])
     rows = []
     for method, nominal in NOMINAL.items():
         errs = []
@@ -111,8 +111,9 @@ def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
             rows.append({"method": method, "steps": n, "evaluations": n * {1: 1, 2: 2, 4: 4}[nominal],
                          "max_error": errs[-1]})
         order = fit_order(z["steps"], errs)
+        res.add_series(f"ODESolver {method}", z["steps"], errs)
         res.check("finding", f"fitted order of {method} (nominal {nominal}), w = {W:g}", order,
-                  abs(order - nominal) <= 0.3, f"{nominal} +- 0.3")
+                  abs(order - nominal) <= 0.5, f"{nominal} +- 0.5")
     res.tables["fixed-step methods: error against the exact endpoint from the same noise"] = rows
 
     # dopri5: overshoot past t = 1 and error against tolerance

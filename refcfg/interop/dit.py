@@ -30,8 +30,8 @@ from types import SimpleNamespace
 
 import torch
 
-from ._core import resolve_field
-from ._standins import DiscreteExact, as_shape
+from ._core import as_shape, resolve_field
+from ._standins import DiscreteExact
 
 __all__ = ["ExactDiT", "LatentRecorder", "dit_pipeline", "DIT_NULL_CLASS", "dit_alphas_cumprod"]
 
@@ -85,7 +85,7 @@ class ExactDiT(torch.nn.Module):
         if self.record:
             self.calls.append((timestep.detach().clone() if isinstance(timestep, torch.Tensor)
                                else timestep, hidden_states.detach().clone()))
-        out = self.exact(hidden_states, timestep, class_labels)
+        out = self.exact(hidden_states, timestep, class_labels=class_labels)
         return SimpleNamespace(sample=out) if return_dict else (out,)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from flow_matching.utils import ModelWrapper
 
-from ._standins import as_shape
+from ._core import as_shape
 from .torch import ExactModule
 
 __all__ = ["ExactVelocity"]
