@@ -1,5 +1,6 @@
 """``refcfg sampler-error``: error of diffusers samplers on the exact model against the exact ODE
-solution from the same noise, over step counts, with fitted orders (table + figure)."""
+solution from the same noise to the end of each scheduler's grid, over step counts, with fitted
+orders and the grids stated (table + figure)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ def add_parser(subparsers):
                               "diffusers. Writes sampler_error.md, sampler_error.json and "
                               "sampler_error.png to --out.")
     p.add_argument("--samplers", default="ddim,euler,heun,dpmpp-2m",
-                   help="comma-separated pipelines among ddim, euler, heun, dpmpp-2m "
-                        "(default all)")
+                   help="comma-separated pipelines among ddim, ddim-trailing, euler, heun, "
+                        "dpmpp-2m (default ddim,euler,heun,dpmpp-2m); each reference ends where "
+                        "its scheduler's grid ends")
     p.add_argument("--problem", default="two-class-2d", help="problem name or .toml file")
     p.add_argument("--y", type=int, default=0, help="class to guide towards (default 0)")
     p.add_argument("--w", default="1,3,7.5", help="comma-separated CFG weights (default 1,3,7.5)")
@@ -73,7 +75,8 @@ def run(args) -> int:
         "rows": result.rows, "n": result.n, "seed": result.seed,
         "orders": [{"sampler": k[0], "w": k[1], "order": v} for k, v in result.orders.items()],
         "reference_error": [{"sampler": k[0], "w": k[1], "error": v}
-                            for k, v in result.ref_error.items()]}, indent=1), encoding="utf-8")
+                            for k, v in result.ref_error.items()],
+        "grids": result.grids}, indent=1), encoding="utf-8")
     sampler_error_figure(result, out / "sampler_error.png")
     print(result.table())
     print(f"wrote {out / 'sampler_error.md'}, sampler_error.json, sampler_error.png")

@@ -1,11 +1,21 @@
 """Prediction spaces, and the base class of guidance rules evaluated in one.
 
 A rule acts on predictions in one space: "velocity" (u_t), "x0" (E[z | x_t], the data / denoiser
-prediction) or "eps" (E[eps | x_t]). Velocity predictions are mapped to the space and back by
-``refcfg.convert``, i.e. the affine maps of x_t = alpha z + beta eps, u = dalpha z + dbeta eps:
+prediction), "eps" (E[eps | x_t]) or "v" (alpha eps - beta x0, the v-prediction of Salimans and Ho
+with their (alpha, sigma) read as refcfg's (alpha_t, beta_t)). Velocity predictions are mapped to the
+space and back by ``refcfg.convert`` (x0, eps), i.e. the affine maps of x_t = alpha z + beta eps,
+u = dalpha z + dbeta eps:
 
     x0  = (beta u - dbeta x) / D,    eps = (dalpha x - alpha u) / D,    D = dalpha beta - dbeta alpha,
-    u   = (dbeta x + D x0) / beta  = (dalpha x - D eps) / alpha        (D: ``Schedule.D``).
+    u   = (dbeta x + D x0) / beta  = (dalpha x - D eps) / alpha        (D: ``Schedule.D``),
+
+and, for v (from the two above; written here, its one place):
+
+    v   = ((alpha dalpha + beta dbeta) x - (alpha^2 + beta^2) u) / D,
+    u   = ((alpha dalpha + beta dbeta) x - D v) / (alpha^2 + beta^2),
+
+regular wherever D is finite and non-zero (alpha^2 + beta^2 > 0 on every schedule), endpoints
+included.
 
 These are affine in the prediction with a coefficient that does not depend on it, so every combination
 with weights summing to one (plain CFG, interval, w(t), autoguidance) gives the same velocity in every
@@ -29,7 +39,7 @@ from .base import Field
 
 __all__ = ["SPACES", "ENDPOINT_H", "to_space", "from_space", "RuleField"]
 
-SPACES = ("velocity", "x0", "eps")
+SPACES = ("velocity", "x0", "eps", "v")
 ENDPOINT_H = 1e-4
 """Step of the quadratic extrapolation used where a space's back map is singular."""
 
@@ -45,33 +55,66 @@ def _singular(schedule, t: np.ndarray, space: str) -> np.ndarray:
     v = schedule.values(t)
     D = np.broadcast_to(schedule.D(t), t.shape)
     bad = ~np.isfinite(D) | (D == 0.0) | ~np.isfinite(np.broadcast_to(v.dbeta, t.shape))
+    if space == "v":
+        return bad
     zero = np.broadcast_to(v.beta if space == "x0" else v.alpha, t.shape) == 0.0
     return bad | zero
 
 
+def _v_coefficients(schedule, t, n):
+    """(alpha dalpha + beta dbeta, alpha^2 + beta^2, D) as (n, 1) columns; ValueError naming t where
+    D is 0 or not finite (t = 1 of "sqrt", "linear-vp" and "vp": dbeta is infinite there)."""
+    tt = as_row_times(t, n)
+    v = schedule.values(tt)
+    D = np.broadcast_to(np.asarray(schedule.D(tt), dtype=np.float64), (n,))
+    bad = ~np.isfinite(D) | (D == 0.0)
+    if np.any(bad):
+        raise ValueError(f"t = {float(tt[bad][0])!r}: the v-space map needs a finite, non-zero "
+                         f"D = dalpha beta - dbeta alpha there")
+    col = lambda q: np.broadcast_to(np.asarray(q, dtype=np.float64), (n,))[:, None]  # noqa: E731
+    al, be = col(v.alpha), col(v.beta)
+    return col(v.alpha) * col(v.dalpha) + col(v.beta_dbeta), al * al + be * be, D[:, None]
+
+
 def to_space(u, x, t, space: str, schedule) -> np.ndarray:
-    """Map velocity predictions u (N, d) at (x, t) to ``space`` ("velocity", "x0", "eps") with
+    """Map velocity predictions u (N, d) at (x, t) to ``space`` ("velocity", "x0", "eps", "v") with
     ``refcfg.convert``: x0 = (beta u - dbeta x) / D, eps = (dalpha x - alpha u) / D,
-    D = dalpha beta - dbeta alpha (x = alpha z + beta eps, u = dalpha z + dbeta eps).
-    ValueError where D or dbeta is not finite (t = 1 of "sqrt" and "vp")."""
+    D = dalpha beta - dbeta alpha (x = alpha z + beta eps, u = dalpha z + dbeta eps), and
+    v = alpha eps - beta x0 (module docstring). ValueError where D or dbeta is not finite (t = 1 of
+    "sqrt" and "vp")."""
     from .. import convert
 
     space = _space(space)
     if space == "velocity":
         return as_float_array(u, "u", ndim=2).copy()
+    if space == "v":
+        u = as_float_array(u, "u", ndim=2)
+        x = as_float_array(x, "x", ndim=2)
+        if u.shape != x.shape:
+            raise ValueError(f"u has shape {u.shape} but x has shape {x.shape}")
+        p, q, D = _v_coefficients(schedule, t, x.shape[0])
+        return (p * x - q * u) / D
     f = convert.velocity_to_x0 if space == "x0" else convert.velocity_to_eps
     return f(u, x, t, schedule)
 
 
 def from_space(p, x, t, space: str, schedule) -> np.ndarray:
     """Inverse of ``to_space`` with ``refcfg.convert``: u = dalpha x0 + dbeta (x - alpha x0) / beta
-    (needs beta_t > 0) or u = b_t (x - beta eps) + dbeta eps (needs alpha_t > 0);
+    (needs beta_t > 0) or u = b_t (x - beta eps) + dbeta eps (needs alpha_t > 0), or
+    u = ((alpha dalpha + beta dbeta) x - D v) / (alpha^2 + beta^2) (v: regular where D is finite);
     ValueError where that coefficient is zero (x0 at t = 1, eps at t = 0)."""
     from .. import convert
 
     space = _space(space)
     if space == "velocity":
         return as_float_array(p, "p", ndim=2).copy()
+    if space == "v":
+        vv = as_float_array(p, "p", ndim=2)
+        x = as_float_array(x, "x", ndim=2)
+        if vv.shape != x.shape:
+            raise ValueError(f"p has shape {vv.shape} but x has shape {x.shape}")
+        a, q, D = _v_coefficients(schedule, t, x.shape[0])
+        return (a * x - D * vv) / q
     f = convert.x0_to_velocity if space == "x0" else convert.eps_to_velocity
     return f(p, x, t, schedule)
 

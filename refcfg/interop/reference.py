@@ -94,7 +94,8 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
     ``path.cfg(y, w)``, or a GMMPath) from x(t_start) = ``x_init`` ((N, d) or (N, *shape), refcfg's
     coordinates: convert a library's latents with :func:`library_time`'s c). RK4 from ``steps``
     steps, doubled until two solutions differ by <= ``tol`` (RMS over rows) or ``max_steps`` is
-    reached (then a ValueError names the error reached). Returns an :class:`ODEEndpoint`."""
+    reached (then a ValueError names the error reached); ``tol=None``: one doubling (x from
+    2 ``steps`` steps, its error the change from ``steps``). Returns an :class:`ODEEndpoint`."""
     from ..sampling import sample
 
     field = _field_object(field)
@@ -103,9 +104,10 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
         raise ValueError(f"t_start must be < t_end, got t_start={t0!r}, t_end={t1!r}")
     x = as_float_array(x_init, "x_init")
     n, d = flat_shape(x.shape, field.d, as_shape(shape, field.d), "x_init")
-    tol = float(as_float_array(tol, "tol"))
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
+    if tol is not None:
+        tol = float(as_float_array(tol, "tol"))
+        if not tol > 0:
+            raise ValueError(f"tol must be > 0 or None, got {tol!r}")
     k = as_positive_int(steps, "steps")
     max_steps = as_positive_int(max_steps, "max_steps")
     x2 = x.reshape(n, d)
@@ -119,7 +121,7 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
         k *= 2
         cur = solve(k)
         err = _rms(cur, prev)
-        if err <= tol:
+        if tol is None or err <= tol:
             return ODEEndpoint(cur.reshape(x.shape), err, k, t0, t1)
         if k * 2 > max_steps:
             raise ValueError(f"ode_endpoint: RK4 with {k} steps still changes by {err:.3g} > "

@@ -5,8 +5,10 @@ Tensors keep their device and dtype: CPU tensors are evaluated by the Numba CPU 
 the numba CUDA kernels (``refcfg.sampling.cuda.evaluate``). Computation is always float64; a
 float32 input gets the float64 result rounded to float32.
 
-Not supported: gradients. The output has a backward that raises (the exact fields are not written
-in torch; differentiate the closed forms yourself, e.g. the score is already grad log p_t). CUDA
+Gradients: the output has a backward with respect to x, the vector-Jacobian product from the
+closed-form Jacobian of the mixture field (``refcfg.interop._jacobian``; exact, CFG and other
+lowerable fields; float64 on the host, rounded to x's dtype). Not with respect to t (backward
+refuses), and not through fields that do not lower (backward raises TypeError). CUDA
 tensors are copied to the host and back around the CUDA kernels (one transfer each way), because
 ``refcfg.sampling.cuda.evaluate`` takes host arrays; its kernels give velocity and score, and x0,
 eps and v follow on the host through ``refcfg.convert``.
@@ -25,18 +27,31 @@ from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_s
 __all__ = ["ExactModule", "exact_module", "PREDICTIONS"]
 
 
-class _NoGrad(torch.autograd.Function):
-    """Identity on the forward pass whose backward refuses: the exact fields carry no autograd."""
+class _ExactFn(torch.autograd.Function):
+    """The exact prediction with its closed-form backward: the vector-Jacobian product
+    g^T dp/dx of ``refcfg.interop._jacobian`` (float64 on the host, rounded to x's dtype). A
+    gradient with respect to t is not available (backward refuses when t requires one)."""
 
     @staticmethod
-    def forward(ctx, out, *inputs):
-        return out
+    def forward(ctx, x, t_tensor, module, field, t_np, n, d):
+        ctx.module, ctx.field, ctx.t_np, ctx.n, ctx.d = module, field, t_np, n, d
+        ctx.save_for_backward(x)
+        return module._evaluate(field, x, t_np, n, d)
 
     @staticmethod
-    def backward(ctx, *grads):
-        raise RuntimeError("refcfg.interop.torch: gradients through the exact field are not "
-                           "supported (it is evaluated outside autograd); use it inside "
-                           "torch.no_grad() or differentiate the closed forms yourself")
+    def backward(ctx, grad):
+        from ._jacobian import prediction_vjp
+        (x,) = ctx.saved_tensors
+        if ctx.needs_input_grad[1]:
+            raise RuntimeError("refcfg.interop.torch: the gradient with respect to t is not "
+                               "available (only with respect to x); detach t")
+        x_np = x.detach().to("cpu", torch.float64).numpy().reshape(ctx.n, ctx.d)
+        g_np = grad.detach().to("cpu", torch.float64).numpy().reshape(ctx.n, ctx.d)
+        t = clamp_times(ctx.t_np, ctx.module.clamp)
+        t = float(t) if t.ndim == 0 else t
+        vjp = prediction_vjp(ctx.field, x_np, t, g_np, ctx.module.prediction)
+        gx = torch.from_numpy(vjp.reshape(tuple(x.shape))).to(device=x.device, dtype=x.dtype)
+        return gx, None, None, None, None, None, None
 
 
 def _cuda_predict(field, x_np, t, prediction, clamp):
@@ -103,20 +118,24 @@ class ExactModule(torch.nn.Module):
                             f"supported")
         field = (self.field if (y is None and w is None)
                  else resolve_field(self.field, _np(y), _np(w)))
-        x_np = x.detach().to("cpu", torch.float64).numpy().reshape(n, d)
         t_np = _np(t) if isinstance(t, torch.Tensor) else t
+        clamp_times(t_np, self.clamp)  # checks t before any work
+        if torch.is_grad_enabled() and (x.requires_grad or
+                                        (isinstance(t, torch.Tensor) and t.requires_grad)):
+            tt = t if isinstance(t, torch.Tensor) else None
+            return _ExactFn.apply(x, tt, self, field, t_np, n, d)
+        return self._evaluate(field, x, t_np, n, d)
+
+    def _evaluate(self, field, x, t_np, n, d):
+        """The prediction as a tensor of x's shape, device and dtype (no autograd)."""
+        x_np = x.detach().to("cpu", torch.float64).numpy().reshape(n, d)
         if x.device.type == "cuda":
             out = _cuda_predict(field, x_np, t_np, self.prediction, self.clamp)
         else:
             out = predict(field, x_np, t_np, self.prediction, backend=self.backend,
                           clamp=self.clamp)
-        res = torch.from_numpy(np.ascontiguousarray(out).reshape(x.shape)).to(device=x.device,
-                                                                              dtype=x.dtype)
-        if torch.is_grad_enabled() and (x.requires_grad or
-                                        (isinstance(t, torch.Tensor) and t.requires_grad)):
-            extra = [v for v in (x, t) if isinstance(v, torch.Tensor) and v.requires_grad]
-            return _NoGrad.apply(res, *extra)
-        return res
+        return torch.from_numpy(np.ascontiguousarray(out).reshape(tuple(x.shape))).to(
+            device=x.device, dtype=x.dtype)
 
 
 def _np(v):

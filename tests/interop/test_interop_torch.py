@@ -62,12 +62,15 @@ def test_numpy_backend_runs_any_field():
     assert _rel(mod(torch.from_numpy(x), 0.3).numpy(), PATH.cfg(0, 2.0).eps(x, 0.3)) <= 1e-15
 
 
-def test_gradients_are_refused_with_a_message():
+def test_gradients_flow_to_x():
+    """The backward (tested in depth in test_interop_jacobian.py): the velocity of a single
+    class at t = 0.5 on x = 0, its gradient equal to the closed-form Jacobian's column sums."""
+    from refcfg.interop._jacobian import velocity_jacobian
     mod = ExactModule(PATH.field(0), "velocity")
     x = torch.zeros(4, 2, dtype=torch.float64, requires_grad=True)
-    out = mod(x, 0.5)
-    with pytest.raises(RuntimeError, match="gradients"):
-        out.sum().backward()
+    mod(x, 0.5).sum().backward()
+    J = velocity_jacobian(PATH.field(0), np.zeros((4, 2)), 0.5)
+    assert np.max(np.abs(x.grad.numpy() - J.sum(axis=1))) <= 1e-12
     with torch.no_grad():
         assert not mod(x, 0.5).requires_grad
 
@@ -83,7 +86,7 @@ def test_strict_times_and_the_opt_in_clamp():
     with pytest.raises(ValueError, match="t must lie"):
         clamped(x, 1.01)
     with pytest.raises(ValueError, match="clamp"):
-        ExactModule(PATH.field(0), clamp=0.5)
+        ExactModule(PATH.field(0), clamp=0.6)
 
 
 def test_bad_inputs():
