@@ -10,7 +10,8 @@ import numpy as np
 
 from ..experiments._common import format_table
 
-__all__ = ["Check", "AuditResult", "LibraryMissing", "same_noise_endpoint", "fit_order", "max_err"]
+__all__ = ["Check", "AuditResult", "LibraryMissing", "same_noise_endpoint", "fit_order", "max_err",
+           "torch_default_float64"]
 
 
 class LibraryMissing(RuntimeError):
@@ -93,6 +94,20 @@ def _jsonable(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     return str(v)
+
+
+class torch_default_float64:
+    """torch's default dtype float64 inside the block (libraries that draw with torch.randn or
+    build tensors in the default dtype)."""
+
+    def __enter__(self):
+        import torch
+        self.old = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+
+    def __exit__(self, *exc):
+        import torch
+        torch.set_default_dtype(self.old)
 
 
 def max_err(a, b) -> float:

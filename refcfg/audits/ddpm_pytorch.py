@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._report import AuditResult, LibraryMissing, max_err
+from ._report import AuditResult, LibraryMissing, max_err, torch_default_float64
 
 NAME = "ddpm-pytorch"
 REQUIRES = ("torch", "einops", "denoising_diffusion_pytorch")
@@ -109,24 +109,10 @@ def ddim_loop(diffusion, path, x, y, w, rule="library", phi=0.0, clip=False, eta
     return x
 
 
-class _Float64:
-    """torch's default dtype float64 inside the block (the library draws its noise with
-    torch.randn in the default dtype)."""
-
-    def __enter__(self):
-        import torch
-        self.old = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-
-    def __exit__(self, *exc):
-        import torch
-        torch.set_default_dtype(self.old)
-
-
 def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
     """Run the audit (module docstring); ``fast`` uses the small sizes of CI."""
     _lib()
-    with _Float64():
+    with torch_default_float64():
         return _run(fast, seed)
 
 

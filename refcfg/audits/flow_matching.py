@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._report import AuditResult, LibraryMissing, fit_order, max_err, same_noise_endpoint
+from ._report import (AuditResult, LibraryMissing, fit_order, max_err, same_noise_endpoint,
+                      torch_default_float64)
 
 NAME = "flow-matching"
 REQUIRES = ("torch", "flow_matching", "torchdiffeq")
 PROBLEM = "two-class-2d"
 Y, W = 0, 3.0
 
-_SIZES = {True: dict(n=128, n_law=600, steps=(16, 32, 64), tols=(1e-4, 1e-6, 1e-8), n_lik=32,
-                     ref_tol=1e-8, perms=200),
+_SIZES = {True: dict(n=128, n_law=600, steps=(16, 32, 64), tols=(1e-4, 1e-6, 1e-8), ref_tol=1e-8,
+                     perms=200, n_lik=16, lik_steps=50, lik_tol=1e-7),
           False: dict(n=1000, n_law=4000, steps=(16, 32, 64, 128, 256),
-                      tols=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10), n_lik=500,
-                      ref_tol=1e-10, perms=500)}
+                      tols=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10), ref_tol=1e-10, perms=500,
+                      n_lik=500, lik_steps=400, lik_tol=1e-9)}
 
 NOMINAL = {"euler": 1, "midpoint": 2, "rk4": 4}
+CLAMP = 0.5
+"""The exact model's clamp (``refcfg.interop.clamp_times``): dopri5 evaluates past both ends."""
 
 
 def _imports():
@@ -122,12 +125,11 @@ def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
         times = []
 
         class _Recording(ExactVelocity):
-            # records the solver's times and evaluates a stage past t = 1 at t = 1
             def forward(self, x, t, **kw):
                 times.append(float(t))
-                return super().forward(x, min(float(t), 1.0), **kw)
+                return super().forward(x, t, **kw)
 
-        rec = _Recording(path, y=Y, w=W)
+        rec = _Recording(path, y=Y, w=W, clamp=CLAMP)
         x1 = ODESolver(rec).sample(x_init, step_size=None, method="dopri5", atol=tol, rtol=tol,
                                    time_grid=grid64)
         rows.append({"atol=rtol": tol, "evaluations": len(times),
@@ -164,31 +166,83 @@ def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
 
 
 def _likelihood(res, path, ODESolver, z, seed):
-    """compute_likelihood (w = 1, exact divergence and Hutchinson) against log p_1(x|y)."""
+    """compute_likelihood against the exact log-density: w = 1 (log p(x|y), closed form) and
+    w = 3 (the CFG push-forward: refcfg.log_likelihood on the exact field, RK4); the Hutchinson
+    estimator's spread and its random draws; image-shaped inputs with exact_divergence."""
     import torch
 
     from ..interop.flow_matching import ExactVelocity
+    from ..sampling import log_likelihood
 
-    class _Clamped(ExactVelocity):
-        def forward(self, x, t, **kw):
-            return super().forward(x, t.clamp(0.0, 1.0) if hasattr(t, "clamp") else t, **kw)
-
-    model = _Clamped(path, y=Y)
     x1 = torch.from_numpy(path.mixture.sample(z["n_lik"], seed=seed, y=Y)[0])
-    exact = path.log_prob(x1.numpy(), 1.0, Y)
 
     def log_p0(x):
         return -0.5 * (x ** 2).sum(dim=1) - x.shape[1] * 0.5 * np.log(2 * np.pi)
 
     grid = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    rows = []
+    for w in (1.0, W):
+        model = ExactVelocity(path, y=Y, w=None if w == 1.0 else w, clamp=CLAMP)
+        if w == 1.0:
+            exact = path.log_prob(x1.numpy(), 1.0, Y)
+        else:
+            exact = log_likelihood(path.cfg(Y, w), x1.numpy(), steps=1000, sampler="rk4")
+        for method, kw in (("dopri5", dict(step_size=None, atol=z["lik_tol"], rtol=z["lik_tol"])),
+                           ("midpoint", dict(step_size=1.0 / z["lik_steps"]))):
+            _, ll = ODESolver(model).compute_likelihood(x1, log_p0, method=method,
+                                                        time_grid=grid, exact_divergence=True,
+                                                        **kw)
+            rows.append({"w": w, "method": method, "divergence": "exact",
+                         "max |log p error|": float(np.max(np.abs(ll.numpy() - exact)))})
+        if w == 1.0:
+            try:
+                ODESolver(model).compute_likelihood(x1, log_p0, step_size=0.5, method="euler",
+                                                    time_grid=grid)
+                hutch_float64 = 0.0
+            except RuntimeError:
+                hutch_float64 = 1.0
+        with torch_default_float64():  # its probe is built in torch's default dtype
+            torch.manual_seed(seed)
+            _, h1 = ODESolver(model).compute_likelihood(x1, log_p0, step_size=1.0 / z["lik_steps"],
+                                                        method="midpoint", time_grid=grid)
+            torch.manual_seed(seed + 1)
+            _, h2 = ODESolver(model).compute_likelihood(x1, log_p0, step_size=1.0 / z["lik_steps"],
+                                                        method="midpoint", time_grid=grid)
+        rows.append({"w": w, "method": "midpoint", "divergence": "Hutchinson",
+                     "max |log p error|": float(np.max(np.abs(h1.numpy() - exact))),
+                     "rms error": float(np.sqrt(np.mean((h1.numpy() - exact) ** 2))),
+                     "max |two global seeds|": float(np.max(np.abs(h1.numpy() - h2.numpy())))})
+    res.tables[f"compute_likelihood against the exact log-density (n = {z['n_lik']}, midpoint "
+               f"{z['lik_steps']} steps; w = 3: refcfg.log_likelihood, RK4 1000 steps)"] = rows
+    e1 = rows[0]["max |log p error|"]
+    res.check("control", f"compute_likelihood (dopri5 {z['lik_tol']:g}, exact divergence, w = 1) "
+              "= the exact "
+              "log p(x|y) (the exact model's torch backward)", e1, e1 <= 1e-5, "<= 1e-5")
+    e3 = rows[3]["max |log p error|"]
+    res.check("finding", f"compute_likelihood (dopri5 {z['lik_tol']:g}, exact divergence, "
+              f"w = {W:g}) = the "
+              f"exact log-density of the CFG push-forward", e3, e3 <= 1e-3, "<= 1e-3")
+    res.check("finding", "Hutchinson estimator (exact_divergence=False) on float64 samples raises "
+              "RuntimeError while torch's default dtype is float32 (1 = raised)", hutch_float64,
+              hutch_float64 == 1.0, "== 1")
+    hs = rows[2]["max |two global seeds|"]
+    res.check("finding", "Hutchinson estimator: its probe comes from torch's global generator (max "
+              "difference between two global seeds)", hs, hs > 1e-6, "> 1e-6")
+
+    # exact_divergence indexes u[:, i] over the flattened size: image-shaped samples
+    hd = _problems().resolve("highdim").path
+    xi = torch.from_numpy(hd.mixture.sample(4, seed=seed, y=0)[0]).reshape(4, 4, 4, 4)
     try:
-        _, ll = ODESolver(model).compute_likelihood(x1, log_p0, step_size=None, method="dopri5",
-                                                    atol=1e-8, rtol=1e-8, time_grid=grid,
-                                                    exact_divergence=True)
-    except RuntimeError as exc:
-        res.notes.append(f"compute_likelihood not run: the exact model has no torch backward "
-                         f"here ({str(exc).splitlines()[0]})")
-        return
-    e = float(np.max(np.abs(ll.numpy() - exact)))
-    res.check("control", "compute_likelihood (dopri5 1e-8, exact divergence) = exact log p(x|y)",
-              e, e <= 1e-5, "<= 1e-5")
+        ODESolver(ExactVelocity(hd, y=0, shape=(4, 4, 4), clamp=CLAMP)).compute_likelihood(
+            xi, lambda x: -0.5 * (x ** 2).flatten(1).sum(dim=1), step_size=0.5, method="euler",
+            time_grid=grid, exact_divergence=True)
+        failed = 0.0
+    except IndexError:
+        failed = 1.0
+    res.check("finding", "compute_likelihood(exact_divergence=True) on (N, 4, 4, 4) samples raises "
+              "IndexError (1 = raised)", failed, failed == 1.0, "== 1")
+
+
+def _problems():
+    from .. import problems
+    return problems
