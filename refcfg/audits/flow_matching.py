@@ -26,9 +26,9 @@ Y, W = 0, 3.0
 
 _SIZES = {True: dict(n=128, n_law=600, steps=(16, 32, 64), tols=(1e-4, 1e-6, 1e-8), ref_tol=1e-8,
                      perms=200, n_lik=16, lik_steps=50, lik_tol=1e-7),
-          False: dict(n=1000, n_law=4000, steps=(16, 32, 64, 128, 256),
+          False: dict(n=1000, n_law=2000, steps=(16, 32, 64, 128, 256),
                       tols=(1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10), ref_tol=1e-10, perms=500,
-                      n_lik=500, lik_steps=400, lik_tol=1e-9)}
+                      n_lik=100, lik_steps=400, lik_tol=1e-9)}
 
 NOMINAL = {"euler": 1, "midpoint": 2, "rk4": 4}
 CLAMP = 0.5
