@@ -24,6 +24,11 @@ def audit_figure(result, out) -> Path:
     for label, (steps, errors) in result.series.items():
         style = "s--" if "pipeline" in label.lower() or "library" in label.lower() else "o-"
         ax.loglog(steps, errors, style, ms=3.5, lw=1.2, label=label)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = sorted({s for steps, _ in result.series.values() for s in steps})
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("steps")
     ax.set_ylabel("max error vs exact endpoint (same noise)")
     ax.set_title(f"{result.name} ({'fast' if result.fast else 'full'} run)")
