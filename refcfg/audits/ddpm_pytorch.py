@@ -28,9 +28,10 @@ SHAPE = (2, 1, 1)
 Y, W = 0, 3.0
 BACKEND = "numpy"  # the closed forms: fastest for the small batches of this audit
 
-_SIZES = {True: dict(n=64, steps=25, ddpm_T=100, order_steps=(10, 20, 40), ref_tol=1e-8),
-          False: dict(n=1000, steps=100, ddpm_T=1000, order_steps=(25, 50, 100, 200),
-                      ref_tol=1e-10)}
+_SIZES = {True: dict(n=64, steps=25, ddpm_T=100, order_steps=(10, 20, 40), order_n=32,
+                     ref_tol=1e-5),
+          False: dict(n=1000, steps=100, ddpm_T=1000, order_steps=(25, 50, 100, 200), order_n=256,
+                      ref_tol=1e-8)}
 OBJECTIVES = ("pred_noise", "pred_x0", "pred_v")
 _OUT = {"pred_noise": "epsilon", "pred_x0": "sample", "pred_v": "v_prediction"}
 
@@ -127,7 +128,7 @@ def _order(res, path, z, seed):
     from ..interop.reference import library_time
     from ._report import fit_order, same_noise_endpoint
 
-    n = min(z["n"], 256)
+    n = z["order_n"]
     classes = torch.full((n,), Y, dtype=torch.long)
     field = APG(path.field(Y), path.field(None), W, eta=0.0, norm_threshold=float("inf"),
                 space="eps", schedule=path.schedule)
@@ -142,6 +143,8 @@ def _order(res, path, z, seed):
         x_init = torch.randn((n, *SHAPE)).reshape(n, -1).numpy()
         acp = diff.alphas_cumprod.detach().double().numpy()
         t0, c = library_time(path.schedule, timestep=diff.num_timesteps - 1, alphas_cumprod=acp)
+        # the rule is not lowerable: its reference runs on NumPy, to a tolerance far below the
+        # errors measured against it
         ref = same_noise_endpoint(field, x_init * c, t0, 1.0, tol=z["ref_tol"])
         errs.append(max_err(x, ref))
         rows.append({"steps": k, "t_start": t0, "max_error": errs[-1]})
