@@ -157,7 +157,7 @@ def _order(res, path, z, seed):
               "1 +- 0.3")
 
 
-def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
+def run(fast: bool = True, seed: int = 0) -> AuditResult:
     """Run the audit (module docstring); ``fast`` uses the small sizes of CI."""
     _lib()
     with torch_default_float64():

@@ -137,7 +137,7 @@ def _scale_findings(res, path, pipe, lat, n, steps, seed, rows):
               "unconditional loop)", eu, eu > 1e-2, "> 1e-2")
 
 
-def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
+def run(fast: bool = True, seed: int = 0) -> AuditResult:
     """Run the audit (module docstring); ``fast`` uses the small sizes of CI."""
     _imports()
     import torch

@@ -60,7 +60,7 @@ def _three_eighths(field, x, steps):
     return x
 
 
-def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
+def run(fast: bool = True, seed: int = 0) -> AuditResult:
     """Run the audit (module docstring); ``fast`` uses the small sizes of CI."""
     ODESolver = _imports()
     import torch

@@ -54,7 +54,7 @@ def edm_euler(model, x, sigmas):
     return x
 
 
-def run(fast: bool = True, seed: int = 0, progress=False) -> AuditResult:
+def run(fast: bool = True, seed: int = 0) -> AuditResult:
     """Run the audit (module docstring); ``fast`` uses the small sizes of CI."""
     K = _sampling()
     import torch
