@@ -97,3 +97,23 @@ def skipped_text(what: str, skipped: dict, total: int) -> str:
         groups.setdefault(why, []).append(name)
     return (f"skipped {len(skipped)} of {total} {what}: "
             + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))
+
+
+def field_bytes(n: int, K: int, d: int) -> float:
+    """Upper estimate of the bytes one exact-field evaluation at ``n`` points of a mixture with ``K``
+    components in dimension ``d`` holds at once: (n, K) responsibilities and log-densities, a few
+    (n, d) results, and the (n, K, d) temporaries, which the field code processes in chunks of at
+    most 2**22 elements. Measured peaks (tracemalloc, docs/limits.md) lie at 0.5 to 0.8 of it."""
+    n, K, d = float(n), float(K), float(d)
+    return 8.0 * n * (K + 16.0 * d + 16.0) + 32.0 * min(n * K * d, float(1 << 22))
+
+
+def require_job(nbytes: float, what: str, driver: str) -> None:
+    """:func:`refcfg._limits.require_memory` for a command: the refusal is a one-line usage error
+    (exit status 2), raised before any work or output."""
+    from .._limits import require_memory
+
+    try:
+        require_memory(nbytes, what, driver)
+    except ValueError as exc:
+        raise usage(str(exc)) from None
