@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import read_toml
+from .._validation import read_toml_file
 
 __all__ = ["Spec", "Cell", "Rule", "load_spec", "METRICS", "METRIC_COLUMNS", "TIMING_COLUMNS",
            "AXES", "SPEC_KEYS"]
@@ -265,7 +265,7 @@ def load_spec(spec, *, base=None) -> Spec:
     base_dir = Path(".")
     if isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
-        doc = read_toml(path, "spec file")
+        doc = read_toml_file(path, "spec file")
         base_dir = path.parent
     elif isinstance(spec, dict):
         doc = spec
