@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text"]
+__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text",
+           "field_bytes", "require_job"]
 
 
 def usage(message: str):
@@ -100,12 +101,9 @@ def skipped_text(what: str, skipped: dict, total: int) -> str:
 
 
 def field_bytes(n: int, K: int, d: int) -> float:
-    """Upper estimate of the bytes one exact-field evaluation at ``n`` points of a mixture with ``K``
-    components in dimension ``d`` holds at once: (n, K) responsibilities and log-densities, a few
-    (n, d) results, and the (n, K, d) temporaries, which the field code processes in chunks of at
-    most 2**22 elements. Measured peaks (tracemalloc, docs/limits.md) lie at 0.5 to 0.8 of it."""
-    n, K, d = float(n), float(K), float(d)
-    return 8.0 * n * (K + 16.0 * d + 16.0) + 32.0 * min(n * K * d, float(1 << 22))
+    """:func:`refcfg.problems.field_bytes` (imported on call: the parser stays light)."""
+    from ..problems import field_bytes as estimate
+    return estimate(n, K, d)
 
 
 def require_job(nbytes: float, what: str, driver: str) -> None:
