@@ -59,10 +59,11 @@ DEFAULT_PROBLEM = "two-class-2d"
 def field_bytes(n: int, K: int, d: int) -> float:
     """Upper estimate of the bytes one exact-field evaluation at ``n`` points of a mixture with ``K``
     components in dimension ``d`` holds at once: (n, K) responsibilities and log-densities, a few
-    (n, d) results, and the (n, K, d) temporaries, which the field code processes in chunks of at
-    most 2**22 elements. Measured peaks lie at 0.5 to 0.8 of it (docs/limits.md)."""
+    (n, d) results, and up to 8 float64 (n, K, d) temporaries, which the field code processes in
+    chunks of at most 2**22 elements (so that term stops growing beyond n K d = 2**22).
+    docs/limits.md compares it with measured peaks."""
     n, K, d = float(n), float(K), float(d)
-    return 8.0 * n * (K + 16.0 * d + 16.0) + 32.0 * min(n * K * d, float(1 << 22))
+    return 8.0 * n * (K + 16.0 * d + 16.0) + 64.0 * min(n * K * d, float(1 << 22))
 
 
 def _rot(theta: float) -> np.ndarray:
