@@ -76,7 +76,8 @@ def main(request_path: str, result_path: str) -> int:
         doc = {"status": "error", "code": 2, "traceback": "",
                "message": f"the check of {req['target']} ran out of memory (lower --n)"}
     except BaseException as exc:   # noqa: BLE001 - anything else the user's code threw at us
-        doc = {"status": "error", "code": 2, "traceback": traceback.format_exc(),
+        doc = {"status": "error", "code": 2,
+               "traceback": traceback.format_exc() if req.get("traceback") else "",
                "message": f"the check of {req['target']} stopped on {type(exc).__name__}: "
                           f"{_first_line(exc)}"}
     _write(result_path, doc)

@@ -227,7 +227,8 @@ def _run_worker(target: str, args, times, y):
         except (OSError, ValueError):
             doc = {}
     if timed_out:
-        where = "importing its module" if doc.get("phase") == "import" else "running the check"
+        where = {"import": "importing its module", "check": "running the check"}.get(
+            doc.get("phase"), "starting the worker process, before its module was imported")
         return 2, None, (f"{target} did not finish within --timeout {args.timeout:g} s (stopped "
                          f"while {where}); nothing was checked to the end"), chatter
     if "status" not in doc:

@@ -341,6 +341,8 @@ class MLP:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{label}: field 'config': {exc}") from None
             shape, dtype = data.header("theta")
+            if dtype.hasobject or dtype.kind != "f":
+                data.array("theta", kinds="f")          # raises, naming the dtype
             if shape != model.theta.shape:
                 raise ValueError(f"{label}: field 'theta' has shape {shape}, the configuration "
                                  f"requires {model.theta.shape}")
