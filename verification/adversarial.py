@@ -160,6 +160,7 @@ def build(tmp: Path) -> list[Probe]:
     from refcfg.learn.mlp import MLP, MLPConfig
 
     probes: list[Probe] = []
+    (tmp / "out").mkdir(exist_ok=True)
     out = lambda name: str(tmp / "out" / name)  # noqa: E731  (must not exist after a refusal)
 
     # -- problem files ------------------------------------------------------------------------
