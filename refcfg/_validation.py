@@ -377,3 +377,76 @@ def read_toml(path, what: str) -> dict:
         raise ValueError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ValueError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+
+
+TOML_MAX_DEPTH = 32
+"""Deepest nesting of arrays and tables a TOML input file may have (problem files need 4)."""
+
+
+def read_toml_file(path, what: str) -> dict:
+    """:func:`read_toml` for untrusted files: also refuses, with a ValueError naming the file and the
+    cause, a file too large for the memory budget (estimated from its size before reading), bytes
+    that are not UTF-8 (with their position), and nesting deeper than ``TOML_MAX_DEPTH`` (instead
+    of a RecursionError from the parser or from the code that walks the result)."""
+    import tomllib
+    from pathlib import Path
+
+    from ._limits import require_memory
+
+    path = Path(path)
+    name = f"{what} {str(path)!r}"
+    try:
+        size = path.stat().st_size
+        if path.is_file():
+            # parsed TOML holds a Python object per number: about 50 bytes per input byte at most
+            require_memory(64.0 * size, f"reading {name} ({size} bytes)", "the size of the file")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ValueError(f"{name} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{name} is a directory; required a TOML file") from None
+    except OSError as exc:
+        raise ValueError(f"{name} cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{exc.start} cannot be decoded); TOML files must be saved as UTF-8"
+                         ) from None
+    try:
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise ValueError(f"{name} nests arrays or tables too deeply to be parsed (at most "
+                         f"{TOML_MAX_DEPTH} levels are accepted)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{name} is not valid TOML: {exc}") from None
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > TOML_MAX_DEPTH:
+            raise ValueError(f"{name} nests arrays or tables {depth} levels deep; at most "
+                             f"{TOML_MAX_DEPTH} are accepted")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+    return doc
+
+
+def numeric_tree(value, where: str):
+    """``value`` if it is a number or a (nested) list of numbers; ValueError naming the first entry
+    that is not (a string such as "1.0", a boolean, a table) with its index path, e.g.
+    ``classes[0].weights[1]``. A file's numbers are never parsed from strings or taken from
+    booleans."""
+    stack = [(value, where)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, list):
+            stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(v))))
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            kind = {bool: "a boolean", str: "a string", dict: "a table"}.get(type(v),
+                                                                          type(v).__name__)
+            raise ValueError(f"field {at} must be a number, got {kind} ({v!r})")
+        elif not abs(v) < 1.7976931348623157e308:     # nan, inf, or an int beyond float64
+            got = (f"an integer of {len(str(abs(v)))} digits" if isinstance(v, int) else repr(v))
+            raise ValueError(f"field {at} must be a finite float64 number, got {got}")
+    return value

@@ -47,13 +47,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import read_toml
+from ._validation import X_MAX, numeric_tree, read_toml_file
 from .mixture import GMM, LabeledGMM
 
 __all__ = ["problem", "load_problem", "resolve", "resolve_schedule", "ResolvedProblem", "PROBLEMS",
-           "DEFAULT_PROBLEM", "from_points", "fit", "FitResult", "DIGITS_GMM"]
+           "DEFAULT_PROBLEM", "from_points", "fit", "FitResult", "DIGITS_GMM", "field_bytes"]
 
 DEFAULT_PROBLEM = "two-class-2d"
+
+
+def field_bytes(n: int, K: int, d: int) -> float:
+    """Upper estimate of the bytes one exact-field evaluation at ``n`` points of a mixture with ``K``
+    components in dimension ``d`` holds at once: (n, K) responsibilities and log-densities, a few
+    (n, d) results, and up to 8 float64 (n, K, d) temporaries, which the field code processes in
+    chunks of at most 2**22 elements (so that term stops growing beyond n K d = 2**22).
+    docs/limits.md compares it with measured peaks."""
+    n, K, d = float(n), float(K), float(d)
+    return 8.0 * n * (K + 16.0 * d + 16.0) + 64.0 * min(n * K * d, float(1 << 22))
 
 
 def _rot(theta: float) -> np.ndarray:
@@ -193,49 +203,89 @@ _by_name = problem   # for resolve(), whose argument is also called problem
 
 
 def load_problem(path) -> LabeledGMM:
-    """A LabeledGMM from a TOML problem file (format in this module's docstring)."""
+    """A LabeledGMM from a TOML problem file (format in this module's docstring).
+
+    Every error is a ValueError that names the file and the field: a file that is not UTF-8,
+    nested too deeply or too large (``refcfg._validation.read_toml_file``), a number written as a
+    string or a boolean, a non-finite number, a mean beyond 1e50 or a covariance eigenvalue beyond
+    1e100 (the path's points would leave the range |x| <= 1e100 in which the fields' quadratic
+    forms are computed without overflow), and whatever :class:`GMM` and :class:`LabeledGMM`
+    refuse."""
     path = Path(path)
-    doc = read_toml(path, "problem file")
+    doc = read_toml_file(path, "problem file")
+    pf = f"problem file {str(path)!r}"
     unknown = set(doc) - {"problem", "classes"}
     if unknown:
-        raise ValueError(f"problem file: unknown top-level field(s) {sorted(unknown)}; "
+        raise ValueError(f"{pf}: unknown top-level field(s) {sorted(unknown)}; "
                          f"expected [problem] and [[classes]]")
     header = doc.get("problem", {})
     if not isinstance(header, dict):
-        raise ValueError("problem file: field 'problem' must be a table")
+        raise ValueError(f"{pf}: field 'problem' must be a table")
     unknown = set(header) - {"name", "class_probs", "description"}
     if unknown:
-        raise ValueError(f"problem file: unknown field(s) {sorted('problem.' + k for k in unknown)}")
+        raise ValueError(f"{pf}: unknown field(s) {sorted('problem.' + k for k in unknown)}")
     classes = doc.get("classes")
     if not isinstance(classes, list) or not classes:
-        raise ValueError("problem file: field 'classes' must be a non-empty array of tables "
+        raise ValueError(f"{pf}: field 'classes' must be a non-empty array of tables "
                          "([[classes]])")
     gmms = []
     for i, entry in enumerate(classes):
         where = f"classes[{i}]"
         if not isinstance(entry, dict):
-            raise ValueError(f"problem file: field {where} must be a table")
+            raise ValueError(f"{pf}: field {where} must be a table")
         for key in ("weights", "means", "covs"):
             if key not in entry:
-                raise ValueError(f"problem file: field {where}.{key} is missing")
+                raise ValueError(f"{pf}: field {where}.{key} is missing")
         unknown = set(entry) - {"weights", "means", "covs", "name"}
         if unknown:
-            raise ValueError(f"problem file: unknown field(s) {sorted(where + '.' + k for k in unknown)}")
+            raise ValueError(f"{pf}: unknown field(s) {sorted(where + '.' + k for k in unknown)}")
         arrays = {}
         for key in ("weights", "means", "covs"):
             try:
-                arrays[key] = np.asarray(entry[key], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"problem file: field {where}.{key} must be a (nested) array of "
+                arrays[key] = np.asarray(numeric_tree(entry[key], f"{where}.{key}"),
+                                         dtype=np.float64)
+            except ValueError as exc:
+                if str(exc).startswith("field "):
+                    raise ValueError(f"{pf}: {exc}") from None
+                raise ValueError(f"{pf}: field {where}.{key} must be a (nested) array of "
                                  f"numbers with consistent lengths") from None
         try:
-            gmms.append(GMM(arrays["weights"], arrays["means"], arrays["covs"]))
+            gmm = GMM(arrays["weights"], arrays["means"], arrays["covs"])
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"problem file: field {where}: {exc}") from None
+            raise ValueError(f"{pf}: field {where}: {exc}") from None
+        _require_in_range(gmm, f"{pf}: field {where}")
+        gmms.append(gmm)
+    probs = header.get("class_probs")
+    if probs is not None:
+        try:
+            probs = numeric_tree(probs, "problem.class_probs")
+        except ValueError as exc:
+            raise ValueError(f"{pf}: {exc}") from None
     try:
-        return LabeledGMM(gmms, header.get("class_probs"))
+        return LabeledGMM(gmms, probs)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"problem file: field problem.class_probs or classes: {exc}") from None
+        raise ValueError(f"{pf}: field problem.class_probs or classes: {exc}") from None
+
+
+MEAN_MAX = X_MAX ** 0.5
+"""Largest |mean| entry of a problem file: the path's points x_t = alpha_t z + beta_t eps must stay
+within |x| <= X_MAX = 1e100 with room for the spread."""
+COV_MAX = X_MAX
+"""Largest covariance eigenvalue of a problem file (standard deviation 1e50, see MEAN_MAX)."""
+
+
+def _require_in_range(gmm: GMM, where: str) -> None:
+    m = float(np.max(np.abs(gmm.means)))
+    lam = float(np.max(gmm.eigvals))
+    if not m <= MEAN_MAX:
+        raise ValueError(f"{where}.means has an entry of size {m:.3g} > {MEAN_MAX:.0e}: the "
+                         f"path's points would leave |x| <= {X_MAX:.0e}, beyond which the fields' "
+                         f"quadratic forms overflow float64")
+    if not lam <= COV_MAX:
+        raise ValueError(f"{where}.covs has a variance (eigenvalue) {lam:.3g} > {COV_MAX:.0e}: "
+                         f"samples (|x| ~ sqrt({lam:.3g}) = {lam ** 0.5:.3g}) would leave "
+                         f"|x| <= {X_MAX:.0e}, beyond which the fields' quadratic forms overflow "
+                         f"float64")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -107,6 +107,15 @@ def _perm_p(stat, obs):
     return (1 + np.sum(stat >= obs)) / (1 + stat.shape[0])
 
 
+def permutation_test_bytes(n: int, m: int, d: int) -> float:
+    """Upper estimate of the bytes :func:`two_sample_test` holds for n samples and m reference
+    draws in dimension d: the pooled (n + m, F) features (a few copies) and, per batch of
+    permutations, the (B, n + m) selection matrix with its random keys and argsort."""
+    F = d + (d * (d + 1) // 2 if d <= 8 else d) + 2 * _FREQS * len(_BANDWIDTHS)
+    N = float(n) + float(m)
+    return 8.0 * N * (4 * F + 2 * d + 4 * _BATCH)
+
+
 def two_sample_test(x, ref, *, permutations=500, seed=0) -> tuple[float, float]:
     """(statistic, p_value) of the permutation test of ``x`` (n, d) against ``ref`` (m, d) (module
     docstring); statistic is max_j |z_j|. Deterministic given ``seed``."""
@@ -216,6 +225,10 @@ def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=No
     n_ref = x.shape[0] if n_ref is None else n_ref
     if isinstance(n_ref, bool) or not isinstance(n_ref, numbers.Integral) or n_ref < 20:
         raise ValueError(f"n_ref must be an int >= 20, got {n_ref!r}")
+    from ._limits import require_memory
+    require_memory(permutation_test_bytes(x.shape[0], int(n_ref), x.shape[1]) + 8.0 * int(n_ref) * x.shape[1],
+                   f"testing {x.shape[0]} samples against {int(n_ref)} reference draws "
+                   f"(d = {x.shape[1]})", "the number of samples or n_ref")
     ss = np.random.SeedSequence(seed)
     ref_seed, test_seed, ed_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(3))
     ref = reference_samples(path, int(n_ref), y, float(w), target, seed=ref_seed, steps=steps)

@@ -285,6 +285,26 @@ def _resolve_times(times):
     return arr
 
 
+def _real_output(raw, fname: str, t: float) -> np.ndarray:
+    """The user's output as float64, or FieldError when it is not a real numeric array: complex
+    values with a non-zero imaginary part, strings, booleans and objects are refused (a plain
+    float64 conversion would drop the imaginary part or parse the strings)."""
+    try:
+        arr = np.asarray(raw)
+    except (TypeError, ValueError) as exc:
+        raise FieldError(f"{fname} returned {type(raw).__name__} at t = {t:g}, which is not "
+                         f"a numeric array: {exc}", "shape", t) from exc
+    if arr.dtype.kind == "c":
+        if np.any(arr.imag != 0):
+            raise FieldError(f"{fname} returned complex values with a non-zero imaginary part at "
+                             f"t = {t:g} (dtype {arr.dtype}); a field is real", "shape", t)
+        arr = arr.real
+    elif arr.dtype.kind not in "iuf":
+        raise FieldError(f"{fname} returned a {arr.dtype} array at t = {t:g}, which is not a "
+                         f"real numeric array (required float, of shape (N, d))", "shape", t)
+    return np.asarray(arr, dtype=np.float64)
+
+
 def _sample_z_eps(path, labels, rng):
     """Data points z (N, d) drawn from p(z | y_n) (the marginal for NULL) and noise eps (N, d)."""
     mix = path.mixture
@@ -613,17 +633,14 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
             continue
         try:
             raw = fn(x.copy(), tt.copy(), y_user.copy())
-        except Exception as exc:  # the user's code: report where it failed
-            raise FieldError(f"{fname} raised {type(exc).__name__} at t = {t:g}: {exc}",
-                             "raised", t) from exc
+        except (Exception, SystemExit) as exc:  # the user's code: report where it failed
+            what = (f"SystemExit at t = {t:g}: it called sys.exit({exc.code!r})"
+                    if isinstance(exc, SystemExit) else f"{type(exc).__name__} at t = {t:g}: {exc}")
+            raise FieldError(f"{fname} raised {what}", "raised", t) from exc
         if raw is None:
             raise FieldError(f"{fname} returned None at t = {t:g}; it must return an ({n}, "
                              f"{path.d}) array (is a return statement missing?)", "no_return", t)
-        try:
-            got = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise FieldError(f"{fname} returned {type(raw).__name__} at t = {t:g}, which is not "
-                             f"a numeric array: {exc}", "shape", t) from exc
+        got = _real_output(raw, fname, t)
         if got.shape != (n, path.d):
             raise FieldError(f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
                              f"{path.d}) (x has shape ({n}, {path.d}))", "shape", t)

@@ -260,8 +260,9 @@ def read_case(path) -> dict:
                          f"this refcfg's {SCHEMA_VERSION}")
     data = doc.pop("data")
     if p.suffix == ".npz":
-        with np.load(p) as z:
-            arrays = {k: z[k] for k in z.files}
+        from ._npzfile import NpzFile
+        with NpzFile(p, "vectors file") as z:    # headers and sizes checked before the data
+            arrays = {k: z.array(k, kinds="fiu") for k in z.names}
     else:
         arrays = {}
         for k, v in data.items():

@@ -182,6 +182,59 @@ def test_bad_toml_field_named(tmp_path, repl, pattern):
         load_problem(p)
 
 
+HOSTILE_TOML = [
+    # (id, replacement (old, new) in GOOD, regex: the file is named, then the field and the cause)
+    ("weight-as-string", ("weights = [1.0]", 'weights = ["1.0"]'),
+     r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a string"),
+    ("weight-as-boolean", ("weights = [1.0]", "weights = [true]"),
+     r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a boolean"),
+    ("class-prob-as-boolean", ("class_probs = [0.25, 0.75]", "class_probs = [false, true]"),
+     r"p\.toml.*problem\.class_probs\[0\] must be a number, got a boolean"),
+    ("mean-nan", ("means = [[0.0, 2.0]]", "means = [[nan, 2.0]]"),
+     r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite"),
+    ("mean-int-beyond-float64", ("means = [[0.0, 2.0]]", "means = [[1" + "0" * 400 + ", 2.0]]"),
+     r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite float64 number"),
+    ("variance-1e300", ("covs = [0.3]", "covs = [1e300]"),
+     r"p\.toml.*classes\[1\]\.covs has a variance .*1e\+300.*overflow"),
+    ("mean-1e60", ("means = [[0.0, 2.0]]", "means = [[1e60, 2.0]]"),
+     r"p\.toml.*classes\[1\]\.means has an entry of size 1e\+60"),
+    ("deep-array", ("covs = [0.3]", "covs = " + "[" * 3000 + "0.3" + "]" * 3000),
+     r"p\.toml.* nests arrays or tables too deeply"),
+    ("nested-40", ("covs = [0.3]", "covs = " + "[" * 40 + "0.3" + "]" * 40),
+     r"p\.toml.* nests arrays or tables \d+ levels deep; at most 32"),
+]
+
+
+@pytest.mark.parametrize("repl,pattern", [c[1:] for c in HOSTILE_TOML],
+                         ids=[c[0] for c in HOSTILE_TOML])
+def test_hostile_toml_refused_naming_file_and_field(tmp_path, repl, pattern):
+    old, new = repl
+    assert old in GOOD
+    with pytest.raises(ValueError, match=pattern):
+        load_problem(_write(tmp_path, GOOD.replace(old, new, 1)))
+
+
+def test_non_utf8_file_named_with_the_offending_byte(tmp_path):
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(GOOD.replace('"toy"', '"caf\u00e9"').encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.toml' is not UTF-8 text \(byte 0xe9 at offset"):
+        load_problem(p)
+
+
+def test_point_mass_covariance_is_accepted_as_documented(tmp_path):
+    # docs/problems.md: covs = [0.0] is a point mass at the mean (as from_points builds)
+    L = load_problem(_write(tmp_path, GOOD.replace("covs = [0.3]", "covs = [0.0]", 1)))
+    assert L.classes[1].point_mass.tolist() == [True]
+    np.testing.assert_array_equal(L.classes[1].sample(3, np.random.default_rng(0)),
+                                  [[0.0, 2.0]] * 3)
+
+
+def test_file_too_large_for_the_memory_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFCFG_MEMORY_LIMIT", "1M")
+    with pytest.raises(ValueError, match=r"reading problem file .*p\.toml.*lower the size"):
+        load_problem(_write(tmp_path, GOOD + "#" * 100_000 + "\n"))
+
+
 def test_bad_toml_syntax_and_no_classes(tmp_path):
     with pytest.raises(ValueError, match="TOML|toml"):
         load_problem(_write(tmp_path, "[problem\nname = 1", "bad.toml"))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text"]
+__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text",
+           "field_bytes", "require_job"]
 
 
 def usage(message: str):
@@ -97,3 +98,20 @@ def skipped_text(what: str, skipped: dict, total: int) -> str:
         groups.setdefault(why, []).append(name)
     return (f"skipped {len(skipped)} of {total} {what}: "
             + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))
+
+
+def field_bytes(n: int, K: int, d: int) -> float:
+    """:func:`refcfg.problems.field_bytes` (imported on call: the parser stays light)."""
+    from ..problems import field_bytes as estimate
+    return estimate(n, K, d)
+
+
+def require_job(nbytes: float, what: str, driver: str) -> None:
+    """:func:`refcfg._limits.require_memory` for a command: the refusal is a one-line usage error
+    (exit status 2), raised before any work or output."""
+    from .._limits import require_memory
+
+    try:
+        require_memory(nbytes, what, driver)
+    except ValueError as exc:
+        raise usage(str(exc)) from None

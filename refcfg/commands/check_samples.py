@@ -47,27 +47,25 @@ def add_parser(subparsers):
 
 
 def _load(path, key):
-    import numpy as np
-
+    """The samples array of FILE, read with :class:`refcfg._npzfile.NpzFile`: the zip directory and
+    the array's header are checked (dtype real or integer, 2-D, size within the memory budget)
+    before its data is read; NaN and infinities are refused."""
+    from .._npzfile import NpzFile
     from ._args import usage
 
     try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise usage(f"FILE {path!r} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise usage(f"FILE {path!r} is not a readable .npz file ({exc})") from None
-    if not hasattr(data, "files"):
-        raise usage(f"FILE {path!r} holds a single array, not an .npz archive; save it with "
-                    f"np.savez(FILE, samples=x)")
-    names = list(data.files)
-    if key is None:
-        key = "samples" if "samples" in names else (names[0] if len(names) == 1 else None)
-        if key is None:
-            raise usage(f"FILE {path!r} has arrays {names} and none is named 'samples': pass --key")
-    if key not in names:
-        raise usage(f"--key {key!r} is not in {path!r} (arrays: {names})")
-    return data[key]
+        with NpzFile(path, "FILE") as data:
+            names = data.names
+            if key is None:
+                key = "samples" if "samples" in names else (names[0] if len(names) == 1 else None)
+                if key is None:
+                    raise usage(f"FILE {path!r} has arrays {names} and none is named 'samples': "
+                                f"pass --key")
+            if key not in names:
+                raise usage(f"--key {key!r} is not in {path!r} (arrays: {names})")
+            return data.array(key, kinds="fiu", ndim=2, finite=True)
+    except ValueError as exc:
+        raise usage(str(exc).splitlines()[0]) from None
 
 
 def run(args) -> int:

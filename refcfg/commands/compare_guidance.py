@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 
-from ._args import check_int, check_out_dir, resolve_problem, usage
+from ._args import check_int, check_out_dir, field_bytes, require_job, resolve_problem, usage
 
 __all__ = ["add_parser", "run"]
 
@@ -76,6 +76,14 @@ def run(args) -> int:
     unknown = [v for v in args.variants or () if v not in RULES]
     if unknown:
         raise usage(f"--variants: unknown variant {unknown[0]!r}; known: {', '.join(RULES)}")
+    n_variants = len(args.variants) if args.variants else len(RULES)
+    m = n_ref if n_ref is not None else 2 * n
+    K, d = resolved.mixture.marginal.K, resolved.mixture.d
+    # every variant's samples at every w are kept for the table; references; field temporaries
+    nbytes = (8.0 * n * d * (n_variants * len(ws) + 4) + 8.0 * m * d * 4
+              + 3 * field_bytes(max(n, m), K, d) + 8.0 * max(n, m) * K * 2)
+    require_job(nbytes, f"compare-guidance with --n {n} ({n_variants} variants x {len(ws)} "
+                f"weights, {m} reference draws)", "--n or --n-ref")
 
     from ..plotting.comparison import format_table, plot_comparison, to_json
 

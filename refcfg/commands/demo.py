@@ -18,7 +18,8 @@ import contextlib
 import time
 from pathlib import Path
 
-from ._args import check_int, check_out_dir, resolve_problem, skipped_text
+from ._args import (check_int, check_out_dir, field_bytes, require_job, resolve_problem,
+                    skipped_text)
 
 HELP = ("exact fields, CFG sampling, a learned field, figures and a report on the default problem "
         "(about 2 minutes)")
@@ -77,6 +78,18 @@ def _blas_one_thread():
     return threadpool_limits(1, user_api="blas")
 
 
+def demo_bytes(n: int, fast: bool, mix) -> float:
+    """Upper estimate of the demo's peak memory: per guidance weight the samples, their references
+    and scores ((n, d) arrays), three field evaluations' temporaries at once, and 256 MiB for the
+    figures, the page and the training (sizes that do not grow with --n)."""
+    from ..experiments import demo as D
+
+    n = D.sizes(n, fast).n
+    K, d = mix.marginal.K, mix.d
+    return (8.0 * n * d * (4 * len(D.DEMO_WS) + 16) + 8.0 * n * K * len(D.DEMO_WS)
+            + 3 * field_bytes(n, K, d) + float(256 << 20))
+
+
 def run(args) -> int:
     # every check before any work or output
     check_int(args.n, "--n", 1)
@@ -85,6 +98,8 @@ def run(args) -> int:
         check_int(args.train_steps, "--train-steps", 0)
     out = check_out_dir(args.out)
     resolved = resolve_problem(args.problem)
+    require_job(demo_bytes(args.n, args.fast, resolved.mixture),
+                f"the demo with --n {args.n} on {resolved.label}", "--n")
     with _blas_one_thread():
         return _run(args, out, resolved)
 

@@ -24,6 +24,9 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=int, default=1, metavar="T",
                    help="Numba threads per cell (default 1)")
     p.add_argument("--retries", type=int, default=2, help="extra attempts of a failing cell (default 2)")
+    p.add_argument("--replace", action="store_true",
+                   help="run: take over an --out that holds the sweep of another spec (refused "
+                        "otherwise; resuming or extending the same sweep needs no flag)")
     p.add_argument("--metric", action="append", metavar="COLUMN",
                    help="plot: a metric column to plot (repeatable; default every metric)")
     g = p.add_mutually_exclusive_group()
@@ -59,7 +62,8 @@ def run(args) -> int:
     progress = "force" if args.progress else (not args.no_progress)
     print(f"sweep {spec.name!r}: {spec.n_cells} cells -> {args.out}")
     report = run_sweep(spec, args.out, scheduler=args.scheduler, workers=args.workers,
-                       threads=args.threads, retries=args.retries, progress=progress)
+                       threads=args.threads, retries=args.retries, progress=progress,
+                       replace=args.replace)
     print(report.summary())
     return 1 if report.failed else 0
 

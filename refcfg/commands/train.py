@@ -14,7 +14,7 @@ import math
 import os
 import sys
 
-from ._args import check_int, check_out_file, resolve_problem, usage
+from ._args import check_int, check_out_file, field_bytes, require_job, resolve_problem, usage
 
 HELP = "train a CFG flow-matching MLP (NumPy) and compare it with the exact fields"
 
@@ -79,6 +79,31 @@ def _sibling(out: str, suffix: str) -> str:
     return f"{base}-{suffix}.npz"
 
 
+def _require_train_memory(args, mix) -> None:
+    """The largest of the phases' estimates (training, then the comparison) against the budget,
+    before training starts."""
+    from ..learn.mlp import MLPConfig
+    from ..learn.train import DEFAULTS, training_bytes
+
+    width = args.width or DEFAULTS["width"]
+    depth = args.depth or DEFAULTS["depth"]
+    batch = args.batch or DEFAULTS["batch"]
+    K, d = mix.marginal.K, mix.d
+    try:
+        config = MLPConfig(d_in=d, d_out=max(d, mix.n_classes), n_classes=mix.n_classes,
+                           width=width, depth=depth, dtype=args.dtype)
+    except (TypeError, ValueError) as exc:
+        raise usage(str(exc)) from None
+    require_job(training_bytes(config, batch), f"training (width {width}, depth {depth}, batch "
+                f"{batch})", "--batch, --width or --depth")
+    if not args.no_compare:
+        n = max(args.n_field, 0 if args.no_samples else args.n_samples)
+        nbytes = (training_bytes(config, n) + 2 * field_bytes(n, K, d)
+                  + 8.0 * n * d * 4 * (len(_weights(args.w)) + 2))
+        require_job(nbytes, f"the comparison (n-field {args.n_field}, n-samples "
+                    f"{args.n_samples})", "--n-field or --n-samples")
+
+
 def run(args) -> int:
     from ..learn.classifier import train_classifier
     from ..learn.compare import compare
@@ -110,6 +135,7 @@ def run(args) -> int:
         raise usage(f"--classifier needs a problem with >= 2 classes, {resolved.label} has "
                     f"{resolved.mixture.n_classes}")
     problem, schedule = args.problem, resolved.schedule   # the name goes into the model's meta
+    _require_train_memory(args, resolved.mixture)
 
     kw = {k: getattr(args, k) for k in ("steps", "batch", "lr", "width", "depth")
           if getattr(args, k) is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._args import check_int, check_out_dir, usage
+from ._args import check_int, check_out_dir, field_bytes, require_job, usage
 
 HELP = "write golden test vectors (exact fields on fixed points) as NPZ + JSON"
 
@@ -21,6 +21,23 @@ def add_parser(subparsers):
     return p
 
 
+def vectors_bytes(n: int, cases) -> float:
+    """Upper estimate of the peak memory of writing one case (cases are written one at a time):
+    its (T, N, d) arrays (``refcfg.vectors.ARRAYS``, the guided ones per weight), the JSON text of
+    the same numbers (about 3 times their binary size) and one field evaluation's temporaries."""
+    from ..problems import problem
+    from ..vectors import ARRAYS, DEFAULT_TIMES, DEFAULT_W
+
+    T, W = len(DEFAULT_TIMES), len(DEFAULT_W)
+    worst = 0.0
+    for case in cases:
+        mix = problem(case["problem"])
+        K, d, C = mix.marginal.K, mix.d, mix.n_classes
+        per_point = T * (len(ARRAYS) * d + 3 * W * d + C)
+        worst = max(worst, 8.0 * n * per_point * 4 + field_bytes(n, K, d))
+    return worst
+
+
 def run(args) -> int:
     from ..vectors import DEFAULT_CASES, write_vectors
 
@@ -35,6 +52,7 @@ def run(args) -> int:
     check_int(args.n, "--n", 1)
     check_int(args.seed, "--seed", 0)
     check_out_dir(args.out)
+    require_job(vectors_bytes(args.n, cases), f"writing vectors with --n {args.n}", "--n")
     kwargs = {}
     if args.n != 12:
         kwargs["n"] = args.n

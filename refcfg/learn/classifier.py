@@ -30,7 +30,8 @@ import numpy as np
 
 from .._validation import as_generator
 from .mlp import MLP, MLPConfig
-from .train import DEFAULTS, TrainResult, _pos_int, schedule_of, train_loop
+from .train import (DEFAULTS, TrainResult, _pos_int, require_training_memory, schedule_of,
+                    train_loop)
 
 __all__ = ["NoisyClassifier", "train_classifier", "log_softmax"]
 
@@ -178,6 +179,7 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
     config = MLPConfig(d_in=mixture.d, d_out=mixture.n_classes, n_classes=0, width=s["width"],
                        depth=s["depth"], n_freqs=s["n_freqs"], dtype=dtype,
                        seed=int(rng.integers(2**31)))
+    require_training_memory(config, batch_n)
     with np.errstate(divide="ignore"):
         log_prior = np.log(np.asarray(mixture.class_probs, dtype=np.float64))
     model = MLP(config, dict(kind="classifier", problem=name, schedule=sched.name,

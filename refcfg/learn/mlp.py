@@ -27,7 +27,6 @@ import json
 import math
 import numbers
 import os
-import zipfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -95,6 +94,11 @@ class MLPConfig:
         sizes = [self.n_features] + [self.width] * self.depth + [self.d_out]
         return list(zip(sizes[:-1], sizes[1:]))
 
+    @property
+    def n_params(self) -> int:
+        """Number of parameters (weights and biases of every layer)."""
+        return sum(i * o + o for i, o in self.layer_sizes)
+
 
 def time_features(t: np.ndarray, n_freqs: int, dtype=np.float64) -> np.ndarray:
     """Sinusoidal time features of t (N,): columns [t, sin(pi 2^k t), cos(pi 2^k t)], k < n_freqs."""
@@ -159,7 +163,12 @@ class MLP:
         self.meta = dict(meta or {})
         self.dtype = np.dtype(config.dtype)
         sizes = config.layer_sizes
-        n_params = sum(i * o + o for i, o in sizes)
+        n_params = config.n_params
+        from .._limits import require_memory
+        # theta and grad here; Adam's two moments and a copy during training: 5 vectors
+        require_memory(5.0 * n_params * self.dtype.itemsize,
+                       f"an MLP of width {config.width} and depth {config.depth} ({n_params} "
+                       f"parameters)", "width or depth")
         self.theta = np.zeros(n_params, dtype=self.dtype)
         self.grad = np.zeros(n_params, dtype=self.dtype)
         self.weights, self.biases, self.grad_weights, self.grad_biases = [], [], [], []
@@ -293,32 +302,51 @@ class MLP:
 
     @classmethod
     def load(cls, path) -> "MLP":
-        """Load a model written by :meth:`save`."""
+        """Load a model written by :meth:`save`.
+
+        The file is read with :class:`refcfg._npzfile.NpzFile`: the configuration is parsed and the
+        size of the network it declares checked against the memory budget before ``theta`` is
+        read; ``theta`` must be a real floating-point vector of exactly that size, finite. Every
+        error is a ValueError naming the file and the field."""
+        from .._npzfile import NpzFile
+
         where = os.fspath(path)
-        if not os.path.exists(where):
-            raise ValueError(f"path {where!r} does not exist")
+        label = f"model file {where!r}"
         try:
-            archive = np.load(where, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-            archive = None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(f"path {where!r} is not a refcfg model file (an .npz archive written "
-                             f"by MLP.save, `refcfg train` or `refcfg demo`)")
+            archive = NpzFile(where, "model file")
+        except ValueError as exc:
+            if "does not exist" in str(exc) or "is a directory" in str(exc):
+                raise
+            reason = str(exc).removeprefix(label).strip()
+            raise ValueError(f"{label} is not a refcfg model file (an .npz archive written by "
+                             f"MLP.save, `refcfg train` or `refcfg demo`): it {reason}") from None
         with archive as data:
-            missing = {"theta", "config", "meta", "format_version"} - set(data.files)
+            missing = {"theta", "config", "meta", "format_version"} - set(data.names)
             if missing:
-                raise ValueError(f"path {os.fspath(path)!r} is not a refcfg MLP file "
-                                 f"(missing {sorted(missing)})")
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"path {os.fspath(path)!r} has format_version {version}, "
-                                 f"this refcfg reads {FORMAT_VERSION}")
-            config = MLPConfig(**json.loads(str(data["config"])))
-            model = cls(config, json.loads(str(data["meta"])), _init=False)
-            theta = data["theta"]
-            if theta.shape != model.theta.shape:
-                raise ValueError(f"theta in {os.fspath(path)!r} has shape {theta.shape}, "
-                                 f"the configuration requires {model.theta.shape}")
+                raise ValueError(f"{label} is not a refcfg MLP file (an .npz archive written by "
+                                 f"MLP.save, `refcfg train` or `refcfg demo`): missing "
+                                 f"{sorted(missing)}")
+            version = data.array("format_version", kinds="iu", ndim=0)
+            if int(version) != FORMAT_VERSION:
+                raise ValueError(f"{label}: field 'format_version' is {int(version)}, this "
+                                 f"refcfg reads {FORMAT_VERSION}")
+            cfg = _json_field(data, "config", label)
+            meta = _json_field(data, "meta", label)
+            if not isinstance(cfg, dict):
+                raise ValueError(f"{label}: field 'config' must be a JSON object, got "
+                                 f"{type(cfg).__name__}")
+            try:
+                config = MLPConfig(**cfg)
+                model = cls(config, meta, _init=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{label}: field 'config': {exc}") from None
+            shape, dtype = data.header("theta")
+            if dtype.hasobject or dtype.kind != "f":
+                data.array("theta", kinds="f")          # raises, naming the dtype
+            if shape != model.theta.shape:
+                raise ValueError(f"{label}: field 'theta' has shape {shape}, the configuration "
+                                 f"requires {model.theta.shape}")
+            theta = data.array("theta", kinds="f", ndim=1, finite=True)
             model.theta[...] = theta
         return model
 
@@ -326,6 +354,21 @@ class MLP:
         c = self.config
         return (f"MLP(d_in={c.d_in}, d_out={c.d_out}, n_classes={c.n_classes}, width={c.width}, "
                 f"depth={c.depth}, n_params={self.n_params}, dtype={c.dtype})")
+
+
+def _json_field(data, name: str, label: str):
+    """The JSON document stored as a string scalar in field ``name`` (at most 1 MiB of text)."""
+    text = data.array(name, kinds="U", ndim=0)
+    if text.dtype.itemsize > 4 << 20:
+        raise ValueError(f"{label}: field {name!r} is a string of {text.dtype.itemsize // 4} "
+                         f"characters; a model's {name} is at most 1 Mi characters")
+    try:
+        value = json.loads(str(text))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{label}: field {name!r} is not valid JSON ({exc})") from None
+    if name == "meta" and not isinstance(value, dict):
+        raise ValueError(f"{label}: field 'meta' must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def load_mlp(path) -> MLP:

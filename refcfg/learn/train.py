@@ -205,6 +205,26 @@ def _velocity_loss(batch_fn):
     return loss_and_grad
 
 
+def training_bytes(config: MLPConfig, batch: int) -> float:
+    """Upper estimate of the bytes a training step holds: per example the input features and, per
+    hidden layer, the pre-activation, the activation, the SiLU's sigmoid and their gradients
+    (6 x width), and the batch's draws; plus theta, its gradient, Adam's two moments and a copy.
+    (docs/limits.md compares it with measured peaks.)"""
+    item = np.dtype(config.dtype).itemsize
+    per_example = config.n_features + 6 * config.width * config.depth + 8 * config.d_in + 16
+    return float(item) * (float(batch) * per_example + 5.0 * config.n_params) + 8.0 * batch * 8
+
+
+def require_training_memory(config: MLPConfig, batch: int) -> None:
+    """ValueError (before anything is allocated) when training ``config`` with ``batch`` examples
+    per step cannot fit in the memory budget (:func:`refcfg._limits.require_memory`)."""
+    from .._limits import require_memory
+
+    require_memory(training_bytes(config, batch),
+                   f"training an MLP of width {config.width} and depth {config.depth} on batches "
+                   f"of {batch}", "batch, width or depth")
+
+
 def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps=None, batch=None,
                     lr=None, width=None, depth=None, n_freqs=None, dtype="float64", seed=0,
                     progress=True, t_sampling=None, lr_final=None, warmup=None, eval_fn=None,
@@ -228,6 +248,7 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
     n_classes = mixture.n_classes if conditional else 0
     config = MLPConfig(d_in=mixture.d, d_out=mixture.d, n_classes=n_classes, width=s["width"],
                        depth=s["depth"], n_freqs=s["n_freqs"], dtype=dtype, seed=init_seed)
+    require_training_memory(config, batch_n)
     meta = dict(kind="cfg" if conditional else "unconditional", problem=name,
                 schedule=sched.name, schedule_params=dict(sched.params), n_classes=mixture.n_classes,
                 settings={k: s[k] for k in sorted(s)}, seed=seed if isinstance(seed, int) else None)

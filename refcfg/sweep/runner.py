@@ -20,7 +20,7 @@ import numbers
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._progress import progress_bar
@@ -40,11 +40,15 @@ class RunReport:
     computed: int       # computed by this run (failures included)
     failed: int         # cells of the table with status "error"
     seconds: float
+    rejected: dict = field(default_factory=dict)   # cell file -> why it was recomputed
 
     def summary(self) -> str:
         """One line for the command line."""
+        redone = (f" ({len(self.rejected)} cell file(s) did not hold a valid row of their cell and "
+                  f"were recomputed, e.g. {next(iter(self.rejected))}: "
+                  f"{next(iter(self.rejected.values()))})" if self.rejected else "")
         return (f"{self.cells} cells: {self.computed} computed, {self.reused} reused, "
-                f"{self.failed} failed; table {self.table} ({self.seconds:.1f} s)")
+                f"{self.failed} failed{redone}; table {self.table} ({self.seconds:.1f} s)")
 
 
 def run_cell(fn, cell, threads: int = 1) -> dict:
@@ -79,7 +83,8 @@ def _positive(name, v, minimum):
 
 
 def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, threads: int = 1,
-        retries: int = 2, progress=True, evaluate=None, on_cell=None) -> RunReport:
+        retries: int = 2, progress=True, evaluate=None, on_cell=None,
+        replace: bool = False) -> RunReport:
     """Run (or resume) a sweep; returns a :class:`RunReport`.
 
     spec: a path to a TOML spec, its dict, or a Spec (validated first: ValueError naming the key).
@@ -93,6 +98,9 @@ def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, 
     evaluate: the function computing one cell's metric columns (default
         :func:`refcfg.sweep.evaluate`); it must be picklable for the workers.
     on_cell: called as ``on_cell(cell, row)`` after each cell's row is written.
+    replace: take over an ``out`` that holds another spec's sweep (refused otherwise, see
+        :func:`refcfg.sweep.store.check_owner`). Cell files that do not hold a valid row of their
+        cell (wrong JSON shape, a row edited by hand) are recomputed and listed in the report.
     """
     t_start = time.perf_counter()
     spec = load_spec(spec)
@@ -108,10 +116,11 @@ def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, 
         from .cell import evaluate
     if not callable(evaluate):
         raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
-    out = store.prepare_out(out)
-
     cells = spec.cells()
-    rows = {k: r for k, r in store.read_cells(out, cells).items() if r["status"] == "ok"}
+    store.check_owner(out, cells, replace)
+    out = store.prepare_out(out)
+    found, rejected = store.read_cells_checked(out, cells)
+    rows = {k: r for k, r in found.items() if r["status"] == "ok"}
     todo = [c for c in cells if c.id not in rows]
     reused = len(rows)
 
@@ -136,7 +145,8 @@ def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, 
     failed = sum(r["status"] != "ok" for r in table_rows)
     meta = {"cells": len(cells), "computed": len(todo), "reused": reused, "failed": failed}
     path = store.write_table(out, spec, table_rows, meta)
-    return RunReport(path, len(cells), reused, len(todo), failed, time.perf_counter() - t_start)
+    return RunReport(path, len(cells), reused, len(todo), failed, time.perf_counter() - t_start,
+                     rejected)
 
 
 def _run_local(todo, evaluate, threads, retries, finish):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import read_toml
+from .._validation import read_toml_file
 
 __all__ = ["Spec", "Cell", "Rule", "load_spec", "METRICS", "METRIC_COLUMNS", "TIMING_COLUMNS",
            "AXES", "SPEC_KEYS"]
@@ -265,7 +265,7 @@ def load_spec(spec, *, base=None) -> Spec:
     base_dir = Path(".")
     if isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
-        doc = read_toml(path, "spec file")
+        doc = read_toml_file(path, "spec file")
         base_dir = path.parent
     elif isinstance(spec, dict):
         doc = spec
@@ -273,6 +273,40 @@ def load_spec(spec, *, base=None) -> Spec:
         raise TypeError(f"spec must be a path to a TOML file, a dict or a Spec, got "
                         f"{type(spec).__name__}")
     return _validate(doc, Path(base) if base is not None else base_dir)
+
+
+CELL_BYTES = 4096
+"""Bookkeeping bytes per cell held by the runner (the Cell, its row, its key and its table entry)."""
+
+
+def cell_bytes(n: int, n_ref: int, K: int, d: int, ed_max_n: int) -> float:
+    """Upper estimate of one cell's peak memory: the samples and the references (the tilted law's
+    SIR pool included), three field evaluations' temporaries at once, and the energy distance's
+    row blocks of 1024 points."""
+    from ..problems import field_bytes
+
+    m = max(n, n_ref)
+    return (8.0 * (n + 4 * n_ref) * d * 8 + 3 * field_bytes(m, K, d)
+            + 8.0 * 1024 * min(m, ed_max_n) * 2)
+
+
+def _require_sweep_memory(n_cells: int, paths: dict, ns, n_ref, ed_max_n: int) -> None:
+    """ValueError naming the keys when the grid's bookkeeping or one cell cannot fit in the memory
+    budget (checked before any cell object is built)."""
+    from .._limits import require_memory
+
+    try:
+        require_memory(float(n_cells) * CELL_BYTES, f"a sweep of {n_cells} cells",
+                       "the number of values of the axes or seeds")
+        worst = max(((cell_bytes(n, n_ref if n_ref is not None else n, p.mixture.marginal.K,
+                                 p.mixture.d, ed_max_n), n, name)
+                     for name, p in paths.items() for n in ns), default=None)
+        if worst is not None:
+            require_memory(worst[0], f"one cell (problem {worst[2]!r}, n = {worst[1]}"
+                           + (f", metrics.n_ref = {n_ref}" if n_ref is not None else "") + ")",
+                           "axes.n or metrics.n_ref")
+    except ValueError as exc:
+        raise ValueError(f"spec: {exc}") from None
 
 
 def _validate(doc: dict, base: Path) -> Spec:
@@ -293,7 +327,7 @@ def _validate(doc: dict, base: Path) -> Spec:
     if _is_int(seeds):
         if seeds < 1:
             _fail("seeds", seeds, "an integer >= 1 (a count) or a list of distinct integers >= 0")
-        seeds = tuple(range(int(seeds)))
+        seeds = range(int(seeds))          # lazy: its size is checked below, before use
     elif isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds) \
             and len(set(seeds)) == len(seeds):
         seeds = tuple(int(s) for s in seeds)
@@ -391,6 +425,10 @@ def _validate(doc: dict, base: Path) -> Spec:
                       "is sampled for w >= 0 only)")
     _check_rules(paths, schedules, rules, ws, samplers, steps, y, names)
 
+    n_cells = (len(problems) * len(schedules) * len(rules) * len(ws) * len(samplers) * len(steps)
+               * len(ns) * len(seeds))
+    _require_sweep_memory(n_cells, paths, ns, n_ref, ed_max_n)
+    seeds = tuple(seeds)
     settings = Settings(int(base_seed), int(y), backend, sigma, tuple(m for m in METRICS if m in names),
                         n_ref, ed_max_n, lik_n, tv_bins, tv_range)
     ax = {"problem": tuple(problems), "schedule": tuple(schedules), "rule": tuple(rules),

@@ -18,7 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["prepare_out", "write_cell", "read_cells", "ok_row", "error_row", "write_table",
+__all__ = ["prepare_out", "write_cell", "read_cells", "read_cells_checked", "check_row",
+           "check_owner", "ok_row", "error_row", "write_table",
            "read_table", "TABLE", "SPEC_FILE", "CELLS"]
 
 TABLE = "results.parquet"
@@ -83,20 +84,104 @@ def write_cell(out: Path, cell, row: dict) -> Path:
 
 
 def read_cells(out: Path, cells) -> dict:
-    """{cell id: row} of the cells of ``cells`` that have a readable file with the same key
-    (unreadable or foreign files are ignored: those cells count as missing)."""
-    found = {}
+    """{cell id: row} of the cells of ``cells`` whose file holds a valid row of that very cell
+    (:func:`check_row`); the others count as missing and are recomputed. See
+    :func:`read_cells_checked` for the list of rejected files."""
+    return read_cells_checked(out, cells)[0]
+
+
+def read_cells_checked(out: Path, cells) -> tuple[dict, dict]:
+    """({cell id: row} of the cells whose file is valid, {file path: why it was rejected} of the
+    files that exist but are unreadable, of the wrong shape (valid JSON such as ``[]`` or ``1``),
+    or whose row does not match its cell key (an edited row, e.g. w changed)."""
+    found, rejected = {}, {}
     d = Path(out) / CELLS
     for cell in cells:
         p = d / f"{cell.id}.json"
-        try:
-            doc = json.loads(p.read_text())
-        except (OSError, ValueError):
+        if not p.exists():
             continue
-        row = doc.get("row") if isinstance(doc, dict) else None
-        if doc.get("key") == cell.key and isinstance(row, dict) and row.get("status") in _STATUS:
-            found[cell.id] = row
-    return found
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            rejected[str(p)] = f"unreadable ({type(exc).__name__})"
+            continue
+        why = check_row(cell, doc)
+        if why:
+            rejected[str(p)] = why
+        else:
+            found[cell.id] = doc["row"]
+    return found, rejected
+
+
+def check_row(cell, doc) -> str:
+    """'' when ``doc`` (a parsed cell file) is ``{"key": cell.key, "row": row}`` with a row of this
+    cell: its id, its axis values exactly, a known status, and for an ok row exactly the spec's
+    metric columns as real numbers; otherwise the reason."""
+    if not isinstance(doc, dict) or set(doc) != {"key", "row"}:
+        return f"not a cell file (a JSON {type(doc).__name__}, required an object with key and row)"
+    if doc["key"] != cell.key:
+        return "its key is not this cell's"
+    row = doc["row"]
+    if not isinstance(row, dict):
+        return f"its row is a {type(row).__name__}, required an object"
+    if row.get("cell_id") != cell.id:
+        return "its row's cell_id is not the cell's"
+    for axis, value in cell.axis_values().items():
+        got = row.get(axis)
+        if type(got) is not type(value) or got != value:
+            return f"its row has {axis} = {got!r} but the cell key says {value!r}"
+    status = row.get("status")
+    if status not in _STATUS:
+        return f"its row has status {status!r}"
+    if status == "ok":
+        want = set(cell.settings.columns())
+        have = set(row) - set(cell.axis_values()) - {"cell_id", "status", "error"}
+        if have != want:
+            return f"its row has the columns {sorted(have)}, the spec's are {sorted(want)}"
+        bad = [c for c in want if isinstance(row[c], bool) or not isinstance(row[c], (int, float))]
+        if bad or row.get("error") is not None:
+            return f"its row has non-numbers in {bad}" if bad else "an ok row with an error"
+    return ""
+
+
+def check_owner(out, cells, replace: bool = False) -> None:
+    """Refuse (ValueError) to run ``cells`` in ``out`` when it holds another spec's sweep.
+
+    The cells already in ``out`` (its cell files and its table's cell_id column) are compatible when
+    they all belong to the new spec (a resume, or the documented extension with more values) or
+    when the new spec's cells are all among them (an earlier, smaller spec whose table is rebuilt
+    without computing anything). Anything else would replace the table by an unrelated one:
+    refused unless ``replace`` is True. Reads only; creates nothing."""
+    out = Path(out)
+    if replace or not out.is_dir():
+        return
+    existing = set()
+    if (out / CELLS).is_dir():
+        existing |= {p.name[:-5] for p in (out / CELLS).iterdir() if p.name.endswith(".json")}
+    if (out / TABLE).is_file():
+        try:
+            import pyarrow.parquet as pq
+            existing |= {v for v in pq.read_table(out / TABLE, columns=["cell_id"])
+                         .column("cell_id").to_pylist() if isinstance(v, str)}
+        except Exception as exc:  # noqa: BLE001 - any damage to the table: say so, do not replace
+            raise ValueError(f"out {str(out)!r} holds a {TABLE} that cannot be read "
+                             f"({type(exc).__name__}); use another directory, or pass "
+                             f"--replace to overwrite it") from None
+    if not existing:
+        return
+    new = {c.id for c in cells}
+    if existing <= new or new <= existing:
+        return
+    previous = ""
+    try:
+        previous = f" ({json.loads((out / SPEC_FILE).read_text())['spec']['name']!r})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    raise ValueError(f"out {str(out)!r} holds the sweep of another spec{previous}: "
+                     f"{len(existing - new)} of its {len(existing)} cells are not cells of this "
+                     f"spec, and {len(new - existing)} of this spec's {len(new)} are not among "
+                     f"them; use another --out, or pass --replace to take the directory over "
+                     f"(its table is replaced)")
 
 
 def _schema(columns):
