@@ -359,34 +359,15 @@ def require_positive_alpha(alpha, tt, what: str, schedule_name: str) -> None:
                          f"(t = 0 for schedule {schedule_name!r}); it diverges like 1/alpha_t")
 
 
-def read_toml(path, what: str) -> dict:
-    """The parsed TOML file ``path`` (``what``: "problem file", "spec file", ... for the messages);
-    ValueError naming the file when it is missing, a directory, unreadable or not valid TOML."""
-    import tomllib
-    from pathlib import Path
-
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"{what} {str(path)!r} is a directory; required a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ValueError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
-
-
 TOML_MAX_DEPTH = 32
 """Deepest nesting of arrays and tables a TOML input file may have (problem files need 4)."""
 
 
 def read_toml_file(path, what: str) -> dict:
-    """:func:`read_toml` for untrusted files: also refuses, with a ValueError naming the file and the
-    cause, a file too large for the memory budget (estimated from its size before reading), bytes
-    that are not UTF-8 (with their position), and nesting deeper than ``TOML_MAX_DEPTH`` (instead
+    """The parsed TOML file ``path`` (``what``: "problem file", "spec file", ... for the messages).
+    A ValueError names the file and the cause when it is missing, a directory, unreadable or not
+    valid TOML, too large for the memory budget (estimated from its size before reading), not UTF-8
+    (with the position of the first bad byte), or nested deeper than ``TOML_MAX_DEPTH`` (instead
     of a RecursionError from the parser or from the code that walks the result)."""
     import tomllib
     from pathlib import Path

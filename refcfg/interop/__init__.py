@@ -7,7 +7,13 @@
   through the scheduler's ``alphas_cumprod`` or sigmas).
 - ``refcfg.interop.discrete``: ``AlphasCumprodModel``, the same from a raw ``alphas_cumprod`` for
   code that keeps its own schedule buffers (no scheduler object).
-- ``refcfg.interop.kdiffusion``: the exact EDM denoiser D(x; sigma) for k-diffusion's samplers.
+- ``refcfg.interop.kdiffusion``: the exact EDM denoiser D(x; sigma) for k-diffusion's samplers,
+  ``CFGDenoiser`` (the usual CFG wrapper) and ``load_sampling`` (k-diffusion's sampling module
+  without its training dependencies).
+- ``refcfg.interop.dit``, ``refcfg.interop.ddpm_pytorch``, ``refcfg.interop.flow_matching``:
+  stand-ins that put the exact model inside diffusers' ``DiTPipeline`` (``dit_pipeline``),
+  denoising-diffusion-pytorch's ``GaussianDiffusion`` (``gaussian_diffusion``) and flow_matching's
+  ``ODESolver`` (``ExactVelocity``); the audits (``refcfg audit``) run on them.
 
 Each submodule imports its framework when it is imported; this package imports none. The
 framework-free core is re-exported here: ``predict`` (refcfg's t), ``predict_signal_noise`` (a
