@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 
 from refcfg import metrics
 from refcfg.mixture import GMM, LabeledGMM
-from tests._oracles import gmm_component_logpdfs
+from _oracles import gmm_component_logpdfs
 
 
 def _labeled():
