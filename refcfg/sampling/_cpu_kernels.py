@@ -76,6 +76,9 @@ Table rows. ``rows`` is one integer (every lane at the same time: sampling, and 
 t) or an int64 array of one row per lane (evaluation at per-particle times). The two are compiled
 as two specialisations of the same source: ``_uniform(rows)`` is a compile-time constant, so for an
 integer the per-lane branches fold away and the table values are hoisted out of the lane loops.
+The covariance type is a compile-time constant too: the kernels take a "mode tag" ``mt``, a tuple
+of length comp.mode, and branch on ``len(mt)``, which numba resolves before typing (``_blk_field``),
+so a call compiles only its own type's code.
 
 Layouts (K-contiguous so that the component loops vectorise): mu, mue (d, K); QT (d, d, K); per-time
 tables alpha, dm (T,), cst (T, K), invs, gain (T, dd, K) with dd = 1 for isotropic mixtures (mode 0),

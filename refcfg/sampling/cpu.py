@@ -108,7 +108,7 @@ def _pool(n):
 _log = logging.getLogger("refcfg.sampling.compile")
 # cold compile of one kernel specialisation, seconds of CPU time on the 2-core reference machine
 # (verification/bench_compile.py; the first one in a process also pays numba's own start-up)
-COMPILE_SECONDS = {"integrate_blk": 15, "eval_blk": 15, "mform_tables": 2}
+COMPILE_SECONDS = {"integrate_blk": 17, "eval_blk": 14, "mform_tables": 2}
 
 
 def compile_message(seconds) -> str:
@@ -189,7 +189,8 @@ def _launch(kernel, nitems, *args):
                 return
             kernel(nxt[0], nxt[1], *args)
 
-    futures = [_pool(runners - 1).submit(work) for _ in range(runners - 1)]
+    pool = _pool(_threads() - 1)
+    futures = [pool.submit(work) for _ in range(runners - 1)]
     try:
         work()
     finally:
