@@ -1,6 +1,5 @@
 """Threads: the BLAS thread count of a loop of repeated steps, chosen by measurement (the training
-loops and the levels of the exact-vs-learned comparison, ``refcfg.learn.compare``), and the guard
-of the Numba kernels' parallel regions (``parallel_region``, at the end of this module).
+loops and the levels of the exact-vs-learned comparison, ``refcfg.learn.compare``).
 
 The NumPy MLP's steps are small matrix products (a batch of 512 times 64 x 64 weights in training,
 a few thousand points per evaluation in the comparison): on an idle machine the default BLAS
@@ -27,9 +26,8 @@ from __future__ import annotations
 import numbers
 import time
 
-import threading
 
-__all__ = ["BlasThreads", "check_blas_threads", "parallel_region", "THREADSAFE_LAYERS"]
+__all__ = ["BlasThreads", "check_blas_threads"]
 
 
 def check_blas_threads(value):
@@ -189,58 +187,3 @@ class _Step:
         if exc_type is None:
             self.bt._after(self.t0)
         return False
-
-
-# ---------------------------------------------------------------------------------------------
-# Numba's threading layer and concurrent callers
-# ---------------------------------------------------------------------------------------------
-
-THREADSAFE_LAYERS = ("tbb", "omp")
-"""Numba threading layers that accept parallel regions launched from several Python threads at
-once. The third, "workqueue", aborts the process when two threads enter a parallel region together
-(numba's documentation says so; measured: four threads sampling at once exit with SIGABRT)."""
-
-_REGION_LOCK = threading.RLock()
-_layer_safe = None     # unknown until a parallel region has run; then True or False for good
-
-
-def _check_layer() -> None:
-    global _layer_safe
-    import numba
-    try:
-        _layer_safe = numba.threading_layer() in THREADSAFE_LAYERS
-    except ValueError:   # no parallel region has run (the call raised before launching)
-        pass
-
-
-class _Region:
-    __slots__ = ("locked",)
-
-    def __enter__(self):
-        # until the layer is known, and for good when it is workqueue, one region at a time
-        self.locked = _layer_safe is not True
-        if self.locked:
-            _REGION_LOCK.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        if self.locked:
-            try:
-                if _layer_safe is None:
-                    _check_layer()
-            finally:
-                _REGION_LOCK.release()
-        return False
-
-
-def parallel_region():
-    """Context manager around every call of a ``parallel=True`` Numba kernel (``refcfg.sampling.cpu``).
-
-    Numba chooses its threading layer at the first parallel call (``NUMBA_THREADING_LAYER``; by
-    default tbb, then omp, then workqueue, whichever loads). With a thread-safe layer
-    (``THREADSAFE_LAYERS``) concurrent calls from several Python threads run side by side; with
-    workqueue they would abort the process, so they are serialised under one lock, as is every
-    call before the first one has told which layer was chosen. Reentrant (a kernel call inside
-    another's guard, in one thread, does not block). The results do not depend on it: each call's
-    arithmetic is the same whichever thread runs it, in parallel or in turn."""
-    return _Region()

@@ -50,7 +50,9 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        status = args.func(args)
+        from .sampling.cpu import announce_compiles
+        with announce_compiles():   # one line on stderr before a sampling kernel compiles
+            status = args.func(args)
         return 0 if status is None else int(status)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -68,13 +68,17 @@ b_rk = dm_r mu_k - alpha_r M_rk mu_k (``refcfg.sampling.cpu._mform``),
 F = (sum_k C_k M_rk) x + sum_k C_k b_rk, two products whose inner dimension is K (its error:
 docs/numerics.md). With per-lane rows, or without tables (MT empty: few particles, or tables too
 large) it computes each tile's Y again (three products instead of two; still cheaper than
-streaming Y through memory). A prange task
-runs a contiguous range of blocks with one allocation of scratch (``ntask`` tasks per call).
+streaming Y through memory). A task
+(one call of a kernel, on a thread of ``refcfg.sampling.cpu``'s pool) runs a contiguous range of
+blocks with one allocation of scratch.
 
 Table rows. ``rows`` is one integer (every lane at the same time: sampling, and evaluation at one
 t) or an int64 array of one row per lane (evaluation at per-particle times). The two are compiled
 as two specialisations of the same source: ``_uniform(rows)`` is a compile-time constant, so for an
 integer the per-lane branches fold away and the table values are hoisted out of the lane loops.
+The covariance type is a compile-time constant too: the kernels take a "mode tag" ``mt``, a tuple
+of length comp.mode, and branch on ``len(mt)``, which numba resolves before typing (``_blk_field``),
+so a call compiles only its own type's code.
 
 Layouts (K-contiguous so that the component loops vectorise): mu, mue (d, K); QT (d, d, K); per-time
 tables alpha, dm (T,), cst (T, K), invs, gain (T, dd, K) with dd = 1 for isotropic mixtures (mode 0),
@@ -93,7 +97,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import prange, types
+from numba import types
 from numba.extending import overload
 
 from ._cpu_math import exp_fast, fill_normals, stream_key
@@ -101,7 +105,7 @@ from ._cpu_math import exp_fast, fill_normals, stream_key
 # reassociation lets LLVM vectorise the sums over components; no nnan/ninf (inf logits must work)
 _FM = {"reassoc", "contract", "nsz"}
 _SHARE_MIN = math.exp(-600.0)  # smallest group sum of the shared exponentials (_blk_weights)
-BLOCK = 64  # particles per block of a prange task (P if larger); results do not depend on it
+BLOCK = 64  # particles per block of a task (P if larger); results do not depend on it
 MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimension on
 # full covariances: beyond TILE_FROM bytes of eigen-coordinates per block (K d P 8), components in
 # tiles of TILE_BYTES (kept in L2; ``tile_size``)
@@ -382,9 +386,10 @@ def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
 
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
-def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv):
+def _blk_pass2_full(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv):
     """V[sv, :, p] = sum_k w[k, p] [dmw dm_r mu_k + Q_k ((sign tg[r, :, k]) o y_k)] at the lane
-    rows r; tg is tab.gain (velocity-type) or tab.invs (with sign -1, dmw 0: the score)."""
+    rows r for full covariances (mode 2; the eigen-coordinates y_k in sc.yb); tg is tab.gain
+    (velocity-type) or tab.invs (with sign -1, dmw 0: the score)."""
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
@@ -394,89 +399,104 @@ def _blk_pass2(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv):
     al, dm = tab.alpha, tab.dm
     a0 = al[r0]
     dm0 = dmw * dm[r0]
-    if comp.mode == 2:
-        # sum_k Q_k (w_k g_k o y_k): one (d, K d) @ (K d, P) product (BLAS). In place in yb unless
-        # zb is allocated (two loops: through two names for one array, LLVM's runtime alias check
-        # fails and the loop runs scalar)
-        yb, zb = sc.yb, sc.zb
-        Kt = yb.shape[0]
-        if zb.shape[2] == 0 and Kt == K:
-            for k in range(K):
-                for j in range(d):
-                    gk0 = sign * tg[r0, j, k]
-                    for p in range(P):
-                        gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
-                        yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-            np.dot(QB, sc.yb2, V[sv])
-        elif zb.shape[2] == 0:
-            # components in tiles of Kt: each tile's coordinates again (pass 1 kept only its
-            # logits), weighted in place, then its (d, Kt d) @ (Kt d, P) product added to V
-            vt = sc.vt
-            for j in range(d):
-                for p in range(P):
-                    V[sv, j, p] = 0.0
-            for k0 in range(0, K, Kt):
-                nk = min(Kt, K - k0)
-                _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc)
-                for i in range(nk):
-                    k = k0 + i
-                    for j in range(d):
-                        gk0 = sign * tg[r0, j, k]
-                        for p in range(P):
-                            gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
-                            yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
-                np.dot(QA[k0 * d:(k0 + nk) * d].T, sc.yb2[:nk * d], vt)
-                for j in range(d):
-                    for p in range(P):
-                        V[sv, j, p] += vt[j, p]
-        else:
-            for k in range(K):
-                for j in range(d):
-                    gk0 = sign * tg[r0, j, k]
-                    for p in range(P):
-                        gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
-                        zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-            np.dot(QB, sc.zb2, V[sv])
+    # sum_k Q_k (w_k g_k o y_k): one (d, K d) @ (K d, P) product (BLAS). In place in yb unless
+    # zb is allocated (two loops: through two names for one array, LLVM's runtime alias check
+    # fails and the loop runs scalar)
+    yb, zb = sc.yb, sc.zb
+    Kt = yb.shape[0]
+    if zb.shape[2] == 0 and Kt == K:
         for k in range(K):
-            for i in range(d):
-                dmu0 = dm0 * mu[i, k]
+            for j in range(d):
+                gk0 = sign * tg[r0, j, k]
                 for p in range(P):
-                    dmu = dmu0 if uni else (dmw * dm[_row(rows, p)]) * mu[i, k]
-                    V[sv, i, p] += w[k, p] * dmu
-    else:
+                    gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                    yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
+        np.dot(QB, sc.yb2, V[sv])
+    elif zb.shape[2] == 0:
+        # components in tiles of Kt: each tile's coordinates again (pass 1 kept only its
+        # logits), weighted in place, then its (d, Kt d) @ (Kt d, P) product added to V
+        vt = sc.vt
         for j in range(d):
             for p in range(P):
                 V[sv, j, p] = 0.0
-        jj = 0
+        for k0 in range(0, K, Kt):
+            nk = min(Kt, K - k0)
+            _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc)
+            for i in range(nk):
+                k = k0 + i
+                for j in range(d):
+                    gk0 = sign * tg[r0, j, k]
+                    for p in range(P):
+                        gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                        yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
+            np.dot(QA[k0 * d:(k0 + nk) * d].T, sc.yb2[:nk * d], vt)
+            for j in range(d):
+                for p in range(P):
+                    V[sv, j, p] += vt[j, p]
+    else:
         for k in range(K):
             for j in range(d):
-                if comp.mode == 1:
-                    jj = j
-                dmu0 = dm0 * mu[j, k]
-                mj0 = a0 * mu[j, k]
-                gk0 = sign * tg[r0, jj, k]
+                gk0 = sign * tg[r0, j, k]
                 for p in range(P):
-                    r = _row(rows, p)
-                    dmu = dmu0 if uni else (dmw * dm[r]) * mu[j, k]
-                    mj = mj0 if uni else al[r] * mu[j, k]
-                    gk = gk0 if uni else sign * tg[r, jj, k]
-                    V[sv, j, p] += w[k, p] * (dmu + gk * (X[sx, j, p] - mj))
+                    gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
+                    zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
+        np.dot(QB, sc.zb2, V[sv])
+    for k in range(K):
+        for i in range(d):
+            dmu0 = dm0 * mu[i, k]
+            for p in range(P):
+                dmu = dmu0 if uni else (dmw * dm[_row(rows, p)]) * mu[i, k]
+                V[sv, i, p] += w[k, p] * dmu
+
+
+@numba.njit(cache=True, fastmath=_FM, inline="always")
+def _blk_pass2_diag(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv):
+    """``_blk_pass2_full`` for isotropic and diagonal covariances (modes 0 and 1): the
+    coordinates x - alpha_r mu_k directly."""
+    uni = _uniform(rows)
+    r0 = _row(rows, 0)
+    d = X.shape[1]
+    K = w.shape[0]
+    P = X.shape[2]
+    mu = comp.mu
+    al, dm = tab.alpha, tab.dm
+    a0 = al[r0]
+    dm0 = dmw * dm[r0]
+    for j in range(d):
+        for p in range(P):
+            V[sv, j, p] = 0.0
+    jj = 0
+    for k in range(K):
+        for j in range(d):
+            if comp.mode == 1:
+                jj = j
+            dmu0 = dm0 * mu[j, k]
+            mj0 = a0 * mu[j, k]
+            gk0 = sign * tg[r0, jj, k]
+            for p in range(P):
+                r = _row(rows, p)
+                dmu = dmu0 if uni else (dmw * dm[r]) * mu[j, k]
+                mj = mj0 if uni else al[r] * mu[j, k]
+                gk = gk0 if uni else sign * tg[r, jj, k]
+                V[sv, j, p] += w[k, p] * (dmu + gk * (X[sx, j, p] - mj))
 
 
 # the divergence calls these as real functions (not inlined): it is not the hot path, and inlining
 # them at every call site multiplies the compile time
 _blk_weights_c = numba.njit(cache=True, fastmath=_FM)(_blk_weights.py_func)
-_blk_pass2_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2.py_func)
+_blk_pass2_full_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2_full.py_func)
+_blk_pass2_diag_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2_diag.py_func)
 
 
 # fastmath=False (explicit: left unset, a callee inherits its caller's flags): with the fastmath
 # flags, this function computed in a process that compiled it differed in the last bits from the
 # same code loaded from numba's cache (full covariances; tests/sampling/test_repro.py)
 @numba.njit(cache=True, fastmath=False)
-def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
+def _blk_divergence(X, sx, rows, mt, comp, tab, QA, QB, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
-    ``_scratch(..., div=True)``, so that pass 2 kept them)."""
+    ``_scratch(..., div=True)``, so that pass 2 kept them). ``mt``: the mode tag (``_blk_field``)."""
+    mode = len(mt)
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
@@ -492,11 +512,11 @@ def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
     jj = 0
     for k in range(K):
         for j in range(d):
-            if comp.mode != 0:
+            if mode != 0:
                 jj = j
             for p in range(P):
                 r = r0 if uni else _row(rows, p)
-                if comp.mode == 2:
+                if mode == 2:
                     y = yb[k, j, p]
                 else:
                     y = X[sx, j, p] - al[r] * mu[j, k]
@@ -517,8 +537,12 @@ def _blk_divergence(X, sx, rows, comp, tab, QA, QB, sc, dv):
             for p in range(P):
                 acc[p] += rb[k, p] * tk[k, p]
         # the group's velocity, then its score
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)
-        _blk_pass2_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)
+        if mode == 2:
+            _blk_pass2_full_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)
+            _blk_pass2_full_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)
+        else:
+            _blk_pass2_diag_c(X, sx, rows, comp, tab, rb, gain, 1.0, 1.0, QA, QB, sc, us, 0)
+            _blk_pass2_diag_c(X, sx, rows, comp, tab, rb, invs, -1.0, 0.0, QA, QB, sc, us, 1)
         for p in range(P):
             c = cg[g, p]
             if c != 0.0:
@@ -622,12 +646,17 @@ def _blk_pass2_mt(X, sx, r, MT, BT, sc, V, sv):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
+def _blk_field(X, sx, rows, mt, comp, tab, QA, QB, MT, BT, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.ga, sc.gb, sc.cbase
     (``_lane_groups``). ``_blk_divergence`` may follow (it reuses the logits and coefficients).
     (Not inlined at the Numba IR level: inlining it, or the table-row overloads, into the block
-    functions gave wrong results with numba 0.68.)"""
+    functions gave wrong results with numba 0.68.)
+
+    ``mt`` is the mode tag, a tuple of length comp.mode: ``len(mt)`` is a compile-time constant,
+    so numba drops the other modes' branches before it types them (it does so for conditions on
+    the length of a tuple argument), and each covariance type compiles only its own code."""
+    mode = len(mt)
     uni = _uniform(rows)
     r0 = _row(rows, 0)
     d = X.shape[1]
@@ -651,10 +680,9 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
     # one row for all lanes: the matrix-product forms of both passes (BLAS products from MM_MIN_D
     # dimensions on)
     split0 = uni and tab.alpha[r0] <= tab.beta[r0]
-    mm = comp.mode == 0 and split0
-    if comp.mode == 0 and split0:
+    if mode == 0 and split0:
         _blk_logits_mm(X, sx, r0, comp, tab, QA, sc)
-    elif comp.mode == 2:
+    elif mode == 2:
         # xe_k = Q_k^T x, a tile of Kt components at a time (all K unless the scratch of all of
         # them would leave L2): one (Kt d, d) @ (d, P) product (BLAS) and the logits; with one
         # tile, y_k = xe_k - alpha Q_k^T mu_k is kept for pass 2 (with several, pass 2 needs none
@@ -681,26 +709,33 @@ def _blk_field(X, sx, rows, comp, tab, QA, QB, MT, BT, sc, V, sv):
         jj = 0
         for k in range(K):
             for j in range(d):
-                if comp.mode == 1:
+                if mode == 1:
                     jj = j
                 _sub_quad(lb, k, X, sx, j, mu[j, k], lam[k, jj], jj, rows, tab, split0)
     # weights: per lane, the softmax of every group (``_blk_weights``)
     _blk_weights(lb, 0, G, False, sc, sc.cb)
     # pass 2: the field (with the divergence, zb is separate: the eigen-coordinates survive)
-    if mm:
+    if mode == 2:
+        if uni and MT.shape[2] == K and yb.shape[0] < K:
+            _blk_pass2_mt(X, sx, r0, MT, BT, sc, V, sv)
+        else:
+            _blk_pass2_full(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QA, QB, sc, V, sv)
+    elif mode == 0 and split0:
         _blk_pass2_mm(X, sx, r0, comp, tab, QB, sc, V, sv)
-    elif comp.mode == 2 and uni and MT.shape[2] == K and yb.shape[0] < K:
-        _blk_pass2_mt(X, sx, r0, MT, BT, sc, V, sv)
     else:
-        _blk_pass2(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QA, QB, sc, V, sv)
+        _blk_pass2_diag(X, sx, rows, comp, tab, sc.cb, tab.gain, 1.0, 1.0, QA, QB, sc, V, sv)
 
 
 # --- kernels ---------------------------------------------------------------------------------
 
-@numba.njit(cache=True, fastmath=_FM)
-def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
-    """The particles of blocks b0 .. b1 - 1 of ``eval_blk`` (one prange task; its scratch is
-    allocated once for all of them)."""
+@numba.njit(cache=True, fastmath=_FM, nogil=True)
+def eval_blk(b0, b1, x, rows, mt, comp, grp, tab, QA, QB, MT, BT, P, out, div):
+    """out[n] = F(x[n]) for the particles n of blocks b0 .. b1 - 1 (``_bsize(P)`` particles each)
+    at table row ``rows`` (an integer: one time for all) or rows[n] (int64 (N,)); with an array
+    ``div`` (not None) also div[n] = div F(x[n]) (velocity tables). P lanes per evaluation. One
+    task of ``refcfg.sampling.cpu``'s thread pool: its scratch is allocated once for all of its
+    blocks (allocated per block, the MBs of scratch of a large mixture were fresh, page-faulted
+    memory at every block)."""
     N, d = x.shape
     sc = _scratch(comp.mode, tab.cst.shape[1], d, grp.lo.shape[1], P, div is not None)
     X = np.empty((1, d, P))
@@ -718,9 +753,9 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
             n = min(n0 + p, N - 1)
             for j in range(d):
                 X[0, j, p] = x[n, j]
-        _blk_field(X, zero, lr, comp, tab, QA, QB, MT, BT, sc, V, zero)
+        _blk_field(X, zero, lr, mt, comp, tab, QA, QB, MT, BT, sc, V, zero)
         if div is not None:   # decided at compile time (None or an array)
-            _blk_divergence(X, zero, lr, comp, tab, QA, QB, sc, dv)
+            _blk_divergence(X, zero, lr, mt, comp, tab, QA, QB, sc, dv)
         for p in range(min(P, N - n0)):
             for j in range(d):
                 out[n0 + p, j] = V[0, j, p]
@@ -729,32 +764,19 @@ def _eval_block(b0, b1, x, rows, comp, grp, tab, QA, QB, MT, BT, P, out, div):
                 div[n0 + p] = dv[p]
 
 
-@numba.njit(parallel=True, cache=True)
-def eval_blk(x, rows, comp, grp, tab, QA, QB, MT, BT, P, ntask, out, div):
-    """out[n] = F(x[n]) at table row ``rows`` (an integer: one time for all) or rows[n] (int64
-    (N,)); with an array ``div`` (not None) also div[n] = div F(x[n]) (velocity tables). P lanes
-    per evaluation; the blocks of ``_bsize(P)`` particles in at most ``ntask`` parallel tasks of
-    contiguous blocks, each allocating its scratch once (allocated per block, the MBs of scratch of
-    a large mixture were fresh, page-faulted memory at every block)."""
-    B = _bsize(P)
-    nblk = (x.shape[0] + B - 1) // B
-    nt = max(1, min(nblk, ntask))
-    # block indices as int64 (the prange index is unsigned in the parallel region): one
-    # specialisation of the block function
-    if div is None:
-        for c in prange(nt):
-            _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
-                        grp, tab, QA, QB, MT, BT, P, out, None)
-    else:
-        for c in prange(nt):
-            _eval_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x, rows, comp,
-                        grp, tab, QA, QB, MT, BT, P, out, div)
+@numba.njit(cache=True, fastmath=_FM, nogil=True)
+def integrate_blk(b0, b1, x0, times, a, b, mt, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde,
+                  use_noise, noise, seed, first_particle, save_slot, traj, out, dl):
+    """Fused time loop for the particles of blocks b0 .. b1 - 1 (one task, as in ``eval_blk``) on
+    the grid ``times`` (S + 1,) with the explicit Runge-Kutta tableau (a, b) of s = len(b) stages:
+    table row i * s + j holds the field at the stage time of step i, stage j.
 
-
-@numba.njit(cache=True, fastmath=_FM)
-def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde,
-                     use_noise, noise, seed, first_particle, save_slot, traj, out, dl):
-    """The particles of blocks b0 .. b1 - 1 of ``integrate_blk`` (one prange task)."""
+    Euler-Maruyama (``sde``: sigma (S,) not all zero; s = 1, drift tables): after the step,
+    x += sigma[i] sqrt(h) xi, xi = noise[i, n] if use_noise else the counter-based normals of
+    (seed, first_particle + n, i). With an array ``dl`` (not None): the augmented system
+    (x, l)' = (F, div F) (velocity tables), dl[n] = the integral of div F along the grid.
+    save_slot[i] >= 0 stores the state at times[i] into traj[save_slot[i], n]. QA, QB: the
+    eigenvectors in the blocked layouts."""
     N, d = x0.shape
     S = times.shape[0] - 1
     s = b.shape[0]
@@ -793,9 +815,9 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P,
                                 for p in range(P):
                                     st[1, j, p] = st[1, j, p] + ha * kv[l, j, p]
                 row = i * s + js
-                _blk_field(st, sx, row, comp, tab, QA, QB, MT, BT, sc, kv, js)
+                _blk_field(st, sx, row, mt, comp, tab, QA, QB, MT, BT, sc, kv, js)
                 if dl is not None:   # decided at compile time (None or an array)
-                    _blk_divergence(st, sx, row, comp, tab, QA, QB, sc, qd[js])
+                    _blk_divergence(st, sx, row, mt, comp, tab, QA, QB, sc, qd[js])
             for js in range(s):
                 hb = h * b[js]
                 if hb != 0.0:
@@ -827,48 +849,15 @@ def _integrate_block(b0, b1, x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P,
                 dl[n0 + p] = ell[p]
 
 
-@numba.njit(parallel=True, cache=True)
-def integrate_blk(x0, times, a, b, comp, grp, tab, QA, QB, MT, BT, P, ntask, sigma, use_noise,
-                  noise, seed, first_particle, save_slot, traj, out, dl):
-    """Fused time loop on the grid ``times`` (S + 1,) with the explicit Runge-Kutta tableau (a, b)
-    of s = len(b) stages: table row i * s + j holds the field at the stage time of step i, stage j.
-
-    Euler-Maruyama (sigma (S,) not all zero; s = 1, drift tables): after the step,
-    x += sigma[i] sqrt(h) xi, xi = noise[i, n] if use_noise else the counter-based normals of
-    (seed, first_particle + n, i). With an array ``dl`` (not None): the augmented system
-    (x, l)' = (F, div F) (velocity tables), dl[n] = the integral of div F along the grid.
-    save_slot[i] >= 0 stores the state at times[i] into traj[save_slot[i], n]. QA, QB: the
-    eigenvectors in the blocked layouts. Blocks run in at most ``ntask`` tasks, as in ``eval_blk``."""
-    S = times.shape[0] - 1
-    sde = False
-    for i in range(S):
-        if sigma[i] != 0.0:
-            sde = True
-    B = _bsize(P)
-    nblk = (x0.shape[0] + B - 1) // B
-    nt = max(1, min(nblk, ntask))
-    if dl is None:
-        for c in prange(nt):
-            _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
-                             a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde, use_noise, noise,
-                             seed, first_particle, save_slot, traj, out, None)
-    else:
-        for c in prange(nt):
-            _integrate_block(np.int64(c * nblk // nt), np.int64((c + 1) * nblk // nt), x0, times,
-                             a, b, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde, use_noise, noise,
-                             seed, first_particle, save_slot, traj, out, dl)
-
-
-@numba.njit(parallel=True, cache=True, fastmath=_FM)
-def mform_tables(QT, gain, mu, alpha, dm, MT, BT):
+@numba.njit(cache=True, fastmath=_FM, nogil=True)
+def mform_tables(ri0, ri1, QT, gain, mu, alpha, dm, MT, BT):
     """The M-form tables of full covariances (``refcfg.sampling.cpu._mform``):
     MT[r, i d + j, k] = sum_e Q_k[i, e] gain[r, e, k] Q_k[j, e] (M_rk = Q_k diag(gain_rk) Q_k^T) and
     BT[r, i, k] = dm_r mu_ik - alpha_r sum_j (M_rk)_ij mu_jk, from QT (d, d, K) with
-    QT[i, e, k] = Q_k[i, e], gain (T, d, K), mu (d, K). One task per (row, i); the loops over k
-    vectorise."""
-    T = gain.shape[0]
+    QT[i, e, k] = Q_k[i, e], gain (T, d, K), mu (d, K), for the (row, i) pairs ri = r d + i in
+    [ri0, ri1) (one task of the thread pool); the loops over k vectorise."""
     d, _, K = QT.shape
-    for ri in prange(T * d):
+    for ri in range(ri0, ri1):
         r = ri // d
         i = ri % d
         qg = np.empty((d, K))

@@ -3,10 +3,14 @@
 ``refcfg.sample(..., backend="cpu")`` (and ``"auto"`` for lowerable fields) lands here. A field is
 lowered by the one lowering (``refcfg.sampling.lowering``) to the records ``Components``,
 ``Groups`` and ``TimeTables``; the per-time tables of every stage time are computed once on the
-host (never inside the particle loop); the kernels (``refcfg.sampling._cpu_kernels``) run ``prange``
-over blocks of particles, P particles per field evaluation, and each block stays in thread-local
+host (never inside the particle loop); the kernels (``refcfg.sampling._cpu_kernels``) run over
+blocks of particles, P particles per field evaluation, and each block stays in thread-local
 buffers across all time steps (fused time loop: no (N, K, d) temporaries, no per-step round trips
-through memory).
+through memory). A call splits the blocks into TASKS_PER_THREAD tasks per thread (contiguous
+ranges) and runs them on a pool of ``numba.get_num_threads()`` Python threads; the kernels release
+the GIL (``nogil``). They are plain (not ``parallel=True``) functions: numba's parallel pipeline
+compiled each kernel twice more (once inside its parallel wrapper) and re-optimised it there,
+which was most of the cold compile time (docs/performance.md).
 
 Samplers: every explicit Runge-Kutta tableau of ``refcfg.sampling.steppers`` on the probability-flow
 ODE dX = u_t(X) dt, and "euler_maruyama" on the SDE eq. 44, dX = [u + sigma_t^2/2 score] dt +
@@ -15,23 +19,28 @@ sigma_t dW. SDE noise is a counter-based stream per (seed, particle, step)
 ``noise=`` (steps, n, d) overrides it. The likelihood integrator is the same fused loop with the
 divergence switched on.
 
-Nothing here compiles at import: numba and the kernels are imported on the first call.
+Nothing here compiles at import: numba and the kernels are imported on the first call. A call
+that is about to compile a kernel (no entry in numba's cache for its specialisation) logs one
+message on the ``refcfg.sampling.compile`` logger first (``compile_message``); ``refcfg.sample``
+prints nothing itself, and the command line shows that message.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
+import logging
+import threading
 
 import numpy as np
 
-from .._threads import parallel_region
 from .._validation import as_generator, as_points, require_finite_result
 from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
 __all__ = ["available", "supports", "velocity", "score", "divergence", "integrate",
-           "integrate_logdet", "seed_to_int", "normals"]
+           "integrate_logdet", "seed_to_int", "normals", "compile_message", "announce_compiles"]
 
 TASKS_PER_THREAD = 4
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
@@ -56,12 +65,137 @@ def _lanes(comp):
     return 32 if comp.mode == MODE_FULL and K * d > 64 and d < 32 else 64
 
 
+def _threads() -> int:
+    import numba
+    return numba.get_num_threads()
+
+
 def _ntask() -> int:
     """Parallel tasks of a kernel call: TASKS_PER_THREAD per Numba thread. Each task allocates its
     scratch once for a contiguous range of particle blocks; several per thread balance the load
     when other work shares the cores. Results do not depend on it."""
-    import numba
-    return TASKS_PER_THREAD * numba.get_num_threads()
+    return TASKS_PER_THREAD * _threads()
+
+
+def _mode_tag(comp):
+    """The kernels' compile-time covariance mode: a tuple of length comp.mode (``_blk_field``)."""
+    return (0,) * comp.mode
+
+
+def _nblocks(n, P):
+    """Blocks of ``_cpu_kernels._bsize(P)`` = max(BLOCK, P) particles covering n particles."""
+    B = max(_k().BLOCK, P)
+    return (n + B - 1) // B
+
+
+_POOL = {"n": 0, "pool": None}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n):
+    """The shared pool of n worker threads (made again when the thread count changed)."""
+    with _POOL_LOCK:
+        if _POOL["n"] != n:
+            if _POOL["pool"] is not None:
+                _POOL["pool"].shutdown(wait=False)
+            _POOL["pool"] = concurrent.futures.ThreadPoolExecutor(n, "refcfg-cpu")
+            _POOL["n"] = n
+        return _POOL["pool"]
+
+
+# --- compile announcement ---------------------------------------------------------------------
+
+_log = logging.getLogger("refcfg.sampling.compile")
+# cold compile of one kernel specialisation, seconds of CPU time on the 2-core reference machine
+# (verification/bench_compile.py; the first one in a process also pays numba's own start-up)
+COMPILE_SECONDS = {"integrate_blk": 17, "eval_blk": 14, "mform_tables": 2}
+
+
+def compile_message(seconds) -> str:
+    """The one line the command line prints before a kernel compiles."""
+    return (f"compiling the sampling kernels once for this machine, ~{seconds:.0f} s; later runs "
+            f"load them from the cache")
+
+
+def _will_compile(kernel, args) -> bool:
+    """True when calling the numba dispatcher ``kernel`` with ``args`` is about to compile: the
+    specialisation is neither loaded in this process nor in numba's cache index. Reads numba's
+    (private) cache index; False where that cannot be read (then nothing is announced)."""
+    try:
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        if sig in kernel.overloads:
+            return False
+        cache = kernel._cache
+        key = cache._index_key(sig, kernel.targetctx.codegen())
+        return key not in cache._cache_file._load_index()
+    except Exception:  # pragma: no cover - numba internals changed
+        return False
+
+
+class _OneLine(logging.Handler):
+    """Prints a record's message alone on a line of ``stream`` (stderr when None), flushed."""
+
+    def __init__(self, stream=None):
+        super().__init__(logging.INFO)
+        self.stream = stream
+
+    def emit(self, record):
+        import sys
+        print(record.getMessage(), file=self.stream or sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def announce_compiles(stream=None):
+    """Within the block, print ``compile_message`` on ``stream`` (stderr) whenever a kernel is
+    about to compile (the command line runs every command in this block; ``refcfg.sample`` itself
+    only logs)."""
+    handler = _OneLine(stream)
+    level = _log.level
+    _log.addHandler(handler)
+    _log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        _log.removeHandler(handler)
+        _log.setLevel(level)
+
+
+def _announce(kernel, args):
+    if _log.isEnabledFor(logging.INFO) and _will_compile(kernel, args):
+        _log.info(compile_message(COMPILE_SECONDS.get(kernel.__name__, 15)))
+
+
+def _launch(kernel, nitems, *args):
+    """kernel(i0, i1, *args) for contiguous ranges [i0, i1) of ``nitems`` items of work (blocks of
+    particles, or table rows), in at most ``_ntask()`` tasks. The calling thread and
+    ``numba.get_num_threads() - 1`` pool threads take the tasks in turn; results do not depend on
+    the split (each item's arithmetic is its own)."""
+    nt = max(1, min(nitems, _ntask()))
+    bounds = [(c * nitems // nt, (c + 1) * nitems // nt) for c in range(nt)]
+    _announce(kernel, bounds[0] + args)
+    runners = min(_threads(), nt)
+    if runners == 1:
+        for i0, i1 in bounds:
+            kernel(i0, i1, *args)
+        return
+    todo = iter(bounds)
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                nxt = next(todo, None)
+            if nxt is None:
+                return
+            kernel(nxt[0], nxt[1], *args)
+
+    pool = _pool(_threads() - 1)
+    futures = [pool.submit(work) for _ in range(runners - 1)]
+    try:
+        work()
+    finally:
+        for f in futures:
+            f.result()
 
 
 def available() -> bool:
@@ -79,7 +213,36 @@ def supports(field) -> bool:
 
 
 def _k():
-    from . import _cpu_kernels
+    """The kernel module, imported on first use (see ``_import_kernels``)."""
+    k = _KERNELS.get("k")
+    if k is None:
+        k = _KERNELS["k"] = _import_kernels()
+    return k
+
+
+_KERNELS = {}
+
+
+def _import_kernels():
+    """Import the kernels. numba keeps compiled kernels next to the package (``__pycache__``) or,
+    where that directory is not writable (a root-installed site-packages), in the user's cache
+    directory (~/.cache/numba); NUMBA_CACHE_DIR overrides both. Where neither is writable numba
+    refuses to define a cached function at all: the kernels then compile into a temporary
+    directory for this process, with a warning naming NUMBA_CACHE_DIR."""
+    try:
+        from . import _cpu_kernels
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        import tempfile
+
+        import numba.core.config
+        numba.core.config.CACHE_DIR = tempfile.mkdtemp(prefix="refcfg-numba-")
+        logging.getLogger("refcfg").warning(
+            "numba cannot write its cache next to refcfg nor in the user cache directory; the "
+            "sampling kernels compile anew in every process (set NUMBA_CACHE_DIR to a writable "
+            "directory to keep them)")
+        from . import _cpu_kernels
     return _cpu_kernels
 
 
@@ -115,8 +278,7 @@ def _mform(low, tables, n, want_div=False):
         return _NO_MFORM, _NO_MFORM
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
-    with parallel_region():
-        _k().mform_tables(c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
+    _launch(_k().mform_tables, T * d, c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
     return MT, BT
 
 
@@ -166,8 +328,9 @@ def _evaluate(field, x, t, kind, with_div=False):
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
-            k.eval_blk(xs, rows, sub.comp, sub.groups, tab, QA, QB, MT, BT,
-                       _lanes(sub.comp), _ntask(), o, dv)
+            P = _lanes(sub.comp)
+            _launch(k.eval_blk, _nblocks(xs.shape[0], P), xs, rows, _mode_tag(sub.comp), sub.comp,
+                    sub.groups, tab, QA, QB, MT, BT, P, o, dv)
         if idx is None:
             out, div = o, dv
         else:
@@ -207,6 +370,7 @@ def seed_to_int(seed) -> int:
 def normals(seed, n, steps, d, first_particle=0) -> np.ndarray:
     """The (steps, n, d) standard normals the CPU SDE kernel uses for ``seed`` (int): normal
     [s, i, j] is a pure function of (seed, first_particle + i, s, j)."""
+    _k()   # imports _cpu_math (see _import_kernels)
     from ._cpu_math import normals_table
     if first_particle:
         return normals_table(seed_to_int(seed), n + first_particle, steps, d)[:, first_particle:]
@@ -222,11 +386,8 @@ def _blas_controller():
 def _blas_serial(comp):
     """One BLAS thread while a kernel runs its small products (full covariances): inside the
     kernels' parallel loop a threaded BLAS starts threads of its own on cores that are already
-    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS. Also the
-    guard of the parallel region (``refcfg._threads.parallel_region``: serialised when numba's
-    threading layer is not safe for concurrent callers)."""
+    busy (measured: up to 12x slower at K = 4096, d = 16). Other modes call no BLAS."""
     stack = contextlib.ExitStack()
-    stack.enter_context(parallel_region())
     if comp.mode != MODE_DIAG:
         stack.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
     return stack
@@ -240,10 +401,12 @@ def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, firs
     out = np.empty_like(x0)
     dl = np.empty(n) if want_div else None
     with _blas_serial(low.comp):
-        _k().integrate_blk(x0, ts, tab.a, tab.b, low.comp, low.groups, tables, *_qk(low.comp),
-                           *_mform(low, tables, n, want_div), _lanes(low.comp), _ntask(), sigma,
-                           use_noise, nz, np.uint64(key),
-                           np.int64(first_particle), slot, traj, out, dl)
+        P = _lanes(low.comp)
+        _launch(_k().integrate_blk, _nblocks(n, P), x0, ts, tab.a, tab.b, _mode_tag(low.comp),
+                low.comp, low.groups,
+                tables, *_qk(low.comp), *_mform(low, tables, n, want_div), P, sigma,
+                bool(np.any(sigma != 0.0)), use_noise, nz, np.uint64(key),
+                np.int64(first_particle), slot, traj, out, dl)
     return out, dl
 
 
