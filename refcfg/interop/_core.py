@@ -215,15 +215,48 @@ def _predict_flat(field, x, t, predictions, backend, clamp) -> dict:
         return out
     from ..sampling import cpu
     return from_velocity_score(field.schedule, x, t, predictions,
-                               lambda: cpu.velocity(field, x, t), lambda: cpu.score(field, x, t))
+                               lambda: cpu.velocity(field, x, t), lambda: cpu.score(field, x, t),
+                               exact=lambda rows: _predict_flat(field, x[rows], _rows(t, rows),
+                                                                predictions, "numpy", None))
 
 
-def from_velocity_score(sched, x, t, predictions, velocity, score) -> dict:
+def _rows(t, rows):
+    return t if np.ndim(t) == 0 else np.asarray(t)[rows]
+
+
+CONVERSION_RTOL = 1e-9
+"""Largest rounding error, relative to 1 + |x0|, that x0 from the velocity may carry on the fast
+backends; rows beyond it (|x| far beyond the data, where beta u and dbeta x cancel: at t = 0,
+x0 = u + x for the linear schedule) are computed by the NumPy core instead."""
+
+
+def _ill_conditioned(sched, x, t, u, x0, eps) -> np.ndarray:
+    """Rows whose x0 = (beta u - dbeta x) / D, or eps = (dalpha x - alpha u) / D where beta_t = 0
+    (``refcfg.convert``), may be off by more than CONVERSION_RTOL: the bound is the float64
+    rounding of the two products, e.g. eps (|beta u| + |dbeta x|) / |D|, with max norms
+    (non-finite coefficients count as ill-conditioned)."""
+    def coef(f):
+        return np.abs(np.asarray(f(t), dtype=np.float64))
+
+    with np.errstate(all="ignore"):
+        al, be, da, db, D = (coef(f) for f in (sched.alpha, sched.beta, sched.dalpha, sched.dbeta,
+                                               sched.D))
+        un, xn = np.max(np.abs(u), axis=1), np.max(np.abs(x), axis=1)
+        tiny = np.finfo(np.float64).eps
+        ok = tiny * (be * un + db * xn) / D <= CONVERSION_RTOL * (1.0 + np.max(np.abs(x0), axis=1))
+        ok_eps = tiny * (da * xn + al * un) / D <= CONVERSION_RTOL * (1.0 + np.max(np.abs(eps), axis=1))
+        ok &= np.where(be > 0, True, ok_eps)      # eps comes from the velocity only where beta_t = 0
+    return ~ok
+
+
+def from_velocity_score(sched, x, t, predictions, velocity, score, exact=None) -> dict:
     """{prediction: (N, d)} from kernels that give the velocity and the score: ``velocity()`` and
     ``score()`` are called at most once each, only when needed; x0 from the velocity
     (``refcfg.convert``), eps = -beta s (Tweedie) where beta_t > 0 and from the velocity where
     beta_t = 0, v from them (``refcfg.guidance.spaces.v_prediction``). Shared by the CPU and
-    CUDA backends."""
+    CUDA backends. Where that conversion is ill-conditioned (``_ill_conditioned``), x0, eps and v
+    of those rows come from ``exact(rows) -> {prediction: array}`` (the NumPy core), so a fast
+    backend never returns a finite but wrong prediction."""
     from .. import convert
     cache = {}
 
@@ -244,6 +277,12 @@ def from_velocity_score(sched, x, t, predictions, velocity, score) -> dict:
         eps = _eps(sched, x, t, lambda: get("u"), lambda: get("s"))
         for p in need:
             out[p] = {"x0": x0, "eps": eps}[p] if p != "v" else v_prediction(eps, x0, t, sched)
+        bad = _ill_conditioned(sched, x, t, get("u"), x0, eps) if exact is not None else None
+        if bad is not None and np.any(bad):
+            rows = np.flatnonzero(bad)
+            fixed = exact(rows)
+            for p in need:
+                out[p][rows] = fixed[p]
     return out
 
 

@@ -102,14 +102,17 @@ def _cuda_predict(field, x_np, t, prediction, clamp):
     """The prediction through the CUDA kernels: velocity and score on the device, the others from
     them on the host (``refcfg.interop._core.from_velocity_score``, as the CPU backend)."""
     from ..sampling import cuda
-    from ._core import from_velocity_score
+    from ._core import _predict_flat, _rows, from_velocity_score
 
     cuda.require()  # CudaUnavailableError (a RuntimeError) saying why, before any work
     t = clamp_times(t, clamp)
     t = float(t) if t.ndim == 0 else t
     return from_velocity_score(field.schedule, x_np, t, (prediction,),
                                lambda: cuda.evaluate(field, x_np, t, "velocity"),
-                               lambda: cuda.evaluate(field, x_np, t, "score"))[prediction]
+                               lambda: cuda.evaluate(field, x_np, t, "score"),
+                               exact=lambda rows: _predict_flat(field, x_np[rows], _rows(t, rows),
+                                                                (prediction,), "numpy", None)
+                               )[prediction]
 
 
 class ExactModule(torch.nn.Module):

@@ -146,3 +146,20 @@ def test_signal_noise_lengths_are_checked_by_name():
         predict_signal_noise(PATH.field(0), x, 1.0, np.ones(3), "epsilon")
     with pytest.raises(ValueError, match="signal must have 1 or 4 entries"):
         predict_signal_noise(PATH.field(0), x, np.ones(2), 1.0, "epsilon")
+
+
+@pytest.mark.parametrize("problem, x", [("two-class-2d", [[1e50, -1e50], [0.2, 0.1], [3e9, 1e9]]),
+                                        ("gauss-1d", [[1e20], [0.5], [-1e8]]),
+                                        ("mit-symmetric", [[1e30, 2.0], [1.0, 1.0], [40.0, -20.0]])])
+@pytest.mark.parametrize("t", [0.0, 1e-9, 0.3, 1.0 - 1e-9, 1.0])
+def test_cpu_x0_and_eps_far_from_the_data_equal_the_numpy_core(problem, x, t):
+    """Far from the data x0 and eps from the velocity cancel (at t = 0, x0 = u + x on the linear
+    schedule: 1e50 - 1e50): the fast backend must give the NumPy core's answer there, not a finite
+    wrong one. Tolerance: 1e-9 relative to 1 + |exact| (CONVERSION_RTOL)."""
+    path = refcfg.GMMPath(refcfg.problem(problem))
+    x = np.asarray(x, dtype=np.float64)
+    for field in (refcfg.ExactField(path), refcfg.CFGField(path, 0, 3.0)):
+        for prediction in ("x0", "eps"):
+            got = predict(field, x, t, prediction, backend="cpu")
+            want = predict(field, x, t, prediction, backend="numpy")
+            assert np.all(np.abs(got - want) <= 1e-9 * (1.0 + np.abs(want))), (prediction, got, want)
