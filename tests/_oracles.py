@@ -275,3 +275,18 @@ def rowwise_rel_err(a, b, floor=1e-12):
     num = np.linalg.norm(a - b, axis=-1)
     den = np.maximum(np.linalg.norm(b, axis=-1), floor)
     return float(np.max(num / den))
+
+
+def labeled_eps(classes, class_probs, x, t, y, schedule="linear"):
+    """The exact eps prediction of a labeled mixture by explicit Gaussian conditioning, for a user
+    module's field fn(x, t, y) in the ``refcfg check`` tests: ``classes`` is a list of (weights,
+    means, covs) per class, ``y`` an int array with -1 for the null label (the marginal mixture),
+    ``t`` an array whose first entry is the time."""
+    marginal = (np.concatenate([p * c[0] for p, c in zip(class_probs, classes)]),
+                np.concatenate([c[1] for c in classes]), np.concatenate([c[2] for c in classes]))
+    out = np.empty_like(x)
+    for lab in np.unique(y):
+        i = y == lab
+        params = marginal if lab == -1 else classes[int(lab)]
+        out[i] = PathOracle(*params, schedule_formula(schedule, float(t[0]))).post_mean_eps(x[i])
+    return out

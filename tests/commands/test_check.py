@@ -22,22 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 USER_MODULE = '''
 import os, sys, time
 import numpy as np
-from _oracles import PathOracle, schedule_formula
+from _oracles import labeled_eps
 
 import refcfg
 
 _MIX = refcfg.problem("two-class-2d")
 CLASSES = [(g.weights, g.means, g.covs) for g in _MIX.classes]
-MARGINAL = (np.concatenate([p * c[0] for p, c in zip(_MIX.class_probs, CLASSES)]),
-            np.concatenate([c[1] for c in CLASSES]), np.concatenate([c[2] for c in CLASSES]))
 
 def eps(x, t, y):
-    out = np.empty_like(x)
-    for lab in np.unique(y):
-        i = y == lab
-        params = MARGINAL if lab == -1 else CLASSES[int(lab)]
-        out[i] = PathOracle(*params, schedule_formula("linear", float(t[0]))).post_mean_eps(x[i])
-    return out
+    return labeled_eps(CLASSES, _MIX.class_probs, x, t, y)
 
 def exits(x, t, y):
     sys.exit(0)
