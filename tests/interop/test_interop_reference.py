@@ -57,7 +57,7 @@ def test_image_shaped_start_and_tolerance_refusal():
     assert np.max(np.abs(res.x[..., 0] - _flow(x[..., 0], 0.0, 1.0, GAUSS.schedule))) <= 1e-9
     with pytest.raises(ValueError, match="raise max_steps or tol"):
         ode_endpoint(GAUSS, x, 0.0, 1.0, tol=1e-14, steps=2, max_steps=8)
-    with pytest.raises(ValueError, match="max_steps must be >= 2 \* steps"):
+    with pytest.raises(ValueError, match=r"max_steps must be >= 2 \* steps"):
         ode_endpoint(GAUSS, x, 0.0, 1.0, steps=64, max_steps=100)
     with pytest.raises(ValueError, match="t_start must be < t_end"):
         ode_endpoint(GAUSS, x, 0.5, 0.5)
