@@ -17,7 +17,28 @@ from .schedules import Schedule, ScheduleValues, custom_schedule, schedule
 
 __version__ = "0.2.0"
 
-__all__ = ["NULL", "GMM", "LabeledGMM", "GMMPath", "Schedule", "ScheduleValues", "schedule",
-           "custom_schedule", "Field", "ExactField", "GuidedField", "CFGField",
-           "ClassifierGuidedField", "guided", "problem", "load_problem", "PROBLEMS",
-           "DEFAULT_PROBLEM", "sample", "log_likelihood", "convert", "metrics", "__version__"]
+__all__ = [
+    "NULL",
+    "GMM",
+    "LabeledGMM",
+    "GMMPath",
+    "Schedule",
+    "ScheduleValues",
+    "schedule",
+    "custom_schedule",
+    "Field",
+    "ExactField",
+    "GuidedField",
+    "CFGField",
+    "ClassifierGuidedField",
+    "guided",
+    "problem",
+    "load_problem",
+    "PROBLEMS",
+    "DEFAULT_PROBLEM",
+    "sample",
+    "log_likelihood",
+    "convert",
+    "metrics",
+    "__version__",
+]

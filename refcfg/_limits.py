@@ -28,8 +28,9 @@ _SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 def _parse_size(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.IGNORECASE)
     if m is None:
-        raise ValueError(f"REFCFG_MEMORY_LIMIT must be a size in bytes such as 2G or 500M, "
-                         f"got {text!r}")
+        raise ValueError(
+            f"REFCFG_MEMORY_LIMIT must be a size in bytes such as 2G or 500M, got {text!r}"
+        )
     return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
 
 
@@ -54,10 +55,14 @@ def _meminfo_available() -> int | None:
 
 
 def _cgroup_available() -> int | None:
-    for limit_path, usage_path in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        limit = _read_int(limit_path)           # "max" (no limit) reads as None
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit = _read_int(limit_path)  # "max" (no limit) reads as None
         if limit is not None and limit < 2**60:
             return max(limit - (_read_int(usage_path) or 0), 0)
     return None
@@ -66,6 +71,7 @@ def _cgroup_available() -> int | None:
 def _rlimit_as() -> int | None:
     try:
         import resource
+
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     except (ImportError, OSError, ValueError):
         return None
@@ -78,7 +84,7 @@ def available_memory() -> int:
     if override:
         return _parse_size(override)
     found = [v for v in (_meminfo_available(), _cgroup_available(), _rlimit_as()) if v is not None]
-    if not found:                                # no way to tell (not Linux): physical memory
+    if not found:  # no way to tell (not Linux): physical memory
         try:
             return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         except (ValueError, OSError, AttributeError):
@@ -104,8 +110,10 @@ def require_memory(nbytes: float, what: str, driver: str) -> None:
     ("n or steps"). Call it before allocating anything or creating any output.
     """
     budget = MEMORY_FRACTION * available_memory()
-    if not nbytes <= budget:                     # also refuses NaN and inf estimates
-        raise ValueError(f"{what} needs an estimated {format_bytes(nbytes)} of memory but "
-                         f"{format_bytes(budget)} can be used on this machine "
-                         f"({MEMORY_FRACTION:.0%} of {format_bytes(available_memory())} available); "
-                         f"lower {driver}")
+    if not nbytes <= budget:  # also refuses NaN and inf estimates
+        raise ValueError(
+            f"{what} needs an estimated {format_bytes(nbytes)} of memory but "
+            f"{format_bytes(budget)} can be used on this machine "
+            f"({MEMORY_FRACTION:.0%} of {format_bytes(available_memory())} available); "
+            f"lower {driver}"
+        )

@@ -22,9 +22,19 @@ __all__ = ["NpzFile", "NPY_MAGIC"]
 NPY_MAGIC = b"\x93NUMPY"
 """The first bytes of an ``.npy`` file."""
 
-_KIND_NAMES = {"f": "real floating-point", "i": "integer", "u": "unsigned integer", "b": "boolean",
-               "U": "string", "S": "bytes", "c": "complex", "O": "object", "V": "structured",
-               "M": "datetime", "m": "timedelta"}
+_KIND_NAMES = {
+    "f": "real floating-point",
+    "i": "integer",
+    "u": "unsigned integer",
+    "b": "boolean",
+    "U": "string",
+    "S": "bytes",
+    "c": "complex",
+    "O": "object",
+    "V": "structured",
+    "M": "datetime",
+    "m": "timedelta",
+}
 
 
 class NpzFile:
@@ -47,8 +57,10 @@ class NpzFile:
         except OSError as exc:
             raise ValueError(f"{self.label} cannot be read: {exc.strerror}") from None
         if head == NPY_MAGIC:
-            raise ValueError(f"{self.label} holds a single .npy array, not an .npz archive; save "
-                             f"it with np.savez(FILE, name=array)")
+            raise ValueError(
+                f"{self.label} holds a single .npy array, not an .npz archive; save "
+                f"it with np.savez(FILE, name=array)"
+            )
         try:
             self._zip = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -98,13 +110,21 @@ class NpzFile:
             else:
                 raise ValueError(f"unsupported NPY version {version}")
         except (ValueError, TypeError, SyntaxError) as exc:
-            raise ValueError(f"{self.label}: field {name!r} has no valid NPY header "
-                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                             ) from None
+            raise ValueError(
+                f"{self.label}: field {name!r} has no valid NPY header "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
         return tuple(int(s) for s in shape), np.dtype(dtype), fortran
 
-    def array(self, name: str, *, kinds: str = "f", ndim: int | None = None,
-              finite: bool = False, max_items: int | None = None) -> np.ndarray:
+    def array(
+        self,
+        name: str,
+        *,
+        kinds: str = "f",
+        ndim: int | None = None,
+        finite: bool = False,
+        max_items: int | None = None,
+    ) -> np.ndarray:
         """Field ``name`` as an array, after checking its header: dtype kind in ``kinds`` ("f" real
         floats, "i"/"u" integers, "U" strings ...), ``ndim`` dimensions when given, at most
         ``max_items`` entries when given, and a size (declared by the header and by the zip
@@ -118,27 +138,37 @@ class NpzFile:
                 shape, dtype, _ = self._read_header(fp, name)
                 if dtype.hasobject or dtype.kind not in kinds:
                     allowed = " or ".join(_KIND_NAMES.get(k, k) for k in kinds)
-                    raise ValueError(f"{field} has dtype {dtype} ({_KIND_NAMES.get(dtype.kind, '?')}"
-                                     f"); required {allowed}")
+                    raise ValueError(
+                        f"{field} has dtype {dtype} ({_KIND_NAMES.get(dtype.kind, '?')}"
+                        f"); required {allowed}"
+                    )
                 if ndim is not None and len(shape) != ndim:
                     raise ValueError(f"{field} has shape {shape}; required {ndim} dimension(s)")
                 items = math.prod(shape)
                 if max_items is not None and items > max_items:
-                    raise ValueError(f"{field} declares {items} entries (shape {shape}); at most "
-                                     f"{max_items} are accepted here")
+                    raise ValueError(
+                        f"{field} declares {items} entries (shape {shape}); at most "
+                        f"{max_items} are accepted here"
+                    )
                 nbytes = float(items) * dtype.itemsize
-                require_memory(max(nbytes, float(info.file_size)),
-                               f"reading {field} (shape {shape}, {dtype}; {info.file_size} bytes "
-                               f"uncompressed)", "the size of the array in the file")
+                require_memory(
+                    max(nbytes, float(info.file_size)),
+                    f"reading {field} (shape {shape}, {dtype}; {info.file_size} bytes "
+                    f"uncompressed)",
+                    "the size of the array in the file",
+                )
                 if info.file_size < nbytes:
-                    raise ValueError(f"{field} declares {int(nbytes)} bytes of data but the "
-                                     f"archive holds {info.file_size} (truncated or forged)")
+                    raise ValueError(
+                        f"{field} declares {int(nbytes)} bytes of data but the "
+                        f"archive holds {info.file_size} (truncated or forged)"
+                    )
             with self._zip.open(info) as fp:
                 try:
                     arr = np.lib.format.read_array(fp, allow_pickle=False)
                 except ValueError as exc:
-                    raise ValueError(f"{field} cannot be read ({str(exc).splitlines()[0]})"
-                                     ) from None
+                    raise ValueError(
+                        f"{field} cannot be read ({str(exc).splitlines()[0]})"
+                    ) from None
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
             raise ValueError(f"{field} cannot be read ({exc})") from None
         if finite and arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):

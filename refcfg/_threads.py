@@ -35,8 +35,9 @@ def check_blas_threads(value):
     if value is None:
         return None
     if isinstance(value, (bool,)) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ValueError(f"blas_threads must be None (choose by measurement) or a positive int, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"blas_threads must be None (choose by measurement) or a positive int, got {value!r}"
+        )
     return int(value)
 
 
@@ -56,22 +57,30 @@ class BlasThreads:
     threadpoolctl can control, it does nothing (``threads`` is None).
     """
 
-    def __init__(self, blas_threads=None, *, rounds: int = 5, recheck_seconds: float = 10.0,
-                 max_overhead: float = 0.02, margin: float = 0.05, clock=time.perf_counter):
+    def __init__(
+        self,
+        blas_threads=None,
+        *,
+        rounds: int = 5,
+        recheck_seconds: float = 10.0,
+        max_overhead: float = 0.02,
+        margin: float = 0.05,
+        clock=time.perf_counter,
+    ):
         self.requested = check_blas_threads(blas_threads)
         self.rounds = max(2, int(rounds))
         self.recheck_seconds = float(recheck_seconds)
         self.max_overhead = float(max_overhead)
         self.margin = float(margin)
-        self.interval = self.recheck_seconds   # seconds between trials (grows with their cost)
+        self.interval = self.recheck_seconds  # seconds between trials (grows with their cost)
         self._clock = clock
         self._ctl = None
         self._restore = None
         self.default = None
-        self.threads = None          # the count in force between trials
-        self.trials = {}             # candidate -> mean seconds per step in the latest trial
-        self.checks = 0              # trials run
-        self._plan = []              # (candidate, counted) still to run in the current trial
+        self.threads = None  # the count in force between trials
+        self.trials = {}  # candidate -> mean seconds per step in the latest trial
+        self.checks = 0  # trials run
+        self._plan = []  # (candidate, counted) still to run in the current trial
         self._times = {}
         self._last_check = None
         self._current = None
@@ -106,7 +115,7 @@ class BlasThreads:
             return
         limiter = self._ctl.limit(limits=int(n))
         if self._restore is None:
-            self._restore = limiter     # remembers the counts in force on entry
+            self._restore = limiter  # remembers the counts in force on entry
         self._current = n
 
     def _start_trial(self):
@@ -117,7 +126,7 @@ class BlasThreads:
             order += [(n, r > 0) for n in ((one, many) if r % 2 == 0 else (many, one))]
         self._plan = order
         self._times = {}
-        self._all = []               # every trial step's (candidate, seconds), warm-up included
+        self._all = []  # every trial step's (candidate, seconds), warm-up included
         self.checks += 1
 
     def step(self):
@@ -142,15 +151,21 @@ class BlasThreads:
             if not self._plan or self._decided():
                 self._plan = []
                 self.trials = {k: sum(v) / len(v) for k, v in self._times.items()}
-                m1, md = self.trials.get(1, float("inf")), self.trials.get(self.default, float("inf"))
+                m1, md = (
+                    self.trials.get(1, float("inf")),
+                    self.trials.get(self.default, float("inf")),
+                )
                 self.threads = self.default if md < (1.0 - self.margin) * m1 else 1
                 # what the trial cost beyond running every one of its steps at the chosen count
                 extra = sum(dt for _, dt in self._all) - len(self._all) * self.trials[self.threads]
                 self.interval = max(self.recheck_seconds, extra / self.max_overhead)
                 self._last_check = now
                 self._set(self.threads)
-        elif (self.requested is None and self._last_check is not None
-              and now - self._last_check > self.interval):
+        elif (
+            self.requested is None
+            and self._last_check is not None
+            and now - self._last_check > self.interval
+        ):
             self._start_trial()
 
     def _decided(self) -> bool:
@@ -167,10 +182,14 @@ class BlasThreads:
         """What was chosen: threads (the count in force at the end; None without a controllable
         BLAS), requested, default, trials (mean seconds per step of each candidate in the latest
         trial), checks (trials run) and interval (seconds between trials at the end)."""
-        return dict(threads=self.threads if self.threads is not None else self._current,
-                    requested=self.requested, default=self.default,
-                    trials={int(k): float(v) for k, v in self.trials.items()}, checks=self.checks,
-                    interval=float(self.interval))
+        return dict(
+            threads=self.threads if self.threads is not None else self._current,
+            requested=self.requested,
+            default=self.default,
+            trials={int(k): float(v) for k, v in self.trials.items()},
+            checks=self.checks,
+            interval=float(self.interval),
+        )
 
 
 class _Step:

@@ -86,7 +86,9 @@ def _components(branches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     u = np.stack([np.cos(angle), np.sin(angle)], axis=-1)  # (B, 2) unit vector along the branch
     v = np.stack([-np.sin(angle), np.cos(angle)], axis=-1)  # (B, 2) unit normal
     # means in tree coordinates: start + s * length * u for s in _POSITIONS, (B, P, 2)
-    centres = start[:, None, :] + (_POSITIONS[None, :, None] * length[:, None, None]) * u[:, None, :]
+    centres = (
+        start[:, None, :] + (_POSITIONS[None, :, None] * length[:, None, None]) * u[:, None, :]
+    )
     # ellipse in tree coordinates: std 0.06 L along u, 0.012 * 0.8**level across, (B, 2, 2)
     sd_along = _ALONG_STD * length
     sd_across = _ACROSS_STD * _LENGTH_DECAY**level

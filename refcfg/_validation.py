@@ -29,7 +29,7 @@ def as_float_array(value, name: str, *, ndim: int | None = None, copy: bool = Tr
         raise TypeError(f"{name} must be a numeric array, got {_describe(value)}")
     try:
         raw = np.asarray(value)
-        if raw.dtype.kind not in "iuf":            # bool, complex, object, strings ...
+        if raw.dtype.kind not in "iuf":  # bool, complex, object, strings ...
             raise TypeError
         arr = raw.astype(np.float64, copy=copy)
     except (TypeError, ValueError) as exc:
@@ -46,22 +46,32 @@ X_MAX = 1e100
 """Largest accepted |x| entry: quadratic forms of larger points overflow float64."""
 
 
-def as_points(x, d: int, name: str = "x", context: str = "the problem", *,
-              allow_empty: bool = False, copy: bool = True) -> np.ndarray:
+def as_points(
+    x,
+    d: int,
+    name: str = "x",
+    context: str = "the problem",
+    *,
+    allow_empty: bool = False,
+    copy: bool = True,
+) -> np.ndarray:
     """x as a finite float64 array of shape (N, d) with entries |x| <= X_MAX; N >= 1 unless
     ``allow_empty`` (the public field functions map (0, d) to an empty output, as NumPy does).
     ``copy=False``: a float64 array comes back as itself (for callers that only read it)."""
     arr = as_float_array(x, name, copy=copy)
     n_min = 0 if allow_empty else 1
     if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < n_min:
-        raise ValueError(f"{name} has shape {arr.shape} but {context} requires (N, {d}) with "
-                         f"N >= {n_min}")
+        raise ValueError(
+            f"{name} has shape {arr.shape} but {context} requires (N, {d}) with N >= {n_min}"
+        )
     if arr.size == 0:
         return arr
-    big = max(float(arr.max()), -float(arr.min()))      # reductions: no |x| temporary
+    big = max(float(arr.max()), -float(arr.min()))  # reductions: no |x| temporary
     if big > X_MAX:
-        raise ValueError(f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
-                         f"(quadratic forms would overflow float64)")
+        raise ValueError(
+            f"{name} has entries up to {big:.3g}; |{name}| <= {X_MAX:g} is required "
+            f"(quadratic forms would overflow float64)"
+        )
     return arr
 
 
@@ -79,9 +89,11 @@ def require_bounded_state(x, what: str = "sampling") -> None:
     x = np.asarray(x)
     # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons
     if x.size and not (x.max() <= X_MAX and x.min() >= -X_MAX):
-        raise ValueError(f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
-                         f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "
-                         f"where the field is singular")
+        raise ValueError(
+            f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
+            f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "
+            f"where the field is singular"
+        )
 
 
 def path_hint(value) -> str:
@@ -117,8 +129,9 @@ def as_times(t, n: int, name: str = "t") -> np.ndarray | float:
     if arr.shape != (n,):
         raise ValueError(f"{name} has shape {arr.shape} but x implies a float or shape ({n},)")
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, "
-                         f"{float(arr.max())!r}]")
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]"
+        )
     return arr
 
 
@@ -135,14 +148,16 @@ def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray | None:
         return np.full(n, int(y), dtype=np.int64)
     raw = np.asarray(y)
     if raw.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer label, None or an integer array, got {_describe(y)}")
+        raise TypeError(
+            f"{name} must be an integer label, None or an integer array, got {_describe(y)}"
+        )
     if raw.ndim == 0:
         raw = np.full(n, raw)
     elif raw.shape != (n,):
         raise ValueError(f"{name} has shape {raw.shape} but x implies an int or shape ({n},)")
-    if raw.dtype.kind == "u":                                 # unsigned: no NULL, no negatives
+    if raw.dtype.kind == "u":  # unsigned: no NULL, no negatives
         bad = raw >= n_classes
-    else:                                                     # checked before any cast
+    else:  # checked before any cast
         bad = (raw != NULL) & ((raw < 0) | (raw >= n_classes))
     if np.any(bad):
         raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {raw[bad][0]}")
@@ -159,8 +174,10 @@ forms (``X_MAX``)."""
 def _bounded_weight(arr: np.ndarray, name: str) -> None:
     big = float(np.max(np.abs(arr))) if arr.size else 0.0
     if big > W_MAX:
-        raise ValueError(f"{name} must satisfy |{name}| <= {W_MAX:g} (a guidance weight; w = 1 is no "
-                         f"guidance), got {big:.3g}")
+        raise ValueError(
+            f"{name} must satisfy |{name}| <= {W_MAX:g} (a guidance weight; w = 1 is no "
+            f"guidance), got {big:.3g}"
+        )
 
 
 def as_weight(w, n: int, name: str = "w") -> float | np.ndarray:
@@ -196,7 +213,9 @@ def as_probabilities(weights, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be >= 0, got minimum {float(w.min())!r}")
     total = w.sum()
     if abs(total - 1.0) > WEIGHT_TOL:
-        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {float(total)!r}")
+        raise ValueError(
+            f"{name} must sum to 1 (tolerance {WEIGHT_TOL:g}), got sum {float(total)!r}"
+        )
     return w / total
 
 
@@ -219,8 +238,16 @@ def as_generator(seed) -> np.random.Generator:
     raise TypeError(f"seed must be None, an int or a np.random.Generator, got {_describe(seed)}")
 
 
-def as_real(value, name: str, *, lo: float | None = None, hi: float | None = None,
-            gt: float | None = None, allow_inf: bool = False, context: str = "") -> float:
+def as_real(
+    value,
+    name: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    gt: float | None = None,
+    allow_inf: bool = False,
+    context: str = "",
+) -> float:
     """A real scalar parameter as a float: finite (or +-inf when ``allow_inf``), >= lo, <= hi and
     > gt where given. ``context`` (e.g. " for schedule 'vp'") is appended to the messages."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -275,7 +302,9 @@ def as_label(y, n_classes: int, name: str = "y"):
         raise TypeError(f"{name} must be None, an int label or a 1-D int array, got {_describe(y)}")
     bad = (arr != NULL) & ((arr < 0) | (arr >= n_classes))
     if np.any(bad):
-        raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {int(arr[bad][0])}")
+        raise ValueError(
+            f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {int(arr[bad][0])}"
+        )
     return arr.astype(np.int64)
 
 
@@ -289,8 +318,9 @@ def as_guidance_weight(w, name: str = "w"):
     if arr.ndim == 0:
         return float(arr)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a float or a 1-D array (one weight per point), got shape "
-                         f"{arr.shape}")
+        raise ValueError(
+            f"{name} must be a float or a 1-D array (one weight per point), got shape {arr.shape}"
+        )
     return arr
 
 
@@ -303,7 +333,9 @@ def as_weight_rows(w, n: int, name: str = "w") -> np.ndarray:
     if arr.ndim == 0:
         return np.full((n, 1), float(arr))
     if arr.shape != (n,):
-        raise ValueError(f"{name} has shape {arr.shape} but the predictions imply a float or ({n},)")
+        raise ValueError(
+            f"{name} has shape {arr.shape} but the predictions imply a float or ({n},)"
+        )
     return arr[:, None]
 
 
@@ -312,8 +344,10 @@ def as_prediction_pair(c, u, name_c: str = "c", name_u: str = "u") -> tuple[np.n
     c = as_float_array(c, name_c, ndim=2)
     u = as_float_array(u, name_u, ndim=2)
     if c.shape != u.shape:
-        raise ValueError(f"{name_c} has shape {c.shape} but {name_u} has shape {u.shape}; "
-                         f"equal (N, d) shapes are required")
+        raise ValueError(
+            f"{name_c} has shape {c.shape} but {name_u} has shape {u.shape}; "
+            f"equal (N, d) shapes are required"
+        )
     return c, u
 
 
@@ -321,8 +355,9 @@ def as_unit_times(t, name: str = "t") -> np.ndarray:
     """Times of any shape as a float64 array with entries in [0, 1] (schedules)."""
     arr = as_float_array(t, name)
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, "
-                         f"{float(arr.max())!r}]")
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]"
+        )
     return arr
 
 
@@ -346,8 +381,9 @@ def require_nonzero(q, t, what: str) -> None:
     if np.any(q == 0):
         tt = np.atleast_1d(t)
         bad = tt[np.nonzero(np.broadcast_to(q.ravel(), tt.shape) == 0)[0][0]]
-        raise ValueError(f"t = {float(bad)!r}: this conversion divides by {what} = 0 there "
-                         f"and is undefined")
+        raise ValueError(
+            f"t = {float(bad)!r}: this conversion divides by {what} = 0 there and is undefined"
+        )
 
 
 def require_positive_alpha(alpha, tt, what: str, schedule_name: str) -> None:
@@ -355,8 +391,10 @@ def require_positive_alpha(alpha, tt, what: str, schedule_name: str) -> None:
     zero = np.atleast_1d(alpha <= 0.0)
     if np.any(zero):
         bad = float(np.atleast_1d(tt)[zero][0])
-        raise ValueError(f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
-                         f"(t = 0 for schedule {schedule_name!r}); it diverges like 1/alpha_t")
+        raise ValueError(
+            f"t = {bad!r}: {what} is undefined where alpha_t = 0 "
+            f"(t = 0 for schedule {schedule_name!r}); it diverges like 1/alpha_t"
+        )
 
 
 TOML_MAX_DEPTH = 32
@@ -392,22 +430,27 @@ def read_toml_file(path, what: str) -> dict:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                         f"{exc.start} cannot be decoded); TOML files must be saved as UTF-8"
-                         ) from None
+        raise ValueError(
+            f"{name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start} cannot be decoded); TOML files must be saved as UTF-8"
+        ) from None
     try:
         doc = tomllib.loads(text)
     except RecursionError:
-        raise ValueError(f"{name} nests arrays or tables too deeply to be parsed (at most "
-                         f"{TOML_MAX_DEPTH} levels are accepted)") from None
+        raise ValueError(
+            f"{name} nests arrays or tables too deeply to be parsed (at most "
+            f"{TOML_MAX_DEPTH} levels are accepted)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{name} is not valid TOML: {exc}") from None
     stack = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > TOML_MAX_DEPTH:
-            raise ValueError(f"{name} nests arrays or tables {depth} levels deep; at most "
-                             f"{TOML_MAX_DEPTH} are accepted")
+            raise ValueError(
+                f"{name} nests arrays or tables {depth} levels deep; at most "
+                f"{TOML_MAX_DEPTH} are accepted"
+            )
         children = value.values() if isinstance(value, dict) else value
         stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
     return doc
@@ -424,10 +467,11 @@ def numeric_tree(value, where: str):
         if isinstance(v, list):
             stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(v))))
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            kind = {bool: "a boolean", str: "a string", dict: "a table"}.get(type(v),
-                                                                          type(v).__name__)
+            kind = {bool: "a boolean", str: "a string", dict: "a table"}.get(
+                type(v), type(v).__name__
+            )
             raise ValueError(f"field {at} must be a number, got {kind} ({v!r})")
-        elif not abs(v) < 1.7976931348623157e308:     # nan, inf, or an int beyond float64
-            got = (f"an integer of {len(str(abs(v)))} digits" if isinstance(v, int) else repr(v))
+        elif not abs(v) < 1.7976931348623157e308:  # nan, inf, or an int beyond float64
+            got = f"an integer of {len(str(abs(v)))} digits" if isinstance(v, int) else repr(v)
             raise ValueError(f"field {at} must be a finite float64 number, got {got}")
     return value

@@ -29,8 +29,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands
-    parser = _Parser(prog="refcfg", description="Exact classifier-free guidance for Gaussian-mixture "
-                     "flow matching: fields, samplers, checks, figures.")
+
+    parser = _Parser(
+        prog="refcfg",
+        description="Exact classifier-free guidance for Gaussian-mixture "
+        "flow matching: fields, samplers, checks, figures.",
+    )
     parser.add_argument("--version", action="version", version=f"refcfg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -51,7 +55,8 @@ def main(argv=None) -> int:
             parser.print_help()
             return 2
         from .sampling.cpu import announce_compiles
-        with announce_compiles():   # one line on stderr before a sampling kernel compiles
+
+        with announce_compiles():  # one line on stderr before a sampling kernel compiles
             status = args.func(args)
         return 0 if status is None else int(status)
     except (UsageError, ValueError, TypeError, OSError) as exc:

@@ -36,9 +36,22 @@ import functools
 from ._validation import as_float_array, as_points, as_times, require_finite_result, require_nonzero
 from .schedules import Schedule, schedule as _make_schedule
 
-__all__ = ["convert", "QUANTITIES", "velocity_to_score", "score_to_velocity", "score_to_eps",
-           "eps_to_score", "x0_to_eps", "eps_to_x0", "velocity_to_eps", "velocity_to_x0",
-           "x0_to_velocity", "eps_to_velocity", "x0_to_score", "score_to_x0"]
+__all__ = [
+    "convert",
+    "QUANTITIES",
+    "velocity_to_score",
+    "score_to_velocity",
+    "score_to_eps",
+    "eps_to_score",
+    "x0_to_eps",
+    "eps_to_x0",
+    "velocity_to_eps",
+    "velocity_to_x0",
+    "x0_to_velocity",
+    "eps_to_velocity",
+    "x0_to_score",
+    "score_to_x0",
+]
 
 QUANTITIES = ("velocity", "score", "x0", "eps")
 
@@ -67,13 +80,16 @@ def _prep(value, x, t, schedule, name):
 def _finite(target):
     """The converter's result checked finite (``require_finite_result``): a value so large that the
     conversion overflows float64 is an error naming the target, never inf or NaN."""
+
     def wrap(fn):
         @functools.wraps(fn)
         def call(*args, **kwargs):
             out = fn(*args, **kwargs)
             require_finite_result(out, target)
             return out
+
         return call
+
     return wrap
 
 
@@ -139,10 +155,16 @@ def _velocity_system(v, x, t, sched, al, be, da, bdb):
     if not np.all(first | (d2 != 0)):
         require_nonzero(np.where(first, 1.0, d2), t, "dalpha_t beta_t - dbeta_t alpha_t")
     with np.errstate(invalid="ignore", divide="ignore"):
-        x0 = np.where(first, (be * v - db * x) / np.where(first, d1, 1.0),
-                      (be * be * v - bdb * x) / np.where(first, 1.0, d2))
-        eps = np.where(first, (da * x - al * v) / np.where(first, d1, 1.0),
-                       be * (da * x - al * v) / np.where(first, 1.0, d2))
+        x0 = np.where(
+            first,
+            (be * v - db * x) / np.where(first, d1, 1.0),
+            (be * be * v - bdb * x) / np.where(first, 1.0, d2),
+        )
+        eps = np.where(
+            first,
+            (da * x - al * v) / np.where(first, d1, 1.0),
+            be * (da * x - al * v) / np.where(first, 1.0, d2),
+        )
     return x0, eps
 
 
@@ -175,12 +197,15 @@ def velocity_to_score(u, x, t, schedule="linear"):
     (alpha u - dalpha x) / (beta D), and -x / beta_t^2 where alpha_t = 0. Undefined (ValueError)
     where beta D = 0 with alpha_t > 0 (t = 1 for "linear")."""
     v, x, t, sched, (al, be, da, db, bdb) = _prep(u, x, t, schedule, "velocity")
-    aa = _col(sched.beta_D(t))                                # alpha_t a_t
+    aa = _col(sched.beta_D(t))  # alpha_t a_t
     origin = al == 0
     require_nonzero(np.where(origin, 1.0, aa), t, "a_t")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(origin, -x / np.where(origin, be * be, 1.0),
-                        (al * v - da * x) / np.where(origin, 1.0, aa))
+        return np.where(
+            origin,
+            -x / np.where(origin, be * be, 1.0),
+            (al * v - da * x) / np.where(origin, 1.0, aa),
+        )
 
 
 @_finite("score")
@@ -200,12 +225,18 @@ def score_to_x0(score, x, t, schedule="linear"):
 
 
 _TABLE = {
-    ("score", "velocity"): score_to_velocity, ("velocity", "score"): velocity_to_score,
-    ("score", "eps"): score_to_eps, ("eps", "score"): eps_to_score,
-    ("x0", "eps"): x0_to_eps, ("eps", "x0"): eps_to_x0,
-    ("velocity", "x0"): velocity_to_x0, ("velocity", "eps"): velocity_to_eps,
-    ("x0", "velocity"): x0_to_velocity, ("eps", "velocity"): eps_to_velocity,
-    ("x0", "score"): x0_to_score, ("score", "x0"): score_to_x0,
+    ("score", "velocity"): score_to_velocity,
+    ("velocity", "score"): velocity_to_score,
+    ("score", "eps"): score_to_eps,
+    ("eps", "score"): eps_to_score,
+    ("x0", "eps"): x0_to_eps,
+    ("eps", "x0"): eps_to_x0,
+    ("velocity", "x0"): velocity_to_x0,
+    ("velocity", "eps"): velocity_to_eps,
+    ("x0", "velocity"): x0_to_velocity,
+    ("eps", "velocity"): eps_to_velocity,
+    ("x0", "score"): x0_to_score,
+    ("score", "x0"): score_to_x0,
 }
 
 

@@ -18,8 +18,15 @@ import numpy as np
 
 from ._validation import _describe, as_choice, as_float_array, as_int, as_real
 
-__all__ = ["load_digits", "labeled_points", "fit_class_mixtures", "ClassFit", "DIGITS_RANGE",
-           "COVARIANCE_TYPES", "require_sklearn"]
+__all__ = [
+    "load_digits",
+    "labeled_points",
+    "fit_class_mixtures",
+    "ClassFit",
+    "DIGITS_RANGE",
+    "COVARIANCE_TYPES",
+    "require_sklearn",
+]
 
 DIGITS_RANGE = (-1.0, 1.0)
 """The range the digits' pixel values 0..16 are mapped to (affinely: v / 8 - 1)."""
@@ -34,8 +41,10 @@ def require_sklearn(what: str):
     try:
         import sklearn  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f"{what} needs scikit-learn, the optional \"data\" extra: "
-                          f"pip install 'refcfg[data]' (or pip install scikit-learn)") from exc
+        raise ImportError(
+            f'{what} needs scikit-learn, the optional "data" extra: '
+            f"pip install 'refcfg[data]' (or pip install scikit-learn)"
+        ) from exc
     return sklearn
 
 
@@ -60,15 +69,19 @@ def labeled_points(X, labels, name_x: str = "X", name_labels: str = "labels"):
     if raw.dtype.kind not in "iu":
         raise TypeError(f"{name_labels} must be an integer array, got {_describe(labels)}")
     if raw.shape != (X.shape[0],):
-        raise ValueError(f"{name_labels} has shape {raw.shape} but {name_x} implies ({X.shape[0]},)")
+        raise ValueError(
+            f"{name_labels} has shape {raw.shape} but {name_x} implies ({X.shape[0]},)"
+        )
     if raw.min() < 0:
         raise ValueError(f"{name_labels} must be class indices >= 0, got {int(raw.min())}")
     lab = raw.astype(np.int64)
     C = int(lab.max()) + 1
     missing = np.nonzero(np.bincount(lab, minlength=C) == 0)[0]
     if missing.size:
-        raise ValueError(f"{name_labels} must use every class 0..{C - 1} (classes are indexed by "
-                         f"label); class {int(missing[0])} has no point")
+        raise ValueError(
+            f"{name_labels} must use every class 0..{C - 1} (classes are indexed by "
+            f"label); class {int(missing[0])} has no point"
+        )
     return np.ascontiguousarray(X), lab, C
 
 
@@ -84,8 +97,15 @@ class ClassFit(NamedTuple):
     converged: bool
 
 
-def fit_class_mixtures(X, labels, components: int = 10, covariance_type: str = "full",
-                       reg_covar: float = 1e-3, seed: int = 0, n_init: int = 1) -> list[ClassFit]:
+def fit_class_mixtures(
+    X,
+    labels,
+    components: int = 10,
+    covariance_type: str = "full",
+    reg_covar: float = 1e-3,
+    seed: int = 0,
+    n_init: int = 1,
+) -> list[ClassFit]:
     """Fit scikit-learn's ``GaussianMixture`` to each class (``random_state=seed``, so the fit is
     reproducible). A class with fewer points than ``components`` gets one component per point.
     ``reg_covar`` is added to every covariance's diagonal, keeping them positive definite."""
@@ -103,13 +123,26 @@ def fit_class_mixtures(X, labels, components: int = 10, covariance_type: str = "
     for c in range(C):
         Xc = X[lab == c]
         k = min(components, Xc.shape[0])
-        gm = GaussianMixture(n_components=k, covariance_type=covariance_type, reg_covar=reg_covar,
-                             random_state=seed, n_init=n_init, max_iter=500)
+        gm = GaussianMixture(
+            n_components=k,
+            covariance_type=covariance_type,
+            reg_covar=reg_covar,
+            random_state=seed,
+            n_init=n_init,
+            max_iter=500,
+        )
         gm.fit(Xc)
         covs = np.asarray(gm.covariances_, dtype=np.float64)
         if covariance_type == "tied":
             covs = np.broadcast_to(covs, (k, d, d)).copy()
-        fits.append(ClassFit(np.asarray(gm.weights_, dtype=np.float64),
-                             np.asarray(gm.means_, dtype=np.float64), covs,
-                             float(gm.score(Xc)), int(Xc.shape[0]), bool(gm.converged_)))
+        fits.append(
+            ClassFit(
+                np.asarray(gm.weights_, dtype=np.float64),
+                np.asarray(gm.means_, dtype=np.float64),
+                covs,
+                float(gm.score(Xc)),
+                int(Xc.shape[0]),
+                bool(gm.converged_),
+            )
+        )
     return fits

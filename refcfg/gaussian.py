@@ -102,7 +102,9 @@ def _cov(V, name, d):
         raise ValueError(f"{name} must be a finite symmetric matrix")
     a = 0.5 * (a + a.T)
     if np.linalg.eigvalsh(a).min() <= 0:
-        raise ValueError(f"{name} must be positive definite, got eigenvalues {np.linalg.eigvalsh(a)}")
+        raise ValueError(
+            f"{name} must be positive definite, got eigenvalues {np.linalg.eigvalsh(a)}"
+        )
     return a
 
 
@@ -135,8 +137,10 @@ def tilted_gaussian(m1, V1, m0, V0, w) -> GaussianLaw:
     P = w * P1 + (1.0 - w) * P0
     P = 0.5 * (P + P.T)
     if np.linalg.eigvalsh(P).min() <= 0:
-        raise ValueError(f"w = {w}: the tilted precision w V1^-1 + (1-w) V0^-1 is not positive "
-                         "definite, so p(x|y)^w p(x)^(1-w) is not normalisable")
+        raise ValueError(
+            f"w = {w}: the tilted precision w V1^-1 + (1-w) V0^-1 is not positive "
+            "definite, so p(x|y)^w p(x)^(1-w) is not normalisable"
+        )
     cov = np.linalg.inv(P)
     cov = 0.5 * (cov + cov.T)
     return GaussianLaw(cov @ (w * P1 @ m1 + (1.0 - w) * P0 @ m0), cov)
@@ -189,12 +193,15 @@ def _closed_1d(w, m1, V1, m0, V0, sampler, alpha0, G0, u0, m_init, v0):
     G1 = np.exp(w * np.log(V1) + (1.0 - w) * np.log(V0))
     if sampler == "ode":
         var = v0 * G1 / G0
-        mean = np.sqrt(G1 / G0) * m_init + 0.5 * np.sqrt(G1) * _ode_mean_integral(w, m1, V1, m0, V0, u0)
+        mean = np.sqrt(G1 / G0) * m_init + 0.5 * np.sqrt(G1) * _ode_mean_integral(
+            w, m1, V1, m0, V0, u0
+        )
         return mean, var
     # sde, sigma_t^2 = 2 a_t
     var = v0 * (alpha0 * G1 / G0) ** 2 + G1 * G1 * _I(2.0 * w - 1.0, V1, V0, u0)
-    mean = m_init * alpha0 * G1 / G0 + G1 * (w * m1 * _I(w, V1, V0, u0)
-                                             + (1.0 - w) * m0 * _I(w - 1.0, V1, V0, u0))
+    mean = m_init * alpha0 * G1 / G0 + G1 * (
+        w * m1 * _I(w, V1, V0, u0) + (1.0 - w) * m0 * _I(w - 1.0, V1, V0, u0)
+    )
     return mean, var
 
 
@@ -202,8 +209,10 @@ def _common_basis(V1, V0):
     """Orthogonal Q diagonalising both commuting V1, V0 (ValueError if they do not commute)."""
     comm = np.linalg.norm(V1 @ V0 - V0 @ V1)
     if comm > 1e-10 * np.linalg.norm(V1) * np.linalg.norm(V0):
-        raise ValueError(f"V1 and V0 do not commute (||V1 V0 - V0 V1|| = {comm:.3g}); the closed "
-                         "form needs commuting covariances: use method='ivp'")
+        raise ValueError(
+            f"V1 and V0 do not commute (||V1 V0 - V0 V1|| = {comm:.3g}); the closed "
+            "form needs commuting covariances: use method='ivp'"
+        )
     # a generic combination has the joint eigenvectors (ties of both spectra are harmless)
     _, Q = np.linalg.eigh(V1 + np.pi * V0)
     l1 = np.einsum("ji,jk,ki->i", Q, V1, Q)
@@ -271,9 +280,22 @@ def _ivp(w, m1, V1, m0, V0, sampler, sch, t0, m_init, C_init, rtol, t_floor):
 # --------------------------------------------------------------------------------------------
 
 
-def cfg_endpoint(m1, V1, m0, V0, w, *, sampler="ode", schedule="linear", t_start=0.0,
-                 init_mean=None, init_var=1.0, method="closed", rtol=1e-10,
-                 t_floor=1e-9) -> GaussianLaw:
+def cfg_endpoint(
+    m1,
+    V1,
+    m0,
+    V0,
+    w,
+    *,
+    sampler="ode",
+    schedule="linear",
+    t_start=0.0,
+    init_mean=None,
+    init_var=1.0,
+    method="closed",
+    rtol=1e-10,
+    t_floor=1e-9,
+) -> GaussianLaw:
     """Exact law of X_1 for the CFG-guided ODE or SDE between Gaussian laws (see module docstring).
 
     CFG as in the notes (arXiv 2506.02070, eq. 65): u~ = w u(x|y) + (1 - w) u(x), with
@@ -313,10 +335,13 @@ def cfg_endpoint(m1, V1, m0, V0, w, *, sampler="ode", schedule="linear", t_start
     u0 = np.inf if al0 == 0.0 else (be0 / al0) ** 2
     mean, var = np.empty(d), np.empty(d)
     for i in range(d):
-        G0 = np.exp(w * np.log(al0 * al0 * l1[i] + be0 * be0)
-                    + (1.0 - w) * np.log(al0 * al0 * l0[i] + be0 * be0))
-        mean[i], var[i] = _closed_1d(w, mu1[i], l1[i], mu0[i], l0[i], sampler, al0, G0, u0,
-                                     mui[i], v0)
+        G0 = np.exp(
+            w * np.log(al0 * al0 * l1[i] + be0 * be0)
+            + (1.0 - w) * np.log(al0 * al0 * l0[i] + be0 * be0)
+        )
+        mean[i], var[i] = _closed_1d(
+            w, mu1[i], l1[i], mu0[i], l0[i], sampler, al0, G0, u0, mui[i], v0
+        )
     cov = (Q * var) @ Q.T
     return GaussianLaw(Q @ mean, 0.5 * (cov + cov.T))
 
@@ -346,8 +371,9 @@ def _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t):
     return A, B, P, c
 
 
-def discrete_endpoint_1d(m1, v1, m0, v0, w, ts, sampler, *, schedule="linear", sigma=None,
-                         init_mean=0.0, init_var=1.0) -> tuple[float, float]:
+def discrete_endpoint_1d(
+    m1, v1, m0, v0, w, ts, sampler, *, schedule="linear", sigma=None, init_mean=0.0, init_var=1.0
+) -> tuple[float, float]:
     """Exact (mean, variance) after the discretised sampler of ``refcfg.sample`` on the grid ``ts``.
 
     The CFG field between 1-D Gaussian laws N(m1, v1), N(m0, v0) is affine, so each step of

@@ -74,8 +74,7 @@ def _labelled(mixture, name="mixture"):
     if not hasattr(m, "classes") and hasattr(m, "mixture"):
         m = m.mixture
     if not (hasattr(m, "classes") and hasattr(m, "class_probs")):
-        raise TypeError(
-            f"{name} must be a LabeledGMM (or a GMMPath), got {type(mixture).__name__}")
+        raise TypeError(f"{name} must be a LabeledGMM (or a GMMPath), got {type(mixture).__name__}")
     return m
 
 
@@ -88,7 +87,9 @@ def _components(mixture, name="mixture"):
     if hasattr(m, "classes") and hasattr(m, "marginal"):
         m = m.marginal
     if not hasattr(m, "responsibilities"):
-        raise TypeError(f"{name} must be a GMM, LabeledGMM or GMMPath, got {type(mixture).__name__}")
+        raise TypeError(
+            f"{name} must be a GMM, LabeledGMM or GMMPath, got {type(mixture).__name__}"
+        )
     return m
 
 
@@ -110,7 +111,7 @@ def _pair_dist_sum(a, b, block):
     total = 0.0
     bb = np.einsum("ij,ij->i", b, b)
     for s in range(0, a.shape[0], block):
-        ab = a[s:s + block]
+        ab = a[s : s + block]
         aa = np.einsum("ij,ij->i", ab, ab)
         d2 = aa[:, None] + bb[None, :] - 2.0 * ab @ b.T
         np.maximum(d2, 0.0, out=d2)
@@ -216,8 +217,13 @@ def class_log_posteriors(x, mixture):
     log p(y) + log p(x|y) - log p(x), normalised by log-sum-exp over classes."""
     lab = _labelled(mixture)
     x = _samples(x, "x", d=getattr(lab, "d", None))
-    lp = np.stack([np.log(float(p)) + np.asarray(g.log_prob(x), dtype=np.float64)
-                   for p, g in zip(lab.class_probs, lab.classes)], axis=1)
+    lp = np.stack(
+        [
+            np.log(float(p)) + np.asarray(g.log_prob(x), dtype=np.float64)
+            for p, g in zip(lab.class_probs, lab.classes)
+        ],
+        axis=1,
+    )
     return lp - logsumexp(lp, axis=1, keepdims=True)
 
 
@@ -227,7 +233,9 @@ class ClassConfidence:
 
     mean_prob: float
     accuracy: float
-    class_fraction: np.ndarray  # (C,) fraction of samples the Bayes classifier assigns to each class
+    class_fraction: (
+        np.ndarray
+    )  # (C,) fraction of samples the Bayes classifier assigns to each class
 
 
 def class_confidence(x, mixture, y):

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (WEIGHT_TOL, _describe, as_float_array, as_generator, as_points,
-                          as_positive_int, as_probabilities)
+from ._validation import (
+    WEIGHT_TOL,
+    _describe,
+    as_float_array,
+    as_generator,
+    as_points,
+    as_positive_int,
+    as_probabilities,
+)
 
 __all__ = ["GMM", "LabeledGMM", "WEIGHT_TOL", "EIG_RTOL", "SYM_RTOL"]
 
@@ -34,14 +41,18 @@ def _eig_covs(covs, K: int, d: int, name: str = "covs"):
         bad = np.nonzero(asym > SYM_RTOL * np.maximum(scale, np.finfo(float).tiny))[0]
         if bad.size:
             k = int(bad[0])
-            raise ValueError(f"{name}[{k}] must be symmetric, got max|C - C^T| = {asym[k]:.3g} "
-                             f"(tolerance {SYM_RTOL:g} relative)")
+            raise ValueError(
+                f"{name}[{k}] must be symmetric, got max|C - C^T| = {asym[k]:.3g} "
+                f"(tolerance {SYM_RTOL:g} relative)"
+            )
         sym = 0.5 * (c + np.swapaxes(c, 1, 2))
         lam, Q = np.linalg.eigh(sym)
         cov_type = "full"
     else:
-        raise ValueError(f"{name} has shape {c.shape} but means implies ({K}, {d}, {d}) full, "
-                         f"({K}, {d}) diagonal or ({K},) isotropic")
+        raise ValueError(
+            f"{name} has shape {c.shape} but means implies ({K}, {d}, {d}) full, "
+            f"({K}, {d}) diagonal or ({K},) isotropic"
+        )
     # A covariance equal to zero (every entry exactly 0) is a point mass: eigenvalues 0, eigenvectors I.
     point = np.all(c.reshape(K, -1) == 0.0, axis=1)
     lam = np.where(point[:, None], 0.0, lam)
@@ -51,9 +62,11 @@ def _eig_covs(covs, K: int, d: int, name: str = "covs"):
     bad = np.nonzero(~point & ((lam.min(axis=1) <= EIG_RTOL * lam_max) | (lam.min(axis=1) <= 0)))[0]
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"{name}[{k}] must be positive definite, got eigenvalues in "
-                         f"[{lam[k].min():.3g}, {lam[k].max():.3g}] (required: smallest > "
-                         f"{EIG_RTOL:g} x largest, or a covariance exactly 0 for a point mass)")
+        raise ValueError(
+            f"{name}[{k}] must be positive definite, got eigenvalues in "
+            f"[{lam[k].min():.3g}, {lam[k].max():.3g}] (required: smallest > "
+            f"{EIG_RTOL:g} x largest, or a covariance exactly 0 for a point mass)"
+        )
     return np.ascontiguousarray(lam), (None if Q is None else np.ascontiguousarray(Q)), cov_type
 
 
@@ -65,13 +78,13 @@ def _log_normal_components(x, means, lam, Q, shift=None, scale=None):
     N, d = x.shape
     K = means.shape[0]
     out = np.empty((N, K))
-    logdet = np.log(lam).sum(axis=1)                          # (K,)
-    const = -0.5 * (d * np.log(2 * np.pi) + logdet)          # (K,)
+    logdet = np.log(lam).sum(axis=1)  # (K,)
+    const = -0.5 * (d * np.log(2 * np.pi) + logdet)  # (K,)
     chunk = max(1, (1 << 22) // max(1, K * d))
     for s in range(0, N, chunk):
-        diff = x[s:s + chunk, None, :] - means[None]          # (n, K, d)
+        diff = x[s : s + chunk, None, :] - means[None]  # (n, K, d)
         c = diff if Q is None else np.einsum("nkd,kde->nke", diff, Q)
-        out[s:s + chunk] = const - 0.5 * np.einsum("nke,ke->nk", c * c, 1.0 / lam)
+        out[s : s + chunk] = const - 0.5 * np.einsum("nke,ke->nk", c * c, 1.0 / lam)
     return out
 
 
@@ -139,8 +152,10 @@ class GMM:
     def __init__(self, weights, means, covs):
         m = as_float_array(means, "means")
         if m.ndim == 1:
-            raise ValueError(f"means has shape {m.shape} but (K, d) is required "
-                             f"(use shape ({m.shape[0]}, 1) for 1-D data)")
+            raise ValueError(
+                f"means has shape {m.shape} but (K, d) is required "
+                f"(use shape ({m.shape[0]}, 1) for 1-D data)"
+            )
         if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0:
             raise ValueError(f"means has shape {m.shape} but (K, d) with K, d >= 1 is required")
         w = as_probabilities(weights, "weights")
@@ -173,9 +188,11 @@ class GMM:
     def _require_density(self, what: str) -> None:
         k = np.nonzero(self.point_mass)[0]
         if k.size:
-            raise ValueError(f"{what} is undefined: component {int(k[0])} is a point mass (covariance "
-                             f"0), so the law has no density; the noisy laws p_t of GMMPath (t < 1) "
-                             f"have one")
+            raise ValueError(
+                f"{what} is undefined: component {int(k[0])} is a point mass (covariance "
+                f"0), so the law has no density; the noisy laws p_t of GMMPath (t < 1) "
+                f"have one"
+            )
 
     def component_log_probs(self, x) -> np.ndarray:
         """log pi_k + log N(x; mu_k, Sigma_k), shape (N, K)."""
@@ -207,18 +224,22 @@ class GMM:
             else:
                 Q = self.eigvecs[k]
                 g = -((diff @ Q) / self.eigvals[k]) @ Q.T
-            out += r[:, k:k + 1] * g
+            out += r[:, k : k + 1] * g
         return out
 
     def sample_with_components(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
         """n samples and the index of the component each came from."""
         n = as_positive_int(n, "n")
         from ._limits import require_memory
+
         d = self.d
         # the component indices, the choice's uniforms, (n, d) draws, scales, means and sums, and
         # the (n, d, d) gathered eigenvectors of full covariances
-        require_memory(8.0 * n * (4 + 6 * d + (d * d if self.eigvecs is not None else 0)),
-                       f"drawing {n} samples in dimension {d}", "n")
+        require_memory(
+            8.0 * n * (4 + 6 * d + (d * d if self.eigvecs is not None else 0)),
+            f"drawing {n} samples in dimension {d}",
+            "n",
+        )
         rng = as_generator(seed)
         k = rng.choice(self.K, size=n, p=self.weights)
         e = rng.standard_normal((n, self.d)) * np.sqrt(self.eigvals[k])
@@ -249,12 +270,16 @@ class LabeledGMM:
             if not isinstance(g, GMM):
                 raise TypeError(f"classes[{i}] must be a GMM, got {_describe(g)}")
             if g.d != classes[0].d:
-                raise ValueError(f"classes[{i}] has dimension {g.d} but classes[0] has {classes[0].d}")
+                raise ValueError(
+                    f"classes[{i}] has dimension {g.d} but classes[0] has {classes[0].d}"
+                )
         if class_probs is None:
             class_probs = np.full(len(classes), 1.0 / len(classes))
         p = as_probabilities(class_probs, "class_probs")
         if p.shape[0] != len(classes):
-            raise ValueError(f"class_probs has shape {p.shape} but classes implies ({len(classes)},)")
+            raise ValueError(
+                f"class_probs has shape {p.shape} but classes implies ({len(classes)},)"
+            )
         self.classes = classes
         self.class_probs = p
         counts = [g.K for g in classes]
@@ -276,8 +301,11 @@ class LabeledGMM:
         else:
             eye = np.eye(classes[0].d)
             marginal.eigvecs = np.concatenate(
-                [g.eigvecs if g.eigvecs is not None else np.broadcast_to(eye, (g.K,) + eye.shape)
-                 for g in classes])
+                [
+                    g.eigvecs if g.eigvecs is not None else np.broadcast_to(eye, (g.K,) + eye.shape)
+                    for g in classes
+                ]
+            )
             marginal.cov_type = "full"
         self.marginal = marginal
 
@@ -285,8 +313,10 @@ class LabeledGMM:
     d = property(lambda self: self.classes[0].d, doc="dimension")
 
     def __repr__(self) -> str:
-        return (f"LabeledGMM(n_classes={self.n_classes}, d={self.d}, "
-                f"components={[g.K for g in self.classes]})")
+        return (
+            f"LabeledGMM(n_classes={self.n_classes}, d={self.d}, "
+            f"components={[g.K for g in self.classes]})"
+        )
 
     def class_gmm(self, y: int) -> GMM:
         """The GMM p(x|y) of class y."""

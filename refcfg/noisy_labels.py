@@ -33,8 +33,9 @@ def symmetric_confusion(n_classes: int, rho: float) -> np.ndarray:
     rho = as_real(rho, "rho", lo=0.0, hi=1.0)
     if C == 1:
         if rho != 0.0:
-            raise ValueError(f"rho must be 0 for a single class (no other class to relabel to), "
-                             f"got {rho!r}")
+            raise ValueError(
+                f"rho must be 0 for a single class (no other class to relabel to), got {rho!r}"
+            )
         return np.ones((1, 1))
     M = np.full((C, C), rho / (C - 1))
     np.fill_diagonal(M, 1.0 - rho)
@@ -46,8 +47,10 @@ def check_confusion(confusion, n_classes: int) -> np.ndarray:
     within ``WEIGHT_TOL``; rows renormalised). ValueError/TypeError naming ``confusion`` otherwise."""
     M = as_float_array(confusion, "confusion")
     if M.shape != (n_classes, n_classes):
-        raise ValueError(f"confusion has shape {M.shape} but the mixture's {n_classes} classes "
-                         f"require ({n_classes}, {n_classes})")
+        raise ValueError(
+            f"confusion has shape {M.shape} but the mixture's {n_classes} classes "
+            f"require ({n_classes}, {n_classes})"
+        )
     if np.any(M < 0):
         i, j = np.argwhere(M < 0)[0]
         raise ValueError(f"confusion must be >= 0, got confusion[{i}, {j}] = {M[i, j]!r}")
@@ -55,8 +58,10 @@ def check_confusion(confusion, n_classes: int) -> np.ndarray:
     bad = np.nonzero(np.abs(sums - 1.0) > WEIGHT_TOL)[0]
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"confusion must be row-stochastic (row y is the law of the noisy label "
-                         f"given y), got row {i} summing to {float(sums[i])!r}")
+        raise ValueError(
+            f"confusion must be row-stochastic (row y is the law of the noisy label "
+            f"given y), got row {i} summing to {float(sums[i])!r}"
+        )
     return M / sums[:, None]
 
 
@@ -78,15 +83,17 @@ def relabel(mixture: LabeledGMM, confusion) -> LabeledGMM:
     if not isinstance(mixture, LabeledGMM):
         raise TypeError(f"mixture must be a LabeledGMM, got {_describe(mixture)}")
     M = check_confusion(confusion, mixture.n_classes)
-    p_noisy = mixture.class_probs @ M                                  # (C,)
+    p_noisy = mixture.class_probs @ M  # (C,)
     classes = []
     for yt in range(mixture.n_classes):
         if p_noisy[yt] <= 0.0:
-            raise ValueError(f"confusion: noisy class {yt} has probability 0 (no clean class is "
-                             f"relabelled to it), so p(x | y~ = {yt}) is undefined")
+            raise ValueError(
+                f"confusion: noisy class {yt} has probability 0 (no clean class is "
+                f"relabelled to it), so p(x | y~ = {yt}) is undefined"
+            )
         weights, means, covs = [], [], []
         for y, g in enumerate(mixture.classes):
-            w = M[y, yt] * mixture.class_probs[y] * g.weights / p_noisy[yt]   # (K_y,)
+            w = M[y, yt] * mixture.class_probs[y] * g.weights / p_noisy[yt]  # (K_y,)
             keep = w > 0.0
             if not np.any(keep):
                 continue

@@ -27,8 +27,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (NULL, as_generator, as_labels, as_points, as_times, as_weight,
-                          require_finite_result)
+from ._validation import (
+    NULL,
+    as_generator,
+    as_labels,
+    as_points,
+    as_times,
+    as_weight,
+    require_finite_result,
+)
 from .mixture import GMM, LabeledGMM, _class_log_probs, _logsumexp, _softmax_rows
 from .schedules import Schedule, schedule as _make_schedule
 
@@ -58,15 +65,15 @@ class GMMPath:
         self.mixture = mixture
         self.schedule = _make_schedule(schedule)
         m = mixture.marginal
-        self._means = m.means                                   # (K, d)
-        self._lam = m.eigvals                                   # (K, d)
-        self._Q = m.eigvecs                                     # (K, d, d) or None (identity)
-        self._log_w = m.log_weights                             # log p(y) pi_{y,k}, (K,)
+        self._means = m.means  # (K, d)
+        self._lam = m.eigvals  # (K, d)
+        self._Q = m.eigvecs  # (K, d, d) or None (identity)
+        self._log_w = m.log_weights  # log p(y) pi_{y,k}, (K,)
         with np.errstate(divide="ignore"):
             self._log_w_in_class = np.concatenate([g.log_weights for g in mixture.classes])
             self._log_class_probs = np.log(mixture.class_probs)
-        self._cls = mixture.component_class                     # (K,)
-        self._point = m.point_mass                              # (K,) covariance exactly 0
+        self._cls = mixture.component_class  # (K,)
+        self._point = m.point_mass  # (K,) covariance exactly 0
         self._has_points = bool(np.any(self._point))
         # Q_j^T mu_j, (K, d): means in each component's eigenbasis
         self._mu_eig = m.means if self._Q is None else np.einsum("kde,kd->ke", self._Q, m.means)
@@ -81,12 +88,24 @@ class GMMPath:
     # As a field, a GMMPath is its unconditional field u_t(x). ``_terms`` declares it to
     # ``refcfg.guidance.linear_terms``; a subclass overriding any of these methods (or the public
     # mathematics) without its own ``_terms`` is refused by the fast backends.
-    _lowering_methods = ("_eval", "_fill", "_quadratic", "_to_x", "_to_x_each", "fields",
-                         "responsibilities", "cfg_velocity", "cfg_score", "classifier_score",
-                         "classifier_guided_velocity", "classifier_guided_score")
+    _lowering_methods = (
+        "_eval",
+        "_fill",
+        "_quadratic",
+        "_to_x",
+        "_to_x_each",
+        "fields",
+        "responsibilities",
+        "cfg_velocity",
+        "cfg_score",
+        "classifier_score",
+        "classifier_guided_velocity",
+        "classifier_guided_score",
+    )
 
     def _terms(self):
         from .guidance.base import LinearTerm
+
         return [LinearTerm(self, None, 1.0, None)]
 
     # ------------------------------------------------------------------ validation
@@ -110,8 +129,9 @@ class GMMPath:
         if self._has_points:
             at_one = np.asarray(self.schedule.beta(t)) == 0.0
             if np.any(at_one):
-                return self._eval_point_limit(x, t, labels_list, want,
-                                              np.broadcast_to(at_one, (N,)))
+                return self._eval_point_limit(
+                    x, t, labels_list, want, np.broadcast_to(at_one, (N,))
+                )
         v = self.schedule.values(t)
         per_point = np.ndim(t) > 0
         wants = list(want) if want and not isinstance(want[0], str) else [want] * len(labels_list)
@@ -127,27 +147,33 @@ class GMMPath:
                 else:
                     o[key] = np.empty((N, d))
         # a_t (+inf where alpha_t = 0) and beta D = alpha a_t, for the classifier-guidance term
-        ab = ((self.schedule.a(t, strict=False), self.schedule.beta_D(t))
-              if any("a_cs" in w for w in wants) else None)
+        ab = (
+            (self.schedule.a(t, strict=False), self.schedule.beta_D(t))
+            if any("a_cs" in w for w in wants)
+            else None
+        )
         chunk = max(1, _CHUNK_ELEMENTS // max(1, K * d))
         for s0 in range(0, N, chunk):
             sl = slice(s0, min(N, s0 + chunk))
             xs = x[sl]
             if per_point:
-                al, be, da, bdb = (np.asarray(q)[sl, None, None] for q in
-                                   (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
+                al, be, da, bdb = (
+                    np.asarray(q)[sl, None, None] for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta)
+                )
                 ab_s = None if ab is None else tuple(np.asarray(q)[sl, None, None] for q in ab)
             else:
                 al, be, da, bdb = v.alpha, v.beta, v.dalpha, v.beta_dbeta
                 ab_s = ab
-            s = al * al * self._lam + be * be                          # (n|1, K, d) eigenvalues of S_j
+            s = al * al * self._lam + be * be  # (n|1, K, d) eigenvalues of S_j
             xe = xs[:, None, :] if self._Q is None else np.einsum("nd,kde->nke", xs, self._Q)
-            c = xe - al * self._mu_eig                                  # (n, K, d) eigen-coordinates
+            c = xe - al * self._mu_eig  # (n, K, d) eigen-coordinates
             # (x - alpha mu_j)^T S_j^-1 (x - alpha mu_j) = common + rest_j; the common part is the same
             # for every component, so it is kept out of the log-weights until the normaliser.
             common, rest = self._quadratic(xs, xe, c, s, al, be, per_point)
-            logN = -0.5 * (d * np.log(2 * np.pi) + np.log(s).sum(-1) + rest)  # (n, K), up to -common/2
-            ell_u = self._log_w + logN                                  # log p(y) pi_{y,j} N_j
+            logN = -0.5 * (
+                d * np.log(2 * np.pi) + np.log(s).sum(-1) + rest
+            )  # (n, K), up to -common/2
+            ell_u = self._log_w + logN  # log p(y) pi_{y,j} N_j
             logZ_u = _logsumexp(ell_u)
             r_u, lost = _softmax_rows(ell_u, logZ_u)
             for labels, o in zip(labels_list, outs):
@@ -165,7 +191,7 @@ class GMMPath:
                 if "clp" in o:
                     for cls, csl in enumerate(self.mixture.class_slices):
                         o["clp"][sl, cls] = _logsumexp(ell_u[:, csl]) - logZ_u
-                    if np.any(lost):     # rows whose normaliser lost its sum to rounding
+                    if np.any(lost):  # rows whose normaliser lost its sum to rounding
                         rows = np.arange(sl.start, sl.stop)[lost]
                         o["clp"][rows] = _class_log_probs(ell_u[lost], self.mixture.class_slices)
         for o in outs:
@@ -194,14 +220,25 @@ class GMMPath:
                     f"t = {tt!r}: {bad[0]} is not finite where beta_t = 0 for a mixture with point "
                     f"masses (covariance 0): it diverges like 1/beta_t off the points. Use t < 1 "
                     f"(e.g. end sampling at t < 1 and denoise with x0 = E[z|x_t]); the posterior "
-                    f"mean x0, the responsibilities and the class probabilities have limits at t = 1")
-        outs = [{key: np.empty((N, d)) if key == "x0" else
-                 np.empty((N, self._means.shape[0] if key == "resp" else self.n_classes))
-                 for key in want_o} for want_o in wants]
+                    f"mean x0, the responsibilities and the class probabilities have limits at t = 1"
+                )
+        outs = [
+            {
+                key: np.empty((N, d))
+                if key == "x0"
+                else np.empty((N, self._means.shape[0] if key == "resp" else self.n_classes))
+                for key in want_o
+            }
+            for want_o in wants
+        ]
         rows = ~at_one
         if np.any(rows):
-            sub = self._eval(x[rows], t[rows] if np.ndim(t) else t,
-                             [None if lab is None else lab[rows] for lab in labels_list], wants)
+            sub = self._eval(
+                x[rows],
+                t[rows] if np.ndim(t) else t,
+                [None if lab is None else lab[rows] for lab in labels_list],
+                wants,
+            )
             for o, so in zip(outs, sub):
                 for key in o:
                     o[key][rows] = so[key]
@@ -216,13 +253,17 @@ class GMMPath:
                 if "resp" in o:
                     o["resp"][sel] = r
                 if "x0" in o:
-                    o["x0"][sel] = (r[:, self._point] @ self._means[self._point]
-                                    + r[:, ~self._point].sum(1)[:, None] * (xs / a))
+                    o["x0"][sel] = r[:, self._point] @ self._means[self._point] + r[
+                        :, ~self._point
+                    ].sum(1)[:, None] * (xs / a)
                 if "clp" in o:
                     r_u = self._limit_posterior(xs, a, None) if r_u is None else r_u
                     with np.errstate(divide="ignore"):
-                        o["clp"][sel] = np.log(np.stack(
-                            [r_u[:, csl].sum(1) for csl in self.mixture.class_slices], axis=1))
+                        o["clp"][sel] = np.log(
+                            np.stack(
+                                [r_u[:, csl].sum(1) for csl in self.mixture.class_slices], axis=1
+                            )
+                        )
         return outs
 
     def _limit_posterior(self, x, alpha, labels):
@@ -243,29 +284,33 @@ class GMMPath:
         else:
             cond = labels != NULL
             mask = (~cond[:, None]) | (self._cls[None, :] == labels[:, None])
-            logw = np.where(mask, np.where(cond[:, None], self._log_w_in_class, self._log_w), -np.inf)
+            logw = np.where(
+                mask, np.where(cond[:, None], self._log_w_in_class, self._log_w), -np.inf
+            )
         allowed = np.isfinite(logw)
         pm = self._point
         d2 = np.full((n, K), np.inf)
         kp = np.nonzero(pm)[0]
         chunk = max(1, _CHUNK_ELEMENTS // max(1, kp.size * x.shape[1]))
         for s0 in range(0, n, chunk):
-            diff = x[s0:s0 + chunk, None, :] - alpha * self._means[kp][None]
-            d2[s0:s0 + chunk, kp] = np.einsum("nkd,nkd->nk", diff, diff)
+            diff = x[s0 : s0 + chunk, None, :] - alpha * self._means[kp][None]
+            d2[s0 : s0 + chunk, kp] = np.einsum("nkd,nkd->nk", diff, diff)
         d2 = np.where(allowed, d2, np.inf)
-        ell = np.where(d2 == 0.0, logw, -np.inf)                     # rule 1
+        ell = np.where(d2 == 0.0, logw, -np.inf)  # rule 1
         open_rows = ~np.any(d2 == 0.0, axis=1)
         ks = np.nonzero(~pm)[0]
-        if ks.size and np.any(open_rows):                             # rule 2
+        if ks.size and np.any(open_rows):  # rule 2
             from .mixture import _log_normal_components
+
             Qs = None if self._Q is None else self._Q[ks]
-            lg = _log_normal_components(x[open_rows], alpha * self._means[ks],
-                                        alpha * alpha * self._lam[ks], Qs)
+            lg = _log_normal_components(
+                x[open_rows], alpha * self._means[ks], alpha * alpha * self._lam[ks], Qs
+            )
             sub = np.full((int(open_rows.sum()), K), -np.inf)
             sub[:, ks] = logw[open_rows][:, ks] + lg
             ell[open_rows] = sub
             open_rows = open_rows & ~np.any(np.isfinite(ell), axis=1)
-        if np.any(open_rows):                                         # rule 3
+        if np.any(open_rows):  # rule 3
             dmin = d2[open_rows].min(axis=1, keepdims=True)
             ell[open_rows] = np.where(d2[open_rows] == dmin, logw[open_rows], -np.inf)
         return _softmax_rows(ell, _logsumexp(ell))[0]
@@ -283,10 +328,11 @@ class GMMPath:
         n = xs.shape[0]
         if not np.any(split_rows):
             return np.zeros(n), (c * c / s).sum(-1)
-        be2 = np.where(split_rows, be * be, 1.0)                      # beta > 0 where split is used
+        be2 = np.where(split_rows, be * be, 1.0)  # beta > 0 where split is used
         mu = self._mu_eig
-        rest = (al * ((be2 * (al * mu * mu - 2.0 * mu * xe) - al * self._lam * xe * xe)
-                      / (s * be2))).sum(-1)
+        rest = (
+            al * ((be2 * (al * mu * mu - 2.0 * mu * xe) - al * self._lam * xe * xe) / (s * be2))
+        ).sum(-1)
         common = (xs * xs).sum(-1) / np.reshape(be2, (-1,))
         if not per_point:
             return common, rest
@@ -318,7 +364,7 @@ class GMMPath:
             if "score" in o:
                 o["score"][sl] = score
         if "velocity" in o or "div" in o:
-            m = (al * da * self._lam + bdb) / s                       # eigenvalues of M_j = dv_j/dx
+            m = (al * da * self._lam + bdb) / s  # eigenvalues of M_j = dv_j/dx
             da_n = da if np.ndim(da) == 0 else np.reshape(da, (-1, 1))  # (n, 1) for (n, d) terms
             vel = (r @ self._means) * da_n + self._to_x(rr * (m * c))
             if "velocity" in o:
@@ -331,7 +377,7 @@ class GMMPath:
             # div u = sum_j r_j tr M_j + sum_j r_j (g_j - score).(v_j - u), with g_j = -S_j^{-1}(x - alpha mu_j),
             # v_j = dalpha mu_j + M_j (x - alpha mu_j) and grad r_j = r_j (g_j - score). The centred
             # (covariance) form avoids cancelling terms of size |x|^2.
-            g_j = self._to_x_each(-c / s) - score[:, None, :]                        # (n, K, d)
+            g_j = self._to_x_each(-c / s) - score[:, None, :]  # (n, K, d)
             v_j = self._to_x_each(m * c) + self._means * da - vel[:, None, :]
             o["div"][sl] = (r * (m.sum(-1) + (g_j * v_j).sum(-1))).sum(-1)
         if "cs" in o or "a_cs" in o:
@@ -341,14 +387,14 @@ class GMMPath:
             # free of cancellation as alpha_t -> 0, and a_t alpha_t = beta^2 dalpha - alpha beta dbeta.
             dr = (r - r_u)[:, :, None]
             be_b = np.broadcast_to(be, np.broadcast_shapes(np.shape(be), (1, 1, 1)))
-            use_h = np.broadcast_to(np.asarray(al) <= np.asarray(be), be_b.shape)   # beta >= alpha
+            use_h = np.broadcast_to(np.asarray(al) <= np.asarray(be), be_b.shape)  # beta >= alpha
             safe_be2 = np.where(use_h, be_b * be_b, 1.0)
             h = al * self._lam * xe / (safe_be2 * s) + self._mu_eig / s
-            direct = -c / s                                            # g_j, used where alpha > beta
+            direct = -c / s  # g_j, used where alpha > beta
             if "cs" in o:
                 o["cs"][sl] = self._to_x(dr * np.where(use_h, al * h, direct))
             if "a_cs" in o:
-                a_t, beta_D = ab            # a_t is used only where alpha > beta >= 0 (finite there)
+                a_t, beta_D = ab  # a_t is used only where alpha > beta >= 0 (finite there)
                 with np.errstate(invalid="ignore"):
                     o["a_cs"][sl] = self._to_x(dr * np.where(use_h, beta_D * h, a_t * direct))
 
@@ -423,8 +469,9 @@ class GMMPath:
         """grad_x log p_t(y|x) = score(x|y) - score(x) (eq. 61), shape (N, d); 0 on NULL rows."""
         x, t, y = self._args(x, t, y)
         if y is None or (y.size > 0 and np.all(y == NULL)):
-            raise ValueError("y must be a class label (int or (N,) array) for classifier_score, "
-                             "got None/NULL")
+            raise ValueError(
+                "y must be a class label (int or (N,) array) for classifier_score, got None/NULL"
+            )
         return self._eval(x, t, [y], ("cs",))[0]["cs"]
 
     def cfg_velocity(self, x, t, y, w) -> np.ndarray:
@@ -445,8 +492,9 @@ class GMMPath:
     def _guidance_args(self, x, t, y, w):
         x, t, y = self._args(x, t, y)
         if y is None or (y.size > 0 and np.all(y == NULL)):
-            raise ValueError("y must be a class label (int or (N,) array) for classifier guidance, "
-                             "got None/NULL")
+            raise ValueError(
+                "y must be a class label (int or (N,) array) for classifier guidance, got None/NULL"
+            )
         return x, t, y, np.reshape(as_weight(w, x.shape[0]), (-1, 1))
 
     def classifier_guided_velocity(self, x, t, y, w) -> np.ndarray:
@@ -473,8 +521,10 @@ class GMMPath:
         t = as_times(t, x.shape[0])
         v = self.schedule.values(t)
         if np.any(np.asarray(v.beta) <= 0):
-            raise ValueError("t: the conditional path p_t(x|z) is a point mass where beta_t = 0 "
-                             "(t = 1); u_t(x|z) and grad log p_t(x|z) need t < 1")
+            raise ValueError(
+                "t: the conditional path p_t(x|z) is a point mass where beta_t = 0 "
+                "(t = 1); u_t(x|z) and grad log p_t(x|z) need t < 1"
+            )
         return x, z, [np.reshape(q, (-1, 1)) for q in v]
 
     def conditional_sample(self, z, t, seed=None) -> np.ndarray:
@@ -499,14 +549,17 @@ class GMMPath:
     def field(self, y=None):
         """The exact field u_t(x|y) as a field object (``refcfg.guidance.ExactField``)."""
         from .guidance import ExactField
+
         return ExactField(self, y)
 
     def cfg(self, y, w):
         """The CFG field w u(x|y) + (1 - w) u(x|null) as a field object."""
         from .guidance import CFGField
+
         return CFGField(self, y, w)
 
     def classifier_guided(self, y, w):
         """The classifier-guided field u(x) + w a_t grad log p_t(y|x) as a field object."""
         from .guidance import ClassifierGuidedField
+
         return ClassifierGuidedField(self, y, w)

@@ -50,8 +50,20 @@ import numpy as np
 from ._validation import X_MAX, numeric_tree, read_toml_file
 from .mixture import GMM, LabeledGMM
 
-__all__ = ["problem", "load_problem", "resolve", "resolve_schedule", "ResolvedProblem", "PROBLEMS",
-           "DEFAULT_PROBLEM", "from_points", "fit", "FitResult", "DIGITS_GMM", "field_bytes"]
+__all__ = [
+    "problem",
+    "load_problem",
+    "resolve",
+    "resolve_schedule",
+    "ResolvedProblem",
+    "PROBLEMS",
+    "DEFAULT_PROBLEM",
+    "from_points",
+    "fit",
+    "FitResult",
+    "DIGITS_GMM",
+    "field_bytes",
+]
 
 DEFAULT_PROBLEM = "two-class-2d"
 
@@ -79,17 +91,19 @@ def _cov2(sx: float, sy: float, theta: float) -> np.ndarray:
 def _two_class_2d() -> LabeledGMM:
     # Class 0 lies up-left, class 1 down-right; they overlap near the origin, so that exact samples of
     # class 0 have mean Bayes confidence E p(y=0|x) ~ 0.90 and guidance (w > 1) visibly sharpens them.
-    c0 = GMM([0.6, 0.4], [[-0.9, 0.6], [0.12, 1.08]],
-             [_cov2(1.0, 0.45, 0.5), _cov2(0.8, 0.5, -0.3)])
-    c1 = GMM([0.5, 0.5], [[0.9, -0.48], [-0.18, -0.96]],
-             [_cov2(0.9, 0.5, -0.6), _cov2(1.0, 0.4, 0.2)])
+    c0 = GMM(
+        [0.6, 0.4], [[-0.9, 0.6], [0.12, 1.08]], [_cov2(1.0, 0.45, 0.5), _cov2(0.8, 0.5, -0.3)]
+    )
+    c1 = GMM(
+        [0.5, 0.5], [[0.9, -0.48], [-0.18, -0.96]], [_cov2(0.9, 0.5, -0.6), _cov2(1.0, 0.4, 0.2)]
+    )
     return LabeledGMM([c0, c1], [0.5, 0.5])
 
 
 def _mit_symmetric(nmodes: int = 5, std: float = 1.0, scale: float = 10.0) -> LabeledGMM:
     angles = 2 * np.pi * np.arange(nmodes) / nmodes
     means = scale * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    classes = [GMM([1.0], means[k:k + 1], [std * std]) for k in range(nmodes)]
+    classes = [GMM([1.0], means[k : k + 1], [std * std]) for k in range(nmodes)]
     return LabeledGMM(classes, np.full(nmodes, 1.0 / nmodes))
 
 
@@ -99,6 +113,7 @@ def _gauss_1d() -> LabeledGMM:
 
 def _tree() -> LabeledGMM:
     from ._tree import tree_parts
+
     parts, probs = tree_parts()
     return LabeledGMM([GMM(w, m, S) for (w, m, S) in parts], probs)
 
@@ -108,12 +123,12 @@ def _highdim(d: int = 64, per_class: int = 16, seed: int = 20240601) -> LabeledG
     classes = []
     for c in range(2):
         centre = np.zeros(d)
-        centre[c] = 4.0                                   # classes separated along axis c
+        centre[c] = 4.0  # classes separated along axis c
         means = centre + rng.standard_normal((per_class, d))
         covs = []
         for _ in range(per_class):
             Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-            lam = np.exp(rng.uniform(np.log(0.05), np.log(1.0), d))   # condition number <= 20
+            lam = np.exp(rng.uniform(np.log(0.05), np.log(1.0), d))  # condition number <= 20
             covs.append((Q * lam) @ Q.T)
         classes.append(GMM(np.full(per_class, 1.0 / per_class), means, np.array(covs)))
     return LabeledGMM(classes, [0.5, 0.5])
@@ -143,8 +158,14 @@ class FitResult(NamedTuple):
     classes: list
 
 
-def fit(X, labels, components: int = 10, covariance_type: str = "full", reg_covar: float = 1e-3,
-        seed: int = 0) -> FitResult:
+def fit(
+    X,
+    labels,
+    components: int = 10,
+    covariance_type: str = "full",
+    reg_covar: float = 1e-3,
+    seed: int = 0,
+) -> FitResult:
     """Per-class Gaussian mixtures fitted by scikit-learn's ``GaussianMixture`` (the "data" extra),
     ``random_state=seed``; p(y) is the class frequency. ``covariance_type``: "full", "diag",
     "spherical" or "tied"; ``reg_covar`` (> 0) is added to the covariances' diagonals."""
@@ -167,12 +188,14 @@ DIGITS_GMM = {"components": 10, "covariance_type": "full", "reg_covar": 1e-3, "s
 
 def _digits() -> LabeledGMM:
     from .datasets import load_digits
+
     return from_points(*load_digits())
 
 
 @functools.lru_cache(maxsize=1)
 def _digits_fits():
     from .datasets import fit_class_mixtures, load_digits
+
     return tuple(fit_class_mixtures(*load_digits(), **DIGITS_GMM))
 
 
@@ -181,9 +204,15 @@ def digits_gmm_fit() -> FitResult:
     return _fit_result(_digits_fits())
 
 
-_BUILDERS = {"two-class-2d": _two_class_2d, "mit-symmetric": _mit_symmetric, "gauss-1d": _gauss_1d,
-             "tree": _tree, "highdim": _highdim, "digits": _digits,
-             "digits-gmm": lambda: digits_gmm_fit().mixture}
+_BUILDERS = {
+    "two-class-2d": _two_class_2d,
+    "mit-symmetric": _mit_symmetric,
+    "gauss-1d": _gauss_1d,
+    "tree": _tree,
+    "highdim": _highdim,
+    "digits": _digits,
+    "digits-gmm": lambda: digits_gmm_fit().mixture,
+}
 PROBLEMS = tuple(_BUILDERS)
 
 
@@ -194,12 +223,14 @@ def problem(name: str = DEFAULT_PROBLEM) -> LabeledGMM:
     if os.fspath(name).endswith(".toml"):
         return load_problem(name)
     if name not in _BUILDERS:
-        raise ValueError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)} "
-                         f"(or a path to a .toml problem file)")
+        raise ValueError(
+            f"unknown problem {name!r}; known: {', '.join(PROBLEMS)} "
+            f"(or a path to a .toml problem file)"
+        )
     return _BUILDERS[name]()
 
 
-_by_name = problem   # for resolve(), whose argument is also called problem
+_by_name = problem  # for resolve(), whose argument is also called problem
 
 
 def load_problem(path) -> LabeledGMM:
@@ -216,8 +247,10 @@ def load_problem(path) -> LabeledGMM:
     pf = f"problem file {str(path)!r}"
     unknown = set(doc) - {"problem", "classes"}
     if unknown:
-        raise ValueError(f"{pf}: unknown top-level field(s) {sorted(unknown)}; "
-                         f"expected [problem] and [[classes]]")
+        raise ValueError(
+            f"{pf}: unknown top-level field(s) {sorted(unknown)}; "
+            f"expected [problem] and [[classes]]"
+        )
     header = doc.get("problem", {})
     if not isinstance(header, dict):
         raise ValueError(f"{pf}: field 'problem' must be a table")
@@ -226,8 +259,7 @@ def load_problem(path) -> LabeledGMM:
         raise ValueError(f"{pf}: unknown field(s) {sorted('problem.' + k for k in unknown)}")
     classes = doc.get("classes")
     if not isinstance(classes, list) or not classes:
-        raise ValueError(f"{pf}: field 'classes' must be a non-empty array of tables "
-                         "([[classes]])")
+        raise ValueError(f"{pf}: field 'classes' must be a non-empty array of tables ([[classes]])")
     gmms = []
     for i, entry in enumerate(classes):
         where = f"classes[{i}]"
@@ -242,13 +274,16 @@ def load_problem(path) -> LabeledGMM:
         arrays = {}
         for key in ("weights", "means", "covs"):
             try:
-                arrays[key] = np.asarray(numeric_tree(entry[key], f"{where}.{key}"),
-                                         dtype=np.float64)
+                arrays[key] = np.asarray(
+                    numeric_tree(entry[key], f"{where}.{key}"), dtype=np.float64
+                )
             except ValueError as exc:
                 if str(exc).startswith("field "):
                     raise ValueError(f"{pf}: {exc}") from None
-                raise ValueError(f"{pf}: field {where}.{key} must be a (nested) array of "
-                                 f"numbers with consistent lengths") from None
+                raise ValueError(
+                    f"{pf}: field {where}.{key} must be a (nested) array of "
+                    f"numbers with consistent lengths"
+                ) from None
         try:
             gmm = GMM(arrays["weights"], arrays["means"], arrays["covs"])
         except (TypeError, ValueError) as exc:
@@ -267,7 +302,7 @@ def load_problem(path) -> LabeledGMM:
         raise ValueError(f"{pf}: field problem.class_probs or classes: {exc}") from None
 
 
-MEAN_MAX = X_MAX ** 0.5
+MEAN_MAX = X_MAX**0.5
 """Largest |mean| entry of a problem file: the path's points x_t = alpha_t z + beta_t eps must stay
 within |x| <= X_MAX = 1e100 with room for the spread."""
 COV_MAX = X_MAX
@@ -278,14 +313,18 @@ def _require_in_range(gmm: GMM, where: str) -> None:
     m = float(np.max(np.abs(gmm.means)))
     lam = float(np.max(gmm.eigvals))
     if not m <= MEAN_MAX:
-        raise ValueError(f"{where}.means has an entry of size {m:.3g} > {MEAN_MAX:.0e}: the "
-                         f"path's points would leave |x| <= {X_MAX:.0e}, beyond which the fields' "
-                         f"quadratic forms overflow float64")
+        raise ValueError(
+            f"{where}.means has an entry of size {m:.3g} > {MEAN_MAX:.0e}: the "
+            f"path's points would leave |x| <= {X_MAX:.0e}, beyond which the fields' "
+            f"quadratic forms overflow float64"
+        )
     if not lam <= COV_MAX:
-        raise ValueError(f"{where}.covs has a variance (eigenvalue) {lam:.3g} > {COV_MAX:.0e}: "
-                         f"samples (|x| ~ sqrt({lam:.3g}) = {lam ** 0.5:.3g}) would leave "
-                         f"|x| <= {X_MAX:.0e}, beyond which the fields' quadratic forms overflow "
-                         f"float64")
+        raise ValueError(
+            f"{where}.covs has a variance (eigenvalue) {lam:.3g} > {COV_MAX:.0e}: "
+            f"samples (|x| ~ sqrt({lam:.3g}) = {lam**0.5:.3g}) would leave "
+            f"|x| <= {X_MAX:.0e}, beyond which the fields' quadratic forms overflow "
+            f"float64"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,7 +335,7 @@ def _require_in_range(gmm: GMM, where: str) -> None:
 class ResolvedProblem(NamedTuple):
     """A resolved problem: the GMMPath, and the name it was given by (None for an object)."""
 
-    path: object          # GMMPath
+    path: object  # GMMPath
     name: str | None
 
     @property
@@ -337,8 +376,9 @@ def resolve_schedule(schedule=None, *, default="linear"):
                     raise ValueError
                 params[key.strip()] = float(value)
             except ValueError:
-                raise ValueError(f"schedule parameters must look like name:key=value,..., got "
-                                 f"{schedule!r}") from None
+                raise ValueError(
+                    f"schedule parameters must look like name:key=value,..., got {schedule!r}"
+                ) from None
     try:
         return make_schedule(name.strip(), **params)
     except (TypeError, ValueError) as exc:
@@ -364,5 +404,7 @@ def resolve(problem=DEFAULT_PROBLEM, schedule=None) -> ResolvedProblem:
         return ResolvedProblem(GMMPath(_by_name(name), sched), name)
     if isinstance(problem, (GMM, LabeledGMM)):
         return ResolvedProblem(GMMPath(problem, sched), None)
-    raise TypeError(f"problem must be a problem name, a .toml path, a GMM, a LabeledGMM or a "
-                    f"GMMPath, got {type(problem).__name__}")
+    raise TypeError(
+        f"problem must be a problem name, a .toml path, a GMM, a LabeledGMM or a "
+        f"GMMPath, got {type(problem).__name__}"
+    )

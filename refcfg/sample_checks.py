@@ -68,11 +68,13 @@ class SampleReport:
 
     def __str__(self) -> str:
         head = "PASS" if self.passed else "FAIL"
-        lines = [f"{head}: {self.n} samples vs {self.n_ref} from the exact '{self.target}' law "
-                 f"(problem {self.problem}, y={self.y}, w={self.w:g})",
-                 f"  permutation test: max|z| = {self.statistic:.3f}, p = {self.p_value:.4g} "
-                 f"({self.permutations} permutations, seed {self.seed}); reject when p <= "
-                 f"{self.alpha:g}"]
+        lines = [
+            f"{head}: {self.n} samples vs {self.n_ref} from the exact '{self.target}' law "
+            f"(problem {self.problem}, y={self.y}, w={self.w:g})",
+            f"  permutation test: max|z| = {self.statistic:.3f}, p = {self.p_value:.4g} "
+            f"({self.permutations} permutations, seed {self.seed}); reject when p <= "
+            f"{self.alpha:g}",
+        ]
         for k, v in self.effects.items():
             lines.append(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
         return "\n".join(lines)
@@ -123,8 +125,11 @@ def two_sample_test(x, ref, *, permutations=500, seed=0) -> tuple[float, float]:
     ref = as_float_array(ref, "ref", ndim=2)
     if x.shape[1] != ref.shape[1]:
         raise ValueError(f"samples have d = {x.shape[1]} but the reference has d = {ref.shape[1]}")
-    if isinstance(permutations, bool) or not isinstance(permutations, numbers.Integral) \
-            or permutations < 19:
+    if (
+        isinstance(permutations, bool)
+        or not isinstance(permutations, numbers.Integral)
+        or permutations < 19
+    ):
         raise ValueError(f"permutations must be an int >= 19, got {permutations!r}")
     n, m, d = x.shape[0], ref.shape[0], x.shape[1]
     rng = as_generator(seed)
@@ -180,8 +185,20 @@ def reference_samples(path, n, y=None, w=1.0, target="data", *, seed=0, steps=20
     return sample(field, n, sampler="euler_maruyama", sigma="ddpm", steps=steps, seed=seed)
 
 
-def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=None, alpha=0.01,
-                  n_ref=None, permutations=500, seed=0, steps=200) -> SampleReport:
+def check_samples(
+    samples,
+    problem,
+    y=None,
+    w=1.0,
+    target="data",
+    *,
+    schedule=None,
+    alpha=0.01,
+    n_ref=None,
+    permutations=500,
+    seed=0,
+    steps=200,
+) -> SampleReport:
     """Two-sample test of a sampler's ``samples`` (n, d) against the exact law they should follow.
 
     problem: a problem name, a .toml file, a LabeledGMM or a GMMPath (``refcfg.problems.resolve``);
@@ -212,11 +229,13 @@ def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=No
     res = resolve(problem, schedule)
     path = res.path
     if x.shape[1] != path.mixture.d:
-        raise ValueError(f"samples have shape {x.shape} but the problem needs "
-                         f"(n, {path.mixture.d})")
+        raise ValueError(
+            f"samples have shape {x.shape} but the problem needs (n, {path.mixture.d})"
+        )
     C = len(path.mixture.classes)
-    if y is not None and (isinstance(y, bool) or not isinstance(y, numbers.Integral)
-                          or not 0 <= y < C):
+    if y is not None and (
+        isinstance(y, bool) or not isinstance(y, numbers.Integral) or not 0 <= y < C
+    ):
         raise ValueError(f"y must be None or a class index in [0, {C}), got {y!r}")
     if w != 1.0 and y is None:
         raise ValueError("w != 1 needs a class y (CFG guides towards a class)")
@@ -226,9 +245,12 @@ def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=No
     if isinstance(n_ref, bool) or not isinstance(n_ref, numbers.Integral) or n_ref < 20:
         raise ValueError(f"n_ref must be an int >= 20, got {n_ref!r}")
     from ._limits import require_memory
-    require_memory(permutation_test_bytes(x.shape[0], int(n_ref), x.shape[1]) + 8.0 * int(n_ref) * x.shape[1],
-                   f"testing {x.shape[0]} samples against {int(n_ref)} reference draws "
-                   f"(d = {x.shape[1]})", "the number of samples or n_ref")
+
+    require_memory(
+        permutation_test_bytes(x.shape[0], int(n_ref), x.shape[1]) + 8.0 * int(n_ref) * x.shape[1],
+        f"testing {x.shape[0]} samples against {int(n_ref)} reference draws (d = {x.shape[1]})",
+        "the number of samples or n_ref",
+    )
     ss = np.random.SeedSequence(seed)
     ref_seed, test_seed, ed_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(3))
     ref = reference_samples(path, int(n_ref), y, float(w), target, seed=ref_seed, steps=steps)
@@ -243,9 +265,20 @@ def check_samples(samples, problem, y=None, w=1.0, target="data", *, schedule=No
     if y is not None:
         effects["class_confidence"] = float(metrics.class_confidence(x, path.mixture, y).mean_prob)
         effects["class_confidence_ref"] = float(
-            metrics.class_confidence(ref, path.mixture, y).mean_prob)
-    return SampleReport(passed=bool(p > alpha), p_value=float(p), statistic=float(stat),
-                        alpha=float(alpha), n=int(x.shape[0]), n_ref=int(n_ref),
-                        permutations=int(permutations), seed=int(seed), target=target,
-                        problem=res.label, y=None if y is None else int(y), w=float(w),
-                        effects=effects)
+            metrics.class_confidence(ref, path.mixture, y).mean_prob
+        )
+    return SampleReport(
+        passed=bool(p > alpha),
+        p_value=float(p),
+        statistic=float(stat),
+        alpha=float(alpha),
+        n=int(x.shape[0]),
+        n_ref=int(n_ref),
+        permutations=int(permutations),
+        seed=int(seed),
+        target=target,
+        problem=res.label,
+        y=None if y is None else int(y),
+        w=float(w),
+        effects=effects,
+    )

@@ -47,8 +47,16 @@ class Schedule:
     (notes eq. 41/42; v1 of the notes and the course labs swap the two names).
     """
 
-    def __init__(self, name: str, alpha: Callable, beta: Callable, dalpha: Callable,
-                 dbeta: Callable, beta_dbeta: Callable | None = None, params: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        alpha: Callable,
+        beta: Callable,
+        dalpha: Callable,
+        dbeta: Callable,
+        beta_dbeta: Callable | None = None,
+        params: dict | None = None,
+    ):
         self.name = name
         self.params = dict(params or {})
         self._alpha, self._beta, self._dalpha, self._dbeta = alpha, beta, dalpha, dbeta
@@ -98,9 +106,13 @@ class Schedule:
         """All five quantities at once (float or arrays of t's shape)."""
         tt = _times(t)
         with np.errstate(divide="ignore"):
-            return ScheduleValues(_out(self._alpha(tt), tt.shape), _out(self._beta(tt), tt.shape),
-                                  _out(self._dalpha(tt), tt.shape), _out(self._dbeta(tt), tt.shape),
-                                  _out(self._beta_dbeta(tt), tt.shape))
+            return ScheduleValues(
+                _out(self._alpha(tt), tt.shape),
+                _out(self._beta(tt), tt.shape),
+                _out(self._dalpha(tt), tt.shape),
+                _out(self._dbeta(tt), tt.shape),
+                _out(self._beta_dbeta(tt), tt.shape),
+            )
 
     def _alpha_checked(self, t, strict: bool, what: str):
         """(tt, alpha, zero, safe_alpha) for a quantity divided by alpha_t: ValueError where
@@ -118,8 +130,10 @@ class Schedule:
         the limit, alpha_t increasing from 0 while beta_t > 0)."""
         tt, alpha, zero, safe = self._alpha_checked(t, strict, "a_t")
         beta = self._beta(tt)
-        return _out(np.where(zero, np.inf, beta * beta * self._dalpha(tt) / safe
-                             - self._beta_dbeta(tt)), tt.shape)
+        return _out(
+            np.where(zero, np.inf, beta * beta * self._dalpha(tt) / safe - self._beta_dbeta(tt)),
+            tt.shape,
+        )
 
     def b(self, t, strict: bool = True):
         """b_t = dalpha_t / alpha_t (eq. 41). Where alpha_t = 0: ValueError (strict=True) or +inf
@@ -133,16 +147,19 @@ class Schedule:
         "sqrt", "linear-vp", "vp"); ``beta_D`` is finite there."""
         tt = _times(t)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _out(self._dalpha(tt) * self._beta(tt) - self._dbeta(tt) * self._alpha(tt),
-                        tt.shape)
+            return _out(
+                self._dalpha(tt) * self._beta(tt) - self._dbeta(tt) * self._alpha(tt), tt.shape
+            )
 
     def beta_D(self, t):
         """beta_t D_t = alpha_t a_t = beta_t^2 dalpha_t - alpha_t beta_t dbeta_t: the determinant
         multiplied through by beta_t (finite where dbeta_t is not) and a_t without its 1/alpha_t
         (finite at alpha_t = 0). Finite on [0, 1]."""
         tt = _times(t)
-        return _out(self._beta(tt) ** 2 * self._dalpha(tt) - self._alpha(tt) * self._beta_dbeta(tt),
-                    tt.shape)
+        return _out(
+            self._beta(tt) ** 2 * self._dalpha(tt) - self._alpha(tt) * self._beta_dbeta(tt),
+            tt.shape,
+        )
 
     @property
     def alpha0_is_zero(self) -> bool:
@@ -150,8 +167,15 @@ class Schedule:
         return float(self._alpha(np.float64(0.0))) == 0.0
 
     @classmethod
-    def from_callables(cls, alpha: Callable, beta: Callable, dalpha: Callable, dbeta: Callable,
-                       beta_dbeta: Callable | None = None, name: str = "custom") -> "Schedule":
+    def from_callables(
+        cls,
+        alpha: Callable,
+        beta: Callable,
+        dalpha: Callable,
+        dbeta: Callable,
+        beta_dbeta: Callable | None = None,
+        name: str = "custom",
+    ) -> "Schedule":
         """A user-defined schedule. All four callables are required (exact derivatives) and must
         accept float64 arrays. Checked on a grid of 101 times: finite values, alpha, beta >= 0,
         alpha_1 = 1, beta_1 = 0, beta_0 > 0. Give ``beta_dbeta`` when dbeta is infinite at t = 1."""
@@ -164,52 +188,87 @@ class Schedule:
         for field_name in ("alpha", "beta", "dalpha", "beta_dbeta"):
             v = getattr(vals, field_name)
             if np.shape(v) != grid.shape or not np.all(np.isfinite(v)):
-                raise ValueError(f"{field_name}(t) must return finite values of t's shape on [0, 1]")
+                raise ValueError(
+                    f"{field_name}(t) must return finite values of t's shape on [0, 1]"
+                )
         if np.any(vals.alpha < 0) or np.any(vals.beta < 0):
             raise ValueError("alpha(t) and beta(t) must be >= 0 on [0, 1]")
         if vals.alpha[-1] != 1.0 or vals.beta[-1] != 0.0:
-            raise ValueError(f"a schedule must reach the data at t = 1: alpha(1) = 1 and beta(1) = 0 "
-                             f"are required, got alpha(1) = {vals.alpha[-1]!r}, "
-                             f"beta(1) = {vals.beta[-1]!r}")
+            raise ValueError(
+                f"a schedule must reach the data at t = 1: alpha(1) = 1 and beta(1) = 0 "
+                f"are required, got alpha(1) = {vals.alpha[-1]!r}, "
+                f"beta(1) = {vals.beta[-1]!r}"
+            )
         if not vals.beta[0] > 0:
             raise ValueError(f"beta(0) must be > 0, got {vals.beta[0]!r}")
         return sched
 
 
 def _linear() -> Schedule:
-    return Schedule("linear", lambda t: t, lambda t: 1.0 - t, lambda t: 1.0, lambda t: -1.0,
-                    lambda t: -(1.0 - t))
+    return Schedule(
+        "linear",
+        lambda t: t,
+        lambda t: 1.0 - t,
+        lambda t: 1.0,
+        lambda t: -1.0,
+        lambda t: -(1.0 - t),
+    )
 
 
 def _cosine() -> Schedule:
     # beta written as sin(pi (1 - t) / 2) so that beta_1 = 0 and alpha_1 = 1 exactly in float64
     h = math.pi / 2
-    return Schedule("cosine", lambda t: np.sin(h * t), lambda t: np.sin(h * (1.0 - t)),
-                    lambda t: h * np.sin(h * (1.0 - t)), lambda t: -h * np.sin(h * t),
-                    lambda t: -h * np.sin(h * (1.0 - t)) * np.sin(h * t))
+    return Schedule(
+        "cosine",
+        lambda t: np.sin(h * t),
+        lambda t: np.sin(h * (1.0 - t)),
+        lambda t: h * np.sin(h * (1.0 - t)),
+        lambda t: -h * np.sin(h * t),
+        lambda t: -h * np.sin(h * (1.0 - t)) * np.sin(h * t),
+    )
 
 
 def _sqrt() -> Schedule:
     # MIT 6.S184 labs: LinearAlpha, SquareRootBeta; dbeta = -1 / (2 sqrt(1 - t)) is -inf at t = 1
-    return Schedule("sqrt", lambda t: t, lambda t: np.sqrt(1.0 - t), lambda t: 1.0,
-                    lambda t: -0.5 / np.sqrt(1.0 - t), lambda t: -0.5)
+    return Schedule(
+        "sqrt",
+        lambda t: t,
+        lambda t: np.sqrt(1.0 - t),
+        lambda t: 1.0,
+        lambda t: -0.5 / np.sqrt(1.0 - t),
+        lambda t: -0.5,
+    )
 
 
 def _polynomial(n: float = 2.0) -> Schedule:
     n = as_real(n, "n", gt=0.0, context=" for schedule 'polynomial'")
     if n < 1:
         # dalpha = n t^(n-1) diverges at t = 0 for n < 1
-        raise ValueError(f"n must be >= 1 for schedule 'polynomial' (dalpha_t = n t^(n-1) diverges "
-                         f"at t = 0 for n < 1), got {n!r}")
-    return Schedule("polynomial", lambda t: t ** n, lambda t: 1.0 - t ** n,
-                    lambda t: n * t ** (n - 1.0), lambda t: -n * t ** (n - 1.0),
-                    lambda t: -(1.0 - t ** n) * n * t ** (n - 1.0), params={"n": n})
+        raise ValueError(
+            f"n must be >= 1 for schedule 'polynomial' (dalpha_t = n t^(n-1) diverges "
+            f"at t = 0 for n < 1), got {n!r}"
+        )
+    return Schedule(
+        "polynomial",
+        lambda t: t**n,
+        lambda t: 1.0 - t**n,
+        lambda t: n * t ** (n - 1.0),
+        lambda t: -n * t ** (n - 1.0),
+        lambda t: -(1.0 - t**n) * n * t ** (n - 1.0),
+        params={"n": n},
+    )
 
 
 def _linear_vp() -> Schedule:
     # dbeta = -t / sqrt(1 - t^2) is -inf at t = 1; beta dbeta = -t is finite
-    return Schedule("linear-vp", lambda t: t, lambda t: np.sqrt(1.0 - t * t), lambda t: 1.0,
-                    lambda t: -t / np.sqrt(1.0 - t * t), lambda t: -t)
+    return Schedule(
+        "linear-vp",
+        lambda t: t,
+        lambda t: np.sqrt(1.0 - t * t),
+        lambda t: 1.0,
+        lambda t: -t / np.sqrt(1.0 - t * t),
+        lambda t: -t,
+    )
 
 
 def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
@@ -217,8 +276,10 @@ def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
     beta_min = as_real(beta_min, "beta_min", gt=0.0, context=" for schedule 'vp'")
     beta_max = as_real(beta_max, "beta_max", gt=0.0, context=" for schedule 'vp'")
     if not beta_max > beta_min:
-        raise ValueError(f"beta_max must be > beta_min for schedule 'vp', got beta_min={beta_min!r}, "
-                         f"beta_max={beta_max!r}")
+        raise ValueError(
+            f"beta_max must be > beta_min for schedule 'vp', got beta_min={beta_min!r}, "
+            f"beta_max={beta_max!r}"
+        )
     bmin, bmax = float(beta_min), float(beta_max)
 
     # flow_matching's VPScheduler in refcfg's time: T(t) = 0.5 (1-t)^2 (bmax - bmin) + (1-t) bmin,
@@ -246,12 +307,19 @@ def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
         with np.errstate(divide="ignore"):
             return beta_dbeta(t) / beta(t)
 
-    return Schedule("vp", alpha, beta, dalpha, dbeta, beta_dbeta,
-                    params={"beta_min": bmin, "beta_max": bmax})
+    return Schedule(
+        "vp", alpha, beta, dalpha, dbeta, beta_dbeta, params={"beta_min": bmin, "beta_max": bmax}
+    )
 
 
-SCHEDULES = {"linear": _linear, "cosine": _cosine, "sqrt": _sqrt, "polynomial": _polynomial,
-             "linear-vp": _linear_vp, "vp": _vp}
+SCHEDULES = {
+    "linear": _linear,
+    "cosine": _cosine,
+    "sqrt": _sqrt,
+    "polynomial": _polynomial,
+    "linear-vp": _linear_vp,
+    "vp": _vp,
+}
 
 
 def schedule(name: str | Schedule = "linear", **params) -> Schedule:

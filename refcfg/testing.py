@@ -33,9 +33,22 @@ from ._validation import NULL
 from .schedules import SCHEDULES
 from .validate import check_field, exact_values
 
-__all__ = ["gmms", "labeled_gmms", "schedules", "paths", "times", "points", "labels",
-           "guidance_weights", "assert_field_matches", "assert_fields_close", "exact_values",
-           "condition_number", "SCHEDULE_NAMES", "COV_TYPES"]
+__all__ = [
+    "gmms",
+    "labeled_gmms",
+    "schedules",
+    "paths",
+    "times",
+    "points",
+    "labels",
+    "guidance_weights",
+    "assert_field_matches",
+    "assert_fields_close",
+    "exact_values",
+    "condition_number",
+    "SCHEDULE_NAMES",
+    "COV_TYPES",
+]
 
 SCHEDULE_NAMES = tuple(SCHEDULES)
 """Every named schedule of ``refcfg.schedules.SCHEDULES`` (a new schedule is drawn automatically)."""
@@ -70,9 +83,16 @@ def _rotation(draw, d):
     return Q
 
 
-def gmms(*, d=st.integers(1, 3), n_components=st.integers(1, 4), cov_types=COV_TYPES,
-         max_condition: float = 20.0, variance=(0.05, 2.0), mean_scale: float = 3.0,
-         min_weight_ratio: float = 0.1):
+def gmms(
+    *,
+    d=st.integers(1, 3),
+    n_components=st.integers(1, 4),
+    cov_types=COV_TYPES,
+    max_condition: float = 20.0,
+    variance=(0.05, 2.0),
+    mean_scale: float = 3.0,
+    min_weight_ratio: float = 0.1,
+):
     """Strategy for valid, well-conditioned :class:`refcfg.GMM` objects.
 
     d, n_components: ints or integer strategies. cov_types: subset of ("isotropic", "diag", "full").
@@ -93,14 +113,19 @@ def gmms(*, d=st.integers(1, 3), n_components=st.integers(1, 4), cov_types=COV_T
     bad = set(cov_types) - set(COV_TYPES)
     if not cov_types or bad:
         raise ValueError(f"cov_types must be a non-empty subset of {COV_TYPES}, got {cov_types!r}")
-    return _gmms(_int_strategy(d, "d"), _int_strategy(n_components, "n_components"),
-                 [c for c in COV_TYPES if c in cov_types], float(max_condition),
-                 tuple(float(v) for v in variance), float(mean_scale), float(min_weight_ratio))
+    return _gmms(
+        _int_strategy(d, "d"),
+        _int_strategy(n_components, "n_components"),
+        [c for c in COV_TYPES if c in cov_types],
+        float(max_condition),
+        tuple(float(v) for v in variance),
+        float(mean_scale),
+        float(min_weight_ratio),
+    )
 
 
 @st.composite
-def _gmms(draw, d, n_components, cov_types, max_condition, variance, mean_scale,
-          min_weight_ratio):
+def _gmms(draw, d, n_components, cov_types, max_condition, variance, mean_scale, min_weight_ratio):
     from .mixture import GMM
 
     dd = draw(d)
@@ -108,15 +133,17 @@ def _gmms(draw, d, n_components, cov_types, max_condition, variance, mean_scale,
     cov_type = draw(st.sampled_from(cov_types))
     weights = np.array(draw(st.lists(st.floats(min_weight_ratio, 1.0), min_size=K, max_size=K)))
     weights = weights / weights.sum()
-    means = np.array(draw(st.lists(st.floats(-mean_scale, mean_scale), min_size=K * dd,
-                                   max_size=K * dd))).reshape(K, dd)
+    means = np.array(
+        draw(st.lists(st.floats(-mean_scale, mean_scale), min_size=K * dd, max_size=K * dd))
+    ).reshape(K, dd)
     base = np.array(draw(st.lists(st.floats(*variance), min_size=K, max_size=K)))
     logc = math.log(max_condition)
     if cov_type == "isotropic":
         covs = base
     else:
-        u = np.array(draw(st.lists(st.floats(0.0, logc), min_size=K * dd,
-                                   max_size=K * dd))).reshape(K, dd)
+        u = np.array(
+            draw(st.lists(st.floats(0.0, logc), min_size=K * dd, max_size=K * dd))
+        ).reshape(K, dd)
         lam = base[:, None] * np.exp(u)
         if cov_type == "diag":
             covs = lam
@@ -129,8 +156,14 @@ def _gmms(draw, d, n_components, cov_types, max_condition, variance, mean_scale,
     return GMM(weights, means, covs)
 
 
-def labeled_gmms(*, n_classes=st.integers(1, 3), d=st.integers(1, 3),
-                 n_components=st.integers(1, 3), min_class_ratio: float = 0.1, **gmm_kwargs):
+def labeled_gmms(
+    *,
+    n_classes=st.integers(1, 3),
+    d=st.integers(1, 3),
+    n_components=st.integers(1, 3),
+    min_class_ratio: float = 0.1,
+    **gmm_kwargs,
+):
     """Strategy for valid :class:`refcfg.LabeledGMM` objects: ``n_classes`` classes (int or
     strategy), each a :func:`gmms` draw of the same dimension d; class probabilities proportional to
     numbers in [min_class_ratio, 1]. Other keywords go to :func:`gmms`. Shrinks to one class,
@@ -138,8 +171,13 @@ def labeled_gmms(*, n_classes=st.integers(1, 3), d=st.integers(1, 3),
     if not 0 < min_class_ratio <= 1:
         raise ValueError(f"min_class_ratio must be in (0, 1], got {min_class_ratio!r}")
     gmms(**gmm_kwargs)  # check the keywords now
-    return _labeled_gmms(_int_strategy(n_classes, "n_classes"), _int_strategy(d, "d"),
-                         n_components, float(min_class_ratio), gmm_kwargs)
+    return _labeled_gmms(
+        _int_strategy(n_classes, "n_classes"),
+        _int_strategy(d, "d"),
+        n_components,
+        float(min_class_ratio),
+        gmm_kwargs,
+    )
 
 
 @st.composite
@@ -248,7 +286,9 @@ def assert_field_matches(fn, problem="two-class-2d", kind: str = "velocity", **k
     return check_field(fn, problem, kind, **kwargs).raise_if_failed()
 
 
-def assert_fields_close(got, expected, *, rtol: float = 1e-6, atol: float = 1e-9, err_msg: str = ""):
+def assert_fields_close(
+    got, expected, *, rtol: float = 1e-6, atol: float = 1e-9, err_msg: str = ""
+):
     """Assert ||got_n - expected_n||_2 <= atol + rtol ||expected_n||_2 for every row n of two (N, d)
     arrays (NaN/inf in got fails). The message names the number of failing rows and the worst one."""
     g = np.asarray(got, dtype=np.float64)
@@ -269,7 +309,8 @@ def assert_fields_close(got, expected, *, rtol: float = 1e-6, atol: float = 1e-9
         raise AssertionError(
             f"{err_msg}{int(bad.sum())} of {bad.size} rows differ (tolerance ||d|| <= {atol:g} + "
             f"{rtol:g} ||expected||); worst row {j}: got {g2[j].tolist()}, expected "
-            f"{e2[j].tolist()}, abs err {num[j]:.3g}, rel err {rel[j]:.3g}")
+            f"{e2[j].tolist()}, abs err {num[j]:.3g}, rel err {rel[j]:.3g}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -279,17 +320,27 @@ def assert_fields_close(got, expected, *, rtol: float = 1e-6, atol: float = 1e-9
 __all__ += ["vector_prompt_families", "vector_prompts"]
 
 
-def vector_prompt_families(*, d=st.integers(1, 3), m=st.integers(1, 3), n_components=st.integers(1, 3),
-                           coef_scale: float = 2.0, **gmm_kwargs):
+def vector_prompt_families(
+    *,
+    d=st.integers(1, 3),
+    m=st.integers(1, 3),
+    n_components=st.integers(1, 3),
+    coef_scale: float = 2.0,
+    **gmm_kwargs,
+):
     """:class:`refcfg.vector_prompts.VectorPromptFamily` objects: the prompt law (weights, m_c, S_c)
     and the noise covariances Sigma_c drawn by :func:`gmms` (``gmm_kwargs`` passed on), the maps
     A_c (d, m) with entries in [-coef_scale, coef_scale]. d, m and n_components are ints or
     strategies. Shrinks to one component with A = 0."""
     if not (math.isfinite(coef_scale) and coef_scale >= 0):
         raise ValueError(f"coef_scale must be a finite number >= 0, got {coef_scale!r}")
-    return _vector_prompt_families(_int_strategy(d, "d"), _int_strategy(m, "m"),
-                                   _int_strategy(n_components, "n_components"), coef_scale,
-                                   gmm_kwargs)
+    return _vector_prompt_families(
+        _int_strategy(d, "d"),
+        _int_strategy(m, "m"),
+        _int_strategy(n_components, "n_components"),
+        coef_scale,
+        gmm_kwargs,
+    )
 
 
 @st.composite
@@ -299,8 +350,9 @@ def _vector_prompt_families(draw, d, m, n_components, coef_scale, gmm_kwargs):
     dd, mm, K = draw(d), draw(m), draw(n_components)
     prior = draw(gmms(d=st.just(mm), n_components=st.just(K), **gmm_kwargs))
     noise = draw(gmms(d=st.just(dd), n_components=st.just(K), **gmm_kwargs))
-    A = draw(hnp.arrays(np.float64, (K, dd, mm),
-                        elements=st.floats(-coef_scale, coef_scale, width=64)))
+    A = draw(
+        hnp.arrays(np.float64, (K, dd, mm), elements=st.floats(-coef_scale, coef_scale, width=64))
+    )
     return VectorPromptFamily(prior.weights, prior.means, prior.covs, A, noise.means, noise.covs)
 
 

@@ -37,8 +37,20 @@ import numpy as np
 from ._validation import NULL, as_float_array, as_generator, as_positive_int
 from .sample_checks import check_samples  # samples against the exact law: a sampler's check
 
-__all__ = ["check_field", "FieldReport", "TimeStats", "WorstPoint", "Diagnosis", "FieldError",
-           "KINDS", "DEFAULT_TIMES", "exact_values", "torch_field", "jax_field", "check_samples"]
+__all__ = [
+    "check_field",
+    "FieldReport",
+    "TimeStats",
+    "WorstPoint",
+    "Diagnosis",
+    "FieldError",
+    "KINDS",
+    "DEFAULT_TIMES",
+    "exact_values",
+    "torch_field",
+    "jax_field",
+    "check_samples",
+]
 
 KINDS = ("velocity", "score", "x0", "eps")
 """Quantities check_field can compare: velocity u_t, score grad log p_t, x0 = E[z | x_t] (the data
@@ -47,7 +59,6 @@ prediction) and eps = E[eps | x_t] (the noise prediction)."""
 DEFAULT_TIMES = tuple(float(v) for v in np.round(np.linspace(0.0, 1.0, 11), 12))
 """Default time grid: 0, 0.1, ..., 1 (endpoints included; times where the exact quantity is undefined
 are skipped with a note)."""
-
 
 
 class FieldError(RuntimeError):
@@ -157,11 +168,19 @@ class FieldReport:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "kind": self.kind, "problem": self.problem,
-            "schedule": self.schedule, "w": self.w, "labels": self.labels,
-            "rtol": self.rtol, "atol": self.atol, "n": self.n,
-            "times": [float(t) for t in self.times], "passed": bool(self.passed),
-            "max_rel": _jsonable(self.max_rel), "max_abs": _jsonable(self.max_abs),
+            "name": self.name,
+            "kind": self.kind,
+            "problem": self.problem,
+            "schedule": self.schedule,
+            "w": self.w,
+            "labels": self.labels,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "n": self.n,
+            "times": [float(t) for t in self.times],
+            "passed": bool(self.passed),
+            "max_rel": _jsonable(self.max_rel),
+            "max_abs": _jsonable(self.max_abs),
             "per_t": [s.to_dict() for s in self.per_t],
             "skipped": [{"t": float(t), "reason": r} for t, r in self.skipped],
             "worst": None if self.worst is None else self.worst.to_dict(),
@@ -170,24 +189,31 @@ class FieldReport:
 
     def __str__(self) -> str:
         guided = "" if self.w is None else f" (CFG, w = {self.w:g})"
-        lines = [f"refcfg check: {self.kind}{guided} of {self.name}: "
-                 f"{'PASS' if self.passed else 'FAIL'}",
-                 f"problem {self.problem}, schedule {self.schedule}, labels {self.labels}, "
-                 f"{self.n} points per time",
-                 f"tolerance per point: ||got - exact|| <= {self.atol:.3g} + {self.rtol:.3g} ||exact||",
-                 f"{'t':>8} {'max rel':>10} {'mean rel':>10} {'max abs':>10} {'mean abs':>10}"
-                 f" {'fail':>5} {'nonfinite':>9}"]
+        lines = [
+            f"refcfg check: {self.kind}{guided} of {self.name}: "
+            f"{'PASS' if self.passed else 'FAIL'}",
+            f"problem {self.problem}, schedule {self.schedule}, labels {self.labels}, "
+            f"{self.n} points per time",
+            f"tolerance per point: ||got - exact|| <= {self.atol:.3g} + {self.rtol:.3g} ||exact||",
+            f"{'t':>8} {'max rel':>10} {'mean rel':>10} {'max abs':>10} {'mean abs':>10}"
+            f" {'fail':>5} {'nonfinite':>9}",
+        ]
         for s in self.per_t:
-            lines.append(f"{s.t:8.4g} {s.max_rel:10.3g} {s.mean_rel:10.3g} {s.max_abs:10.3g} "
-                         f"{s.mean_abs:10.3g} {s.n_fail:5d} {s.n_nonfinite:9d}")
+            lines.append(
+                f"{s.t:8.4g} {s.max_rel:10.3g} {s.mean_rel:10.3g} {s.max_abs:10.3g} "
+                f"{s.mean_abs:10.3g} {s.n_fail:5d} {s.n_nonfinite:9d}"
+            )
         for t, reason in self.skipped:
             lines.append(f"skipped t = {t:g}: {reason}")
         if self.worst is not None and not self.passed:
             wp = self.worst
-            lines.append(f"worst point: t = {wp.t:g}, index {wp.index}, y = {wp.y}, x = {_fmt(wp.x)}")
+            lines.append(
+                f"worst point: t = {wp.t:g}, index {wp.index}, y = {wp.y}, x = {_fmt(wp.x)}"
+            )
             lines.append(f"  expected {_fmt(wp.expected)}")
-            lines.append(f"  got      {_fmt(wp.got)}  (abs err {wp.abs_err:.3g}, "
-                         f"rel err {wp.rel_err:.3g})")
+            lines.append(
+                f"  got      {_fmt(wp.got)}  (abs err {wp.abs_err:.3g}, rel err {wp.rel_err:.3g})"
+            )
         if self.diagnoses:
             lines.append("diagnosis:")
             for d in self.diagnoses:
@@ -206,8 +232,10 @@ class FieldReport:
 def _fmt(v) -> str:
     """A point or value of the report: the one number formatter, 6 significant digits."""
     from .plotting.format import format_value
-    return format_value(np.asarray(v, dtype=np.float64), digits=6, sci_below=0.0,
-                        sci_above=math.inf, max_items=8)
+
+    return format_value(
+        np.asarray(v, dtype=np.float64), digits=6, sci_below=0.0, sci_above=math.inf, max_items=8
+    )
 
 
 def _jsonable(v):
@@ -240,15 +268,20 @@ def _resolve_labels(y, n, n_classes, guided):
         if y == "all":
             pool = np.arange(n_classes) if guided else np.append(np.arange(n_classes), NULL)
             return np.resize(pool, n).astype(np.int64), (
-                f"cycling over classes 0..{n_classes - 1}" + ("" if guided else " and NULL"))
+                f"cycling over classes 0..{n_classes - 1}" + ("" if guided else " and NULL")
+            )
         if y == "null":
             y = None
         else:
-            raise ValueError(f"y must be 'all', 'null', None, an int or an (n,) int array, got {y!r}")
+            raise ValueError(
+                f"y must be 'all', 'null', None, an int or an (n,) int array, got {y!r}"
+            )
     if y is None:
         if guided:
-            raise ValueError("y must name a class (not None / NULL) when w is given: CFG combines "
-                             "u(x|y) and u(x|null)")
+            raise ValueError(
+                "y must name a class (not None / NULL) when w is given: CFG combines "
+                "u(x|y) and u(x|null)"
+            )
         return np.full(n, NULL, dtype=np.int64), "NULL (unconditional)"
     if isinstance(y, (bool, np.bool_)):
         raise TypeError(f"y must be 'all', 'null', None, an int or an int array, got {y!r}")
@@ -258,8 +291,10 @@ def _resolve_labels(y, n, n_classes, guided):
     else:
         arr = np.asarray(y)
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"y must be 'all', 'null', None, an int or a 1-D int array, got "
-                            f"{arr.dtype} array of shape {arr.shape}")
+            raise TypeError(
+                f"y must be 'all', 'null', None, an int or a 1-D int array, got "
+                f"{arr.dtype} array of shape {arr.shape}"
+            )
         if arr.shape != (n,):
             raise ValueError(f"y has shape {arr.shape} but n = {n} points require shape ({n},)")
         arr = arr.astype(np.int64)
@@ -268,8 +303,9 @@ def _resolve_labels(y, n, n_classes, guided):
     if np.any(bad):
         raise ValueError(f"y must be in 0..{n_classes - 1} or NULL (-1), got {int(arr[bad][0])}")
     if guided and np.any(arr == NULL):
-        raise ValueError("y must name a class (not NULL) when w is given: CFG combines u(x|y) and "
-                         "u(x|null)")
+        raise ValueError(
+            "y must name a class (not NULL) when w is given: CFG combines u(x|y) and u(x|null)"
+        )
     return arr, desc
 
 
@@ -281,7 +317,9 @@ def _resolve_times(times):
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"times must be a float or a non-empty 1-D array, got shape {arr.shape}")
     if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"times must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]")
+        raise ValueError(
+            f"times must lie in [0, 1], got values in [{float(arr.min())!r}, {float(arr.max())!r}]"
+        )
     return arr
 
 
@@ -292,16 +330,28 @@ def _real_output(raw, fname: str, t: float) -> np.ndarray:
     try:
         arr = np.asarray(raw)
     except (TypeError, ValueError) as exc:
-        raise FieldError(f"{fname} returned {type(raw).__name__} at t = {t:g}, which is not "
-                         f"a numeric array: {exc}", "shape", t) from exc
+        raise FieldError(
+            f"{fname} returned {type(raw).__name__} at t = {t:g}, which is not "
+            f"a numeric array: {exc}",
+            "shape",
+            t,
+        ) from exc
     if arr.dtype.kind == "c":
         if np.any(arr.imag != 0):
-            raise FieldError(f"{fname} returned complex values with a non-zero imaginary part at "
-                             f"t = {t:g} (dtype {arr.dtype}); a field is real", "shape", t)
+            raise FieldError(
+                f"{fname} returned complex values with a non-zero imaginary part at "
+                f"t = {t:g} (dtype {arr.dtype}); a field is real",
+                "shape",
+                t,
+            )
         arr = arr.real
     elif arr.dtype.kind not in "iuf":
-        raise FieldError(f"{fname} returned a {arr.dtype} array at t = {t:g}, which is not a "
-                         f"real numeric array (required float, of shape (N, d))", "shape", t)
+        raise FieldError(
+            f"{fname} returned a {arr.dtype} array at t = {t:g}, which is not a "
+            f"real numeric array (required float, of shape (N, d))",
+            "shape",
+            t,
+        )
     return np.asarray(arr, dtype=np.float64)
 
 
@@ -355,72 +405,148 @@ def _candidates(path, kind, w, labels, schedule_obj):
 
     # a_t and b_t swapped in eq. 41 (u = a score + b x), as in v1 of the notes and the course labs
     if kind == "velocity":
+
         def ab_vel(x, t):
             s = ex("score", x, t)
             return schedule_obj.b(t) * s + schedule_obj.a(t) * x
-        out.append(("ab_swapped", "a_t and b_t swapped in u = a_t score + b_t x (eq. 41/42): the "
-                    "output equals b_t score + a_t x (v1 of the notes and the course labs swap the "
-                    "names a_t and b_t)", ab_vel))
+
+        out.append(
+            (
+                "ab_swapped",
+                "a_t and b_t swapped in u = a_t score + b_t x (eq. 41/42): the "
+                "output equals b_t score + a_t x (v1 of the notes and the course labs swap the "
+                "names a_t and b_t)",
+                ab_vel,
+            )
+        )
     if kind == "score":
+
         def ab_score(x, t):
             u = ex("velocity", x, t)
             return (u - schedule_obj.a(t) * x) / schedule_obj.b(t)
-        out.append(("ab_swapped", "a_t and b_t swapped in the conversion score = (u - b_t x) / a_t "
-                    "(eq. 41/42): the output equals (u - a_t x) / b_t (v1 of the notes and the "
-                    "course labs swap the names a_t and b_t)", ab_score))
+
+        out.append(
+            (
+                "ab_swapped",
+                "a_t and b_t swapped in the conversion score = (u - b_t x) / a_t "
+                "(eq. 41/42): the output equals (u - a_t x) / b_t (v1 of the notes and the "
+                "course labs swap the names a_t and b_t)",
+                ab_score,
+            )
+        )
 
     if w is not None:
-        g = lambda ww: (lambda x, t: ex(kind, x, t, ww))  # noqa: E731
+        g = lambda ww: lambda x, t: ex(kind, x, t, ww)  # noqa: E731
         out += [
-            ("w_convention", f"guidance weight convention: the output equals the notes' CFG field "
-             f"at w' = w + 1 = {w + 1:g}, i.e. (1 + w) {K}(x|y) - w {K}(x|null) (Ho-Salimans, "
-             f"omega = w) where w {K}(x|y) + (1 - w) {K}(x|null) (eq. 65) was meant; map "
-             f"omega = w - 1", g(w + 1.0)),
-            ("w_convention", f"guidance weight convention: the output equals the notes' CFG field at "
-             f"w' = w - 1 = {w - 1:g}: the code treats its weight as the notes' w (eq. 65) but was "
-             f"given a Ho-Salimans omega (or adds 1 twice); w = 1 + omega", g(w - 1.0)),
-            ("cond_uncond_swapped", f"conditional and unconditional swapped: the output equals "
-             f"w {K}(x|null) + (1 - w) {K}(x|y) (the CFG field at w' = 1 - w = {1 - w:g})",
-             g(1.0 - w)),
-            ("guidance_sign", f"sign of the guidance term flipped: the output equals "
-             f"{K}(x|null) - w ({K}(x|y) - {K}(x|null)) (the CFG field at w' = -w = {-w:g})",
-             g(-w)),
-            ("guidance_sign", f"sign of the guidance term flipped: the output equals "
-             f"{K}(x|y) - (w - 1) ({K}(x|y) - {K}(x|null)) (the CFG field at w' = 2 - w = "
-             f"{2 - w:g})", g(2.0 - w)),
-            ("no_guidance", f"guidance not applied: the output equals the conditional field "
-             f"{K}(x|y) (w ignored)", g(1.0)),
-            ("labels_ignored", f"labels ignored: the output equals the unconditional field "
-             f"{K}(x|null) (the labels do not reach the model, or a model trained with inverted "
-             f"label dropout that almost never saw labels)", g(0.0)),
+            (
+                "w_convention",
+                f"guidance weight convention: the output equals the notes' CFG field "
+                f"at w' = w + 1 = {w + 1:g}, i.e. (1 + w) {K}(x|y) - w {K}(x|null) (Ho-Salimans, "
+                f"omega = w) where w {K}(x|y) + (1 - w) {K}(x|null) (eq. 65) was meant; map "
+                f"omega = w - 1",
+                g(w + 1.0),
+            ),
+            (
+                "w_convention",
+                f"guidance weight convention: the output equals the notes' CFG field at "
+                f"w' = w - 1 = {w - 1:g}: the code treats its weight as the notes' w (eq. 65) but was "
+                f"given a Ho-Salimans omega (or adds 1 twice); w = 1 + omega",
+                g(w - 1.0),
+            ),
+            (
+                "cond_uncond_swapped",
+                f"conditional and unconditional swapped: the output equals "
+                f"w {K}(x|null) + (1 - w) {K}(x|y) (the CFG field at w' = 1 - w = {1 - w:g})",
+                g(1.0 - w),
+            ),
+            (
+                "guidance_sign",
+                f"sign of the guidance term flipped: the output equals "
+                f"{K}(x|null) - w ({K}(x|y) - {K}(x|null)) (the CFG field at w' = -w = {-w:g})",
+                g(-w),
+            ),
+            (
+                "guidance_sign",
+                f"sign of the guidance term flipped: the output equals "
+                f"{K}(x|y) - (w - 1) ({K}(x|y) - {K}(x|null)) (the CFG field at w' = 2 - w = "
+                f"{2 - w:g})",
+                g(2.0 - w),
+            ),
+            (
+                "no_guidance",
+                f"guidance not applied: the output equals the conditional field "
+                f"{K}(x|y) (w ignored)",
+                g(1.0),
+            ),
+            (
+                "labels_ignored",
+                f"labels ignored: the output equals the unconditional field "
+                f"{K}(x|null) (the labels do not reach the model, or a model trained with inverted "
+                f"label dropout that almost never saw labels)",
+                g(0.0),
+            ),
         ]
         if kind == "velocity":  # classifier guidance (eq. 62) written without its factor a_t
-            out.append(("missing_a_t", "factor a_t missing: the output equals u(x) + w grad log "
-                        "p_t(y|x) where classifier guidance is u(x) + w a_t grad log p_t(y|x) "
-                        "(eq. 62)", lambda x, t: ex("velocity", x, t, 0.0)
-                        + w * (ex("score", x, t, 1.0) - ex("score", x, t, 0.0))))
+            out.append(
+                (
+                    "missing_a_t",
+                    "factor a_t missing: the output equals u(x) + w grad log "
+                    "p_t(y|x) where classifier guidance is u(x) + w a_t grad log p_t(y|x) "
+                    "(eq. 62)",
+                    lambda x, t: (
+                        ex("velocity", x, t, 0.0)
+                        + w * (ex("score", x, t, 1.0) - ex("score", x, t, 0.0))
+                    ),
+                )
+            )
     elif any_class:
-        out.append(("labels_ignored", "labels ignored: for class labels the output equals the "
-                    "unconditional field (the labels do not reach the model, or a model trained "
-                    "with inverted label dropout that almost never saw labels)",
-                    lambda x, t: exact_values(path, kind, x, t, None)))
+        out.append(
+            (
+                "labels_ignored",
+                "labels ignored: for class labels the output equals the "
+                "unconditional field (the labels do not reach the model, or a model trained "
+                "with inverted label dropout that almost never saw labels)",
+                lambda x, t: exact_values(path, kind, x, t, None),
+            )
+        )
 
     # the diffusion time convention (t = 0 data): the user's field evaluated at 1 - t
     sign = -1.0 if kind == "velocity" else 1.0
-    out.append(("time_reversed", "time convention reversed: the output equals the exact field at "
-                "1 - t" + (" with the sign of the velocity flipped" if sign < 0 else "")
-                + " (diffusion convention t = 0 data; refcfg uses t = 0 noise, t = 1 data)",
-                lambda x, t: sign * ex(kind, x, 1.0 - t)))
+    out.append(
+        (
+            "time_reversed",
+            "time convention reversed: the output equals the exact field at "
+            "1 - t"
+            + (" with the sign of the velocity flipped" if sign < 0 else "")
+            + " (diffusion convention t = 0 data; refcfg uses t = 0 noise, t = 1 data)",
+            lambda x, t: sign * ex(kind, x, 1.0 - t),
+        )
+    )
     if kind == "velocity":
-        out.append(("time_reversed", "time convention reversed: the output equals the exact "
-                    "velocity at 1 - t (refcfg uses t = 0 noise, t = 1 data)",
-                    lambda x, t: ex(kind, x, 1.0 - t)))
+        out.append(
+            (
+                "time_reversed",
+                "time convention reversed: the output equals the exact "
+                "velocity at 1 - t (refcfg uses t = 0 noise, t = 1 data)",
+                lambda x, t: ex(kind, x, 1.0 - t),
+            )
+        )
     for other in KINDS:
         if other != kind:
-            out.append(("kind", f"wrong quantity: the output equals the exact {other}, not the "
-                        f"{kind}", lambda x, t, o=other: ex(o, x, t)))
-    out.append(("negated", f"sign flipped: the output equals minus the exact {kind}",
-                lambda x, t: -ex(kind, x, t)))
+            out.append(
+                (
+                    "kind",
+                    f"wrong quantity: the output equals the exact {other}, not the {kind}",
+                    lambda x, t, o=other: ex(o, x, t),
+                )
+            )
+    out.append(
+        (
+            "negated",
+            f"sign flipped: the output equals minus the exact {kind}",
+            lambda x, t: -ex(kind, x, t),
+        )
+    )
 
     from .paths import GMMPath
     from .schedules import SCHEDULES
@@ -431,9 +557,14 @@ def _candidates(path, kind, w, labels, schedule_obj):
         if other == schedule_obj:
             continue
         p2 = GMMPath(path.mixture, other)
-        out.append(("schedule", f"wrong schedule: the output equals the exact {kind} under schedule "
-                    f"{_schedule_name(other)!r}, not {_schedule_name(schedule_obj)!r}",
-                    lambda x, t, p2=p2: exact_values(p2, kind, x, t, labels, w)))
+        out.append(
+            (
+                "schedule",
+                f"wrong schedule: the output equals the exact {kind} under schedule "
+                f"{_schedule_name(other)!r}, not {_schedule_name(schedule_obj)!r}",
+                lambda x, t, p2=p2: exact_values(p2, kind, x, t, labels, w),
+            )
+        )
     return out
 
 
@@ -449,21 +580,38 @@ def _diagnose(path, kind, w, labels, schedule_obj, xs, ts, gots, refs, rtol, ato
     error against the mistake is < 0.1 x that against the exact field)."""
     diags = []
     # non-finite outputs where the exact value is finite
-    bad_t = [(t, int(np.sum(~np.all(np.isfinite(g), axis=1))))
-             for t, g, r in zip(ts, gots, refs) if r is not None]
+    bad_t = [
+        (t, int(np.sum(~np.all(np.isfinite(g), axis=1))))
+        for t, g, r in zip(ts, gots, refs)
+        if r is not None
+    ]
     bad_t = [(t, c) for t, c in bad_t if c]
     if bad_t:
         where = ", ".join(f"t = {t:g} ({c} points)" for t, c in bad_t)
         endpoint = all(t in (0.0, 1.0) for t, _ in bad_t)
-        diags.append(Diagnosis("nonfinite", f"NaN/inf output where the exact {kind} is finite: "
-                               f"{where}" + ("; at an endpoint this is typically a conversion that "
-                                             "divides by alpha_t or beta_t (eq. 41/42 are singular "
-                                             "there): compute the field directly or guard the "
-                                             "endpoint" if endpoint else ""), ""))
+        diags.append(
+            Diagnosis(
+                "nonfinite",
+                f"NaN/inf output where the exact {kind} is finite: "
+                f"{where}"
+                + (
+                    "; at an endpoint this is typically a conversion that "
+                    "divides by alpha_t or beta_t (eq. 41/42 are singular "
+                    "there): compute the field directly or guard the "
+                    "endpoint"
+                    if endpoint
+                    else ""
+                ),
+                "",
+            )
+        )
 
     # rows used for the formula matches: checked times, finite output
-    use = [(i, np.all(np.isfinite(g), axis=1)) for i, (g, r) in enumerate(zip(gots, refs))
-           if r is not None]
+    use = [
+        (i, np.all(np.isfinite(g), axis=1))
+        for i, (g, r) in enumerate(zip(gots, refs))
+        if r is not None
+    ]
     if not use:
         return diags
     rest_ok = True
@@ -478,8 +626,14 @@ def _diagnose(path, kind, w, labels, schedule_obj, xs, ts, gots, refs, rtol, ato
     if truth_rel.size == 0:
         return diags
     if bad_t and rest_ok:
-        diags.append(Diagnosis("nonfinite", "apart from the non-finite values the output matches "
-                               "the exact field within tolerance", ""))
+        diags.append(
+            Diagnosis(
+                "nonfinite",
+                "apart from the non-finite values the output matches "
+                "the exact field within tolerance",
+                "",
+            )
+        )
         return diags
     truth_mean = float(np.mean(truth_rel))
 
@@ -509,13 +663,33 @@ def _diagnose(path, kind, w, labels, schedule_obj, xs, ts, gots, refs, rtol, ato
             continue  # this mistake cannot be told apart from the exact field here
         cmean, tmean = float(np.mean(cand_rel)), float(np.mean(truth_sub))
         if ok_all:
-            matches.append((0, cmean, Diagnosis(code, message + f" (max rel err against it "
-                                                f"{np.max(cand_rel):.2g})", "exact",
-                                                float(np.max(cand_rel)))))
+            matches.append(
+                (
+                    0,
+                    cmean,
+                    Diagnosis(
+                        code,
+                        message + f" (max rel err against it {np.max(cand_rel):.2g})",
+                        "exact",
+                        float(np.max(cand_rel)),
+                    ),
+                )
+            )
         elif cmean < 0.1 * tmean:
-            matches.append((1, cmean, Diagnosis(code, message + f" approximately (mean rel err "
-                                                f"against it {cmean:.2g}, against the exact field "
-                                                f"{tmean:.2g})", "close", float(np.max(cand_rel)))))
+            matches.append(
+                (
+                    1,
+                    cmean,
+                    Diagnosis(
+                        code,
+                        message + f" approximately (mean rel err "
+                        f"against it {cmean:.2g}, against the exact field "
+                        f"{tmean:.2g})",
+                        "close",
+                        float(np.max(cand_rel)),
+                    ),
+                )
+            )
     matches.sort(key=lambda m: (m[0], m[1]))
     if matches and matches[0][0] == 0:
         matches = [m for m in matches if m[0] == 0]
@@ -525,11 +699,17 @@ def _diagnose(path, kind, w, labels, schedule_obj, xs, ts, gots, refs, rtol, ato
     if not matches:
         mx = float(np.max(truth_rel))
         if mx < 1e-2:
-            diags.append(Diagnosis("small_error", f"fails tolerance: the output is close to the "
-                                   f"exact {kind} (max rel err {mx:.2g}, mean {truth_mean:.2g}) but "
-                                   f"outside rtol = {rtol:g}, atol = {atol:g}; no known mistake "
-                                   f"matches (a perturbed coefficient, float32 arithmetic, an "
-                                   f"approximate model ...)", ""))
+            diags.append(
+                Diagnosis(
+                    "small_error",
+                    f"fails tolerance: the output is close to the "
+                    f"exact {kind} (max rel err {mx:.2g}, mean {truth_mean:.2g}) but "
+                    f"outside rtol = {rtol:g}, atol = {atol:g}; no known mistake "
+                    f"matches (a perturbed coefficient, float32 arithmetic, an "
+                    f"approximate model ...)",
+                    "",
+                )
+            )
     return diags
 
 
@@ -538,10 +718,24 @@ def _diagnose(path, kind, w, labels, schedule_obj, xs, ts, gots, refs, rtol, ato
 # ----------------------------------------------------------------------------------------------
 
 
-def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *, y="all",
-                w: float | None = None, schedule=None, times=None, n: int = 64, rtol: float = 1e-6,
-                atol: float = 1e-9, seed=0, points=None, null_label: int = NULL,
-                diagnose: bool = True, name: str | None = None) -> FieldReport:
+def check_field(
+    fn: Callable,
+    problem="two-class-2d",
+    kind: str = "velocity",
+    *,
+    y="all",
+    w: float | None = None,
+    schedule=None,
+    times=None,
+    n: int = 64,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    seed=0,
+    points=None,
+    null_label: int = NULL,
+    diagnose: bool = True,
+    name: str | None = None,
+) -> FieldReport:
     """Compare a user's field with the exact one and report the errors.
 
     fn(x, t, y) -> (N, d): x float64 (N, d), t float64 (N,), y int64 (N,) with the null label
@@ -569,7 +763,12 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     for arg_name, v in (("rtol", rtol), ("atol", atol)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0 or not math.isfinite(v):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, numbers.Real)
+            or not v >= 0
+            or not math.isfinite(v)
+        ):
             raise ValueError(f"{arg_name} must be a finite number >= 0, got {v!r}")
     if w is not None:
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
@@ -588,8 +787,10 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
         from ._validation import as_points
 
         if np.ndim(points) == 2 and np.shape(points)[0] == 0:
-            raise ValueError(f"points has shape {np.shape(points)}: a check needs at least one point "
-                             f"(over none it would pass without testing anything)")
+            raise ValueError(
+                f"points has shape {np.shape(points)}: a check needs at least one point "
+                f"(over none it would pass without testing anything)"
+            )
         pts = as_points(points, path.d, "points")
         n = pts.shape[0]
     else:
@@ -604,9 +805,18 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
     label_arg = labels if np.any(labels != NULL) else None
     fname = name or getattr(fn, "__qualname__", None) or repr(fn)
 
-    report = FieldReport(name=fname, kind=kind, problem=problem_name, schedule=_schedule_name(sched),
-                         w=w, labels=label_desc, rtol=float(rtol), atol=float(atol), n=n,
-                         times=[float(t) for t in tgrid])
+    report = FieldReport(
+        name=fname,
+        kind=kind,
+        problem=problem_name,
+        schedule=_schedule_name(sched),
+        w=w,
+        labels=label_desc,
+        rtol=float(rtol),
+        atol=float(atol),
+        n=n,
+        times=[float(t) for t in tgrid],
+    )
     xs, refs, gots = [], [], []
     worst_key, worst = (-1, -1.0), None
     all_pass = True
@@ -634,16 +844,27 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
         try:
             raw = fn(x.copy(), tt.copy(), y_user.copy())
         except (Exception, SystemExit) as exc:  # the user's code: report where it failed
-            what = (f"SystemExit at t = {t:g}: it called sys.exit({exc.code!r})"
-                    if isinstance(exc, SystemExit) else f"{type(exc).__name__} at t = {t:g}: {exc}")
+            what = (
+                f"SystemExit at t = {t:g}: it called sys.exit({exc.code!r})"
+                if isinstance(exc, SystemExit)
+                else f"{type(exc).__name__} at t = {t:g}: {exc}"
+            )
             raise FieldError(f"{fname} raised {what}", "raised", t) from exc
         if raw is None:
-            raise FieldError(f"{fname} returned None at t = {t:g}; it must return an ({n}, "
-                             f"{path.d}) array (is a return statement missing?)", "no_return", t)
+            raise FieldError(
+                f"{fname} returned None at t = {t:g}; it must return an ({n}, "
+                f"{path.d}) array (is a return statement missing?)",
+                "no_return",
+                t,
+            )
         got = _real_output(raw, fname, t)
         if got.shape != (n, path.d):
-            raise FieldError(f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
-                             f"{path.d}) (x has shape ({n}, {path.d}))", "shape", t)
+            raise FieldError(
+                f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
+                f"{path.d}) (x has shape ({n}, {path.d}))",
+                "shape",
+                t,
+            )
         finite = np.all(np.isfinite(got), axis=1)
         with np.errstate(all="ignore"):
             num, den = _row_rel(got, ref)
@@ -652,27 +873,54 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
         fail = ~(num <= atol + rtol * den)
         all_pass &= not bool(np.any(fail))
         fin = np.isfinite(num)
-        report.per_t.append(TimeStats(
-            t=t, n=n, max_abs=float(np.max(num)), mean_abs=float(np.mean(num)),
-            max_rel=float(np.max(rel)), mean_rel=float(np.mean(rel)), n_fail=int(np.sum(fail)),
-            n_nonfinite=int(np.sum(~fin))))
+        report.per_t.append(
+            TimeStats(
+                t=t,
+                n=n,
+                max_abs=float(np.max(num)),
+                mean_abs=float(np.mean(num)),
+                max_rel=float(np.max(rel)),
+                mean_rel=float(np.mean(rel)),
+                n_fail=int(np.sum(fail)),
+                n_nonfinite=int(np.sum(~fin)),
+            )
+        )
         j = int(np.argmax(np.where(fin, rel, np.inf)))
         key = (0 if fin[j] else 1, float(rel[j]) if fin[j] else 0.0)
         if key > worst_key:
             worst_key = key
-            worst = WorstPoint(t=t, index=j, y=int(y_user[j]), x=x[j].tolist(),
-                               expected=ref[j].tolist(), got=got[j].tolist(),
-                               abs_err=float(num[j]), rel_err=float(rel[j]))
+            worst = WorstPoint(
+                t=t,
+                index=j,
+                y=int(y_user[j]),
+                x=x[j].tolist(),
+                expected=ref[j].tolist(),
+                got=got[j].tolist(),
+                abs_err=float(num[j]),
+                rel_err=float(rel[j]),
+            )
         xs.append(x), refs.append(ref), gots.append(got)
     if not report.per_t:
-        raise ValueError(f"no time in {report.times} has a defined exact {kind} for schedule "
-                         f"{report.schedule!r}; choose other times")
+        raise ValueError(
+            f"no time in {report.times} has a defined exact {kind} for schedule "
+            f"{report.schedule!r}; choose other times"
+        )
     report.worst = worst
     report.passed = bool(all_pass)
     if not report.passed and diagnose:
-        report.diagnoses = _diagnose(path, kind, w, label_arg if label_arg is not None else labels,
-                                     sched, xs, [float(t) for t in tgrid], gots, refs,
-                                     float(rtol), float(atol))
+        report.diagnoses = _diagnose(
+            path,
+            kind,
+            w,
+            label_arg if label_arg is not None else labels,
+            sched,
+            xs,
+            [float(t) for t in tgrid],
+            gots,
+            refs,
+            float(rtol),
+            float(atol),
+        )
     return report
 
 
@@ -681,8 +929,9 @@ def check_field(fn: Callable, problem="two-class-2d", kind: str = "velocity", *,
 # ----------------------------------------------------------------------------------------------
 
 
-def torch_field(model, *, device=None, dtype=None, t_as_column: bool = False,
-                no_grad: bool = False) -> Callable:
+def torch_field(
+    model, *, device=None, dtype=None, t_as_column: bool = False, no_grad: bool = False
+) -> Callable:
     """Wrap a PyTorch callable ``model(x, t, y) -> (N, d) tensor`` (an nn.Module or a function) as a
     NumPy field for :func:`check_field`. Inputs become tensors on ``device`` (default: the first
     parameter's device, else CPU) in ``dtype`` (default: the first parameter's dtype, else float64);
@@ -696,8 +945,11 @@ def torch_field(model, *, device=None, dtype=None, t_as_column: bool = False,
     if not callable(model):
         raise TypeError(f"model must be callable as model(x, t, y), got {model!r}")
     params = list(model.parameters()) if isinstance(model, torch.nn.Module) else []
-    dev = torch.device(device) if device is not None else (params[0].device if params else
-                                                           torch.device("cpu"))
+    dev = (
+        torch.device(device)
+        if device is not None
+        else (params[0].device if params else torch.device("cpu"))
+    )
     dt = dtype if dtype is not None else (params[0].dtype if params else torch.float64)
 
     def fn(x, t, y):

@@ -36,8 +36,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (_describe, as_float_array, as_generator, as_points, as_positive_int,
-                          as_times, as_weight)
+from ._validation import (
+    _describe,
+    as_float_array,
+    as_generator,
+    as_points,
+    as_positive_int,
+    as_times,
+    as_weight,
+)
 from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
 from .schedules import Schedule, schedule as _make_schedule
@@ -55,8 +62,9 @@ def prompt_rows(y, n: int, m: int, name: str = "y") -> np.ndarray:
         return np.broadcast_to(a, (n, m)).copy()
     if a.ndim == 2 and a.shape == (n, m):
         return a
-    raise ValueError(f"{name} has shape {a.shape} but one prompt ({m},) or one per point ({n}, {m}) "
-                     f"is required")
+    raise ValueError(
+        f"{name} has shape {a.shape} but one prompt ({m},) or one per point ({n}, {m}) is required"
+    )
 
 
 def _gmm(weights, means, like: GMM) -> GMM:
@@ -85,7 +93,7 @@ class VectorPromptFamily:
     """
 
     def __init__(self, weights, prompt_means, prompt_covs, A, b, covs):
-        self.prompt_prior = GMM(weights, prompt_means, prompt_covs)   # validates pi, m_c, S_c
+        self.prompt_prior = GMM(weights, prompt_means, prompt_covs)  # validates pi, m_c, S_c
         K, m = self.prompt_prior.K, self.prompt_prior.d
         bb = as_float_array(b, "b")
         if bb.ndim != 2 or bb.shape[0] != K or bb.shape[1] == 0:
@@ -93,24 +101,31 @@ class VectorPromptFamily:
         d = bb.shape[1]
         AA = as_float_array(A, "A")
         if AA.shape != (K, d, m):
-            raise ValueError(f"A has shape {AA.shape} but weights, b and prompt_means imply "
-                             f"({K}, {d}, {m})")
-        self._noise = GMM(self.prompt_prior.weights, bb, covs)          # validates Sigma_c
+            raise ValueError(
+                f"A has shape {AA.shape} but weights, b and prompt_means imply ({K}, {d}, {m})"
+            )
+        self._noise = GMM(self.prompt_prior.weights, bb, covs)  # validates Sigma_c
         if np.any(self._noise.point_mass) or np.any(self.prompt_prior.point_mass):
-            raise ValueError("covs and prompt_covs must be positive definite (a point mass has no "
-                             "density p(x | y) or p(y))")
+            raise ValueError(
+                "covs and prompt_covs must be positive definite (a point mass has no "
+                "density p(x | y) or p(y))"
+            )
         self.A, self.b = AA, bb
         S, Sig = self.prompt_prior.covs, self._noise.covs
         mean_x = np.einsum("kdm,km->kd", AA, self.prompt_prior.means) + bb
         cov_x = np.einsum("kdm,kmn,ken->kde", AA, S, AA) + Sig
-        self.marginal = GMM(self.prompt_prior.weights, mean_x, 0.5 * (cov_x + cov_x.transpose(0, 2, 1)))
-        AS = np.einsum("kdm,kmn->kdn", AA, S)                            # (K, d, m) = Cov(x, y | c)
+        self.marginal = GMM(
+            self.prompt_prior.weights, mean_x, 0.5 * (cov_x + cov_x.transpose(0, 2, 1))
+        )
+        AS = np.einsum("kdm,kmn->kdn", AA, S)  # (K, d, m) = Cov(x, y | c)
         top = np.concatenate([cov_x, AS], axis=2)
         bottom = np.concatenate([AS.transpose(0, 2, 1), S], axis=2)
         cov_j = np.concatenate([top, bottom], axis=1)
-        self.joint = GMM(self.prompt_prior.weights,
-                         np.concatenate([mean_x, self.prompt_prior.means], axis=1),
-                         0.5 * (cov_j + cov_j.transpose(0, 2, 1)))
+        self.joint = GMM(
+            self.prompt_prior.weights,
+            np.concatenate([mean_x, self.prompt_prior.means], axis=1),
+            0.5 * (cov_j + cov_j.transpose(0, 2, 1)),
+        )
 
     K = property(lambda self: self.prompt_prior.K, doc="number of components")
     d = property(lambda self: self.b.shape[1], doc="data dimension")
@@ -145,7 +160,7 @@ class VectorPromptFamily:
         (J, m), in order of first appearance, and the class of every row (J,) int64."""
         Y = self._prompts(y)
         uniq, first, inv = np.unique(Y, axis=0, return_index=True, return_inverse=True)
-        order = np.argsort(first)                     # classes in order of first appearance
+        order = np.argsort(first)  # classes in order of first appearance
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
         U = uniq[order]
@@ -157,7 +172,7 @@ class VectorPromptFamily:
     def sample(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
         """n draws of (x (n, d), y (n, m)) from the joint law."""
         xy = self.joint.sample(as_positive_int(n, "n"), as_generator(seed))
-        return xy[:, :self.d], xy[:, self.d:]
+        return xy[:, : self.d], xy[:, self.d :]
 
     def sample_given(self, y, n: int, seed=None) -> np.ndarray:
         """n draws of x ~ p(x | y) for one prompt y (m,)."""
@@ -199,8 +214,10 @@ class VectorPromptPath:
         if a.ndim == 1:
             return [(slice(0, n),) + self.table(a, 1)[:1] + (0,)]
         Y = prompt_rows(a, n, self.m)
-        return [(slice(s, min(n, s + BLOCK)),) + self.table(Y[s:s + BLOCK], min(n, s + BLOCK) - s)
-                for s in range(0, n, BLOCK)]
+        return [
+            (slice(s, min(n, s + BLOCK)),) + self.table(Y[s : s + BLOCK], min(n, s + BLOCK) - s)
+            for s in range(0, n, BLOCK)
+        ]
 
     def _fields(self, x, t, y, want, blocks=None):
         x = as_points(x, self.d, allow_empty=True)
@@ -209,8 +226,10 @@ class VectorPromptPath:
             return self.marginal_path.fields(x, t, None, want)
         if blocks is None:
             blocks = self.blocks(y, x.shape[0])
-        parts = [path.fields(x[rows], t if np.ndim(t) == 0 else t[rows], labels, want)
-                 for rows, path, labels in blocks]
+        parts = [
+            path.fields(x[rows], t if np.ndim(t) == 0 else t[rows], labels, want)
+            for rows, path, labels in blocks
+        ]
         return {k: np.concatenate([p[k] for p in parts]) for k in want}
 
     def log_prob(self, x, t, y=None) -> np.ndarray:
@@ -241,7 +260,10 @@ class VectorPromptPath:
         self._require_prompt(y)
         x = as_points(x, self.d, allow_empty=True)
         w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
-        return w * self._fields(x, t, y, (what,))[what] + (1.0 - w) * self._fields(x, t, None, (what,))[what]
+        return (
+            w * self._fields(x, t, y, (what,))[what]
+            + (1.0 - w) * self._fields(x, t, None, (what,))[what]
+        )
 
     @staticmethod
     def _require_prompt(y):
@@ -255,8 +277,11 @@ class VectorPromptPath:
         self._require_prompt(y)
         x = as_points(x, self.d, allow_empty=True)
         Y = prompt_rows(y, x.shape[0], self.m)
-        return (self.family.prompt_prior.log_prob(Y) + self.log_prob(x, t, Y)
-                - self.log_prob(x, t, None))
+        return (
+            self.family.prompt_prior.log_prob(Y)
+            + self.log_prob(x, t, Y)
+            - self.log_prob(x, t, None)
+        )
 
     def classifier_score(self, x, t, y) -> np.ndarray:
         """grad_x log p_t(y | x) = grad log p_t(x | y) - grad log p_t(x) (eq. 61), (N, d)."""
@@ -292,6 +317,7 @@ class VectorPromptPath:
     def field(self, y=None):
         """The exact field u_t(x | y) of the prompts y as a field object (lowerable)."""
         from .guidance import ExactField
+
         if y is None:
             return ExactField(self.marginal_path, None)
         return _PromptField(self, y)
@@ -301,6 +327,7 @@ class VectorPromptPath:
         object: a linear combination of two exact GMMPath fields, so every backend runs it. A
         field built for n prompts samples exactly n particles."""
         from .guidance import guided
+
         self._require_prompt(y)
         return guided(_PromptField(self, y), self.field(None), w)
 
@@ -317,6 +344,7 @@ class _PromptField:
 
     def __init__(self, vpath: VectorPromptPath, y):
         from .guidance import ExactField
+
         Y = as_float_array(y, "y")
         n = 1 if Y.ndim == 1 else Y.shape[0]
         path, labels = vpath.table(Y, n)
@@ -336,8 +364,10 @@ class _PromptField:
 
     def _check(self, x):
         if self.n is not None and np.shape(x)[0] != self.n:
-            raise ValueError(f"x has {np.shape(x)[0]} points but the field holds {self.n} prompts "
-                             f"(one per point)")
+            raise ValueError(
+                f"x has {np.shape(x)[0]} points but the field holds {self.n} prompts "
+                f"(one per point)"
+            )
 
     def _eval(self, x, t, what):
         self._check(x)

@@ -23,8 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SCHEMA_VERSION", "FORMAT", "DEFAULT_CASES", "make_case", "write_vectors", "read_case",
-           "read_vectors", "compare_cases", "compare_vectors", "ARRAYS"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "FORMAT",
+    "DEFAULT_CASES",
+    "make_case",
+    "write_vectors",
+    "read_case",
+    "read_vectors",
+    "compare_cases",
+    "compare_vectors",
+    "ARRAYS",
+]
 
 FORMAT = "refcfg-golden-vectors"
 SCHEMA_VERSION = 1
@@ -38,8 +48,12 @@ DEFAULT_CASES = (
     {"name": "two-class-2d_sqrt", "problem": "two-class-2d", "schedule": "sqrt", "params": {}},
     {"name": "gauss-1d_vp", "problem": "gauss-1d", "schedule": "vp", "params": {}},
     {"name": "gauss-1d_linear-vp", "problem": "gauss-1d", "schedule": "linear-vp", "params": {}},
-    {"name": "mit-symmetric_polynomial3", "problem": "mit-symmetric", "schedule": "polynomial",
-     "params": {"n": 3.0}},
+    {
+        "name": "mit-symmetric_polynomial3",
+        "problem": "mit-symmetric",
+        "schedule": "polynomial",
+        "params": {"n": 3.0},
+    },
 )
 """The committed small set (verification/vectors/): name, problem, schedule, schedule params."""
 
@@ -70,35 +84,43 @@ ARRAYS = {
     "classifier_score": ("(T, N, d)", "grad_x log p_t(y | x) (eq. 61)"),
     "cfg_velocity": ("(W, T, N, d)", "w u_t(x|y) + (1 - w) u_t(x|null) (eq. 65)"),
     "cfg_score": ("(W, T, N, d)", "w score(x|y) + (1 - w) score(x)"),
-    "classifier_guided_velocity": ("(W, T, N, d)", "u_t(x) + w a_t grad log p_t(y|x) (eq. 62); "
-                                   "equal to cfg_velocity for exact fields"),
+    "classifier_guided_velocity": (
+        "(W, T, N, d)",
+        "u_t(x) + w a_t grad log p_t(y|x) (eq. 62); equal to cfg_velocity for exact fields",
+    ),
 }
 
 CONVENTIONS = {
     "time": "t in [0, 1]; t = 0 is noise N(0, I), t = 1 is data; x_t = alpha_t z + beta_t eps",
     "guidance": "CFG u~ = w u(x|y) + (1 - w) u(x|null) (notes eq. 65); Ho-Salimans omega = w - 1; "
-                "diffusers guidance_scale = w",
+    "diffusers guidance_scale = w",
     "null_label": "the *_uncond arrays are the unconditional (null-label) quantities; refcfg's "
-                  "NULL label is -1",
+    "NULL label is -1",
     "undefined": "NaN in the NPZ, null in the JSON 'data'; infinities are the strings \"inf\" / "
-                 "\"-inf\" in the JSON (dbeta at t = 1 for sqrt, linear-vp, vp)",
+    '"-inf" in the JSON (dbeta at t = 1 for sqrt, linear-vp, vp)',
     "covariances": "full (K, d, d) per class",
     "dtype": "float64 (labels int64)",
 }
 
 
 def _mixture_spec(mix) -> dict:
-    return {"d": int(mix.d), "n_classes": int(mix.n_classes),
-            "class_probs": mix.class_probs.tolist(),
-            "classes": [{"weights": g.weights.tolist(), "means": g.means.tolist(),
-                         "covs": g.covs.tolist()} for g in mix.classes]}
+    return {
+        "d": int(mix.d),
+        "n_classes": int(mix.n_classes),
+        "class_probs": mix.class_probs.tolist(),
+        "classes": [
+            {"weights": g.weights.tolist(), "means": g.means.tolist(), "covs": g.covs.tolist()}
+            for g in mix.classes
+        ],
+    }
 
 
 def _mixture_from_spec(spec):
     from .mixture import GMM, LabeledGMM
 
-    return LabeledGMM([GMM(c["weights"], c["means"], c["covs"]) for c in spec["classes"]],
-                      spec["class_probs"])
+    return LabeledGMM(
+        [GMM(c["weights"], c["means"], c["covs"]) for c in spec["classes"]], spec["class_probs"]
+    )
 
 
 def _draw_points(mix, n, seed):
@@ -125,8 +147,18 @@ def _nan_on_error(f, shape):
         return np.full(shape, np.nan)
 
 
-def make_case(problem="two-class-2d", schedule="linear", params=None, *, name=None,
-              times=DEFAULT_TIMES, w=DEFAULT_W, n: int = 12, seed: int = 0, mixture=None) -> dict:
+def make_case(
+    problem="two-class-2d",
+    schedule="linear",
+    params=None,
+    *,
+    name=None,
+    times=DEFAULT_TIMES,
+    w=DEFAULT_W,
+    n: int = 12,
+    seed: int = 0,
+    mixture=None,
+) -> dict:
     """One case: ``{"meta": {...}, "arrays": {name: ndarray}}`` (see :data:`ARRAYS`).
 
     problem: a problem name (or pass ``mixture``, a LabeledGMM, with a problem label); schedule and
@@ -143,8 +175,10 @@ def make_case(problem="two-class-2d", schedule="linear", params=None, *, name=No
     ws = np.asarray(w, dtype=np.float64)
     T, W, d, C = ts.size, ws.size, mix.d, mix.n_classes
     z, eps, y = _draw_points(mix, n, seed)
-    A = {k: np.full((T,), np.nan) for k in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta",
-                                           "a", "b")}
+    A = {
+        k: np.full((T,), np.nan)
+        for k in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta", "a", "b")
+    }
     A["times"], A["y"], A["w"] = ts.copy(), y, ws.copy()
     A["x"] = np.empty((T, n, d))
     for k in ("log_prob_cond", "log_prob_uncond"):
@@ -177,19 +211,33 @@ def make_case(problem="two-class-2d", schedule="linear", params=None, *, name=No
             A["cfg_velocity"][j, i] = _nan_on_error(lambda: path.cfg_velocity(x, t, y, wj), (n, d))
             A["cfg_score"][j, i] = _nan_on_error(lambda: path.cfg_score(x, t, y, wj), (n, d))
             A["classifier_guided_velocity"][j, i] = _nan_on_error(
-                lambda: path.classifier_guided_velocity(x, t, y, wj), (n, d))
+                lambda: path.classifier_guided_velocity(x, t, y, wj), (n, d)
+            )
     meta = {
-        "format": FORMAT, "schema_version": SCHEMA_VERSION,
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
         "name": name or f"{problem}_{sched.name}",
         "problem": dict(name=str(problem), **_mixture_spec(mix)),
         "schedule": {"name": sched.name, "params": dict(sched.params)},
-        "seed": int(seed), "n": int(n), "T": int(T), "W": int(W), "d": int(d), "C": int(C),
+        "seed": int(seed),
+        "n": int(n),
+        "T": int(T),
+        "W": int(W),
+        "d": int(d),
+        "C": int(C),
         "conventions": CONVENTIONS,
-        "arrays": {k: {"shape": list(A[k].shape), "symbolic_shape": ARRAYS[k][0],
-                       "dtype": str(A[k].dtype), "description": ARRAYS[k][1]} for k in ARRAYS},
+        "arrays": {
+            k: {
+                "shape": list(A[k].shape),
+                "symbolic_shape": ARRAYS[k][0],
+                "dtype": str(A[k].dtype),
+                "description": ARRAYS[k][1],
+            }
+            for k in ARRAYS
+        },
         "points": "z ~ p(z|y) via numpy default_rng(seed): per point rng.choice(K, p=weights) then "
-                  "mean + cholesky(cov) @ rng.standard_normal(d); then eps = "
-                  "rng.standard_normal((n, d)); y cycles 0..C-1",
+        "mean + cholesky(cov) @ rng.standard_normal(d); then eps = "
+        "rng.standard_normal((n, d)); y cycles 0..C-1",
     }
     return {"meta": meta, "arrays": A}
 
@@ -224,16 +272,23 @@ def write_vectors(out_dir, cases=DEFAULT_CASES, **kwargs) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written, names = [], []
     for spec in cases:
-        case = make_case(spec["problem"], spec["schedule"], spec.get("params"),
-                         name=spec.get("name"), **kwargs)
+        case = make_case(
+            spec["problem"], spec["schedule"], spec.get("params"), name=spec.get("name"), **kwargs
+        )
         _write_case(case, out)
         name = case["meta"]["name"]
         names.append(name)
         written += [out / f"{name}.npz", out / f"{name}.json"]
-    index = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "cases": names,
-             "specs": [dict(c) for c in cases], "schema": "docs/vectors-schema.md",
-             "make_case_kwargs": {k: (list(v) if isinstance(v, tuple) else v)
-                                  for k, v in kwargs.items()}}
+    index = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "cases": names,
+        "specs": [dict(c) for c in cases],
+        "schema": "docs/vectors-schema.md",
+        "make_case_kwargs": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()
+        },
+    }
     with open(out / "index.json", "w") as fh:
         json.dump(index, fh, indent=1)
         fh.write("\n")
@@ -256,12 +311,15 @@ def read_case(path) -> dict:
     if doc.get("format") != FORMAT:
         raise ValueError(f"{str(jpath)!r} is not a {FORMAT} file (format {doc.get('format')!r})")
     if doc.get("schema_version", 0) > SCHEMA_VERSION:
-        raise ValueError(f"{str(jpath)!r} has schema version {doc['schema_version']}, newer than "
-                         f"this refcfg's {SCHEMA_VERSION}")
+        raise ValueError(
+            f"{str(jpath)!r} has schema version {doc['schema_version']}, newer than "
+            f"this refcfg's {SCHEMA_VERSION}"
+        )
     data = doc.pop("data")
     if p.suffix == ".npz":
         from ._npzfile import NpzFile
-        with NpzFile(p, "vectors file") as z:    # headers and sizes checked before the data
+
+        with NpzFile(p, "vectors file") as z:  # headers and sizes checked before the data
             arrays = {k: z.array(k, kinds="fiu") for k in z.names}
     else:
         arrays = {}
@@ -312,7 +370,9 @@ def compare_cases(got: dict, ref: dict, rtol: float = 1e-12) -> list[str]:
             continue
         nan_r, nan_g = np.isnan(r), np.isnan(g)
         if not np.array_equal(nan_r, nan_g):
-            problems.append(f"{k}: NaN at different places ({int(nan_g.sum())} vs {int(nan_r.sum())})")
+            problems.append(
+                f"{k}: NaN at different places ({int(nan_g.sum())} vs {int(nan_r.sum())})"
+            )
             continue
         shape = ARRAYS.get(k, ("",))[0]
         t_axis = 1 if shape.startswith("(W, T") else 0 if shape.startswith("(T") else None
@@ -331,8 +391,10 @@ def compare_cases(got: dict, ref: dict, rtol: float = 1e-12) -> list[str]:
         bad = (diff > bound) | inf_mismatch
         if np.any(bad):
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            problems.append(f"{k}: {int(bad.sum())} entries differ beyond rtol {rtol:g}; first at "
-                            f"{idx}: {g[idx]!r} vs {r[idx]!r}")
+            problems.append(
+                f"{k}: {int(bad.sum())} entries differ beyond rtol {rtol:g}; first at "
+                f"{idx}: {g[idx]!r} vs {r[idx]!r}"
+            )
     return problems
 
 
@@ -347,4 +409,3 @@ def compare_vectors(got_dir, ref_dir, rtol: float = 1e-12) -> dict:
     for name, r in ref.items():
         out[name] = ["missing case"] if name not in got else compare_cases(got[name], r, rtol)
     return out
-

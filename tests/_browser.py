@@ -18,5 +18,6 @@ def chromium() -> str | None:
 # CI sets REFCFG_REQUIRE_BROWSER=1 after installing Chromium: there a missing browser fails the
 # browser tests instead of skipping them
 REQUIRED = os.environ.get("REFCFG_REQUIRE_BROWSER") == "1"
-NEEDS_BROWSER = pytest.mark.skipif(chromium() is None and not REQUIRED,
-                                   reason="no headless Chromium installed")
+NEEDS_BROWSER = pytest.mark.skipif(
+    chromium() is None and not REQUIRED, reason="no headless Chromium installed"
+)

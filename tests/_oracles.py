@@ -131,8 +131,10 @@ def gmm_pdf_direct(x, weights, means, covs):
     """sum_k pi_k N(x; ...) with scipy pdfs (no logs), for well-scaled x only."""
     x = np.atleast_2d(x)
     C = full_covs(covs, x.shape[1])
-    return sum(weights[k] * multivariate_normal(means[k], C[k]).pdf(x).reshape(-1)
-               for k in range(len(weights)))
+    return sum(
+        weights[k] * multivariate_normal(means[k], C[k]).pdf(x).reshape(-1)
+        for k in range(len(weights))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +174,8 @@ class PathOracle:
         out = np.empty((x.shape[0], self.K))
         for k in range(self.K):
             out[:, k] = np.log(self.w[k]) + multivariate_normal(
-                self.m[k], self.S[k], allow_singular=False).logpdf(x).reshape(-1)
+                self.m[k], self.S[k], allow_singular=False
+            ).logpdf(x).reshape(-1)
         return out
 
     def log_prob(self, x):
@@ -196,8 +199,10 @@ class PathOracle:
     def post_mean_z(self, x):
         """E[z | x_t = x] = sum_k r_k (mu_k + alpha Sigma_k S_k^{-1}(x - alpha mu_k))."""
         r = self.resp(x)
-        return sum(r[:, [k]] * (self.mu[k] + self.alpha * self._solve(k, x) @ self.Sig[k].T)
-                   for k in range(self.K))
+        return sum(
+            r[:, [k]] * (self.mu[k] + self.alpha * self._solve(k, x) @ self.Sig[k].T)
+            for k in range(self.K)
+        )
 
     def post_mean_eps(self, x):
         """E[eps | x_t = x] = sum_k r_k beta S_k^{-1}(x - alpha mu_k)."""
@@ -282,8 +287,11 @@ def labeled_eps(classes, class_probs, x, t, y, schedule="linear"):
     module's field fn(x, t, y) in the ``refcfg check`` tests: ``classes`` is a list of (weights,
     means, covs) per class, ``y`` an int array with -1 for the null label (the marginal mixture),
     ``t`` an array whose first entry is the time."""
-    marginal = (np.concatenate([p * c[0] for p, c in zip(class_probs, classes)]),
-                np.concatenate([c[1] for c in classes]), np.concatenate([c[2] for c in classes]))
+    marginal = (
+        np.concatenate([p * c[0] for p, c in zip(class_probs, classes)]),
+        np.concatenate([c[1] for c in classes]),
+        np.concatenate([c[2] for c in classes]),
+    )
     out = np.empty_like(x)
     for lab in np.unique(y):
         i = y == lab

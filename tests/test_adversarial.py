@@ -18,9 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_adversarial_fast_subset_finds_no_fail(tmp_path):
-    res = subprocess.run([sys.executable, str(ROOT / "verification" / "adversarial.py"), "--fast",
-                          "--json", "--keep", str(tmp_path)], capture_output=True, text=True,
-                         timeout=1500)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "verification" / "adversarial.py"),
+            "--fast",
+            "--json",
+            "--keep",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     doc = json.loads(res.stdout)
     fails = [r for r in doc["results"] if r["outcome"] == "FAIL"]
     assert not fails, fails

@@ -10,8 +10,15 @@ import pytest
 from scipy.special import logsumexp
 
 import refcfg
-from _oracles import (PathOracle, fd_gradient, full_covs, random_gmm_params, rel_err, rowwise_rel_err,
-                      schedule_formula)
+from _oracles import (
+    PathOracle,
+    fd_gradient,
+    full_covs,
+    random_gmm_params,
+    rel_err,
+    rowwise_rel_err,
+    schedule_formula,
+)
 
 T_ALL = [0.0, 1e-6, 0.01, 0.2, 0.5, 0.8, 0.99, 1.0]
 WS = [-1.0, 0.0, 0.3, 1.0, 2.0, 4.0, 7.5]
@@ -19,10 +26,14 @@ WS = [-1.0, 0.0, 0.3, 1.0, 2.0, 4.0, 7.5]
 
 def _setup(seed=0, name="linear"):
     rng = np.random.default_rng(seed)
-    cls = [random_gmm_params(rng, K, 2, ct, scale=1.5)
-           for K, ct in ((2, "full"), (3, "diag"), (1, "isotropic"))]
+    cls = [
+        random_gmm_params(rng, K, 2, ct, scale=1.5)
+        for K, ct in ((2, "full"), (3, "diag"), (1, "isotropic"))
+    ]
     py = np.array([0.5, 0.2, 0.3])
-    path = refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name))
+    path = refcfg.GMMPath(
+        refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name)
+    )
     return path, cls, py, rng
 
 
@@ -34,8 +45,10 @@ def _marg(cls, py):
 
 
 def _oracles(cls, py, name, t):
-    return ([PathOracle(*c, schedule_formula(name, t)) for c in cls],
-            PathOracle(*_marg(cls, py), schedule_formula(name, t)))
+    return (
+        [PathOracle(*c, schedule_formula(name, t)) for c in cls],
+        PathOracle(*_marg(cls, py), schedule_formula(name, t)),
+    )
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "vp"])
@@ -50,10 +63,15 @@ def test_bayes_class_posterior(name):
         assert lc.shape == (12, 3)
         assert np.all(np.isfinite(lc))
         np.testing.assert_allclose(np.exp(lc).sum(1), 1.0, rtol=0, atol=1e-13)
-        want = np.stack([np.log(py[c]) + oc[c].log_prob(x) for c in range(3)], 1) - om.log_prob(x)[:, None]
+        want = (
+            np.stack([np.log(py[c]) + oc[c].log_prob(x) for c in range(3)], 1)
+            - om.log_prob(x)[:, None]
+        )
         assert np.max(np.abs(lc - want) / np.maximum(1, np.abs(want))) < 1e-10, t
         # p_t(x) = sum_y p(y) p_t(x|y), from the library's own conditional log-densities
-        mix = logsumexp(np.stack([np.log(py[c]) + path.log_prob(x, t, c) for c in range(3)]), axis=0)
+        mix = logsumexp(
+            np.stack([np.log(py[c]) + path.log_prob(x, t, c) for c in range(3)]), axis=0
+        )
         assert rel_err(path.log_prob(x, t), mix) < 1e-12
 
 
@@ -61,7 +79,9 @@ def test_classifier_uninformative_at_t0():
     """At t = 0 (alpha_0 = 0) x carries no information on y: p_0(y|x) = p(y), grad = 0."""
     path, cls, py, rng = _setup()
     x = 3 * rng.standard_normal((5, 2))
-    np.testing.assert_allclose(path.class_log_probs(x, 0.0), np.log(np.tile(py, (5, 1))), rtol=1e-14)
+    np.testing.assert_allclose(
+        path.class_log_probs(x, 0.0), np.log(np.tile(py, (5, 1))), rtol=1e-14
+    )
     for y in range(3):
         np.testing.assert_allclose(path.classifier_score(x, 0.0, y), 0.0, atol=1e-14)
 
@@ -76,15 +96,18 @@ def test_classifier_score(name):
         for y in range(3):
             g = path.classifier_score(x, t, y)
             assert rel_err(g, oc[y].score(x) - om.score(x), floor=1e-8) < 1e-10, (t, y)
-            np.testing.assert_allclose(g, path.score(x, t, y) - path.score(x, t), rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(
+                g, path.score(x, t, y) - path.score(x, t), rtol=1e-12, atol=1e-13
+            )
             fd = fd_gradient(lambda z: path.class_log_probs(z, t)[:, y], x, h=1e-4)
             assert rowwise_rel_err(g, fd, floor=1e-2) < 1e-7, (t, y)
         # per-particle labels
         ya = np.array([0, 1, 2, 0, 1, 2, 0, 1])
         ga = path.classifier_score(x, t, ya)
         for i in range(8):
-            np.testing.assert_allclose(ga[i], path.classifier_score(x[i:i + 1], t, int(ya[i]))[0],
-                                       rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(
+                ga[i], path.classifier_score(x[i : i + 1], t, int(ya[i]))[0], rtol=1e-13, atol=1e-14
+            )
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "sqrt", "vp"])
@@ -147,19 +170,27 @@ def test_per_particle_labels_with_null_in_cfg():
                 for i in range(7):
                     if y[i] == refcfg.NULL:
                         base = "score" if fn == "cfg_score" else "velocity"
-                        want = getattr(path, base)(x[i:i + 1], float(tt[i]))[0]
+                        want = getattr(path, base)(x[i : i + 1], float(tt[i]))[0]
                     else:
-                        want = getattr(path, fn)(x[i:i + 1], float(tt[i]), int(y[i]), float(ww[i]))[0]
-                    np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-13,
-                                               err_msg=f"{fn} t={t} w={w} row {i}")
+                        want = getattr(path, fn)(
+                            x[i : i + 1], float(tt[i]), int(y[i]), float(ww[i])
+                        )[0]
+                    np.testing.assert_allclose(
+                        got[i], want, rtol=1e-12, atol=1e-13, err_msg=f"{fn} t={t} w={w} row {i}"
+                    )
         # the classifier gradient and class posteriors row by row (0 on NULL rows)
         cs = path.classifier_score(x, t, y)
         clp = path.class_log_probs(x, t)
         for i in range(7):
-            want = 0.0 if y[i] == refcfg.NULL else path.classifier_score(x[i:i + 1], float(tt[i]), int(y[i]))[0]
+            want = (
+                0.0
+                if y[i] == refcfg.NULL
+                else path.classifier_score(x[i : i + 1], float(tt[i]), int(y[i]))[0]
+            )
             np.testing.assert_allclose(cs[i], want, rtol=1e-12, atol=1e-13)
-            np.testing.assert_allclose(clp[i], path.class_log_probs(x[i:i + 1], float(tt[i]))[0],
-                                       rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(
+                clp[i], path.class_log_probs(x[i : i + 1], float(tt[i]))[0], rtol=1e-13, atol=1e-14
+            )
 
 
 # ------------------------------------------------------------------ field objects
@@ -175,14 +206,24 @@ def test_field_objects_match_path_methods():
         np.testing.assert_allclose(f_1.velocity(x, t), path.velocity(x, t, 1), rtol=1e-15)
         np.testing.assert_allclose(f_1.score(x, t), path.score(x, t, 1), rtol=1e-15)
         for w in (0.0, 1.0, 2.5):
-            np.testing.assert_allclose(path.cfg(1, w).velocity(x, t), path.cfg_velocity(x, t, 1, w),
-                                       rtol=1e-14, atol=1e-15)
-            np.testing.assert_allclose(path.cfg(1, w).score(x, t), path.cfg_score(x, t, 1, w),
-                                       rtol=1e-14, atol=1e-15)
-            np.testing.assert_allclose(path.classifier_guided(1, w).velocity(x, t),
-                                       path.classifier_guided_velocity(x, t, 1, w), rtol=1e-14, atol=1e-15)
-            np.testing.assert_allclose(path.classifier_guided(1, w).velocity(x, t),
-                                       path.cfg(1, w).velocity(x, t), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                path.cfg(1, w).velocity(x, t), path.cfg_velocity(x, t, 1, w), rtol=1e-14, atol=1e-15
+            )
+            np.testing.assert_allclose(
+                path.cfg(1, w).score(x, t), path.cfg_score(x, t, 1, w), rtol=1e-14, atol=1e-15
+            )
+            np.testing.assert_allclose(
+                path.classifier_guided(1, w).velocity(x, t),
+                path.classifier_guided_velocity(x, t, 1, w),
+                rtol=1e-14,
+                atol=1e-15,
+            )
+            np.testing.assert_allclose(
+                path.classifier_guided(1, w).velocity(x, t),
+                path.cfg(1, w).velocity(x, t),
+                rtol=1e-9,
+                atol=1e-12,
+            )
     cf = path.cfg(2, 3.0)
     assert cf.w == 3.0 and cf.y == 2 and cf.path is path
 
@@ -202,12 +243,19 @@ def test_guided_any_two_fields_two_gaussians():
         assert g.w == w and g.d == 2
         for t in (0.0, 0.3, 0.9, 1.0):
             oa, ob = (PathOracle(*p, schedule_formula("linear", t)) for p in (ga, gb))
-            assert rel_err(g.velocity(x, t), w * oa.velocity(x) + (1 - w) * ob.velocity(x),
-                           floor=1e-8) < 1e-10
-            assert rel_err(g.score(x, t), w * oa.score(x) + (1 - w) * ob.score(x), floor=1e-8) < 1e-10
-            np.testing.assert_allclose(g.divergence(x, t),
-                                       w * pa.divergence(x, t) + (1 - w) * pb.divergence(x, t),
-                                       rtol=1e-13, atol=1e-13)
+            assert (
+                rel_err(g.velocity(x, t), w * oa.velocity(x) + (1 - w) * ob.velocity(x), floor=1e-8)
+                < 1e-10
+            )
+            assert (
+                rel_err(g.score(x, t), w * oa.score(x) + (1 - w) * ob.score(x), floor=1e-8) < 1e-10
+            )
+            np.testing.assert_allclose(
+                g.divergence(x, t),
+                w * pa.divergence(x, t) + (1 - w) * pb.divergence(x, t),
+                rtol=1e-13,
+                atol=1e-13,
+            )
     # autoguidance-style: guide the class-1 field with a weaker (blurred) model of the same class
     path, cls, py, rng = _setup(seed=7)
     w1, mu1, c1 = cls[1]
@@ -234,7 +282,9 @@ def test_zero_probability_class():
     class-1 field and CFG / classifier guidance towards it are finite and agree (abs <= 1e-12)."""
     rng = np.random.default_rng(9)
     c0, c1 = random_gmm_params(rng, 2, 2, "full"), random_gmm_params(rng, 2, 2, "diag")
-    path = refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(*c0), refcfg.GMM(*c1)], [1.0, 0.0]), "linear")
+    path = refcfg.GMMPath(
+        refcfg.LabeledGMM([refcfg.GMM(*c0), refcfg.GMM(*c1)], [1.0, 0.0]), "linear"
+    )
     x = rng.standard_normal((4, 2))
     for t in (0.0, 0.5, 1.0):
         clp = path.class_log_probs(x, t)
@@ -254,7 +304,10 @@ def test_classifier_score_small_t():
     for t in (1e-3, 1e-2):
         oc, om = _oracles(cls, py, "linear", t)
         for y in range(3):
-            assert rel_err(path.classifier_score(x, t, y), oc[y].score(x) - om.score(x)) < 1e-9, (t, y)
+            assert rel_err(path.classifier_score(x, t, y), oc[y].score(x) - om.score(x)) < 1e-9, (
+                t,
+                y,
+            )
 
 
 def test_guided_rejects_different_schedules():
@@ -264,6 +317,10 @@ def test_guided_rejects_different_schedules():
     with pytest.raises(ValueError, match="schedule"):
         refcfg.guided(refcfg.GMMPath(g, "linear").field(), refcfg.GMMPath(g, "cosine").field(), 2.0)
     # the same named schedule built twice is the same schedule
-    f = refcfg.guided(refcfg.GMMPath(g, "vp").field(), refcfg.GMMPath(g, refcfg.schedule("vp")).field(), 2.0)
+    f = refcfg.guided(
+        refcfg.GMMPath(g, "vp").field(), refcfg.GMMPath(g, refcfg.schedule("vp")).field(), 2.0
+    )
     x = rng.standard_normal((3, 2))
-    np.testing.assert_allclose(f.velocity(x, 0.5), refcfg.GMMPath(g, "vp").velocity(x, 0.5), rtol=1e-14)
+    np.testing.assert_allclose(
+        f.velocity(x, 0.5), refcfg.GMMPath(g, "vp").velocity(x, 0.5), rtol=1e-14
+    )

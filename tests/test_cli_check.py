@@ -19,7 +19,7 @@ from refcfg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-USER_MODULE = '''
+USER_MODULE = """
 import numpy as np
 from _oracles import labeled_eps
 
@@ -58,7 +58,7 @@ def deep_error(x, t, y):
     return _inner_helper(x)
 
 NOT_CALLABLE = 3
-'''
+"""
 
 
 @pytest.fixture()
@@ -75,15 +75,36 @@ def user_dir(tmp_path, monkeypatch):
 def _run(args, cwd):
     """python -m refcfg ... in a fresh process, with the user directory as the working directory."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "refcfg", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "refcfg", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_subprocess_json_exit_codes(user_dir):
     """python -m refcfg in a fresh process: one passing and one failing target -> exit 1 and JSON
     with both reports; a missing module -> exit 2 with one line on stderr and no traceback."""
-    res = _run(["check", "my_guidance:cfg_eps", "my_guidance:cfg_eps_hs", "--problem",
-                "two-class-2d", "--kind", "eps", "--w", "3", "--rtol", "1e-8", "--json"], user_dir)
+    res = _run(
+        [
+            "check",
+            "my_guidance:cfg_eps",
+            "my_guidance:cfg_eps_hs",
+            "--problem",
+            "two-class-2d",
+            "--kind",
+            "eps",
+            "--w",
+            "3",
+            "--rtol",
+            "1e-8",
+            "--json",
+        ],
+        user_dir,
+    )
     assert res.returncode == 1, res.stderr
     doc = json.loads(res.stdout)
     assert doc["passed"] is False and [r["passed"] for r in doc["reports"]] == [True, False]
@@ -99,22 +120,25 @@ def test_subprocess_json_exit_codes(user_dir):
     assert usage.stderr.startswith("refcfg: error: cannot import module 'no_such_module'")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["check", "my_guidance:nope"], "has no attribute 'nope'"),
-    (["check", "my_guidance:NOT_CALLABLE"], "is not callable"),
-    (["check", "my_guidance"], "must look like package.module:function"),
-    (["check", "my_guidance:eps", "--kind", "speed"], "invalid choice"),
-    (["check", "my_guidance:eps", "--problem", "nope"], "--problem: unknown problem 'nope'"),
-    (["check", "my_guidance:eps", "--schedule", "nope"], "unknown schedule"),
-    (["check", "my_guidance:eps", "--schedule", "polynomial:n"], "key=value"),
-    (["check", "my_guidance:eps", "--times", "0.5,2"], "times must lie in [0, 1]"),
-    (["check", "my_guidance:eps", "--times", "a,b"], "comma-separated"),
-    (["check", "my_guidance:eps", "--y", "7"], "y must be in 0..1"),
-    (["check", "my_guidance:eps", "--y", "cats"], "--y must be"),
-    (["check", "my_guidance:eps", "--w", "2", "--y", "null"], "y must name a class"),
-    (["check", "my_guidance:eps", "--n", "0"], "n must be a positive int"),
-    (["check", "missing_file.py:eps"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "my_guidance:nope"], "has no attribute 'nope'"),
+        (["check", "my_guidance:NOT_CALLABLE"], "is not callable"),
+        (["check", "my_guidance"], "must look like package.module:function"),
+        (["check", "my_guidance:eps", "--kind", "speed"], "invalid choice"),
+        (["check", "my_guidance:eps", "--problem", "nope"], "--problem: unknown problem 'nope'"),
+        (["check", "my_guidance:eps", "--schedule", "nope"], "unknown schedule"),
+        (["check", "my_guidance:eps", "--schedule", "polynomial:n"], "key=value"),
+        (["check", "my_guidance:eps", "--times", "0.5,2"], "times must lie in [0, 1]"),
+        (["check", "my_guidance:eps", "--times", "a,b"], "comma-separated"),
+        (["check", "my_guidance:eps", "--y", "7"], "y must be in 0..1"),
+        (["check", "my_guidance:eps", "--y", "cats"], "--y must be"),
+        (["check", "my_guidance:eps", "--w", "2", "--y", "null"], "y must name a class"),
+        (["check", "my_guidance:eps", "--n", "0"], "n must be a positive int"),
+        (["check", "missing_file.py:eps"], "no such file"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(user_dir, capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -129,17 +153,58 @@ def test_in_process_exit_codes_and_outputs(user_dir, capsys):
     assert main(["check", "my_guidance:cfg_eps", "--kind", "eps", "--w", "3"]) == 0
     assert "eps (CFG, w = 3) of my_guidance:cfg_eps: PASS" in capsys.readouterr().out
     # several targets: fails if one fails; both reports printed
-    assert main(["check", "my_guidance:eps", "my_guidance:cfg_eps", "--kind", "eps", "--w", "3",
-                 "--json"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "my_guidance:eps",
+                "my_guidance:cfg_eps",
+                "--kind",
+                "eps",
+                "--w",
+                "3",
+                "--json",
+            ]
+        )
+        == 1
+    )
     doc = json.loads(capsys.readouterr().out)
     assert [r["passed"] for r in doc["reports"]] == [False, True]
     assert [d["code"] for d in doc["reports"][0]["diagnoses"]] == ["no_guidance"]
     # a file path target and explicit times / schedule parameters
-    assert main(["check", str(user_dir / "my_guidance.py") + ":eps", "--kind", "eps",
-                 "--times", "0.25,0.5", "--n", "8", "--rtol", "1e-8"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                str(user_dir / "my_guidance.py") + ":eps",
+                "--kind",
+                "eps",
+                "--times",
+                "0.25,0.5",
+                "--n",
+                "8",
+                "--rtol",
+                "1e-8",
+            ]
+        )
+        == 0
+    )
     assert "0.25" in capsys.readouterr().out
-    assert main(["check", "my_guidance:eps", "--kind", "eps", "--schedule", "polynomial:n=3",
-                 "--n", "8"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "my_guidance:eps",
+                "--kind",
+                "eps",
+                "--schedule",
+                "polynomial:n=3",
+                "--n",
+                "8",
+            ]
+        )
+        == 1
+    )
     assert "schedule polynomial(n=3)" in capsys.readouterr().out
 
 
@@ -169,12 +234,15 @@ def test_traceback_flag_shows_the_users_frames(user_dir, capsys):
     first, rest = err.split("\n", 1)
     assert first.startswith("refcfg: error: my_guidance:deep_error raised ValueError at t = 0")
     assert "Traceback" in rest and "_inner_helper" in rest and "deep_error" in rest
-    assert "refcfg/validate.py" not in rest and rest.rstrip().splitlines()[-1].startswith("ValueError")
+    assert "refcfg/validate.py" not in rest and rest.rstrip().splitlines()[-1].startswith(
+        "ValueError"
+    )
 
 
 def test_traceback_flag_shows_where_an_import_failed(user_dir, capsys):
-    (user_dir / "bad_import.py").write_text("def helper():\n    raise KeyError('setting')\n\n"
-                                            "helper()\n")
+    (user_dir / "bad_import.py").write_text(
+        "def helper():\n    raise KeyError('setting')\n\nhelper()\n"
+    )
     try:
         assert main(["check", "bad_import:f"]) == 2
         err = capsys.readouterr().err

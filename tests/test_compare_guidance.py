@@ -53,9 +53,12 @@ def test_format_table(fast_result):
     assert "(tilted law: SIR from p(x|y) with 20 x n_ref proposals" in text
     # one row written out by hand from its Row (fixed decimals: 3 for the scores, 4 for ED)
     row = next(r for r in fast_result["rows"] if r.variant == "apg" and r.w == 3.0)
-    want = (f"| apg | 3 | {row.confidence:.3f} | {row.accuracy:.3f} | {row.loglik:.3f} | "
-            f"{row.mode_tv:.3f} | {row.ed_cond:.4f} | {row.ed_tilted:.4f} | "
-            + " ".join(f"{v:.2f}" for v in row.mode_mass) + " |")
+    want = (
+        f"| apg | 3 | {row.confidence:.3f} | {row.accuracy:.3f} | {row.loglik:.3f} | "
+        f"{row.mode_tv:.3f} | {row.ed_cond:.4f} | {row.ed_tilted:.4f} | "
+        + " ".join(f"{v:.2f}" for v in row.mode_mass)
+        + " |"
+    )
     assert want in lines
     data = json.loads(to_json(fast_result))
     assert data["ess"].keys() == {"1", "3"} and len(data["rows"]) == len(fast_result["rows"])
@@ -71,14 +74,16 @@ def test_figure_has_labelled_axes_and_one_legend(fast_result, tmp_path):
     png = plot_comparison(fast_result, tmp_path / "f.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image as mpimg
-    assert mpimg.imread(png).shape[1] >= 2000        # 200 dpi on a ~10-inch-wide figure
+
+    assert mpimg.imread(png).shape[1] >= 2000  # 200 dpi on a ~10-inch-wide figure
 
 
 def test_weights_below_one_and_bad_weights():
-    r = compare_guidance("gauss-1d", ws=(0.5, 2.0), n=50, steps=5, n_ref=60,
-                         variants=("cfg",), seed=1)
+    r = compare_guidance(
+        "gauss-1d", ws=(0.5, 2.0), n=50, steps=5, n_ref=60, variants=("cfg",), seed=1
+    )
     assert "SIR from p(x) for w < 1 and from p(x|y) for w >= 1" in format_table(r)
-    assert all(e > 0.3 * 20 * 60 for e in r["ess"].values())     # bounded weights
+    assert all(e > 0.3 * 20 * 60 for e in r["ess"].values())  # bounded weights
     for ws in ((1.0, -0.5), (float("nan"),), ()):
         with pytest.raises(ValueError, match="ws must"):
             compare_guidance("gauss-1d", ws=ws, n=10, steps=2, variants=("cfg",))
@@ -95,13 +100,31 @@ def test_registered_as_a_study():
 
 def test_cli_writes_outputs(tmp_path, capsys):
     out = tmp_path / "cg"
-    status = main(["compare-guidance", "--problem", "two-class-2d", "--fast", "--w", "2",
-                   "--variants", "cfg", "apg", "--out", str(out)])
+    status = main(
+        [
+            "compare-guidance",
+            "--problem",
+            "two-class-2d",
+            "--fast",
+            "--w",
+            "2",
+            "--variants",
+            "cfg",
+            "apg",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     assert "| apg | 2 |" in printed
     data = json.loads((out / "results.json").read_text())
-    assert {row["variant"] for row in data["rows"]} == {"exact p(x|y)", "tilted (SIR)", "cfg", "apg"}
+    assert {row["variant"] for row in data["rows"]} == {
+        "exact p(x|y)",
+        "tilted (SIR)",
+        "cfg",
+        "apg",
+    }
     assert (out / "figure.png").stat().st_size > 1000
     assert (out / "table.md").read_text().startswith("problem `two-class-2d`")
 
@@ -122,17 +145,20 @@ def test_rules_that_cannot_run_are_skipped_or_refused_before_work():
     assert "skipped rescale: guidance rescale needs d >= 2" in format_table(r)
     calls = []
     with pytest.raises(ValueError, match="variant 'rescale' cannot run on this problem"):
-        compare_guidance("gauss-1d", ws=(2.0,), n=20, steps=2, variants=("cfg", "rescale"),
-                         progress=calls.append)
-    assert calls == []                                  # nothing was sampled
+        compare_guidance(
+            "gauss-1d", ws=(2.0,), n=20, steps=2, variants=("cfg", "rescale"), progress=calls.append
+        )
+    assert calls == []  # nothing was sampled
 
 
 def test_a_path_keeps_its_schedule_and_name_labels_the_table():
     from refcfg.paths import GMMPath
     from refcfg.problems import problem
+
     path = GMMPath(problem("two-class-2d"), "cosine")
-    r = compare_guidance(path, ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",),
-                         name="my-problem")
+    r = compare_guidance(
+        path, ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",), name="my-problem"
+    )
     assert r["schedule"].startswith("cosine") and r["problem"] == "my-problem"
     assert format_table(r).startswith("problem `my-problem`")
     r = compare_guidance("two-class-2d", ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",))

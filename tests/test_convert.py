@@ -28,8 +28,12 @@ def _path(name, seed=0):
 
 
 def _quantities(path, x, t):
-    return {"velocity": path.velocity(x, t), "score": path.score(x, t), "x0": path.x0(x, t),
-            "eps": path.eps(x, t)}
+    return {
+        "velocity": path.velocity(x, t),
+        "score": path.score(x, t),
+        "x0": path.x0(x, t),
+        "eps": path.eps(x, t),
+    }
 
 
 def test_identities_between_path_quantities():
@@ -74,10 +78,15 @@ def test_convert_with_array_t_and_schedule_name():
 # a_1 = 0 makes the target a function of information that the source does not carry. (velocity ->
 # score at t = 0 is defined: p_0 = N(0, I) has score -x whatever the velocity says.)
 MUST_RAISE = [
-    ("score", "velocity", 0.0), ("score", "x0", 0.0),
-    ("eps", "x0", 0.0), ("eps", "velocity", 0.0),
-    ("velocity", "score", 1.0), ("x0", "score", 1.0), ("eps", "score", 1.0),
-    ("x0", "eps", 1.0), ("x0", "velocity", 1.0),
+    ("score", "velocity", 0.0),
+    ("score", "x0", 0.0),
+    ("eps", "x0", 0.0),
+    ("eps", "velocity", 0.0),
+    ("velocity", "score", 1.0),
+    ("x0", "score", 1.0),
+    ("eps", "score", 1.0),
+    ("x0", "eps", 1.0),
+    ("x0", "velocity", 1.0),
 ]
 
 
@@ -118,8 +127,8 @@ def test_velocity_to_score_is_endpoint_safe(name):
     be0 = float(path.schedule.beta(0.0))
     for u in (path.velocity(x, 0.0), np.zeros_like(x), 1e3 * x):
         got = cv.velocity_to_score(u, x, 0.0, path.schedule)
-        np.testing.assert_array_equal(got, -x / be0 ** 2)
-    np.testing.assert_allclose(path.score(x, 0.0), -x / be0 ** 2, rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(got, -x / be0**2)
+    np.testing.assert_allclose(path.score(x, 0.0), -x / be0**2, rtol=1e-14, atol=0)
     t = np.where(np.arange(len(x)) % 2 == 0, 0.0, 0.6)
     got = cv.velocity_to_score(path.velocity(x, t), x, t, path.schedule)
     assert rel_err(got, path.score(x, t)) < 1e-10

@@ -67,19 +67,38 @@ def test_fit_log_likelihood_is_the_mixture_log_likelihood():
     assert [g.K for g in small.mixture.classes] == [5, 2]
 
 
-@pytest.mark.parametrize("call, exc, match", [
-    (lambda X, y: problems.from_points(X[:, 0], y), ValueError, r"X has shape \(50,\)"),
-    (lambda X, y: problems.from_points(X[:0], y[:0]), ValueError, r"X has shape \(0, 3\)"),
-    (lambda X, y: problems.from_points(X, y[:-1]), ValueError, r"labels has shape \(49,\)"),
-    (lambda X, y: problems.from_points(X, y.astype(float)), TypeError, "labels must be an integer"),
-    (lambda X, y: problems.from_points(X, y - 1), ValueError, "labels must be class indices >= 0"),
-    (lambda X, y: problems.from_points(X, y * 2), ValueError, "class 1 has no point"),
-    (lambda X, y: problems.from_points(np.where(X > 5, np.nan, X), y), ValueError, "X must be finite"),
-    (lambda X, y: problems.from_points(X, y, cov=-1.0), ValueError, "cov must be >= 0"),
-    (lambda X, y: problems.fit(X, y, components=0), ValueError, "components must be >= 1"),
-    (lambda X, y: problems.fit(X, y, covariance_type="ful"), ValueError, "covariance_type must be"),
-    (lambda X, y: problems.fit(X, y, reg_covar=0.0), ValueError, "reg_covar must be > 0"),
-])
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda X, y: problems.from_points(X[:, 0], y), ValueError, r"X has shape \(50,\)"),
+        (lambda X, y: problems.from_points(X[:0], y[:0]), ValueError, r"X has shape \(0, 3\)"),
+        (lambda X, y: problems.from_points(X, y[:-1]), ValueError, r"labels has shape \(49,\)"),
+        (
+            lambda X, y: problems.from_points(X, y.astype(float)),
+            TypeError,
+            "labels must be an integer",
+        ),
+        (
+            lambda X, y: problems.from_points(X, y - 1),
+            ValueError,
+            "labels must be class indices >= 0",
+        ),
+        (lambda X, y: problems.from_points(X, y * 2), ValueError, "class 1 has no point"),
+        (
+            lambda X, y: problems.from_points(np.where(X > 5, np.nan, X), y),
+            ValueError,
+            "X must be finite",
+        ),
+        (lambda X, y: problems.from_points(X, y, cov=-1.0), ValueError, "cov must be >= 0"),
+        (lambda X, y: problems.fit(X, y, components=0), ValueError, "components must be >= 1"),
+        (
+            lambda X, y: problems.fit(X, y, covariance_type="ful"),
+            ValueError,
+            "covariance_type must be",
+        ),
+        (lambda X, y: problems.fit(X, y, reg_covar=0.0), ValueError, "reg_covar must be > 0"),
+    ],
+)
 def test_bad_labeled_points(call, exc, match):
     X, y = _cloud()
     with pytest.raises(exc, match=match):

@@ -19,6 +19,7 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     import contextlib
     import io
+
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         status = main(["demo", "--fast", "--out", str(out), "--no-progress", "--seed", "1"])
@@ -78,12 +79,12 @@ def test_exact_checks_are_at_rounding_level():
     assert [r["t"] for r in res.table] == list(D.CHECK_TIMES)
     for row in res.table:
         assert row[cg] < 1e-12
-        if row["t"] == 0.0:                              # alpha_0 = 0: a_t, b_t undefined
+        if row["t"] == 0.0:  # alpha_0 = 0: a_t, b_t undefined
             assert row[conv] == "undefined (alpha_t = 0)"
-        else:                                            # incl. t = 1, where a_1 = 0, b_1 = 1
+        else:  # incl. t = 1, where a_1 = 0, b_1 = 1
             assert row[conv] < 1e-12
     p = [r[prob] for r in res.table]
-    assert p[0] == pytest.approx(0.5, abs=1e-12)        # t = 0: the prior p(y)
+    assert p[0] == pytest.approx(0.5, abs=1e-12)  # t = 0: the prior p(y)
     assert p[-1] > 0.8
 
 
@@ -95,9 +96,26 @@ def test_demo_sizes():
 
 def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
     from refcfg.plotting.figures import FIGURES
+
     out = tmp_path / "d"
-    assert main(["demo", "--fast", "--problem", "gauss-1d", "--n", "60", "--train-steps", "0",
-                 "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--fast",
+                "--problem",
+                "gauss-1d",
+                "--n",
+                "60",
+                "--train-steps",
+                "0",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "3.-4. training and learned vs exact: skipped (--train-steps 0)" in text
     line = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("skipped 6 of"))
@@ -112,6 +130,7 @@ def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
 def test_demo_writes_pdfs_beside_pngs_except_when_fast(tmp_path, monkeypatch, capsys):
     # the formats the command asks for; the figures themselves are tested in test_figures.py
     import refcfg.plotting.figures as F
+
     asked = []
 
     def record(out, path, **kw):
@@ -120,23 +139,46 @@ def test_demo_writes_pdfs_beside_pngs_except_when_fast(tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(F, "make_figures", record)
     for fast in (True, False):
-        assert main(["demo", "--problem", "gauss-1d", "--n", "40", "--train-steps", "0",
-                     "--out", str(tmp_path / str(fast)), "--no-progress"]
-                    + (["--fast"] if fast else [])) == 0
+        assert (
+            main(
+                [
+                    "demo",
+                    "--problem",
+                    "gauss-1d",
+                    "--n",
+                    "40",
+                    "--train-steps",
+                    "0",
+                    "--out",
+                    str(tmp_path / str(fast)),
+                    "--no-progress",
+                ]
+                + (["--fast"] if fast else [])
+            )
+            == 0
+        )
     capsys.readouterr()
     assert asked == [("png",), ("png", "pdf")]
 
 
 def test_report_writer(tmp_path):
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(2, 2))
     fig.subplots().plot([0, 1], [1, 0])
     png = tmp_path / "f.png"
     fig.savefig(png)
-    rep = Report("T <&>").heading("H").text("a | b").table(
-        Table(["w", "x"], [[1, 0.5], [2, 1e-9]], caption="cap")).figure(png, "fig").pre("x = 1")
+    rep = (
+        Report("T <&>")
+        .heading("H")
+        .text("a | b")
+        .table(Table(["w", "x"], [[1, 0.5], [2, 1e-9]], caption="cap"))
+        .figure(png, "fig")
+        .pre("x = 1")
+    )
     paths = rep.write(tmp_path / "out")
     html = paths["html"].read_text()
     assert "T &lt;&amp;&gt;" in html and "1.000e-09" in html and "data:image/png;base64," in html

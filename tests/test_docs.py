@@ -15,9 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DERIVATION = DOCS / "derivation.md"
 MD_FILES = [ROOT / "README.md"] + sorted(DOCS.glob("*.md"))
-OWN_MD = [ROOT / "README.md"] + [DOCS / name for name in (
-    "derivation.md", "gallery.md", "index.md", "problems.md", "verification.md", "validating.md",
-    "learning.md", "numerics.md", "guidance-variants.md", "performance.md", "vectors-schema.md")]
+OWN_MD = [ROOT / "README.md"] + [
+    DOCS / name
+    for name in (
+        "derivation.md",
+        "gallery.md",
+        "index.md",
+        "problems.md",
+        "verification.md",
+        "validating.md",
+        "learning.md",
+        "numerics.md",
+        "guidance-variants.md",
+        "performance.md",
+        "vectors-schema.md",
+    )
+]
 EXAMPLES = DOCS / "examples"
 
 
@@ -51,7 +64,7 @@ def resolve(dotted: str):
         except ImportError:
             continue
         for attr in parts[k:]:
-            obj = getattr(obj, attr)   # AttributeError: the table names something that is not there
+            obj = getattr(obj, attr)  # AttributeError: the table names something that is not there
         return obj
     raise ImportError(f"no importable prefix in {dotted!r}")
 
@@ -116,8 +129,11 @@ def test_derivation_table_numbers_are_the_notes():
     in the notes (NOTES_EQUATIONS) has its row: a wrong or missing number fails here."""
     rows = table_equations()
     assert len(rows) >= 20, rows
-    wrong = [(topic, num, NOTES_EQUATIONS.get(topic)) for num, topic in rows
-             if NOTES_EQUATIONS.get(topic) != num]
+    wrong = [
+        (topic, num, NOTES_EQUATIONS.get(topic))
+        for num, topic in rows
+        if NOTES_EQUATIONS.get(topic) != num
+    ]
     assert not wrong, f"(topic, table's number, notes' number): {wrong}"
     missing = set(NOTES_EQUATIONS) - {topic for _, topic in rows}
     assert not missing, f"topics without a row in the table: {sorted(missing)}"
@@ -131,24 +147,30 @@ WRONG_CITATIONS = {
     r"\beqs?\. 63-67\b": "label dropout is eqs. 63-64 (66-67 repeat them); the guided CFM loss eq. 58",
     r"\bv3\b": "the docs cite the 2025/26 version of the notes",
 }
-OWN_DOCS = [ROOT / "README.md"] + [p for p in sorted(DOCS.glob("*.md"))
-                                   if p.name not in ("architecture.md", "gpu.md", "sweeps.md")]
+OWN_DOCS = [ROOT / "README.md"] + [
+    p for p in sorted(DOCS.glob("*.md")) if p.name not in ("architecture.md", "gpu.md", "sweeps.md")
+]
 
 
 @pytest.mark.parametrize("path", OWN_DOCS, ids=lambda p: p.name)
 def test_no_known_wrong_citation(path):
     text = path.read_text(encoding="utf-8")
-    found = [(m.group(0), why) for pattern, why in WRONG_CITATIONS.items()
-             for m in re.finditer(pattern, text)]
+    found = [
+        (m.group(0), why)
+        for pattern, why in WRONG_CITATIONS.items()
+        for m in re.finditer(pattern, text)
+    ]
     assert not found, f"{path.name}: {found}"
 
 
 def test_wrong_citation_patterns_match_what_they_name():
     """The patterns above are live: each matches its wrong citation and not the right one."""
-    for pattern, bad, good in ((r"\beqs?\. 21\b", "eq. 21)", "eq. 18)"),
-                               (r"\beqs?\. 24\b", "(eq. 24,", "(eq. 23,"),
-                               (r"\beqs?\. 59-6[12]\b", "eq. 59-61", "eq. 60"),
-                               (r"\beqs?\. 63-67\b", "eqs. 63-67", "eqs. 63-64")):
+    for pattern, bad, good in (
+        (r"\beqs?\. 21\b", "eq. 21)", "eq. 18)"),
+        (r"\beqs?\. 24\b", "(eq. 24,", "(eq. 23,"),
+        (r"\beqs?\. 59-6[12]\b", "eq. 59-61", "eq. 60"),
+        (r"\beqs?\. 63-67\b", "eqs. 63-67", "eqs. 63-64"),
+    ):
         assert pattern in WRONG_CITATIONS
         assert re.search(pattern, bad) and not re.search(pattern, good), pattern
 
@@ -167,8 +189,9 @@ def test_every_test_in_the_table_exists(row):
     file, _, name = test.partition("::")
     path = ROOT / file
     assert path.is_file(), f"{file} does not exist"
-    assert re.search(rf"^\s*def {re.escape(name)}\(", path.read_text(encoding="utf-8"), re.M), \
+    assert re.search(rf"^\s*def {re.escape(name)}\(", path.read_text(encoding="utf-8"), re.M), (
         f"{file} has no test function {name}"
+    )
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -202,13 +225,14 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
         try:
             exec(compile(code, f"{path.name}[python block {i + 1}]", "exec"), namespace)
         except Exception as exc:  # noqa: BLE001 - report which block failed
-            raise AssertionError(f"{path.name}: python block {i + 1} failed: {exc!r}\n{code}") \
-                from exc
+            raise AssertionError(
+                f"{path.name}: python block {i + 1} failed: {exc!r}\n{code}"
+            ) from exc
 
 
 def _local_links(path: Path):
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)   # links inside code are not links
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # links inside code are not links
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             continue
@@ -233,10 +257,11 @@ def test_readme_images_are_small():
 def test_quick_start_commands_are_the_ci_commands():
     """The README's two set-up commands are what CI runs; keep them verbatim."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert ("python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/refcfg demo"
-            in readme)
-    assert ("python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
-            ".venv/bin/python -m pytest -q" in readme)
+    assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/refcfg demo" in readme
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
+        ".venv/bin/python -m pytest -q" in readme
+    )
 
 
 # ---------------------------------------------------------------------------- problem files
@@ -271,8 +296,9 @@ def test_example_problem_files_load_as_written():
             means = np.asarray(c["means"], dtype=float)
             np.testing.assert_allclose(g.weights, c["weights"], rtol=1e-12)
             np.testing.assert_array_equal(g.means, means)
-            np.testing.assert_allclose(g.covs, _full_covs(c["covs"], *means.shape), rtol=1e-12,
-                                       atol=1e-15)
+            np.testing.assert_allclose(
+                g.covs, _full_covs(c["covs"], *means.shape), rtol=1e-12, atol=1e-15
+            )
 
 
 def test_problems_page_shows_the_example_file_verbatim():
@@ -295,8 +321,12 @@ def test_readme_documents_every_demo_option():
     parser = argparse.ArgumentParser()
     demo.add_parser(parser.add_subparsers())
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    options = [o for a in sub.choices["demo"]._actions for o in a.option_strings
-               if o.startswith("--") and o != "--help"]
+    options = [
+        o
+        for a in sub.choices["demo"]._actions
+        for o in a.option_strings
+        if o.startswith("--") and o != "--help"
+    ]
     assert len(options) >= 5, options
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [o for o in options if f"`{o}" not in readme]
@@ -330,13 +360,19 @@ def test_variants_reading_quotes_its_tables():
     text = (DOCS / "guidance-variants.md").read_text(encoding="utf-8")
     reading = " ".join(text.split("## Reading", 1)[1].split())
     tree = _variants_table("tree")
-    gains = {w: [f"{100 * (1 - tree[('rescale', w)][j] / tree[('cfg', w)][j]):.1f} %" for j in (0, 1)]
-             for w in (2, 4)}
-    quoted = (f"{gains[2][0]} (to p(x|y)) and {gains[2][1]} (to the tilted law) below CFG's at w = 2, "
-              f"{gains[4][0][:-2]} % and {gains[4][1]} at w = 4")
+    gains = {
+        w: [f"{100 * (1 - tree[('rescale', w)][j] / tree[('cfg', w)][j]):.1f} %" for j in (0, 1)]
+        for w in (2, 4)
+    }
+    quoted = (
+        f"{gains[2][0]} (to p(x|y)) and {gains[2][1]} (to the tilted law) below CFG's at w = 2, "
+        f"{gains[4][0][:-2]} % and {gains[4][1]} at w = 4"
+    )
     assert quoted in reading, quoted
-    floors = [_variants_table(p)[("tilted (SIR)", 2)][1]
-              for p in ("two-class-2d", "mit-symmetric", "tree")]
+    floors = [
+        _variants_table(p)[("tilted (SIR)", 2)][1]
+        for p in ("two-class-2d", "mit-symmetric", "tree")
+    ]
     quoted = "against the SIR rows' {:.4f}, {:.4f} and {:.4f}".format(*floors)
     assert quoted in reading, quoted
 
@@ -349,14 +385,22 @@ CODE_CITATIONS = {
     r"\beqs?\. 21\b": "eq. 21 is the flow psi_t(x|z); the marginal velocity is eq. 18",
     r"\beqs?\. 24\b": "eq. 24 is the flow matching loss; the continuity equation is eq. 23",
 }
-CODE_FILES = sorted(p for top in ("refcfg", "tests", "verification") for p in (ROOT / top).rglob("*.py")
-                    if p.name != "test_docs.py")
+CODE_FILES = sorted(
+    p
+    for top in ("refcfg", "tests", "verification")
+    for p in (ROOT / top).rglob("*.py")
+    if p.name != "test_docs.py"
+)
 
 
 def test_code_cites_nothing_outside_the_repository():
-    found = [f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)} ({why})"
-             for p in CODE_FILES for text in [p.read_text(encoding="utf-8")]
-             for pattern, why in CODE_CITATIONS.items() for m in re.finditer(pattern, text)]
+    found = [
+        f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)} ({why})"
+        for p in CODE_FILES
+        for text in [p.read_text(encoding="utf-8")]
+        for pattern, why in CODE_CITATIONS.items()
+        for m in re.finditer(pattern, text)
+    ]
     assert not found, "\n".join(found)
 
 
@@ -368,8 +412,14 @@ def test_architecture_map_names_existing_modules():
     missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
     assert not missing, missing
     # every module of the package is on the map, by its own path or its folder's
-    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "refcfg").rglob("*.py")
-               if p.name not in ("__init__.py", "__main__.py") and "commands" not in p.parts
-               and "experiments" not in p.parts and "sweep" not in p.parts and "interop" not in p.parts}
+    modules = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "refcfg").rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+        and "commands" not in p.parts
+        and "experiments" not in p.parts
+        and "sweep" not in p.parts
+        and "interop" not in p.parts
+    }
     unmapped = sorted(m for m in modules if m not in text and str(Path(m).parent) + "/" not in text)
     assert not unmapped, unmapped

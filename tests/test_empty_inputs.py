@@ -28,7 +28,10 @@ CASES = {
     "classifier_score": (lambda x: PATH.classifier_score(x, 0.5, 0), (0, D)),
     "cfg_velocity": (lambda x: PATH.cfg_velocity(x, 0.5, 0, 3.0), (0, D)),
     "cfg_score": (lambda x: PATH.cfg_score(x, 0.5, 0, 3.0), (0, D)),
-    "classifier_guided_velocity": (lambda x: PATH.classifier_guided_velocity(x, 0.5, 0, 3.0), (0, D)),
+    "classifier_guided_velocity": (
+        lambda x: PATH.classifier_guided_velocity(x, 0.5, 0, 3.0),
+        (0, D),
+    ),
     "classifier_guided_score": (lambda x: PATH.classifier_guided_score(x, 0.5, 0, 3.0), (0, D)),
     "conditional_sample": (lambda x: PATH.conditional_sample(x, 0.5, seed=0), (0, D)),
     "conditional_velocity": (lambda x: PATH.conditional_velocity(x, 0.5, x), (0, D)),
@@ -39,15 +42,23 @@ CASES = {
     "field.score": (lambda x: PATH.field(0).score(x, 0.5), (0, D)),
     "cfg.velocity": (lambda x: PATH.cfg(0, 3.0).velocity(x, 0.5), (0, D)),
     "cfg.score": (lambda x: PATH.cfg(0, 3.0).score(x, 0.5), (0, D)),
-    "classifier_guided.velocity": (lambda x: PATH.classifier_guided(0, 3.0).velocity(x, 0.5), (0, D)),
+    "classifier_guided.velocity": (
+        lambda x: PATH.classifier_guided(0, 3.0).velocity(x, 0.5),
+        (0, D),
+    ),
     "convert": (lambda x: convert.convert(x, "velocity", "score", x, 0.5), (0, D)),
     "convert-same": (lambda x: convert.convert(x, "x0", "x0", x, 0.5), (0, D)),
     "gmm.log_prob": (lambda x: PATH.mixture.marginal.log_prob(x), (0,)),
     "gmm.score": (lambda x: PATH.mixture.marginal.score(x), (0, D)),
-    "gmm.responsibilities": (lambda x: PATH.mixture.marginal.responsibilities(x),
-                             (0, PATH.mixture.marginal.K)),
+    "gmm.responsibilities": (
+        lambda x: PATH.mixture.marginal.responsibilities(x),
+        (0, PATH.mixture.marginal.K),
+    ),
     "LearnedField": (lambda x: LearnedField(MODEL, 0, "linear").velocity(x, 0.5), (0, D)),
-    "LearnedCFGField": (lambda x: LearnedCFGField(MODEL, 0, 3.0, "linear").velocity(x, 0.5), (0, D)),
+    "LearnedCFGField": (
+        lambda x: LearnedCFGField(MODEL, 0, 3.0, "linear").velocity(x, 0.5),
+        (0, D),
+    ),
 }
 
 
@@ -61,4 +72,6 @@ def test_empty_points_give_empty_output(name):
 
 def test_empty_points_keep_deliberate_refusals():
     with pytest.raises(ValueError, match="at least one point"):
-        refcfg.validate.check_field(lambda x, t, y: PATH.velocity(x, t, y), "two-class-2d", points=X)
+        refcfg.validate.check_field(
+            lambda x, t, y: PATH.velocity(x, t, y), "two-class-2d", points=X
+        )

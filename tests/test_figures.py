@@ -17,8 +17,9 @@ from refcfg.cli import main
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     train = pytest.importorskip("refcfg.learn.train")
-    res = train.train_cfg("two-class-2d", steps=20, width=16, depth=2, batch=128, seed=0,
-                          progress=False)
+    res = train.train_cfg(
+        "two-class-2d", steps=20, width=16, depth=2, batch=128, seed=0, progress=False
+    )
     return res.model.save(tmp_path_factory.mktemp("model") / "tiny.npz")
 
 
@@ -26,15 +27,26 @@ def tiny_model(tmp_path_factory):
 def figure_dir(tmp_path_factory, tiny_model):
     """`refcfg figures` as a user runs it (fast sizes): PNG + PDF, the learned model, the page."""
     out = tmp_path_factory.mktemp("figures")
-    status = main(["figures", "--out", str(out), "--fast", "--interactive", "--no-progress",
-                   "--model", str(tiny_model)])
+    status = main(
+        [
+            "figures",
+            "--out",
+            str(out),
+            "--fast",
+            "--interactive",
+            "--no-progress",
+            "--model",
+            str(tiny_model),
+        ]
+    )
     assert status == 0
     return out
 
 
 def _pixels(png_path):
     import matplotlib.image as mpimg
-    img = mpimg.imread(png_path)[..., :3]          # floats in [0, 1]
+
+    img = mpimg.imread(png_path)[..., :3]  # floats in [0, 1]
     return img
 
 
@@ -46,15 +58,16 @@ def test_every_figure_is_written_and_not_blank(figure_dir, name):
     assert pdf.stat().st_size > 8_000 and pdf.read_bytes()[:5] == b"%PDF-"
     img = _pixels(png)
     h, w = img.shape[:2]
-    assert w >= 400 and h >= 250, (w, h)                      # readable at README size
+    assert w >= 400 and h >= 250, (w, h)  # readable at README size
     from PIL import Image
-    with Image.open(png) as im:                                # PNGs at 200 dpi
+
+    with Image.open(png) as im:  # PNGs at 200 dpi
         assert round(im.info["dpi"][0]) == 200, im.info.get("dpi")
     gray = img.mean(axis=2)
-    assert gray.std() > 0.05, gray.std()                       # not a flat canvas
+    assert gray.std() > 0.05, gray.std()  # not a flat canvas
     ink = np.mean(gray < 0.9)
-    assert 0.02 < ink < 0.95, ink                              # some ink, not all ink
-    assert np.mean(np.ptp(img, axis=2) > 0.15) > 0.005         # colour is used (data, not just axes)
+    assert 0.02 < ink < 0.95, ink  # some ink, not all ink
+    assert np.mean(np.ptp(img, axis=2) > 0.15) > 0.005  # colour is used (data, not just axes)
 
 
 def test_interactive_page_written(figure_dir):
@@ -64,11 +77,13 @@ def test_interactive_page_written(figure_dir):
 
 def test_figures_are_deterministic():
     def png_bytes():
-        fig = figures.gaussian_cfg_variance(ws=np.linspace(0, 4, 9), mc_ws=(0.0, 2.0), mc_n=300,
-                                            steps=20, seed=3)
+        fig = figures.gaussian_cfg_variance(
+            ws=np.linspace(0, 4, 9), mc_ws=(0.0, 2.0), mc_n=300, steps=20, seed=3
+        )
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
         return buf.getvalue()
+
     assert png_bytes() == png_bytes()
 
 
@@ -126,6 +141,7 @@ def test_learned_errors_figure_needs_a_model():
 
 def test_learned_errors_figure_rejects_a_model_of_another_problem(tiny_model):
     from refcfg.learn import load_mlp
+
     model = load_mlp(tiny_model)
     with pytest.raises(ValueError, match="model must be a CFG model of this problem"):
         figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("mit-symmetric")), model)

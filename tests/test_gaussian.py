@@ -54,7 +54,9 @@ def test_equal_variances_ode_sde_tilted_agree(w):
     t = tilted_gaussian(1.0, 0.6, -0.5, 0.6, w)
     for sampler in ("ode", "sde"):
         m, v = cfg_endpoint_1d(1.0, 0.6, -0.5, 0.6, w, sampler=sampler)
-        assert m == pytest.approx(t.mean[0], abs=1e-11) and v == pytest.approx(t.cov[0, 0], rel=1e-11)
+        assert m == pytest.approx(t.mean[0], abs=1e-11) and v == pytest.approx(
+            t.cov[0, 0], rel=1e-11
+        )
         assert m == pytest.approx(w * 1.0 + (1 - w) * -0.5, abs=1e-11)
 
 
@@ -65,7 +67,12 @@ def test_ode_variance_is_geometric_mean_and_sde_variance_formula():
         _, v_ode = cfg_endpoint_1d(0.0, V1, 0.0, V0, w, sampler="ode")
         _, v_sde = cfg_endpoint_1d(0.0, V1, 0.0, V0, w, sampler="sde")
         assert v_ode == pytest.approx(V1**w * V0 ** (1 - w), rel=1e-13)
-        ref = V1 ** (2 * w) * V0 ** (2 - 2 * w) * (1 - (V0 / V1) ** (2 * w - 1)) / ((2 * w - 1) * (V1 - V0))
+        ref = (
+            V1 ** (2 * w)
+            * V0 ** (2 - 2 * w)
+            * (1 - (V0 / V1) ** (2 * w - 1))
+            / ((2 * w - 1) * (V1 - V0))
+        )
         assert v_sde == pytest.approx(ref, rel=1e-12)
 
 
@@ -119,10 +126,13 @@ def test_tilted_matches_quadrature():
 
     Z = integrate.quad(lambda x: np.exp(logq(x)), -20, 20, epsabs=0, epsrel=1e-12)[0]
     mean = integrate.quad(lambda x: x * np.exp(logq(x)) / Z, -20, 20, epsabs=0, epsrel=1e-12)[0]
-    var = integrate.quad(lambda x: (x - mean) ** 2 * np.exp(logq(x)) / Z, -20, 20, epsabs=0,
-                         epsrel=1e-12)[0]
+    var = integrate.quad(
+        lambda x: (x - mean) ** 2 * np.exp(logq(x)) / Z, -20, 20, epsabs=0, epsrel=1e-12
+    )[0]
     t = tilted_gaussian(m1, V1, m0, V0, w)
-    assert t.mean[0] == pytest.approx(mean, abs=1e-10) and t.cov[0, 0] == pytest.approx(var, rel=1e-9)
+    assert t.mean[0] == pytest.approx(mean, abs=1e-10) and t.cov[0, 0] == pytest.approx(
+        var, rel=1e-9
+    )
     with pytest.raises(ValueError, match="not normalisable"):
         tilted_gaussian(0.0, 2.0, 0.0, 1.0, 3.0)  # precision 3/2 - 2 < 0
 
@@ -140,9 +150,15 @@ def test_errors():
         cfg_endpoint([0.0, 1.0], np.eye(2), [0.0], np.eye(2), 2.0)
 
 
-@pytest.mark.parametrize("sampler,order,t0", [("euler", 1.0, 0.0), ("heun", 2.0, 0.0),
-                                               ("euler_maruyama", 1.0, 0.0),
-                                               ("euler_maruyama", 1.0, 1e-3)])
+@pytest.mark.parametrize(
+    "sampler,order,t0",
+    [
+        ("euler", 1.0, 0.0),
+        ("heun", 2.0, 0.0),
+        ("euler_maruyama", 1.0, 0.0),
+        ("euler_maruyama", 1.0, 1e-3),
+    ],
+)
 def test_discretised_sampler_converges_at_its_order(sampler, order, t0):
     # exact moments of the discrete recursion vs the continuous closed form; slope of log error vs
     # log h over 100..800 steps must be the sampler's order within 0.15
@@ -154,8 +170,9 @@ def test_discretised_sampler_converges_at_its_order(sampler, order, t0):
     errs = []
     for k in steps:
         ts = np.linspace(t0, 1.0, k + 1)
-        m, v = discrete_endpoint_1d(1.0, 0.3, 0.2, 1.5, 3.0, ts, sampler,
-                                    sigma="ddpm" if kind == "sde" else None)
+        m, v = discrete_endpoint_1d(
+            1.0, 0.3, 0.2, 1.5, 3.0, ts, sampler, sigma="ddpm" if kind == "sde" else None
+        )
         errs.append(abs(m - exact[0]) + abs(v - exact[1]))
     slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
     assert abs(slope - order) < 0.15, (slope, errs)
@@ -163,8 +180,11 @@ def test_discretised_sampler_converges_at_its_order(sampler, order, t0):
 
 def test_sde_moments_are_elementary_in_the_ode_variance():
     # Var_SDE = (V0 V1 - G^2)/((2w-1)(V0-V1)), E_SDE = (m1 (V0-G) - m0 (V1-G))/(V0-V1), G = V1^w V0^(1-w)
-    for m1, V1, m0, V0, w in [(1.0, 0.25, 0.0, 1.0, 2.0), (0.3, 2.0, -1.0, 0.7, 1.7),
-                              (2.0, 0.5, 1.0, 3.0, 6.0)]:
+    for m1, V1, m0, V0, w in [
+        (1.0, 0.25, 0.0, 1.0, 2.0),
+        (0.3, 2.0, -1.0, 0.7, 1.7),
+        (2.0, 0.5, 1.0, 3.0, 6.0),
+    ]:
         G = V1**w * V0 ** (1 - w)
         m, v = cfg_endpoint_1d(m1, V1, m0, V0, w, sampler="sde")
         assert v == pytest.approx((V0 * V1 - G * G) / ((2 * w - 1) * (V0 - V1)), rel=1e-12)

@@ -19,8 +19,9 @@ from refcfg.plotting import interactive
 @pytest.fixture(scope="module")
 def small():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    data = interactive.page_data(path, 0, ws=(0.0, 1.0, 3.0), n_t=5, n=40, grid=12, arrows=6,
-                                 steps=8, seed=5)
+    data = interactive.page_data(
+        path, 0, ws=(0.0, 1.0, 3.0), n_t=5, n=40, grid=12, arrows=6, steps=8, seed=5
+    )
     return path, data
 
 
@@ -79,13 +80,11 @@ def page(small, tmp_path_factory):
 
 def test_page_is_self_contained(page, small):
     text = page.read_text(encoding="utf-8")
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)   # nothing fetched
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)  # nothing fetched
     assert "<link" not in text and "import(" not in text and "fetch(" not in text
     blob = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)
     assert json.loads(blob.group(1).replace("<\\/", "</")) == json.loads(json.dumps(small[1]))
     assert 'type="range"' in text
-
-
 
 
 @pytest.mark.skipif(not REQUIRED, reason="REFCFG_REQUIRE_BROWSER is not set (CI sets it)")
@@ -94,9 +93,18 @@ def test_browser_present_where_required():
 
 
 def _run_chromium(url, budget_ms):
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
-           "--dump-dom", url]
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--virtual-time-budget={budget_ms}",
+        "--dump-dom",
+        url,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     assert res.returncode == 0, res.stderr[-2000:]
     # the page's own script raised nothing (Chromium logs uncaught errors as console messages)
@@ -121,9 +129,9 @@ def test_play_button_reads_pause_while_playing(page):
     300 ms it is playing and the button reads "pause"; after 5 s it has reached t = 1 and stopped,
     the button reads "play" again and the frames were drawn once each (1 + 5 draws)."""
     dom = _run_chromium(page.as_uri() + "#play", 300)
-    assert re.search(r'id="play"[^>]*>pause<', dom), re.findall(r'<button[^>]*>[^<]*<', dom)
+    assert re.search(r'id="play"[^>]*>pause<', dom), re.findall(r"<button[^>]*>[^<]*<", dom)
     dom = _run_chromium(page.as_uri() + "#play", 5000)
-    assert re.search(r'id="play"[^>]*>play<', dom), re.findall(r'<button[^>]*>[^<]*<', dom)
+    assert re.search(r'id="play"[^>]*>play<', dom), re.findall(r"<button[^>]*>[^<]*<", dom)
     assert re.search(r'id="tv"[^>]*>1.00<', dom)
     m = re.search(r'id="status"[^>]*>([^<]*)<', dom)
     assert m.group(1).endswith("draws: 6"), m.group(1)

@@ -47,10 +47,12 @@ def test_energy_distance_matches_brute_force_2d(unbiased):
 
 def test_energy_distance_separates_and_vanishes():
     rng = np.random.default_rng(3)
-    same = metrics.energy_distance(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)),
-                                   unbiased=True)
-    diff = metrics.energy_distance(rng.normal(size=(2000, 2)), rng.normal(0.5, 1, (2000, 2)),
-                                   unbiased=True)
+    same = metrics.energy_distance(
+        rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)), unbiased=True
+    )
+    diff = metrics.energy_distance(
+        rng.normal(size=(2000, 2)), rng.normal(0.5, 1, (2000, 2)), unbiased=True
+    )
     # exact D^2 for a 0.5 mean shift in 2-D is ~0.12; the U-statistic's sd at n = 2000 is ~0.003
     assert abs(same) < 0.01 and diff > 0.08
 
@@ -112,8 +114,14 @@ def test_nearest_mode_mass():
 def test_class_posteriors_match_scipy_and_tower_property():
     lab = _labeled()
     x, _ = lab.sample(20000, seed=7)
-    lp = np.stack([np.log(lab.class_probs[c]) + logsumexp(gmm_component_logpdfs(
-        x, g.weights, g.means, g.covs), axis=1) for c, g in enumerate(lab.classes)], 1)
+    lp = np.stack(
+        [
+            np.log(lab.class_probs[c])
+            + logsumexp(gmm_component_logpdfs(x, g.weights, g.means, g.covs), axis=1)
+            for c, g in enumerate(lab.classes)
+        ],
+        1,
+    )
     ref = lp - logsumexp(lp, 1, keepdims=True)
     np.testing.assert_allclose(metrics.class_log_posteriors(x, lab), ref, atol=1e-10)
     # E_{x ~ p(x)}[p(y|x)] = p(y): N = 20000, tolerance 5 standard errors

@@ -10,8 +10,16 @@ import pytest
 from scipy.special import logsumexp
 
 import refcfg
-from _oracles import (fd_gradient, full_covs, gmm_component_logpdfs, gmm_log_prob, gmm_pdf_direct,
-                      random_gmm_params, rel_err, rowwise_rel_err)
+from _oracles import (
+    fd_gradient,
+    full_covs,
+    gmm_component_logpdfs,
+    gmm_log_prob,
+    gmm_pdf_direct,
+    random_gmm_params,
+    rel_err,
+    rowwise_rel_err,
+)
 
 COV_TYPES = ["full", "diag", "isotropic"]
 
@@ -135,8 +143,9 @@ def test_log_sum_exp_far_away():
     np.testing.assert_allclose(r.sum(1), 1.0, atol=1e-14)
     C = full_covs(covs, 2)
     lpc = gmm_component_logpdfs(x, w, mu, covs)
-    want = np.stack([-np.linalg.solve(C[k], x[i] - mu[k])
-                     for i, k in enumerate(np.argmax(lpc, axis=1))])
+    want = np.stack(
+        [-np.linalg.solve(C[k], x[i] - mu[k]) for i, k in enumerate(np.argmax(lpc, axis=1))]
+    )
     assert rowwise_rel_err(s, want) < 1e-10
 
 
@@ -200,7 +209,9 @@ def test_labeled_marginal_is_class_weighted_mixture():
         np.testing.assert_allclose(m.means[sl], params[c][1])
     x = rng.standard_normal((10, 2)) * 3
     # p(x) = sum_y p(y) p(x|y), each p(x|y) by scipy
-    want = logsumexp(np.stack([np.log(py[c]) + gmm_log_prob(x, *params[c]) for c in range(3)]), axis=0)
+    want = logsumexp(
+        np.stack([np.log(py[c]) + gmm_log_prob(x, *params[c]) for c in range(3)]), axis=0
+    )
     assert rel_err(m.log_prob(x), want) < 1e-12
     assert L.class_gmm(1).K == 3
 
@@ -236,16 +247,25 @@ def test_zero_weight_component_is_ignored():
     assert np.all(r[:, 1] == 0) and np.allclose(r[:, 0], 1.0, atol=0)
     path0, path1 = refcfg.GMMPath(g0, "cosine"), refcfg.GMMPath(g1, "cosine")
     for t in (0.0, 0.5, 1.0):
-        np.testing.assert_allclose(path0.velocity(x, t), path1.velocity(x, t), rtol=1e-13, atol=1e-15)
-        np.testing.assert_allclose(path0.divergence(x, t), path1.divergence(x, t), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(
+            path0.velocity(x, t), path1.velocity(x, t), rtol=1e-13, atol=1e-15
+        )
+        np.testing.assert_allclose(
+            path0.divergence(x, t), path1.divergence(x, t), rtol=1e-13, atol=1e-14
+        )
     assert np.all(g0.sample_with_components(1000, seed=0)[1] == 0)
 
 
 def test_sampling_refuses_what_cannot_fit_before_drawing(monkeypatch):
     monkeypatch.setenv("REFCFG_MEMORY_LIMIT", "1G")
-    g = refcfg.GMM([0.5, 0.5], [[0.0, 1.0], [1.0, 0.0]], [[[1.0, 0.2], [0.2, 1.0]], [[1.0, 0.0], [0.0, 2.0]]])
-    with pytest.raises(ValueError, match=r"drawing 1000000000 samples in dimension 2 needs an "
-                                         r"estimated [\d.]+ GiB.*lower n"):
+    g = refcfg.GMM(
+        [0.5, 0.5], [[0.0, 1.0], [1.0, 0.0]], [[[1.0, 0.2], [0.2, 1.0]], [[1.0, 0.0], [0.0, 2.0]]]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"drawing 1000000000 samples in dimension 2 needs an "
+        r"estimated [\d.]+ GiB.*lower n",
+    ):
         g.sample(10**9, seed=0)
     with pytest.raises(ValueError, match=r"drawing 1000000000 samples"):
         refcfg.LabeledGMM([g]).sample(10**9, seed=0)

@@ -25,7 +25,7 @@ TIMES = (0.0, 0.013, 0.37, 0.81, 1.0)
 
 
 def _gauss1d_clean():
-    return refcfg.problem("gauss-1d")       # N(-1, 1) and N(1, 0.5^2), p(y) = (0.5, 0.5)
+    return refcfg.problem("gauss-1d")  # N(-1, 1) and N(1, 0.5^2), p(y) = (0.5, 0.5)
 
 
 def _noisy_data_pdf(z, C, yt, probs=(0.5, 0.5), params=((-1.0, 1.0), (1.0, 0.5))):
@@ -37,18 +37,23 @@ def _noisy_data_pdf(z, C, yt, probs=(0.5, 0.5), params=((-1.0, 1.0), (1.0, 0.5))
 def _quad_fields(x, t, C, yt):
     """(log p_t(x|y~), u_t(x|y~)) for the linear schedule by 1-D quadrature over the data z."""
     al, be, da, db = t, 1.0 - t, 1.0, -1.0
-    if be == 0.0:                                     # t = 1: x = z, E[z|x] = x, E[eps|x] = 0
+    if be == 0.0:  # t = 1: x = z, E[z|x] = x, E[eps|x] = 0
         return np.log(_noisy_data_pdf(x, C, yt)), da * x
-    if al == 0.0:                                     # t = 0: x = eps, independent of z
-        mean_z = integrate.quad(lambda z: z * _noisy_data_pdf(z, C, yt), -30, 30,
-                                epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+    if al == 0.0:  # t = 0: x = eps, independent of z
+        mean_z = integrate.quad(
+            lambda z: z * _noisy_data_pdf(z, C, yt), -30, 30, epsabs=1e-14, epsrel=1e-13, limit=200
+        )[0]
         return norm.logpdf(x), da * mean_z + db * x
     k = lambda z: norm.pdf(x, al * z, be) * _noisy_data_pdf(z, C, yt)
     # the data density is below 1e-120 outside [-25, 25]; break points at the data means and at
     # x / alpha, where the kernel N(x; alpha z, beta^2) peaks (a narrow bump as t -> 1)
     lo, hi = -25.0, 25.0
-    opts = dict(epsabs=0.0, epsrel=1e-12, limit=400,
-                points=sorted({-1.0, 1.0, float(np.clip(x / al, lo + 1, hi - 1))}))
+    opts = dict(
+        epsabs=0.0,
+        epsrel=1e-12,
+        limit=400,
+        points=sorted({-1.0, 1.0, float(np.clip(x / al, lo + 1, hi - 1))}),
+    )
     Z = integrate.quad(k, lo, hi, **opts)[0]
     Ez = integrate.quad(lambda z: z * k(z), lo, hi, **opts)[0] / Z
     Eeps = (x - al * Ez) / be
@@ -83,9 +88,12 @@ def _class_mixing(clean_path, C, x, t, yt):
     with np.errstate(divide="ignore"):
         ell = np.stack(lps, 1) + np.log(C[:, yt] * mix.class_probs)[None, :] - np.log(p_yt)
     logp = logsumexp(ell, axis=1)
-    post = np.exp(ell - logp[:, None])                         # P(y | x_t, y~), (N, C)
-    return (logp, np.einsum("ny,ynd->nd", post, np.array(us)),
-            np.einsum("ny,ynd->nd", post, np.array(ss)))
+    post = np.exp(ell - logp[:, None])  # P(y | x_t, y~), (N, C)
+    return (
+        logp,
+        np.einsum("ny,ynd->nd", post, np.array(us)),
+        np.einsum("ny,ynd->nd", post, np.array(ss)),
+    )
 
 
 @pytest.mark.parametrize("problem", ["two-class-2d", "mit-symmetric"])
@@ -94,7 +102,7 @@ def test_noisy_fields_match_class_mixing(problem, t):
     clean = refcfg.problem(problem)
     Cn = clean.n_classes
     rng = np.random.default_rng(3)
-    M = rng.dirichlet(np.ones(Cn), size=Cn) * 0.5 + 0.5 * np.eye(Cn)   # a generic row-stochastic C
+    M = rng.dirichlet(np.ones(Cn), size=Cn) * 0.5 + 0.5 * np.eye(Cn)  # a generic row-stochastic C
     clean_path = refcfg.GMMPath(clean, "cosine")
     noisy_path = refcfg.GMMPath(relabel(clean, M), "cosine")
     x = rng.normal(size=(7, clean.d)) * (4.0 if problem == "mit-symmetric" else 1.5)
@@ -116,10 +124,12 @@ def test_marginal_is_unchanged_and_cfg_w1_is_conditional(t):
     np.testing.assert_allclose(npth.log_prob(x, t), cp.log_prob(x, t), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(npth.velocity(x, t), cp.velocity(x, t), rtol=0, atol=1e-12)
     # CFG at w = 1 is the noisy conditional, at w = 0 the (clean) unconditional field
-    np.testing.assert_allclose(npth.cfg_velocity(x, t, 0, 1.0), npth.velocity(x, t, 0),
-                               rtol=0, atol=1e-12)
-    np.testing.assert_allclose(npth.cfg_velocity(x, t, 0, 0.0), cp.velocity(x, t),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        npth.cfg_velocity(x, t, 0, 1.0), npth.velocity(x, t, 0), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        npth.cfg_velocity(x, t, 0, 0.0), cp.velocity(x, t), rtol=0, atol=1e-12
+    )
 
 
 def test_rho_zero_gives_back_the_clean_classes():
@@ -133,8 +143,14 @@ def test_rho_zero_gives_back_the_clean_classes():
 
 
 def test_noisy_class_probs_and_weights():
-    clean = refcfg.LabeledGMM([refcfg.GMM([1.0], [[0.0]], [1.0]), refcfg.GMM([1.0], [[3.0]], [1.0]),
-                               refcfg.GMM([0.5, 0.5], [[6.0], [7.0]], [1.0, 2.0])], [0.2, 0.3, 0.5])
+    clean = refcfg.LabeledGMM(
+        [
+            refcfg.GMM([1.0], [[0.0]], [1.0]),
+            refcfg.GMM([1.0], [[3.0]], [1.0]),
+            refcfg.GMM([0.5, 0.5], [[6.0], [7.0]], [1.0, 2.0]),
+        ],
+        [0.2, 0.3, 0.5],
+    )
     M = np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0], [0.25, 0.25, 0.5]])
     noisy = relabel(clean, M)
     p = np.array([0.2 * 0.7 + 0.5 * 0.25, 0.2 * 0.2 + 0.3 + 0.5 * 0.25, 0.2 * 0.1 + 0.5 * 0.5])

@@ -20,8 +20,9 @@ def _npy_bytes(arr):
 
 def _forged_header(shape, descr="<f8", payload=64):
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
-                                               "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
     return buf.getvalue() + b"\0" * payload
 
 
@@ -31,7 +32,9 @@ def test_reads_a_good_archive(tmp_path):
     with NpzFile(p, "FILE") as f:
         assert sorted(f.names) == ["a", "s"]
         assert f.header("a") == ((2, 3), np.dtype("<f8"))
-        np.testing.assert_array_equal(f.array("a", ndim=2, finite=True), np.arange(6.0).reshape(2, 3))
+        np.testing.assert_array_equal(
+            f.array("a", ndim=2, finite=True), np.arange(6.0).reshape(2, 3)
+        )
         assert str(f.array("s", kinds="U")) == "text"
 
 
@@ -41,8 +44,11 @@ def test_a_header_declaring_1e11_entries_is_refused_before_reading(tmp_path, mon
     with zipfile.ZipFile(p, "w") as zf:
         zf.writestr("samples.npy", _forged_header((10**11,)))
     with NpzFile(p, "FILE") as f:
-        with pytest.raises(ValueError, match=r"forged\.npz': field 'samples' \(shape "
-                                             r"\(100000000000,\).*needs an estimated 745 GiB"):
+        with pytest.raises(
+            ValueError,
+            match=r"forged\.npz': field 'samples' \(shape "
+            r"\(100000000000,\).*needs an estimated 745 GiB",
+        ):
             f.array("samples")
 
 
@@ -64,22 +70,33 @@ def test_a_zip_bomb_is_refused_from_its_declared_size(tmp_path, monkeypatch):
             for _ in range(16):
                 fh.write(b"\0" * (1 << 24))
     assert p.stat().st_size < 2**20
-    with NpzFile(p, "FILE") as f, pytest.raises(ValueError, match=r"bomb\.npz': field 'x'.*"
-                                                                  r"268435584 bytes uncompressed"):
+    with (
+        NpzFile(p, "FILE") as f,
+        pytest.raises(
+            ValueError,
+            match=r"bomb\.npz': field 'x'.*"
+            r"268435584 bytes uncompressed",
+        ),
+    ):
         f.array("x")
 
 
-@pytest.mark.parametrize("arr, message", [
-    (np.ones(3) + 1j, r"dtype complex128 \(complex\); required real floating-point"),
-    (np.array(["1.0", "2.0"]), r"dtype <U3 \(string\)"),
-    (np.array([1.0, None], dtype=object), r"dtype object"),
-])
+@pytest.mark.parametrize(
+    "arr, message",
+    [
+        (np.ones(3) + 1j, r"dtype complex128 \(complex\); required real floating-point"),
+        (np.array(["1.0", "2.0"]), r"dtype <U3 \(string\)"),
+        (np.array([1.0, None], dtype=object), r"dtype object"),
+    ],
+)
 def test_dtypes_other_than_required_are_refused(tmp_path, arr, message):
     p = tmp_path / "typed.npz"
     with zipfile.ZipFile(p, "w") as zf:
         zf.writestr("x.npy", _npy_bytes(arr))
-    with NpzFile(p, "FILE") as f, pytest.raises(ValueError, match=r"typed\.npz': field 'x' has "
-                                                                  + message):
+    with (
+        NpzFile(p, "FILE") as f,
+        pytest.raises(ValueError, match=r"typed\.npz': field 'x' has " + message),
+    ):
         f.array("x")
 
 

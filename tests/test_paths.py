@@ -14,12 +14,27 @@ import numpy as np
 import pytest
 
 import refcfg
-from _oracles import (PathOracle, fd_derivative, fd_gradient, fd_jacobian, full_covs,
-                      random_gmm_params, rel_err, rowwise_rel_err, schedule_formula)
+from _oracles import (
+    PathOracle,
+    fd_derivative,
+    fd_gradient,
+    fd_jacobian,
+    full_covs,
+    random_gmm_params,
+    rel_err,
+    rowwise_rel_err,
+    schedule_formula,
+)
 
 COV_TYPES = ["full", "diag", "isotropic"]
-SCHEDULES = [("linear", {}), ("cosine", {}), ("sqrt", {}), ("linear-vp", {}), ("polynomial", {"n": 3}),
-             ("vp", {})]
+SCHEDULES = [
+    ("linear", {}),
+    ("cosine", {}),
+    ("sqrt", {}),
+    ("linear-vp", {}),
+    ("polynomial", {"n": 3}),
+    ("vp", {}),
+]
 SCHED_IDS = [n + str(p.get("n", "")) for n, p in SCHEDULES]
 T_INTERIOR = [0.05, 0.3, 0.5, 0.8, 0.97]
 T_ALL = [0.0] + T_INTERIOR + [1.0]
@@ -56,9 +71,13 @@ def test_fields_vs_gaussian_conditioning(cov_type, name, sp):
     x = _points(rng)
     for t in T_ALL:
         o = _oracle(params, name, t, sp)
-        for fn, want in (("log_prob", o.log_prob(x)), ("score", o.score(x)),
-                         ("x0", o.post_mean_z(x)), ("eps", o.post_mean_eps(x)),
-                         ("velocity", o.velocity(x))):
+        for fn, want in (
+            ("log_prob", o.log_prob(x)),
+            ("score", o.score(x)),
+            ("x0", o.post_mean_z(x)),
+            ("eps", o.post_mean_eps(x)),
+            ("velocity", o.velocity(x)),
+        ):
             got = getattr(path, fn)(x, t)
             assert got.shape == want.shape, (fn, t)
             assert np.all(np.isfinite(got)), (fn, t)
@@ -94,7 +113,9 @@ def test_score_is_gradient_of_log_prob(cov_type):
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
-@pytest.mark.parametrize("name,sp", [("linear", {}), ("sqrt", {}), ("vp", {})], ids=["lin", "sqrt", "vp"])
+@pytest.mark.parametrize(
+    "name,sp", [("linear", {}), ("sqrt", {}), ("vp", {})], ids=["lin", "sqrt", "vp"]
+)
 def test_divergence_vs_fd_jacobian_trace(cov_type, name, sp):
     """exact div_x u_t vs trace of the FD Jacobian of path.velocity and of the oracle velocity
     (h = 1e-4): abs err <= 1e-7 * max(1, |div|), at t in {0, interior, 1}."""
@@ -114,7 +135,9 @@ def test_divergence_vs_fd_jacobian_trace(cov_type, name, sp):
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
-@pytest.mark.parametrize("name,sp", [("linear", {}), ("cosine", {}), ("vp", {})], ids=["lin", "cos", "vp"])
+@pytest.mark.parametrize(
+    "name,sp", [("linear", {}), ("cosine", {}), ("vp", {})], ids=["lin", "cos", "vp"]
+)
 def test_continuity_equation(cov_type, name, sp):
     """d/dt log p_t + div u_t + score . u_t = 0 (the continuity equation divided by p_t);
     d/dt by 5-point FD of the oracle log-density (h = 1e-4): abs residual <= 1e-7 * scale."""
@@ -155,16 +178,24 @@ def test_marginalization_trick_monte_carlo(cov_type):
                 uc_lib = path.conditional_velocity(np.broadcast_to(x[i], z.shape).copy(), t, z)
                 assert rel_err(uc_lib, uc) < 1e-12
                 se = uc.std(0) / np.sqrt(N)
-                v = path.velocity(x[i:i + 1], t)[0]
-                assert np.all(np.abs(uc.mean(0) - v) <= 5 * se + 1e-12), (name, t, i, uc.mean(0), v, se)
+                v = path.velocity(x[i : i + 1], t)[0]
+                assert np.all(np.abs(uc.mean(0) - v) <= 5 * se + 1e-12), (
+                    name,
+                    t,
+                    i,
+                    uc.mean(0),
+                    v,
+                    se,
+                )
 
 
 # ------------------------------------------------------------------ endpoints
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
-@pytest.mark.parametrize("name,sp", [s for s in SCHEDULES if s[0] != "vp"],
-                         ids=[i for i in SCHED_IDS if i != "vp"])
+@pytest.mark.parametrize(
+    "name,sp", [s for s in SCHEDULES if s[0] != "vp"], ids=[i for i in SCHED_IDS if i != "vp"]
+)
 def test_t0_is_standard_normal(cov_type, name, sp):
     """t = 0 (alpha_0 = 0): p_0 = N(0, I), score = -x, x0 = prior mean sum_k pi_k mu_k, eps = x."""
     params, rng = _gmm(cov_type, seed=6)
@@ -175,10 +206,14 @@ def test_t0_is_standard_normal(cov_type, name, sp):
     np.testing.assert_allclose(path.score(x, 0.0), -x, rtol=1e-14, atol=1e-14)
     lp = -0.5 * np.sum(x * x, 1) - 0.5 * d * np.log(2 * np.pi)
     assert rel_err(path.log_prob(x, 0.0), lp) < 1e-13
-    np.testing.assert_allclose(path.x0(x, 0.0), np.broadcast_to(w @ mu, x.shape), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        path.x0(x, 0.0), np.broadcast_to(w @ mu, x.shape), rtol=1e-13, atol=1e-14
+    )
     np.testing.assert_allclose(path.eps(x, 0.0), x, rtol=1e-14, atol=1e-14)
     _, _, da, db, _ = schedule_formula(name, 0.0, **sp)
-    np.testing.assert_allclose(path.velocity(x, 0.0), da * (w @ mu) + db * x, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        path.velocity(x, 0.0), da * (w @ mu) + db * x, rtol=1e-13, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("cov_type", COV_TYPES)
@@ -240,19 +275,23 @@ def test_t_array_equals_rowwise_scalars():
     ts = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
     for fn in ("log_prob", "score", "x0", "eps", "velocity", "divergence"):
         got = getattr(path, fn)(x, ts)
-        want = np.stack([getattr(path, fn)(x[i:i + 1], float(ts[i]))[0] for i in range(7)])
+        want = np.stack([getattr(path, fn)(x[i : i + 1], float(ts[i]))[0] for i in range(7)])
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14, err_msg=fn)
 
 
 def _labeled_params(seed=12):
     rng = np.random.default_rng(seed)
-    cls = [random_gmm_params(rng, K, 2, ct) for K, ct in ((2, "full"), (1, "diag"), (3, "isotropic"))]
+    cls = [
+        random_gmm_params(rng, K, 2, ct) for K, ct in ((2, "full"), (1, "diag"), (3, "isotropic"))
+    ]
     py = np.array([0.25, 0.35, 0.4])
     return cls, py, rng
 
 
 def _labeled_path(cls, py, name="linear"):
-    return refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name))
+    return refcfg.GMMPath(
+        refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name)
+    )
 
 
 def _marginal_params(cls, py):
@@ -276,12 +315,17 @@ def test_conditional_and_unconditional_fields(name):
             assert rel_err(path.velocity(x, t, y), o_un.velocity(x)) <= TOL
         for c in range(3):
             o = _oracle(cls[c], name, t)
-            for fn, want in (("log_prob", o.log_prob(x)), ("score", o.score(x)),
-                             ("velocity", o.velocity(x)), ("x0", o.post_mean_z(x))):
+            for fn, want in (
+                ("log_prob", o.log_prob(x)),
+                ("score", o.score(x)),
+                ("velocity", o.velocity(x)),
+                ("x0", o.post_mean_z(x)),
+            ):
                 got = getattr(path, fn)(x, t, c)
                 assert rel_err(got, want) <= TOL, (fn, t, c)
-            np.testing.assert_allclose(path.velocity(x, t, np.full(9, c)), path.velocity(x, t, c),
-                                       rtol=1e-14, atol=1e-15)
+            np.testing.assert_allclose(
+                path.velocity(x, t, np.full(9, c)), path.velocity(x, t, c), rtol=1e-14, atol=1e-15
+            )
 
 
 def test_per_particle_labels_with_null_entries():
@@ -296,8 +340,10 @@ def test_per_particle_labels_with_null_entries():
             got = getattr(path, fn)(x, t, y)
             for i in range(8):
                 yi = None if y[i] == refcfg.NULL else int(y[i])
-                want = getattr(path, fn)(x[i:i + 1], float(tt[i]), yi)[0]
-                np.testing.assert_allclose(got[i], want, rtol=1e-13, atol=1e-14, err_msg=f"{fn} row {i}")
+                want = getattr(path, fn)(x[i : i + 1], float(tt[i]), yi)[0]
+                np.testing.assert_allclose(
+                    got[i], want, rtol=1e-13, atol=1e-14, err_msg=f"{fn} row {i}"
+                )
 
 
 def test_responsibilities_of_path():
@@ -322,7 +368,9 @@ def test_bare_gmm_is_one_class_and_schedule_by_name():
     np.testing.assert_allclose(p1.velocity(x, 0.4), p2.velocity(x, 0.4), rtol=1e-15)
     np.testing.assert_allclose(p1.velocity(x, 0.4, 0), p1.velocity(x, 0.4), rtol=1e-14)
     p3 = refcfg.GMMPath(refcfg.GMM(*params))  # default "linear"
-    np.testing.assert_allclose(p3.velocity(x, 0.4), _path(params, "linear").velocity(x, 0.4), rtol=1e-15)
+    np.testing.assert_allclose(
+        p3.velocity(x, 0.4), _path(params, "linear").velocity(x, 0.4), rtol=1e-15
+    )
 
 
 # ------------------------------------------------------------------ conditional path (per z)
@@ -338,10 +386,15 @@ def test_conditional_path_quantities():
     x = rng.standard_normal((5, 3))
     for t in (0.0, 0.25, 0.75):
         al, be, da, db, _ = schedule_formula("cosine", t)
-        np.testing.assert_allclose(path.conditional_velocity(x, t, z), da * z + db / be * (x - al * z),
-                                   rtol=1e-13, atol=1e-14)
-        np.testing.assert_allclose(path.conditional_score(x, t, z), -(x - al * z) / be**2,
-                                   rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(
+            path.conditional_velocity(x, t, z),
+            da * z + db / be * (x - al * z),
+            rtol=1e-13,
+            atol=1e-14,
+        )
+        np.testing.assert_allclose(
+            path.conditional_score(x, t, z), -(x - al * z) / be**2, rtol=1e-13, atol=1e-14
+        )
     t = 0.6
     al, be, *_ = schedule_formula("cosine", t)
     zz = np.tile(np.array([[1.0, -2.0, 0.5]]), (100_000, 1))
@@ -450,9 +503,13 @@ def test_dtype_and_label_kinds():
     want = _oracle(cls[1], "linear", float(np.float32(0.25))).velocity(x.astype(np.float64))
     assert rel_err(v, want) <= TOL
     xi = np.array([[1, 2], [0, -1]])
-    np.testing.assert_allclose(path.score(xi, 0.5, 0), path.score(xi.astype(float), 0.5, 0), rtol=1e-15)
-    np.testing.assert_array_equal(path.conditional_sample(xi.astype(float), 0.5, seed=3),
-                                  path.conditional_sample(xi.astype(float), 0.5, seed=3))
+    np.testing.assert_allclose(
+        path.score(xi, 0.5, 0), path.score(xi.astype(float), 0.5, 0), rtol=1e-15
+    )
+    np.testing.assert_array_equal(
+        path.conditional_sample(xi.astype(float), 0.5, seed=3),
+        path.conditional_sample(xi.astype(float), 0.5, seed=3),
+    )
 
 
 def test_chunked_evaluation_matches_unchunked(monkeypatch):
@@ -460,6 +517,7 @@ def test_chunked_evaluation_matches_unchunked(monkeypatch):
     few rows a chunk) must not change any value (scalar and per-particle t, labels with NULL):
     rel <= 1e-14 (block sizes may change the summation order inside einsum/BLAS)."""
     import refcfg.paths as rp
+
     cls, py, rng = _labeled_params()
     path = _labeled_path(cls, py, "cosine")
     x = 2 * rng.standard_normal((37, 2))
@@ -475,8 +533,9 @@ def test_chunked_evaluation_matches_unchunked(monkeypatch):
     assert len(full) >= 6
     monkeypatch.setattr(rp, "_CHUNK_ELEMENTS", 50)
     for (fn, tk), want in full.items():
-        np.testing.assert_allclose(getattr(path, fn)(x, times[tk], y), want, rtol=1e-14, atol=1e-15,
-                                   err_msg=f"{fn} {tk}")
+        np.testing.assert_allclose(
+            getattr(path, fn)(x, times[tk], y), want, rtol=1e-14, atol=1e-15, err_msg=f"{fn} {tk}"
+        )
 
 
 def test_no_matrix_factorisation_after_construction(monkeypatch):
@@ -492,6 +551,7 @@ def test_no_matrix_factorisation_after_construction(monkeypatch):
         def f(*a, **k):
             calls.append(name)
             raise AssertionError(f"np.linalg.{name} called during field evaluation")
+
         return f
 
     for name in ("eigh", "eig", "solve", "inv", "cholesky", "svd", "eigvalsh"):

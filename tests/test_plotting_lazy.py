@@ -8,13 +8,15 @@ import sys
 
 
 def test_plotting_and_studies_import_without_matplotlib():
-    code = ("import sys, refcfg.plotting, refcfg.plotting.format, refcfg.plotting.report\n"
-            "from refcfg.experiments import EXPERIMENTS\n"
-            "import importlib\n"
-            "for mod in ('tilted', 'compare_guidance', 'gaussian_pushforward', 'cfg_vs_tilted',\n"
-            "            'classifier_vs_cfg', 'guidance_interval', 'predictor_corrector', 'tree'):\n"
-            "    importlib.import_module('refcfg.experiments.' + mod)\n"
-            "print('matplotlib' in sys.modules)\n")
+    code = (
+        "import sys, refcfg.plotting, refcfg.plotting.format, refcfg.plotting.report\n"
+        "from refcfg.experiments import EXPERIMENTS\n"
+        "import importlib\n"
+        "for mod in ('tilted', 'compare_guidance', 'gaussian_pushforward', 'cfg_vs_tilted',\n"
+        "            'classifier_vs_cfg', 'guidance_interval', 'predictor_corrector', 'tree'):\n"
+        "    importlib.import_module('refcfg.experiments.' + mod)\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"

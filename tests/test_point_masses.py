@@ -28,8 +28,11 @@ def _points():
 
 def _mixture(cov_kind):
     X, W, P = _points()
-    zero = {"isotropic": lambda k: np.zeros(k), "diag": lambda k: np.zeros((k, D)),
-            "full": lambda k: np.zeros((k, D, D))}[cov_kind]
+    zero = {
+        "isotropic": lambda k: np.zeros(k),
+        "diag": lambda k: np.zeros((k, D)),
+        "full": lambda k: np.zeros((k, D, D)),
+    }[cov_kind]
     return refcfg.LabeledGMM([refcfg.GMM(w, x, zero(len(x))) for x, w in zip(X, W)], P)
 
 
@@ -52,12 +55,20 @@ def _oracle(x, t, y, schedule):
     # div u: u = da x0 + (b / be^2)(x - al x0), b = be dbeta, and d x0 / dx = (al / be^2) Cov_r(mu)
     b = be * db
     tr_cov = (r * (mus * mus).sum(1)).sum(1) - (x0 * x0).sum(1)
-    div = D * b / be ** 2 + (da - al * b / be ** 2) * (al / be ** 2) * tr_cov
-    out = {"x0": x0, "eps": eps, "score": -eps / be, "velocity": da * x0 + db * eps,
-           "logp": lse - 0.5 * D * np.log(2 * np.pi * be * be), "div": div}
+    div = D * b / be**2 + (da - al * b / be**2) * (al / be**2) * tr_cov
+    out = {
+        "x0": x0,
+        "eps": eps,
+        "score": -eps / be,
+        "velocity": da * x0 + db * eps,
+        "logp": lse - 0.5 * D * np.log(2 * np.pi * be * be),
+        "div": div,
+    }
     if y is None:
-        out["clp"] = np.stack([logsumexp(logits[:, cls == c], axis=1) for c in range(len(X))],
-                              1) - lse[:, None]
+        out["clp"] = (
+            np.stack([logsumexp(logits[:, cls == c], axis=1) for c in range(len(X))], 1)
+            - lse[:, None]
+        )
     return out
 
 
@@ -91,10 +102,14 @@ def test_point_mass_fields_match_posterior_over_points(cov_kind, schedule, t):
     ref = _oracle(x, t, None, schedule)
     clp = path.class_log_probs(x, t)
     finite = np.isfinite(ref["clp"]) & (ref["clp"] > -1e300)
-    assert np.all(np.abs(clp - ref["clp"])[finite] <= RTOL * np.maximum(1.0, np.abs(ref["clp"][finite])))
+    assert np.all(
+        np.abs(clp - ref["clp"])[finite] <= RTOL * np.maximum(1.0, np.abs(ref["clp"][finite]))
+    )
     # the classifier gradient by Bayes: score(x|y) - score(x)
     cs = _oracle(x, t, 1, schedule)["score"] - ref["score"]
-    assert np.max(np.abs(path.classifier_score(x, t, 1) - cs)) <= RTOL * np.max(np.abs(ref["score"]))
+    assert np.max(np.abs(path.classifier_score(x, t, 1) - cs)) <= RTOL * np.max(
+        np.abs(ref["score"])
+    )
 
 
 @pytest.mark.parametrize("t", TIMES)
@@ -111,8 +126,9 @@ def test_point_mass_guidance_identities(t):
         assert _rel(cfg, w * cond["velocity"] + (1 - w) * uncond) <= RTOL
         scale = np.max(np.abs(cond["velocity"])) + np.max(np.abs(uncond))
         assert np.max(np.abs(path.classifier_guided_velocity(x, t, 2, w) - cfg)) <= 1e-9 * scale
-        assert np.max(np.abs(path.classifier_guided(2, w).score(x, t) - path.cfg_score(x, t, 2, w))
-                      ) <= 1e-9 * np.max(np.abs(path.cfg_score(x, t, 2, w)))
+        assert np.max(
+            np.abs(path.classifier_guided(2, w).score(x, t) - path.cfg_score(x, t, 2, w))
+        ) <= 1e-9 * np.max(np.abs(path.cfg_score(x, t, 2, w)))
 
 
 @pytest.mark.parametrize("t", (0.3, 0.9, 1 - 1e-9))
@@ -132,7 +148,7 @@ def test_limit_at_t1_all_point_masses():
     X, W, _ = _points()
     path = refcfg.GMMPath(_mixture("full"), "linear")
     x = _points_at(0.7, "linear", seed=3)
-    x[0] = X[1][2]                                           # exactly on a training point of class 1
+    x[0] = X[1][2]  # exactly on a training point of class 1
     mus = X[0]
     nearest = mus[np.argmin(((x[:, None] - mus[None]) ** 2).sum(-1), axis=1)]
     np.testing.assert_array_equal(path.x0(x, 1.0, 0), nearest)
@@ -167,11 +183,13 @@ def test_point_mass_construction_and_refusals():
     for covs in (np.zeros(2), np.zeros((2, 3)), np.zeros((2, 3, 3))):
         g = refcfg.GMM([0.5, 0.5], np.eye(2, 3), covs)
         assert np.all(g.point_mass) and np.all(g.eigvals == 0)
-        np.testing.assert_array_equal(g.sample(4, seed=0)[1], g.means[g.sample_with_components(4, 0)[1]][1])
+        np.testing.assert_array_equal(
+            g.sample(4, seed=0)[1], g.means[g.sample_with_components(4, 0)[1]][1]
+        )
     for fn in ("log_prob", "score", "responsibilities"):
         with pytest.raises(ValueError, match="point mass"):
             getattr(g, fn)(np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"covs\[0\] must be positive definite"):
-        refcfg.GMM([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 0.0]]])   # singular, not zero
+        refcfg.GMM([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 0.0]]])  # singular, not zero
     with pytest.raises(ValueError, match=r"covs\[0\] must be positive definite"):
         refcfg.GMM([1.0], [[0.0, 0.0]], [-0.0 - 1e-300])

@@ -94,7 +94,9 @@ def test_problems_usable_by_path(problems):
             assert np.all(np.isfinite(path.log_prob(x, t))), (name, t)
         if name in ("two-class-2d", "mit-symmetric", "gauss-1d"):
             m = L.marginal
-            assert rel_err(path.log_prob(x, 1.0), gmm_log_prob(x, m.weights, m.means, m.covs)) < 1e-12
+            assert (
+                rel_err(path.log_prob(x, 1.0), gmm_log_prob(x, m.weights, m.means, m.covs)) < 1e-12
+            )
 
 
 def test_problem_construction_is_deterministic(problems):
@@ -154,19 +156,38 @@ def test_toml_class_probs_default_uniform(tmp_path):
 
 BAD_TOML = [
     # (id, replacement (old, new) in GOOD, regex naming the field)
-    ("class-probs-sum", ("class_probs = [0.25, 0.75]", "class_probs = [0.25, 0.25]"), r"class_probs"),
-    ("class-probs-length", ("class_probs = [0.25, 0.75]", "class_probs = [0.2, 0.3, 0.5]"), r"class_probs"),
+    (
+        "class-probs-sum",
+        ("class_probs = [0.25, 0.75]", "class_probs = [0.25, 0.25]"),
+        r"class_probs",
+    ),
+    (
+        "class-probs-length",
+        ("class_probs = [0.25, 0.75]", "class_probs = [0.2, 0.3, 0.5]"),
+        r"class_probs",
+    ),
     ("weights-sum", ("weights = [0.5, 0.5]", "weights = [0.5, 0.6]"), r"classes\[0\].*weights"),
     ("weights-negative", ("weights = [1.0]", "weights = [-1.0]"), r"classes\[1\].*weights"),
     ("weights-string", ("weights = [1.0]", 'weights = ["one"]'), r"classes\[1\].*weights"),
-    ("means-ragged", ("means = [[-1.0, 0.0], [1.0, 0.5]]", "means = [[-1.0, 0.0], [1.0]]"),
-     r"classes\[0\].*means"),
+    (
+        "means-ragged",
+        ("means = [[-1.0, 0.0], [1.0, 0.5]]", "means = [[-1.0, 0.0], [1.0]]"),
+        r"classes\[0\].*means",
+    ),
     ("covs-not-pd", ("covs = [0.3]", "covs = [-0.3]"), r"classes\[1\].*covs"),
-    ("covs-asymmetric", ("[[1.0, 0.2], [0.2, 0.5]]", "[[1.0, 0.2], [0.9, 0.5]]"), r"classes\[0\].*covs"),
+    (
+        "covs-asymmetric",
+        ("[[1.0, 0.2], [0.2, 0.5]]", "[[1.0, 0.2], [0.9, 0.5]]"),
+        r"classes\[0\].*covs",
+    ),
     ("covs-shape", ("covs = [0.3]", "covs = [0.3, 0.4, 0.5]"), r"classes\[1\].*covs"),
     ("missing-covs", ("covs = [0.3]\n", ""), r"classes\[1\].*covs"),
     ("missing-means", ("means = [[0.0, 2.0]]\n", ""), r"classes\[1\].*means"),
-    ("unknown-class-field", ("covs = [0.3]", "covs = [0.3]\ncovariance = 1"), r"classes\[1\].*covariance"),
+    (
+        "unknown-class-field",
+        ("covs = [0.3]", "covs = [0.3]\ncovariance = 1"),
+        r"classes\[1\].*covariance",
+    ),
     ("unknown-problem-field", ('name = "toy"', 'name = "toy"\nseed = 3'), r"seed"),
     ("unknown-top-level", ("[problem]", "colour = 1\n[problem]"), r"colour"),
     ("mismatched-d", ("means = [[0.0, 2.0]]", "means = [[0.0, 2.0, 1.0]]"), r"classes"),
@@ -184,29 +205,57 @@ def test_bad_toml_field_named(tmp_path, repl, pattern):
 
 HOSTILE_TOML = [
     # (id, replacement (old, new) in GOOD, regex: the file is named, then the field and the cause)
-    ("weight-as-string", ("weights = [1.0]", 'weights = ["1.0"]'),
-     r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a string"),
-    ("weight-as-boolean", ("weights = [1.0]", "weights = [true]"),
-     r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a boolean"),
-    ("class-prob-as-boolean", ("class_probs = [0.25, 0.75]", "class_probs = [false, true]"),
-     r"p\.toml.*problem\.class_probs\[0\] must be a number, got a boolean"),
-    ("mean-nan", ("means = [[0.0, 2.0]]", "means = [[nan, 2.0]]"),
-     r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite"),
-    ("mean-int-beyond-float64", ("means = [[0.0, 2.0]]", "means = [[1" + "0" * 400 + ", 2.0]]"),
-     r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite float64 number"),
-    ("variance-1e300", ("covs = [0.3]", "covs = [1e300]"),
-     r"p\.toml.*classes\[1\]\.covs has a variance .*1e\+300.*overflow"),
-    ("mean-1e60", ("means = [[0.0, 2.0]]", "means = [[1e60, 2.0]]"),
-     r"p\.toml.*classes\[1\]\.means has an entry of size 1e\+60"),
-    ("deep-array", ("covs = [0.3]", "covs = " + "[" * 3000 + "0.3" + "]" * 3000),
-     r"p\.toml.* nests arrays or tables too deeply"),
-    ("nested-40", ("covs = [0.3]", "covs = " + "[" * 40 + "0.3" + "]" * 40),
-     r"p\.toml.* nests arrays or tables \d+ levels deep; at most 32"),
+    (
+        "weight-as-string",
+        ("weights = [1.0]", 'weights = ["1.0"]'),
+        r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a string",
+    ),
+    (
+        "weight-as-boolean",
+        ("weights = [1.0]", "weights = [true]"),
+        r"p\.toml.*classes\[1\]\.weights\[0\] must be a number, got a boolean",
+    ),
+    (
+        "class-prob-as-boolean",
+        ("class_probs = [0.25, 0.75]", "class_probs = [false, true]"),
+        r"p\.toml.*problem\.class_probs\[0\] must be a number, got a boolean",
+    ),
+    (
+        "mean-nan",
+        ("means = [[0.0, 2.0]]", "means = [[nan, 2.0]]"),
+        r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite",
+    ),
+    (
+        "mean-int-beyond-float64",
+        ("means = [[0.0, 2.0]]", "means = [[1" + "0" * 400 + ", 2.0]]"),
+        r"p\.toml.*classes\[1\]\.means\[0\]\[0\] must be a finite float64 number",
+    ),
+    (
+        "variance-1e300",
+        ("covs = [0.3]", "covs = [1e300]"),
+        r"p\.toml.*classes\[1\]\.covs has a variance .*1e\+300.*overflow",
+    ),
+    (
+        "mean-1e60",
+        ("means = [[0.0, 2.0]]", "means = [[1e60, 2.0]]"),
+        r"p\.toml.*classes\[1\]\.means has an entry of size 1e\+60",
+    ),
+    (
+        "deep-array",
+        ("covs = [0.3]", "covs = " + "[" * 3000 + "0.3" + "]" * 3000),
+        r"p\.toml.* nests arrays or tables too deeply",
+    ),
+    (
+        "nested-40",
+        ("covs = [0.3]", "covs = " + "[" * 40 + "0.3" + "]" * 40),
+        r"p\.toml.* nests arrays or tables \d+ levels deep; at most 32",
+    ),
 ]
 
 
-@pytest.mark.parametrize("repl,pattern", [c[1:] for c in HOSTILE_TOML],
-                         ids=[c[0] for c in HOSTILE_TOML])
+@pytest.mark.parametrize(
+    "repl,pattern", [c[1:] for c in HOSTILE_TOML], ids=[c[0] for c in HOSTILE_TOML]
+)
 def test_hostile_toml_refused_naming_file_and_field(tmp_path, repl, pattern):
     old, new = repl
     assert old in GOOD
@@ -225,8 +274,9 @@ def test_point_mass_covariance_is_accepted_as_documented(tmp_path):
     # docs/problems.md: covs = [0.0] is a point mass at the mean (as from_points builds)
     L = load_problem(_write(tmp_path, GOOD.replace("covs = [0.3]", "covs = [0.0]", 1)))
     assert L.classes[1].point_mass.tolist() == [True]
-    np.testing.assert_array_equal(L.classes[1].sample(3, np.random.default_rng(0)),
-                                  [[0.0, 2.0]] * 3)
+    np.testing.assert_array_equal(
+        L.classes[1].sample(3, np.random.default_rng(0)), [[0.0, 2.0]] * 3
+    )
 
 
 def test_file_too_large_for_the_memory_budget(tmp_path, monkeypatch):
@@ -261,11 +311,14 @@ def test_named_problem_fields_vs_oracle(problems, name):
     scipy + np.linalg.solve) at t in {0.3, 0.9, 1}: rel <= 1e-9 (the tree's thin components have
     covariance condition numbers up to ~1e4, which bounds both computations' agreement)."""
     from _oracles import PathOracle, schedule_formula
+
     L = problems[name]
     m = L.marginal
     path = refcfg.GMMPath(L, "linear")
     x, _ = L.sample(3, seed=5)
-    for t in ((0.9,) if name == "tree" else (0.3, 0.9, 1.0)):  # the tree's 2032-component oracle is slow
+    for t in (
+        (0.9,) if name == "tree" else (0.3, 0.9, 1.0)
+    ):  # the tree's 2032-component oracle is slow
         o = PathOracle(m.weights, m.means, m.covs, schedule_formula("linear", t))
         assert rel_err(path.log_prob(x, t), o.log_prob(x), floor=1e-3) < 1e-9, t
         assert rel_err(path.velocity(x, t), o.velocity(x), floor=1e-3) < 1e-9, t
@@ -315,22 +368,25 @@ def test_resolve_every_problem_form(tmp_path):
 def test_resolve_schedule_forms():
     s = resolve_schedule("polynomial:n=3")
     assert s.name == "polynomial" and s.params == {"n": 3.0}
-    assert s.alpha(0.5) == 0.5 ** 3
+    assert s.alpha(0.5) == 0.5**3
     assert resolve_schedule(None).name == "linear"
     assert resolve_schedule(None, default="cosine").name == "cosine"
     assert resolve_schedule(s) is s
     assert resolve("gauss-1d", "polynomial:n=3").schedule == s
 
 
-@pytest.mark.parametrize("problem, schedule, exc, match", [
-    ("nope", None, ValueError, "unknown problem 'nope'"),
-    (3.0, None, TypeError, "problem must be"),
-    ("two-class-2d", "nope", ValueError, "unknown schedule 'nope'"),
-    ("two-class-2d", "polynomial:n", ValueError, "key=value"),
-    ("two-class-2d", "polynomial:m=2", ValueError, "bad parameters"),
-    ("two-class-2d", 2.0, TypeError, "schedule must be"),
-    ("/nonexistent/p.toml", None, ValueError, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "problem, schedule, exc, match",
+    [
+        ("nope", None, ValueError, "unknown problem 'nope'"),
+        (3.0, None, TypeError, "problem must be"),
+        ("two-class-2d", "nope", ValueError, "unknown schedule 'nope'"),
+        ("two-class-2d", "polynomial:n", ValueError, "key=value"),
+        ("two-class-2d", "polynomial:m=2", ValueError, "bad parameters"),
+        ("two-class-2d", 2.0, TypeError, "schedule must be"),
+        ("/nonexistent/p.toml", None, ValueError, "does not exist"),
+    ],
+)
 def test_resolve_rejects_bad_input(problem, schedule, exc, match):
     with pytest.raises(exc, match=match):
         resolve(problem, schedule)

@@ -11,12 +11,26 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import refcfg
-from _oracles import PathOracle, fd_derivative, fd_gradient, fd_jacobian, full_covs, rel_err, \
-    schedule_formula
+from _oracles import (
+    PathOracle,
+    fd_derivative,
+    fd_gradient,
+    fd_jacobian,
+    full_covs,
+    rel_err,
+    schedule_formula,
+)
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # derandomized by the conftest profile
+SETTINGS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)  # derandomized by the conftest profile
 ALL_SCHEDULES = ["linear", "cosine", "sqrt", "polynomial", "linear-vp", "vp"]
-SMOOTH_SCHEDULES = ["linear", "cosine", "polynomial", "vp"]  # derivatives of all orders bounded on [0, 1]
+SMOOTH_SCHEDULES = [
+    "linear",
+    "cosine",
+    "polynomial",
+    "vp",
+]  # derivatives of all orders bounded on [0, 1]
 
 # ------------------------------------------------------------------ strategies
 
@@ -75,7 +89,9 @@ def _marg(cls, py, d):
 
 
 def _labeled_path(cls, py, name):
-    return refcfg.GMMPath(refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name))
+    return refcfg.GMMPath(
+        refcfg.LabeledGMM([refcfg.GMM(*c) for c in cls], py), refcfg.schedule(name)
+    )
 
 
 # ------------------------------------------------------------------ properties
@@ -157,8 +173,13 @@ def test_continuity_equation(data, p, name, t):
 
 
 @settings(max_examples=12, **SETTINGS)
-@given(st.data(), gmm_params(max_k=2), st.sampled_from(["linear", "cosine", "vp"]),
-       st.floats(0.05, 0.95), st.integers(0, 2**31 - 1))
+@given(
+    st.data(),
+    gmm_params(max_k=2),
+    st.sampled_from(["linear", "cosine", "vp"]),
+    st.floats(0.05, 0.95),
+    st.integers(0, 2**31 - 1),
+)
 def test_marginalization_trick_monte_carlo(data, p, name, t, seed):
     """u_t(x) = E[u_t(x|z) | x_t = x]: z drawn from the exact posterior p(z | x_t = x) (a Gaussian
     mixture, tests/_oracles.PathOracle.posterior_components), N = 40000, seed drawn by hypothesis;
@@ -198,8 +219,13 @@ def test_bayes(data, lp, name, t):
 
 
 @settings(max_examples=30, **SETTINGS)
-@given(st.data(), labeled_params(), st.sampled_from(ALL_SCHEDULES), times_all,
-       st.floats(-3.0, 10.0, allow_nan=False))
+@given(
+    st.data(),
+    labeled_params(),
+    st.sampled_from(ALL_SCHEDULES),
+    times_all,
+    st.floats(-3.0, 10.0, allow_nan=False),
+)
 def test_cfg_and_classifier_guidance(data, lp, name, t, w):
     """CFG at w = 1 is u(x|y), at w = 0 u(x|null) (rel <= 1e-13); classifier guidance (eq. 62) equals
     CFG (eq. 65) for every w (|diff| <= 1e-9 * max(1, |u~|))."""
@@ -216,8 +242,9 @@ def test_cfg_and_classifier_guidance(data, lp, name, t, w):
     assert np.max(np.abs(cf - cg)) <= 1e-9 * max(1.0, np.max(np.abs(cf)))
     # and CFG is the written-out combination of the oracle's class and marginal velocities
     sf = schedule_formula(name, t)
-    want = (w * PathOracle(*cls[y], sf).velocity(x)
-            + (1 - w) * PathOracle(*_marg(cls, py, d), sf).velocity(x))
+    want = w * PathOracle(*cls[y], sf).velocity(x) + (1 - w) * PathOracle(
+        *_marg(cls, py, d), sf
+    ).velocity(x)
     assert np.max(np.abs(cf - want)) <= 1e-9 * max(1.0, np.max(np.abs(want)))
 
 
@@ -258,13 +285,19 @@ def test_per_particle_labels_and_times(data, lp, name):
     got = path.velocity(x, t, y)
     for i in range(n):
         yi = None if y[i] == refcfg.NULL else int(y[i])
-        want = path.velocity(x[i:i + 1], float(t[i]), yi)[0]
+        want = path.velocity(x[i : i + 1], float(t[i]), yi)[0]
         np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-13)
 
 
 @settings(max_examples=30, **SETTINGS)
-@given(st.data(), gmm_params(), st.sampled_from(ALL_SCHEDULES), times_interior,
-       st.sampled_from(["velocity", "score", "x0", "eps"]), st.sampled_from(["velocity", "score", "x0", "eps"]))
+@given(
+    st.data(),
+    gmm_params(),
+    st.sampled_from(ALL_SCHEDULES),
+    times_interior,
+    st.sampled_from(["velocity", "score", "x0", "eps"]),
+    st.sampled_from(["velocity", "score", "x0", "eps"]),
+)
 def test_convert_maps_path_quantities(data, p, name, t, src, dst):
     """refcfg.convert maps the path's exact src quantity to its exact dst quantity at interior t:
     |diff| <= 1e-10 * scale, scale = max(1, |src|, |dst|, |x|) / min(alpha_t, beta_t) (the conversions
@@ -272,17 +305,29 @@ def test_convert_maps_path_quantities(data, p, name, t, src, dst):
     w, mu, covs, d = p
     x = points(data.draw, d)
     path = refcfg.GMMPath(refcfg.GMM(w, mu, covs), name)
-    q = {"velocity": path.velocity(x, t), "score": path.score(x, t), "x0": path.x0(x, t),
-         "eps": path.eps(x, t)}
+    q = {
+        "velocity": path.velocity(x, t),
+        "score": path.score(x, t),
+        "x0": path.x0(x, t),
+        "eps": path.eps(x, t),
+    }
     got = refcfg.convert.convert(q[src], src, dst, x, t, path.schedule)
     al, be = schedule_formula(name, t)[:2]
-    scale = max(1.0, np.max(np.abs(q[src])), np.max(np.abs(q[dst])), np.max(np.abs(x))) / min(al, be)
+    scale = max(1.0, np.max(np.abs(q[src])), np.max(np.abs(q[dst])), np.max(np.abs(x))) / min(
+        al, be
+    )
     assert np.max(np.abs(got - q[dst])) <= 1e-10 * scale
 
 
 @settings(max_examples=25, **SETTINGS)
-@given(st.data(), gmm_params(d=2), gmm_params(d=2), st.sampled_from(ALL_SCHEDULES), times_all,
-       st.floats(-3.0, 10.0, allow_nan=False))
+@given(
+    st.data(),
+    gmm_params(d=2),
+    gmm_params(d=2),
+    st.sampled_from(ALL_SCHEDULES),
+    times_all,
+    st.floats(-3.0, 10.0, allow_nan=False),
+)
 def test_guided_any_two_fields(data, pa, pb, name, t, w):
     """refcfg.guided(a, b, w) = w a + (1 - w) b for two unrelated exact fields (velocity and score),
     against the oracle's fields: |diff| <= 1e-9 * max(1, |a|, |b|) * max(1, |w|)."""
@@ -292,6 +337,9 @@ def test_guided_any_two_fields(data, pa, pb, name, t, w):
     g = refcfg.guided(fa, fb, w)
     sf = schedule_formula(name, t)
     oa, ob = PathOracle(*pa[:3], sf), PathOracle(*pb[:3], sf)
-    for fn, va, vb in (("velocity", oa.velocity(x), ob.velocity(x)), ("score", oa.score(x), ob.score(x))):
+    for fn, va, vb in (
+        ("velocity", oa.velocity(x), ob.velocity(x)),
+        ("score", oa.score(x), ob.score(x)),
+    ):
         scale = max(1.0, np.max(np.abs(va)), np.max(np.abs(vb))) * max(1.0, abs(w))
         assert np.max(np.abs(getattr(g, fn)(x, t) - (w * va + (1 - w) * vb))) <= 1e-9 * scale, fn

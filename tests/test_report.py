@@ -9,13 +9,23 @@ from refcfg.plotting.report import Report, Table
 
 
 def test_link_block_in_html_and_markdown(tmp_path):
-    rep = Report("R").text("before").link("interactive.html", "the interactive page",
-                                         before="Open ", after=" (sliders for w and t).")
+    rep = (
+        Report("R")
+        .text("before")
+        .link(
+            "interactive.html",
+            "the interactive page",
+            before="Open ",
+            after=" (sliders for w and t).",
+        )
+    )
     paths = rep.write(tmp_path)
     html = paths["html"].read_text(encoding="utf-8")
     md = paths["markdown"].read_text(encoding="utf-8")
-    assert '<p>Open <a href="interactive.html">the interactive page</a> (sliders for w and t).</p>' \
+    assert (
+        '<p>Open <a href="interactive.html">the interactive page</a> (sliders for w and t).</p>'
         in html
+    )
     assert "Open [the interactive page](interactive.html) (sliders for w and t)." in md
     with pytest.raises(ValueError, match="href must be a non-empty str"):
         Report("R").link("", "x")

@@ -39,8 +39,9 @@ def test_scalar_and_array_t_agree(name, params):
         for fn in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta"):
             sc = getattr(s, fn)(float(t))
             assert np.ndim(sc) == 0, f"{fn}(scalar) should be a scalar, got shape {np.shape(sc)}"
-            assert float(sc) == pytest.approx(float(np.asarray(getattr(s, fn)(T_INTERIOR))[i]),
-                                              rel=1e-15, abs=0)
+            assert float(sc) == pytest.approx(
+                float(np.asarray(getattr(s, fn)(T_INTERIOR))[i]), rel=1e-15, abs=0
+            )
 
 
 @pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
@@ -190,32 +191,50 @@ def test_vp_defaults_match_flow_matching():
 
 def test_from_callables_matches_builtin():
     lin = refcfg.schedule("linear")
-    s = refcfg.Schedule.from_callables(lambda t: t, lambda t: 1 - t,
-                                       lambda t: np.ones_like(np.asarray(t, float)),
-                                       lambda t: -np.ones_like(np.asarray(t, float)))
+    s = refcfg.Schedule.from_callables(
+        lambda t: t,
+        lambda t: 1 - t,
+        lambda t: np.ones_like(np.asarray(t, float)),
+        lambda t: -np.ones_like(np.asarray(t, float)),
+    )
     for fn in ("alpha", "beta", "dalpha", "dbeta", "beta_dbeta", "a", "b"):
-        np.testing.assert_allclose(np.asarray(getattr(s, fn)(T_INTERIOR), float),
-                                   np.asarray(getattr(lin, fn)(T_INTERIOR), float), rtol=1e-14)
-    s2 = refcfg.custom_schedule(lambda t: t, lambda t: 1 - t,
-                                lambda t: np.ones_like(np.asarray(t, float)),
-                                lambda t: -np.ones_like(np.asarray(t, float)))
+        np.testing.assert_allclose(
+            np.asarray(getattr(s, fn)(T_INTERIOR), float),
+            np.asarray(getattr(lin, fn)(T_INTERIOR), float),
+            rtol=1e-14,
+        )
+    s2 = refcfg.custom_schedule(
+        lambda t: t,
+        lambda t: 1 - t,
+        lambda t: np.ones_like(np.asarray(t, float)),
+        lambda t: -np.ones_like(np.asarray(t, float)),
+    )
     assert float(s2.alpha(0.4)) == pytest.approx(0.4)
 
 
-@pytest.mark.parametrize("kw,arg", [
-    ({"n": 0}, "n"), ({"n": -1.0}, "n"), ({"n": float("nan")}, "n"), ({"n": float("inf")}, "n"),
-])
+@pytest.mark.parametrize(
+    "kw,arg",
+    [
+        ({"n": 0}, "n"),
+        ({"n": -1.0}, "n"),
+        ({"n": float("nan")}, "n"),
+        ({"n": float("inf")}, "n"),
+    ],
+)
 def test_polynomial_bad_n(kw, arg):
     with pytest.raises(ValueError, match=arg):
         refcfg.schedule("polynomial", **kw)
 
 
-@pytest.mark.parametrize("kw,arg", [
-    ({"beta_min": 20.0, "beta_max": 0.1}, "beta_m"),
-    ({"beta_min": 1.0, "beta_max": 1.0}, "beta_m"),
-    ({"beta_min": -0.1}, "beta_min"),
-    ({"beta_max": float("nan")}, "beta_max"),
-])
+@pytest.mark.parametrize(
+    "kw,arg",
+    [
+        ({"beta_min": 20.0, "beta_max": 0.1}, "beta_m"),
+        ({"beta_min": 1.0, "beta_max": 1.0}, "beta_m"),
+        ({"beta_min": -0.1}, "beta_min"),
+        ({"beta_max": float("nan")}, "beta_max"),
+    ],
+)
 def test_vp_bad_params(kw, arg):
     with pytest.raises(ValueError, match=arg):
         refcfg.schedule("vp", **kw)

@@ -40,12 +40,20 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     # its own cache of the interactive page: builds at once (another checkout, a developer's) never
     # share a file being written (the vendor tarballs stay in build/site-vendor/, written atomically)
-    env = dict(os.environ, PYTHONPATH=str(ROOT),
-               REFCFG_SITE_CACHE=str(tmp_path_factory.mktemp("site-cache")))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        REFCFG_SITE_CACHE=str(tmp_path_factory.mktemp("site-cache")),
+    )
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, str(ROOT / "docs" / "_site" / "build.py"), "--fast",
-                          "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=1800)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "_site" / "build.py"), "--fast", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
     print(f"site built in {time.perf_counter() - t0:.1f} s")
     return out
@@ -57,17 +65,27 @@ def test_build_is_strict_and_complete(site):
     from mkdocs.config import load_config
     from mkdocs.structure.files import get_files
 
-    pages = [f.src_uri for f in get_files(load_config(str(ROOT / "mkdocs.yml"))).documentation_pages()]
+    pages = [
+        f.src_uri for f in get_files(load_config(str(ROOT / "mkdocs.yml"))).documentation_pages()
+    ]
     assert len(pages) >= 20 and "derivation.md" in pages, pages
-    for src_uri in pages:   # every page of docs/ but those mkdocs.yml excludes
+    for src_uri in pages:  # every page of docs/ but those mkdocs.yml excludes
         assert (site / src_uri).with_suffix(".html").is_file(), f"{src_uri} was not built"
-    for name in ("readme.html", "interactive.html", "interactive-page.html",
-                 "assets/katex/katex.min.js", "assets/katex/katex.min.css",
-                 "assets/katex/contrib/auto-render.min.js"):
+    for name in (
+        "readme.html",
+        "interactive.html",
+        "interactive-page.html",
+        "assets/katex/katex.min.js",
+        "assets/katex/katex.min.css",
+        "assets/katex/contrib/auto-render.min.js",
+    ):
         assert (site / name).is_file(), name
     assert list((site / "assets" / "katex" / "fonts").glob("*.woff2")), "KaTeX fonts missing"
-    cdn = re.compile(r"""(src|href)\s*=\s*["'](https?:)?//[^"']*(cdn|jsdelivr|unpkg|googleapis|gstatic|"""
-                     r"""cloudflare|mathjax|katex)""", re.I)
+    cdn = re.compile(
+        r"""(src|href)\s*=\s*["'](https?:)?//[^"']*(cdn|jsdelivr|unpkg|googleapis|gstatic|"""
+        r"""cloudflare|mathjax|katex)""",
+        re.I,
+    )
     for html in site.rglob("*.html"):
         m = cdn.search(html.read_text(encoding="utf-8"))
         assert m is None, f"{html.relative_to(site)} loads {m.group(0)}"
@@ -91,9 +109,12 @@ def _entries(pkg, name):
     obj = getattr(pkg, name) if hasattr(pkg, name) else importlib.import_module(own)
     if inspect.ismodule(obj):
         return {own, obj.__name__}
-    where = {f"{obj.__module__}.{obj.__qualname__}"} if (
-        inspect.isclass(obj) or inspect.isfunction(obj)) else set()
-    if where and importlib.util.find_spec(own) is not None:   # shadowed by a submodule
+    where = (
+        {f"{obj.__module__}.{obj.__qualname__}"}
+        if (inspect.isclass(obj) or inspect.isfunction(obj))
+        else set()
+    )
+    if where and importlib.util.find_spec(own) is not None:  # shadowed by a submodule
         return where
     return {own} | where
 
@@ -110,7 +131,9 @@ def test_reference_covers_every_public_name(site):
     for pkg in _public_packages():
         names = getattr(pkg, "__all__", None)
         if names is None:
-            names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+            names = [
+                m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+            ]
             assert names, f"{pkg.__name__} has neither __all__ nor public modules"
         for name in names:
             checked += 1
@@ -119,14 +142,18 @@ def test_reference_covers_every_public_name(site):
     assert not missing, f"not in the API reference: {missing}"
     assert checked >= 100, checked
     # the docstrings' Sphinx roles (:class:`X`) are shown as code, not as ":class:" text
-    roles = {html.name: m.group(0) for html in (site / "reference").glob("*.html")
-             for m in [re.search(r":(class|func|meth|mod|attr|data|obj|exc):\W", html.read_text("utf-8"))]
-             if m}
+    roles = {
+        html.name: m.group(0)
+        for html in (site / "reference").glob("*.html")
+        for m in [
+            re.search(r":(class|func|meth|mod|attr|data|obj|exc):\W", html.read_text("utf-8"))
+        ]
+        if m
+    }
     assert not roles, roles
 
 
 # -------------------------------------------------------------------------------------- browser
-
 
 
 class Browser:
@@ -137,6 +164,7 @@ class Browser:
         assert chromium() is not None, "REFCFG_REQUIRE_BROWSER=1 but no Chromium on the PATH"
         to_browser_r, self._w = os.pipe()
         self._r, from_browser_w = os.pipe()
+
         # the browser reads fd 3 and writes fd 4: the child moves the pipe ends there, copying them
         # above 9 first (os.pipe() may have returned 3 or 4 itself), and marks them inheritable
         # (every other descriptor of this process is closed on exec)
@@ -147,23 +175,47 @@ class Browser:
             os.dup2(w, 4)
             os.set_inheritable(3, True)
             os.set_inheritable(4, True)
-        cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--remote-debugging-pipe", "--no-first-run", "--no-default-browser-check",
-               "--allow-file-access-from-files", f"--user-data-dir={profile}", "about:blank"]
-        self.proc = subprocess.Popen(cmd, preexec_fn=child, close_fds=False,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        cmd = [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-pipe",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--allow-file-access-from-files",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            preexec_fn=child,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
         self._id = 0
         self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session=True)
         # no network: every request that is not a file of the site fails (and is reported)
-        self.call("Network.emulateNetworkConditions", session=True, offline=True, latency=0,
-                  downloadThroughput=-1, uploadThroughput=-1)
+        self.call(
+            "Network.emulateNetworkConditions",
+            session=True,
+            offline=True,
+            latency=0,
+            downloadThroughput=-1,
+            uploadThroughput=-1,
+        )
 
     def _read(self, deadline):
         while b"\0" not in self._buf:
@@ -203,8 +255,13 @@ class Browser:
             self.events.append(ev)
 
     def evaluate(self, expression):
-        res = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
-                        awaitPromise=True)
+        res = self.call(
+            "Runtime.evaluate",
+            session=True,
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=True,
+        )
         if "exceptionDetails" in res:
             raise RuntimeError(f"{expression}: {res['exceptionDetails']}")
         return res["result"].get("value")
@@ -231,8 +288,10 @@ def _errors(events):
             d = p["exceptionDetails"]
             out.append(f"uncaught: {d.get('exception', {}).get('description') or d.get('text')}")
         elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            out.append("console.error: " + " ".join(str(a.get("value", a.get("description")))
-                                                    for a in p.get("args", [])))
+            out.append(
+                "console.error: "
+                + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", []))
+            )
         elif m == "Log.entryAdded" and p["entry"]["level"] == "error":
             out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif m == "Network.loadingFailed" and not p.get("canceled"):
@@ -284,7 +343,7 @@ def _load(browser, url):
     browser.call("Page.navigate", session=True, url=url)
     browser.wait_for("Page.loadEventFired")
     info = browser.evaluate(PAGE_SCRIPT)
-    browser.call("Runtime.evaluate", session=True, expression="0")   # collect late events
+    browser.call("Runtime.evaluate", session=True, expression="0")  # collect late events
     return info, _errors(browser.events)
 
 
@@ -329,11 +388,17 @@ def test_link_check_catches_a_missing_file_and_a_missing_anchor(tmp_path):
     (tmp_path / "a.html").write_text("x")
     base = tmp_path.resolve().as_uri() + "/"
     pages = {base + "a.html": {"ids": ["here"]}}
-    links = [(base + "a.html", base + "a.html#here"), (base + "a.html", base + "b.html"),
-             (base + "a.html", base + "a.html#gone"), (base + "a.html", base + "a.html")]
+    links = [
+        (base + "a.html", base + "a.html#here"),
+        (base + "a.html", base + "b.html"),
+        (base + "a.html", base + "a.html#gone"),
+        (base + "a.html", base + "a.html"),
+    ]
     bad = _bad_links(links, pages)
-    assert bad == [f"{base}a.html -> {base}b.html: no such file",
-                   f"{base}a.html -> {base}a.html#gone: no element #gone"], bad
+    assert bad == [
+        f"{base}a.html -> {base}b.html: no such file",
+        f"{base}a.html -> {base}a.html#gone: no element #gone",
+    ], bad
 
 
 @pytest.fixture(scope="module")
@@ -367,11 +432,16 @@ def crawl(site, tmp_path_factory):
 def test_every_page_loads_without_errors(site, crawl):
     bad = {url: errs for url, errs in crawl["errors"].items() if errs}
     assert not bad, json.dumps(bad, indent=1)[:6000]
-    broken = {url: info["brokenImages"] for url, info in crawl["pages"].items() if info["brokenImages"]}
+    broken = {
+        url: info["brokenImages"] for url, info in crawl["pages"].items() if info["brokenImages"]
+    }
     assert not broken, broken
     # the crawl reached every page the site has (404.html is shown only by a server)
-    built = {p.resolve().as_uri() for p in site.rglob("*.html")
-             if p.name != "404.html" and "_repo" not in p.parts}
+    built = {
+        p.resolve().as_uri()
+        for p in site.rglob("*.html")
+        if p.name != "404.html" and "_repo" not in p.parts
+    }
     unreached = sorted(built - set(crawl["pages"]))
     assert not unreached, f"pages no link leads to: {unreached}"
 

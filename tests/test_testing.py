@@ -14,8 +14,9 @@ from refcfg import testing as rt
 from _oracles import PathOracle, schedule_formula
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FIND = settings(max_examples=300, deadline=None, database=None,
-                phases=[Phase.generate, Phase.shrink])
+FIND = settings(
+    max_examples=300, deadline=None, database=None, phases=[Phase.generate, Phase.shrink]
+)
 
 
 def _rebuild(g):
@@ -84,8 +85,9 @@ def test_times_with_and_without_endpoints():
 
 def test_points_labels_weights():
     @FAST
-    @given(rt.points(3, n=st.integers(1, 5), scale=2.0), rt.labels(3, 7),
-           rt.guidance_weights(0.5, 4.0))
+    @given(
+        rt.points(3, n=st.integers(1, 5), scale=2.0), rt.labels(3, 7), rt.guidance_weights(0.5, 4.0)
+    )
     def inner(x, y, w):
         assert x.shape[1] == 3 and 1 <= x.shape[0] <= 5 and x.dtype == np.float64
         assert np.all(np.isfinite(x)) and np.all(np.abs(x) <= 2.0)
@@ -93,8 +95,12 @@ def test_points_labels_weights():
         assert 0.5 <= w <= 4.0
 
     inner()
-    assert find(rt.labels(3, 4), lambda y: np.any(y == refcfg.NULL), settings=FIND).tolist() \
-        .count(refcfg.NULL) == 1
+    assert (
+        find(rt.labels(3, 4), lambda y: np.any(y == refcfg.NULL), settings=FIND)
+        .tolist()
+        .count(refcfg.NULL)
+        == 1
+    )
     nonull = find(rt.labels(2, 4, null=False), lambda y: True, settings=FIND)
     assert nonull.tolist() == [0, 0, 0, 0]
 
@@ -122,8 +128,14 @@ def test_generators_are_varied():
     covariance types, condition numbers above half the bound, 1..3 classes, every schedule."""
     seen = {"K": set(), "d": set(), "cov": set(), "cond": 0.0, "C": set(), "sched": set()}
 
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
-              phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(rt.gmms(max_condition=20.0), rt.labeled_gmms(d=1, n_components=1), rt.schedules())
     def inner(g, m, s):
         seen["K"].add(g.K), seen["d"].add(g.d), seen["cov"].add(g.cov_type)
@@ -172,6 +184,7 @@ def _oracle_velocity(mix):
     def fn(x, t, y):
         assert np.all(y == refcfg.NULL)
         return PathOracle(m.weights, m.means, m.covs, schedule_formula("linear", t[0])).velocity(x)
+
     return fn
 
 
@@ -196,5 +209,4 @@ def test_assert_fields_close():
     # exact_values is the reference check_field uses
     path = refcfg.GMMPath(refcfg.problem("gauss-1d"))
     x = np.array([[0.3], [-1.0]])
-    np.testing.assert_array_equal(rt.exact_values(path, "score", x, 0.5, None),
-                                  path.score(x, 0.5))
+    np.testing.assert_array_equal(rt.exact_values(path, "score", x, 0.5, None), path.score(x, 0.5))

@@ -53,10 +53,20 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_four_threads_equal_serial_and_no_kernel_is_a_numba_parallel_loop():
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=ROOT)
+    env = dict(
+        os.environ,
+        NUMBA_THREADING_LAYER="workqueue",
+        NUMBA_NUM_THREADS="2",
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     kernels, parallel = re.search(r"KERNELS (\d+) PARALLEL (\d+)", proc.stdout).groups()
     assert int(kernels) >= 3 and int(parallel) == 0, proc.stdout

@@ -154,7 +154,9 @@ def test_covariances_and_weights_match_release_formula(tree):
         r = 0.2 * 0.8**level / length
         size = SCALE[None, :] * 0.06 * length[:, None]
         uu = u[:, :, None] * u[:, None, :]
-        expect = (uu + r[:, None, None] ** 2 * (np.eye(2) - uu)) * (size[:, :, None] * size[:, None, :])
+        expect = (uu + r[:, None, None] ** 2 * (np.eye(2) - uu)) * (
+            size[:, :, None] * size[:, None, :]
+        )
         expect = np.repeat(expect, PER_BRANCH, axis=0)
         assert np.max(np.abs(s - expect)) <= 1e-12 * np.max(np.abs(expect))
         raw = np.repeat(length * 0.5**level, PER_BRANCH)
@@ -183,7 +185,9 @@ def test_draw_order_of_seed_2(tree):
         for sign, k_bend, k_len in ((1, first + 1, first + 2), (-1, first + 191, first + 192)):
             bend = sign * (1 + 0.2 * n[k_bend])
             kids = np.flatnonzero(parent == root)
-            hit = [c for c in kids if abs(np.angle(np.exp(1j * (ang[c] - ang[root] - bend)))) < 1e-12]
+            hit = [
+                c for c in kids if abs(np.angle(np.exp(1j * (ang[c] - ang[root] - bend)))) < 1e-12
+            ]
             assert len(hit) == 1
             assert abs(length[hit[0]] - 0.292 * 0.8 * (1 + 0.2 * n[k_len])) < 1e-12
 

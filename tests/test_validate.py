@@ -42,6 +42,7 @@ def _gmm_params(mix, label):
 
 def oracle_field(mix, sched_name, kind, null_label=-1, **sched_params):
     """fn(x, t, y) computing ``kind`` with tests/_oracles.PathOracle."""
+
     def fn(x, t, y):
         out = np.empty_like(x)
         for tv in np.unique(t):
@@ -49,9 +50,14 @@ def oracle_field(mix, sched_name, kind, null_label=-1, **sched_params):
             for lab in np.unique(y):
                 idx = (t == tv) & (y == lab)
                 orc = PathOracle(*_gmm_params(mix, -1 if lab == null_label else int(lab)), sv)
-                out[idx] = {"velocity": orc.velocity, "score": orc.score, "x0": orc.post_mean_z,
-                            "eps": orc.post_mean_eps}[kind](x[idx])
+                out[idx] = {
+                    "velocity": orc.velocity,
+                    "score": orc.score,
+                    "x0": orc.post_mean_z,
+                    "eps": orc.post_mean_eps,
+                }[kind](x[idx])
         return out
+
     return fn
 
 
@@ -66,8 +72,15 @@ MIX = refcfg.problem("two-class-2d")
 @pytest.mark.parametrize("kind", ["velocity", "score", "x0", "eps"])
 @pytest.mark.parametrize("sched", ["linear", "cosine", "sqrt", "vp"])
 def test_independent_numpy_implementation_passes(kind, sched):
-    rep = check_field(oracle_field(MIX, sched, kind), "two-class-2d", kind, schedule=sched,
-                      n=24, rtol=1e-8, atol=1e-10)
+    rep = check_field(
+        oracle_field(MIX, sched, kind),
+        "two-class-2d",
+        kind,
+        schedule=sched,
+        n=24,
+        rtol=1e-8,
+        atol=1e-10,
+    )
     assert rep.passed, str(rep)
     assert rep.diagnoses == []
     assert rep.max_rel < 1e-8
@@ -184,8 +197,9 @@ def test_guidance_sign_is_diagnosed():
 
 def test_labels_ignored_is_diagnosed():
     base = oracle_field(MIX, "linear", "velocity")
-    rep = check_field(lambda x, t, y: base(x, t, np.full_like(y, -1)), "two-class-2d", "velocity",
-                      n=24)
+    rep = check_field(
+        lambda x, t, y: base(x, t, np.full_like(y, -1)), "two-class-2d", "velocity", n=24
+    )
     assert not rep.passed and _codes(rep) == ["labels_ignored"], str(rep)
     assert "label dropout" in rep.diagnoses[0].message
 
@@ -220,8 +234,9 @@ def test_relative_perturbation_1e3_fails_tolerance_only():
     for s in rep.per_t:
         assert abs(s.max_rel - 1e-3) < 1e-9 and abs(s.mean_rel - 1e-3) < 1e-9
     # and a 1e-3 perturbation passes with rtol = 2e-3
-    assert check_field(lambda x, t, y: base(x, t, y) * (1 + 1e-3), "two-class-2d", "score", n=24,
-                       rtol=2e-3).passed
+    assert check_field(
+        lambda x, t, y: base(x, t, y) * (1 + 1e-3), "two-class-2d", "score", n=24, rtol=2e-3
+    ).passed
 
 
 def test_time_reversed_schedule_and_kind_are_diagnosed():
@@ -238,8 +253,9 @@ def test_time_reversed_schedule_and_kind_are_diagnosed():
 
 def test_unrelated_error_has_no_formula_diagnosis():
     rng = np.random.default_rng(0)
-    rep = check_field(lambda x, t, y: rng.standard_normal(x.shape), "two-class-2d", "velocity",
-                      n=16)
+    rep = check_field(
+        lambda x, t, y: rng.standard_normal(x.shape), "two-class-2d", "velocity", n=16
+    )
     assert not rep.passed and rep.diagnoses == []
     assert "no known mistake matches" in str(rep)
 
@@ -277,8 +293,9 @@ def test_points_and_labels_are_passed_as_documented():
         return oracle_field(MIX, "linear", "velocity", null_label=2)(x, t, y)
 
     pts = np.array([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]])
-    rep = check_field(spy, "two-class-2d", "velocity", points=pts, times=[0.0, 1.0],
-                      null_label=2, rtol=1e-8)
+    rep = check_field(
+        spy, "two-class-2d", "velocity", points=pts, times=[0.0, 1.0], null_label=2, rtol=1e-8
+    )
     assert rep.passed, str(rep)
     (x0, t0, y0), (x1, t1, y1) = seen["calls"]
     assert np.array_equal(x0, pts) and np.array_equal(x1, pts)
@@ -302,7 +319,9 @@ def test_sampled_points_follow_the_path():
     assert abs(x0.mean()) < 5 / np.sqrt(x0.size) and abs(x0.std() - 1) < 0.05
     g = MIX.classes[0]
     mean = g.weights @ g.means
-    cov = sum(wk * (S + np.outer(m - mean, m - mean)) for wk, m, S in zip(g.weights, g.means, g.covs))
+    cov = sum(
+        wk * (S + np.outer(m - mean, m - mean)) for wk, m, S in zip(g.weights, g.means, g.covs)
+    )
     se = np.sqrt(np.diag(cov) / 4000)
     assert np.all(np.abs(xs[1.0][0].mean(0) - mean) < 5 * se)
 
@@ -367,7 +386,9 @@ def test_jax_adapter_needs_jax():
             refcfg.validate.jax_field(lambda x, t, y: x)
     else:  # pragma: no cover - jax not installed here
         fn = refcfg.validate.jax_field(lambda x, t, y: x * 2)
-        assert np.array_equal(fn(np.ones((2, 2)), np.zeros(2), np.zeros(2, int)), 2 * np.ones((2, 2)))
+        assert np.array_equal(
+            fn(np.ones((2, 2)), np.zeros(2), np.zeros(2, int)), 2 * np.ones((2, 2))
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,8 +408,9 @@ def _torch_gmm_field(mix, torch):
         w, m, c = (torch.as_tensor(a, dtype=torch.float64) for a in _gmm_params(mix, label))
         al, be = t, 1.0 - t
         cov = al * al * c + be * be * torch.eye(m.shape[1], dtype=torch.float64)
-        return MixtureSameFamily(Categorical(probs=w), MultivariateNormal(al * m, cov),
-                                 validate_args=False)
+        return MixtureSameFamily(
+            Categorical(probs=w), MultivariateNormal(al * m, cov), validate_args=False
+        )
 
     def score(x, t, y):
         out = torch.empty_like(x)
@@ -430,8 +452,15 @@ def _torch_checks(torch):
     fields = _torch_gmm_field(MIX, torch)
     inner = [0.05, 0.5, 0.95, 1.0]  # the conversion divides by alpha_t = t: no t = 0
     for kind, times in (("velocity", inner), ("score", None), ("eps", None)):
-        rep = check_field(torch_field(fields[kind]), "two-class-2d", kind, times=times, n=24,
-                          rtol=1e-9, atol=1e-11)
+        rep = check_field(
+            torch_field(fields[kind]),
+            "two-class-2d",
+            kind,
+            times=times,
+            n=24,
+            rtol=1e-9,
+            atol=1e-11,
+        )
         assert rep.passed, str(rep)
     # CFG with w = 3 in the notes' convention, built from the torch velocity
     vel = fields["velocity"]
@@ -439,9 +468,18 @@ def _torch_checks(torch):
     def cfg(x, t, y, w=3.0):
         return w * vel(x, t, y) + (1 - w) * vel(x, t, torch.full_like(y, -1))
 
-    rep = check_field(torch_field(cfg), "two-class-2d", "velocity", w=3.0, times=inner, n=24,
-                      rtol=1e-9, atol=1e-11)
+    rep = check_field(
+        torch_field(cfg),
+        "two-class-2d",
+        "velocity",
+        w=3.0,
+        times=inner,
+        n=24,
+        rtol=1e-9,
+        atol=1e-11,
+    )
     assert rep.passed, str(rep)
+
     # the same torch code with Ho-Salimans' form fails with the convention diagnosis
     def hs(x, t, y, w=3.0):
         return (1 + w) * vel(x, t, y) - w * vel(x, t, torch.full_like(y, -1))
@@ -473,8 +511,9 @@ def test_docs_example_pytest_file_runs():
         test()
     # and "your" implementation really is checked: a wrong weight convention fails
     with pytest.raises(AssertionError, match="w_convention"):
-        module.assert_field_matches(module.field(module.MIX, w=4.0), problem="two-class-2d",
-                                    kind="velocity", w=3.0, n=8)
+        module.assert_field_matches(
+            module.field(module.MIX, w=4.0), problem="two-class-2d", kind="velocity", w=3.0, n=8
+        )
 
 
 def test_docs_include_the_example_file_verbatim():

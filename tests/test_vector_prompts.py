@@ -36,12 +36,14 @@ def _family(K=3, d=2, m=2, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.dirichlet(np.ones(K))
     mm = rng.normal(size=(K, m)) * 1.5
-    S = np.array([(lambda B: B @ B.T + 0.3 * np.eye(m))(rng.normal(size=(m, m)) * 0.6)
-                  for _ in range(K)])
+    S = np.array(
+        [(lambda B: B @ B.T + 0.3 * np.eye(m))(rng.normal(size=(m, m)) * 0.6) for _ in range(K)]
+    )
     A = rng.normal(size=(K, d, m))
     b = rng.normal(size=(K, d))
-    Sig = np.array([(lambda B: B @ B.T + 0.2 * np.eye(d))(rng.normal(size=(d, d)) * 0.5)
-                    for _ in range(K)])
+    Sig = np.array(
+        [(lambda B: B @ B.T + 0.2 * np.eye(d))(rng.normal(size=(d, d)) * 0.5) for _ in range(K)]
+    )
     return (w, mm, S, A, b, Sig), VectorPromptFamily(w, mm, S, A, b, Sig)
 
 
@@ -67,20 +69,21 @@ def _classifier_oracle(params, x, y, t):
     for c in range(len(w)):
         P = al * al * covx[c] + be * be * np.eye(d)
         Pinv_r = np.linalg.solve(P, x - al * mux[c])
-        Kc = al * S[c] @ A[c].T @ np.linalg.inv(P)                # (m, d)
+        Kc = al * S[c] @ A[c].T @ np.linalg.inv(P)  # (m, d)
         mu_y = mm[c] + Kc @ (x - al * mux[c])
         V = S[c] - Kc @ (al * A[c] @ S[c])
         V = 0.5 * (V + V.T)
         l_x.append(np.log(w[c]) + mvn(al * mux[c], P).logpdf(x))
         l_y.append(mvn(mu_y, V).logpdf(y))
-        g_x.append(-Pinv_r)                                          # grad log N(x; alpha mux_c, P_c)
-        g_y.append(Kc.T @ np.linalg.solve(V, y - mu_y))            # grad_x log N(y; mu_y(x), V_c)
+        g_x.append(-Pinv_r)  # grad log N(x; alpha mux_c, P_c)
+        g_y.append(Kc.T @ np.linalg.solve(V, y - mu_y))  # grad_x log N(y; mu_y(x), V_c)
     l_x, l_y = np.array(l_x), np.array(l_y)
-    q = np.exp(l_x - logsumexp(l_x))                                # p_t(c | x)
-    s = np.exp(l_x + l_y - logsumexp(l_x + l_y))                    # p_t(c | x, y)
+    q = np.exp(l_x - logsumexp(l_x))  # p_t(c | x)
+    s = np.exp(l_x + l_y - logsumexp(l_x + l_y))  # p_t(c | x, y)
     logp = logsumexp(l_x + l_y) - logsumexp(l_x)
-    grad = sum(s[c] * (g_x[c] + g_y[c]) for c in range(len(w))) - sum(q[c] * g_x[c]
-                                                                       for c in range(len(w)))
+    grad = sum(s[c] * (g_x[c] + g_y[c]) for c in range(len(w))) - sum(
+        q[c] * g_x[c] for c in range(len(w))
+    )
     return logp, grad
 
 
@@ -90,14 +93,14 @@ def test_conditional_and_marginal_fields_match_the_oracle(t):
     vp = VectorPromptPath(fam, "linear")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(6, 2)) * 2
-    Y = rng.normal(size=(6, 2)) * 1.5                         # one prompt per point
+    Y = rng.normal(size=(6, 2)) * 1.5  # one prompt per point
     sched = schedule_formula("linear", t)
     u, s, lp = vp.velocity(X, t, Y), vp.score(X, t, Y), vp.log_prob(X, t, Y)
     for i in range(6):
         o = PathOracle(*_cond_params(params, Y[i]), sched)
-        np.testing.assert_allclose(u[i], o.velocity(X[i:i + 1])[0], rtol=0, atol=TOL)
-        np.testing.assert_allclose(lp[i], o.log_prob(X[i:i + 1])[0], rtol=TOL, atol=TOL)
-        np.testing.assert_allclose(s[i], o.score(X[i:i + 1])[0], rtol=0, atol=TOL)
+        np.testing.assert_allclose(u[i], o.velocity(X[i : i + 1])[0], rtol=0, atol=TOL)
+        np.testing.assert_allclose(lp[i], o.log_prob(X[i : i + 1])[0], rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(s[i], o.score(X[i : i + 1])[0], rtol=0, atol=TOL)
     om = PathOracle(*_marg_params(params), sched)
     np.testing.assert_allclose(vp.velocity(X, t), om.velocity(X), rtol=0, atol=TOL)
     np.testing.assert_allclose(vp.log_prob(X, t), om.log_prob(X), rtol=TOL, atol=TOL)
@@ -115,9 +118,9 @@ def test_classifier_density_and_gradient_match_joint_conditioning(t):
         lq, gq = _classifier_oracle(params, X[i], Y[i], t)
         assert abs(lp[i] - lq) <= TOL * max(1, abs(lq)), (t, i, lp[i], lq)
         np.testing.assert_allclose(g[i], gq, rtol=0, atol=TOL)
-    if t == 0.0:                       # x_0 is independent of y: p_0(y | x) = p(y), gradient 0
+    if t == 0.0:  # x_0 is independent of y: p_0(y | x) = p(y), gradient 0
         np.testing.assert_allclose(lp, fam.prompt_prior.log_prob(Y), rtol=0, atol=TOL)
-        np.testing.assert_allclose(g, 0.0, rtol=0, atol=1e-14)   # -x - (-x) up to rounding
+        np.testing.assert_allclose(g, 0.0, rtol=0, atol=1e-14)  # -x - (-x) up to rounding
 
 
 def test_classifier_oracle_gradient_by_finite_differences():
@@ -125,8 +128,14 @@ def test_classifier_oracle_gradient_by_finite_differences():
     params, _ = _family(seed=2)
     x, y, t, h = np.array([0.3, -1.1]), np.array([0.5, 0.2]), 0.6, 1e-5
     _, g = _classifier_oracle(params, x, y, t)
-    fd = [(_classifier_oracle(params, x + h * e, y, t)[0] - _classifier_oracle(params, x - h * e, y, t)[0])
-          / (2 * h) for e in np.eye(2)]
+    fd = [
+        (
+            _classifier_oracle(params, x + h * e, y, t)[0]
+            - _classifier_oracle(params, x - h * e, y, t)[0]
+        )
+        / (2 * h)
+        for e in np.eye(2)
+    ]
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -148,10 +157,13 @@ def test_classifier_guidance_equals_cfg_and_w1_is_conditional(t, w):
         oc = PathOracle(*_cond_params(params, Y[i]), (al, be, da, db, bdb))
         if al > 0:
             a_t = be * be * da / al - bdb
-            want = om.velocity(X[i:i + 1])[0] + w * a_t * _classifier_oracle(params, X[i], Y[i], t)[1]
+            want = (
+                om.velocity(X[i : i + 1])[0]
+                + w * a_t * _classifier_oracle(params, X[i], Y[i], t)[1]
+            )
             # a_t grad: rounding ~ 1e-16 |x| / alpha_t (5e-13 at t = 1e-3)
             np.testing.assert_allclose(cg[i], want, rtol=0, atol=TOL)
-        want_cfg = w * oc.velocity(X[i:i + 1])[0] + (1 - w) * om.velocity(X[i:i + 1])[0]
+        want_cfg = w * oc.velocity(X[i : i + 1])[0] + (1 - w) * om.velocity(X[i : i + 1])[0]
         np.testing.assert_allclose(cfg[i], want_cfg, rtol=0, atol=TOL)
     if w == 1.0:
         np.testing.assert_allclose(cfg, vp.velocity(X, t, Y), rtol=0, atol=1e-14)
@@ -162,13 +174,16 @@ def test_one_prompt_and_per_point_prompts_agree():
     vp = VectorPromptPath(fam, "cosine")
     X = np.random.default_rng(7).normal(size=(5, 2))
     y = np.array([0.4, -0.9])
-    np.testing.assert_allclose(vp.velocity(X, 0.4, y), vp.velocity(X, 0.4, np.tile(y, (5, 1))),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        vp.velocity(X, 0.4, y), vp.velocity(X, 0.4, np.tile(y, (5, 1))), rtol=0, atol=1e-15
+    )
     # a batch mixing prompts equals the rows evaluated one prompt at a time
     Y = np.array([[0.4, -0.9], [1.0, 0.0], [0.4, -0.9], [-2.0, 1.0], [1.0, 0.0]])
     u = vp.velocity(X, 0.4, Y)
     for i in range(5):
-        np.testing.assert_allclose(u[i], vp.velocity(X[i:i + 1], 0.4, Y[i])[0], rtol=0, atol=1e-14)
+        np.testing.assert_allclose(
+            u[i], vp.velocity(X[i : i + 1], 0.4, Y[i])[0], rtol=0, atol=1e-14
+        )
     tab, labels = fam.prompt_table(Y)
     assert tab.n_classes == 3 and list(labels) == [0, 1, 0, 2, 1]
 
@@ -182,7 +197,7 @@ def test_marginal_and_joint_against_samples_and_formula():
     np.testing.assert_allclose(fam.marginal.log_prob(x), want, rtol=1e-12)
     # the joint density factorises as p(y) p(x | y)
     joint = fam.joint.log_prob(np.concatenate([x, y], 1))
-    cond = np.array([fam.conditional(y[i]).log_prob(x[i:i + 1])[0] for i in range(4)])
+    cond = np.array([fam.conditional(y[i]).log_prob(x[i : i + 1])[0] for i in range(4)])
     np.testing.assert_allclose(joint, fam.prompt_prior.log_prob(y) + cond, rtol=1e-12)
 
 
@@ -191,18 +206,20 @@ def test_cpu_backend_runs_cfg_with_per_particle_prompts_and_refuses_classifier_g
     vp = VectorPromptPath(fam, "linear")
     n = 40
     Y = np.random.default_rng(1).normal(size=(n, 2))
-    Y[::3] = Y[0]                                              # some prompts shared
+    Y[::3] = Y[0]  # some prompts shared
     x0 = np.random.default_rng(2).normal(size=(n, 2))
     f = vp.cfg(Y, 3.0)
     a = refcfg.sample(f, n, sampler="heun", steps=20, x_init=x0, backend="numpy")
     b = refcfg.sample(f, n, sampler="heun", steps=20, x_init=x0, backend="cpu")
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
-    c = refcfg.sample(vp.classifier_guided(Y, 3.0), n, sampler="heun", steps=20, x_init=x0,
-                      backend="numpy")
+    c = refcfg.sample(
+        vp.classifier_guided(Y, 3.0), n, sampler="heun", steps=20, x_init=x0, backend="numpy"
+    )
     np.testing.assert_allclose(c, a, rtol=0, atol=1e-10)
     with pytest.raises(NotLowerable):
-        refcfg.sample(vp.classifier_guided(Y, 3.0), n, sampler="heun", steps=20, x_init=x0,
-                      backend="cpu")
+        refcfg.sample(
+            vp.classifier_guided(Y, 3.0), n, sampler="heun", steps=20, x_init=x0, backend="cpu"
+        )
     with pytest.raises(ValueError, match="holds 40 prompts"):
         f.velocity(x0[:5], 0.5)
 
@@ -257,6 +274,7 @@ def test_row_blocks_equal_one_table():
     # NumPy evaluates per-point prompts in blocks of BLOCK rows; one table over all rows is the
     # same field (and is what the fast backends lower)
     from refcfg.vector_prompts import BLOCK
+
     _, fam = _family(seed=10)
     vp = VectorPromptPath(fam, "linear")
     n = 2 * BLOCK + 22
@@ -265,7 +283,10 @@ def test_row_blocks_equal_one_table():
     Y[5::7] = Y[1]
     path, labels = vp.table(Y, n)
     for t in (0.0, 0.45, 1.0):
-        np.testing.assert_allclose(vp.velocity(X, t, Y), path.velocity(X, t, labels), rtol=0, atol=1e-13)
-        np.testing.assert_allclose(vp.cfg(Y, 2.0).velocity(X, t), vp.cfg_velocity(X, t, Y, 2.0),
-                                   rtol=0, atol=1e-13)
+        np.testing.assert_allclose(
+            vp.velocity(X, t, Y), path.velocity(X, t, labels), rtol=0, atol=1e-13
+        )
+        np.testing.assert_allclose(
+            vp.cfg(Y, 2.0).velocity(X, t), vp.cfg_velocity(X, t, Y, 2.0), rtol=0, atol=1e-13
+        )
     assert len(vp.blocks(Y, n)) == 3

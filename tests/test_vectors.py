@@ -48,8 +48,11 @@ def test_committed_set_is_small_versioned_and_complete(committed):
         W, C = A["w"].size, meta["problem"]["n_classes"]
         for k, a in A.items():
             sym = V.ARRAYS[k][0]
-            expect = tuple({"T": T, "N": N, "d": d, "W": W, "C": C}[s.strip()]
-                           for s in sym.strip("(),").split(",") if s.strip())
+            expect = tuple(
+                {"T": T, "N": N, "d": d, "W": W, "C": C}[s.strip()]
+                for s in sym.strip("(),").split(",")
+                if s.strip()
+            )
             assert a.shape == expect, (name, k, a.shape, sym)
             assert meta["arrays"][k]["shape"] == list(a.shape)
         # the fields are defined at both endpoints (every covariance is positive definite):
@@ -69,10 +72,24 @@ def test_fields_recomputed_at_the_stored_points_match(committed):
 
     for name, case in committed.items():
         meta, A = case["meta"], case["arrays"]
-        path = GMMPath(_mixture_from_spec(meta["problem"]),
-                       schedule(meta["schedule"]["name"], **meta["schedule"]["params"]))
+        path = GMMPath(
+            _mixture_from_spec(meta["problem"]),
+            schedule(meta["schedule"]["name"], **meta["schedule"]["params"]),
+        )
         got = {k: np.empty_like(v) for k, v in A.items()}
-        for k in ("times", "alpha", "beta", "dalpha", "dbeta", "beta_dbeta", "a", "b", "x", "y", "w"):
+        for k in (
+            "times",
+            "alpha",
+            "beta",
+            "dalpha",
+            "dbeta",
+            "beta_dbeta",
+            "a",
+            "b",
+            "x",
+            "y",
+            "w",
+        ):
             got[k] = A[k]
         y = A["y"]
         for i, t in enumerate(A["times"]):
@@ -87,7 +104,9 @@ def test_fields_recomputed_at_the_stored_points_match(committed):
             for j, w in enumerate(A["w"]):
                 got["cfg_velocity"][j, i] = path.cfg_velocity(x, t, y, w)
                 got["cfg_score"][j, i] = path.cfg_score(x, t, y, w)
-                got["classifier_guided_velocity"][j, i] = path.classifier_guided_velocity(x, t, y, w)
+                got["classifier_guided_velocity"][j, i] = path.classifier_guided_velocity(
+                    x, t, y, w
+                )
         assert V.compare_cases({"arrays": got}, case, rtol=1e-12) == [], name
 
 
@@ -98,14 +117,20 @@ def test_regenerated_vectors_match_the_committed_set(tmp_path, committed):
     for name, case in committed.items():  # a changed problem definition needs a regeneration
         spec = case["meta"]["problem"]
         mix = problem(spec["name"])
-        same = (len(mix.classes) == len(spec["classes"])
-                and np.allclose(mix.class_probs, spec["class_probs"], rtol=1e-15, atol=0)
-                and all(np.allclose(g.means, c["means"], rtol=1e-15, atol=0)
-                        and np.allclose(g.covs, c["covs"], rtol=1e-15, atol=0)
-                        and np.allclose(g.weights, c["weights"], rtol=1e-15, atol=0)
-                        for g, c in zip(mix.classes, spec["classes"])))
-        assert same, (f"problem {spec['name']!r} changed since the vectors were made: run "
-                      f"python verification/make_vectors.py and commit verification/vectors/")
+        same = (
+            len(mix.classes) == len(spec["classes"])
+            and np.allclose(mix.class_probs, spec["class_probs"], rtol=1e-15, atol=0)
+            and all(
+                np.allclose(g.means, c["means"], rtol=1e-15, atol=0)
+                and np.allclose(g.covs, c["covs"], rtol=1e-15, atol=0)
+                and np.allclose(g.weights, c["weights"], rtol=1e-15, atol=0)
+                for g, c in zip(mix.classes, spec["classes"])
+            )
+        )
+        assert same, (
+            f"problem {spec['name']!r} changed since the vectors were made: run "
+            f"python verification/make_vectors.py and commit verification/vectors/"
+        )
     assert main(["vectors", "--out", str(tmp_path)]) == 0
     diffs = V.compare_vectors(tmp_path, COMMITTED, rtol=1e-12)
     assert set(diffs) == set(committed)
@@ -205,7 +230,7 @@ def test_schema_doc_lists_every_array_with_the_same_equation_numbers():
     import re
 
     text = (ROOT / "docs" / "vectors-schema.md").read_text(encoding="utf-8")
-    rows = []   # (array names of the row, its description cell)
+    rows = []  # (array names of the row, its description cell)
     for line in text.splitlines():
         if line.startswith("| `"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]

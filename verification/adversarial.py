@@ -47,15 +47,15 @@ class Probe:
 
     name: str
     argv: list
-    code: int = 2                   # expected exit status
-    expect: str = ""                # substring of stderr (errors) or stdout (answers)
-    no_output: str | None = None    # path that a refused job must not create
-    fast: bool = False              # part of the --fast subset
+    code: int = 2  # expected exit status
+    expect: str = ""  # substring of stderr (errors) or stdout (answers)
+    no_output: str | None = None  # path that a refused job must not create
+    fast: bool = False  # part of the --fast subset
     timeout: float = 120.0
     env: dict = field(default_factory=dict)
-    also: str = ""                  # a second substring the error must contain
-    stream: str = ""                # "out" or "err": where the expected text is (default by code)
-    setup: tuple | None = None      # sweep probes: (spec, out, damage) run before the probe
+    also: str = ""  # a second substring the error must contain
+    stream: str = ""  # "out" or "err": where the expected text is (default by code)
+    setup: tuple | None = None  # sweep probes: (spec, out, damage) run before the probe
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,8 +118,9 @@ def _npy(arr) -> bytes:
 
 def _forged_npy(shape, descr="<f8", payload=64) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
-                                               "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
     return buf.getvalue() + b"\0" * payload
 
 
@@ -173,35 +174,69 @@ def build(tmp: Path) -> list[Probe]:
         return str(p)
 
     bad_problems = {
-        "deep-array": (GOOD_PROBLEM.replace("covs = [0.3]", "covs = " + "[" * 5000 + "0.3"
-                                            + "]" * 5000), "too deeply", True),
+        "deep-array": (
+            GOOD_PROBLEM.replace("covs = [0.3]", "covs = " + "[" * 5000 + "0.3" + "]" * 5000),
+            "too deeply",
+            True,
+        ),
         "deep-tables": ("a." * 3000 + "b = 1\n", "levels deep", False),
-        "nested-40": (GOOD_PROBLEM.replace("covs = [0.3]", "covs = " + "[" * 40 + "0.3"
-                                           + "]" * 40), "levels deep", False),
-        "weight-string": (GOOD_PROBLEM.replace("weights = [1.0]", 'weights = ["1.0"]'),
-                          "classes[1].weights[0] must be a number, got a string", True),
-        "weight-bool": (GOOD_PROBLEM.replace("weights = [1.0]", "weights = [true]"),
-                        "classes[1].weights[0] must be a number, got a boolean", True),
-        "class-probs-bool": (GOOD_PROBLEM.replace('name = "toy"', 'name = "toy"\nclass_probs = '
-                                                  '[true, false]'),
-                             "problem.class_probs[0] must be a number", False),
+        "nested-40": (
+            GOOD_PROBLEM.replace("covs = [0.3]", "covs = " + "[" * 40 + "0.3" + "]" * 40),
+            "levels deep",
+            False,
+        ),
+        "weight-string": (
+            GOOD_PROBLEM.replace("weights = [1.0]", 'weights = ["1.0"]'),
+            "classes[1].weights[0] must be a number, got a string",
+            True,
+        ),
+        "weight-bool": (
+            GOOD_PROBLEM.replace("weights = [1.0]", "weights = [true]"),
+            "classes[1].weights[0] must be a number, got a boolean",
+            True,
+        ),
+        "class-probs-bool": (
+            GOOD_PROBLEM.replace('name = "toy"', 'name = "toy"\nclass_probs = [true, false]'),
+            "problem.class_probs[0] must be a number",
+            False,
+        ),
         "mean-nan": (GOOD_PROBLEM.replace("[0.0, 2.0]", "[nan, 2.0]"), "must be a finite", False),
         "mean-inf": (GOOD_PROBLEM.replace("[0.0, 2.0]", "[inf, 2.0]"), "must be a finite", False),
-        "mean-int-400-digits": (GOOD_PROBLEM.replace("[0.0, 2.0]", "[1" + "0" * 400 + ", 2.0]"),
-                                "finite float64 number", False),
-        "variance-1e300": (GOOD_PROBLEM.replace("covs = [0.3]", "covs = [1e300]"),
-                           "classes[1].covs has a variance", True),
-        "mean-1e60": (GOOD_PROBLEM.replace("[0.0, 2.0]", "[1e60, 2.0]"),
-                      "classes[1].means has an entry", False),
-        "variance-negative": (GOOD_PROBLEM.replace("covs = [0.3]", "covs = [-0.3]"),
-                              "classes[1]", False),
-        "covariance-asymmetric": (GOOD_PROBLEM.replace("[[1.0, 0.2], [0.2, 0.5]]",
-                                                       "[[1.0, 0.2], [0.9, 0.5]]"),
-                                  "classes[0]", False),
-        "means-ragged": (GOOD_PROBLEM.replace("[[-1.0, 0.0], [1.0, 0.5]]", "[[-1.0, 0.0], [1.0]]"),
-                         "classes[0].means", False),
-        "unknown-field": (GOOD_PROBLEM.replace("covs = [0.3]", "covs = [0.3]\ncovariance = 1"),
-                          "covariance", False),
+        "mean-int-400-digits": (
+            GOOD_PROBLEM.replace("[0.0, 2.0]", "[1" + "0" * 400 + ", 2.0]"),
+            "finite float64 number",
+            False,
+        ),
+        "variance-1e300": (
+            GOOD_PROBLEM.replace("covs = [0.3]", "covs = [1e300]"),
+            "classes[1].covs has a variance",
+            True,
+        ),
+        "mean-1e60": (
+            GOOD_PROBLEM.replace("[0.0, 2.0]", "[1e60, 2.0]"),
+            "classes[1].means has an entry",
+            False,
+        ),
+        "variance-negative": (
+            GOOD_PROBLEM.replace("covs = [0.3]", "covs = [-0.3]"),
+            "classes[1]",
+            False,
+        ),
+        "covariance-asymmetric": (
+            GOOD_PROBLEM.replace("[[1.0, 0.2], [0.2, 0.5]]", "[[1.0, 0.2], [0.9, 0.5]]"),
+            "classes[0]",
+            False,
+        ),
+        "means-ragged": (
+            GOOD_PROBLEM.replace("[[-1.0, 0.0], [1.0, 0.5]]", "[[-1.0, 0.0], [1.0]]"),
+            "classes[0].means",
+            False,
+        ),
+        "unknown-field": (
+            GOOD_PROBLEM.replace("covs = [0.3]", "covs = [0.3]\ncovariance = 1"),
+            "covariance",
+            False,
+        ),
         "syntax": ("[problem\nname = 1", "not valid TOML", False),
         "empty": ("", "classes", False),
         "no-classes": ('[problem]\nname = "x"\n', "classes", False),
@@ -209,25 +244,60 @@ def build(tmp: Path) -> list[Probe]:
     }
     for name, (text, expect, fast) in bad_problems.items():
         f = problem_file(name, text)
-        probes.append(Probe(f"problem/{name}", ["figures", "--problem", f, "--out", out(name),
-                                                "--fast", "--formats", "png"],
-                            expect=f"{name}.toml", also=expect, no_output=out(name), fast=fast))
+        probes.append(
+            Probe(
+                f"problem/{name}",
+                ["figures", "--problem", f, "--out", out(name), "--fast", "--formats", "png"],
+                expect=f"{name}.toml",
+                also=expect,
+                no_output=out(name),
+                fast=fast,
+            )
+        )
     latin = problem_file("latin1", data=GOOD_PROBLEM.replace("toy", "caf\u00e9").encode("latin-1"))
-    probes.append(Probe("problem/latin-1", ["figures", "--problem", latin, "--out", out("latin"),
-                                            "--fast"], expect="is not UTF-8 text",
-                        no_output=out("latin"), fast=True))
+    probes.append(
+        Probe(
+            "problem/latin-1",
+            ["figures", "--problem", latin, "--out", out("latin"), "--fast"],
+            expect="is not UTF-8 text",
+            no_output=out("latin"),
+            fast=True,
+        )
+    )
     binary = problem_file("binary", data=bytes(range(256)) * 64)
-    probes.append(Probe("problem/binary", ["figures", "--problem", binary, "--out", out("bin")],
-                        expect="binary.toml", no_output=out("bin")))
+    probes.append(
+        Probe(
+            "problem/binary",
+            ["figures", "--problem", binary, "--out", out("bin")],
+            expect="binary.toml",
+            no_output=out("bin"),
+        )
+    )
     big = problem_file("big", GOOD_PROBLEM + ("# padding\n" * 400_000))
-    probes.append(Probe("problem/too-large-for-budget", ["figures", "--problem", big, "--out",
-                                                         out("big")], expect="lower the size",
-                        no_output=out("big"), env={"REFCFG_MEMORY_LIMIT": "64M"}))
+    probes.append(
+        Probe(
+            "problem/too-large-for-budget",
+            ["figures", "--problem", big, "--out", out("big")],
+            expect="lower the size",
+            no_output=out("big"),
+            env={"REFCFG_MEMORY_LIMIT": "64M"},
+        )
+    )
     (tmp / "dir.toml").mkdir()
-    probes.append(Probe("problem/directory", ["figures", "--problem", str(tmp / "dir.toml"),
-                                              "--out", out("dir")], expect="is a directory"))
-    probes.append(Probe("problem/missing", ["figures", "--problem", str(tmp / "nope.toml"),
-                                            "--out", out("nope")], expect="does not exist"))
+    probes.append(
+        Probe(
+            "problem/directory",
+            ["figures", "--problem", str(tmp / "dir.toml"), "--out", out("dir")],
+            expect="is a directory",
+        )
+    )
+    probes.append(
+        Probe(
+            "problem/missing",
+            ["figures", "--problem", str(tmp / "nope.toml"), "--out", out("nope")],
+            expect="does not exist",
+        )
+    )
 
     # -- model files --------------------------------------------------------------------------
     m = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=8, depth=1, seed=0))
@@ -248,33 +318,80 @@ def build(tmp: Path) -> list[Probe]:
         "complex-theta": (model("complex", theta=good["theta"] + 1j), "dtype complex128", True),
         "string-theta": (model("string", theta=good["theta"].astype(str)), "dtype <U", False),
         "short-theta": (model("short", theta=good["theta"][:5]), "has shape (5,)", False),
-        "width-1e6-depth-100": (model("huge", config=np.array(json.dumps(dict(cfg, width=10**6,
-                                                                              depth=100)))),
-                                "lower width or depth", True),
-        "config-unknown-key": (model("key", config=np.array(json.dumps(dict(cfg, colour=1)))),
-                               "field 'config'", False),
-        "config-not-json": (model("notjson", config=np.array("{width: 3")),
-                            "field 'config' is not valid JSON", False),
-        "config-deep-json": (model("deepjson", config=np.array("[" * 100000 + "]" * 100000)),
-                             "field 'config'", False),
-        "config-float-width": (model("floatw", config=np.array(json.dumps(dict(cfg, width=8.5)))),
-                               "width must be an int", False),
+        "width-1e6-depth-100": (
+            model("huge", config=np.array(json.dumps(dict(cfg, width=10**6, depth=100)))),
+            "lower width or depth",
+            True,
+        ),
+        "config-unknown-key": (
+            model("key", config=np.array(json.dumps(dict(cfg, colour=1)))),
+            "field 'config'",
+            False,
+        ),
+        "config-not-json": (
+            model("notjson", config=np.array("{width: 3")),
+            "field 'config' is not valid JSON",
+            False,
+        ),
+        "config-deep-json": (
+            model("deepjson", config=np.array("[" * 100000 + "]" * 100000)),
+            "field 'config'",
+            False,
+        ),
+        "config-float-width": (
+            model("floatw", config=np.array(json.dumps(dict(cfg, width=8.5)))),
+            "width must be an int",
+            False,
+        ),
         "meta-list": (model("metalist", meta=np.array("[1, 2]")), "field 'meta'", False),
         "version-99": (model("v99", format_version=np.array(99)), "format_version", False),
-        "missing-theta": (str(_zip(tmp / "model-missing.npz",
-                                   {k: _npy(v) for k, v in good.items() if k != "theta"})),
-                          "missing ['theta']", False),
-        "header-1e11": (str(_zip(tmp / "model-hdr.npz", {**{k: _npy(v) for k, v in good.items()
-                                                           if k != "theta"},
-                                                        "theta": _forged_npy((10**11,))})),
-                        "has shape (100000000000,)", True),
-        "pickled-theta": (str(_zip(tmp / "model-pickle.npz",
-                                   {**{k: _npy(v) for k, v in good.items() if k != "theta"},
-                                    "theta": _npy(np.array([Pickled(marker)], dtype=object))})),
-                          "dtype object", True),
-        "zip-bomb-1GiB": (str(_bomb(tmp / "model-bomb.npz", {k: _npy(v) for k, v in good.items()
-                                                             if k != "theta"}, "theta", 1024)),
-                          "model-bomb.npz", True),
+        "missing-theta": (
+            str(
+                _zip(
+                    tmp / "model-missing.npz", {k: _npy(v) for k, v in good.items() if k != "theta"}
+                )
+            ),
+            "missing ['theta']",
+            False,
+        ),
+        "header-1e11": (
+            str(
+                _zip(
+                    tmp / "model-hdr.npz",
+                    {
+                        **{k: _npy(v) for k, v in good.items() if k != "theta"},
+                        "theta": _forged_npy((10**11,)),
+                    },
+                )
+            ),
+            "has shape (100000000000,)",
+            True,
+        ),
+        "pickled-theta": (
+            str(
+                _zip(
+                    tmp / "model-pickle.npz",
+                    {
+                        **{k: _npy(v) for k, v in good.items() if k != "theta"},
+                        "theta": _npy(np.array([Pickled(marker)], dtype=object)),
+                    },
+                )
+            ),
+            "dtype object",
+            True,
+        ),
+        "zip-bomb-1GiB": (
+            str(
+                _bomb(
+                    tmp / "model-bomb.npz",
+                    {k: _npy(v) for k, v in good.items() if k != "theta"},
+                    "theta",
+                    1024,
+                )
+            ),
+            "model-bomb.npz",
+            True,
+        ),
         "not-a-zip": (str(tmp / "model-junk.npz"), "is not a refcfg model file", False),
         "single-npy": (str(tmp / "model-single.npy"), "single .npy array", False),
         "python-file": (str(tmp / "model-code.py"), "is not a refcfg model file", False),
@@ -283,13 +400,34 @@ def build(tmp: Path) -> list[Probe]:
     np.save(tmp / "model-single.npy", np.zeros(3))
     (tmp / "model-code.py").write_text(f"open({str(marker)!r}, 'w')\n")
     for name, (path, expect, fast) in models.items():
-        probes.append(Probe(f"model/{name}", ["figures", "--model", path, "--out", out(name),
-                                              "--fast", "--formats", "png"], expect=expect,
-                            no_output=out(name), fast=fast))
-    probes.append(Probe("model/good (answer)", ["figures", "--model", str(tmp / "model-good.npz"),
-                                                "--out", out("good-model"), "--fast", "--formats",
-                                                "png", "--no-progress"], code=0,
-                        expect="learned_errors", timeout=300))
+        probes.append(
+            Probe(
+                f"model/{name}",
+                ["figures", "--model", path, "--out", out(name), "--fast", "--formats", "png"],
+                expect=expect,
+                no_output=out(name),
+                fast=fast,
+            )
+        )
+    probes.append(
+        Probe(
+            "model/good (answer)",
+            [
+                "figures",
+                "--model",
+                str(tmp / "model-good.npz"),
+                "--out",
+                out("good-model"),
+                "--fast",
+                "--formats",
+                "png",
+                "--no-progress",
+            ],
+            code=0,
+            expect="learned_errors",
+            timeout=300,
+        )
+    )
 
     # -- NPZ sample files (check-samples) -------------------------------------------------------
     def samples(name, members, compress=zipfile.ZIP_STORED):
@@ -297,31 +435,64 @@ def build(tmp: Path) -> list[Probe]:
 
     x_good = np.random.default_rng(0).standard_normal((200, 2))
     npz = {
-        "header-1e11": (samples("hdr", {"samples": _forged_npy((10**11 // 2, 2))}),
-                        "needs an estimated", True),
+        "header-1e11": (
+            samples("hdr", {"samples": _forged_npy((10**11 // 2, 2))}),
+            "needs an estimated",
+            True,
+        ),
         "complex": (samples("complex", {"samples": _npy(x_good + 1j)}), "dtype complex128", True),
         "strings": (samples("str", {"samples": _npy(x_good.astype(str))}), "(string)", False),
-        "object-pickle": (samples("pickle", {"samples": _npy(np.array([[Pickled(marker)] * 2],
-                                                                      dtype=object))}),
-                          "dtype object", True),
-        "nan": (samples("nan", {"samples": _npy(np.where(x_good > 2, np.nan, x_good))}),
-                "NaN or infinite", False),
-        "one-dimensional": (samples("1d", {"samples": _npy(x_good[:, 0])}), "2 dimension(s)",
-                            False),
-        "truncated": (samples("short", {"samples": _forged_npy((1000, 2))}), "truncated or forged",
-                      False),
-        "zip-bomb-1GiB": (str(_bomb(tmp / "samples-bomb.npz", {}, "samples", 1024, ndim=2)),
-                          "lower the size of the array", False),
-        "missing-key": (samples("nokey", {"a": _npy(x_good), "b": _npy(x_good)}), "pass --key",
-                        False),
+        "object-pickle": (
+            samples("pickle", {"samples": _npy(np.array([[Pickled(marker)] * 2], dtype=object))}),
+            "dtype object",
+            True,
+        ),
+        "nan": (
+            samples("nan", {"samples": _npy(np.where(x_good > 2, np.nan, x_good))}),
+            "NaN or infinite",
+            False,
+        ),
+        "one-dimensional": (
+            samples("1d", {"samples": _npy(x_good[:, 0])}),
+            "2 dimension(s)",
+            False,
+        ),
+        "truncated": (
+            samples("short", {"samples": _forged_npy((1000, 2))}),
+            "truncated or forged",
+            False,
+        ),
+        "zip-bomb-1GiB": (
+            str(_bomb(tmp / "samples-bomb.npz", {}, "samples", 1024, ndim=2)),
+            "lower the size of the array",
+            False,
+        ),
+        "missing-key": (
+            samples("nokey", {"a": _npy(x_good), "b": _npy(x_good)}),
+            "pass --key",
+            False,
+        ),
     }
     for name, (path, expect, fast) in npz.items():
-        probes.append(Probe(f"npz/{name}", ["check-samples", path], expect=expect, fast=fast,
-                            env={"REFCFG_MEMORY_LIMIT": "512M"} if "bomb" in name else {}))
+        probes.append(
+            Probe(
+                f"npz/{name}",
+                ["check-samples", path],
+                expect=expect,
+                fast=fast,
+                env={"REFCFG_MEMORY_LIMIT": "512M"} if "bomb" in name else {},
+            )
+        )
     np.savez(tmp / "samples-good.npz", samples=refcfg_samples(x_good.shape[0]))
-    probes.append(Probe("npz/exact samples (answer)", ["check-samples",
-                                                       str(tmp / "samples-good.npz")],
-                        code=0, expect="PASS", timeout=300))
+    probes.append(
+        Probe(
+            "npz/exact samples (answer)",
+            ["check-samples", str(tmp / "samples-good.npz")],
+            code=0,
+            expect="PASS",
+            timeout=300,
+        )
+    )
 
     # -- check targets ------------------------------------------------------------------------
     (tmp / "hostile_user.py").write_text(USER_MODULE)
@@ -341,8 +512,7 @@ def build(tmp: Path) -> list[Probe]:
         "NaN output (verdict FAIL)": ("hostile_user:nan_out", 1, "FAIL", False),
         "None output": ("hostile_user:none_out", 1, "returned None", False),
         "prints PASS, returns 2u": ("hostile_user:prints_pass", 1, "FAIL", False),
-        "raises KeyboardInterrupt": ("hostile_user:raises_keyboard", 2, "KeyboardInterrupt",
-                                     False),
+        "raises KeyboardInterrupt": ("hostile_user:raises_keyboard", 2, "KeyboardInterrupt", False),
         "wrong shape": ("hostile_user:wrong_shape", 1, "returned shape", False),
         "allocates 16 TB": ("hostile_user:huge_alloc", 1, "MemoryError", False),
         "sys.exit(0) at import": ("exit_at_import:f", 2, "called sys.exit(0)", True),
@@ -350,36 +520,88 @@ def build(tmp: Path) -> list[Probe]:
     }
     for name, (target, code, expect, fast) in checks.items():
         stream = "out" if code == 0 or expect == "FAIL" else "err"
-        probes.append(Probe(f"check/{name}", ["check", target, "--n", "8", "--times", "0.5,1"],
-                            code=code, expect=expect, fast=fast))
-        probes[-1].stream = stream   # noqa: E501
-    probes.append(Probe("check/hang in the function", ["check", "hostile_user:hangs", "--n", "8",
-                                                       "--timeout", "20"],
-                        expect="did not finish within --timeout 20 s", fast=True))
-    probes.append(Probe("check/hang at import", ["check", "hang_at_import:f", "--timeout", "20"],
-                        expect="while importing its module"))
+        probes.append(
+            Probe(
+                f"check/{name}",
+                ["check", target, "--n", "8", "--times", "0.5,1"],
+                code=code,
+                expect=expect,
+                fast=fast,
+            )
+        )
+        probes[-1].stream = stream  # noqa: E501
+    probes.append(
+        Probe(
+            "check/hang in the function",
+            ["check", "hostile_user:hangs", "--n", "8", "--timeout", "20"],
+            expect="did not finish within --timeout 20 s",
+            fast=True,
+        )
+    )
+    probes.append(
+        Probe(
+            "check/hang at import",
+            ["check", "hang_at_import:f", "--timeout", "20"],
+            expect="while importing its module",
+        )
+    )
 
     # -- sizes ----------------------------------------------------------------------------------
     sizes = {
-        "demo --n 1e8": (["demo", "--n", "100000000", "--out", out("demo")], "lower --n",
-                         out("demo"), True),
-        "compare-guidance --n 1e8": (["compare-guidance", "--n", "100000000", "--out", out("cg")],
-                                     "lower --n", out("cg"), True),
-        "compare-guidance --n-ref 1e10": (["compare-guidance", "--n-ref", "10000000000", "--out",
-                                           out("cg2")], "lower --n", out("cg2"), False),
-        "train --batch 1e8": (["train", "--batch", "100000000", "--out", out("m.npz")],
-                              "lower --batch", out("m.npz"), True),
-        "train --width 1e6 --depth 100": (["train", "--width", "1000000", "--depth", "100",
-                                           "--out", out("m2.npz")], "lower --batch, --width",
-                                          out("m2.npz"), False),
-        "train --n-samples 1e9": (["train", "--n-samples", "1000000000", "--out", out("m3.npz")],
-                                  "lower --n-field or --n-samples", out("m3.npz"), False),
-        "check --n 1e8": (["check", "hostile_user:exact", "--n", "100000000"], "lower --n", None,
-                          True),
-        "vectors --n 1e8": (["vectors", "--n", "100000000", "--out", out("vec")], "lower --n",
-                            out("vec"), True),
-        "check-samples --n-ref 1e12": (["check-samples", str(tmp / "samples-good.npz"),
-                                        "--n-ref", "1000000000000"], "n_ref", None, False),
+        "demo --n 1e8": (
+            ["demo", "--n", "100000000", "--out", out("demo")],
+            "lower --n",
+            out("demo"),
+            True,
+        ),
+        "compare-guidance --n 1e8": (
+            ["compare-guidance", "--n", "100000000", "--out", out("cg")],
+            "lower --n",
+            out("cg"),
+            True,
+        ),
+        "compare-guidance --n-ref 1e10": (
+            ["compare-guidance", "--n-ref", "10000000000", "--out", out("cg2")],
+            "lower --n",
+            out("cg2"),
+            False,
+        ),
+        "train --batch 1e8": (
+            ["train", "--batch", "100000000", "--out", out("m.npz")],
+            "lower --batch",
+            out("m.npz"),
+            True,
+        ),
+        "train --width 1e6 --depth 100": (
+            ["train", "--width", "1000000", "--depth", "100", "--out", out("m2.npz")],
+            "lower --batch, --width",
+            out("m2.npz"),
+            False,
+        ),
+        "train --n-samples 1e9": (
+            ["train", "--n-samples", "1000000000", "--out", out("m3.npz")],
+            "lower --n-field or --n-samples",
+            out("m3.npz"),
+            False,
+        ),
+        "check --n 1e8": (
+            ["check", "hostile_user:exact", "--n", "100000000"],
+            "lower --n",
+            None,
+            True,
+        ),
+        "vectors --n 1e8": (
+            ["vectors", "--n", "100000000", "--out", out("vec")],
+            "lower --n",
+            out("vec"),
+            True,
+        ),
+        "check-samples --n-ref 1e12": (
+            ["check-samples", str(tmp / "samples-good.npz"), "--n-ref", "1000000000000"],
+            "n_ref",
+            None,
+            False,
+        ),
     }
     for name, (argv, expect, no_out, fast) in sizes.items():
         probes.append(Probe(f"size/{name}", argv, expect=expect, no_output=no_out, fast=fast))
@@ -393,47 +615,97 @@ def build(tmp: Path) -> list[Probe]:
             p.write_text(text)
         return str(p)
 
-    small = ('name = "{name}"\nseeds = {seeds}\n[axes]\nproblem = ["gauss-1d"]\nw = {w}\n'
-             'n = [{n}]\nsteps = [2]\nsampler = ["euler"]\n')
+    small = (
+        'name = "{name}"\nseeds = {seeds}\n[axes]\nproblem = ["gauss-1d"]\nw = {w}\n'
+        'n = [{n}]\nsteps = [2]\nsampler = ["euler"]\n'
+    )
     specs = {
-        "seeds = 2**63 - 1": (small.format(name="s", seeds=2**63 - 1, w="[1.0]", n=20),
-                              "cells needs an estimated", True),
-        "1e9 cells": (small.format(name="s", seeds=10**6, w=[float(i) for i in range(1000)], n=20),
-                      "a sweep of 1000000000 cells", True),
+        "seeds = 2**63 - 1": (
+            small.format(name="s", seeds=2**63 - 1, w="[1.0]", n=20),
+            "cells needs an estimated",
+            True,
+        ),
+        "1e9 cells": (
+            small.format(name="s", seeds=10**6, w=[float(i) for i in range(1000)], n=20),
+            "a sweep of 1000000000 cells",
+            True,
+        ),
         "n = 1e12": (small.format(name="s", seeds=1, w="[1.0]", n=10**12), "one cell", False),
         "w as string": (small.format(name="s", seeds=1, w='["1.0"]', n=20), "axes.w[0]", False),
-        "deep nesting": (small.format(name="s", seeds=1, w="[" * 3000 + "1.0" + "]" * 3000,
-                                      n=20), "too deeply", False),
-        "unknown key": (small.format(name="s", seeds=1, w="[1.0]", n=20) + "colour = 1\n",
-                        "colour", False),
+        "deep nesting": (
+            small.format(name="s", seeds=1, w="[" * 3000 + "1.0" + "]" * 3000, n=20),
+            "too deeply",
+            False,
+        ),
+        "unknown key": (
+            small.format(name="s", seeds=1, w="[1.0]", n=20) + "colour = 1\n",
+            "colour",
+            False,
+        ),
     }
     for name, (text, expect, fast) in specs.items():
-        probes.append(Probe(f"sweep/{name}", ["sweep", spec(name.replace(" ", "_").replace("*", ""),
-                                                            text),
-                                              "--out", out("sw-" + name.replace(" ", "_")),
-                                              "--workers", "0", "--no-progress"],
-                            expect=expect, no_output=out("sw-" + name.replace(" ", "_")),
-                            fast=fast))
-    bad_utf8 = spec("latin1", data=small.format(name="caf\u00e9", seeds=1, w="[1.0]",
-                                                n=20).encode("latin-1"))
-    probes.append(Probe("sweep/latin-1 spec", ["sweep", bad_utf8, "--out", out("sw-latin"),
-                                               "--workers", "0"], expect="is not UTF-8 text",
-                        no_output=out("sw-latin")))
+        probes.append(
+            Probe(
+                f"sweep/{name}",
+                [
+                    "sweep",
+                    spec(name.replace(" ", "_").replace("*", ""), text),
+                    "--out",
+                    out("sw-" + name.replace(" ", "_")),
+                    "--workers",
+                    "0",
+                    "--no-progress",
+                ],
+                expect=expect,
+                no_output=out("sw-" + name.replace(" ", "_")),
+                fast=fast,
+            )
+        )
+    bad_utf8 = spec(
+        "latin1", data=small.format(name="caf\u00e9", seeds=1, w="[1.0]", n=20).encode("latin-1")
+    )
+    probes.append(
+        Probe(
+            "sweep/latin-1 spec",
+            ["sweep", bad_utf8, "--out", out("sw-latin"), "--workers", "0"],
+            expect="is not UTF-8 text",
+            no_output=out("sw-latin"),
+        )
+    )
     # a finished sweep whose directory is then tampered with (set up by prepare_sweeps)
     a = spec("a", small.format(name="a", seeds=1, w="[1.0, 2.0]", n=20))
     b = spec("b", small.format(name="b", seeds=1, w="[7.0]", n=30))
     sw = str(tmp / "sweep-dir")
-    probes.append(Probe("sweep/cell file [] (answer: recomputed)",
-                        ["sweep", a, "--out", sw, "--workers", "0", "--no-progress"], code=0,
-                        expect="were recomputed", fast=True, timeout=300))
+    probes.append(
+        Probe(
+            "sweep/cell file [] (answer: recomputed)",
+            ["sweep", a, "--out", sw, "--workers", "0", "--no-progress"],
+            code=0,
+            expect="were recomputed",
+            fast=True,
+            timeout=300,
+        )
+    )
     probes[-1].setup = (a, sw, "[]")
-    probes.append(Probe("sweep/edited row w = 999 (answer: recomputed)",
-                        ["sweep", a, "--out", sw, "--workers", "0", "--no-progress"], code=0,
-                        expect="w = 999.0 but the cell key says", timeout=300))
+    probes.append(
+        Probe(
+            "sweep/edited row w = 999 (answer: recomputed)",
+            ["sweep", a, "--out", sw, "--workers", "0", "--no-progress"],
+            code=0,
+            expect="w = 999.0 but the cell key says",
+            timeout=300,
+        )
+    )
     probes[-1].setup = (a, sw, "w999")
-    probes.append(Probe("sweep/--out of another spec",
-                        ["sweep", b, "--out", sw, "--workers", "0", "--no-progress"],
-                        expect="holds the sweep of another spec", fast=True, timeout=300))
+    probes.append(
+        Probe(
+            "sweep/--out of another spec",
+            ["sweep", b, "--out", sw, "--workers", "0", "--no-progress"],
+            expect="holds the sweep of another spec",
+            fast=True,
+            timeout=300,
+        )
+    )
     probes[-1].setup = (a, sw, None)
     return probes
 
@@ -441,6 +713,7 @@ def build(tmp: Path) -> list[Probe]:
 def refcfg_samples(n):
     """n exact draws of the marginal of two-class-2d (the answer probe of check-samples)."""
     import refcfg
+
     return refcfg.problem("two-class-2d").sample(n, seed=1)[0]
 
 
@@ -459,9 +732,25 @@ def _setup(probe: Probe, cwd: Path, memory_limit: str) -> None:
     """Sweep probes: run the spec once, then damage the directory as the probe says."""
     spec_path, out, damage = probe.setup
     shutil.rmtree(out, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "refcfg", "sweep", spec_path, "--out", out,
-                    "--workers", "0", "--no-progress"], cwd=cwd, env=_env(probe, memory_limit),
-                   capture_output=True, timeout=300, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "refcfg",
+            "sweep",
+            spec_path,
+            "--out",
+            out,
+            "--workers",
+            "0",
+            "--no-progress",
+        ],
+        cwd=cwd,
+        env=_env(probe, memory_limit),
+        capture_output=True,
+        timeout=300,
+        check=True,
+    )
     cells = sorted(Path(out, "cells").glob("*.json"))
     if damage == "[]":
         cells[0].write_text("[]")
@@ -477,9 +766,15 @@ def run_probe(probe: Probe, cwd: Path, memory_limit: str) -> tuple[str, str, flo
         _setup(probe, cwd, memory_limit)
     t0 = time.perf_counter()
     try:
-        res = subprocess.run([sys.executable, "-m", "refcfg", *probe.argv], cwd=cwd,
-                             env=_env(probe, memory_limit), capture_output=True, text=True,
-                             timeout=probe.timeout, errors="replace")
+        res = subprocess.run(
+            [sys.executable, "-m", "refcfg", *probe.argv],
+            cwd=cwd,
+            env=_env(probe, memory_limit),
+            capture_output=True,
+            text=True,
+            timeout=probe.timeout,
+            errors="replace",
+        )
     except subprocess.TimeoutExpired:
         return "FAIL", f"hang: no exit within {probe.timeout:g} s", time.perf_counter() - t0
     dt = time.perf_counter() - t0
@@ -504,11 +799,15 @@ def run_probe(probe: Probe, cwd: Path, memory_limit: str) -> tuple[str, str, flo
     if stream == "err":
         lines = [ln for ln in err.strip().splitlines() if ln.startswith("refcfg: error:")]
         if len(lines) != 1:
-            return "FAIL", f"expected one 'refcfg: error:' line, got {len(lines)}: {err[:160]!r}", dt
+            return (
+                "FAIL",
+                f"expected one 'refcfg: error:' line, got {len(lines)}: {err[:160]!r}",
+                dt,
+            )
         for want in (probe.expect, also):
             if want and want not in lines[0]:
                 return "FAIL", f"error does not name {want!r}: {lines[0][:200]}", dt
-        return "error", lines[0][len("refcfg: error: "):][:150], dt
+        return "error", lines[0][len("refcfg: error: ") :][:150], dt
     if probe.expect not in both:
         return "FAIL", f"answer lacks {probe.expect!r}: {both[-200:]!r}", dt
     if probe.code == 0 and ("nan" in out.lower().split() or " nan " in out.lower()):
@@ -535,16 +834,19 @@ def main(argv=None) -> int:
         results = []
         for p in probes:
             outcome, detail, dt = run_probe(p, tmp, args.memory_limit)
-            results.append({"probe": p.name, "outcome": outcome, "detail": detail,
-                            "seconds": round(dt, 2)})
+            results.append(
+                {"probe": p.name, "outcome": outcome, "detail": detail, "seconds": round(dt, 2)}
+            )
             if not args.json:
                 print(f"{outcome:6s} {dt:6.1f} s  {p.name}: {detail}", flush=True)
         counts = {k: sum(r["outcome"] == k for r in results) for k in ("error", "answer", "FAIL")}
         if args.json:
             print(json.dumps({"counts": counts, "results": results}, indent=1))
         else:
-            print(f"\n{len(results)} probes: {counts['error']} refused with a one-line error, "
-                  f"{counts['answer']} correct answers, {counts['FAIL']} FAIL")
+            print(
+                f"\n{len(results)} probes: {counts['error']} refused with a one-line error, "
+                f"{counts['answer']} correct answers, {counts['FAIL']} FAIL"
+            )
         return 1 if counts["FAIL"] else 0
     finally:
         if not args.keep:

@@ -104,11 +104,14 @@ print(json.dumps({"import": t1 - t0, "wall": t2 - t1, "second": t3 - t2}))
 
 
 # (name, K, d, full, N): the roofline rows (bench_roofline.py) at a fixed N per row
-WARM_SHAPES = (("K=8 d=2 iso", 8, 2, False, 200_000), ("K=64 d=16 iso", 64, 16, False, 20_000),
-               ("K=64 d=16 full", 64, 16, True, 20_000),
-               ("K=1024 d=16 full", 1024, 16, True, 2048),
-               ("K=64 d=64 iso", 64, 64, False, 10_000),
-               ("K=1024 d=64 iso", 1024, 64, False, 2048))
+WARM_SHAPES = (
+    ("K=8 d=2 iso", 8, 2, False, 200_000),
+    ("K=64 d=16 iso", 64, 16, False, 20_000),
+    ("K=64 d=16 full", 64, 16, True, 20_000),
+    ("K=1024 d=16 full", 1024, 16, True, 2048),
+    ("K=64 d=64 iso", 64, 64, False, 10_000),
+    ("K=1024 d=64 iso", 1024, 64, False, 2048),
+)
 
 _WARM = r"""
 import json, sys, time
@@ -139,22 +142,34 @@ print(json.dumps(out))
 def warm_speed(pkgs, rounds, repeat, tmp, caches=None, shapes=None):
     """{(shape, column, pkg): best ns per particle-component}, alternating the packages. caches:
     numba cache directories per package (default: new ones, filled by the first round)."""
-    caches = caches or {k: Path(tempfile.mkdtemp(prefix=f"numba-warm-{k}-", dir=tmp))
-                        for k in pkgs}
+    caches = caches or {k: Path(tempfile.mkdtemp(prefix=f"numba-warm-{k}-", dir=tmp)) for k in pkgs}
     shapes = [s for s in WARM_SHAPES if shapes is None or s[0] in shapes]
     res = {}
     for rnd in range(rounds):
         for name, K, d, full, N in shapes:
             order = list(pkgs) if rnd % 2 == 0 else list(reversed(pkgs))
             for which in order:
-                out, _, _, _ = _child(_WARM, pkgs[which], caches[which],
-                                      (str(ROOT / "verification"), str(K), str(d), str(N),
-                                       str(repeat), "1" if full else "0"))
+                out, _, _, _ = _child(
+                    _WARM,
+                    pkgs[which],
+                    caches[which],
+                    (
+                        str(ROOT / "verification"),
+                        str(K),
+                        str(d),
+                        str(N),
+                        str(repeat),
+                        "1" if full else "0",
+                    ),
+                )
                 for col, v in out.items():
                     key = (name, col, which)
                     res[key] = min(res.get(key, np.inf), v)
-                print(f"round {rnd} {name:18s} {which:3s} load {os.getloadavg()[0]:5.2f} "
-                      + " ".join(f"{c} {v:.2f}" for c, v in out.items()), flush=True)
+                print(
+                    f"round {rnd} {name:18s} {which:3s} load {os.getloadavg()[0]:5.2f} "
+                    + " ".join(f"{c} {v:.2f}" for c, v in out.items()),
+                    flush=True,
+                )
     return res
 
 
@@ -213,8 +228,9 @@ def _row(name, pkg: Path, tmp: Path):
 def _old_package(rev: str, tmp: Path) -> Path:
     dest = tmp / f"old-{rev}"
     dest.mkdir()
-    arch = subprocess.run(["git", "archive", rev, "refcfg"], cwd=ROOT, capture_output=True,
-                          check=True).stdout
+    arch = subprocess.run(
+        ["git", "archive", rev, "refcfg"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
     return dest
 
@@ -226,16 +242,23 @@ def _main_warm(args) -> int:
         pkgs = {"old": Path(args.old_dir), "new": ROOT}
     elif args.old_rev:
         pkgs = {"old": _old_package(args.old_rev, tmp), "new": ROOT}
-    caches = ({k: Path(v) for k, v in (c.split("=") for c in args.caches.split(","))}
-              if args.caches else None)
+    caches = (
+        {k: Path(v) for k, v in (c.split("=") for c in args.caches.split(","))}
+        if args.caches
+        else None
+    )
     shapes = args.shapes.split(";") if args.shapes else None
     try:
         res = warm_speed(pkgs, args.rounds, args.repeat, tmp, caches, shapes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     cols = ("velocity", "euler")
-    print("\n| shape | " + " | ".join(f"{c} {p}" for c in cols for p in pkgs)
-          + (" | " + " | ".join(f"{c} new/old" for c in cols) if "old" in pkgs else "") + " |")
+    print(
+        "\n| shape | "
+        + " | ".join(f"{c} {p}" for c in cols for p in pkgs)
+        + (" | " + " | ".join(f"{c} new/old" for c in cols) if "old" in pkgs else "")
+        + " |"
+    )
     print("|---|" + "---:|" * (len(cols) * len(pkgs) + (len(cols) if "old" in pkgs else 0)))
     for name, *_ in WARM_SHAPES:
         if (name, cols[0], "new") not in res:
@@ -255,15 +278,21 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", action="store_true", help="warm speed only (old vs new)")
     ap.add_argument("--rounds", type=int, default=3, help="warm: rounds of old/new (default 3)")
     ap.add_argument("--repeat", type=int, default=3, help="warm: calls per child (default 3)")
-    ap.add_argument("--old-dir", default=None, help="an existing copy of the old package's parent "
-                    "directory (instead of --old-rev)")
+    ap.add_argument(
+        "--old-dir",
+        default=None,
+        help="an existing copy of the old package's parent directory (instead of --old-rev)",
+    )
     ap.add_argument("--caches", default=None, help="warm: old=DIR,new=DIR numba caches to reuse")
     ap.add_argument("--shapes", default=None, help="warm: ';'-separated shape names")
     args = ap.parse_args(argv)
     if args.warm:
         return _main_warm(args)
-    rows = ([f"spec:{m}:{c}" for m in MODES for c in CALLS] + ["readme", "demo-fast", "demo"]
-            if args.only is None else [r for r in args.only.split(",") if r])
+    rows = (
+        [f"spec:{m}:{c}" for m in MODES for c in CALLS] + ["readme", "demo-fast", "demo"]
+        if args.only is None
+        else [r for r in args.only.split(",") if r]
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench-compile-"))
     pkgs = {"new": ROOT}
     if args.old_rev:
@@ -277,30 +306,39 @@ def main(argv=None) -> int:
                 r = _row(name, pkgs[which], tmp)
                 r["pkg"] = which
                 results.append(r)
-                print(f"{name:18s} {which:3s} load {r['load']:5.2f}  cold wall "
-                      f"{r['cold_wall']:7.2f} cpu {r['cold_cpu']:7.2f}   warm wall "
-                      f"{r['warm_wall']:6.2f} cpu "
-                      f"{r['warm_cpu']:6.2f}", flush=True)
+                print(
+                    f"{name:18s} {which:3s} load {r['load']:5.2f}  cold wall "
+                    f"{r['cold_wall']:7.2f} cpu {r['cold_cpu']:7.2f}   warm wall "
+                    f"{r['warm_wall']:6.2f} cpu "
+                    f"{r['warm_cpu']:6.2f}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
-    print("\n| row | pkg | load | cold wall s | cold CPU s | warm wall s | warm CPU s | "
-          "cold/warm wall |")
+    print(
+        "\n| row | pkg | load | cold wall s | cold CPU s | warm wall s | warm CPU s | "
+        "cold/warm wall |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['row']} | {r['pkg']} | {r['load']:.1f} | {r['cold_wall']:.2f} | "
-              f"{r['cold_cpu']:.1f} | {r['warm_wall']:.2f} | {r['warm_cpu']:.1f} | "
-              f"{r['cold_wall'] / r['warm_wall']:.2f} |")
+        print(
+            f"| {r['row']} | {r['pkg']} | {r['load']:.1f} | {r['cold_wall']:.2f} | "
+            f"{r['cold_cpu']:.1f} | {r['warm_wall']:.2f} | {r['warm_cpu']:.1f} | "
+            f"{r['cold_wall'] / r['warm_wall']:.2f} |"
+        )
     if "old" in pkgs:
         print("\n| row | cold CPU old / new | cold wall old / new | warm wall old / new |")
         print("|---|---:|---:|---:|")
         for name in rows:
             o = next(r for r in results if r["row"] == name and r["pkg"] == "old")
             n = next(r for r in results if r["row"] == name and r["pkg"] == "new")
-            print(f"| {name} | {o['cold_cpu'] / n['cold_cpu']:.2f} | "
-                  f"{o['cold_wall'] / n['cold_wall']:.2f} | "
-                  f"{o['warm_wall'] / n['warm_wall']:.2f} |")
+            print(
+                f"| {name} | {o['cold_cpu'] / n['cold_cpu']:.2f} | "
+                f"{o['cold_wall'] / n['cold_wall']:.2f} | "
+                f"{o['warm_wall'] / n['warm_wall']:.2f} |"
+            )
     return 0
 
 

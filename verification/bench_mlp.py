@@ -25,8 +25,11 @@ def _parse(argv):
     p.add_argument("--dtype", default="float64", choices=("float64", "float32", "both"))
     p.add_argument("--steps", type=int, default=50, help="steps per timed block")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks (median reported)")
-    p.add_argument("--configs", default="64x3x512,128x3x512,64x2x256,256x3x1024",
-                   help="comma-separated WIDTHxDEPTHxBATCH")
+    p.add_argument(
+        "--configs",
+        default="64x3x512,128x3x512,64x2x256,256x3x1024",
+        help="comma-separated WIDTHxDEPTHxBATCH",
+    )
     p.add_argument("--json", default=None)
     return p.parse_args(argv)
 
@@ -76,13 +79,21 @@ def main(argv=None) -> int:
                     step()
                 times[i].append((time.perf_counter() - start) / args.steps)
         med = [float(np.median(ts)) for ts in times]
-        ratio = float(np.median(np.array(times[0]) / np.array(times[1]))) if len(steps) == 2 else None
+        ratio = (
+            float(np.median(np.array(times[0]) / np.array(times[1]))) if len(steps) == 2 else None
+        )
         return med, ratio
 
     rows = []
-    print(f"threads: {args.threads} (OMP/OPENBLAS/MKL_NUM_THREADS={args.threads}"
-          + (f", torch.get_num_threads()={torch.get_num_threads()}, torch {torch.__version__}"
-             if torch is not None else "") + f"), numpy {np.__version__}")
+    print(
+        f"threads: {args.threads} (OMP/OPENBLAS/MKL_NUM_THREADS={args.threads}"
+        + (
+            f", torch.get_num_threads()={torch.get_num_threads()}, torch {torch.__version__}"
+            if torch is not None
+            else ""
+        )
+        + f"), numpy {np.__version__}"
+    )
     for dtype in dtypes:
         for width, depth, batch in configs:
             rng = np.random.default_rng(0)
@@ -90,8 +101,18 @@ def main(argv=None) -> int:
             t = rng.random(batch)
             y = rng.integers(-1, C, batch)
             target = rng.standard_normal((batch, d))
-            model = MLP(MLPConfig(d_in=d, d_out=d, n_classes=C, width=width, depth=depth,
-                                  n_freqs=n_freqs, dtype=dtype, seed=0))
+            model = MLP(
+                MLPConfig(
+                    d_in=d,
+                    d_out=d,
+                    n_classes=C,
+                    width=width,
+                    depth=depth,
+                    n_freqs=n_freqs,
+                    dtype=dtype,
+                    seed=0,
+                )
+            )
             opt = Adam(model.theta, lr=1e-3)
             tgt = target.astype(dtype)
 
@@ -124,9 +145,16 @@ def main(argv=None) -> int:
 
                 def torch_step():
                     ang = tt[:, None] * freqs
-                    feats = torch.cat([xt, tt[:, None].to(tdt), torch.sin(ang).to(tdt),
-                                       torch.cos(ang).to(tdt),
-                                       torch.nn.functional.one_hot(yt, C + 1).to(tdt)], dim=1)
+                    feats = torch.cat(
+                        [
+                            xt,
+                            tt[:, None].to(tdt),
+                            torch.sin(ang).to(tdt),
+                            torch.cos(ang).to(tdt),
+                            torch.nn.functional.one_hot(yt, C + 1).to(tdt),
+                        ],
+                        dim=1,
+                    )
                     topt.zero_grad(set_to_none=True)
                     loss = ((net(feats) - target_t) ** 2).sum(dim=1).mean()
                     loss.backward()
@@ -135,11 +163,15 @@ def main(argv=None) -> int:
                 (t_np, t_torch), ratio = timed(np_step, torch_step)
                 row.update(numpy_ms=1e3 * t_np, torch_ms=1e3 * t_torch, ratio=ratio)
             rows.append(row)
-            line = (f"{dtype:8s} width {width:4d} depth {depth} batch {batch:5d}: "
-                    f"NumPy {row['numpy_ms']:7.3f} ms/step")
+            line = (
+                f"{dtype:8s} width {width:4d} depth {depth} batch {batch:5d}: "
+                f"NumPy {row['numpy_ms']:7.3f} ms/step"
+            )
             if "torch_ms" in row:
-                line += (f"  PyTorch {row['torch_ms']:7.3f} ms/step  ratio NumPy/PyTorch "
-                         f"{row['ratio']:.2f} ({'within' if row['ratio'] <= 1.5 else 'OUTSIDE'} 1.5x)")
+                line += (
+                    f"  PyTorch {row['torch_ms']:7.3f} ms/step  ratio NumPy/PyTorch "
+                    f"{row['ratio']:.2f} ({'within' if row['ratio'] <= 1.5 else 'OUTSIDE'} 1.5x)"
+                )
             print(line, flush=True)
     _ = time_features  # the feature map both implementations compute
     if args.json:

@@ -55,7 +55,7 @@ T, Y, W = 0.5, 0, 3.0
 # and torch columns) OpenBLAS's worker threads spin for ~0.1 s before they sleep, and a call timed
 # in that window shares the cores with them (measured: the kernel 1.6-1.9x slower at d = 16 full)
 SETTLE = 0.2
-SAMPLE_MIN_N = 2048   # fewest particles of a timed refcfg.sample call
+SAMPLE_MIN_N = 2048  # fewest particles of a timed refcfg.sample call
 
 
 def sized(run, n0, budget, n_max, repeat, step=64, prepare=None):
@@ -87,7 +87,7 @@ def peak_gflops(repeat):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     a @ b
-    return 2.0 * n ** 3 / best(lambda: a @ b, repeat) / 1e9
+    return 2.0 * n**3 / best(lambda: a @ b, repeat) / 1e9
 
 
 def flops_per_pc(mode, d):
@@ -213,30 +213,30 @@ class MatmulCFG:
 
         if self.iso:
             S = a * a * self.s2 + b * b
-            g = (a * da * self.s2 + b * db) / S                      # v_k = da mu_k + g_k (x - a mu_k)
+            g = (a * da * self.s2 + b * db) / S  # v_k = da mu_k + g_k (x - a mu_k)
             base = self.logw - 0.5 * d * xp.log(S) - 0.5 * a * a * (mu * mu).sum(1) / S
-            C = da * mu - a * g[:, None] * mu                       # (K, d)
+            C = da * mu - a * g[:, None] * mu  # (K, d)
             for i in range(0, N, chunk):
-                xc = x[i:i + chunk]
+                xc = x[i : i + chunk]
                 q = q_of(base + (a * (xc @ mu.T) - 0.5 * (xc * xc).sum(1)[:, None]) / S)
-                out[i:i + chunk] = q @ C + (q @ g)[:, None] * xc
+                out[i : i + chunk] = q @ C + (q @ g)[:, None] * xc
             return out_np
         eye = self.eye
         L = ops.cholesky(a * a * self.covs + b * b * eye)
         Linv = ops.tril_inv(L)
-        logdet = 2.0 * xp.log(L.reshape(K, d * d)[:, ::d + 1]).sum(1)
-        B = (a * da * self.covs + b * db * eye) @ Linv.swapaxes(1, 2)       # (K, d, d)
-        A = Linv.reshape(K * d, d)                                          # z = A x - c
-        c = a * (Linv @ mu[:, :, None])[:, :, 0]                            # (K, d)
-        Bst = B.swapaxes(1, 2).reshape(K * d, d)                           # Bst[k d + j, i] = B_k[i, j]
+        logdet = 2.0 * xp.log(L.reshape(K, d * d)[:, :: d + 1]).sum(1)
+        B = (a * da * self.covs + b * db * eye) @ Linv.swapaxes(1, 2)  # (K, d, d)
+        A = Linv.reshape(K * d, d)  # z = A x - c
+        c = a * (Linv @ mu[:, :, None])[:, :, 0]  # (K, d)
+        Bst = B.swapaxes(1, 2).reshape(K * d, d)  # Bst[k d + j, i] = B_k[i, j]
         base = self.logw - 0.5 * logdet
         for i in range(0, N, chunk):
-            xc = x[i:i + chunk]
+            xc = x[i : i + chunk]
             z = (xc @ A.T).reshape(-1, K, d)
             z -= c
             q = q_of(base - 0.5 * (z * z).sum(2))
             z *= q[:, :, None]
-            out[i:i + chunk] = da * (q @ mu) + z.reshape(-1, K * d) @ Bst
+            out[i : i + chunk] = da * (q @ mu) + z.reshape(-1, K * d) @ Bst
         return out_np
 
 
@@ -255,11 +255,28 @@ def shapes():
     """(name, builder of the GMMPath) of the evaluation rows, in table order."""
     import refcfg
 
-    synthetic = [(8, 2, False), (64, 16, False), (64, 16, True), (512, 16, True), (1024, 16, True),
-                 (4096, 16, True), (64, 64, False), (1024, 64, False), (2048, 64, False)]
-    out = [(shape_name(K, f"d={d} {'full' if full else 'iso'}"),
-            lambda K=K, d=d, full=full: mixture(K, d, full)) for K, d, full in synthetic]
-    out += [(name, lambda name=name: refcfg.GMMPath(refcfg.problem(name))) for name in ("tree", "highdim")]
+    synthetic = [
+        (8, 2, False),
+        (64, 16, False),
+        (64, 16, True),
+        (512, 16, True),
+        (1024, 16, True),
+        (4096, 16, True),
+        (64, 64, False),
+        (1024, 64, False),
+        (2048, 64, False),
+    ]
+    out = [
+        (
+            shape_name(K, f"d={d} {'full' if full else 'iso'}"),
+            lambda K=K, d=d, full=full: mixture(K, d, full),
+        )
+        for K, d, full in synthetic
+    ]
+    out += [
+        (name, lambda name=name: refcfg.GMMPath(refcfg.problem(name)))
+        for name in ("tree", "highdim")
+    ]
     return out
 
 
@@ -275,12 +292,16 @@ def select(names, only):
         return list(names)
     entries = [e.strip().lower() for e in only.split(",")]
     if any(not e for e in entries):
-        raise ValueError(f"--only: got {only!r}, required a comma-separated list of non-empty "
-                         "shape names or substrings")
+        raise ValueError(
+            f"--only: got {only!r}, required a comma-separated list of non-empty "
+            "shape names or substrings"
+        )
     missing = [e for e in entries if not any(e in n.lower() for n in names)]
     if missing:
-        raise ValueError(f"--only: got {only!r}; {', '.join(map(repr, missing))} matches no shape; "
-                         f"required (substrings of) {', '.join(dict.fromkeys(names))}")
+        raise ValueError(
+            f"--only: got {only!r}; {', '.join(map(repr, missing))} matches no shape; "
+            f"required (substrings of) {', '.join(dict.fromkeys(names))}"
+        )
     return [n for n in names if any(e in n.lower() for e in entries)]
 
 
@@ -323,6 +344,7 @@ def inputs(d):
     """x_of(n): the first n rows of one array of points 2 N(0, I_d) per d, shared by every row and
     column of that d; regenerated (same seed, so the same prefix) only when a larger n is asked,
     which ``Case.size`` does before its timed calls: a timed call never generates its input."""
+
     def x_of(n):
         x = _X.get(d)
         if x is None or len(x) < n:
@@ -342,8 +364,11 @@ def timed_passes(cases, repeat, budget, peaks):
         peaks.append(peak_gflops(1))
         for c in cases:
             c.time()
-        print(f"  pass {r + 1}/{repeat}: {time.perf_counter() - t0:.0f} s (load average "
-              f"{os.getloadavg()[0]:.2f})", flush=True)
+        print(
+            f"  pass {r + 1}/{repeat}: {time.perf_counter() - t0:.0f} s (load average "
+            f"{os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
 
 
 def rel_err(u, ref):
@@ -376,15 +401,29 @@ def eval_rows(names):
         x_of = inputs(d)
         xe = x_of(256).copy()
         ref = path.cfg_velocity(xe, T, Y, W)
-        n_cap = max(64, int(4e8 // (K * d * 8)))           # (n, K, d) float64 within ~400 MB
-        kern = lambda n, f=f, x_of=x_of: cpu.velocity(f, x_of(n), T)   # noqa: E731
-        r = dict(shape=name, path=path, K=K, d=d, mode=mode, flops=flops_per_pc(mode, d),
-                 err={"kernel": rel_err(cpu.velocity(f, xe, T), ref)}, xe=xe, ref=ref,
-                 kernel=Case(kern, 256, 4_000_000, K, prepare=x_of),
-                 kernel1=Case(kern, 256, 4_000_000, K, limit_blas=True, prepare=x_of),
-                 numpy=Case(lambda n, p=path, x_of=x_of: p.cfg_velocity(x_of(n), T, Y, W), 64, n_cap, K,
-                            prepare=x_of),
-                 torch=None)
+        n_cap = max(64, int(4e8 // (K * d * 8)))  # (n, K, d) float64 within ~400 MB
+        kern = lambda n, f=f, x_of=x_of: cpu.velocity(f, x_of(n), T)  # noqa: E731
+        r = dict(
+            shape=name,
+            path=path,
+            K=K,
+            d=d,
+            mode=mode,
+            flops=flops_per_pc(mode, d),
+            err={"kernel": rel_err(cpu.velocity(f, xe, T), ref)},
+            xe=xe,
+            ref=ref,
+            kernel=Case(kern, 256, 4_000_000, K, prepare=x_of),
+            kernel1=Case(kern, 256, 4_000_000, K, limit_blas=True, prepare=x_of),
+            numpy=Case(
+                lambda n, p=path, x_of=x_of: p.cfg_velocity(x_of(n), T, Y, W),
+                64,
+                n_cap,
+                K,
+                prepare=x_of,
+            ),
+            torch=None,
+        )
         r["numpy-mm"] = mm_case(r, np)
         rows.append(r)
     return rows
@@ -404,9 +443,14 @@ def sample_rows(names, steps=10):
 
         # at least SAMPLE_MIN_N particles, as in real sampling (the kernels' per-call set-up, such
         # as the M-form tables of full covariances, is then amortised as it is there)
-        rows.append(dict(shape=name, steps=steps,
-                         kernel=Case(run, SAMPLE_MIN_N, 2_000_000, K * steps),
-                         kernel1=Case(run, SAMPLE_MIN_N, 2_000_000, K * steps, limit_blas=True)))
+        rows.append(
+            dict(
+                shape=name,
+                steps=steps,
+                kernel=Case(run, SAMPLE_MIN_N, 2_000_000, K * steps),
+                kernel1=Case(run, SAMPLE_MIN_N, 2_000_000, K * steps, limit_blas=True),
+            )
+        )
     return rows
 
 
@@ -422,9 +466,11 @@ def torch_cases(rows):
 
 def table(rows, peak):
     nan = float("nan")
-    print(f"{'shape':>18} {'kernel':>8} {'blas=1':>8} {'flops':>6} {'floor':>7} {'ratio':>7} "
-          f"{'numpy':>8} {'numpy-mm':>8} {'mm/k':>6} {'torch':>8} {'t/k':>6} {'err k':>8} "
-          f"{'err mm':>8} {'err t':>8}   N kernel/numpy/numpy-mm/torch")
+    print(
+        f"{'shape':>18} {'kernel':>8} {'blas=1':>8} {'flops':>6} {'floor':>7} {'ratio':>7} "
+        f"{'numpy':>8} {'numpy-mm':>8} {'mm/k':>6} {'torch':>8} {'t/k':>6} {'err k':>8} "
+        f"{'err mm':>8} {'err t':>8}   N kernel/numpy/numpy-mm/torch"
+    )
     for r in rows:
         k, floor, mm = r["kernel"].ns, r["flops"] / peak, r["numpy-mm"]
         if r["torch"] is not None:
@@ -432,10 +478,12 @@ def table(rows, peak):
         else:
             tor, nt = "       -      -", "-"
         err = r["err"]
-        print(f"{r['shape']:>18} {k:8.2f} {r['kernel1'].ns:8.2f} {r['flops']:6d} {floor:7.2f} "
-              f"{k / floor:6.1f}x {r['numpy'].ns:8.1f} {mm.ns:8.2f} {mm.ns / k:5.1f}x {tor} "
-              f"{err['kernel']:8.1e} {err['numpy-mm']:8.1e} {err.get('torch', nan):8.1e}"
-              f"   {r['kernel'].n}/{r['numpy'].n}/{mm.n}/{nt}")
+        print(
+            f"{r['shape']:>18} {k:8.2f} {r['kernel1'].ns:8.2f} {r['flops']:6d} {floor:7.2f} "
+            f"{k / floor:6.1f}x {r['numpy'].ns:8.1f} {mm.ns:8.2f} {mm.ns / k:5.1f}x {tor} "
+            f"{err['kernel']:8.1e} {err['numpy-mm']:8.1e} {err.get('torch', nan):8.1e}"
+            f"   {r['kernel'].n}/{r['numpy'].n}/{mm.n}/{nt}"
+        )
 
 
 def scaling(rows, columns):
@@ -451,10 +499,15 @@ def scaling(rows, columns):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="passes (default 5)")
-    ap.add_argument("--budget", type=float, default=0.2, help="seconds per timed call (default 0.2)")
-    ap.add_argument("--only", default=None,
-                    help="comma-separated shape names or substrings (case-insensitive) to time, "
-                         "e.g. 'd=16 full,tree'; default all")
+    ap.add_argument(
+        "--budget", type=float, default=0.2, help="seconds per timed call (default 0.2)"
+    )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated shape names or substrings (case-insensitive) to time, "
+        "e.g. 'd=16 full,tree'; default all",
+    )
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error(f"--repeat: got {a.repeat}, required an integer >= 1")
@@ -473,8 +526,11 @@ def main(argv=None):
     torch_ok = importlib.util.find_spec("torch") is not None
     tinfo = "torch installed" if torch_ok else "torch not installed"
     t_start = time.perf_counter()
-    print(f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}, "
-          f"{tinfo}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
+    print(
+        f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}, "
+        f"{tinfo}, {os.cpu_count()} CPUs, load average {os.getloadavg()}",
+        flush=True,
+    )
     peaks = []
     rows, srows = eval_rows(names), sample_rows(names)
     cases = [r[c] for r in rows for c in ("kernel", "kernel1", "numpy", "numpy-mm")]
@@ -487,24 +543,34 @@ def main(argv=None):
         print(f"torch {torch.__version__} ({torch.get_num_threads()} threads):")
         timed_passes(torch_cases(rows), a.repeat, a.budget, peaks)
     peak = max(peaks)
-    print(f"\npeak float64 (3000^3 dgemm, all BLAS threads; one per pass): max {peak:.1f}, "
-          f"min {min(peaks):.1f} GFLOP/s")
+    print(
+        f"\npeak float64 (3000^3 dgemm, all BLAS threads; one per pass): max {peak:.1f}, "
+        f"min {min(peaks):.1f} GFLOP/s"
+    )
     if rows:
-        print(f"\nCFG velocity, one evaluation at t = {T}: ns per particle-component, best of "
-              f"{a.repeat} passes; floor = flops / peak; ratio = kernel / floor; blas=1: the kernel "
-              "with BLAS limited to one thread (threadpoolctl); numpy = GMMPath.cfg_velocity; "
-              "numpy-mm / torch = MatmulCFG in numpy / torch; mm/k, t/k = numpy-mm, torch / kernel; "
-              "err = max|diff| / max|u| against GMMPath.cfg_velocity")
+        print(
+            f"\nCFG velocity, one evaluation at t = {T}: ns per particle-component, best of "
+            f"{a.repeat} passes; floor = flops / peak; ratio = kernel / floor; blas=1: the kernel "
+            "with BLAS limited to one thread (threadpoolctl); numpy = GMMPath.cfg_velocity; "
+            "numpy-mm / torch = MatmulCFG in numpy / torch; mm/k, t/k = numpy-mm, torch / kernel; "
+            "err = max|diff| / max|u| against GMMPath.cfg_velocity"
+        )
         table(rows, peak)
         scaling(rows, ("kernel", "kernel1"))
     if srows:
-        print(f"\nrefcfg.sample (backend cpu), Euler, {srows[0]['steps']} steps: ns per "
-              "particle-component per step")
+        print(
+            f"\nrefcfg.sample (backend cpu), Euler, {srows[0]['steps']} steps: ns per "
+            "particle-component per step"
+        )
         for r in srows:
-            print(f"  {r['shape']:>18}: {r['kernel'].ns:7.2f} (BLAS limited to 1 thread: "
-                  f"{r['kernel1'].ns:.2f}; N = {r['kernel'].n})")
+            print(
+                f"  {r['shape']:>18}: {r['kernel'].ns:7.2f} (BLAS limited to 1 thread: "
+                f"{r['kernel1'].ns:.2f}; N = {r['kernel'].n})"
+            )
         scaling(srows, ("kernel", "kernel1"))
-    print(f"\nload average at the end {os.getloadavg()}; total {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"\nload average at the end {os.getloadavg()}; total {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,10 @@ def bench_eval(repeat, quick):
         path = mixture(K, d, full)
         f = refcfg.CFGField(path, 0, 3.0)
         x = 2.0 * np.random.default_rng(1).standard_normal((N, d))
-        cpu.velocity(f, x[:10], 0.5)                                # compile / load
-        err = np.abs(cpu.velocity(f, x[:2000], 0.5) - path.cfg_velocity(x[:2000], 0.5, 0, 3.0)).max()
+        cpu.velocity(f, x[:10], 0.5)  # compile / load
+        err = np.abs(
+            cpu.velocity(f, x[:2000], 0.5) - path.cfg_velocity(x[:2000], 0.5, 0, 3.0)
+        ).max()
         t_k = best(lambda: cpu.velocity(f, x, 0.5), repeat) / (N * K) * 1e9
         t_n = best(lambda: path.cfg_velocity(x[:n_np], 0.5, 0, 3.0), repeat) / (n_np * K) * 1e9
         rows.append((K, d, "full" if full else "isotropic", t_k, t_n, t_n / t_k, err))
@@ -84,13 +86,25 @@ def bench_e2e(repeat, quick):
     n = 1_000_000 if not quick else 100_000
     steps = 100
     refcfg.sample(path, 10, "heun", steps=2, seed=0, y=0, w=3.0, backend="cpu")
-    t = best(lambda: refcfg.sample(path, n, "heun", steps=steps, seed=0, y=0, w=3.0,
-                                   backend="cpu"), max(1, repeat - 1))
+    t = best(
+        lambda: refcfg.sample(path, n, "heun", steps=steps, seed=0, y=0, w=3.0, backend="cpu"),
+        max(1, repeat - 1),
+    )
     n_np = 20_000
-    t_np = best(lambda: refcfg.sample(path, n_np, "heun", steps=steps, seed=0, y=0, w=3.0,
-                                      backend="numpy"), 1) * n / n_np
-    print(f"\nend-to-end CFG sampling (two-class-2d, K = {path.mixture.marginal.K}, w = 3), "
-          f"{n:.0e} particles x {steps} Heun steps:")
+    t_np = (
+        best(
+            lambda: refcfg.sample(
+                path, n_np, "heun", steps=steps, seed=0, y=0, w=3.0, backend="numpy"
+            ),
+            1,
+        )
+        * n
+        / n_np
+    )
+    print(
+        f"\nend-to-end CFG sampling (two-class-2d, K = {path.mixture.marginal.K}, w = 3), "
+        f"{n:.0e} particles x {steps} Heun steps:"
+    )
     print(f"  fused cpu: {t:.2f} s = {n * steps / t:.3g} particle-steps/s")
     print(f"  numpy (timed on {n_np} particles, scaled): {t_np:.1f} s; ratio {t_np / t:.1f}")
     return t
@@ -117,13 +131,20 @@ def bench_compile():
         env["NUMBA_CACHE_DIR"] = tmp
         out = []
         for _ in range(2):
-            r = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env, capture_output=True,
-                               text=True, check=True)
+            r = subprocess.run(
+                [sys.executable, "-c", _COMPILE_SNIPPET],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out.append([float(v) for v in r.stdout.split()])
     (imp0, s0, v0), (imp1, s1, v1) = out
     print("\nfirst call (subprocess; import refcfg, then the first sample / velocity call):")
-    print(f"  cold cache: import {imp0:.2f} s, sample (integrate kernel) {s0:.2f} s, "
-          f"velocity (eval kernel) {v0:.2f} s")
+    print(
+        f"  cold cache: import {imp0:.2f} s, sample (integrate kernel) {s0:.2f} s, "
+        f"velocity (eval kernel) {v0:.2f} s"
+    )
     print(f"  cached:     import {imp1:.2f} s, sample {s1:.2f} s, velocity {v1:.2f} s")
 
 
@@ -154,8 +175,11 @@ def main(argv=None):
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     a = ap.parse_args(argv)
     import numba
-    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+
+    print(
+        f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     bench_eval(a.repeat, a.quick)
     bench_e2e(a.repeat, a.quick)
     bench_exp(a.repeat)

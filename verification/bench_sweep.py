@@ -30,17 +30,27 @@ from pathlib import Path
 
 
 def _spec(n, steps, seeds, metrics):
-    return {"name": "bench", "seed": 0, "seeds": seeds,
-            "axes": {"problem": ["two-class-2d"], "rule": ["cfg"],
-                     "w": [1.0, 1.5, 2.0, 3.0, 4.0, 6.0], "sampler": ["heun"], "steps": [steps],
-                     "n": [n]},
-            "metrics": {"names": list(metrics), "ed_max_n": 2000}}
+    return {
+        "name": "bench",
+        "seed": 0,
+        "seeds": seeds,
+        "axes": {
+            "problem": ["two-class-2d"],
+            "rule": ["cfg"],
+            "w": [1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+            "sampler": ["heun"],
+            "steps": [steps],
+            "n": [n],
+        },
+        "metrics": {"names": list(metrics), "ed_max_n": 2000},
+    }
 
 
 CASES = {
     # cells dominated by their work (energy distances at n = 2000 are most of it)
-    "work": dict(n=2000, steps=20, seeds=4,
-                 metrics=("ed_cond", "ed_tilted", "confidence", "loglik", "time")),
+    "work": dict(
+        n=2000, steps=20, seeds=4, metrics=("ed_cond", "ed_tilted", "confidence", "loglik", "time")
+    ),
     # tiny cells: the time is mostly the sweep machinery's own cost per cell
     "tiny": dict(n=200, steps=4, seeds=8, metrics=("confidence",)),
 }
@@ -58,7 +68,7 @@ def bench(case: str) -> str:
     spec = load_spec(_spec(c["n"], c["steps"], c["seeds"], c["metrics"]))
     cells = spec.cells()
     warm = load_spec(_spec(c["n"], c["steps"], 1, c["metrics"]) | {"seed": 1})
-    run_cell(evaluate, cells[0])                       # compile / load the kernels once
+    run_cell(evaluate, cells[0])  # compile / load the kernels once
 
     def direct_pass():
         t0 = time.perf_counter()
@@ -80,34 +90,53 @@ def bench(case: str) -> str:
         ref = stable(read_table(tmp / "local"))
         for k in (1, 2):
             t0 = time.perf_counter()
-            with LocalCluster(n_workers=k, threads_per_worker=1, processes=True,
-                              dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+            with LocalCluster(
+                n_workers=k,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster:
                 start = time.perf_counter() - t0
                 run(warm, tmp / f"warm{k}", scheduler=cluster.scheduler_address, progress=False)
                 t0 = time.perf_counter()
                 run(spec, tmp / f"c{k}", scheduler=cluster.scheduler_address, progress=False)
                 wall = time.perf_counter() - t0
             assert stable(read_table(tmp / f"c{k}")).equals(ref), "table differs from one process"
-            rows.append((f"LocalCluster, {k} worker{'s' if k > 1 else ''} (start-up {start:.1f} s)",
-                         wall, k))
+            rows.append(
+                (
+                    f"LocalCluster, {k} worker{'s' if k > 1 else ''} (start-up {start:.1f} s)",
+                    wall,
+                    k,
+                )
+            )
 
     direct_after = direct_pass()
     direct = min(direct_before, direct_after)
     rows.insert(0, ("direct (cell function in this process, best of 2 passes)", direct, None))
     nc = len(cells)
     load1 = os.getloadavg()
-    lines = [f"## {case}: {nc} cells (two-class-2d, cfg at 6 w, heun {c['steps']} steps, "
-             f"n = {c['n']}, metrics {', '.join(c['metrics'])})", "",
-             f"{os.cpu_count()} cores; 1-min load average {load0[0]:.2f} before, {load1[0]:.2f} "
-             f"after (5-min {load1[1]:.2f})", "",
-             "| run | wall (s) | cells/s | overhead per cell (ms) |", "|---|---:|---:|---:|"]
+    lines = [
+        f"## {case}: {nc} cells (two-class-2d, cfg at 6 w, heun {c['steps']} steps, "
+        f"n = {c['n']}, metrics {', '.join(c['metrics'])})",
+        "",
+        f"{os.cpu_count()} cores; 1-min load average {load0[0]:.2f} before, {load1[0]:.2f} "
+        f"after (5-min {load1[1]:.2f})",
+        "",
+        "| run | wall (s) | cells/s | overhead per cell (ms) |",
+        "|---|---:|---:|---:|",
+    ]
     for name, wall, k in rows:
         ideal = direct / (k or 1)
         over = "-" if name.startswith("direct") else f"{1e3 * (wall - ideal) / nc:.1f}"
         lines.append(f"| {name} | {wall:.2f} | {nc / wall:.2f} | {over} |")
-    lines += ["", f"direct passes: {direct_before:.2f} s before, {direct_after:.2f} s after the "
-              f"cluster runs ({1e3 * direct / nc:.1f} ms per cell); every table identical to the "
-              f"in-process one", ""]
+    lines += [
+        "",
+        f"direct passes: {direct_before:.2f} s before, {direct_after:.2f} s after the "
+        f"cluster runs ({1e3 * direct / nc:.1f} ms per cell); every table identical to the "
+        f"in-process one",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -115,7 +144,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", choices=[*CASES, "all"], default="all")
     args = ap.parse_args(argv)
-    for case in (CASES if args.case == "all" else [args.case]):
+    for case in CASES if args.case == "all" else [args.case]:
         print(bench(case), flush=True)
 
 

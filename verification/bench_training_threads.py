@@ -26,19 +26,25 @@ import time
 
 import numpy as np
 
-BUSY = ("import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'\n"
-        "import numpy as np\n"
-        "a = np.random.default_rng(0).standard_normal((400, 400))\n"
-        "while True:\n    a = a @ a; a /= np.abs(a).max()\n")
+BUSY = (
+    "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'\n"
+    "import numpy as np\n"
+    "a = np.random.default_rng(0).standard_normal((400, 400))\n"
+    "while True:\n    a = a @ a; a /= np.abs(a).max()\n"
+)
 
-SHAPES = {"default (width 64, batch 512)": dict(width=64, batch=512),
-          "wide (width 256, batch 2048)": dict(width=256, batch=2048)}
+SHAPES = {
+    "default (width 64, batch 512)": dict(width=64, batch=512),
+    "wide (width 256, batch 2048)": dict(width=256, batch=2048),
+}
 
 
 def default_threads():
     from threadpoolctl import threadpool_info
 
-    return max([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] or [1])
+    return max(
+        [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] or [1]
+    )
 
 
 def measure(shape, steps, rounds, default):
@@ -47,9 +53,9 @@ def measure(shape, steps, rounds, default):
     settings = [("default", default), ("1 thread", 1), ("automatic", None)]
     times = {name: [] for name, _ in settings}
     chosen = []
-    train_cfg(steps=5, progress=False, blas_threads=1, **shape)          # imports, first calls
+    train_cfg(steps=5, progress=False, blas_threads=1, **shape)  # imports, first calls
     for r in range(rounds):
-        order = settings[r % 3:] + settings[:r % 3]
+        order = settings[r % 3 :] + settings[: r % 3]
         for name, n in order:
             t0 = time.perf_counter()
             res = train_cfg(steps=steps, progress=False, seed=r, blas_threads=n, warmup=20, **shape)
@@ -62,16 +68,20 @@ def measure(shape, steps, rounds, default):
 def report(label, shape_name, ms, chosen):
     best = min(ms["default"], ms["1 thread"])
     ratio = ms["automatic"] / best
-    print(f"  {label:>6} | {shape_name:<30} | default {ms['default']:7.2f} | 1 thread "
-          f"{ms['1 thread']:7.2f} | automatic {ms['automatic']:7.2f} (chose {chosen}) | "
-          f"auto/best {ratio:4.2f} {'ok' if ratio <= 1.1 else 'ABOVE 1.1'}", flush=True)
+    print(
+        f"  {label:>6} | {shape_name:<30} | default {ms['default']:7.2f} | 1 thread "
+        f"{ms['1 thread']:7.2f} | automatic {ms['automatic']:7.2f} (chose {chosen}) | "
+        f"auto/best {ratio:4.2f} {'ok' if ratio <= 1.1 else 'ABOVE 1.1'}",
+        flush=True,
+    )
     return ratio
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1000,
-                    help="steps per run (default 1000; wide: / 6)")
+    ap.add_argument(
+        "--steps", type=int, default=1000, help="steps per run (default 1000; wide: / 6)"
+    )
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--condition", choices=("quiet", "loaded", "both"), default="both")
     ap.add_argument("--shape", choices=("default", "wide", "both"), default="both")
@@ -79,8 +89,11 @@ def main(argv=None):
     import numpy  # noqa: F401  (loads the BLAS that threadpoolctl sees)
 
     default = default_threads()
-    print(f"BLAS default threads {default}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()}; ms per step, mean of {a.rounds} rounds", flush=True)
+    print(
+        f"BLAS default threads {default}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()}; ms per step, mean of {a.rounds} rounds",
+        flush=True,
+    )
     ratios = []
     for label in ("quiet", "loaded"):
         if a.condition not in (label, "both"):

@@ -29,8 +29,18 @@ RUNS = {
 
 def run(name: str) -> None:
     t0 = time.perf_counter()
-    status = main(["compare-guidance", "--problem", name, *RUNS[name], "--seed", "0",
-                   "--out", str(OUT / name)])
+    status = main(
+        [
+            "compare-guidance",
+            "--problem",
+            name,
+            *RUNS[name],
+            "--seed",
+            "0",
+            "--out",
+            str(OUT / name),
+        ]
+    )
     if status != 0:
         raise SystemExit(status)
     print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)

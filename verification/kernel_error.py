@@ -16,8 +16,16 @@ import refcfg
 from refcfg.sampling import cpu
 
 TIMES = (0.0, 1e-9, 1e-6, 1e-3, 0.3, 0.5 - 1e-12, 0.5, 0.5 + 1e-12, 0.7, 1 - 1e-9, 1.0)
-SHAPES = [("isotropic", 9, 2), ("isotropic", 9, 16), ("isotropic", 64, 64), ("diag", 9, 2),
-          ("diag", 9, 16), ("full", 9, 2), ("full", 9, 16), ("full", 300, 16)]
+SHAPES = [
+    ("isotropic", 9, 2),
+    ("isotropic", 9, 16),
+    ("isotropic", 64, 64),
+    ("diag", 9, 2),
+    ("diag", 9, 16),
+    ("full", 9, 2),
+    ("full", 9, 16),
+    ("full", 300, 16),
+]
 
 
 def random_path(cov_type, K, d, seed=3):
@@ -46,8 +54,10 @@ def rel(a, b):
 
 def errors(path, x, t, y=1, w=3.0):
     f = refcfg.CFGField(path, y, w)
-    return max(rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, y, w)),
-               rel(cpu.score(f, x, t), path.cfg_score(x, t, y, w)))
+    return max(
+        rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, y, w)),
+        rel(cpu.score(f, x, t), path.cfg_score(x, t, y, w)),
+    )
 
 
 def measure(n=1200, seed=4):
@@ -55,8 +65,10 @@ def measure(n=1200, seed=4):
     for cov_type, K, d in SHAPES:
         path = random_path(cov_type, K, d)
         rng = np.random.default_rng(seed)
-        for label, x in (("2.5 N(0, I) + 1.5", 2.5 * rng.standard_normal((n, d)) + 1.5),
-                         ("1e6 N(0, I)", 1e6 * rng.standard_normal((n, d)))):
+        for label, x in (
+            ("2.5 N(0, I) + 1.5", 2.5 * rng.standard_normal((n, d)) + 1.5),
+            ("1e6 N(0, I)", 1e6 * rng.standard_normal((n, d))),
+        ):
             one = max(errors(path, x, t) for t in TIMES)
             each = errors(path, x, rng.choice(np.array(TIMES), n))
             rows.append((cov_type, path.mixture.marginal.means.shape[0], d, label, one, each))

@@ -35,9 +35,19 @@ def screenshot(page: Path, png: Path) -> bool:
     if exe is None:
         print("no Chromium installed: interactive.png not regenerated", file=sys.stderr)
         return False
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--hide-scrollbars", "--window-size=1000,760", "--force-device-scale-factor=2",
-           "--virtual-time-budget=3000", f"--screenshot={png}", page.as_uri()]
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1000,760",
+        "--force-device-scale-factor=2",
+        "--virtual-time-budget=3000",
+        f"--screenshot={png}",
+        page.as_uri(),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return True
 
@@ -48,13 +58,14 @@ def shrink(png: Path) -> None:
     from PIL import Image
 
     with Image.open(png) as im:
-        q = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
-                                       dither=Image.Dither.NONE)
+        q = im.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
     q.save(png, optimize=True)
 
 
 def main(argv=None) -> int:
-    from threadpoolctl import threadpool_limits     # the MLP's small products: one BLAS thread
+    from threadpoolctl import threadpool_limits  # the MLP's small products: one BLAS thread
 
     with threadpool_limits(1, user_api="blas"):
         return _main(argv)
@@ -77,14 +88,16 @@ def _main(argv=None) -> int:
     t0 = time.perf_counter()
     res = train_cfg("two-class-2d", steps=args.steps, seed=args.seed, progress=False)
     print(f"trained {args.steps} steps in {res.seconds:.0f} s", file=sys.stderr)
-    written = figures.make_figures(out, path, model=res.model, seed=args.seed, formats=("png",),
-                                   progress=False)
+    written = figures.make_figures(
+        out, path, model=res.model, seed=args.seed, formats=("png",), progress=False
+    )
     for name, files in written.items():
         shrink(Path(files[0]))
         print(f"{name}: {files[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        page = interactive.write_page(Path(tmp) / "interactive.html", path, y=0, seed=args.seed,
-                                      problem="two-class-2d")
+        page = interactive.write_page(
+            Path(tmp) / "interactive.html", path, y=0, seed=args.seed, problem="two-class-2d"
+        )
         if screenshot(page, out / "interactive.png"):
             shrink(out / "interactive.png")
             print(f"interactive: {out / 'interactive.png'}")

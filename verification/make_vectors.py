@@ -42,22 +42,36 @@ def oracle_discrepancy(case) -> float:
                     c = spec["classes"][int(lab)]
                     w, m, S = (np.asarray(c[k]) for k in ("weights", "means", "covs"))
                 else:
-                    w = np.concatenate([p * np.asarray(c["weights"]) for p, c in
-                                        zip(spec["class_probs"], spec["classes"])])
+                    w = np.concatenate(
+                        [
+                            p * np.asarray(c["weights"])
+                            for p, c in zip(spec["class_probs"], spec["classes"])
+                        ]
+                    )
                     m = np.concatenate([np.asarray(c["means"]) for c in spec["classes"]])
                     S = np.concatenate([np.asarray(c["covs"]) for c in spec["classes"]])
                 orc = PathOracle(w, m, S, sv)
                 x = A["x"][i][rows]
                 sfx = "_cond" if cond else "_uncond"
-                for key, ref in (("score", orc.score(x)), ("velocity", orc.velocity(x)),
-                                 ("x0", orc.post_mean_z(x)), ("eps", orc.post_mean_eps(x))):
+                for key, ref in (
+                    ("score", orc.score(x)),
+                    ("velocity", orc.velocity(x)),
+                    ("x0", orc.post_mean_z(x)),
+                    ("eps", orc.post_mean_eps(x)),
+                ):
                     got = A[key + sfx][i][rows]
                     num = np.linalg.norm(got - ref, axis=1)
                     den = np.maximum(np.linalg.norm(ref, axis=1), 1.0)
                     worst = max(worst, float(np.max(num / den)))
                 lp = orc.log_prob(x)
-                worst = max(worst, float(np.max(np.abs(A["log_prob" + sfx][i][rows] - lp)
-                                                / np.maximum(np.abs(lp), 1.0))))
+                worst = max(
+                    worst,
+                    float(
+                        np.max(
+                            np.abs(A["log_prob" + sfx][i][rows] - lp) / np.maximum(np.abs(lp), 1.0)
+                        )
+                    ),
+                )
     return worst
 
 

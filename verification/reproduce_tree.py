@@ -8,4 +8,13 @@ import sys
 from refcfg.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["reproduce", "tree", "--out", sys.argv[1] if len(sys.argv) > 1 else "verification/figures"]))
+    sys.exit(
+        main(
+            [
+                "reproduce",
+                "tree",
+                "--out",
+                sys.argv[1] if len(sys.argv) > 1 else "verification/figures",
+            ]
+        )
+    )

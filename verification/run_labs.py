@@ -40,12 +40,14 @@ def main(argv=None) -> int:
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         nb, error = execute(nb, cwd=path.parent, timeout=args.timeout)
         seconds = time.perf_counter() - t0
-        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)   # the kernel, once shut down
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, once shut down
         cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
         lines = verdicts(nb)
         n_pass = sum(v.startswith("PASS") for v in lines)
-        print(f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (kernel), {n_pass} PASS, "
-              f"{len(lines) - n_pass} FAIL" + (f", stopped: {error}" if error else ""))
+        print(
+            f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (kernel), {n_pass} PASS, "
+            f"{len(lines) - n_pass} FAIL" + (f", stopped: {error}" if error else "")
+        )
         for v in lines:
             print("   ", v)
         if not args.student:

@@ -34,10 +34,19 @@ def edm_sampler(path, kind, y, w):
     def grid(steps):
         sig = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX, RHO)[:-1]
         return time_from_signal_noise(path.schedule, np.ones_like(sig), sig)[0]
+
     # the sampler starts at x = sigma_max * noise: refcfg x_t = c * sigma_max * noise
-    return Sampler(f"k-diffusion {kind}", edm_run(model, kind, SIGMA_MIN, SIGMA_MAX, RHO),
-                   float(t0[0]), float(c[0]) * SIGMA_MAX, nfe, float(t1[0]), True, grid,
-                   "Karras sigmas 80 ... 0.002 (rho 7), then sigma=0 (x0)")
+    return Sampler(
+        f"k-diffusion {kind}",
+        edm_run(model, kind, SIGMA_MIN, SIGMA_MAX, RHO),
+        float(t0[0]),
+        float(c[0]) * SIGMA_MAX,
+        nfe,
+        float(t1[0]),
+        True,
+        grid,
+        "Karras sigmas 80 ... 0.002 (rho 7), then sigma=0 (x0)",
+    )
 
 
 def main(argv=None):
@@ -58,9 +67,11 @@ def main(argv=None):
     rows, orders, ref_error, grids = [], {}, {}, {}
     for w in [float(v) for v in args.ws.split(",")]:
         samplers = ["ddim", "ddim-trailing", "euler", "heun", "dpmpp-2m"] + [
-            edm_sampler(path, k, 0, w) for k in ("euler", "heun", "dpmpp-2m")]
-        r = sampler_error(samplers, path, y=0, ws=(w,), steps=steps, n=args.n,
-                          ref_steps=args.ref_steps)
+            edm_sampler(path, k, 0, w) for k in ("euler", "heun", "dpmpp-2m")
+        ]
+        r = sampler_error(
+            samplers, path, y=0, ws=(w,), steps=steps, n=args.n, ref_steps=args.ref_steps
+        )
         rows += r.rows
         orders.update(r.orders)
         ref_error.update(r.ref_error)
@@ -70,15 +81,28 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sampler_error.md").write_text(res.table() + "\n", encoding="utf-8")
-    (out / "sampler_error.json").write_text(json.dumps({
-        "rows": rows, "n": args.n, "steps": steps,
-        "orders": [{"sampler": k[0], "w": k[1], "order": v} for k, v in orders.items()],
-        "reference_error": [{"sampler": k[0], "w": k[1], "error": v}
-                            for k, v in ref_error.items()],
-        "grids": grids,
-        "command": " ".join(["python verification/sampler_error.py",
-                             *(sys.argv[1:] if argv is None else argv)])},
-        indent=1), encoding="utf-8")
+    (out / "sampler_error.json").write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "n": args.n,
+                "steps": steps,
+                "orders": [{"sampler": k[0], "w": k[1], "order": v} for k, v in orders.items()],
+                "reference_error": [
+                    {"sampler": k[0], "w": k[1], "error": v} for k, v in ref_error.items()
+                ],
+                "grids": grids,
+                "command": " ".join(
+                    [
+                        "python verification/sampler_error.py",
+                        *(sys.argv[1:] if argv is None else argv),
+                    ]
+                ),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     sampler_error_figure(res, out / "sampler_error.png")
     print(res.table())
 

@@ -63,28 +63,46 @@ def main(argv=None):
         return float(np.sqrt(np.mean(np.sum((z - exact.x) ** 2, axis=1))))
 
     def row(solver, tol, times, err, what="endpoint RMS error"):
-        return {"solver": solver, "tol": tol, "t_min": float(min(times)),
-                "t_max": float(max(times)), "evaluations": len(times), "error": err,
-                "error_kind": what}
+        return {
+            "solver": solver,
+            "tol": tol,
+            "t_min": float(min(times)),
+            "t_max": float(max(times)),
+            "evaluations": len(times),
+            "error": err,
+            "error_kind": what,
+        }
 
     rows = []
     grid = torch.tensor([0.0, 1.0], dtype=torch.float64)
     for tol in TOLS:
         rec = Recorder(ExactModule(field, clamp=CLAMP))
-        out = ODESolver(velocity_model=rec).sample(torch.from_numpy(x0), None, method="dopri5",
-                                                   atol=tol, rtol=tol, time_grid=grid)
-        rows.append(row("flow_matching ODESolver.sample dopri5, clamp", tol, rec.times,
-                        rms(out.numpy())))
+        out = ODESolver(velocity_model=rec).sample(
+            torch.from_numpy(x0), None, method="dopri5", atol=tol, rtol=tol, time_grid=grid
+        )
+        rows.append(
+            row("flow_matching ODESolver.sample dopri5, clamp", tol, rec.times, rms(out.numpy()))
+        )
         rec = Recorder(ExactModule(field, clamp=CLAMP))
-        out = torchdiffeq.odeint(lambda t, x: rec(x, t), torch.from_numpy(x0), grid,
-                                 method="dopri5", atol=tol, rtol=tol)[-1]
+        out = torchdiffeq.odeint(
+            lambda t, x: rec(x, t), torch.from_numpy(x0), grid, method="dopri5", atol=tol, rtol=tol
+        )[-1]
         rows.append(row("torchdiffeq dopri5, clamp", tol, rec.times, rms(out.numpy())))
         rec = Recorder(ExactModule(field))
-        out = torchdiffeq.odeint(lambda t, x: rec(x, t), torch.from_numpy(x0), grid,
-                                 method="dopri5", atol=tol, rtol=tol,
-                                 options={"step_t": torch.tensor([1.0], dtype=torch.float64)})[-1]
-        rows.append(row("torchdiffeq dopri5, step_t=[1] (control, strict)", tol, rec.times,
-                        rms(out.numpy())))
+        out = torchdiffeq.odeint(
+            lambda t, x: rec(x, t),
+            torch.from_numpy(x0),
+            grid,
+            method="dopri5",
+            atol=tol,
+            rtol=tol,
+            options={"step_t": torch.tensor([1.0], dtype=torch.float64)},
+        )[-1]
+        rows.append(
+            row(
+                "torchdiffeq dopri5, step_t=[1] (control, strict)", tol, rec.times, rms(out.numpy())
+            )
+        )
         strict = ExactModule(field)
         for method in ("RK45", "DOP853"):
             times = []
@@ -92,33 +110,61 @@ def main(argv=None):
             def rhs(t, z):
                 times.append(float(t))
                 return strict(torch.from_numpy(z.reshape(n, 2)), t).numpy().ravel()
+
             sol = solve_ivp(rhs, (0.0, 1.0), x0.ravel(), method=method, rtol=tol, atol=tol)
-            rows.append(row(f"scipy solve_ivp {method} (strict)", tol, times,
-                            rms(sol.y[:, -1].reshape(n, 2))))
+            rows.append(
+                row(
+                    f"scipy solve_ivp {method} (strict)",
+                    tol,
+                    times,
+                    rms(sol.y[:, -1].reshape(n, 2)),
+                )
+            )
         rec = Recorder(ExactModule(path.field(None), clamp=CLAMP))
         _, logp = ODESolver(velocity_model=rec).compute_likelihood(
-            torch.from_numpy(x1), lambda z: -0.5 * (z ** 2).sum(1) - np.log(2 * np.pi),
-            step_size=None, method="dopri5", atol=tol, rtol=tol,
-            time_grid=torch.tensor([1.0, 0.0], dtype=torch.float64), exact_divergence=True)
-        rows.append(row("flow_matching compute_likelihood dopri5, clamp", tol, rec.times,
-                        float(np.max(np.abs(logp.detach().numpy() - log_p1))),
-                        "max |log p - log p_1|"))
+            torch.from_numpy(x1),
+            lambda z: -0.5 * (z**2).sum(1) - np.log(2 * np.pi),
+            step_size=None,
+            method="dopri5",
+            atol=tol,
+            rtol=tol,
+            time_grid=torch.tensor([1.0, 0.0], dtype=torch.float64),
+            exact_divergence=True,
+        )
+        rows.append(
+            row(
+                "flow_matching compute_likelihood dopri5, clamp",
+                tol,
+                rec.times,
+                float(np.max(np.abs(logp.detach().numpy() - log_p1))),
+                "max |log p - log p_1|",
+            )
+        )
         print(rows[-6:], flush=True)
 
-    lines = ["| solver | rtol = atol | t evaluated | past the end | evaluations | error |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| solver | rtol = atol | t evaluated | past the end | evaluations | error |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         past = max(0.0, r["t_max"] - 1.0, -r["t_min"])
-        lines.append(f"| {r['solver']} | {r['tol']:.0e} | [{r['t_min']:.4f}, {r['t_max']:.4f}] | "
-                     f"{past:.3g} | {r['evaluations']} | {r['error']:.2e} ({r['error_kind']}) |")
+        lines.append(
+            f"| {r['solver']} | {r['tol']:.0e} | [{r['t_min']:.4f}, {r['t_max']:.4f}] | "
+            f"{past:.3g} | {r['evaluations']} | {r['error']:.2e} ({r['error_kind']}) |"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = " ".join(["python verification/solver_overshoot.py",
-                    *(sys.argv[1:] if argv is None else argv)])
+    cmd = " ".join(
+        ["python verification/solver_overshoot.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     (out / "solver_overshoot.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "solver_overshoot.json").write_text(json.dumps(
-        {"rows": rows, "n": n, "clamp": CLAMP, "reference_error": exact.error,
-         "command": cmd}, indent=1), encoding="utf-8")
+    (out / "solver_overshoot.json").write_text(
+        json.dumps(
+            {"rows": rows, "n": n, "clamp": CLAMP, "reference_error": exact.error, "command": cmd},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     print("\n".join(lines))
 
 

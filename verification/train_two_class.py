@@ -39,8 +39,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-samples", action="store_true", help="skip the sample-level comparison")
     p.add_argument("--json", default=None, help="write the curve and report here")
     args = p.parse_args(argv)
-    kwargs = {k: getattr(args, k) for k in ("steps", "batch", "width", "depth", "n_freqs", "warmup",
-                                             "lr", "lr_final") if getattr(args, k) is not None}
+    kwargs = {
+        k: getattr(args, k)
+        for k in ("steps", "batch", "width", "depth", "n_freqs", "warmup", "lr", "lr_final")
+        if getattr(args, k) is not None
+    }
     path = GMMPath(problem("two-class-2d"), "linear")
     t_eval = np.round(np.arange(0.05, 0.951, 0.05), 10)
     eval_seconds = [0.0, 0.0]  # wall, CPU
@@ -50,28 +53,52 @@ def main(argv=None) -> int:
         f = field_errors(path, model, t_grid=t_eval, n=2000, seed=123)
         eval_seconds[0] += time.perf_counter() - start
         eval_seconds[1] += time.process_time() - cpu
-        return dict(cond_err=mean_over(f["t"], f["conditional"]),
-                    uncond_err=mean_over(f["t"], f["unconditional"]))
+        return dict(
+            cond_err=mean_over(f["t"], f["conditional"]),
+            uncond_err=mean_over(f["t"], f["unconditional"]),
+        )
 
     settings = dict(DEFAULTS, **kwargs)
-    print(f"settings: {settings}, dtype={args.dtype}, seed={args.seed}, "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}", flush=True)
+    print(
+        f"settings: {settings}, dtype={args.dtype}, seed={args.seed}, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}",
+        flush=True,
+    )
     load0 = os.getloadavg()
-    res = train_cfg("two-class-2d", seed=args.seed, dtype=args.dtype, progress=True,
-                    eval_fn=eval_fn, eval_every=args.eval_every, **kwargs)
+    res = train_cfg(
+        "two-class-2d",
+        seed=args.seed,
+        dtype=args.dtype,
+        progress=True,
+        eval_fn=eval_fn,
+        eval_every=args.eval_every,
+        **kwargs,
+    )
     train_seconds = res.seconds - eval_seconds[0]
     train_cpu = res.cpu_seconds - eval_seconds[1]
-    print(f"\ntraining: {res.losses.size} steps in {train_seconds:.1f} s wall, {train_cpu:.1f} s CPU "
-          f"(excluding {eval_seconds[0]:.1f} s wall of curve evaluation), "
-          f"{1e3 * train_seconds / res.losses.size:.2f} ms/step wall, "
-          f"{1e3 * train_cpu / res.losses.size:.2f} ms/step CPU; load average before/after: "
-          f"{load0} / {os.getloadavg()}")
+    print(
+        f"\ntraining: {res.losses.size} steps in {train_seconds:.1f} s wall, {train_cpu:.1f} s CPU "
+        f"(excluding {eval_seconds[0]:.1f} s wall of curve evaluation), "
+        f"{1e3 * train_seconds / res.losses.size:.2f} ms/step wall, "
+        f"{1e3 * train_cpu / res.losses.size:.2f} ms/step CPU; load average before/after: "
+        f"{load0} / {os.getloadavg()}"
+    )
     print("curve (step, seconds incl. eval, mean conditional rel. error, mean unconditional):")
     for h in res.history:
-        print(f"  {h['step']:6d} {h['seconds']:7.1f} s  cond {h['cond_err']:.4f}  "
-              f"uncond {h['uncond_err']:.4f}")
-    report = compare(path, res.model, ws=(1.0, 3.0), n_field=4000, n_samples=2000, steps=50,
-                     seed=7, samples=not args.no_samples)
+        print(
+            f"  {h['step']:6d} {h['seconds']:7.1f} s  cond {h['cond_err']:.4f}  "
+            f"uncond {h['uncond_err']:.4f}"
+        )
+    report = compare(
+        path,
+        res.model,
+        ws=(1.0, 3.0),
+        n_field=4000,
+        n_samples=2000,
+        steps=50,
+        seed=7,
+        samples=not args.no_samples,
+    )
     print()
     print(report.to_text())
     final = res.history[-1]["cond_err"]
@@ -82,14 +109,25 @@ def main(argv=None) -> int:
     first = next((h for h in res.history if h["cond_err"] <= 0.05), None)
     if first is not None:
         print(f"first curve point with mean conditional error <= 0.05: step {first['step']}")
-    print(f"\nCHECK time min(wall {train_seconds:.1f} s, CPU {train_cpu:.1f} s) <= 60 s: "
-          f"{'PASS' if ok_time else 'FAIL'}; mean conditional error {final:.4f} "
-          f"(sqrt {final ** 0.5:.4f}) <= 0.05: {'PASS' if ok_err else 'FAIL'}")
+    print(
+        f"\nCHECK time min(wall {train_seconds:.1f} s, CPU {train_cpu:.1f} s) <= 60 s: "
+        f"{'PASS' if ok_time else 'FAIL'}; mean conditional error {final:.4f} "
+        f"(sqrt {final**0.5:.4f}) <= 0.05: {'PASS' if ok_err else 'FAIL'}"
+    )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(settings=settings, train_seconds=train_seconds, train_cpu_seconds=train_cpu,
-                           history=res.history, report=report.to_dict(),
-                           losses_every_100=res.losses[::100].tolist()), fh, indent=1)
+            json.dump(
+                dict(
+                    settings=settings,
+                    train_seconds=train_seconds,
+                    train_cpu_seconds=train_cpu,
+                    history=res.history,
+                    report=report.to_dict(),
+                    losses_every_100=res.losses[::100].tolist(),
+                ),
+                fh,
+                indent=1,
+            )
     return 0 if (ok_time and ok_err) else 1
 
 

@@ -27,23 +27,45 @@ ROOT = Path(__file__).resolve().parents[2]
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "site"), help="output folder (default: site/)")
-    p.add_argument("--fast", action="store_true",
-                   help="the coarse interactive page (3 weights x 6 times), computed in seconds")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="the coarse interactive page (3 weights x 6 times), computed in seconds",
+    )
     p.add_argument("--serve", action="store_true", help="serve the built site on --port")
     p.add_argument("--port", type=int, default=8000)
     args = p.parse_args(argv)
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1",
-               REFCFG_SITE_INTERACTIVE="fast" if args.fast else "full",
-               PYTHONPATH=os.pathsep.join([str(ROOT)] + [x for x in os.environ.get("PYTHONPATH", "")
-                                                         .split(os.pathsep) if x]))
+    env = dict(
+        os.environ,
+        NO_MKDOCS_2_WARNING="1",
+        REFCFG_SITE_INTERACTIVE="fast" if args.fast else "full",
+        PYTHONPATH=os.pathsep.join(
+            [str(ROOT)] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x]
+        ),
+    )
     out = Path(args.out).resolve()
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
-                          "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
-                         cwd=ROOT, env=env)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--clean",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     if res.returncode != 0:
-        print(f"build_site: error: mkdocs build --strict failed (exit {res.returncode})",
-              file=sys.stderr)
+        print(
+            f"build_site: error: mkdocs build --strict failed (exit {res.returncode})",
+            file=sys.stderr,
+        )
         return 1
     print(f"site built in {time.perf_counter() - t0:.1f} s: open {out / 'index.html'}")
     if args.serve:

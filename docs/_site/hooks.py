@@ -49,15 +49,22 @@ log = logging.getLogger("mkdocs.hooks.refcfg")
 # third-party files of the site, from the npm registry at build time (name, version, sha512 of the
 # tarball as npm's "integrity" gives it, files under package/ to copy, folder of the site)
 VENDOR = [
-    ("katex", "0.19.1",
-     "jG8uKntjSEcm2EpQOh0XturpPuuC9r3Sq5HLHdsFdWZT27E672SF19QEi+of0/YeOy15lDgRhKvr5614uRrEfA==",
-     r"dist/(katex\.min\.js|katex\.min\.css|contrib/auto-render\.min\.js|fonts/[^/]+\.woff2)",
-     "assets/katex"),
+    (
+        "katex",
+        "0.19.1",
+        "jG8uKntjSEcm2EpQOh0XturpPuuC9r3Sq5HLHdsFdWZT27E672SF19QEi+of0/YeOy15lDgRhKvr5614uRrEfA==",
+        r"dist/(katex\.min\.js|katex\.min\.css|contrib/auto-render\.min\.js|fonts/[^/]+\.woff2)",
+        "assets/katex",
+    ),
     # the offline plugin's polyfill for the search worker on file:// (mkdocs.yml extra.polyfills
     # names this copy; the plugin would otherwise add a CDN address)
-    ("iframe-worker", "1.0.4",
-     "roeaaI+Lg1LJNfgpCjoRe/+WzEjy9+Z08LoEvu85MCPbBjwm+qXz8Ag5U05lHa6V1CysZyGzE0SOkAtSUA5q7Q==",
-     r"shim/(index\.js)", "assets/iframe-worker"),
+    (
+        "iframe-worker",
+        "1.0.4",
+        "roeaaI+Lg1LJNfgpCjoRe/+WzEjy9+Z08LoEvu85MCPbBjwm+qXz8Ag5U05lHa6V1CysZyGzE0SOkAtSUA5q7Q==",
+        r"shim/(index\.js)",
+        "assets/iframe-worker",
+    ),
 ]
 
 README_PAGE = "readme.md"
@@ -73,6 +80,7 @@ def _root(config) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- nav
+
 
 def _nav_pages(nav) -> set[str]:
     found = set()
@@ -103,9 +111,11 @@ def _reference_page(init: Path) -> str:
             for alias in node.names:
                 name = alias.asname or alias.name
                 if (init.parent / f"{name}.py").exists() and node.module != name:
-                    text += (f"\n`{pkg}.{name}` is `{pkg}.{node.module}.{alias.name}` (the module "
-                             f"`{pkg}.{name}` is documented above):\n\n"
-                             f"::: {pkg}.{node.module}.{alias.name}\n")
+                    text += (
+                        f"\n`{pkg}.{name}` is `{pkg}.{node.module}.{alias.name}` (the module "
+                        f"`{pkg}.{name}` is documented above):\n\n"
+                        f"::: {pkg}.{node.module}.{alias.name}\n"
+                    )
     return text
 
 
@@ -126,8 +136,11 @@ def on_config(config):
         folder = parts[0] if len(parts) > 1 else ""
         # a folder is a section when it is one (an index page, or the labs); other folders hold
         # pages that their parent page links to (e.g. generated tables)
-        if folder and folder != "labs" and not any((docs / folder / n).exists()
-                                                   for n in ("index.md", "README.md")):
+        if (
+            folder
+            and folder != "labs"
+            and not any((docs / folder / n).exists() for n in ("index.md", "README.md"))
+        ):
             continue
         sections.setdefault(folder, []).append(rel)
     # a subpackage with an __all__ and no reference page gets a generated one (reference/NAME.md:
@@ -135,8 +148,11 @@ def on_config(config):
     _state["reference"] = {}
     for init in sorted((root / "refcfg").glob("*/__init__.py")):
         name = init.parent.name
-        if (not name.startswith("_") and re.search(r"^__all__\s*=", init.read_text(encoding="utf-8"), re.M)
-                and not (docs / "reference" / f"{name}.md").exists()):
+        if (
+            not name.startswith("_")
+            and re.search(r"^__all__\s*=", init.read_text(encoding="utf-8"), re.M)
+            and not (docs / "reference" / f"{name}.md").exists()
+        ):
             _state["reference"][f"reference/{name}.md"] = _reference_page(init)
     if config.nav is None:
         return config
@@ -160,6 +176,7 @@ def on_config(config):
 
 # ---------------------------------------------------------------------------------------- vendor
 
+
 def _tarball(root: Path, name: str, version: str, sha512: str) -> bytes:
     """The npm tarball NAME-VERSION.tgz: from REFCFG_SITE_VENDOR (a folder of ``npm pack``
     tarballs, for builds without network), else the cache build/site-vendor/, else the registry;
@@ -171,7 +188,9 @@ def _tarball(root: Path, name: str, version: str, sha512: str) -> bytes:
     if given:
         source = Path(given) / fname
         if not source.is_file():
-            raise PluginError(f"REFCFG_SITE_VENDOR={given} has no {fname} (npm pack {name}@{version})")
+            raise PluginError(
+                f"REFCFG_SITE_VENDOR={given} has no {fname} (npm pack {name}@{version})"
+            )
         data = source.read_bytes()
     elif cache.is_file():
         source, data = cache, cache.read_bytes()
@@ -181,11 +200,15 @@ def _tarball(root: Path, name: str, version: str, sha512: str) -> bytes:
             with urllib.request.urlopen(url, timeout=60) as r:
                 source, data = url, r.read()
         except OSError as exc:
-            raise PluginError(f"cannot fetch {url} ({exc}); without network, set REFCFG_SITE_VENDOR "
-                              f"to a folder holding {fname} (npm pack {name}@{version})") from None
+            raise PluginError(
+                f"cannot fetch {url} ({exc}); without network, set REFCFG_SITE_VENDOR "
+                f"to a folder holding {fname} (npm pack {name}@{version})"
+            ) from None
     digest = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if digest != sha512:
-        raise PluginError(f"{source}: sha512 {digest} is not the pinned {sha512} of {name} {version}")
+        raise PluginError(
+            f"{source}: sha512 {digest} is not the pinned {sha512} of {name} {version}"
+        )
     if source == url:
         _write_atomic(cache, data)
     return data
@@ -215,8 +238,11 @@ def _vendor_files(config) -> list[File]:
             for member in tar.getmembers():
                 m = wanted.match(member.name)
                 if m and member.isfile():
-                    found.append(File.generated(config, f"{dest}/{m.group(1)}",
-                                                content=tar.extractfile(member).read()))
+                    found.append(
+                        File.generated(
+                            config, f"{dest}/{m.group(1)}", content=tar.extractfile(member).read()
+                        )
+                    )
         if not found:
             raise PluginError(f"{name} {version}: no file of the tarball matches {pattern}")
         out += found
@@ -224,6 +250,7 @@ def _vendor_files(config) -> list[File]:
 
 
 # ---------------------------------------------------------------------------------------- interactive
+
 
 def _interactive_html(root: Path) -> str:
     mode = os.environ.get("REFCFG_SITE_INTERACTIVE", "full")
@@ -242,19 +269,30 @@ def _interactive_html(root: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".interactive-") as work:
         tmp = Path(work) / "page.html"
-        code = ("import sys, refcfg\nfrom refcfg.plotting import interactive\n"
-                "path = refcfg.GMMPath(refcfg.problem('two-class-2d'))\n"
-                "interactive.write_page(sys.argv[1], path, 0, fast=sys.argv[2] == 'fast', seed=0, "
-                "problem='two-class-2d')\n")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-        res = subprocess.run([sys.executable, "-c", code, str(tmp), mode], cwd=root, env=env,
-                             capture_output=True, text=True)
+        code = (
+            "import sys, refcfg\nfrom refcfg.plotting import interactive\n"
+            "path = refcfg.GMMPath(refcfg.problem('two-class-2d'))\n"
+            "interactive.write_page(sys.argv[1], path, 0, fast=sys.argv[2] == 'fast', seed=0, "
+            "problem='two-class-2d')\n"
+        )
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code, str(tmp), mode],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise PluginError(f"the interactive page failed:\n{res.stderr[-3000:]}")
         html = tmp.read_text(encoding="utf-8")
         os.replace(tmp, cache)
-    for old in folder.glob(f"interactive-{mode}-*.html"):   # pages of older sources
+    for old in folder.glob(f"interactive-{mode}-*.html"):  # pages of older sources
         if old != cache:
             old.unlink(missing_ok=True)
     return html
@@ -311,13 +349,13 @@ def _rewrite_links(text: str, src_uri: str) -> str:
             return m.group(0)
         repo_path = posixpath.normpath(posixpath.join(posixpath.dirname(origin), target))
         if repo_path.startswith("docs/"):
-            site_path = repo_path[len("docs/"):]
+            site_path = repo_path[len("docs/") :]
         elif repo_path == "README.md":
             site_path = README_PAGE
         elif (root / repo_path).is_file() and not repo_path.startswith(".."):
             site_path = f"{REPO_COPIES}/{repo_path}"
         else:
-            return m.group(0)     # left as written: mkdocs reports it
+            return m.group(0)  # left as written: mkdocs reports it
         new = posixpath.relpath(site_path, here or ".")
         if new == target:
             return m.group(0)
@@ -327,6 +365,7 @@ def _rewrite_links(text: str, src_uri: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- files
+
 
 def on_files(files, config):
     root = _state["root"]
@@ -343,12 +382,16 @@ def on_files(files, config):
     wanted = set()
     for src_uri, text in pages:
         for _, repo_path in _link_targets(text, _origin(src_uri)):
-            if (not repo_path.startswith(("docs/", "..")) and repo_path != "README.md"
-                    and (root / repo_path).is_file()):
+            if (
+                not repo_path.startswith(("docs/", ".."))
+                and repo_path != "README.md"
+                and (root / repo_path).is_file()
+            ):
                 wanted.add(repo_path)
     for repo_path in sorted(wanted):
-        files.append(File.generated(config, f"{REPO_COPIES}/{repo_path}",
-                                    abs_src_path=str(root / repo_path)))
+        files.append(
+            File.generated(config, f"{REPO_COPIES}/{repo_path}", abs_src_path=str(root / repo_path))
+        )
     return files
 
 
@@ -363,10 +406,13 @@ def _lab_cells(text: str) -> str:
     def fix(m):
         lang, meta, body = m.group(1), m.group(2) or "", m.group(3)
         if "solution" in meta:
-            inner = "".join("    " + line if line.strip() else line
-                            for line in f"```{lang}\n{body}```\n".splitlines(True))
+            inner = "".join(
+                "    " + line if line.strip() else line
+                for line in f"```{lang}\n{body}```\n".splitlines(True)
+            )
             return f'??? success "Solution"\n\n{inner}'
         return f"```{lang}\n{body}```"
+
     return _FENCE.sub(fix, text)
 
 
@@ -383,7 +429,10 @@ _DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
 
 def _table_math(markdown: str) -> str:
     def row(m):
-        return _DOLLAR_MATH.sub(lambda k: "$" + k.group(1).replace("|", r"\vert ") + "$", m.group(0))
+        return _DOLLAR_MATH.sub(
+            lambda k: "$" + k.group(1).replace("|", r"\vert ") + "$", m.group(0)
+        )
+
     return _TABLE_ROW.sub(row, markdown)
 
 
@@ -402,6 +451,7 @@ _ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):<code>(~?)([^<]*
 
 
 def on_page_content(html, page, config, files):
-    return _ROLE.sub(lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>",
-                     html)
-
+    return _ROLE.sub(
+        lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>",
+        html,
+    )

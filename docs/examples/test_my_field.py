@@ -36,9 +36,11 @@ def params(mix, y):
     if y >= 0:
         g = mix.classes[y]
         return g.weights, g.means, g.covs
-    return (np.concatenate([p * g.weights for p, g in zip(mix.class_probs, mix.classes)]),
-            np.concatenate([g.means for g in mix.classes]),
-            np.concatenate([g.covs for g in mix.classes]))
+    return (
+        np.concatenate([p * g.weights for p, g in zip(mix.class_probs, mix.classes)]),
+        np.concatenate([g.means for g in mix.classes]),
+        np.concatenate([g.covs for g in mix.classes]),
+    )
 
 
 def my_cfg_velocity(mix, x, t, y, w):
@@ -59,6 +61,7 @@ MIX = refcfg.problem("two-class-2d")
 def field(mix, w=1.0):
     """Adapt to refcfg's signature fn(x (N, d), t (N,), y (N,)) -> (N, d); check_field calls it with
     one time per call. NULL labels (-1) are the unconditional field."""
+
     def fn(x, t, y):
         tv = float(t[0])
         out = np.empty_like(x)
@@ -68,6 +71,7 @@ def field(mix, w=1.0):
         if (~null).any():
             out[~null] = my_cfg_velocity(mix, x[~null], tv, y[~null], w)
         return out
+
     return fn
 
 
@@ -77,13 +81,22 @@ def test_conditional_and_unconditional_velocity():
 
 
 def test_cfg_velocity_w3():
-    report = assert_field_matches(field(MIX, w=3.0), problem="two-class-2d", kind="velocity",
-                                  w=3.0, rtol=1e-8)
+    report = assert_field_matches(
+        field(MIX, w=3.0), problem="two-class-2d", kind="velocity", w=3.0, rtol=1e-8
+    )
     print(report)  # per-time errors, visible with pytest -s
 
 
 @settings(max_examples=10, deadline=None)
 @given(mix=labeled_gmms(d=2, n_classes=2), w=guidance_weights(0.0, 5.0))
 def test_cfg_velocity_on_random_mixtures(mix, w):
-    assert_field_matches(field(mix, w), problem=mix, kind="velocity", w=w, n=8,
-                         times=[0.0, 0.3, 0.7, 1.0], rtol=1e-7, atol=1e-9)
+    assert_field_matches(
+        field(mix, w),
+        problem=mix,
+        kind="velocity",
+        w=w,
+        n=8,
+        times=[0.0, 0.3, 0.7, 1.0],
+        rtol=1e-7,
+        atol=1e-9,
+    )

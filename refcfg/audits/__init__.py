@@ -17,8 +17,12 @@ from ._report import AuditResult, Check, LibraryMissing
 
 __all__ = ["AUDITS", "run_audit", "AuditResult", "Check", "LibraryMissing"]
 
-AUDITS = {"flow-matching": "flow_matching", "diffusers-dit": "dit",
-          "ddpm-pytorch": "ddpm_pytorch", "k-diffusion": "kdiffusion"}
+AUDITS = {
+    "flow-matching": "flow_matching",
+    "diffusers-dit": "dit",
+    "ddpm-pytorch": "ddpm_pytorch",
+    "k-diffusion": "kdiffusion",
+}
 """Audit name -> module of ``refcfg.audits``."""
 
 

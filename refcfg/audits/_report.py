@@ -10,8 +10,15 @@ import numpy as np
 
 from ..experiments._common import format_table
 
-__all__ = ["Check", "AuditResult", "LibraryMissing", "same_noise_endpoint", "fit_order", "max_err",
-           "torch_default_float64"]
+__all__ = [
+    "Check",
+    "AuditResult",
+    "LibraryMissing",
+    "same_noise_endpoint",
+    "fit_order",
+    "max_err",
+    "torch_default_float64",
+]
 
 
 class LibraryMissing(RuntimeError):
@@ -66,15 +73,28 @@ class AuditResult:
         return [c for c in self.checks if not c.passed]
 
     def check_rows(self) -> list[dict]:
-        return [{"kind": c.kind, "check": c.name, "value": c.value, "expected": c.expect,
-                 "result": "PASS" if c.passed else "FAIL"} for c in self.checks]
+        return [
+            {
+                "kind": c.kind,
+                "check": c.name,
+                "value": c.value,
+                "expected": c.expect,
+                "result": "PASS" if c.passed else "FAIL",
+            }
+            for c in self.checks
+        ]
 
     def markdown(self) -> str:
         """Checks table, then every table, as markdown."""
         mode = "fast" if self.fast else "full"
-        out = [f"# Audit {self.name} ({mode} mode, seed {self.seed})", "",
-               f"Result: {'PASS' if self.passed else 'FAIL'} ({len(self.checks)} checks, "
-               f"{len(self.failures())} failed)", "", format_table(self.check_rows())]
+        out = [
+            f"# Audit {self.name} ({mode} mode, seed {self.seed})",
+            "",
+            f"Result: {'PASS' if self.passed else 'FAIL'} ({len(self.checks)} checks, "
+            f"{len(self.failures())} failed)",
+            "",
+            format_table(self.check_rows()),
+        ]
         for name, rows in self.tables.items():
             out += ["", f"## {name}", "", format_table(rows)]
         if self.notes:
@@ -82,9 +102,16 @@ class AuditResult:
         return "\n".join(out)
 
     def to_dict(self) -> dict:
-        d = {"name": self.name, "fast": self.fast, "seed": self.seed, "passed": self.passed,
-             "checks": [dataclasses.asdict(c) for c in self.checks], "tables": self.tables,
-             "notes": self.notes, "series": self.series}
+        d = {
+            "name": self.name,
+            "fast": self.fast,
+            "seed": self.seed,
+            "passed": self.passed,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "tables": self.tables,
+            "notes": self.notes,
+            "series": self.series,
+        }
         return json.loads(json.dumps(d, default=_jsonable))
 
 
@@ -102,11 +129,13 @@ class torch_default_float64:
 
     def __enter__(self):
         import torch
+
         self.old = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
 
     def __exit__(self, *exc):
         import torch
+
         torch.set_default_dtype(self.old)
 
 
@@ -114,14 +143,21 @@ def max_err(a, b) -> float:
     """max |a - b| over all entries (torch tensors or arrays, compared in float64)."""
     a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
     b = b.detach().cpu().numpy() if hasattr(b, "detach") else np.asarray(b)
-    return float(np.max(np.abs(np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1)
-                                - np.asarray(b, dtype=np.float64).reshape(b.shape[0], -1))))
+    return float(
+        np.max(
+            np.abs(
+                np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1)
+                - np.asarray(b, dtype=np.float64).reshape(b.shape[0], -1)
+            )
+        )
+    )
 
 
 def fit_order(steps, errors) -> float:
     """Minus the least-squares slope of log(error) against log(steps)
     (``refcfg.experiments.sampler_error.fit_order``)."""
     from ..experiments.sampler_error import fit_order as _fit
+
     return _fit(steps, errors)
 
 
@@ -130,5 +166,7 @@ def same_noise_endpoint(field, x_start, t_start, t_end=1.0, tol=1e-9):
     (``refcfg.interop.reference.ode_endpoint``: RK4 step doubling until the RMS change is
     <= tol, far below the samplers' errors measured against it)."""
     from ..interop.reference import ode_endpoint
-    return ode_endpoint(field, np.asarray(x_start, dtype=np.float64), float(t_start),
-                        float(t_end), tol=tol).x
+
+    return ode_endpoint(
+        field, np.asarray(x_start, dtype=np.float64), float(t_start), float(t_end), tol=tol
+    ).x

@@ -25,9 +25,12 @@ Y, W = 0, 3.0
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 BACKEND = "numpy"
 
-_SIZES = {True: dict(n=64, steps=(16, 32, 64), n_law=400, law_steps=64, perms=200, ref_tol=1e-8),
-          False: dict(n=1000, steps=(16, 32, 64, 128, 256), n_law=2000, law_steps=128,
-                      perms=500, ref_tol=1e-10)}
+_SIZES = {
+    True: dict(n=64, steps=(16, 32, 64), n_law=400, law_steps=64, perms=200, ref_tol=1e-8),
+    False: dict(
+        n=1000, steps=(16, 32, 64, 128, 256), n_law=2000, law_steps=128, perms=500, ref_tol=1e-10
+    ),
+}
 
 DETERMINISTIC = {"euler": 1, "heun": 2, "dpm_2": 2, "dpmpp_2m": 2, "lms": 4}
 ANCESTRAL = ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral")
@@ -38,11 +41,14 @@ def _sampling():
         import torch  # noqa: F401
 
         from ..interop.kdiffusion import load_sampling
+
         return load_sampling()
     except ImportError as exc:
-        raise LibraryMissing(f"the k-diffusion audit needs torch, k-diffusion, torchsde and "
-                             f"torchdiffeq (pip install --no-deps k-diffusion torchsde "
-                             f"torchdiffeq): {exc}") from None
+        raise LibraryMissing(
+            f"the k-diffusion audit needs torch, k-diffusion, torchsde and "
+            f"torchdiffeq (pip install --no-deps k-diffusion torchsde "
+            f"torchdiffeq): {exc}"
+        ) from None
 
 
 def edm_euler(model, x, sigmas):
@@ -75,10 +81,21 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
     noise = torch.randn(n, 2, dtype=torch.float64, generator=g)
 
     xs = noise * 3.0
-    e = max(max_err(model(xs, torch.full((n,), s, dtype=torch.float64)),
-                    exact(xs, torch.full((n,), s, dtype=torch.float64))) for s in (0.05, 1.0, 20.0))
-    res.check("control", f"CFG wrapper (batched null / class call, cond_scale {W:g}) = the exact "
-              f"CFG denoiser (sigma 0.05, 1, 20)", e, e <= 1e-12, "<= 1e-12")
+    e = max(
+        max_err(
+            model(xs, torch.full((n,), s, dtype=torch.float64)),
+            exact(xs, torch.full((n,), s, dtype=torch.float64)),
+        )
+        for s in (0.05, 1.0, 20.0)
+    )
+    res.check(
+        "control",
+        f"CFG wrapper (batched null / class call, cond_scale {W:g}) = the exact "
+        f"CFG denoiser (sigma 0.05, 1, 20)",
+        e,
+        e <= 1e-12,
+        "<= 1e-12",
+    )
 
     def sigmas(k):
         return K.get_sigmas_karras(k, SIGMA_MIN, SIGMA_MAX, device="cpu").to(torch.float64)
@@ -87,8 +104,9 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
     a = K.sample_euler(model, x_init, sigmas(16), disable=True)
     b = edm_euler(model, x_init, sigmas(16))
     e = max_err(a, b)
-    res.check("control", "sample_euler (16 steps) = EDM's Euler written here", e, e <= 1e-12,
-              "<= 1e-12")
+    res.check(
+        "control", "sample_euler (16 steps) = EDM's Euler written here", e, e <= 1e-12, "<= 1e-12"
+    )
 
     t0, c = library_time(path.schedule, sigma=SIGMA_MAX)
     ref = same_noise_endpoint(path.cfg(Y, W), x_init.numpy() * c, t0, 1.0, tol=z["ref_tol"])
@@ -103,19 +121,28 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
         order = fit_order(z["steps"], errs)
         res.add_series(f"sample_{name}", z["steps"], errs)
         ok = abs(order - nominal) <= 0.5 if name != "lms" else 1.5 <= order <= nominal + 0.5
-        res.check("finding", f"fitted order of sample_{name} (nominal {nominal}) on the Karras "
-                  f"grid, against the exact endpoint from the same start, w = {W:g}", order, ok,
-                  f"{nominal} +- 0.5" if name != "lms" else f"in [1.5, {nominal + 0.5}]")
-    res.tables[f"deterministic samplers: error against the exact ODE endpoint from the same start "
-               f"(sigma_max {SIGMA_MAX:g}, t_start {t0:.6f}, w = {W:g}, n = {n})"] = rows
+        res.check(
+            "finding",
+            f"fitted order of sample_{name} (nominal {nominal}) on the Karras "
+            f"grid, against the exact endpoint from the same start, w = {W:g}",
+            order,
+            ok,
+            f"{nominal} +- 0.5" if name != "lms" else f"in [1.5, {nominal + 0.5}]",
+        )
+    res.tables[
+        f"deterministic samplers: error against the exact ODE endpoint from the same start "
+        f"(sigma_max {SIGMA_MAX:g}, t_start {t0:.6f}, w = {W:g}, n = {n})"
+    ] = rows
 
     # ancestral samplers: which law (two-sample tests against the exact SDE and ODE laws)
     nl = z["n_law"]
     gl = torch.Generator().manual_seed(seed + 1)
     xl = torch.randn(nl, 2, dtype=torch.float64, generator=gl) * SIGMA_MAX
-    refs = {"sde": reference_samples(path, nl, Y, W, "sde", seed=seed + 2, steps=400),
-            "ode": reference_samples(path, nl, Y, W, "ode", seed=seed + 3, steps=200),
-            "data": reference_samples(path, nl, Y, 1.0, "data", seed=seed + 4)}
+    refs = {
+        "sde": reference_samples(path, nl, Y, W, "sde", seed=seed + 2, steps=400),
+        "ode": reference_samples(path, nl, Y, W, "ode", seed=seed + 3, steps=200),
+        "data": reference_samples(path, nl, Y, 1.0, "data", seed=seed + 4),
+    }
     rows = []
     for name in ANCESTRAL:
         torch.manual_seed(seed)
@@ -124,14 +151,26 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
         for target, r in refs.items():
             row[f"p vs {target}"] = two_sample_test(x, r, permutations=z["perms"], seed=seed)[1]
         rows.append(row)
-    res.tables[f"ancestral samplers (eta 1, {z['law_steps']} steps, w = {W:g}, n = {nl}): "
-               f"two-sample p-values"] = rows
+    res.tables[
+        f"ancestral samplers (eta 1, {z['law_steps']} steps, w = {W:g}, n = {nl}): "
+        f"two-sample p-values"
+    ] = rows
     worst_sde = min(r["p vs sde"] for r in rows)
-    res.check("finding", "ancestral samplers reach the exact CFG SDE law (smallest p-value)",
-              worst_sde, worst_sde > 0.01, "> 0.01")
+    res.check(
+        "finding",
+        "ancestral samplers reach the exact CFG SDE law (smallest p-value)",
+        worst_sde,
+        worst_sde > 0.01,
+        "> 0.01",
+    )
     worst_data = max(r["p vs data"] for r in rows)
-    res.check("finding", "ancestral samplers do not reach p(x|y) at w = 3 (largest p-value)",
-              worst_data, worst_data <= 0.01, "<= 0.01")
+    res.check(
+        "finding",
+        "ancestral samplers do not reach p(x|y) at w = 3 (largest p-value)",
+        worst_data,
+        worst_data <= 0.01,
+        "<= 0.01",
+    )
 
     # reproducibility: noise from torch's global generator
     sg = sigmas(16)
@@ -142,8 +181,14 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
     torch.manual_seed(1)
     c2 = K.sample_euler_ancestral(model, x_init, sg, disable=True)
     eb, ec = max_err(a, b), max_err(a, c2)
-    res.check("finding", "sample_euler_ancestral draws from torch's global generator: another "
-              "global seed, another result (max difference)", eb, eb > 1e-3, "> 1e-3")
+    res.check(
+        "finding",
+        "sample_euler_ancestral draws from torch's global generator: another "
+        "global seed, another result (max difference)",
+        eb,
+        eb > 1e-3,
+        "> 1e-3",
+    )
     res.check("finding", "the same global seed reproduces it", ec, ec == 0.0, "== 0")
     with warnings.catch_warnings():  # torchsde warns that sigma_min rounds below itself
         warnings.simplefilter("ignore", UserWarning)
@@ -153,6 +198,11 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
         torch.manual_seed(2)
         b = K.sample_euler_ancestral(model, x_init, sg, disable=True, noise_sampler=ns[1])
     eb = max_err(a, b)
-    res.check("finding", "with BrownianTreeNoiseSampler(seed=7) the result does not depend on the "
-              "global seed", eb, eb == 0.0, "== 0")
+    res.check(
+        "finding",
+        "with BrownianTreeNoiseSampler(seed=7) the result does not depend on the global seed",
+        eb,
+        eb == 0.0,
+        "== 0",
+    )
     return res

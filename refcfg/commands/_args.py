@@ -6,13 +6,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["usage", "check_int", "check_out_dir", "check_out_file", "resolve_problem", "skipped_text",
-           "field_bytes", "require_job"]
+__all__ = [
+    "usage",
+    "check_int",
+    "check_out_dir",
+    "check_out_file",
+    "resolve_problem",
+    "skipped_text",
+    "field_bytes",
+    "require_job",
+]
 
 
 def usage(message: str):
     """A UsageError (exit status 2, one line)."""
     from ..cli import UsageError
+
     return UsageError(message)
 
 
@@ -42,8 +51,9 @@ def check_out_dir(out, option: str = "--out") -> Path:
         return out
     base = _nearest_existing(out.absolute())
     if not base.is_dir():
-        raise usage(f"{option} {str(out)!r} cannot be created: {str(base)!r} is a file, not a "
-                    f"directory")
+        raise usage(
+            f"{option} {str(out)!r} cannot be created: {str(base)!r} is a file, not a directory"
+        )
     if not os.access(base, os.W_OK | os.X_OK):
         raise usage(f"{option} {str(out)!r} cannot be created: {str(base)!r} is not writable")
     return out
@@ -96,13 +106,15 @@ def skipped_text(what: str, skipped: dict, total: int) -> str:
     groups: dict[str, list[str]] = {}
     for name, why in skipped.items():
         groups.setdefault(why, []).append(name)
-    return (f"skipped {len(skipped)} of {total} {what}: "
-            + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))
+    return f"skipped {len(skipped)} of {total} {what}: " + "; ".join(
+        f"{', '.join(names)} ({why})" for why, names in groups.items()
+    )
 
 
 def field_bytes(n: int, K: int, d: int) -> float:
     """:func:`refcfg.problems.field_bytes` (imported on call: the parser stays light)."""
     from ..problems import field_bytes as estimate
+
     return estimate(n, K, d)
 
 

@@ -10,19 +10,29 @@ from __future__ import annotations
 import json
 import sys
 
-HELP = "audit other libraries' guidance code (diffusers DiT, ddpm-pytorch, k-diffusion, " \
-       "flow_matching) on the exact model, with controls"
+HELP = (
+    "audit other libraries' guidance code (diffusers DiT, ddpm-pytorch, k-diffusion, "
+    "flow_matching) on the exact model, with controls"
+)
 
 
 def add_parser(subparsers):
     from ..audits import AUDITS
-    p = subparsers.add_parser("audit", help=HELP, description=HELP + ". Writes NAME.md, NAME.json "
-                              "and NAME.png per audit to --out; exit 0 only when every control "
-                              "and finding passed, 1 when one failed, 2 when an audit could not "
-                              "run.")
+
+    p = subparsers.add_parser(
+        "audit",
+        help=HELP,
+        description=HELP + ". Writes NAME.md, NAME.json "
+        "and NAME.png per audit to --out; exit 0 only when every control "
+        "and finding passed, 1 when one failed, 2 when an audit could not "
+        "run.",
+    )
     p.add_argument("name", help=f"one of {', '.join(AUDITS)}, or all")
-    p.add_argument("--fast", action="store_true",
-                   help="small sizes (seconds to a minute per audit; what CI runs)")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="small sizes (seconds to a minute per audit; what CI runs)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="audits", help="output directory (default audits)")
     p.set_defaults(func=run)
@@ -53,8 +63,10 @@ def run(args) -> int:
         if res.series:
             audit_figure(res, out / f"{name}.png")
         n_bad = len(res.failures())
-        print(f"{name}: {'PASS' if res.passed else 'FAIL'} ({len(res.checks)} checks, {n_bad} "
-              f"failed); wrote {out / (name + '.md')}")
+        print(
+            f"{name}: {'PASS' if res.passed else 'FAIL'} ({len(res.checks)} checks, {n_bad} "
+            f"failed); wrote {out / (name + '.md')}"
+        )
         for c in res.failures():
             print(f"  FAIL {c.kind}: {c.name}: {c.value:.4g} (expected {c.expect})")
         if not res.passed:
@@ -62,7 +74,9 @@ def run(args) -> int:
     if failed:
         return 1
     if missing:
-        print(f"refcfg: error: {len(missing)} audit(s) could not run: " + "; ".join(missing),
-              file=sys.stderr)
+        print(
+            f"refcfg: error: {len(missing)} audit(s) could not run: " + "; ".join(missing),
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -17,30 +17,58 @@ def add_parser(subparsers):
     from ..sample_checks import TARGETS
 
     p = subparsers.add_parser(
-        "check-samples", help=HELP, description=HELP + ": p(x|y) at w = 1, refcfg's exact-field "
+        "check-samples",
+        help=HELP,
+        description=HELP + ": p(x|y) at w = 1, refcfg's exact-field "
         "ODE/SDE push-forward for w != 1, or the tilted law. Exit status: 0 pass, 1 fail "
-        "(p <= alpha), 2 usage.")
+        "(p <= alpha), 2 usage.",
+    )
     p.add_argument("file", metavar="FILE.npz", help="NumPy .npz file holding the samples (n, d)")
-    p.add_argument("--key", default=None,
-                   help="array name in the file (default 'samples', or the file's only array)")
-    p.add_argument("--problem", default="two-class-2d",
-                   help="problem name or .toml problem file (default two-class-2d)")
-    p.add_argument("--schedule", default=None, help="schedule of the path (ode/sde targets; "
-                   "default linear)")
-    p.add_argument("--y", default="null", help="class the samples were drawn for, or 'null' for "
-                   "the unconditional law (default null)")
-    p.add_argument("--w", type=float, default=1.0, help="CFG weight the samples were drawn with "
-                   "(w = 1 no guidance; diffusers' guidance_scale; default 1)")
-    p.add_argument("--target", default="data", choices=TARGETS,
-                   help="exact law to test against (default data = p(x|y))")
+    p.add_argument(
+        "--key",
+        default=None,
+        help="array name in the file (default 'samples', or the file's only array)",
+    )
+    p.add_argument(
+        "--problem",
+        default="two-class-2d",
+        help="problem name or .toml problem file (default two-class-2d)",
+    )
+    p.add_argument(
+        "--schedule", default=None, help="schedule of the path (ode/sde targets; default linear)"
+    )
+    p.add_argument(
+        "--y",
+        default="null",
+        help="class the samples were drawn for, or 'null' for the unconditional law (default null)",
+    )
+    p.add_argument(
+        "--w",
+        type=float,
+        default=1.0,
+        help="CFG weight the samples were drawn with "
+        "(w = 1 no guidance; diffusers' guidance_scale; default 1)",
+    )
+    p.add_argument(
+        "--target",
+        default="data",
+        choices=TARGETS,
+        help="exact law to test against (default data = p(x|y))",
+    )
     p.add_argument("--alpha", type=float, default=0.01, help="level of the test (default 0.01)")
     p.add_argument("--n-ref", type=int, default=None, help="reference sample size (default n)")
-    p.add_argument("--permutations", type=int, default=500,
-                   help="permutations of the null (default 500)")
-    p.add_argument("--steps", type=int, default=200,
-                   help="RK4 / Euler-Maruyama steps of the ode / sde reference (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the reference and the "
-                   "permutations (default 0)")
+    p.add_argument(
+        "--permutations", type=int, default=500, help="permutations of the null (default 500)"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=200,
+        help="RK4 / Euler-Maruyama steps of the ode / sde reference (default 200)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the reference and the permutations (default 0)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
     return p
@@ -59,8 +87,9 @@ def _load(path, key):
             if key is None:
                 key = "samples" if "samples" in names else (names[0] if len(names) == 1 else None)
                 if key is None:
-                    raise usage(f"FILE {path!r} has arrays {names} and none is named 'samples': "
-                                f"pass --key")
+                    raise usage(
+                        f"FILE {path!r} has arrays {names} and none is named 'samples': pass --key"
+                    )
             if key not in names:
                 raise usage(f"--key {key!r} is not in {path!r} (arrays: {names})")
             return data.array(key, kinds="fiu", ndim=2, finite=True)
@@ -88,9 +117,18 @@ def run(args) -> int:
     res = resolve_problem(args.problem, args.schedule)
     x = _load(args.file, args.key)
     try:
-        rep = check_samples(x, res.path, y=y, w=args.w, target=args.target, alpha=args.alpha,
-                            n_ref=args.n_ref, permutations=args.permutations, seed=args.seed,
-                            steps=args.steps)
+        rep = check_samples(
+            x,
+            res.path,
+            y=y,
+            w=args.w,
+            target=args.target,
+            alpha=args.alpha,
+            n_ref=args.n_ref,
+            permutations=args.permutations,
+            seed=args.seed,
+            steps=args.steps,
+        )
     except (TypeError, ValueError) as exc:
         raise usage(str(exc).splitlines()[0]) from None
     rep.problem = res.label

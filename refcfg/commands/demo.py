@@ -18,18 +18,20 @@ import contextlib
 import time
 from pathlib import Path
 
-from ._args import (check_int, check_out_dir, field_bytes, require_job, resolve_problem,
-                    skipped_text)
+from ._args import check_int, check_out_dir, field_bytes, require_job, resolve_problem, skipped_text
 
-HELP = ("exact fields, CFG sampling, a learned field, figures and a report on the default problem "
-        "(about 2 minutes)")
+HELP = (
+    "exact fields, CFG sampling, a learned field, figures and a report on the default problem "
+    "(about 2 minutes)"
+)
 
 DESCRIPTION = (
     "Run the main job of refcfg on one problem and write a report: (1) the notes' identities "
     "checked on exact fields, (2) exact CFG sampling at w in 0, 1, 2, 3, 5 scored against p(x|y) "
     "and the tilted law, (3) a short CFG training of an MLP, (4) learned vs exact fields, (5) "
     "figures (PNG and PDF), the interactive page (2-D problems) and report.html / report.md in "
-    "--out. Figures and the page that a problem does not support are skipped and listed.")
+    "--out. Figures and the page that a problem does not support are skipped and listed."
+)
 
 BIG_PROBLEM = 100
 """Components above which --fast warns that the exact fields make the run take about a minute."""
@@ -37,18 +39,29 @@ BIG_PROBLEM = 100
 
 def add_parser(sub):
     p = sub.add_parser("demo", help=HELP, description=DESCRIPTION)
-    p.add_argument("--problem", default="two-class-2d",
-                   help="problem name or .toml file (default two-class-2d)")
-    p.add_argument("--n", type=int, default=4000, help="particles per guidance weight (default 4000)")
+    p.add_argument(
+        "--problem",
+        default="two-class-2d",
+        help="problem name or .toml file (default two-class-2d)",
+    )
+    p.add_argument(
+        "--n", type=int, default=4000, help="particles per guidance weight (default 4000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--out", default="refcfg-demo", help="output directory (default ./refcfg-demo)")
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="steps of the short CFG training (default 6000, 40 with --fast; 0 skips "
-                        "training)")
-    p.add_argument("--fast", action="store_true",
-                   help="small sizes everywhere (N <= 300, 20 sampler steps, 40 training steps, "
-                        "coarse figures as PNG only): seconds on the small built-in problems, "
-                        "minutes on the tree (2032 components)")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="steps of the short CFG training (default 6000, 40 with --fast; 0 skips training)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="small sizes everywhere (N <= 300, 20 sampler steps, 40 training steps, "
+        "coarse figures as PNG only): seconds on the small built-in problems, "
+        "minutes on the tree (2032 components)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -60,6 +73,7 @@ def _section(title: str) -> None:
 def _table(result):
     """A report Table from an experiments Result (dict rows; the title is the caption)."""
     from ..plotting.report import Table
+
     cols = list(result.table[0])
     return Table(cols, [[r[c] for c in cols] for r in result.table], caption=result.title)
 
@@ -86,8 +100,12 @@ def demo_bytes(n: int, fast: bool, mix) -> float:
 
     n = D.sizes(n, fast).n
     K, d = mix.marginal.K, mix.d
-    return (8.0 * n * d * (4 * len(D.DEMO_WS) + 16) + 8.0 * n * K * len(D.DEMO_WS)
-            + 3 * field_bytes(n, K, d) + float(256 << 20))
+    return (
+        8.0 * n * d * (4 * len(D.DEMO_WS) + 16)
+        + 8.0 * n * K * len(D.DEMO_WS)
+        + 3 * field_bytes(n, K, d)
+        + float(256 << 20)
+    )
 
 
 def run(args) -> int:
@@ -98,8 +116,11 @@ def run(args) -> int:
         check_int(args.train_steps, "--train-steps", 0)
     out = check_out_dir(args.out)
     resolved = resolve_problem(args.problem)
-    require_job(demo_bytes(args.n, args.fast, resolved.mixture),
-                f"the demo with --n {args.n} on {resolved.label}", "--n")
+    require_job(
+        demo_bytes(args.n, args.fast, resolved.mixture),
+        f"the demo with --n {args.n} on {resolved.label}",
+        "--n",
+    )
     with _blas_one_thread():
         return _run(args, out, resolved)
 
@@ -116,22 +137,30 @@ def _run(args, out: Path, resolved) -> int:
     path, mix, label = resolved.path, resolved.mixture, resolved.label
     y = 0
     start = time.perf_counter()
-    print(f"refcfg demo: problem {label} ({mix.n_classes} classes, d = {mix.d}, "
-          f"{mix.marginal.K} components), linear schedule, seed {args.seed}, N = {n}"
-          + (" [--fast]" if fast else ""), flush=True)
+    print(
+        f"refcfg demo: problem {label} ({mix.n_classes} classes, d = {mix.d}, "
+        f"{mix.marginal.K} components), linear schedule, seed {args.seed}, N = {n}"
+        + (" [--fast]" if fast else ""),
+        flush=True,
+    )
     slow = mix.marginal.K > BIG_PROBLEM or not fast
     if fast and mix.marginal.K > BIG_PROBLEM:
-        print(f"note: --fast keeps the sizes small, but every field evaluation sums over all "
-              f"{mix.marginal.K} components of {label}: expect one to a few minutes on 2 cores, "
-              f"most of it in the figures (progress below)", flush=True)
+        print(
+            f"note: --fast keeps the sizes small, but every field evaluation sums over all "
+            f"{mix.marginal.K} components of {label}: expect one to a few minutes on 2 cores, "
+            f"most of it in the figures (progress below)",
+            flush=True,
+        )
 
     report = Report(f"refcfg demo: {label}")
-    report.text(f"Problem {label}: {mix.n_classes} classes, d = {mix.d}, "
-                f"{mix.marginal.K} Gaussian components; schedule alpha_t = t, beta_t = 1 - t "
-                f"(t = 0 noise, t = 1 data); CFG u~ = w u(x|y) + (1 - w) u(x|null) (notes eq. 65; "
-                f"Ho-Salimans omega = w - 1). Every number below is reproducible with "
-                f"`refcfg demo --problem {label} --seed {args.seed} --n {args.n}"
-                f"{' --fast' if fast else ''}`.")
+    report.text(
+        f"Problem {label}: {mix.n_classes} classes, d = {mix.d}, "
+        f"{mix.marginal.K} Gaussian components; schedule alpha_t = t, beta_t = 1 - t "
+        f"(t = 0 noise, t = 1 data); CFG u~ = w u(x|y) + (1 - w) u(x|null) (notes eq. 65; "
+        f"Ho-Salimans omega = w - 1). Every number below is reproducible with "
+        f"`refcfg demo --problem {label} --seed {args.seed} --n {args.n}"
+        f"{' --fast' if fast else ''}`."
+    )
 
     _section("1. exact fields: the notes' identities on samples of p_t")
     t1 = _table(D.exact_checks(path, n, args.seed, progress=_step if slow else None))
@@ -142,9 +171,11 @@ def _run(args, out: Path, resolved) -> int:
     t2 = _table(D.cfg_sampling(path, y, n, steps, args.seed, progress=_step))
     print(t2.to_text())
     report.heading("2. CFG with the exact field").table(t2)
-    report.text("w = 1 samples p(x|y) (its distance to p(x|y) is at the noise floor). For w > 1 the "
-                "confidence rises, but the samples do not follow the tilted law p(x|y)^w "
-                "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5.2).")
+    report.text(
+        "w = 1 samples p(x|y) (its distance to p(x|y) is at the noise floor). For w > 1 the "
+        "confidence rises, but the samples do not follow the tilted law p(x|y)^w "
+        "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5.2)."
+    )
 
     model = None
     if sz.train_steps > 0:
@@ -152,16 +183,20 @@ def _run(args, out: Path, resolved) -> int:
         res = D.train(path, sz.train_steps, args.seed, progress)
         model = res.model
         loss, k = res.final_loss(100)
-        print(f"   trained {model!r}\n   {res.losses.size} steps in {res.seconds:.1f} s, "
-              f"final loss (mean of last {k}) {loss:.4f}")
+        print(
+            f"   trained {model!r}\n   {res.losses.size} steps in {res.seconds:.1f} s, "
+            f"final loss (mean of last {k}) {loss:.4f}"
+        )
         out.mkdir(parents=True, exist_ok=True)
         saved = model.save(out / "model.npz")
         print(f"   saved {saved}")
         report.heading("3. A learned CFG field")
-        report.text(f"An MLP ({model.n_params} parameters) trained for {res.losses.size} "
-                    f"steps ({res.seconds:.1f} s) by conditional flow matching with label "
-                    f"dropout eta = 0.1 (notes eq. 66); saved as model.npz "
-                    f"(`refcfg figures --problem {label} --model {saved}`).")
+        report.text(
+            f"An MLP ({model.n_params} parameters) trained for {res.losses.size} "
+            f"steps ({res.seconds:.1f} s) by conditional flow matching with label "
+            f"dropout eta = 0.1 (notes eq. 66); saved as model.npz "
+            f"(`refcfg figures --problem {label} --model {saved}`)."
+        )
         _section("4. learned vs exact")
         fres, sres = D.learned_comparison(path, model, y, n, steps, args.seed)
         ftab, stab = _table(fres), _table(sres)
@@ -176,9 +211,15 @@ def _run(args, out: Path, resolved) -> int:
     fig_dir = out / "figures"
     t0 = time.perf_counter()
     _step(f"figures -> {fig_dir} ...")
-    written = figures.make_figures(fig_dir, path, model=model, seed=args.seed,
-                                   formats=("png",) if fast else ("png", "pdf"), fast=fast,
-                                   progress=progress)
+    written = figures.make_figures(
+        fig_dir,
+        path,
+        model=model,
+        seed=args.seed,
+        formats=("png",) if fast else ("png", "pdf"),
+        fast=fast,
+        progress=progress,
+    )
     _step(f"{len(written)} figure(s) written in {time.perf_counter() - t0:.1f} s")
     skipped = figures.skipped_figures(path, model)
     if "learned_errors" in skipped:
@@ -189,24 +230,34 @@ def _run(args, out: Path, resolved) -> int:
     for name, files in written.items():
         report.figure(files[0], caption=figures.CAPTIONS.get(name, name))
     if skipped:
-        report.text("Not drawn: " + skipped_text("figures", skipped, len(figures.FIGURES))
-                    .removeprefix("skipped ") + ".")
+        report.text(
+            "Not drawn: "
+            + skipped_text("figures", skipped, len(figures.FIGURES)).removeprefix("skipped ")
+            + "."
+        )
     page = None
     if path.d == 2:
         t0 = time.perf_counter()
         _step("interactive page ...")
-        page = interactive.write_page(out / "interactive.html", path, y=y, fast=fast,
-                                      seed=args.seed, problem=label)
+        page = interactive.write_page(
+            out / "interactive.html", path, y=y, fast=fast, seed=args.seed, problem=label
+        )
         _step(f"interactive page written in {time.perf_counter() - t0:.1f} s")
-        report.link("interactive.html", "interactive.html", before="The interactive page ",
-                    after=" (next to this report) shows the exact guided field and CFG samples "
-                          "with sliders for w and t.")
+        report.link(
+            "interactive.html",
+            "interactive.html",
+            before="The interactive page ",
+            after=" (next to this report) shows the exact guided field and CFG samples "
+            "with sliders for w and t.",
+        )
     else:
         _step(f"skipped the interactive page: it needs a 2-D problem, this one has d = {path.d}")
     paths = report.write(out)
     elapsed = time.perf_counter() - start
-    print(f"   figures: {fig_dir}\n   interactive page: "
-          f"{page if page is not None else '(skipped: 2-D problems only)'}\n"
-          f"   report: {paths['markdown']}")
+    print(
+        f"   figures: {fig_dir}\n   interactive page: "
+        f"{page if page is not None else '(skipped: 2-D problems only)'}\n"
+        f"   report: {paths['markdown']}"
+    )
     print(f"\ndone in {elapsed:.1f} s. Open the report:\n{paths['html'].resolve()}")
     return 0

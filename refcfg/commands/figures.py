@@ -19,20 +19,30 @@ DESCRIPTION = (
     "problem), the Gaussian CFG variance, and with --model the learned-vs-exact errors of a trained "
     "CFG model. Figures a problem does not support are skipped and listed. --interactive also "
     "writes a self-contained HTML page with sliders for w and t (2-D problems). For the digits "
-    "problems (digits, digits-gmm) it also draws the digits study's CFG sample grids as 8 x 8 images.")
+    "problems (digits, digits-gmm) it also draws the digits study's CFG sample grids as 8 x 8 images."
+)
 
 
 def add_parser(sub):
     p = sub.add_parser("figures", help=HELP, description=DESCRIPTION)
     p.add_argument("--out", required=True, help="output directory (created)")
-    p.add_argument("--problem", default="two-class-2d",
-                   help="problem name or .toml file (default two-class-2d)")
-    p.add_argument("--model", default=None,
-                   help="a trained CFG model (.npz from `refcfg train` or `refcfg demo`) of the same "
-                        "problem, for the learned-vs-exact figure")
-    p.add_argument("--interactive", action="store_true",
-                   help="also write OUT/interactive.html (2-D problems; sliders for w and t; no "
-                        "server needed)")
+    p.add_argument(
+        "--problem",
+        default="two-class-2d",
+        help="problem name or .toml file (default two-class-2d)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a trained CFG model (.npz from `refcfg train` or `refcfg demo`) of the same "
+        "problem, for the learned-vs-exact figure",
+    )
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="also write OUT/interactive.html (2-D problems; sliders for w and t; no "
+        "server needed)",
+    )
     p.add_argument("--y", type=int, default=0, help="class shown (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--formats", default="png,pdf", help="comma-separated formats (png, pdf, svg)")
@@ -46,8 +56,9 @@ def _load_model(text, path):
     from ..learn.mlp import MLP
 
     if not Path(text).is_file():
-        raise usage(f"--model {text!r} does not exist (train one with `refcfg train` or "
-                    "`refcfg demo`)")
+        raise usage(
+            f"--model {text!r} does not exist (train one with `refcfg train` or `refcfg demo`)"
+        )
     try:
         model = MLP.load(text)
         check_cfg_model(model, path, name="--model")
@@ -66,17 +77,25 @@ def run(args) -> int:
     resolved = resolve_problem(args.problem)
     path = resolved.path
     if not 0 <= args.y < path.n_classes:
-        raise usage(f"--y must be a class of {resolved.label} in 0..{path.n_classes - 1}, got "
-                    f"{args.y}")
+        raise usage(
+            f"--y must be a class of {resolved.label} in 0..{path.n_classes - 1}, got {args.y}"
+        )
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     if args.interactive and path.d != 2:
         raise usage(f"--interactive needs a 2-D problem, {resolved.label} has d = {path.d}")
     model = _load_model(args.model, path) if args.model is not None else None
 
-    try:   # make_figures checks the formats before it draws or writes anything
-        written = figures.make_figures(out, path, model=model, y=args.y, seed=args.seed,
-                                       formats=formats, fast=args.fast,
-                                       progress=False if args.no_progress else True)
+    try:  # make_figures checks the formats before it draws or writes anything
+        written = figures.make_figures(
+            out,
+            path,
+            model=model,
+            y=args.y,
+            seed=args.seed,
+            formats=formats,
+            fast=args.fast,
+            progress=False if args.no_progress else True,
+        )
     except ValueError as exc:
         if str(exc).startswith("formats "):
             raise usage(f"--{str(exc).splitlines()[0]}") from None
@@ -84,17 +103,25 @@ def run(args) -> int:
     if resolved.label in ("digits", "digits-gmm"):
         # real data (d = 64): the digits study's sample grids, drawn as 8 x 8 images
         from ..experiments import run_experiment
+
         result = run_experiment("digits", fast=args.fast, seed=args.seed)
-        written["digits_cfg_samples"] = [result.figure(out / f"digits_cfg_samples.{fmt}")
-                                         for fmt in formats]
+        written["digits_cfg_samples"] = [
+            result.figure(out / f"digits_cfg_samples.{fmt}") for fmt in formats
+        ]
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))
     skipped = figures.skipped_figures(path, model)
     if skipped:
         print(skipped_text("figures", skipped, len(figures.FIGURES)))
     if args.interactive:
-        page = interactive.write_page(out / "interactive.html", path, y=args.y, fast=args.fast,
-                                      seed=args.seed, problem=resolved.label)
+        page = interactive.write_page(
+            out / "interactive.html",
+            path,
+            y=args.y,
+            fast=args.fast,
+            seed=args.seed,
+            problem=resolved.label,
+        )
         print(f"interactive page: {page}")
     print(f"figures written to {out.resolve()}")
     return 0

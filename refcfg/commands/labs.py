@@ -20,7 +20,8 @@ DESCRIPTION = (
     "the score, guidance, what guidance does) to --out as Jupyter notebooks: every exercise is a "
     "function to write, followed by a grader call that compares it with the exact field and names "
     "the mistake. --solutions also writes the full labs to OUT/solutions. Needs jupytext and "
-    "nbformat (pip install 'refcfg[labs]').")
+    "nbformat (pip install 'refcfg[labs]')."
+)
 
 # write_labs' argument -> this command's option, for its error messages ("labs: ..." -> "--lab: ...")
 _OPTIONS = {"formats": "--format", "labs": "--lab", "source": "--source", "out": "--out"}
@@ -29,15 +30,28 @@ _OPTIONS = {"formats": "--format", "labs": "--lab", "source": "--source", "out":
 def add_parser(sub):
     p = sub.add_parser("labs", help=HELP, description=DESCRIPTION)
     p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--lab", type=int, action="append", default=None, metavar="N",
-                   help="only lab N (repeatable; default: every lab)")
-    p.add_argument("--format", default="ipynb",
-                   help="comma-separated formats among ipynb, md (default ipynb)")
-    p.add_argument("--solutions", action="store_true",
-                   help="also write the labs with their solutions to OUT/solutions")
-    p.add_argument("--source", default=None,
-                   help="folder of the lab sources NN-name.md (default: docs/labs of a source "
-                        "checkout, or the copy installed with refcfg)")
+    p.add_argument(
+        "--lab",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="only lab N (repeatable; default: every lab)",
+    )
+    p.add_argument(
+        "--format", default="ipynb", help="comma-separated formats among ipynb, md (default ipynb)"
+    )
+    p.add_argument(
+        "--solutions",
+        action="store_true",
+        help="also write the labs with their solutions to OUT/solutions",
+    )
+    p.add_argument(
+        "--source",
+        default=None,
+        help="folder of the lab sources NN-name.md (default: docs/labs of a source "
+        "checkout, or the copy installed with refcfg)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing notebooks")
     p.set_defaults(func=run)
 
@@ -48,14 +62,21 @@ def run(args) -> int:
         import jupytext  # noqa: F401
         import nbformat  # noqa: F401
     except ImportError as exc:
-        raise usage(f"labs needs jupytext and nbformat (pip install 'refcfg[labs]'): {exc}; "
-                    f"nothing written") from None
+        raise usage(
+            f"labs needs jupytext and nbformat (pip install 'refcfg[labs]'): {exc}; nothing written"
+        ) from None
     from ..labs.student import write_labs
 
     formats = tuple(f.strip() for f in str(args.format).split(",") if f.strip())
     try:
-        written = write_labs(out, solutions=args.solutions, formats=formats, source=args.source,
-                             labs=args.lab, force=args.force)
+        written = write_labs(
+            out,
+            solutions=args.solutions,
+            formats=formats,
+            source=args.source,
+            labs=args.lab,
+            force=args.force,
+        )
     except (ValueError, TypeError) as exc:
         raise usage(_option_message(str(exc))) from None
     for path in written:

@@ -14,8 +14,11 @@ HELP = "reproduce a verification result: print its table, write its figure"
 def add_parser(subparsers):
     from ..experiments import EXPERIMENTS
 
-    p = subparsers.add_parser("reproduce", help=HELP, description=HELP + ". Results: "
-                              + ", ".join(EXPERIMENTS) + " (or 'all').")
+    p = subparsers.add_parser(
+        "reproduce",
+        help=HELP,
+        description=HELP + ". Results: " + ", ".join(EXPERIMENTS) + " (or 'all').",
+    )
     p.add_argument("name", metavar="NAME", help="result name, or 'all'")
     p.add_argument("--fast", action="store_true", help="the small variant used by the tests")
     p.add_argument("--out", default=".", help="directory for the figure (default: current)")

@@ -23,40 +23,67 @@ def add_parser(subparsers):
     from ..learn.train import DEFAULTS as D  # light: NumPy only
 
     p = subparsers.add_parser(
-        "train", help=HELP, description=HELP + ". Saves OUT (the CFG model), and with --classifier "
-        "/ --unconditional OUT-classifier.npz / OUT-uncond.npz next to it.")
-    p.add_argument("--problem", default="two-class-2d",
-                   help="problem name or .toml problem file (default two-class-2d)")
+        "train",
+        help=HELP,
+        description=HELP + ". Saves OUT (the CFG model), and with --classifier "
+        "/ --unconditional OUT-classifier.npz / OUT-uncond.npz next to it.",
+    )
+    p.add_argument(
+        "--problem",
+        default="two-class-2d",
+        help="problem name or .toml problem file (default two-class-2d)",
+    )
     p.add_argument("--schedule", default="linear", help="schedule name (default linear)")
-    p.add_argument("--out", default="refcfg-model.npz", help="output file (default refcfg-model.npz)")
+    p.add_argument(
+        "--out", default="refcfg-model.npz", help="output file (default refcfg-model.npz)"
+    )
     p.add_argument("--steps", type=int, default=None, help=f"training steps (default {D['steps']})")
     p.add_argument("--batch", type=int, default=None, help=f"batch size (default {D['batch']})")
-    p.add_argument("--lr", type=float, default=None, help=f"peak Adam learning rate (default {D['lr']:g})")
-    p.add_argument("--width", type=int, default=None, help=f"hidden units per layer (default {D['width']})")
+    p.add_argument(
+        "--lr", type=float, default=None, help=f"peak Adam learning rate (default {D['lr']:g})"
+    )
+    p.add_argument(
+        "--width", type=int, default=None, help=f"hidden units per layer (default {D['width']})"
+    )
     p.add_argument("--depth", type=int, default=None, help=f"hidden layers (default {D['depth']})")
-    p.add_argument("--eta", type=float, default=0.1,
-                   help=f"probability of the null label in [0, 1] (label dropout, default "
-                        f"{D['eta']:g})")
+    p.add_argument(
+        "--eta",
+        type=float,
+        default=0.1,
+        help=f"probability of the null label in [0, 1] (label dropout, default {D['eta']:g})",
+    )
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--classifier", action="store_true", help="also train a noisy classifier")
-    p.add_argument("--plain-classifier", action="store_true",
-                   help="train the classifier with plain logits f(x, t) instead of the default "
-                        "log p(y) + alpha_t f(x, t) (see docs/learning.md)")
-    p.add_argument("--unconditional", action="store_true",
-                   help="also train a separate unconditional model")
-    p.add_argument("--w", default="1,3", help="comma-separated guidance weights to compare "
-                   "(notes eq. 65; Ho-Salimans omega = w - 1; default 1,3)")
+    p.add_argument(
+        "--plain-classifier",
+        action="store_true",
+        help="train the classifier with plain logits f(x, t) instead of the default "
+        "log p(y) + alpha_t f(x, t) (see docs/learning.md)",
+    )
+    p.add_argument(
+        "--unconditional", action="store_true", help="also train a separate unconditional model"
+    )
+    p.add_argument(
+        "--w",
+        default="1,3",
+        help="comma-separated guidance weights to compare "
+        "(notes eq. 65; Ho-Salimans omega = w - 1; default 1,3)",
+    )
     p.add_argument("--n-field", type=int, default=4000, help="points per t for field errors")
     p.add_argument("--n-samples", type=int, default=2000, help="samples per (y, w) (default 2000)")
     p.add_argument("--sample-steps", type=int, default=50, help="Heun steps (default 50)")
     p.add_argument("--no-compare", action="store_true", help="skip the comparison report")
     p.add_argument("--no-samples", action="store_true", help="skip the sample-level comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--blas-threads", type=int, default=None,
-                   help="BLAS threads for training and the comparison (default: chosen by timing "
-                        "the first steps with 1 thread and with the default count, re-checked "
-                        "every 10 s)")
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="BLAS threads for training and the comparison (default: chosen by timing "
+        "the first steps with 1 thread and with the default count, re-checked "
+        "every 10 s)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
     return p
@@ -90,18 +117,33 @@ def _require_train_memory(args, mix) -> None:
     batch = args.batch or DEFAULTS["batch"]
     K, d = mix.marginal.K, mix.d
     try:
-        config = MLPConfig(d_in=d, d_out=max(d, mix.n_classes), n_classes=mix.n_classes,
-                           width=width, depth=depth, dtype=args.dtype)
+        config = MLPConfig(
+            d_in=d,
+            d_out=max(d, mix.n_classes),
+            n_classes=mix.n_classes,
+            width=width,
+            depth=depth,
+            dtype=args.dtype,
+        )
     except (TypeError, ValueError) as exc:
         raise usage(str(exc)) from None
-    require_job(training_bytes(config, batch), f"training (width {width}, depth {depth}, batch "
-                f"{batch})", "--batch, --width or --depth")
+    require_job(
+        training_bytes(config, batch),
+        f"training (width {width}, depth {depth}, batch {batch})",
+        "--batch, --width or --depth",
+    )
     if not args.no_compare:
         n = max(args.n_field, 0 if args.no_samples else args.n_samples)
-        nbytes = (training_bytes(config, n) + 2 * field_bytes(n, K, d)
-                  + 8.0 * n * d * 4 * (len(_weights(args.w)) + 2))
-        require_job(nbytes, f"the comparison (n-field {args.n_field}, n-samples "
-                    f"{args.n_samples})", "--n-field or --n-samples")
+        nbytes = (
+            training_bytes(config, n)
+            + 2 * field_bytes(n, K, d)
+            + 8.0 * n * d * 4 * (len(_weights(args.w)) + 2)
+        )
+        require_job(
+            nbytes,
+            f"the comparison (n-field {args.n_field}, n-samples {args.n_samples})",
+            "--n-field or --n-samples",
+        )
 
 
 def run(args) -> int:
@@ -132,32 +174,60 @@ def run(args) -> int:
         check_out_file(path)
     resolved = resolve_problem(args.problem, args.schedule)
     if args.classifier and resolved.mixture.n_classes < 2:
-        raise usage(f"--classifier needs a problem with >= 2 classes, {resolved.label} has "
-                    f"{resolved.mixture.n_classes}")
-    problem, schedule = args.problem, resolved.schedule   # the name goes into the model's meta
+        raise usage(
+            f"--classifier needs a problem with >= 2 classes, {resolved.label} has "
+            f"{resolved.mixture.n_classes}"
+        )
+    problem, schedule = args.problem, resolved.schedule  # the name goes into the model's meta
     _require_train_memory(args, resolved.mixture)
 
-    kw = {k: getattr(args, k) for k in ("steps", "batch", "lr", "width", "depth")
-          if getattr(args, k) is not None}
+    kw = {
+        k: getattr(args, k)
+        for k in ("steps", "batch", "lr", "width", "depth")
+        if getattr(args, k) is not None
+    }
     progress = not args.no_progress
     kw["blas_threads"] = args.blas_threads
     log = sys.stderr
-    res = train_cfg(problem, schedule=schedule, eta=args.eta, dtype=args.dtype, seed=args.seed,
-                    progress=progress, **kw)
+    res = train_cfg(
+        problem,
+        schedule=schedule,
+        eta=args.eta,
+        dtype=args.dtype,
+        seed=args.seed,
+        progress=progress,
+        **kw,
+    )
     saved = [res.model.save(args.out)]
     loss, k = res.final_loss(100)
-    print(f"trained CFG model: {res.losses.size} steps in {res.seconds:.1f} s, final loss "
-          f"(mean of last {k}) {loss:.4f}; saved {saved[0]}", file=log)
+    print(
+        f"trained CFG model: {res.losses.size} steps in {res.seconds:.1f} s, final loss "
+        f"(mean of last {k}) {loss:.4f}; saved {saved[0]}",
+        file=log,
+    )
     uncond = clf = None
     if args.unconditional:
-        r = train_unconditional(problem, schedule=schedule, dtype=args.dtype,
-                                seed=args.seed + 1, progress=progress, **kw)
+        r = train_unconditional(
+            problem,
+            schedule=schedule,
+            dtype=args.dtype,
+            seed=args.seed + 1,
+            progress=progress,
+            **kw,
+        )
         uncond = r.model
         saved.append(uncond.save(_sibling(args.out, "uncond")))
         print(f"trained unconditional model in {r.seconds:.1f} s; saved {saved[-1]}", file=log)
     if args.classifier:
-        r = train_classifier(problem, schedule=schedule, dtype=args.dtype, seed=args.seed + 2,
-                             progress=progress, alpha_scaled=not args.plain_classifier, **kw)
+        r = train_classifier(
+            problem,
+            schedule=schedule,
+            dtype=args.dtype,
+            seed=args.seed + 2,
+            progress=progress,
+            alpha_scaled=not args.plain_classifier,
+            **kw,
+        )
         clf = r.classifier
         saved.append(clf.save(_sibling(args.out, "classifier")))
         print(f"trained classifier in {r.seconds:.1f} s; saved {saved[-1]}", file=log)
@@ -165,10 +235,20 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(dict(saved=saved)))
         return 0
-    report = compare(resolved.path, res.model, unconditional=uncond, classifier=clf,
-                     schedule=schedule, ws=ws, n_field=args.n_field,
-                     n_samples=args.n_samples, steps=args.sample_steps, seed=args.seed,
-                     samples=not args.no_samples, blas_threads=args.blas_threads)
+    report = compare(
+        resolved.path,
+        res.model,
+        unconditional=uncond,
+        classifier=clf,
+        schedule=schedule,
+        ws=ws,
+        n_field=args.n_field,
+        n_samples=args.n_samples,
+        steps=args.sample_steps,
+        seed=args.seed,
+        samples=not args.no_samples,
+        blas_threads=args.blas_threads,
+    )
     if args.json:
         print(json.dumps(dict(report.to_dict(), saved=[os.fspath(s) for s in saved])))
     else:

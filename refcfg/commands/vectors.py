@@ -10,11 +10,15 @@ HELP = "write golden test vectors (exact fields on fixed points) as NPZ + JSON"
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("vectors", help=HELP, description=HELP + "; schema: "
-                              "docs/vectors-schema.md.")
+    p = subparsers.add_parser(
+        "vectors", help=HELP, description=HELP + "; schema: docs/vectors-schema.md."
+    )
     p.add_argument("--out", required=True, help="output directory (created if needed)")
-    p.add_argument("--cases", default=None,
-                   help="comma-separated subset of the default case names (default: all)")
+    p.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated subset of the default case names (default: all)",
+    )
     p.add_argument("--n", type=int, default=12, help="points per time (default 12)")
     p.add_argument("--seed", type=int, default=0, help="seed for the points (default 0)")
     p.set_defaults(func=run)
@@ -60,6 +64,8 @@ def run(args) -> int:
         kwargs["seed"] = args.seed
     paths = write_vectors(args.out, cases, **kwargs)
     size = sum(p.stat().st_size for p in paths)
-    print(f"wrote {len(cases)} cases ({len(paths)} files, {size / 1024:.0f} KiB) to {args.out}",
-          file=sys.stdout)
+    print(
+        f"wrote {len(cases)} cases ({len(paths)} files, {size / 1024:.0f} KiB) to {args.out}",
+        file=sys.stdout,
+    )
     return 0

@@ -45,7 +45,9 @@ class Result:
 
     def format_key(self) -> str:
         """The key numbers, one per line."""
-        return "\n".join(f"{k}: {_fmt(v) if not isinstance(v, dict) else v}" for k, v in self.key.items())
+        return "\n".join(
+            f"{k}: {_fmt(v) if not isinstance(v, dict) else v}" for k, v in self.key.items()
+        )
 
 
 def _fmt(v) -> str:
@@ -87,8 +89,12 @@ def edm_grid(steps: int, schedule="linear", sigma_min=0.002, sigma_max=80.0, rho
 
     sch = _sch(schedule)
     i = np.arange(steps)
-    sig = (sigma_max ** (1 / rho) + i / max(steps - 1, 1) * (sigma_min ** (1 / rho)
-                                                           - sigma_max ** (1 / rho))) ** rho
-    ts = [brentq(lambda t, s=s: float(sch.beta(t)) - s * float(sch.alpha(t)), 1e-15, 1.0,
-                 xtol=1e-15) for s in sig]
+    sig = (
+        sigma_max ** (1 / rho)
+        + i / max(steps - 1, 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))
+    ) ** rho
+    ts = [
+        brentq(lambda t, s=s: float(sch.beta(t)) - s * float(sch.alpha(t)), 1e-15, 1.0, xtol=1e-15)
+        for s in sig
+    ]
     return np.concatenate([[0.0], ts, [1.0]])

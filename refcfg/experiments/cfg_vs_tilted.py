@@ -20,8 +20,10 @@ NAME = "cfg-vs-tilted"
 TITLE = "CFG vs the tilted law p(x|y)^w p(x)^(1-w)/Z on Gaussian mixtures"
 
 WEIGHTS = (1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
-GRIDS = {"gauss-1d": [np.linspace(-7.0, 5.0, 481)],
-         "two-class-2d": [np.linspace(-5.0, 5.0, 101), np.linspace(-5.0, 5.0, 101)]}
+GRIDS = {
+    "gauss-1d": [np.linspace(-7.0, 5.0, 481)],
+    "two-class-2d": [np.linspace(-5.0, 5.0, 101), np.linspace(-5.0, 5.0, 101)],
+}
 
 
 def _tilted(mixture, y, w):
@@ -33,10 +35,12 @@ def law_summary(probs, edges, mixture, y):
     """Mode masses, class confidence and mean log p(x|y) of a law given by cell probabilities."""
     c, _ = metrics.grid_centers(edges)
     lp = metrics.class_log_posteriors(c, mixture)
-    return {"modes": metrics.grid_mode_mass(probs, edges, mixture),
-            "conf": float(np.sum(probs * np.exp(lp[:, y]))),
-            "acc": float(np.sum(probs * (np.argmax(lp, 1) == y))),
-            "loglik": float(np.sum(probs * mixture.class_gmm(y).log_prob(c)))}
+    return {
+        "modes": metrics.grid_mode_mass(probs, edges, mixture),
+        "conf": float(np.sum(probs * np.exp(lp[:, y]))),
+        "acc": float(np.sum(probs * (np.argmax(lp, 1) == y))),
+        "loglik": float(np.sum(probs * mixture.class_gmm(y).log_prob(c))),
+    }
 
 
 def compare(mixture, y, w, x, edges, q=None):
@@ -47,11 +51,20 @@ def compare(mixture, y, w, x, edges, q=None):
     outside = np.any([(x[:, j] < e[0]) | (x[:, j] > e[-1]) for j, e in enumerate(edges)], axis=0)
     cc = metrics.class_confidence(x, mixture, y)
     ex = law_summary(q, edges, mixture, y)
-    return {"TV": metrics.total_variation(h, q), "TV_floor": metrics.tv_noise_floor(q, len(x), reps=10)[0],
-            "KL(hist, tilt)": metrics.kl_divergence(h, q), "outside": float(np.mean(outside)),
-            "conf": cc.mean_prob, "conf_tilt": ex["conf"], "acc": cc.accuracy, "acc_tilt": ex["acc"],
-            "loglik": metrics.mean_log_likelihood(x, mixture, y)[0], "loglik_tilt": ex["loglik"],
-            "modes": metrics.mode_mass(x, mixture), "modes_tilt": ex["modes"]}
+    return {
+        "TV": metrics.total_variation(h, q),
+        "TV_floor": metrics.tv_noise_floor(q, len(x), reps=10)[0],
+        "KL(hist, tilt)": metrics.kl_divergence(h, q),
+        "outside": float(np.mean(outside)),
+        "conf": cc.mean_prob,
+        "conf_tilt": ex["conf"],
+        "acc": cc.accuracy,
+        "acc_tilt": ex["acc"],
+        "loglik": metrics.mean_log_likelihood(x, mixture, y)[0],
+        "loglik_tilt": ex["loglik"],
+        "modes": metrics.mode_mass(x, mixture),
+        "modes_tilt": ex["modes"],
+    }
 
 
 def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
@@ -71,12 +84,24 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             q = metrics.density_probs(_tilted(mixture, y, w), edges)
             for sampler in ("heun", "euler_maruyama"):
                 if sampler == "heun":
-                    x = refcfg.sample(path.cfg(y, w), n, sampler="heun", steps=ode_steps, seed=rng,
-                                      backend=backend)
+                    x = refcfg.sample(
+                        path.cfg(y, w),
+                        n,
+                        sampler="heun",
+                        steps=ode_steps,
+                        seed=rng,
+                        backend=backend,
+                    )
                 else:
-                    x = refcfg.sample(path.cfg(y, w), n, sampler="euler_maruyama",
-                                      t_grid=sde_grid(sde_steps), sigma="ddpm", seed=rng,
-                                      backend=backend)
+                    x = refcfg.sample(
+                        path.cfg(y, w),
+                        n,
+                        sampler="euler_maruyama",
+                        t_grid=sde_grid(sde_steps),
+                        sigma="ddpm",
+                        seed=rng,
+                        backend=backend,
+                    )
                 m = compare(mixture, y, w, x, edges, q)
                 rows.append({"problem": name, "w": w, "sampler": sampler, **m})
                 keep[(name, w, sampler)] = x
@@ -88,6 +113,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.cfg_vs_tilted(plt, keep=keep, rows=rows, weights=weights)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -22,7 +22,9 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
 
     n = 300 if fast else 1000
     ode_steps, sde_steps, t_start = (30, 60, 0.0) if fast else (100, 200, 0.0)
-    problems = ("gauss-1d", "two-class-2d") if fast else ("gauss-1d", "two-class-2d", "mit-symmetric")
+    problems = (
+        ("gauss-1d", "two-class-2d") if fast else ("gauss-1d", "two-class-2d", "mit-symmetric")
+    )
     weights = (2.0, 5.0) if fast else (0.0, 1.0, 2.0, 5.0)
     rng = np.random.default_rng(seed)
     rows, trajs = [], {}
@@ -36,30 +38,48 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
                 if kind == "ode":
                     kw = dict(sampler="heun", steps=ode_steps, x_init=x0)
                 else:
-                    kw = dict(sampler="euler_maruyama", t_grid=sde_grid(sde_steps, t_start),
-                              sigma="ddpm", x_init=x0, noise=noise)
+                    kw = dict(
+                        sampler="euler_maruyama",
+                        t_grid=sde_grid(sde_steps, t_start),
+                        sigma="ddpm",
+                        x_init=x0,
+                        noise=noise,
+                    )
                 # NumPy backend: each field's own methods (path.cfg_velocity vs
                 # path.classifier_guided_velocity, two different formulas)
-                _, ta, times = refcfg.sample(path.cfg(0, w), n, return_trajectory=True,
-                                         backend="numpy", **kw)
-                _, tb, _ = refcfg.sample(path.classifier_guided(0, w), n, return_trajectory=True,
-                                         backend="numpy", **kw)
+                _, ta, times = refcfg.sample(
+                    path.cfg(0, w), n, return_trajectory=True, backend="numpy", **kw
+                )
+                _, tb, _ = refcfg.sample(
+                    path.classifier_guided(0, w), n, return_trajectory=True, backend="numpy", **kw
+                )
                 scale = float(np.max(np.abs(ta)))
                 diff = float(np.max(np.abs(ta - tb)))
                 # CPU backend (numba): both fields lower to the same coefficients, so 0 is expected;
                 # reported against the NumPy trajectory of CFG (kernel vs reference rounding)
                 xc = refcfg.sample(path.classifier_guided(0, w), n, backend=backend, **kw)
-                rows.append({"problem": name, "w": w, "sampler": kw["sampler"],
-                             "max abs diff": diff, "relative": diff / scale,
-                             "max abs x": scale, f"CG on {backend} vs CFG on numpy":
-                             float(np.max(np.abs(xc - ta[-1])))})
+                rows.append(
+                    {
+                        "problem": name,
+                        "w": w,
+                        "sampler": kw["sampler"],
+                        "max abs diff": diff,
+                        "relative": diff / scale,
+                        "max abs x": scale,
+                        f"CG on {backend} vs CFG on numpy": float(np.max(np.abs(xc - ta[-1]))),
+                    }
+                )
                 if name == "two-class-2d" and w == 5.0:
                     trajs[kind] = (ta, tb, times)
-    key = {"max_abs_difference": max(r["max abs diff"] for r in rows),
-           "max_relative_difference": max(r["relative"] for r in rows), "n": n}
+    key = {
+        "max_abs_difference": max(r["max abs diff"] for r in rows),
+        "max_relative_difference": max(r["relative"] for r in rows),
+        "n": n,
+    }
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.classifier_vs_cfg(plt, trajs=trajs)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -38,8 +38,17 @@ from ..guidance import RULES, make, weaker_mixture
 from . import tilted
 from ._common import Result
 
-__all__ = ["NAME", "TITLE", "DEFAULT_WS", "FAST", "FULL", "Row", "score_samples",
-           "compare_guidance", "run"]
+__all__ = [
+    "NAME",
+    "TITLE",
+    "DEFAULT_WS",
+    "FAST",
+    "FULL",
+    "Row",
+    "score_samples",
+    "compare_guidance",
+    "run",
+]
 
 NAME = "compare-guidance"
 TITLE = "Guidance variants on exact fields vs p(x|y) and the tilted law"
@@ -57,39 +66,59 @@ class Row:
 
     variant: str
     w: float
-    confidence: float          # mean p(y|x), exact Bayes classifier at t = 1
-    accuracy: float            # fraction classified as y
-    loglik: float              # mean log p(x|y)
-    mode_tv: float             # TV(mass per marginal component, weights of p(x|y))
-    ed_cond: float             # squared energy distance to p(x|y)
-    ed_tilted: float           # squared energy distance to the tilted law
+    confidence: float  # mean p(y|x), exact Bayes classifier at t = 1
+    accuracy: float  # fraction classified as y
+    loglik: float  # mean log p(x|y)
+    mode_tv: float  # TV(mass per marginal component, weights of p(x|y))
+    ed_cond: float  # squared energy distance to p(x|y)
+    ed_tilted: float  # squared energy distance to the tilted law
     mode_mass: list = field(default_factory=list)  # mass on the components of class y
     seconds: float = 0.0
 
 
-def score_samples(x, mixture, y: int, ref_cond, ref_tilted, *, name: str, w: float,
-                  ed_seed: int = 0) -> Row:
+def score_samples(
+    x, mixture, y: int, ref_cond, ref_tilted, *, name: str, w: float, ed_seed: int = 0
+) -> Row:
     """All metrics of one sample against the exact laws (module docstring)."""
     from ..metrics import class_confidence, energy_distance, mean_log_likelihood, mode_mass
 
     cc = class_confidence(x, mixture, y)
     ll, _ = mean_log_likelihood(x, mixture, y)
-    mass = mode_mass(x, mixture)                       # (K_total,), marginal components
+    mass = mode_mass(x, mixture)  # (K_total,), marginal components
     target = np.zeros_like(mass)
     sl = mixture.class_slices[int(y)]
     target[sl] = mixture.classes[int(y)].weights
     tv = 0.5 * float(np.abs(mass - target).sum())
-    return Row(variant=name, w=float(w), confidence=cc.mean_prob, accuracy=cc.accuracy,
-               loglik=ll, mode_tv=tv,
-               ed_cond=float(energy_distance(x, ref_cond, seed=ed_seed)),
-               ed_tilted=float(energy_distance(x, ref_tilted, seed=ed_seed)),
-               mode_mass=[float(v) for v in mass[sl]])
+    return Row(
+        variant=name,
+        w=float(w),
+        confidence=cc.mean_prob,
+        accuracy=cc.accuracy,
+        loglik=ll,
+        mode_tv=tv,
+        ed_cond=float(energy_distance(x, ref_cond, seed=ed_seed)),
+        ed_tilted=float(energy_distance(x, ref_tilted, seed=ed_seed)),
+        mode_mass=[float(v) for v in mass[sl]],
+    )
 
 
-def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, steps: int = 100,
-                     sampler: str = "euler", y: int = 0, seed: int = 0, n_ref: int | None = None,
-                     variants=None, schedule=None, variant_params: dict | None = None,
-                     oversample: int = 20, progress=None, name: str | None = None) -> dict:
+def compare_guidance(
+    problem="two-class-2d",
+    *,
+    ws=DEFAULT_WS,
+    n: int = 2000,
+    steps: int = 100,
+    sampler: str = "euler",
+    y: int = 0,
+    seed: int = 0,
+    n_ref: int | None = None,
+    variants=None,
+    schedule=None,
+    variant_params: dict | None = None,
+    oversample: int = 20,
+    progress=None,
+    name: str | None = None,
+) -> dict:
     """Run every variant for every w on the exact fields of ``problem`` from the same noise.
 
     problem: a name of ``refcfg.problems``, a ``.toml`` path, a LabeledGMM or a GMMPath, with
@@ -117,10 +146,16 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
     if not ws:
         raise ValueError("ws must hold at least one guidance weight")
     for w in ws:
-        if isinstance(w, (bool, np.bool_)) or not isinstance(w, numbers.Real) \
-                or not np.isfinite(w) or w < 0:
-            raise ValueError(f"ws must be finite guidance weights >= 0 (the tilted law may not "
-                             f"exist for w < 0), got {w!r}")
+        if (
+            isinstance(w, (bool, np.bool_))
+            or not isinstance(w, numbers.Real)
+            or not np.isfinite(w)
+            or w < 0
+        ):
+            raise ValueError(
+                f"ws must be finite guidance weights >= 0 (the tilted law may not "
+                f"exist for w < 0), got {w!r}"
+            )
     ws = [float(w) for w in ws]
     oversample = as_positive_int(oversample, "oversample")
     if isinstance(y, bool) or not isinstance(y, (int, np.integer)) or not 0 <= y < mix.n_classes:
@@ -144,7 +179,7 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
     skipped = {}
     probe = np.zeros((2, mix.d))
     probe[1] = 0.5
-    for v in list(variants):                           # before any work: can every rule run here?
+    for v in list(variants):  # before any work: can every rule run here?
         try:
             build(v, ws[-1]).velocity(probe, 0.5)
         except ValueError as exc:
@@ -153,15 +188,17 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
             skipped[v] = str(exc)
             variants.remove(v)
     rng = np.random.default_rng(seed)
-    x_init = rng.standard_normal((n, mix.d))           # the same noise for every variant and w
+    x_init = rng.standard_normal((n, mix.d))  # the same noise for every variant and w
     ref_cond = mix.class_gmm(y).sample(n_ref, rng)
-    exact = mix.class_gmm(y).sample(n, rng)            # noise floor of every metric at this n
+    exact = mix.class_gmm(y).sample(n, rng)  # noise floor of every metric at this n
     rows, samples, ess = [], {}, {}
     for w in ws:
         ref_tilted, ess[w] = tilted.sample(mix, y, w, n_ref, seed=rng, oversample=oversample)
         tilted_own, _ = tilted.sample(mix, y, w, n, seed=rng, oversample=oversample)
         rows.append(score_samples(exact, mix, y, ref_cond, ref_tilted, name="exact p(x|y)", w=w))
-        rows.append(score_samples(tilted_own, mix, y, ref_cond, ref_tilted, name="tilted (SIR)", w=w))
+        rows.append(
+            score_samples(tilted_own, mix, y, ref_cond, ref_tilted, name="tilted (SIR)", w=w)
+        )
         for v in variants:
             fld = build(v, w)
             t0 = time.perf_counter()
@@ -173,12 +210,25 @@ def compare_guidance(problem="two-class-2d", *, ws=DEFAULT_WS, n: int = 2000, st
             samples[(v, w)] = x
             if progress is not None:
                 progress(f"{name} w={w:g} {v}: {dt:.1f} s")
-    return dict(problem=name, y=int(y), ws=ws, n=n, steps=steps, sampler=sampler, seed=seed,
-                n_ref=n_ref, oversample=oversample, ess=ess,
-                schedule=path.schedule.name + (f" {path.schedule.params}" if path.schedule.params
-                                               else ""),
-                rows=rows, samples=samples, exact=exact, variants=list(variants), skipped=skipped,
-                params={k: dict(v) for k, v in params.items()})
+    return dict(
+        problem=name,
+        y=int(y),
+        ws=ws,
+        n=n,
+        steps=steps,
+        sampler=sampler,
+        seed=seed,
+        n_ref=n_ref,
+        oversample=oversample,
+        ess=ess,
+        schedule=path.schedule.name + (f" {path.schedule.params}" if path.schedule.params else ""),
+        rows=rows,
+        samples=samples,
+        exact=exact,
+        variants=list(variants),
+        skipped=skipped,
+        params={k: dict(v) for k, v in params.items()},
+    )
 
 
 def run(fast: bool = False, seed: int = 0) -> Result:
@@ -194,13 +244,18 @@ def run(fast: bool = False, seed: int = 0) -> Result:
         r.pop("seconds")
         r["mode_mass"] = [round(v, 4) for v in r["mode_mass"]]
         rows.append(r)
-    key = {"n": result["n"], "n_ref": result["n_ref"], "steps": result["steps"],
-           "sampler": result["sampler"]}
+    key = {
+        "n": result["n"],
+        "n_ref": result["n_ref"],
+        "steps": result["steps"],
+        "sampler": result["sampler"],
+    }
     for w, e in result["ess"].items():
         key[f"tilted ESS w={w:g}"] = e
 
     def plot(plt):
         from ..plotting.comparison import comparison_figure
+
         return comparison_figure(result)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -24,8 +24,16 @@ import numpy as np
 
 from ._common import Result
 
-__all__ = ["DEMO_WS", "Sizes", "sizes", "exact_checks", "cfg_sampling", "train",
-           "learned_comparison", "CHECK_TIMES"]
+__all__ = [
+    "DEMO_WS",
+    "Sizes",
+    "sizes",
+    "exact_checks",
+    "cfg_sampling",
+    "train",
+    "learned_comparison",
+    "CHECK_TIMES",
+]
 
 DEMO_WS = (0.0, 1.0, 2.0, 3.0, 5.0)
 """Guidance weights of the sampling table (w = 1 samples p(x|y))."""
@@ -41,9 +49,9 @@ CHECK_W = 3.0
 class Sizes:
     """Sample sizes of one demo run."""
 
-    n: int              # particles per guidance weight
-    steps: int          # sampler steps
-    train_steps: int    # CFG training steps (0: no training)
+    n: int  # particles per guidance weight
+    steps: int  # sampler steps
+    train_steps: int  # CFG training steps (0: no training)
 
 
 def sizes(n: int, fast: bool, train_steps: int | None = None) -> Sizes:
@@ -82,20 +90,24 @@ def exact_checks(path, n: int, seed: int, *, progress=None) -> Result:
         x0 = x[y == 0]
         p0 = float(np.mean(np.exp(path.class_log_probs(x0, t)[:, 0])))
         rows.append(dict(zip(cols, (t, diff_cg, diff_conv, p0))))
-    title = (f"Exact identities on x ~ p_t(x, y), N = {n} per t, seed {seed}: classifier guidance "
-             f"(eq. 62) vs CFG (eq. 65) at w = {CHECK_W:g}; the conversion formula (eq. 41/42); the "
-             f"noisy classifier (eq. 60)")
+    title = (
+        f"Exact identities on x ~ p_t(x, y), N = {n} per t, seed {seed}: classifier guidance "
+        f"(eq. 62) vs CFG (eq. 65) at w = {CHECK_W:g}; the conversion formula (eq. 41/42); the "
+        f"noisy classifier (eq. 60)"
+    )
     worst = max(r[cols[1]] for r in rows)
     return Result("demo-exact", title, rows, key={"max |CG - CFG| / max|u|": worst})
 
 
 def _energy(a, b, seed) -> float:
     from ..metrics import energy_distance
+
     return float(energy_distance(a, b, max_n=2000, seed=seed))
 
 
-def cfg_sampling(path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS,
-                 progress=None) -> Result:
+def cfg_sampling(
+    path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS, progress=None
+) -> Result:
     """Exact CFG samples (Heun, ``steps`` steps, the same noise for every w) scored against p(x|y)
     and the tilted law. Rows: w, E p(y|x), accuracy, mean log p(x|y), ED to p(x|y), ED to tilted,
     ESS frac (effective sample size of the tilted law's SIR weights per proposal); key
@@ -106,8 +118,15 @@ def cfg_sampling(path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS,
     from .tilted import sample as tilted_sample
 
     ref_cond, _ = path.mixture.sample(n, seed=np.random.default_rng([seed, 3]), y=y)
-    cols = ("w", "E p(y|x)", "accuracy", "mean log p(x|y)", "ED to p(x|y)", "ED to tilted",
-            "ESS frac")
+    cols = (
+        "w",
+        "E p(y|x)",
+        "accuracy",
+        "mean log p(x|y)",
+        "ED to p(x|y)",
+        "ED to tilted",
+        "ESS frac",
+    )
     rows = []
     for i, w in enumerate(ws):
         t0 = time.perf_counter()
@@ -116,17 +135,35 @@ def cfg_sampling(path, y: int, n: int, steps: int, seed: int, *, ws=DEMO_WS,
         x = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed)
         cc = class_confidence(x, path.mixture, y)
         ll, _ = mean_log_likelihood(x, path.mixture, y)
-        tilt = tilted_sample(path, y, w, n, seed=np.random.default_rng([seed, 2, int(round(w * 1000))]))
-        rows.append(dict(zip(cols, (w, cc.mean_prob, cc.accuracy, ll, _energy(x, ref_cond, seed),
-                                    _energy(x, tilt.x, seed), tilt.ess / (OVERSAMPLE * n)))))
+        tilt = tilted_sample(
+            path, y, w, n, seed=np.random.default_rng([seed, 2, int(round(w * 1000))])
+        )
+        rows.append(
+            dict(
+                zip(
+                    cols,
+                    (
+                        w,
+                        cc.mean_prob,
+                        cc.accuracy,
+                        ll,
+                        _energy(x, ref_cond, seed),
+                        _energy(x, tilt.x, seed),
+                        tilt.ess / (OVERSAMPLE * n),
+                    ),
+                )
+            )
+        )
         if progress is not None:
             progress(f"w = {w:g} done in {time.perf_counter() - t0:.1f} s")
     other, _ = path.mixture.sample(n, seed=np.random.default_rng([seed, 4]), y=y)
     floor = _energy(ref_cond, other, seed)
-    title = (f"Exact CFG sampler (Heun, {steps} steps, N = {n}, seed {seed}), y = {y}. ED = squared "
-             f"energy distance (noise floor of two exact samples: {floor:.2e}); tilted = "
-             f"p(x|y)^w p(x)^(1-w)/Z by importance resampling (ESS frac = effective sample size / "
-             f"proposals)")
+    title = (
+        f"Exact CFG sampler (Heun, {steps} steps, N = {n}, seed {seed}), y = {y}. ED = squared "
+        f"energy distance (noise floor of two exact samples: {floor:.2e}); tilted = "
+        f"p(x|y)^w p(x)^(1-w)/Z by importance resampling (ESS frac = effective sample size / "
+        f"proposals)"
+    )
     return Result("demo-cfg", title, rows, key={"noise_floor": floor})
 
 
@@ -134,11 +171,13 @@ def train(problem, steps: int, seed: int, progress=True):
     """A short CFG training (label dropout eta = 0.1, notes eq. 66) of the default MLP: returns the
     :class:`refcfg.learn.train.TrainResult`."""
     from ..learn.train import train_cfg
+
     return train_cfg(problem, steps=steps, seed=seed, progress=progress)
 
 
-def learned_comparison(path, model, y: int, n: int, steps: int, seed: int,
-                       w: float = 3.0) -> tuple[Result, Result]:
+def learned_comparison(
+    path, model, y: int, n: int, steps: int, seed: int, w: float = 3.0
+) -> tuple[Result, Result]:
     """(field errors, sample comparison) of a trained CFG model against the exact fields.
 
     Field errors: relative L2 error E|u_theta - u|^2 / E|u|^2 over (x, y) ~ p_t at t = 0, 0.1, ...,
@@ -154,23 +193,48 @@ def learned_comparison(path, model, y: int, n: int, steps: int, seed: int,
     n_field = min(n, 2000)
     err = field_errors(path, model, ws=(w,), t_grid=t_grid, n=n_field, seed=seed)
     fcols = ("t", "conditional", "unconditional", f"CFG w={w:g}")
-    frows = [dict(zip(fcols, (t, err["conditional"][i], err["unconditional"][i], err["cfg"][w][i])))
-             for i, t in enumerate(t_grid)]
-    ftitle = (f"Learned vs exact field: relative L2 error E|u_theta - u|^2 / E|u|^2 over (x, y) ~ "
-              f"p_t, N = {n_field} per t, seed {seed}")
-    scols = ("w", "ED learned-exact", "ED exact-exact (floor)", "E p(y|x) learned",
-             "E p(y|x) exact")
+    frows = [
+        dict(zip(fcols, (t, err["conditional"][i], err["unconditional"][i], err["cfg"][w][i])))
+        for i, t in enumerate(t_grid)
+    ]
+    ftitle = (
+        f"Learned vs exact field: relative L2 error E|u_theta - u|^2 / E|u|^2 over (x, y) ~ "
+        f"p_t, N = {n_field} per t, seed {seed}"
+    )
+    scols = (
+        "w",
+        "ED learned-exact",
+        "ED exact-exact (floor)",
+        "E p(y|x) learned",
+        "E p(y|x) exact",
+    )
     srows = []
     for wi in (1.0, w):
-        xl = sample(learned_cfg(model, y, wi, path.schedule), n, sampler="heun", steps=steps,
-                    seed=seed)
+        xl = sample(
+            learned_cfg(model, y, wi, path.schedule), n, sampler="heun", steps=steps, seed=seed
+        )
         xe = sample(path.cfg(y, wi), n, sampler="heun", steps=steps, seed=seed)
         xf = sample(path.cfg(y, wi), n, sampler="heun", steps=steps, seed=seed + 1)
-        srows.append(dict(zip(scols, (wi, _energy(xl, xe, seed), _energy(xf, xe, seed),
-                                      class_confidence(xl, path.mixture, y).mean_prob,
-                                      class_confidence(xe, path.mixture, y).mean_prob))))
-    stitle = (f"Learned vs exact CFG sampler from the same initial noise (Heun, {steps} steps, "
-              f"N = {n}, seed {seed}), y = {y}. The floor compares two exact runs from independent "
-              f"noise (seeds {seed}, {seed + 1}); paired runs can fall below it")
-    return (Result("demo-learned-field", ftitle, frows),
-            Result("demo-learned-samples", stitle, srows))
+        srows.append(
+            dict(
+                zip(
+                    scols,
+                    (
+                        wi,
+                        _energy(xl, xe, seed),
+                        _energy(xf, xe, seed),
+                        class_confidence(xl, path.mixture, y).mean_prob,
+                        class_confidence(xe, path.mixture, y).mean_prob,
+                    ),
+                )
+            )
+        )
+    stitle = (
+        f"Learned vs exact CFG sampler from the same initial noise (Heun, {steps} steps, "
+        f"N = {n}, seed {seed}), y = {y}. The floor compares two exact runs from independent "
+        f"noise (seeds {seed}, {seed + 1}); paired runs can fall below it"
+    )
+    return (
+        Result("demo-learned-field", ftitle, frows),
+        Result("demo-learned-samples", stitle, srows),
+    )

@@ -42,13 +42,12 @@ def guided_x0(path, y, w, x, t):
     return w * path.x0(x, t, y) + (1.0 - w) * path.x0(x, t)
 
 
-def sample_exact_cfg(path, labels, ws, x_init, *, steps, sampler="heun", noise=None,
-                     backend="cpu"):
+def sample_exact_cfg(path, labels, ws, x_init, *, steps, sampler="heun", noise=None, backend="cpu"):
     """Exact CFG samples for per-row labels and weights: ``steps`` intervals of ``edm_grid`` up to
     T_END (< 1), then the final denoising step ``guided_x0``. Returns (x at t = 1, T_END)."""
     import refcfg
 
-    grid = edm_grid(steps, path.schedule)[:-1]          # drop t = 1: point masses diverge there
+    grid = edm_grid(steps, path.schedule)[:-1]  # drop t = 1: point masses diverge there
     kw = dict(t_grid=grid, x_init=x_init, backend=backend)
     if sampler != "heun":
         kw.update(sampler="euler_maruyama", sigma="ddpm", noise=noise)
@@ -61,7 +60,7 @@ def nearest_images(x, X, labels, return_index=False):
     index with ``return_index``)."""
     d2 = (x * x).sum(1)[:, None] - 2.0 * x @ X.T + (X * X).sum(1)[None]
     j = np.argmin(d2, axis=1)
-    diff = x - X[j]                                     # exact distance for the argmin
+    diff = x - X[j]  # exact distance for the argmin
     out = (np.sqrt((diff * diff).sum(1)), labels[j])
     return out + (j,) if return_index else out
 
@@ -74,7 +73,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
     from ..problems import digits_gmm_fit
 
     X, lab = load_digits()
-    scale = float(np.sqrt((X * X).sum(1).mean()))      # RMS norm of the training images
+    scale = float(np.sqrt((X * X).sum(1).mean()))  # RMS norm of the training images
     classes = (0, 3, 8) if fast else (0, 2, 3, 5, 8)
     per, steps = (4, 40) if fast else (8, 100)
     fitted = digits_gmm_fit()
@@ -91,8 +90,9 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
         path = refcfg.GMMPath(refcfg.problem(prob), "linear")
         for sampler in ("heun", "euler_maruyama"):
             t0 = time.perf_counter()
-            x, t_end = sample_exact_cfg(path, ys, ws, x_init, steps=steps, sampler=sampler,
-                                        noise=noise, backend=backend)
+            x, t_end = sample_exact_cfg(
+                path, ys, ws, x_init, steps=steps, sampler=sampler, noise=noise, backend=backend
+            )
             timings[(prob, sampler)] = time.perf_counter() - t0
             images[(prob, sampler)] = x
             dist, nn_lab, nn_idx = nearest_images(x, X, lab, return_index=True)
@@ -100,24 +100,38 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
             for w in WEIGHTS:
                 m = ws == w
                 rel = dist[m] / scale
-                rows.append({"problem": prob, "sampler": "ODE (Heun)" if sampler == "heun" else
-                             "SDE (EM, ddpm)", "w": w, "Bayes confidence p(y|x)": float(conf[m].mean()),
-                             "1-NN label = y": float((nn_lab[m] == ys[m]).mean()),
-                             "median nearest distance / scale": float(np.median(rel)),
-                             "max nearest distance / scale": float(rel.max()),
-                             "memorised (< 1e-3)": float((rel < 1e-3).mean()),
-                             "distinct nearest images": float(np.unique(nn_idx[m]).size / m.sum())})
+                rows.append(
+                    {
+                        "problem": prob,
+                        "sampler": "ODE (Heun)" if sampler == "heun" else "SDE (EM, ddpm)",
+                        "w": w,
+                        "Bayes confidence p(y|x)": float(conf[m].mean()),
+                        "1-NN label = y": float((nn_lab[m] == ys[m]).mean()),
+                        "median nearest distance / scale": float(np.median(rel)),
+                        "max nearest distance / scale": float(rel.max()),
+                        "memorised (< 1e-3)": float((rel < 1e-3).mean()),
+                        "distinct nearest images": float(np.unique(nn_idx[m]).size / m.sum()),
+                    }
+                )
     cov_scale = float(np.sqrt(fitted.mixture.marginal.eigvals.sum(1)).mean()) / scale
-    key = {"n_per_run": n, "steps": steps, "t_end": t_end, "data_scale": scale,
-           "fitted_log_likelihood_per_image": fitted.log_likelihood,
-           "fitted_component_std_over_scale": cov_scale,
-           "memorised_fraction_digits_w1_ode": next(
-               r["memorised (< 1e-3)"] for r in rows if r["problem"] == "digits"
-               and r["w"] == 1.0 and r["sampler"].startswith("ODE")),
-           "seconds": {f"{p} {s}": round(v, 2) for (p, s), v in timings.items()}}
+    key = {
+        "n_per_run": n,
+        "steps": steps,
+        "t_end": t_end,
+        "data_scale": scale,
+        "fitted_log_likelihood_per_image": fitted.log_likelihood,
+        "fitted_component_std_over_scale": cov_scale,
+        "memorised_fraction_digits_w1_ode": next(
+            r["memorised (< 1e-3)"]
+            for r in rows
+            if r["problem"] == "digits" and r["w"] == 1.0 and r["sampler"].startswith("ODE")
+        ),
+        "seconds": {f"{p} {s}": round(v, 2) for (p, s), v in timings.items()},
+    }
 
     def plot(plt):
         from ..plotting.digits import digits_study_figure
+
         return digits_study_figure(plt, images, rows, ys, ws, classes, WEIGHTS, per)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -41,8 +41,19 @@ def closed_form_table(weights=WEIGHTS, variances=VARIANCES, check_ivp=True):
                 for kind, (m, v) in (("ode", (mo, vo)), ("sde", (ms, vs))):
                     mi, vi = cfg_endpoint_1d(1.0, v1, 0.0, v0, w, sampler=kind, method="ivp")
                     ivp_err = max(ivp_err, abs(mi - m) / max(1.0, abs(m)), abs(vi - v) / v)
-            rows.append({"V1": v1, "V0": v0, "w": w, "mean_ode": mo, "var_ode": vo, "mean_sde": ms,
-                         "var_sde": vs, "mean_tilt": mt, "var_tilt": vt})
+            rows.append(
+                {
+                    "V1": v1,
+                    "V0": v0,
+                    "w": w,
+                    "mean_ode": mo,
+                    "var_ode": vo,
+                    "mean_sde": ms,
+                    "var_sde": vs,
+                    "mean_tilt": mt,
+                    "var_tilt": vt,
+                }
+            )
     return rows, ivp_err
 
 
@@ -80,25 +91,52 @@ def sampler_table(n, ode_steps, sde_steps, t_start, seed, fast=False):
                 t0, sname = 0.0, "heun"
             else:
                 ts = sde_grid(sde_steps, t_start)
-                x = refcfg.sample(field, n, sampler="euler_maruyama", t_grid=ts, sigma="ddpm", seed=rng)
+                x = refcfg.sample(
+                    field, n, sampler="euler_maruyama", t_grid=ts, sigma="ddpm", seed=rng
+                )
                 t0, sname = t_start, "euler_maruyama"
             law = cfg_endpoint(m1, V1, m0, V0, w, sampler=kind, t_start=t0)
             y = x @ R  # coordinates in the common eigenbasis
-            mu1, mu0, lawm = R.T @ np.asarray(m1, float), R.T @ np.asarray(m0, float), R.T @ law.mean
+            mu1, mu0, lawm = (
+                R.T @ np.asarray(m1, float),
+                R.T @ np.asarray(m0, float),
+                R.T @ law.mean,
+            )
             lawv = np.diag(R.T @ law.cov @ R)
             for j in range(len(l1)):
-                md, vd = discrete_endpoint_1d(mu1[j], l1[j], mu0[j], l0[j], w, ts, sname,
-                                              sigma="ddpm" if kind == "sde" else None)
+                md, vd = discrete_endpoint_1d(
+                    mu1[j],
+                    l1[j],
+                    mu0[j],
+                    l0[j],
+                    w,
+                    ts,
+                    sname,
+                    sigma="ddpm" if kind == "sde" else None,
+                )
                 sm, sv = float(y[:, j].mean()), float(y[:, j].var(ddof=1))
                 zm = (sm - md) / np.sqrt(vd / n)
                 zv = (sv - vd) / (vd * np.sqrt(2.0 / n))
                 zmax = max(zmax, abs(zm), abs(zv))
                 de = max(abs(md - lawm[j]), abs(vd - lawv[j]) / lawv[j])
                 disc_err[kind] = max(disc_err.get(kind, 0.0), de)
-                rows.append({"case": label, "dir": j, "w": w, "sampler": sname, "steps": len(ts) - 1,
-                             "mean_exact": float(lawm[j]), "var_exact": float(lawv[j]),
-                             "mean_discrete": md, "var_discrete": vd, "mean_sample": sm,
-                             "var_sample": sv, "z_mean": zm, "z_var": zv})
+                rows.append(
+                    {
+                        "case": label,
+                        "dir": j,
+                        "w": w,
+                        "sampler": sname,
+                        "steps": len(ts) - 1,
+                        "mean_exact": float(lawm[j]),
+                        "var_exact": float(lawv[j]),
+                        "mean_discrete": md,
+                        "var_discrete": vd,
+                        "mean_sample": sm,
+                        "var_sample": sv,
+                        "z_mean": zm,
+                        "z_var": zv,
+                    }
+                )
     return rows, zmax, disc_err
 
 
@@ -107,18 +145,26 @@ def run(fast: bool = False, seed: int = 0) -> Result:
     weights = (0.0, 1.0, 2.0, 5.0) if fast else WEIGHTS
     ctab, ivp_err = closed_form_table(weights, check_ivp=not fast)
     n = 3000 if fast else 10000
-    stab, zmax, disc_err = sampler_table(n, 50 if fast else 100, 100 if fast else 500, 0.0, seed,
-                                         fast)
-    key = {"max_rel_closed_vs_ivp": ivp_err, "max_abs_z_sample_vs_discrete": zmax,
-           "max_discretisation_error_ode": disc_err["ode"],
-           "max_discretisation_error_sde": disc_err["sde"], "n": n}
+    stab, zmax, disc_err = sampler_table(
+        n, 50 if fast else 100, 100 if fast else 500, 0.0, seed, fast
+    )
+    key = {
+        "max_rel_closed_vs_ivp": ivp_err,
+        "max_abs_z_sample_vs_discrete": zmax,
+        "max_discretisation_error_ode": disc_err["ode"],
+        "max_discretisation_error_sde": disc_err["sde"],
+        "n": n,
+    }
     for r in ctab:
         if r["V1"] == 0.25 and r["w"] in (2.0, 5.0):
-            key[f"var_ratios_w{r['w']:g}"] = {"ode/tilt": r["var_ode"] / r["var_tilt"],
-                                              "sde/tilt": r["var_sde"] / r["var_tilt"]}
+            key[f"var_ratios_w{r['w']:g}"] = {
+                "ode/tilt": r["var_ode"] / r["var_tilt"],
+                "sde/tilt": r["var_sde"] / r["var_tilt"],
+            }
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.gaussian_pushforward(plt)
 
     return Result(NAME, TITLE, ctab, key, tables={"samplers vs exact moments": stab}, plot=plot)

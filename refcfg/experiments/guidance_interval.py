@@ -55,8 +55,9 @@ def interval_grid(steps, t_a, t_b):
     return ts[np.concatenate([[True], np.diff(ts) > 1e-12])]
 
 
-def sample_interval(path, y, w, sigma_lo, sigma_hi, n, sampler="heun", steps=100, seed=None,
-                    backend="auto"):
+def sample_interval(
+    path, y, w, sigma_lo, sigma_hi, n, sampler="heun", steps=100, seed=None, backend="auto"
+):
     """CFG on sigma_t in (sigma_lo, sigma_hi], the conditional field elsewhere (three legs)."""
     import refcfg
 
@@ -67,8 +68,11 @@ def sample_interval(path, y, w, sigma_lo, sigma_hi, n, sampler="heun", steps=100
     kw = dict(sampler=sampler, seed=rng, backend=backend)
     if sampler == "euler_maruyama":
         kw["sigma"] = "ddpm"
-    for lo, hi, field in ((0.0, t_a, path.field(y)), (t_a, t_b, path.cfg(y, w)),
-                          (t_b, 1.0, path.field(y))):
+    for lo, hi, field in (
+        (0.0, t_a, path.field(y)),
+        (t_a, t_b, path.cfg(y, w)),
+        (t_b, 1.0, path.field(y)),
+    ):
         leg = ts[(ts >= lo - 1e-15) & (ts <= hi + 1e-15)]
         if leg.size >= 2:
             x = refcfg.sample(field, n, t_grid=leg, x_init=x, **kw)
@@ -89,21 +93,45 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     rows, keep = [], {}
     samplers = ("heun",) if fast else ("heun", "euler_maruyama")
     for w in weights:
-        q = metrics.density_probs(lambda x: w * mix.class_gmm(0).log_prob(x)
-                                  + (1 - w) * mix.marginal.log_prob(x), EDGES)
+        q = metrics.density_probs(
+            lambda x: w * mix.class_gmm(0).log_prob(x) + (1 - w) * mix.marginal.log_prob(x), EDGES
+        )
         mt = metrics.grid_mode_mass(q, EDGES, mix)
-        rows.append({"w": w, "law": "tilted (exact, grid)", "sampler": "-", "mode -3": mt[0],
-                     "mode 0": mt[1], "mode +3": mt[2], "class 1 modes": mt[3:].sum(), "TV_tilt": 0.0})
+        rows.append(
+            {
+                "w": w,
+                "law": "tilted (exact, grid)",
+                "sampler": "-",
+                "mode -3": mt[0],
+                "mode 0": mt[1],
+                "mode +3": mt[2],
+                "class 1 modes": mt[3:].sum(),
+                "TV_tilt": 0.0,
+            }
+        )
         keep[(w, "tilt")] = q
         for sampler in samplers:
             for lo, hi in intervals:
                 x = sample_interval(path, 0, w, lo, hi, n, sampler, steps[sampler], rng, backend)
                 mm = metrics.mode_mass(x, mix)
                 tv = metrics.total_variation(metrics.histogram_probs(x, EDGES), q)
-                label = "CFG everywhere" if np.isinf(hi) and lo == 0 else f"CFG on sigma in ({lo:g}, {hi:g}]"
-                rows.append({"w": w, "law": label, "sampler": sampler, "mode -3": mm[0],
-                             "mode 0": mm[1], "mode +3": mm[2], "class 1 modes": mm[3:].sum(),
-                             "TV_tilt": tv})
+                label = (
+                    "CFG everywhere"
+                    if np.isinf(hi) and lo == 0
+                    else f"CFG on sigma in ({lo:g}, {hi:g}]"
+                )
+                rows.append(
+                    {
+                        "w": w,
+                        "law": label,
+                        "sampler": sampler,
+                        "mode -3": mm[0],
+                        "mode 0": mm[1],
+                        "mode +3": mm[2],
+                        "class 1 modes": mm[3:].sum(),
+                        "TV_tilt": tv,
+                    }
+                )
                 keep[(w, label, sampler)] = x
     floor = metrics.tv_noise_floor(keep[(weights[0], "tilt")], n, reps=10)[0]
     key = {"n": n, "TV noise floor (n samples)": floor}
@@ -116,6 +144,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.guidance_interval(plt, keep=keep, rows=rows, wk=wk, intervals=intervals)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -40,15 +40,28 @@ def limits_table(m1, v1, m0, v0, weights):
         t2 = tilted_gaussian(m1, v1, m0, v0, 2 * w - 1)
         mt, vt = float(t.mean[0]), float(t.cov[0, 0])
         w_eff_sde = (1.0 / vs - 1.0 / v0) / delta
-        w_eff_formula = (2 * w - 1) / (-np.expm1((2 * w - 1) * np.log(r))) - v1 / (v0 - v1) \
-            if w != 0.5 else float("nan")
-        rows.append({
-            "w": w, "var_ode": vo, "var_sde": vs, "var_tilt": vt,
-            "ode/tilt": vo / vt, "sde/tilt": vs / vt, "sde/tilt(2w-1)": vs / float(t2.cov[0, 0]),
-            "w_eff_sde": w_eff_sde, "w_eff_formula": w_eff_formula,
-            "w_eff_ode": (1.0 / vo - 1.0 / v0) / delta,
-            "mean_ode": mo, "mean_sde": ms, "mean_tilt": mt,
-        })
+        w_eff_formula = (
+            (2 * w - 1) / (-np.expm1((2 * w - 1) * np.log(r))) - v1 / (v0 - v1)
+            if w != 0.5
+            else float("nan")
+        )
+        rows.append(
+            {
+                "w": w,
+                "var_ode": vo,
+                "var_sde": vs,
+                "var_tilt": vt,
+                "ode/tilt": vo / vt,
+                "sde/tilt": vs / vt,
+                "sde/tilt(2w-1)": vs / float(t2.cov[0, 0]),
+                "w_eff_sde": w_eff_sde,
+                "w_eff_formula": w_eff_formula,
+                "w_eff_ode": (1.0 / vo - 1.0 / v0) / delta,
+                "mean_ode": mo,
+                "mean_sde": ms,
+                "mean_tilt": mt,
+            }
+        )
     return rows
 
 
@@ -61,17 +74,24 @@ def run(fast: bool = False, seed: int = 0) -> Result:
     # the closed forms against solve_ivp at w = 8 (at w = 128 the ODE variance is ~1e-77, below
     # what a relative-tolerance ODE solver resolves)
     wmax = weights[-1]
-    ivp = max(abs(cfg_endpoint_1d(m1, v1, m0, v0, 8.0, sampler=s, method="ivp")[1]
-                  / cfg_endpoint_1d(m1, v1, m0, v0, 8.0, sampler=s)[1] - 1.0) for s in ("ode", "sde"))
+    ivp = max(
+        abs(
+            cfg_endpoint_1d(m1, v1, m0, v0, 8.0, sampler=s, method="ivp")[1]
+            / cfg_endpoint_1d(m1, v1, m0, v0, 8.0, sampler=s)[1]
+            - 1.0
+        )
+        for s in ("ode", "sde")
+    )
     # samplers at w in {3, 8}: sample variance ratios vs the closed-form ratios
     import refcfg
 
     n = 3000 if fast else 10000
     rng = np.random.default_rng(seed)
     srows = []
-    for w in ((8.0,) if fast else (3.0, 8.0)):
-        field = _single_gaussian_field(np.array([m1]), np.array([[v1]]), np.array([m0]),
-                                       np.array([[v0]]), w)
+    for w in (8.0,) if fast else (3.0, 8.0):
+        field = _single_gaussian_field(
+            np.array([m1]), np.array([[v1]]), np.array([m0]), np.array([[v0]]), w
+        )
         vt = float(tilted_gaussian(m1, v1, m0, v0, w).cov[0, 0])
         for kind in ("ode", "sde"):
             if kind == "ode":
@@ -80,16 +100,26 @@ def run(fast: bool = False, seed: int = 0) -> Result:
                 sname, t0 = "heun", 0.0
             else:
                 ts = sde_grid(200 if fast else 1000, 0.0)
-                x = refcfg.sample(field, n, sampler="euler_maruyama", t_grid=ts, sigma="ddpm",
-                                  seed=rng)[:, 0]
+                x = refcfg.sample(
+                    field, n, sampler="euler_maruyama", t_grid=ts, sigma="ddpm", seed=rng
+                )[:, 0]
                 sname, t0 = "euler_maruyama", 0.0
             _, vc = cfg_endpoint_1d(m1, v1, m0, v0, w, sampler=kind, t_start=t0)
-            _, vd = discrete_endpoint_1d(m1, v1, m0, v0, w, ts, sname,
-                                         sigma="ddpm" if kind == "sde" else None)
+            _, vd = discrete_endpoint_1d(
+                m1, v1, m0, v0, w, ts, sname, sigma="ddpm" if kind == "sde" else None
+            )
             sv = float(x.var(ddof=1))
-            srows.append({"w": w, "sampler": sname, "steps": len(ts) - 1, "ratio_exact": vc / vt,
-                          "ratio_discrete": vd / vt, "ratio_sample": sv / vt,
-                          "z_var": (sv - vd) / (vd * np.sqrt(2.0 / n))})
+            srows.append(
+                {
+                    "w": w,
+                    "sampler": sname,
+                    "steps": len(ts) - 1,
+                    "ratio_exact": vc / vt,
+                    "ratio_discrete": vd / vt,
+                    "ratio_sample": sv / vt,
+                    "z_var": (sv - vd) / (vd * np.sqrt(2.0 / n)),
+                }
+            )
     last = rows[-1]
     key = {
         "case": f"m1={m1}, V1={v1}, m0={m0}, V0={v0}",
@@ -98,8 +128,9 @@ def run(fast: bool = False, seed: int = 0) -> Result:
         "sde/tilt(2w-1) at w_max": last["sde/tilt(2w-1)"],
         "ode/tilt at w_max": last["ode/tilt"],
         "w_eff_sde at w_max": last["w_eff_sde"],
-        "max |w_eff - formula|": max(abs(r["w_eff_sde"] - r["w_eff_formula"]) for r in rows
-                                     if r["w"] != 1.0),
+        "max |w_eff - formula|": max(
+            abs(r["w_eff_sde"] - r["w_eff_formula"]) for r in rows if r["w"] != 1.0
+        ),
         "mean_sde - mean_tilt at w_max": last["mean_sde"] - last["mean_tilt"],
         "mean limit (m1 V0 - m0 V1)/(V0 - V1)": (m1 * v0 - m0 * v1) / (v0 - v1),
         "max rel |closed - ivp| of the variances at w = 8": ivp,
@@ -108,8 +139,17 @@ def run(fast: bool = False, seed: int = 0) -> Result:
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.predictor_corrector(plt, m1=m1, v1=v1, m0=m0, v0=v0, srows=srows)
 
-    return Result(NAME, TITLE, rows, key,
-                  tables={"second case m1=0.5, V1=0.5, m0=-0.5, V0=1 (r = 1/2)": rows2,
-                          "samplers (variance ratio to the tilted law)": srows}, plot=plot)
+    return Result(
+        NAME,
+        TITLE,
+        rows,
+        key,
+        tables={
+            "second case m1=0.5, V1=0.5, m0=-0.5, V0=1 (r = 1/2)": rows2,
+            "samplers (variance ratio to the tilted law)": srows,
+        },
+        plot=plot,
+    )

@@ -40,8 +40,16 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Sampler", "pipeline", "PIPELINES", "KNOWN_ORDERS", "SamplerErrorResult",
-           "sampler_error", "fit_order", "grid_steps"]
+__all__ = [
+    "Sampler",
+    "pipeline",
+    "PIPELINES",
+    "KNOWN_ORDERS",
+    "SamplerErrorResult",
+    "sampler_error",
+    "fit_order",
+    "grid_steps",
+]
 
 PIPELINES = ("ddim", "ddim-trailing", "euler", "heun", "dpmpp-2m")
 DEFAULT_PIPELINES = ("ddim", "euler", "heun", "dpmpp-2m")
@@ -73,8 +81,12 @@ class Sampler:
 
     def ends(self, steps: int) -> tuple[float, float, float, bool]:
         """(t_start, scale, t_end, final_x0) at ``steps`` steps."""
-        return (_at(self.t_start, steps), _at(self.scale, steps), _at(self.t_end, steps),
-                bool(self.final_x0))
+        return (
+            _at(self.t_start, steps),
+            _at(self.scale, steps),
+            _at(self.t_end, steps),
+            bool(self.final_x0),
+        )
 
 
 def karras_sigmas(n, sigma_min=0.002, sigma_max=80.0, rho=7.0) -> np.ndarray:
@@ -120,11 +132,13 @@ def edm_run(model, kind, sigma_min=0.002, sigma_max=80.0, rho=7.0) -> Callable:
                 x2 = x + (d + (x2 - model(x2, s2)) / s2) / 2 * (s2 - s)
             x = x2
         return x.numpy()
+
     return run
 
 
 def _scheduler(name):
     import diffusers
+
     if name == "ddim":
         return diffusers.DDIMScheduler(clip_sample=False)
     if name == "ddim-trailing":
@@ -168,11 +182,12 @@ def pipeline(name: str, path, y=None, w=None) -> Sampler:
             sched = _scheduler(name)
             sched.set_timesteps(int(steps))
             ks = np.asarray(sched.timesteps.detach().cpu(), dtype=np.float64)
-            ks = ks[np.concatenate([[True], ks[1:] != ks[:-1]])]   # Heun repeats timesteps
+            ks = ks[np.concatenate([[True], ks[1:] != ks[:-1]])]  # Heun repeats timesteps
             a, s = signal_noise(sched, ks)
             t, c = time_from_signal_noise(path.schedule, a, s)
-            unit = sched.scale_model_input(torch.ones(1, dtype=torch.float64)
-                                           * sched.init_noise_sigma, sched.timesteps[0])
+            unit = sched.scale_model_input(
+                torch.ones(1, dtype=torch.float64) * sched.init_noise_sigma, sched.timesteps[0]
+            )
             cache[steps] = (t, float(c[0]) * float(unit[0]))
         return cache[steps]
 
@@ -187,13 +202,17 @@ def pipeline(name: str, path, y=None, w=None) -> Sampler:
         return x.numpy()
 
     per = _NFE_PER_STEP[name]
-    return Sampler(name, run,
-                   t_start=lambda steps: float(grid_times(steps)[0][0]),
-                   scale=lambda steps: grid_times(steps)[1],
-                   nfe=(lambda steps: per * steps - (1 if per == 2 else 0)),
-                   t_end=lambda steps: float(grid_times(steps)[0][-1]),
-                   final_x0=True, grid=lambda steps: grid_times(steps)[0],
-                   grid_name=_GRID_NAMES[name])
+    return Sampler(
+        name,
+        run,
+        t_start=lambda steps: float(grid_times(steps)[0][0]),
+        scale=lambda steps: grid_times(steps)[1],
+        nfe=(lambda steps: per * steps - (1 if per == 2 else 0)),
+        t_end=lambda steps: float(grid_times(steps)[0][-1]),
+        final_x0=True,
+        grid=lambda steps: grid_times(steps)[0],
+        grid_name=_GRID_NAMES[name],
+    )
 
 
 def grid_steps(schedule, times) -> dict:
@@ -206,9 +225,13 @@ def grid_steps(schedule, times) -> dict:
         lam = np.log(al) - np.log(be)
     h = np.diff(lam)
     fin = h[np.isfinite(h)]
-    return {"t_start": float(t[0]), "t_end": float(t[-1]), "points": int(t.size),
-            "h_max": float(fin.max()) if fin.size else float("nan"),
-            "h_last": float(fin[-1]) if fin.size else float("nan")}
+    return {
+        "t_start": float(t[0]),
+        "t_end": float(t[-1]),
+        "points": int(t.size),
+        "h_max": float(fin.max()) if fin.size else float("nan"),
+        "h_last": float(fin[-1]) if fin.size else float("nan"),
+    }
 
 
 def fit_order(steps, errors) -> float:
@@ -237,13 +260,18 @@ class SamplerErrorResult:
         head = "| sampler | w | " + " | ".join(f"{s} steps" for s in steps) + " | fitted order |"
         lines = [head, "|" + "---|" * (len(steps) + 3)]
         for (name, w), order in self.orders.items():
-            errs = {r["steps"]: r["error"] for r in self.rows if r["sampler"] == name
-                    and r["w"] == w}
+            errs = {
+                r["steps"]: r["error"] for r in self.rows if r["sampler"] == name and r["w"] == w
+            }
             cells = " | ".join(f"{errs[s]:.2e}" if s in errs else "" for s in steps)
             lines.append(f"| {name} | {w:g} | {cells} | {order:.2f} |")
-        lines += ["", "| sampler | grid | " + " | ".join(f"{s} steps: t_start, t_end, last h"
-                                                         for s in steps) + " |",
-                  "|" + "---|" * (len(steps) + 2)]
+        lines += [
+            "",
+            "| sampler | grid | "
+            + " | ".join(f"{s} steps: t_start, t_end, last h" for s in steps)
+            + " |",
+            "|" + "---|" * (len(steps) + 2),
+        ]
         seen = set()
         for r in self.rows:
             if r["sampler"] in seen:
@@ -251,18 +279,26 @@ class SamplerErrorResult:
             seen.add(r["sampler"])
             cells = []
             for s in steps:
-                g = next((q for q in self.rows if q["sampler"] == r["sampler"]
-                          and q["steps"] == s), None)
-                cells.append("" if g is None else
-                             f"{g['t_start']:.5f}, {g['t_end']:.5f}, " +
-                             ("-" if g.get("h_last") is None else f"{g['h_last']:.2f}"))
-            lines.append(f"| {r['sampler']} | {self.grids.get(r['sampler'], '')} | "
-                         + " | ".join(cells) + " |")
+                g = next(
+                    (q for q in self.rows if q["sampler"] == r["sampler"] and q["steps"] == s), None
+                )
+                cells.append(
+                    ""
+                    if g is None
+                    else f"{g['t_start']:.5f}, {g['t_end']:.5f}, "
+                    + ("-" if g.get("h_last") is None else f"{g['h_last']:.2f}")
+                )
+            lines.append(
+                f"| {r['sampler']} | {self.grids.get(r['sampler'], '')} | "
+                + " | ".join(cells)
+                + " |"
+            )
         return "\n".join(lines)
 
 
-def sampler_error(samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n=256, seed=0,
-                  ref_steps=2000) -> SamplerErrorResult:
+def sampler_error(
+    samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n=256, seed=0, ref_steps=2000
+) -> SamplerErrorResult:
     """Errors of each sampler against the exact ODE solution from the same noise to the same end
     (module docstring), one reference per distinct (start, end).
 
@@ -281,8 +317,9 @@ def sampler_error(samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n
     if len(steps) < 2:
         raise ValueError(f"steps must hold at least two counts >= 1, got {steps}")
     ws = list(ws)
-    if not ws or any(isinstance(w, bool) or not isinstance(w, numbers.Real)
-                     or not np.isfinite(w) for w in ws):
+    if not ws or any(
+        isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w) for w in ws
+    ):
         raise ValueError(f"ws must be a non-empty sequence of finite CFG weights, got {ws!r}")
     if y is None and any(w != 1.0 for w in ws):
         raise ValueError("w != 1 needs a class y")
@@ -298,29 +335,40 @@ def sampler_error(samplers, path, y=None, ws=(1.0,), steps=(8, 16, 32, 64), *, n
         field = path.field(y) if w == 1.0 else path.cfg(y, w)
         refs = {}
         for spec in samplers:
-            smp = pipeline(spec, path, y, None if w == 1.0 else w) if isinstance(spec, str) \
-                else spec
+            smp = (
+                pipeline(spec, path, y, None if w == 1.0 else w) if isinstance(spec, str) else spec
+            )
             grids[smp.name] = smp.grid_name
             errs = []
             for s in steps:
                 key = smp.ends(s)
                 t0, c, t1, final = key
                 if key not in refs:
-                    end = ode_endpoint(field, c * noise, t0, t1, steps=int(ref_steps) // 2,
-                                       tol=None)
+                    end = ode_endpoint(
+                        field, c * noise, t0, t1, steps=int(ref_steps) // 2, tol=None
+                    )
                     if final:  # the error of the compared quantity: x0's change
                         z, zc = (predict(field, v, t1, "x0") for v in (end.x, end.coarse))
                         refs[key] = (z, float(np.sqrt(np.mean(np.sum((z - zc) ** 2, axis=1)))))
                     else:
                         refs[key] = (end.x, end.error)
                 ref, rerr = refs[key]
-                ref_error[(smp.name, float(w))] = max(ref_error.get((smp.name, float(w)), 0.0),
-                                                      rerr)
+                ref_error[(smp.name, float(w))] = max(
+                    ref_error.get((smp.name, float(w)), 0.0), rerr
+                )
                 out = np.asarray(smp.run(noise, s), dtype=np.float64)
                 err = float(np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1))))
                 errs.append(err)
-                row = {"sampler": smp.name, "w": float(w), "steps": s, "nfe": int(smp.nfe(s)),
-                       "error": err, "t_start": t0, "t_end": t1, "final_x0": final}
+                row = {
+                    "sampler": smp.name,
+                    "w": float(w),
+                    "steps": s,
+                    "nfe": int(smp.nfe(s)),
+                    "error": err,
+                    "t_start": t0,
+                    "t_end": t1,
+                    "final_x0": final,
+                }
                 if smp.grid is not None:
                     g = grid_steps(path.schedule, smp.grid(s))
                     row.update(h_max=g["h_max"], h_last=g["h_last"])

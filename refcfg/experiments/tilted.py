@@ -60,8 +60,10 @@ def _weight(w, *, minimum: float | None = None) -> float:
     if not np.isfinite(w):
         raise ValueError(f"w must be finite, got {w!r}")
     if minimum is not None and w < minimum:
-        raise ValueError(f"w must be >= {minimum:g} for the tilted law to be sampled (it may not "
-                         f"exist for w < 0), got {w!r}")
+        raise ValueError(
+            f"w must be >= {minimum:g} for the tilted law to be sampled (it may not "
+            f"exist for w < 0), got {w!r}"
+        )
     return w
 
 
@@ -91,8 +93,9 @@ def sample(path, y: int, w: float, n: int, *, seed, oversample: int = OVERSAMPLE
     return _sir(cond, mix.marginal, w, n, rng, oversample)
 
 
-def _sir(cond: GMM, marginal: GMM, w: float, n: int, rng: np.random.Generator,
-         oversample: int) -> TiltedSample:
+def _sir(
+    cond: GMM, marginal: GMM, w: float, n: int, rng: np.random.Generator, oversample: int
+) -> TiltedSample:
     """SIR for cond^w marginal^(1-w) / Z: proposals from ``marginal`` for w < 1 and from ``cond``
     for w >= 1. The weights are bounded when cond / marginal is (a class of a labelled mixture and
     its marginal); for other pairs the caller must know that the law exists."""

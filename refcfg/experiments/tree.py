@@ -40,8 +40,10 @@ def inflate(mixture, s):
     """The same mixture with every covariance multiplied by s^2 (a weaker, blurrier model)."""
     import refcfg
 
-    return refcfg.LabeledGMM([refcfg.GMM(g.weights, g.means, g.covs * s * s) for g in mixture.classes],
-                             mixture.class_probs)
+    return refcfg.LabeledGMM(
+        [refcfg.GMM(g.weights, g.means, g.covs * s * s) for g in mixture.classes],
+        mixture.class_probs,
+    )
 
 
 def hdr_thresholds(cond, levels, n, seed):
@@ -71,30 +73,47 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         for w in weights:
             if method == "autoguidance" and w == 1.0:
                 continue  # identical to CFG at w = 1 (the conditional field)
-            field = path.cfg(y, w) if method == "CFG" else refcfg.guided(path.field(y), wpath.field(y), w)
-            x = refcfg.sample(field, n, sampler="heun", t_grid=edm_grid(steps), seed=rng,
-                              backend=backend)
+            field = (
+                path.cfg(y, w)
+                if method == "CFG"
+                else refcfg.guided(path.field(y), wpath.field(y), w)
+            )
+            x = refcfg.sample(
+                field, n, sampler="heun", t_grid=edm_grid(steps), seed=rng, backend=backend
+            )
             lp = cond.log_prob(x)
             cc = metrics.class_confidence(x, mix, y)
             row = {"method": method, "w": w}
             for a in levels:
                 row[f"in {int(a * 100)}% HDR"] = float(np.mean(lp >= tau[a]))
-            row.update({"mean log p(x|0)": float(lp.mean()), "conf": cc.mean_prob,
-                        "energy dist to p(x|0)": metrics.energy_distance(x, ref, max_n=2000, seed=seed),
-                        "trace cov / exact": float(np.trace(np.cov(x.T)) / np.trace(np.cov(ref.T)))})
+            row.update(
+                {
+                    "mean log p(x|0)": float(lp.mean()),
+                    "conf": cc.mean_prob,
+                    "energy dist to p(x|0)": metrics.energy_distance(x, ref, max_n=2000, seed=seed),
+                    "trace cov / exact": float(np.trace(np.cov(x.T)) / np.trace(np.cov(ref.T))),
+                }
+            )
             rows.append(row)
             keep[(method, w)] = x
     se = {a: np.sqrt(a * (1 - a) / n) for a in levels}
-    key = {"n": n, "steps": steps, "weak model std factor": INFLATE,
-           "HDR fractions at w=1 (expect 0.5, 0.9)": [rows[0]["in 50% HDR"], rows[0]["in 90% HDR"]],
-           "binomial sd at w=1": [se[0.5], se[0.9]]}
+    key = {
+        "n": n,
+        "steps": steps,
+        "weak model std factor": INFLATE,
+        "HDR fractions at w=1 (expect 0.5, 0.9)": [rows[0]["in 50% HDR"], rows[0]["in 90% HDR"]],
+        "binomial sd at w=1": [se[0.5], se[0.9]],
+    }
     for r in rows:
         if r["w"] == weights[-1]:
-            key[f"{r['method']} w={r['w']:g}: in 90% HDR, energy dist"] = [r["in 90% HDR"],
-                                                                          r["energy dist to p(x|0)"]]
+            key[f"{r['method']} w={r['w']:g}: in 90% HDR, energy dist"] = [
+                r["in 90% HDR"],
+                r["energy dist to p(x|0)"],
+            ]
 
     def plot(plt):
         from ..plotting import studies
+
         return studies.tree(plt, mix=mix, keep=keep, weights=weights)
 
     return Result(NAME, TITLE, rows, key, plot=plot)

@@ -34,11 +34,26 @@ Y = 0
 
 def _sizes(fast):
     if fast:
-        return dict(models=((8, 1, 150), (32, 2, 600)), ws=(1.0, 2.0, 3.0), seeds=1, n=400,
-                    steps=30, batch=256, err_n=500, auto_ws=(1.0, 2.0))
-    return dict(models=((8, 1, 300), (16, 2, 1000), (32, 2, 2500), (64, 3, 5000)),
-                ws=(1.0, 1.25, 1.5, 2.0, 3.0, 4.0), seeds=3, n=2000, steps=60, batch=512,
-                err_n=2000, auto_ws=(1.0, 1.5, 2.0, 3.0))
+        return dict(
+            models=((8, 1, 150), (32, 2, 600)),
+            ws=(1.0, 2.0, 3.0),
+            seeds=1,
+            n=400,
+            steps=30,
+            batch=256,
+            err_n=500,
+            auto_ws=(1.0, 2.0),
+        )
+    return dict(
+        models=((8, 1, 300), (16, 2, 1000), (32, 2, 2500), (64, 3, 5000)),
+        ws=(1.0, 1.25, 1.5, 2.0, 3.0, 4.0),
+        seeds=3,
+        n=2000,
+        steps=60,
+        batch=512,
+        err_n=2000,
+        auto_ws=(1.0, 1.5, 2.0, 3.0),
+    )
 
 
 def _mean_sd(v):
@@ -57,8 +72,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     z = _sizes(fast)
     path = refcfg.GMMPath(refcfg.problem(PROBLEM), "linear")
     mix = path.mixture
-    per = {}                     # (model index, w) -> list of metric tuples over seeds
-    errs = {}                    # model index -> list of (cond, uncond) errors over seeds
+    per = {}  # (model index, w) -> list of metric tuples over seeds
+    errs = {}  # model index -> list of (cond, uncond) errors over seeds
     auto = {}
     exact_rows = {}
     kept = {}
@@ -66,39 +81,78 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         rng = np.random.default_rng([seed, s])
         x0 = rng.standard_normal((z["n"], mix.d))
         ref = mix.class_gmm(Y).sample(z["n"], rng)
-        exact = {w: refcfg.sample(path.cfg(Y, w), z["n"], sampler="heun", steps=z["steps"],
-                                  x_init=x0, backend=backend) for w in z["ws"]}
+        exact = {
+            w: refcfg.sample(
+                path.cfg(Y, w), z["n"], sampler="heun", steps=z["steps"], x_init=x0, backend=backend
+            )
+            for w in z["ws"]
+        }
         for w, xe in exact.items():
             exact_rows.setdefault(w, []).append(
-                (metrics.energy_distance(xe, ref, max_n=None),
-                 metrics.class_confidence(xe, mix, Y).mean_prob))
+                (
+                    metrics.energy_distance(xe, ref, max_n=None),
+                    metrics.class_confidence(xe, mix, Y).mean_prob,
+                )
+            )
         models = []
         for i, (width, depth, steps) in enumerate(z["models"]):
-            res = train_cfg(PROBLEM, steps=steps, width=width, depth=depth, batch=z["batch"],
-                            seed=int(rng.integers(2**31)), progress=False, warmup=min(200, steps // 5),
-                            blas_threads=1)
+            res = train_cfg(
+                PROBLEM,
+                steps=steps,
+                width=width,
+                depth=depth,
+                batch=z["batch"],
+                seed=int(rng.integers(2**31)),
+                progress=False,
+                warmup=min(200, steps // 5),
+                blas_threads=1,
+            )
             model = res.model
             models.append(model)
-            fe = field_errors(path, model, t_grid=np.linspace(0.05, 0.95, 10), n=z["err_n"],
-                              seed=int(rng.integers(2**31)), blas_threads=1)
-            errs.setdefault(i, []).append((mean_over(fe["t"], fe["conditional"]),
-                                           mean_over(fe["t"], fe["unconditional"])))
+            fe = field_errors(
+                path,
+                model,
+                t_grid=np.linspace(0.05, 0.95, 10),
+                n=z["err_n"],
+                seed=int(rng.integers(2**31)),
+                blas_threads=1,
+            )
+            errs.setdefault(i, []).append(
+                (mean_over(fe["t"], fe["conditional"]), mean_over(fe["t"], fe["unconditional"]))
+            )
             for w in z["ws"]:
-                x = refcfg.sample(learned_cfg(model, Y, w, path.schedule), z["n"], sampler="heun",
-                                  steps=z["steps"], x_init=x0, backend="numpy")
+                x = refcfg.sample(
+                    learned_cfg(model, Y, w, path.schedule),
+                    z["n"],
+                    sampler="heun",
+                    steps=z["steps"],
+                    x_init=x0,
+                    backend="numpy",
+                )
                 per.setdefault((i, w), []).append(
-                    (metrics.energy_distance(x, ref, max_n=None),
-                     metrics.energy_distance(x, exact[w], max_n=None),
-                     float(np.linalg.norm(x - exact[w], axis=1).mean()),
-                     metrics.class_confidence(x, mix, Y).mean_prob))
+                    (
+                        metrics.energy_distance(x, ref, max_n=None),
+                        metrics.energy_distance(x, exact[w], max_n=None),
+                        float(np.linalg.norm(x - exact[w], axis=1).mean()),
+                        metrics.class_confidence(x, mix, Y).mean_prob,
+                    )
+                )
                 if s == 0:
                     kept[(i, w)] = x
         big, small = models[-1], models[0]
         for w in z["auto_ws"]:
-            f = guided(LearnedField(big, Y, path.schedule), LearnedField(small, Y, path.schedule), w)
-            x = refcfg.sample(f, z["n"], sampler="heun", steps=z["steps"], x_init=x0, backend="numpy")
-            auto.setdefault(w, []).append((metrics.energy_distance(x, ref, max_n=None),
-                                           metrics.class_confidence(x, mix, Y).mean_prob))
+            f = guided(
+                LearnedField(big, Y, path.schedule), LearnedField(small, Y, path.schedule), w
+            )
+            x = refcfg.sample(
+                f, z["n"], sampler="heun", steps=z["steps"], x_init=x0, backend="numpy"
+            )
+            auto.setdefault(w, []).append(
+                (
+                    metrics.energy_distance(x, ref, max_n=None),
+                    metrics.class_confidence(x, mix, Y).mean_prob,
+                )
+            )
     rows, best = [], []
     for i, (width, depth, steps) in enumerate(z["models"]):
         ce, ue = (_mean_sd([e[j] for e in errs[i]]) for j in range(2))
@@ -106,39 +160,87 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         for w in z["ws"]:
             a = np.array(per[(i, w)])
             (d2, d2sd), (d2e, d2esd), (dist, _), (conf, _) = (_mean_sd(a[:, j]) for j in range(4))
-            rows.append({"model": label, "cond. field err": ce[0], "uncond. field err": ue[0],
-                         "w": w, "D2 to p(x|y)": d2, "D2 sd": d2sd, "D2 to exact CFG(w)": d2e,
-                         "D2 exact sd": d2esd, "mean |x - x_exact|": dist, "conf": conf})
+            rows.append(
+                {
+                    "model": label,
+                    "cond. field err": ce[0],
+                    "uncond. field err": ue[0],
+                    "w": w,
+                    "D2 to p(x|y)": d2,
+                    "D2 sd": d2sd,
+                    "D2 to exact CFG(w)": d2e,
+                    "D2 exact sd": d2esd,
+                    "mean |x - x_exact|": dist,
+                    "conf": conf,
+                }
+            )
         rs = [r for r in rows if r["model"] == label]
-        seeds = np.array([[p[0] for p in per[(i, w)]] for w in z["ws"]])      # (W, S)
+        seeds = np.array([[p[0] for p in per[(i, w)]] for w in z["ws"]])  # (W, S)
         argm = np.array(z["ws"])[np.argmin(seeds, axis=0)]
         j = int(np.argmin([r["D2 to p(x|y)"] for r in rs]))
         at1 = next(r for r in rs if r["w"] == 1.0)
-        best.append({"model": label, "cond. field err": ce[0], "cond. err sd": ce[1],
-                     "best w": rs[j]["w"], "best w sd (seeds)": float(argm.std(ddof=1))
-                     if argm.size > 1 else 0.0, "D2 at best": rs[j]["D2 to p(x|y)"],
-                     "D2 at w=1": at1["D2 to p(x|y)"],
-                     "w > 1 helps": bool(rs[j]["w"] > 1.0 and rs[j]["D2 to p(x|y)"] + rs[j]["D2 sd"]
-                                         < at1["D2 to p(x|y)"])})
-    exact_tab = [{"w": w, "exact CFG D2 to p(x|y)": _mean_sd([e[0] for e in v])[0],
-                  "conf": _mean_sd([e[1] for e in v])[0]} for w, v in exact_rows.items()]
-    auto_tab = [{"w": w, "autoguidance D2 to p(x|y)": _mean_sd([e[0] for e in v])[0],
-                 "D2 sd": _mean_sd([e[0] for e in v])[1], "conf": _mean_sd([e[1] for e in v])[0]}
-                for w, v in auto.items()]
-    key = {"best_w": {b["model"]: b["best w"] for b in best},
-           "w_above_1_helps": {b["model"]: b["w > 1 helps"] for b in best},
-           "field_error": {b["model"]: b["cond. field err"] for b in best}, "seeds": z["seeds"]}
+        best.append(
+            {
+                "model": label,
+                "cond. field err": ce[0],
+                "cond. err sd": ce[1],
+                "best w": rs[j]["w"],
+                "best w sd (seeds)": float(argm.std(ddof=1)) if argm.size > 1 else 0.0,
+                "D2 at best": rs[j]["D2 to p(x|y)"],
+                "D2 at w=1": at1["D2 to p(x|y)"],
+                "w > 1 helps": bool(
+                    rs[j]["w"] > 1.0
+                    and rs[j]["D2 to p(x|y)"] + rs[j]["D2 sd"] < at1["D2 to p(x|y)"]
+                ),
+            }
+        )
+    exact_tab = [
+        {
+            "w": w,
+            "exact CFG D2 to p(x|y)": _mean_sd([e[0] for e in v])[0],
+            "conf": _mean_sd([e[1] for e in v])[0],
+        }
+        for w, v in exact_rows.items()
+    ]
+    auto_tab = [
+        {
+            "w": w,
+            "autoguidance D2 to p(x|y)": _mean_sd([e[0] for e in v])[0],
+            "D2 sd": _mean_sd([e[0] for e in v])[1],
+            "conf": _mean_sd([e[1] for e in v])[0],
+        }
+        for w, v in auto.items()
+    ]
+    key = {
+        "best_w": {b["model"]: b["best w"] for b in best},
+        "w_above_1_helps": {b["model"]: b["w > 1 helps"] for b in best},
+        "field_error": {b["model"]: b["cond. field err"] for b in best},
+        "seeds": z["seeds"],
+    }
     curves = [dict(r) for r in rows]
     ex_curve = [dict(r) for r in exact_tab]
-    show = {"x": {w: kept[(0, w)] for w in z["ws"]}, "label": best[0]["model"],
-            "ref": mix.class_gmm(Y).sample(z["n"], np.random.default_rng([seed, 99]))}
+    show = {
+        "x": {w: kept[(0, w)] for w in z["ws"]},
+        "label": best[0]["model"],
+        "ref": mix.class_gmm(Y).sample(z["n"], np.random.default_rng([seed, 99])),
+    }
 
     def plot(plt):
         from ..plotting import guidance_studies
-        return guidance_studies.underfit(plt, curves=curves, exact=ex_curve, auto=auto_tab,
-                                         samples=show)
 
-    return Result(NAME, TITLE, rows, key, tables={"best w per model": best,
-                                                  "exact CFG (same initial points)": exact_tab,
-                                                  "autoguidance: best model guided by the weakest":
-                                                  auto_tab}, plot=plot)
+        return guidance_studies.underfit(
+            plt, curves=curves, exact=ex_curve, auto=auto_tab, samples=show
+        )
+
+    return Result(
+        NAME,
+        TITLE,
+        rows,
+        key,
+        tables={
+            "best w per model": best,
+            "exact CFG (same initial points)": exact_tab,
+            "autoguidance: best model guided by the weakest": auto_tab,
+        },
+        plot=plot,
+    )

@@ -19,8 +19,15 @@ import numpy as np
 from .._validation import NULL, _describe, as_label, as_path
 from ..schedules import Schedule
 
-__all__ = ["Field", "ExactField", "NotLowerable", "LinearTerm", "Scaled", "linear_terms",
-           "MATH_METHODS"]
+__all__ = [
+    "Field",
+    "ExactField",
+    "NotLowerable",
+    "LinearTerm",
+    "Scaled",
+    "linear_terms",
+    "MATH_METHODS",
+]
 
 
 class Field:
@@ -40,11 +47,17 @@ class Field:
 
     def _converted(self, target, x, t):
         from .. import convert
+
         if self.schedule is None:
-            raise TypeError(f"{type(self).__name__}.{target} needs the field's schedule to convert "
-                            f"its velocity; the field declares schedule = None")
-        fn = {"score": convert.velocity_to_score, "x0": convert.velocity_to_x0,
-              "eps": convert.velocity_to_eps}[target]
+            raise TypeError(
+                f"{type(self).__name__}.{target} needs the field's schedule to convert "
+                f"its velocity; the field declares schedule = None"
+            )
+        fn = {
+            "score": convert.velocity_to_score,
+            "x0": convert.velocity_to_x0,
+            "eps": convert.velocity_to_eps,
+        }[target]
         return fn(self.velocity(x, t), x, t, self.schedule)
 
     def score(self, x, t) -> np.ndarray:
@@ -100,8 +113,9 @@ class _TimeProduct:
     """t -> f(t) * g(t) as a float64 array of t's shape (composed time factors)."""
 
     def __init__(self, f, g):
-        self.factors = tuple(f.factors if isinstance(f, _TimeProduct) else (f,)) + \
-            tuple(g.factors if isinstance(g, _TimeProduct) else (g,))
+        self.factors = tuple(f.factors if isinstance(f, _TimeProduct) else (f,)) + tuple(
+            g.factors if isinstance(g, _TimeProduct) else (g,)
+        )
 
     def __call__(self, t):
         t = np.asarray(t, dtype=np.float64)
@@ -127,8 +141,10 @@ def _particles(a, b):
     if np.ndim(a) == 0 and np.ndim(b) == 0:
         return float(a) * float(b)
     if np.ndim(a) == 1 and np.ndim(b) == 1 and len(a) != len(b):
-        raise ValueError(f"per-particle weights of nested fields have lengths {len(a)} and {len(b)}; "
-                         f"one length n is required")
+        raise ValueError(
+            f"per-particle weights of nested fields have lengths {len(a)} and {len(b)}; "
+            f"one length n is required"
+        )
     return np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
 
 
@@ -138,20 +154,26 @@ def _lowering_owner(obj):
     tp = type(obj)
     owner = next((k for k in tp.__mro__ if "_terms" in vars(k)), None)
     if owner is None:
-        raise NotLowerable(f"{tp.__name__} is not a linear combination of exact Gaussian-mixture fields "
-                           f"(it declares no _terms); it runs on backend='numpy'")
+        raise NotLowerable(
+            f"{tp.__name__} is not a linear combination of exact Gaussian-mixture fields "
+            f"(it declares no _terms); it runs on backend='numpy'"
+        )
     allowed = set(owner.__mro__)
     names = MATH_METHODS + tuple(getattr(owner, "_lowering_methods", ()))
     inst = getattr(obj, "__dict__", {})
     for name in names:
         if name in inst:
-            raise NotLowerable(f"this {tp.__name__} object has its own attribute {name} replacing the "
-                               f"method; it runs on backend='numpy'")
+            raise NotLowerable(
+                f"this {tp.__name__} object has its own attribute {name} replacing the "
+                f"method; it runs on backend='numpy'"
+            )
         klass = next((k for k in tp.__mro__ if name in vars(k)), None)
         if klass is not None and klass not in allowed:
             where = "" if klass is tp else f" (a base of {tp.__name__})"
-            raise NotLowerable(f"{klass.__name__}{where} overrides {name} without declaring _terms; "
-                               f"it runs on backend='numpy'")
+            raise NotLowerable(
+                f"{klass.__name__}{where} overrides {name} without declaring _terms; "
+                f"it runs on backend='numpy'"
+            )
     return owner
 
 
@@ -168,12 +190,18 @@ def _expand(field, coef, tcoef, out, depth):
                 y = np.asarray(y, dtype=np.int64)
             elif y is not None:
                 y = None if int(y) == NULL else int(y)
-            out.append(LinearTerm(part.path, y, _particles(coef, part.coef), _times(tcoef, part.tcoef)))
+            out.append(
+                LinearTerm(part.path, y, _particles(coef, part.coef), _times(tcoef, part.tcoef))
+            )
         elif isinstance(part, Scaled):
-            _expand(part.field, _particles(coef, part.coef), _times(tcoef, part.tcoef), out, depth + 1)
+            _expand(
+                part.field, _particles(coef, part.coef), _times(tcoef, part.tcoef), out, depth + 1
+            )
         else:
-            raise TypeError(f"{type(field).__name__}._terms() must return LinearTerm or Scaled items, "
-                            f"got {_describe(part)}")
+            raise TypeError(
+                f"{type(field).__name__}._terms() must return LinearTerm or Scaled items, "
+                f"got {_describe(part)}"
+            )
 
 
 def linear_terms(field) -> list[LinearTerm]:
@@ -192,8 +220,10 @@ def linear_terms(field) -> list[LinearTerm]:
     _expand(field, 1.0, None, out, 0)
     n = {len(a) for term in out for a in (term.y, term.coef) if a is not None and np.ndim(a) == 1}
     if len(n) > 1:
-        raise ValueError(f"the field holds per-particle labels or weights of different lengths "
-                         f"{sorted(n)}; one length n is required")
+        raise ValueError(
+            f"the field holds per-particle labels or weights of different lengths "
+            f"{sorted(n)}; one length n is required"
+        )
     return out
 
 

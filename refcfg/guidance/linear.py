@@ -27,14 +27,37 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import (_describe, as_float_array, as_guidance_weight, as_label, as_path, as_real,
-                           as_row_times, as_scalar_weight, as_weight_rows, as_prediction_pair)
+from .._validation import (
+    _describe,
+    as_float_array,
+    as_guidance_weight,
+    as_label,
+    as_path,
+    as_real,
+    as_row_times,
+    as_scalar_weight,
+    as_weight_rows,
+    as_prediction_pair,
+)
 from .base import ExactField, Field, LinearTerm, Scaled
 from .spaces import RuleField
 
-__all__ = ["GuidedField", "CFGField", "ClassifierGuidedField", "guided", "cfg_combine",
-           "noise_level", "weight_profile", "weight_schedule", "LinearRule", "PlainCFG",
-           "GuidanceInterval", "ScheduledCFG", "Autoguidance", "weaker_mixture"]
+__all__ = [
+    "GuidedField",
+    "CFGField",
+    "ClassifierGuidedField",
+    "guided",
+    "cfg_combine",
+    "noise_level",
+    "weight_profile",
+    "weight_schedule",
+    "LinearRule",
+    "PlainCFG",
+    "GuidanceInterval",
+    "ScheduledCFG",
+    "Autoguidance",
+    "weaker_mixture",
+]
 
 
 class GuidedField(Field):
@@ -45,15 +68,18 @@ class GuidedField(Field):
     def __init__(self, a, b, w):
         for name, f in (("a", a), ("b", b)):
             if not callable(getattr(f, "velocity", None)):
-                raise TypeError(f"{name} must be a field with a velocity(x, t) method, got "
-                                f"{_describe(f)}")
+                raise TypeError(
+                    f"{name} must be a field with a velocity(x, t) method, got {_describe(f)}"
+                )
         da, db = getattr(a, "d", None), getattr(b, "d", None)
         if da is not None and db is not None and da != db:
             raise ValueError(f"fields a and b must have the same dimension, got {da} and {db}")
         sa, sb = getattr(a, "schedule", None), getattr(b, "schedule", None)
         if sa is not None and sb is not None and sa != sb:
-            raise ValueError(f"fields a and b must share the schedule (x_t must mean the same), got "
-                             f"{sa!r} and {sb!r}")
+            raise ValueError(
+                f"fields a and b must share the schedule (x_t must mean the same), got "
+                f"{sa!r} and {sb!r}"
+            )
         self.a, self.b, self.w = a, b, as_guidance_weight(w)
         self.d = da if da is not None else db
         self.schedule = sa if sa is not None else sb
@@ -75,8 +101,9 @@ class GuidedField(Field):
         w = self.w
         if np.ndim(w) != 0:
             if w.shape[0] != va.shape[0]:
-                raise ValueError(f"w has shape {w.shape} but x implies a float or shape "
-                                 f"({va.shape[0]},)")
+                raise ValueError(
+                    f"w has shape {w.shape} but x implies a float or shape ({va.shape[0]},)"
+                )
             w = np.reshape(w, (-1,) + (1,) * (va.ndim - 1))
         return w * va + (1.0 - w) * vb
 
@@ -114,8 +141,10 @@ class CFGField(GuidedField):
         return f"CFGField(y={self.y!r}, w={self.w!r}, path={self.path!r})"
 
     def _terms(self):
-        return [LinearTerm(self.path, self.y, self.w, None),
-                LinearTerm(self.path, None, 1.0 - self.w, None)]
+        return [
+            LinearTerm(self.path, self.y, self.w, None),
+            LinearTerm(self.path, None, 1.0 - self.w, None),
+        ]
 
     def velocity(self, x, t):
         return self.path.cfg_velocity(x, t, self.y, self.w)
@@ -132,7 +161,9 @@ class ClassifierGuidedField(Field):
         self.path = as_path(path)
         self.y = as_label(y, path.n_classes)
         if self.y is None:
-            raise ValueError("y must be a class label (int or array) for classifier guidance, got None")
+            raise ValueError(
+                "y must be a class label (int or array) for classifier guidance, got None"
+            )
         self.w = as_guidance_weight(w)
         self.d, self.schedule = path.d, path.schedule
 
@@ -141,8 +172,10 @@ class ClassifierGuidedField(Field):
 
     def _terms(self):
         # u + w grad-term = u + w (u_y - u) with the exact Bayes classifier (eqs. 59-62)
-        return [LinearTerm(self.path, self.y, self.w, None),
-                LinearTerm(self.path, None, 1.0 - self.w, None)]
+        return [
+            LinearTerm(self.path, self.y, self.w, None),
+            LinearTerm(self.path, None, 1.0 - self.w, None),
+        ]
 
     def velocity(self, x, t):
         return self.path.classifier_guided_velocity(x, t, self.y, self.w)
@@ -200,7 +233,9 @@ def weight_profile(kind) -> Callable[[np.ndarray], np.ndarray]:
         return lambda t: 2.0 * t
     if kind == "cosine":
         return lambda t: 1.0 - np.cos(np.pi * t)
-    raise ValueError(f"kind must be 'constant', 'linear', 'cosine' or a callable g(t), got {kind!r}")
+    raise ValueError(
+        f"kind must be 'constant', 'linear', 'cosine' or a callable g(t), got {kind!r}"
+    )
 
 
 def weight_schedule(kind, w: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -244,8 +279,14 @@ class LinearRule(RuleField):
     the mathematics (``_combine``, ``weight``, ``_component``, ...) must declare its own ``_terms``."""
 
     name = "linear"
-    _lowering_methods = ("_combine", "_component", "_velocity_rows", "_extrapolated", "weight",
-                         "_linear")
+    _lowering_methods = (
+        "_combine",
+        "_component",
+        "_velocity_rows",
+        "_extrapolated",
+        "weight",
+        "_linear",
+    )
 
     def __init__(self, cond, ref, w: float, *, space: str = "velocity", schedule=None):
         super().__init__(cond, ref, space=space, schedule=schedule)
@@ -258,17 +299,20 @@ class LinearRule(RuleField):
     def weight(self, t) -> np.ndarray:
         """The CFG weight w(t) = (1 - g(t)) + w g(t) at times t (an array)."""
         t = np.asarray(t, dtype=np.float64)
-        return _weight(self.w, np.broadcast_to(np.asarray(self.profile(t), dtype=np.float64),
-                                               t.shape))
+        return _weight(
+            self.w, np.broadcast_to(np.asarray(self.profile(t), dtype=np.float64), t.shape)
+        )
 
     def _combine(self, c, u, x, t, state):
         return cfg_combine(c, u, self.weight(t)), None
 
     def _terms(self):
-        if type(self).profile is LinearRule.profile:          # constant profile: plain weights
+        if type(self).profile is LinearRule.profile:  # constant profile: plain weights
             return [Scaled(self.cond, self.w), Scaled(self.ref, 1.0 - self.w)]
-        return [Scaled(self.cond, 1.0, _RuleFactor(self, "cond")),
-                Scaled(self.ref, 1.0, _RuleFactor(self, "ref"))]
+        return [
+            Scaled(self.cond, 1.0, _RuleFactor(self, "cond")),
+            Scaled(self.ref, 1.0, _RuleFactor(self, "ref")),
+        ]
 
     def _linear(self, name, x, t):
         fc, fr = getattr(self.cond, name, None), getattr(self.ref, name, None)
@@ -318,15 +362,30 @@ class GuidanceInterval(LinearRule):
 
     name = "interval"
 
-    def __init__(self, cond, ref, w: float, *, sigma_lo: float | None = 0.28,
-                 sigma_hi: float | None = 2.9, schedule=None):
+    def __init__(
+        self,
+        cond,
+        ref,
+        w: float,
+        *,
+        sigma_lo: float | None = 0.28,
+        sigma_hi: float | None = 2.9,
+        schedule=None,
+    ):
         super().__init__(cond, ref, w, space="velocity", schedule=schedule)
         if self.schedule is None:
-            raise ValueError("GuidanceInterval needs a schedule (to map sigma to t): pass schedule=")
+            raise ValueError(
+                "GuidanceInterval needs a schedule (to map sigma to t): pass schedule="
+            )
         self.sigma_lo = None if sigma_lo is None else as_real(sigma_lo, "sigma_lo", lo=0.0)
-        self.sigma_hi = None if sigma_hi is None else as_real(sigma_hi, "sigma_hi", lo=0.0,
-                                                              allow_inf=True)
-        if self.sigma_lo is not None and self.sigma_hi is not None and self.sigma_hi <= self.sigma_lo:
+        self.sigma_hi = (
+            None if sigma_hi is None else as_real(sigma_hi, "sigma_hi", lo=0.0, allow_inf=True)
+        )
+        if (
+            self.sigma_lo is not None
+            and self.sigma_hi is not None
+            and self.sigma_hi <= self.sigma_lo
+        ):
             raise ValueError(f"sigma_hi must be > sigma_lo, got ({self.sigma_lo}, {self.sigma_hi}]")
 
     def active(self, t) -> np.ndarray:
@@ -381,8 +440,10 @@ def weaker_mixture(mixture, cov_scale: float = 2.0):
     from ..mixture import GMM, LabeledGMM
 
     if not isinstance(mixture, LabeledGMM):
-        raise TypeError(f"mixture must be a LabeledGMM, got {_describe(mixture)}"
-                        + ("; pass path.mixture" if hasattr(mixture, "mixture") else ""))
+        raise TypeError(
+            f"mixture must be a LabeledGMM, got {_describe(mixture)}"
+            + ("; pass path.mixture" if hasattr(mixture, "mixture") else "")
+        )
     k = as_real(cov_scale, "cov_scale", gt=0.0)
     classes = [GMM(g.weights, g.means, g.covs * k) for g in mixture.classes]
     return LabeledGMM(classes, mixture.class_probs)

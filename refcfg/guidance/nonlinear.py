@@ -24,13 +24,29 @@ import math
 
 import numpy as np
 
-from .._validation import (as_float_array, as_increasing_grid, as_int, as_prediction_pair, as_real,
-                           as_row_times, as_scalar_weight, as_weight_rows)
+from .._validation import (
+    as_float_array,
+    as_increasing_grid,
+    as_int,
+    as_prediction_pair,
+    as_real,
+    as_row_times,
+    as_scalar_weight,
+    as_weight_rows,
+)
 from .linear import cfg_combine
 from .spaces import RuleField
 
-__all__ = ["rescale_combine", "apg_combine", "cfg_zero_star_scale", "cfg_zero_star_combine",
-           "NonlinearRule", "GuidanceRescale", "APG", "CFGZeroStar"]
+__all__ = [
+    "rescale_combine",
+    "apg_combine",
+    "cfg_zero_star_scale",
+    "cfg_zero_star_combine",
+    "NonlinearRule",
+    "GuidanceRescale",
+    "APG",
+    "CFGZeroStar",
+]
 
 
 def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
@@ -42,7 +58,9 @@ def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
     c, u = as_prediction_pair(c, u)
     phi = as_real(phi, "phi")
     if c.shape[1] < 2:
-        raise ValueError(f"guidance rescale needs d >= 2 (a std over coordinates), got d = {c.shape[1]}")
+        raise ValueError(
+            f"guidance rescale needs d >= 2 (a std over coordinates), got d = {c.shape[1]}"
+        )
     g = u + as_weight_rows(w, c.shape[0]) * (c - u)
     sc = c.std(axis=1, keepdims=True)
     sg = g.std(axis=1, keepdims=True)
@@ -50,8 +68,9 @@ def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
     return phi * (g * ratio) + (1.0 - phi) * g
 
 
-def apg_combine(c, u, w, eta: float = 0.0, norm_threshold: float = math.inf, momentum: float = 0.0,
-                running=None) -> tuple[np.ndarray, np.ndarray]:
+def apg_combine(
+    c, u, w, eta: float = 0.0, norm_threshold: float = math.inf, momentum: float = 0.0, running=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Adaptive projected guidance (Sadat, Hilliges, Weber, arXiv 2410.02416).
 
     Delta = c - u;  A = Delta + momentum * running (running = previous average, 0 at the start);
@@ -60,7 +79,7 @@ def apg_combine(c, u, w, eta: float = 0.0, norm_threshold: float = math.inf, mom
     eta = 1, r = inf, momentum = 0 is plain CFG. Rows with c = 0 have D_par = 0."""
     c, u = as_prediction_pair(c, u)
     eta = as_real(eta, "eta")
-    r = as_real(norm_threshold, "norm_threshold", gt=0.0, allow_inf=True)   # math.inf: no clip
+    r = as_real(norm_threshold, "norm_threshold", gt=0.0, allow_inf=True)  # math.inf: no clip
     beta = as_real(momentum, "momentum")
     delta = c - u
     if running is not None:
@@ -106,6 +125,7 @@ class NonlinearRule(RuleField):
 
     def _component(self, field, x, t):
         from ..sampling import cpu
+
         if cpu.supports(field):
             return cpu.velocity(field, x, t)
         return field.velocity(x, t)
@@ -140,8 +160,19 @@ class APG(NonlinearRule):
 
     name = "apg"
 
-    def __init__(self, cond, ref, w: float, *, eta: float = 0.0, norm_threshold: float = 15.0,
-                 momentum: float = 0.0, space: str = "x0", schedule=None, auto_reset: bool = True):
+    def __init__(
+        self,
+        cond,
+        ref,
+        w: float,
+        *,
+        eta: float = 0.0,
+        norm_threshold: float = 15.0,
+        momentum: float = 0.0,
+        space: str = "x0",
+        schedule=None,
+        auto_reset: bool = True,
+    ):
         super().__init__(cond, ref, space=space, schedule=schedule)
         self.w = as_scalar_weight(w)
         self.eta = as_real(eta, "eta")
@@ -157,13 +188,17 @@ class APG(NonlinearRule):
         t_last, prev_used, avg_last = self._state
         if t < t_last:
             if not self.auto_reset:
-                raise ValueError(f"APG momentum: t = {t} is before the last time {t_last}; call reset() "
-                                 f"between trajectories (or use auto_reset=True)")
+                raise ValueError(
+                    f"APG momentum: t = {t} is before the last time {t_last}; call reset() "
+                    f"between trajectories (or use auto_reset=True)"
+                )
             self._state = None
             return None
         if avg_last.shape != x.shape:
-            raise ValueError(f"APG momentum state has shape {avg_last.shape} but x has shape {x.shape}; "
-                             f"call reset() before sampling a different batch")
+            raise ValueError(
+                f"APG momentum state has shape {avg_last.shape} but x has shape {x.shape}; "
+                f"call reset() before sampling a different batch"
+            )
         return avg_last if t > t_last else prev_used
 
     def _commit(self, t, new_state, state_in):
@@ -182,13 +217,23 @@ class CFGZeroStar(NonlinearRule):
 
     name = "cfg-zero-star"
 
-    def __init__(self, cond, ref, w: float, *, zero_until: float | None = None,
-                 optimized_scale: bool = True, eps: float = 1e-8, space: str = "velocity",
-                 schedule=None):
+    def __init__(
+        self,
+        cond,
+        ref,
+        w: float,
+        *,
+        zero_until: float | None = None,
+        optimized_scale: bool = True,
+        eps: float = 1e-8,
+        space: str = "velocity",
+        schedule=None,
+    ):
         super().__init__(cond, ref, space=space, schedule=schedule)
         self.w = as_scalar_weight(w)
-        self.zero_until = None if zero_until is None else as_real(zero_until, "zero_until", lo=0.0,
-                                                                hi=1.0)
+        self.zero_until = (
+            None if zero_until is None else as_real(zero_until, "zero_until", lo=0.0, hi=1.0)
+        )
         self.optimized_scale = bool(optimized_scale)
         self.eps = as_real(eps, "eps", lo=0.0)
 

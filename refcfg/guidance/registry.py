@@ -18,8 +18,10 @@ __all__ = ["REGISTRY", "RULES", "make"]
 
 def _on_exact(cls):
     """A builder for a rule on cond = path.field(y), ref = path.field(None)."""
+
     def build(path, y, w, *, t_grid=None, weak_path=None, **params):
         return cls(path.field(y), path.field(None), w, schedule=path.schedule, **params)
+
     build.__doc__ = f"{cls.__name__} on the exact conditional and unconditional fields of path."
     return build
 
@@ -29,7 +31,10 @@ def _autoguidance(path, y, w, *, t_grid=None, weak_path=None, **params):
     path of ``weaker_mixture(path.mixture, cov_scale)`` (cov_scale = 2)."""
     if weak_path is None:
         from ..paths import GMMPath
-        weak_path = GMMPath(weaker_mixture(path.mixture, params.pop("cov_scale", 2.0)), path.schedule)
+
+        weak_path = GMMPath(
+            weaker_mixture(path.mixture, params.pop("cov_scale", 2.0)), path.schedule
+        )
     return Autoguidance(path.field(y), weak_path.field(y), w, schedule=path.schedule, **params)
 
 
@@ -38,8 +43,9 @@ def _cfg_zero_star(path, y, w, *, t_grid=None, weak_path=None, **params):
     unless ``zero_until`` is given."""
     k = params.pop("zero_init_steps", 1)
     if "zero_until" not in params:
-        params["zero_until"] = (None if t_grid is None or k == 0
-                                else CFGZeroStar.zero_init_from_grid(t_grid, k))
+        params["zero_until"] = (
+            None if t_grid is None or k == 0 else CFGZeroStar.zero_init_from_grid(t_grid, k)
+        )
     return CFGZeroStar(path.field(y), path.field(None), w, schedule=path.schedule, **params)
 
 
@@ -68,4 +74,3 @@ def make(name: str, path, y, w: float, *, t_grid=None, weak_path=None, **params)
     if weak_path is not None:
         weak_path = as_path(weak_path, "weak_path")
     return REGISTRY[name](path, y, w, t_grid=t_grid, weak_path=weak_path, **params)
-

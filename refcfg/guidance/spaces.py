@@ -70,8 +70,10 @@ def _v_coefficients(schedule, t, n):
     D = np.broadcast_to(np.asarray(schedule.D(tt), dtype=np.float64), (n,))
     bad = ~np.isfinite(D) | (D == 0.0)
     if np.any(bad):
-        raise ValueError(f"t = {float(tt[bad][0])!r}: the v-space map needs a finite, non-zero "
-                         f"D = dalpha beta - dbeta alpha there")
+        raise ValueError(
+            f"t = {float(tt[bad][0])!r}: the v-space map needs a finite, non-zero "
+            f"D = dalpha beta - dbeta alpha there"
+        )
     col = lambda q: np.broadcast_to(np.asarray(q, dtype=np.float64), (n,))[:, None]  # noqa: E731
     al, be = col(v.alpha), col(v.beta)
     return col(v.alpha) * col(v.dalpha) + col(v.beta_dbeta), al * al + be * be, D[:, None]
@@ -103,8 +105,12 @@ def to_space(u, x, t, space: str, schedule) -> np.ndarray:
         if u.shape != x.shape:
             raise ValueError(f"u has shape {u.shape} but x has shape {x.shape}")
         _v_coefficients(schedule, t, x.shape[0])  # ValueError naming t where D is not usable
-        return v_prediction(convert.velocity_to_eps(u, x, t, schedule),
-                            convert.velocity_to_x0(u, x, t, schedule), t, schedule)
+        return v_prediction(
+            convert.velocity_to_eps(u, x, t, schedule),
+            convert.velocity_to_x0(u, x, t, schedule),
+            t,
+            schedule,
+        )
     f = convert.velocity_to_x0 if space == "x0" else convert.velocity_to_eps
     return f(u, x, t, schedule)
 
@@ -152,8 +158,10 @@ class RuleField(Field):
         self.space = _space(space)
         sched = schedule if schedule is not None else getattr(cond, "schedule", None)
         if sched is None and self.space != "velocity":
-            raise ValueError(f"space {space!r} needs a schedule: pass schedule= or use a field with a "
-                             f".schedule attribute")
+            raise ValueError(
+                f"space {space!r} needs a schedule: pass schedule= or use a field with a "
+                f".schedule attribute"
+            )
         if sched is not None and not callable(getattr(sched, "values", None)):
             raise TypeError(f"schedule must be a refcfg Schedule, got {sched!r}")
         self.schedule = sched
@@ -174,8 +182,10 @@ class RuleField(Field):
         scalar_t = np.ndim(t) == 0
         tt = as_row_times(t, n)
         if self.stateful and not (scalar_t or np.all(tt == tt[0])):
-            raise ValueError(f"{self.name} keeps per-step state and needs one time per call: t must be a "
-                             f"float or a constant array, got values in [{float(tt.min())}, {float(tt.max())}]")
+            raise ValueError(
+                f"{self.name} keeps per-step state and needs one time per call: t must be a "
+                f"float or a constant array, got values in [{float(tt.min())}, {float(tt.max())}]"
+            )
         state_in = self._state_before(float(tt[0]), x) if self.stateful else None
         sing = _singular(self.schedule, tt, self.space)
         out = np.empty_like(x)

@@ -31,8 +31,28 @@ flow_matching's dopri5 step up to 0.10 past 1 and need ``clamp=0.25``.
 The core (``refcfg.GMMPath``, ``refcfg.sample``) stays strict.
 """
 
-from ._core import (BACKENDS, OUTPUTS, PREDICTIONS, as_shape, clamp_times, edm_denoise, predict,
-                    predict_signal_noise, signal_noise_from_alphas_cumprod, time_from_signal_noise)
+from ._core import (
+    BACKENDS,
+    OUTPUTS,
+    PREDICTIONS,
+    as_shape,
+    clamp_times,
+    edm_denoise,
+    predict,
+    predict_signal_noise,
+    signal_noise_from_alphas_cumprod,
+    time_from_signal_noise,
+)
 
-__all__ = ["PREDICTIONS", "OUTPUTS", "BACKENDS", "predict", "predict_signal_noise", "edm_denoise",
-           "signal_noise_from_alphas_cumprod", "clamp_times", "time_from_signal_noise", "as_shape"]
+__all__ = [
+    "PREDICTIONS",
+    "OUTPUTS",
+    "BACKENDS",
+    "predict",
+    "predict_signal_noise",
+    "edm_denoise",
+    "signal_noise_from_alphas_cumprod",
+    "clamp_times",
+    "time_from_signal_noise",
+    "as_shape",
+]

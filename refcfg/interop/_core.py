@@ -27,9 +27,22 @@ import numpy as np
 from .._validation import _describe, as_float_array
 from ..guidance.spaces import v_prediction
 
-__all__ = ["PREDICTIONS", "BACKENDS", "OUTPUTS", "resolve_field", "as_shape", "flat_shape",
-           "clamp_times", "predict", "predict_many", "predict_signal_noise", "output_coefficients",
-           "time_from_signal_noise", "signal_noise_from_alphas_cumprod", "edm_denoise"]
+__all__ = [
+    "PREDICTIONS",
+    "BACKENDS",
+    "OUTPUTS",
+    "resolve_field",
+    "as_shape",
+    "flat_shape",
+    "clamp_times",
+    "predict",
+    "predict_many",
+    "predict_signal_noise",
+    "output_coefficients",
+    "time_from_signal_noise",
+    "signal_noise_from_alphas_cumprod",
+    "edm_denoise",
+]
 
 PREDICTIONS = ("velocity", "eps", "x0", "score", "v")
 BACKENDS = ("auto", "cpu", "numpy")
@@ -44,11 +57,16 @@ def output_coefficients(output, signal, noise) -> tuple[np.ndarray, np.ndarray]:
     their values (:func:`predict_signal_noise`) and their vector-Jacobian products
     (``refcfg.interop._jacobian.signal_noise_vjp``)."""
     check_prediction(output, OUTPUTS, "output")
-    a, s = np.broadcast_arrays(np.asarray(signal, dtype=np.float64),
-                               np.asarray(noise, dtype=np.float64))
+    a, s = np.broadcast_arrays(
+        np.asarray(signal, dtype=np.float64), np.asarray(noise, dtype=np.float64)
+    )
     one, zero = np.ones_like(a), np.zeros_like(a)
-    return {"epsilon": (one, zero), "sample": (zero, one), "v_prediction": (a, -s),
-            "flow": (one, -one)}[output]
+    return {
+        "epsilon": (one, zero),
+        "sample": (zero, one),
+        "v_prediction": (a, -s),
+        "flow": (one, -one),
+    }[output]
 
 
 def check_prediction(prediction, choices=PREDICTIONS, name: str = "prediction") -> str:
@@ -70,14 +88,17 @@ def as_shape(shape, d: int, name: str = "shape"):
     out = []
     for n in shape:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-            raise TypeError(f"{name} must be None or a tuple of positive ints, got "
-                            f"{_describe(shape)}")
+            raise TypeError(
+                f"{name} must be None or a tuple of positive ints, got {_describe(shape)}"
+            )
         out.append(int(n))
     if not out:
         raise ValueError(f"{name} must have at least one entry, got ()")
     if math.prod(out) != d:
-        raise ValueError(f"{name} {tuple(out)} has {math.prod(out)} entries but the field has "
-                         f"d = {d}; prod({name}) = d is required")
+        raise ValueError(
+            f"{name} {tuple(out)} has {math.prod(out)} entries but the field has "
+            f"d = {d}; prod({name}) = d is required"
+        )
     return tuple(out)
 
 
@@ -87,11 +108,15 @@ def flat_shape(xshape, d: int, shape=None, name: str = "x") -> tuple[int, int]:
     The adapters evaluate the flattened (N, d) points and give the result back as (N, *s)."""
     xshape = tuple(int(n) for n in xshape)
     s = xshape[1:]
-    ok = len(xshape) >= 2 and (s == (d,) or (s == shape if shape is not None
-                                             else math.prod(s) == d))
+    ok = len(xshape) >= 2 and (
+        s == (d,) or (s == shape if shape is not None else math.prod(s) == d)
+    )
     if not ok:
-        want = (f"(N, {d}) or (N, {', '.join(map(str, shape))})" if shape is not None
-                else f"(N, {d}) or (N, *shape) with prod(shape) = {d}")
+        want = (
+            f"(N, {d}) or (N, {', '.join(map(str, shape))})"
+            if shape is not None
+            else f"(N, {d}) or (N, *shape) with prod(shape) = {d}"
+        )
         raise ValueError(f"{name} has shape {xshape} but the field (d = {d}) requires {want}")
     return xshape[0], d
 
@@ -106,12 +131,15 @@ def resolve_field(field, y=None, w=None):
 
     if isinstance(field, str):
         from ..problems import resolve
+
         field = resolve(field).path
     if isinstance(field, GMMPath) and y is None and w is None:
         return field.field(None)
     if not hasattr(field, "velocity") or not hasattr(field, "d"):
-        raise TypeError(f"field must be a GMMPath, a problem name or a field object with "
-                        f"velocity(x, t) and d, got {_describe(field)}")
+        raise TypeError(
+            f"field must be a GMMPath, a problem name or a field object with "
+            f"velocity(x, t) and d, got {_describe(field)}"
+        )
     return with_labels(field, y, w)
 
 
@@ -119,13 +147,15 @@ def _field_object(field):
     """``predict``'s field: a field object (or a GMMPath: its unconditional field); a problem name
     or anything else is a TypeError naming the argument."""
     from ..paths import GMMPath
+
     if isinstance(field, GMMPath):
         return field.field(None)
-    if isinstance(field, (str, bytes)) or not hasattr(field, "velocity") or \
-            not hasattr(field, "d"):
-        raise TypeError(f"field must be a field object (e.g. path.field(y), path.cfg(y, w)) or a "
-                        f"GMMPath, got {_describe(field)}; the adapters (ExactModule ...) also "
-                        f"take problem names")
+    if isinstance(field, (str, bytes)) or not hasattr(field, "velocity") or not hasattr(field, "d"):
+        raise TypeError(
+            f"field must be a field object (e.g. path.field(y), path.cfg(y, w)) or a "
+            f"GMMPath, got {_describe(field)}; the adapters (ExactModule ...) also "
+            f"take problem names"
+        )
     return field
 
 
@@ -141,16 +171,20 @@ def clamp_times(t, clamp):
     t = as_float_array(t, "t")
     if clamp is not None:
         if isinstance(clamp, bool) or not isinstance(clamp, numbers.Real):
-            raise TypeError(f"clamp must be None or a tolerance in (0, 0.5], got "
-                            f"{_describe(clamp)}")
+            raise TypeError(
+                f"clamp must be None or a tolerance in (0, 0.5], got {_describe(clamp)}"
+            )
         if not 0 < clamp <= 0.5:
             raise ValueError(f"clamp must be None or a tolerance in (0, 0.5], got {clamp!r}")
     tol = 0.0 if clamp is None else float(clamp)
     bad = (t < -tol) | (t > 1.0 + tol)
     if np.any(bad):
         worst = float(np.asarray(t)[bad].flat[0])
-        hint = ("; pass clamp=tol to accept an adaptive solver's overshoot" if clamp is None else
-                f" (clamp={clamp} accepts [{-tol}, {1 + tol}])")
+        hint = (
+            "; pass clamp=tol to accept an adaptive solver's overshoot"
+            if clamp is None
+            else f" (clamp={clamp} accepts [{-tol}, {1 + tol}])"
+        )
         raise ValueError(f"t must lie in [0, 1], got {worst!r}{hint}")
     return np.clip(t, 0.0, 1.0)
 
@@ -164,30 +198,35 @@ def _backend(field, backend):
     if backend == "numpy":
         return "numpy"
     from ..sampling import cpu
+
     if backend == "auto":
         return "cpu" if cpu.supports(field) else "numpy"
     if not cpu.supports(field):
         from ..sampling.lowering import require_lowerable
+
         require_lowerable(field, "cpu")  # raises NotLowerable naming backend='numpy'
     return "cpu"
 
 
-def predict(field, x, t, prediction="velocity", *, backend="auto", clamp=None,
-            shape=None) -> np.ndarray:
+def predict(
+    field, x, t, prediction="velocity", *, backend="auto", clamp=None, shape=None
+) -> np.ndarray:
     """The exact ``prediction`` (one of ``PREDICTIONS``) of ``field`` (a field object or a GMMPath)
     at x, t (a float or (N,)), float64 of x's shape. x is (N, d), or (N, *shape) with prod(shape) = d
     (image-shaped latents; ``shape`` declares the one accepted, see :func:`flat_shape`). ``clamp``:
     see :func:`clamp_times` (None: strict)."""
-    return predict_many(field, x, t, (prediction,), backend=backend, clamp=clamp,
-                        shape=shape)[prediction]
+    return predict_many(field, x, t, (prediction,), backend=backend, clamp=clamp, shape=shape)[
+        prediction
+    ]
 
 
 def predict_many(field, x, t, predictions, *, backend="auto", clamp=None, shape=None) -> dict:
     """Several predictions from one evaluation of the field: {name: float64 array of x's shape}."""
     field = _field_object(field)
     if isinstance(predictions, str):
-        raise TypeError(f"predictions must be a sequence of names from {PREDICTIONS}, got "
-                        f"{predictions!r}")
+        raise TypeError(
+            f"predictions must be a sequence of names from {PREDICTIONS}, got {predictions!r}"
+        )
     for p in predictions:
         check_prediction(p)
     x = as_float_array(x, "x")
@@ -214,10 +253,18 @@ def _predict_flat(field, x, t, predictions, backend, clamp) -> dict:
                 out[p] = np.asarray(getattr(field, p)(x, t), dtype=np.float64)
         return out
     from ..sampling import cpu
-    return from_velocity_score(field.schedule, x, t, predictions,
-                               lambda: cpu.velocity(field, x, t), lambda: cpu.score(field, x, t),
-                               exact=lambda rows: _predict_flat(field, x[rows], _rows(t, rows),
-                                                                predictions, "numpy", None))
+
+    return from_velocity_score(
+        field.schedule,
+        x,
+        t,
+        predictions,
+        lambda: cpu.velocity(field, x, t),
+        lambda: cpu.score(field, x, t),
+        exact=lambda rows: _predict_flat(
+            field, x[rows], _rows(t, rows), predictions, "numpy", None
+        ),
+    )
 
 
 def _rows(t, rows):
@@ -235,17 +282,21 @@ def _ill_conditioned(sched, x, t, u, x0, eps) -> np.ndarray:
     (``refcfg.convert``), may be off by more than CONVERSION_RTOL: the bound is the float64
     rounding of the two products, e.g. eps (|beta u| + |dbeta x|) / |D|, with max norms
     (non-finite coefficients count as ill-conditioned)."""
+
     def coef(f):
         return np.abs(np.asarray(f(t), dtype=np.float64))
 
     with np.errstate(all="ignore"):
-        al, be, da, db, D = (coef(f) for f in (sched.alpha, sched.beta, sched.dalpha, sched.dbeta,
-                                               sched.D))
+        al, be, da, db, D = (
+            coef(f) for f in (sched.alpha, sched.beta, sched.dalpha, sched.dbeta, sched.D)
+        )
         un, xn = np.max(np.abs(u), axis=1), np.max(np.abs(x), axis=1)
         tiny = np.finfo(np.float64).eps
         ok = tiny * (be * un + db * xn) / D <= CONVERSION_RTOL * (1.0 + np.max(np.abs(x0), axis=1))
-        ok_eps = tiny * (da * xn + al * un) / D <= CONVERSION_RTOL * (1.0 + np.max(np.abs(eps), axis=1))
-        ok &= np.where(be > 0, True, ok_eps)      # eps comes from the velocity only where beta_t = 0
+        ok_eps = tiny * (da * xn + al * un) / D <= CONVERSION_RTOL * (
+            1.0 + np.max(np.abs(eps), axis=1)
+        )
+        ok &= np.where(be > 0, True, ok_eps)  # eps comes from the velocity only where beta_t = 0
     return ~ok
 
 
@@ -258,6 +309,7 @@ def from_velocity_score(sched, x, t, predictions, velocity, score, exact=None) -
     of those rows come from ``exact(rows) -> {prediction: array}`` (the NumPy core), so a fast
     backend never returns a finite but wrong prediction."""
     from .. import convert
+
     cache = {}
 
     def get(name):
@@ -289,6 +341,7 @@ def from_velocity_score(sched, x, t, predictions, velocity, score, exact=None) -
 def _eps(sched, x, t, u, score):
     """eps from the score (-beta s, Tweedie) where beta_t > 0, else from the velocity."""
     from .. import convert
+
     be = np.broadcast_to(np.asarray(sched.beta(t), dtype=np.float64), np.shape(t))
     if np.all(be > 0):
         return -np.reshape(be, (-1, 1)) * score()
@@ -307,17 +360,25 @@ def time_from_signal_noise(schedule, signal, noise):
     "linear" schedule (t = signal / (signal + noise)); bisection on the ratio otherwise (to 1 ulp
     of t). signal, noise: arrays >= 0, not both 0. Returns (t, c) as float64 arrays."""
     if not all(hasattr(schedule, k) for k in ("alpha", "beta", "name")):
-        raise TypeError(f"schedule must be a refcfg Schedule (e.g. refcfg.schedule('linear') or "
-                        f"path.schedule), got {_describe(schedule)}")
+        raise TypeError(
+            f"schedule must be a refcfg Schedule (e.g. refcfg.schedule('linear') or "
+            f"path.schedule), got {_describe(schedule)}"
+        )
     a = np.atleast_1d(as_float_array(signal, "signal"))
     s = np.atleast_1d(as_float_array(noise, "noise"))
     try:
         a, s = np.broadcast_arrays(a, s)
     except ValueError:
-        raise ValueError(f"signal and noise must broadcast, got shapes {a.shape} and "
-                         f"{s.shape}") from None
-    if np.any(~np.isfinite(a)) or np.any(~np.isfinite(s)) or np.any(a < 0) or np.any(s < 0) \
-            or np.any(a + s == 0):
+        raise ValueError(
+            f"signal and noise must broadcast, got shapes {a.shape} and {s.shape}"
+        ) from None
+    if (
+        np.any(~np.isfinite(a))
+        or np.any(~np.isfinite(s))
+        or np.any(a < 0)
+        or np.any(s < 0)
+        or np.any(a + s == 0)
+    ):
         raise ValueError("signal and noise coefficients must be finite, >= 0 and not both 0")
     if schedule.name == "linear":
         t = a / (a + s)
@@ -344,17 +405,21 @@ def signal_noise_from_alphas_cumprod(alphas_cumprod, timestep) -> tuple[np.ndarr
     acp = as_float_array(alphas_cumprod, "alphas_cumprod", ndim=1)
     T = acp.shape[0]
     if T < 1 or np.any(acp <= 0) or np.any(acp > 1):
-        raise ValueError(f"alphas_cumprod must be a non-empty 1-D array with entries in (0, 1], got "
-                         f"values in [{float(acp.min()) if T else 0!r}, "
-                         f"{float(acp.max()) if T else 0!r}]")
+        raise ValueError(
+            f"alphas_cumprod must be a non-empty 1-D array with entries in (0, 1], got "
+            f"values in [{float(acp.min()) if T else 0!r}, "
+            f"{float(acp.max()) if T else 0!r}]"
+        )
     if isinstance(timestep, (bool, np.bool_)):
         raise TypeError(f"timestep must be a number or an array of numbers, got {timestep!r}")
     k = np.atleast_1d(as_float_array(timestep, "timestep"))
     if k.ndim != 1:
         raise ValueError(f"timestep must be a number or a 1-D array, got shape {k.shape}")
     if np.any(k < 0) or np.any(k > T - 1):
-        raise ValueError(f"timestep must lie in [0, {T - 1}] (the length of alphas_cumprod), got "
-                         f"{k[(k < 0) | (k > T - 1)][0]!r}")
+        raise ValueError(
+            f"timestep must lie in [0, {T - 1}] (the length of alphas_cumprod), got "
+            f"{k[(k < 0) | (k > T - 1)][0]!r}"
+        )
     whole = k == np.round(k)
     a = np.empty_like(k)
     s = np.empty_like(k)
@@ -371,8 +436,9 @@ def _levels(v, name, n) -> np.ndarray:
     """A noise-level coefficient (signal or noise) as a 1-D float64 array of 1 or n entries."""
     a = np.atleast_1d(as_float_array(v, name))
     if a.ndim != 1 or a.shape[0] not in (1, n):
-        raise ValueError(f"{name} must have 1 or {n} entries (one per row of x), got shape "
-                         f"{np.shape(v)}")
+        raise ValueError(
+            f"{name} must have 1 or {n} entries (one per row of x), got shape {np.shape(v)}"
+        )
     return a
 
 
@@ -407,5 +473,6 @@ def edm_denoise(field, x, sigma, *, backend="auto", shape=None) -> np.ndarray:
         raise ValueError(f"sigma must be a float or a 1-D array, got shape {sig.shape}")
     if np.any(sig < 0):
         raise ValueError(f"sigma must be >= 0, got {float(sig.min())!r}")
-    return predict_signal_noise(field, x, np.ones_like(sig), sig, "sample", backend=backend,
-                                shape=shape)
+    return predict_signal_noise(
+        field, x, np.ones_like(sig), sig, "sample", backend=backend, shape=shape
+    )

@@ -27,8 +27,13 @@ import numpy as np
 from .._limits import require_memory
 from .._validation import NULL
 
-__all__ = ["velocity_vjp", "velocity_jacobian", "prediction_vjp", "prediction_coefficients",
-           "signal_noise_vjp"]
+__all__ = [
+    "velocity_vjp",
+    "velocity_jacobian",
+    "prediction_vjp",
+    "prediction_coefficients",
+    "signal_noise_vjp",
+]
 
 
 def _component_terms(path, x, t, y):
@@ -48,15 +53,17 @@ def _component_terms(path, x, t, y):
         logw = path._log_w_in_class[sel]
     keep = np.isfinite(logw)
     sel, logw = sel[keep], logw[keep]
-    mu = path._means[sel]                                    # (K', d)
-    lam = path._lam[sel]                                     # (K', d)
-    Q = None if path._Q is None else path._Q[sel]            # (K', d, d)
-    c = al * al * lam[None] + be * be                        # (n, K', d)
+    mu = path._means[sel]  # (K', d)
+    lam = path._lam[sel]  # (K', d)
+    Q = None if path._Q is None else path._Q[sel]  # (K', d, d)
+    c = al * al * lam[None] + be * be  # (n, K', d)
     if np.any(c <= 0):
-        raise ValueError("the Jacobian is undefined at t = 1 for a component with a singular "
-                         "covariance (a point mass)")
+        raise ValueError(
+            "the Jacobian is undefined at t = 1 for a component with a singular "
+            "covariance (a point mass)"
+        )
     g = (al * da * lam[None] + bdb) / c
-    diff = x[:, None, :] - al * mu[None]                     # (n, K', d)
+    diff = x[:, None, :] - al * mu[None]  # (n, K', d)
     z = diff if Q is None else np.einsum("kde,nkd->nke", Q, diff)
     zc = z / c
     logN = -0.5 * np.sum(z * zc, axis=2) - 0.5 * np.sum(np.log(c), axis=2)
@@ -78,6 +85,7 @@ def _inputs(field, x, g=None):
     """x (and the cotangents g) as float64 (n, d) arrays with d the field's dimension; ValueError
     naming the argument otherwise, before any work."""
     from .._validation import as_float_array
+
     x = as_float_array(x, "x")
     d = int(field.d)
     if x.ndim != 2 or x.shape[1] != d:
@@ -99,14 +107,17 @@ def _terms(field):
     from ..guidance import linear_terms
     from ..guidance.base import NotLowerable
     from ..paths import GMMPath
+
     if isinstance(field, GMMPath):
         return linear_terms(field.field(None))
     try:
         return linear_terms(field)
     except NotLowerable as exc:
-        raise TypeError(f"the Jacobian is available for linear combinations of exact Gaussian-"
-                        f"mixture fields (exact, CFG, linear guidance rules); this field does not "
-                        f"lower: {exc}") from exc
+        raise TypeError(
+            f"the Jacobian is available for linear combinations of exact Gaussian-"
+            f"mixture fields (exact, CFG, linear guidance rules); this field does not "
+            f"lower: {exc}"
+        ) from exc
 
 
 def _each_term(field, x, t, per_term, g=None):
@@ -142,8 +153,11 @@ def velocity_vjp(field, x, t, g) -> np.ndarray:
     (n, d). field: a lowerable field (exact, CFG, ...) or a GMMPath (module docstring)."""
     x, g = _inputs(field, x, g)
     n, d = x.shape
-    require_memory(8 * 6 * n * d * max(1, _n_components(field)), "the field's Jacobian-vector "
-                   "products", "the number of rows of x")
+    require_memory(
+        8 * 6 * n * d * max(1, _n_components(field)),
+        "the field's Jacobian-vector products",
+        "the number of rows of x",
+    )
 
     def term(path, xs, ts, y, gg):  # g^T (sum_k r_k G_k + sum_k r_k (m_k - u)(l_k - s)^T)
         r, m, lk, gk, Q = _component_terms(path, xs, ts, y)
@@ -164,8 +178,11 @@ def velocity_jacobian(field, x, t) -> np.ndarray:
     """The full Jacobian du/dx, (n, d, d) float64 (row i: J[i] with J[i][a, b] = du_a/dx_b)."""
     x, _ = _inputs(field, x)
     n, d = x.shape
-    require_memory(8 * n * d * d * max(2, _n_components(field)), "the field's Jacobian",
-                   "the number of rows of x")
+    require_memory(
+        8 * n * d * d * max(2, _n_components(field)),
+        "the field's Jacobian",
+        "the number of rows of x",
+    )
 
     def term(path, xs, ts, y):
         r, m, lk, gk, Q = _component_terms(path, xs, ts, y)
@@ -186,6 +203,7 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
     from .. import convert
     from ..guidance.spaces import v_prediction
     from ._core import check_prediction
+
     check_prediction(prediction)
     tt = t if np.ndim(t) == 0 else np.asarray(t, dtype=np.float64)
     one, zero = np.ones((n, 1)), np.zeros((n, 1))
@@ -194,8 +212,12 @@ def prediction_coefficients(schedule, t, prediction, n) -> tuple[np.ndarray, np.
         if prediction == "velocity":
             return u
         if prediction == "v":
-            return v_prediction(convert.velocity_to_eps(u, x, tt, schedule),
-                                convert.velocity_to_x0(u, x, tt, schedule), tt, schedule)
+            return v_prediction(
+                convert.velocity_to_eps(u, x, tt, schedule),
+                convert.velocity_to_x0(u, x, tt, schedule),
+                tt,
+                schedule,
+            )
         return convert.convert(u, "velocity", prediction, x, tt, schedule)
 
     return conv(one, zero)[:, 0].copy(), conv(zero, one)[:, 0].copy()
@@ -205,6 +227,7 @@ def prediction_vjp(field, x, t, g, prediction="velocity") -> np.ndarray:
     """g^T dp/dx for the prediction p (``refcfg.interop.PREDICTIONS``) of a lowerable field:
     P_u (g^T du/dx) + P_x g (module docstring). (n, d) float64."""
     from ._core import check_prediction
+
     check_prediction(prediction)
     x, g = _inputs(field, x, g)
     pu, px = prediction_coefficients(field.schedule, t, prediction, x.shape[0])
@@ -216,13 +239,21 @@ def signal_noise_vjp(field, x, signal, noise, output, g) -> np.ndarray:
     convention x' = signal x0 + noise eps): with x_t = c x' at refcfg's t, x0 and eps give
     c (g^T dp/dx_t); v = signal eps - noise x0 and the flow eps - x0 the same combinations of
     them (``refcfg.interop._core.output_coefficients``). x, g: (n, d); signal, noise: 1 or n entries. (n, d) float64."""
-    from ._core import OUTPUTS, _levels, check_prediction, output_coefficients, \
-        time_from_signal_noise
+    from ._core import (
+        OUTPUTS,
+        _levels,
+        check_prediction,
+        output_coefficients,
+        time_from_signal_noise,
+    )
+
     check_prediction(output, OUTPUTS, "output")
     x, g = _inputs(field, x, g)
     n = x.shape[0]
-    a, s = (np.broadcast_to(_levels(v, name, n), (n,))
-            for v, name in ((signal, "signal"), (noise, "noise")))
+    a, s = (
+        np.broadcast_to(_levels(v, name, n), (n,))
+        for v, name in ((signal, "signal"), (noise, "noise"))
+    )
     t, c = time_from_signal_noise(field.schedule, a, s)
     xt = x * c[:, None]
     out = np.zeros_like(x)

@@ -21,17 +21,30 @@ class DiscreteExact(AlphasCumprodModel):
     """``AlphasCumprodModel`` whose labels equal to ``null_class`` (the library's unconditional
     label; None: only refcfg's NULL = -1) mean the unconditional model. ``shape`` is required."""
 
-    def __init__(self, field, alphas_cumprod, prediction, shape, *, null_class=None, y=None,
-                 w=None, backend="auto"):
+    def __init__(
+        self,
+        field,
+        alphas_cumprod,
+        prediction,
+        shape,
+        *,
+        null_class=None,
+        y=None,
+        w=None,
+        backend="auto",
+    ):
         if shape is None:
             raise ValueError("shape must be given (the library's sample shape, e.g. (C, H, W))")
-        super().__init__(field, alphas_cumprod, prediction, y=y, w=w, shape=shape,
-                         backend=backend)
+        super().__init__(field, alphas_cumprod, prediction, y=y, w=w, shape=shape, backend=backend)
         self.null_class = null_class
 
     def forward(self, x, timestep, class_labels=None, **unused):
-        if isinstance(timestep, torch.Tensor) and timestep.ndim == 1 and timestep.shape[0] > 1 \
-                and bool(torch.all(timestep == timestep[0])):
+        if (
+            isinstance(timestep, torch.Tensor)
+            and timestep.ndim == 1
+            and timestep.shape[0] > 1
+            and bool(torch.all(timestep == timestep[0]))
+        ):
             timestep = timestep[:1]
         if class_labels is not None and self.null_class is not None:
             lab = np.asarray(as_numpy(class_labels, "class_labels")).reshape(-1)

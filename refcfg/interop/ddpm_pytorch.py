@@ -53,8 +53,10 @@ def load_library():
     when the package (or einops) is absent."""
     spec = importlib.util.find_spec("denoising_diffusion_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("denoising_diffusion_pytorch is not installed (pip install --no-deps "
-                          "denoising-diffusion-pytorch einops)")
+        raise ImportError(
+            "denoising_diffusion_pytorch is not installed (pip install --no-deps "
+            "denoising-diffusion-pytorch einops)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "classifier_free_guidance.py"
     if not path.is_file():
         raise ImportError(f"denoising_diffusion_pytorch has no {path.name} at {path.parent}")
@@ -99,22 +101,33 @@ class ExactUnet(torch.nn.Module):
         buffer, used as the schedule of the exact model); returns self."""
         objective = getattr(diffusion, "objective", None)
         if objective not in OBJECTIVES:
-            raise ValueError(f"diffusion.objective must be one of {tuple(OBJECTIVES)}, got "
-                             f"{objective!r}")
-        self.exact = DiscreteExact(self.field, diffusion.alphas_cumprod, OBJECTIVES[objective],
-                                   self.shape, backend=self.backend)
+            raise ValueError(
+                f"diffusion.objective must be one of {tuple(OBJECTIVES)}, got {objective!r}"
+            )
+        self.exact = DiscreteExact(
+            self.field,
+            diffusion.alphas_cumprod,
+            OBJECTIVES[objective],
+            self.shape,
+            backend=self.backend,
+        )
         self.objective = objective
         return self
 
     def forward(self, x, time, classes, cond_drop_prob=None, cond_keep_mask=None):
         if self.exact is None:
-            raise RuntimeError("ExactUnet: call unet.attach(diffusion) first (or build with "
-                               "refcfg.interop.ddpm_pytorch.gaussian_diffusion)")
+            raise RuntimeError(
+                "ExactUnet: call unet.attach(diffusion) first (or build with "
+                "refcfg.interop.ddpm_pytorch.gaussian_diffusion)"
+            )
         drop = self.cond_drop_prob if cond_drop_prob is None else float(cond_drop_prob)
         labels = classes.detach().cpu().to(torch.int64).reshape(-1)
         if drop > 0 or cond_keep_mask is not None:
-            keep = cond_keep_mask if cond_keep_mask is not None else \
-                self._prob_mask_like((x.shape[0],), 1 - drop, device=x.device)
+            keep = (
+                cond_keep_mask
+                if cond_keep_mask is not None
+                else self._prob_mask_like((x.shape[0],), 1 - drop, device=x.device)
+            )
             labels = torch.where(keep.to("cpu", torch.bool), labels, torch.full_like(labels, -1))
         return self.exact(x, time, class_labels=labels)
 

@@ -38,8 +38,16 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ._core import (OUTPUTS, _backend, as_shape, check_prediction, flat_shape, predict_signal_noise,
-                    resolve_field, signal_noise_from_alphas_cumprod)
+from ._core import (
+    OUTPUTS,
+    _backend,
+    as_shape,
+    check_prediction,
+    flat_shape,
+    predict_signal_noise,
+    resolve_field,
+    signal_noise_from_alphas_cumprod,
+)
 from .torch import as_numpy, attach_vjp
 
 __all__ = ["ExactDiffusersModel", "signal_noise", "as_numpy", "labels_field", "with_backward"]
@@ -58,11 +66,14 @@ def labels_field(field, w, class_labels):
 def with_backward(x, res, field, xd, signal, noise, output):
     """``res`` with the closed-form backward with respect to x (``attach_vjp``)."""
     from ._jacobian import signal_noise_vjp
+
     n = xd.shape[0]
 
     def vjp(g):
-        return signal_noise_vjp(field, xd.reshape(n, -1), signal, noise, output,
-                                g.reshape(n, -1)).reshape(xd.shape)
+        return signal_noise_vjp(
+            field, xd.reshape(n, -1), signal, noise, output, g.reshape(n, -1)
+        ).reshape(xd.shape)
+
     return attach_vjp(x, res, vjp)
 
 
@@ -80,11 +91,15 @@ def signal_noise(scheduler, timestep) -> tuple[np.ndarray, np.ndarray]:
         n_train = float(scheduler.config.num_train_timesteps)
         sigma = k / n_train
         if np.any(sigma < 0) or np.any(sigma > 1):
-            raise ValueError(f"timestep must lie in [0, {n_train:g}] for {type(scheduler).__name__}"
-                             f", got {k[(sigma < 0) | (sigma > 1)][0]!r}")
+            raise ValueError(
+                f"timestep must lie in [0, {n_train:g}] for {type(scheduler).__name__}"
+                f", got {k[(sigma < 0) | (sigma > 1)][0]!r}"
+            )
         return 1.0 - sigma, sigma
-    raise TypeError(f"scheduler {type(scheduler).__name__} has neither alphas_cumprod nor a flow-"
-                    f"matching sigma convention; refcfg.interop.diffusers cannot map its timesteps")
+    raise TypeError(
+        f"scheduler {type(scheduler).__name__} has neither alphas_cumprod nor a flow-"
+        f"matching sigma convention; refcfg.interop.diffusers cannot map its timesteps"
+    )
 
 
 class ExactDiffusersModel(torch.nn.Module):
@@ -98,8 +113,9 @@ class ExactDiffusersModel(torch.nn.Module):
     prod(s) = d are accepted and the output has the sample's shape. backend: see
     ``refcfg.interop.predict``."""
 
-    def __init__(self, field, scheduler, *, y=None, w=None, prediction=None, backend="auto",
-                 shape=None):
+    def __init__(
+        self, field, scheduler, *, y=None, w=None, prediction=None, backend="auto", shape=None
+    ):
         super().__init__()
         self.field = resolve_field(field, y, w)
         self.shape = as_shape(shape, self.field.d)
@@ -107,8 +123,11 @@ class ExactDiffusersModel(torch.nn.Module):
         self.scheduler = scheduler
         signal_noise(scheduler, 0)  # TypeError now for a scheduler it cannot map
         if prediction is None:
-            prediction = ("flow" if type(scheduler).__name__.startswith("FlowMatch")
-                          else scheduler.config.prediction_type)
+            prediction = (
+                "flow"
+                if type(scheduler).__name__.startswith("FlowMatch")
+                else scheduler.config.prediction_type
+            )
         self.prediction = check_prediction(prediction, OUTPUTS)
         _backend(self.field, backend)  # validates backend now
         self.backend = backend
@@ -126,9 +145,11 @@ class ExactDiffusersModel(torch.nn.Module):
         a, s = self.signal_noise(timestep)
         field = labels_field(self.field, self.w, class_labels)
         xd = sample.detach().to("cpu", torch.float64).numpy()
-        out = predict_signal_noise(field, xd, a, s, self.prediction, backend=self.backend,
-                                   shape=self.shape)
-        res = torch.from_numpy(np.ascontiguousarray(out)).to(device=sample.device,
-                                                              dtype=sample.dtype)
+        out = predict_signal_noise(
+            field, xd, a, s, self.prediction, backend=self.backend, shape=self.shape
+        )
+        res = torch.from_numpy(np.ascontiguousarray(out)).to(
+            device=sample.device, dtype=sample.dtype
+        )
         res = with_backward(sample, res, field, xd, a, s, self.prediction)
         return SimpleNamespace(sample=res) if return_dict else (res,)

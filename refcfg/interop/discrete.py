@@ -20,8 +20,15 @@ import numpy as np
 import torch
 
 from .._validation import _describe
-from ._core import (_backend, as_shape, check_prediction, flat_shape, predict_signal_noise,
-                    resolve_field, signal_noise_from_alphas_cumprod)
+from ._core import (
+    _backend,
+    as_shape,
+    check_prediction,
+    flat_shape,
+    predict_signal_noise,
+    resolve_field,
+    signal_noise_from_alphas_cumprod,
+)
 from .diffusers import as_numpy, labels_field, with_backward
 
 __all__ = ["AlphasCumprodModel", "DISCRETE_PREDICTIONS"]
@@ -41,14 +48,24 @@ class AlphasCumprodModel(torch.nn.Module):
     shape (e.g. (C, H, W)) accepted besides (N, d). ``forward(x, timestep, class_labels=None)``:
     x float32/float64 (N, d) or (N, *shape); timestep a number, 0-d or (N,) tensor in [0, T - 1]."""
 
-    def __init__(self, field, alphas_cumprod, prediction="epsilon", *, y=None, w=None, shape=None,
-                 backend="auto"):
+    def __init__(
+        self,
+        field,
+        alphas_cumprod,
+        prediction="epsilon",
+        *,
+        y=None,
+        w=None,
+        shape=None,
+        backend="auto",
+    ):
         super().__init__()
         self.field = resolve_field(field, y, w)
         self.shape = as_shape(shape, self.field.d)
         if isinstance(alphas_cumprod, (str, bytes)) or alphas_cumprod is None:
-            raise TypeError(f"alphas_cumprod must be a 1-D array or tensor, got "
-                            f"{_describe(alphas_cumprod)}")
+            raise TypeError(
+                f"alphas_cumprod must be a 1-D array or tensor, got {_describe(alphas_cumprod)}"
+            )
         acp = np.array(as_numpy(alphas_cumprod, "alphas_cumprod"), dtype=np.float64)
         signal_noise_from_alphas_cumprod(acp, 0)  # validates alphas_cumprod now
         self.alphas_cumprod = acp
@@ -59,8 +76,10 @@ class AlphasCumprodModel(torch.nn.Module):
         self.backend = backend
 
     def extra_repr(self) -> str:
-        return (f"field={self.field!r}, T={self.alphas_cumprod.shape[0]}, "
-                f"prediction={self.prediction!r}, shape={self.shape!r}")
+        return (
+            f"field={self.field!r}, T={self.alphas_cumprod.shape[0]}, "
+            f"prediction={self.prediction!r}, shape={self.shape!r}"
+        )
 
     def signal_noise(self, timestep):
         """(signal, noise) = (sqrt(acp), sqrt(1 - acp)) at ``timestep``."""
@@ -75,7 +94,8 @@ class AlphasCumprodModel(torch.nn.Module):
         a, s = self.signal_noise(timestep)
         field = labels_field(self.field, self.w, class_labels)
         xd = x.detach().to("cpu", torch.float64).numpy()
-        out = predict_signal_noise(field, xd, a, s, self.prediction, backend=self.backend,
-                                   shape=self.shape)
+        out = predict_signal_noise(
+            field, xd, a, s, self.prediction, backend=self.backend, shape=self.shape
+        )
         res = torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
         return with_backward(x, res, field, xd, a, s, self.prediction)

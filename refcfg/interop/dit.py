@@ -43,8 +43,10 @@ def dit_alphas_cumprod():
     """DiT's training schedule: ``DDPMScheduler(beta_schedule="linear")``'s alphas_cumprod (betas
     linear from 1e-4 to 0.02, 1000 steps; diffusers' float32 values)."""
     from diffusers import DDPMScheduler
-    return DDPMScheduler(beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
-                         num_train_timesteps=1000).alphas_cumprod
+
+    return DDPMScheduler(
+        beta_schedule="linear", beta_start=1e-4, beta_end=0.02, num_train_timesteps=1000
+    ).alphas_cumprod
 
 
 class ExactDiT(torch.nn.Module):
@@ -55,8 +57,16 @@ class ExactDiT(torch.nn.Module):
     :func:`dit_alphas_cumprod`); dtype: the pipeline's dtype (torch.float64 or torch.float32);
     record: keep every call's (timestep, input) in ``self.calls``."""
 
-    def __init__(self, field, shape, *, alphas_cumprod=None, dtype=torch.float64, record=False,
-                 backend="auto"):
+    def __init__(
+        self,
+        field,
+        shape,
+        *,
+        alphas_cumprod=None,
+        dtype=torch.float64,
+        record=False,
+        backend="auto",
+    ):
         super().__init__()
         field = resolve_field(field)
         shape = as_shape(shape, field.d)
@@ -65,10 +75,15 @@ class ExactDiT(torch.nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         acp = dit_alphas_cumprod() if alphas_cumprod is None else alphas_cumprod
-        self.exact = DiscreteExact(field, acp, "epsilon", shape, null_class=DIT_NULL_CLASS,
-                                   backend=backend)
-        self.config = SimpleNamespace(in_channels=shape[0], out_channels=shape[0],
-                                      sample_size=shape[1], num_embeds_ada_norm=DIT_NULL_CLASS)
+        self.exact = DiscreteExact(
+            field, acp, "epsilon", shape, null_class=DIT_NULL_CLASS, backend=backend
+        )
+        self.config = SimpleNamespace(
+            in_channels=shape[0],
+            out_channels=shape[0],
+            sample_size=shape[1],
+            num_embeds_ada_norm=DIT_NULL_CLASS,
+        )
         self._dtype = dtype
         self.record = record
         self.calls = []
@@ -83,8 +98,12 @@ class ExactDiT(torch.nn.Module):
 
     def forward(self, hidden_states, timestep=None, class_labels=None, return_dict=True, **unused):
         if self.record:
-            self.calls.append((timestep.detach().clone() if isinstance(timestep, torch.Tensor)
-                               else timestep, hidden_states.detach().clone()))
+            self.calls.append(
+                (
+                    timestep.detach().clone() if isinstance(timestep, torch.Tensor) else timestep,
+                    hidden_states.detach().clone(),
+                )
+            )
         out = self.exact(hidden_states, timestep, class_labels=class_labels)
         return SimpleNamespace(sample=out) if return_dict else (out,)
 
@@ -107,8 +126,9 @@ class LatentRecorder(torch.nn.Module):
         return SimpleNamespace(sample=z) if return_dict else (z,)
 
 
-def dit_pipeline(field, scheduler=None, *, shape, dtype=torch.float64, record=False,
-                 backend="auto"):
+def dit_pipeline(
+    field, scheduler=None, *, shape, dtype=torch.float64, record=False, backend="auto"
+):
     """diffusers' ``DiTPipeline`` with :class:`ExactDiT` (for ``field``, latents of ``shape``) and
     :class:`LatentRecorder`. scheduler: any scheduler DiTPipeline accepts (default
     ``DDIMScheduler(clip_sample=False)``: DDIMScheduler's own default clips x0 to [-1, 1])."""

@@ -53,8 +53,10 @@ class ExactVelocity(ModelWrapper):
 
     def forward(self, x, t, y=None, w=None, **extras):
         if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must be a torch.Tensor of shape (N, {', '.join(map(str, self.shape))}"
-                             f"), got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+            raise ValueError(
+                f"x must be a torch.Tensor of shape (N, {', '.join(map(str, self.shape))}"
+                f"), got {tuple(getattr(x, 'shape', ())) or type(x).__name__}"
+            )
         n = x.shape[0]
         if isinstance(t, torch.Tensor) and t.ndim == 0:
             t = float(t)

@@ -10,14 +10,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._core import (PREDICTIONS, as_shape, check_prediction, clamp_times, flat_shape, predict,
-                    resolve_field)
+from ._core import (
+    PREDICTIONS,
+    as_shape,
+    check_prediction,
+    clamp_times,
+    flat_shape,
+    predict,
+    resolve_field,
+)
 
 __all__ = ["exact_fn", "PREDICTIONS"]
 
 
-def exact_fn(field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
-             backend: str = "auto", shape=None):
+def exact_fn(
+    field,
+    prediction: str = "velocity",
+    *,
+    y=None,
+    w=None,
+    clamp=None,
+    backend: str = "auto",
+    shape=None,
+):
     """A function f(x, t) -> the exact ``prediction`` of the field (``refcfg.interop.predict``),
     for a JAX array x, (N, d) or (N, *shape) with prod(shape) = d (the result has x's shape), and
     t a float or (N,) array of refcfg times; jit-compatible. field, y, w, clamp, backend, shape: as
@@ -30,8 +45,14 @@ def exact_fn(field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
 
     def host(x, t):
         xx = np.asarray(x, dtype=np.float64)
-        out = predict(fld, xx.reshape(xx.shape[0], d), np.asarray(t, dtype=np.float64),
-                      prediction, backend=backend, clamp=clamp)
+        out = predict(
+            fld,
+            xx.reshape(xx.shape[0], d),
+            np.asarray(t, dtype=np.float64),
+            prediction,
+            backend=backend,
+            clamp=clamp,
+        )
         return out.reshape(xx.shape).astype(np.asarray(x).dtype)
 
     def f(x, t):

@@ -68,15 +68,21 @@ class EDMDenoiser(torch.nn.Module):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         sig = np.atleast_1d(np.asarray(as_numpy(sigma, "sigma"), dtype=np.float64))
         if sig.ndim != 1 or sig.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"sigma must be a float or shape ({x.shape[0]},), got shape "
-                             f"{sig.shape}")
+            raise ValueError(
+                f"sigma must be a float or shape ({x.shape[0]},), got shape {sig.shape}"
+            )
         if not np.all(np.isfinite(sig)) or np.any(sig < 0):
             raise ValueError(f"sigma must be finite and >= 0, got {sig[~(sig >= 0)][:1]}")
         if sig.shape[0] > 1 and np.all(sig == sig[0]):
             sig = sig[:1]  # one noise level for the batch: one time in the exact evaluation
         field = labels_field(self.field, self.w, class_labels)
-        x0 = edm_denoise(field, x.detach().to("cpu", torch.float64).numpy(), sig,
-                         backend=self.backend, shape=self.shape)
+        x0 = edm_denoise(
+            field,
+            x.detach().to("cpu", torch.float64).numpy(),
+            sig,
+            backend=self.backend,
+            shape=self.shape,
+        )
         return torch.from_numpy(np.ascontiguousarray(x0)).to(device=x.device, dtype=x.dtype)
 
 
@@ -101,8 +107,9 @@ class CFGDenoiser(torch.nn.Module):
         labels = torch.cat([torch.full((n,), NULL, dtype=torch.long), y])
         sig = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1)
         sig = sig.expand(n) if sig.shape[0] == 1 else sig
-        uncond, cond = self.inner(torch.cat([x, x]), torch.cat([sig, sig]),
-                                  class_labels=labels).chunk(2)
+        uncond, cond = self.inner(
+            torch.cat([x, x]), torch.cat([sig, sig]), class_labels=labels
+        ).chunk(2)
         return uncond + (cond - uncond) * self.cond_scale
 
 
@@ -120,8 +127,15 @@ def _stub(name):
     return mod
 
 
-_STUBBED = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "PIL",
-            "PIL.Image", "safetensors", "safetensors.torch")
+_STUBBED = (
+    "torchvision",
+    "torchvision.transforms",
+    "torchvision.transforms.functional",
+    "PIL",
+    "PIL.Image",
+    "safetensors",
+    "safetensors.torch",
+)
 _PACKAGE = "refcfg_k_diffusion"
 
 
@@ -135,13 +149,17 @@ def load_sampling():
         pass
     spec = importlib.util.find_spec("k_diffusion")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("k-diffusion is not installed (pip install --no-deps k-diffusion "
-                          "torchsde torchdiffeq)")
+        raise ImportError(
+            "k-diffusion is not installed (pip install --no-deps k-diffusion torchsde torchdiffeq)"
+        )
     root = Path(list(spec.submodule_search_locations)[0])
     pkg = types.ModuleType(_PACKAGE)
     pkg.__path__ = [str(root)]
-    absent = {top for top in {n.split(".")[0] for n in _STUBBED}
-              if top not in sys.modules and importlib.util.find_spec(top) is None}
+    absent = {
+        top
+        for top in {n.split(".")[0] for n in _STUBBED}
+        if top not in sys.modules and importlib.util.find_spec(top) is None
+    }
     added = [n for n in _STUBBED if n.split(".")[0] in absent]
     for name in added:
         sys.modules[name] = _stub(name)

@@ -24,8 +24,13 @@ import numbers
 import numpy as np
 
 from .._validation import _describe, as_float_array, as_positive_int
-from ._core import (_field_object, as_shape, flat_shape, signal_noise_from_alphas_cumprod,
-                    time_from_signal_noise)
+from ._core import (
+    _field_object,
+    as_shape,
+    flat_shape,
+    signal_noise_from_alphas_cumprod,
+    time_from_signal_noise,
+)
 
 __all__ = ["library_time", "ODEEndpoint", "ode_endpoint", "sde_reference"]
 
@@ -34,25 +39,29 @@ def _level(v, name) -> float:
     """One noise-level number; TypeError/ValueError naming ``name`` otherwise."""
     a = as_float_array(v, name)
     if a.ndim != 0 and a.shape != (1,):
-        raise ValueError(f"{name} must be one number (library_time maps one noise level), got "
-                         f"shape {a.shape}")
+        raise ValueError(
+            f"{name} must be one number (library_time maps one noise level), got shape {a.shape}"
+        )
     return float(a.reshape(()))
 
 
-def library_time(schedule, *, sigma=None, timestep=None, alphas_cumprod=None, signal=None,
-                 noise=None) -> tuple[float, float]:
+def library_time(
+    schedule, *, sigma=None, timestep=None, alphas_cumprod=None, signal=None, noise=None
+) -> tuple[float, float]:
     """(t, c): refcfg's time and the scale with x_t = c x' for a library state x' at one noise
     level, given as exactly one of: ``sigma`` (EDM / k-diffusion, x' = x0 + sigma eps), ``timestep``
     with ``alphas_cumprod`` (x' = sqrt(acp) x0 + sqrt(1 - acp) eps), or ``signal`` and ``noise``.
     schedule: refcfg's schedule (a Schedule, or a field / GMMPath: its schedule)."""
     sched = getattr(schedule, "schedule", schedule)
     if not hasattr(sched, "alpha") or not hasattr(sched, "beta"):
-        raise TypeError(f"schedule must be a refcfg Schedule, a field or a GMMPath, got "
-                        f"{_describe(schedule)}")
+        raise TypeError(
+            f"schedule must be a refcfg Schedule, a field or a GMMPath, got {_describe(schedule)}"
+        )
     given = [sigma is not None, timestep is not None, signal is not None or noise is not None]
     if sum(given) != 1:
-        raise ValueError("give exactly one of sigma=, timestep= (with alphas_cumprod=), or "
-                         "signal= and noise=")
+        raise ValueError(
+            "give exactly one of sigma=, timestep= (with alphas_cumprod=), or signal= and noise="
+        )
     if sigma is not None:
         s = _level(sigma, "sigma")
         if s < 0:
@@ -101,8 +110,18 @@ def _time(v, name):
     return v
 
 
-def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
-                 max_steps=65536, shape=None, backend="auto") -> ODEEndpoint:
+def ode_endpoint(
+    field,
+    x_init,
+    t_start=0.0,
+    t_end=1.0,
+    *,
+    tol=1e-10,
+    steps=64,
+    max_steps=65536,
+    shape=None,
+    backend="auto",
+) -> ODEEndpoint:
     """The exact probability-flow ODE solution at ``t_end`` of ``field`` (a field object, e.g.
     ``path.cfg(y, w)``, or a GMMPath) from x(t_start) = ``x_init`` ((N, d) or (N, *shape), refcfg's
     coordinates: convert a library's latents with :func:`library_time`'s c). RK4 from ``steps``
@@ -124,13 +143,15 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
     k = as_positive_int(steps, "steps")
     max_steps = as_positive_int(max_steps, "max_steps")
     if 2 * k > max_steps:
-        raise ValueError(f"max_steps must be >= 2 * steps (one doubling), got steps={k}, "
-                         f"max_steps={max_steps}")
+        raise ValueError(
+            f"max_steps must be >= 2 * steps (one doubling), got steps={k}, max_steps={max_steps}"
+        )
     x2 = x.reshape(n, d)
 
     def solve(m):
-        return sample(field, n, sampler="rk4", steps=m, t_start=t0, t_end=t1, x_init=x2,
-                      backend=backend)
+        return sample(
+            field, n, sampler="rk4", steps=m, t_start=t0, t_end=t1, x_init=x2, backend=backend
+        )
 
     prev = solve(k)
     while True:
@@ -140,13 +161,25 @@ def ode_endpoint(field, x_init, t_start=0.0, t_end=1.0, *, tol=1e-10, steps=64,
         if tol is None or err <= tol:
             return ODEEndpoint(cur.reshape(x.shape), err, k, t0, t1, prev.reshape(x.shape))
         if k * 2 > max_steps:
-            raise ValueError(f"ode_endpoint: RK4 with {k} steps still changes by {err:.3g} > "
-                             f"tol = {tol:g} from {k // 2} steps; raise max_steps or tol")
+            raise ValueError(
+                f"ode_endpoint: RK4 with {k} steps still changes by {err:.3g} > "
+                f"tol = {tol:g} from {k // 2} steps; raise max_steps or tol"
+            )
         prev = cur
 
 
-def sde_reference(field, x_init, t_start=0.0, t_end=1.0, *, sigma="ddpm", steps=2000, seed=0,
-                  shape=None, backend="auto") -> np.ndarray:
+def sde_reference(
+    field,
+    x_init,
+    t_start=0.0,
+    t_end=1.0,
+    *,
+    sigma="ddpm",
+    steps=2000,
+    seed=0,
+    shape=None,
+    backend="auto",
+) -> np.ndarray:
     """Draws of the exact SDE law (eq. 44 with diffusion ``sigma``, default "ddpm":
     sigma_t^2 = 2 a_t) at ``t_end`` from x(t_start) = ``x_init`` (one independent path per row),
     by refcfg's Euler-Maruyama with ``steps`` steps (weak error O(1/steps)). Compare a stochastic
@@ -159,6 +192,16 @@ def sde_reference(field, x_init, t_start=0.0, t_end=1.0, *, sigma="ddpm", steps=
         raise ValueError(f"t_start must be < t_end, got t_start={t0!r}, t_end={t1!r}")
     x = as_float_array(x_init, "x_init")
     n, d = flat_shape(x.shape, field.d, as_shape(shape, field.d), "x_init")
-    out = sample(field, n, sampler="euler_maruyama", sigma=sigma, steps=steps, seed=seed,
-                 t_start=t0, t_end=t1, x_init=x.reshape(n, d), backend=backend)
+    out = sample(
+        field,
+        n,
+        sampler="euler_maruyama",
+        sigma=sigma,
+        steps=steps,
+        seed=seed,
+        t_start=t0,
+        t_end=t1,
+        x_init=x.reshape(n, d),
+        backend=backend,
+    )
     return out.reshape(x.shape)

@@ -23,8 +23,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import (PREDICTIONS, _backend, as_shape, check_prediction, clamp_times, flat_shape,
-                    predict, resolve_field)
+from ._core import (
+    PREDICTIONS,
+    _backend,
+    as_shape,
+    check_prediction,
+    clamp_times,
+    flat_shape,
+    predict,
+    resolve_field,
+)
 
 __all__ = ["ExactModule", "exact_module", "attach_vjp", "as_numpy", "PREDICTIONS"]
 
@@ -39,7 +47,9 @@ def _first_order_only(gx):
         return gx
     err = torch._C._functions.DelayedError(
         b"refcfg.interop.torch: second derivatives are not available (the closed-form backward "
-        b"is first-order only)", 1)
+        b"is first-order only)",
+        1,
+    )
     gx = gx.detach().requires_grad_(True)
     return err(gx)
 
@@ -58,10 +68,13 @@ class _ExactFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         from ._jacobian import prediction_vjp
+
         (x,) = ctx.saved_tensors
         if ctx.needs_input_grad[1]:
-            raise RuntimeError("refcfg.interop.torch: the gradient with respect to t is not "
-                               "available (only with respect to x); detach t")
+            raise RuntimeError(
+                "refcfg.interop.torch: the gradient with respect to t is not "
+                "available (only with respect to x); detach t"
+            )
         x_np = x.detach().to("cpu", torch.float64).numpy().reshape(ctx.n, ctx.d)
         g_np = grad.detach().to("cpu", torch.float64).numpy().reshape(ctx.n, ctx.d)
         t = clamp_times(ctx.t_np, ctx.module.clamp)
@@ -107,12 +120,17 @@ def _cuda_predict(field, x_np, t, prediction, clamp):
     cuda.require()  # CudaUnavailableError (a RuntimeError) saying why, before any work
     t = clamp_times(t, clamp)
     t = float(t) if t.ndim == 0 else t
-    return from_velocity_score(field.schedule, x_np, t, (prediction,),
-                               lambda: cuda.evaluate(field, x_np, t, "velocity"),
-                               lambda: cuda.evaluate(field, x_np, t, "score"),
-                               exact=lambda rows: _predict_flat(field, x_np[rows], _rows(t, rows),
-                                                                (prediction,), "numpy", None)
-                               )[prediction]
+    return from_velocity_score(
+        field.schedule,
+        x_np,
+        t,
+        (prediction,),
+        lambda: cuda.evaluate(field, x_np, t, "velocity"),
+        lambda: cuda.evaluate(field, x_np, t, "score"),
+        exact=lambda rows: _predict_flat(
+            field, x_np[rows], _rows(t, rows), (prediction,), "numpy", None
+        ),
+    )[prediction]
 
 
 class ExactModule(torch.nn.Module):
@@ -128,8 +146,17 @@ class ExactModule(torch.nn.Module):
     outside [0, 1] raises) or a tolerance for adaptive solvers that overshoot t = 1
     (``refcfg.interop``). backend ("auto", "cpu", "numpy") applies to CPU tensors."""
 
-    def __init__(self, field, prediction: str = "velocity", *, y=None, w=None, clamp=None,
-                 backend: str = "auto", shape=None):
+    def __init__(
+        self,
+        field,
+        prediction: str = "velocity",
+        *,
+        y=None,
+        w=None,
+        clamp=None,
+        backend: str = "auto",
+        shape=None,
+    ):
         super().__init__()
         check_prediction(prediction)
         self.field = resolve_field(field, y, w)
@@ -150,14 +177,19 @@ class ExactModule(torch.nn.Module):
             raise TypeError(f"x must be float32 or float64, got {x.dtype}")
         n, d = flat_shape(x.shape, self.field.d, self.shape)
         if x.device.type not in ("cpu", "cuda"):
-            raise TypeError(f"x is on device {x.device}, but only cpu and cuda tensors are "
-                            f"supported")
-        field = (self.field if (y is None and w is None)
-                 else resolve_field(self.field, as_numpy(y), as_numpy(w)))
+            raise TypeError(
+                f"x is on device {x.device}, but only cpu and cuda tensors are supported"
+            )
+        field = (
+            self.field
+            if (y is None and w is None)
+            else resolve_field(self.field, as_numpy(y), as_numpy(w))
+        )
         t_np = as_numpy(t) if isinstance(t, torch.Tensor) else t
         clamp_times(t_np, self.clamp)  # checks t before any work
-        if torch.is_grad_enabled() and (x.requires_grad or
-                                        (isinstance(t, torch.Tensor) and t.requires_grad)):
+        if torch.is_grad_enabled() and (
+            x.requires_grad or (isinstance(t, torch.Tensor) and t.requires_grad)
+        ):
             tt = t if isinstance(t, torch.Tensor) else None
             return _ExactFn.apply(x, tt, self, field, t_np, n, d)
         return self._evaluate(field, x, t_np, n, d)
@@ -168,10 +200,12 @@ class ExactModule(torch.nn.Module):
         if x.device.type == "cuda":
             out = _cuda_predict(field, x_np, t_np, self.prediction, self.clamp)
         else:
-            out = predict(field, x_np, t_np, self.prediction, backend=self.backend,
-                          clamp=self.clamp)
+            out = predict(
+                field, x_np, t_np, self.prediction, backend=self.backend, clamp=self.clamp
+            )
         return torch.from_numpy(np.ascontiguousarray(out).reshape(tuple(x.shape))).to(
-            device=x.device, dtype=x.dtype)
+            device=x.device, dtype=x.dtype
+        )
 
 
 def as_numpy(v, name=None):
@@ -180,8 +214,6 @@ def as_numpy(v, name=None):
     if isinstance(v, torch.Tensor):
         return v.detach().cpu().numpy()
     return v
-
-
 
 
 def exact_module(field, prediction: str = "velocity", **kwargs) -> ExactModule:

@@ -15,5 +15,12 @@ from .exercises import EXERCISES, grade
 from .grade import Grade
 from .student import LAB_SOURCES, lab_sources, student_notebook, write_labs
 
-__all__ = ["grade", "Grade", "EXERCISES", "student_notebook", "write_labs", "lab_sources",
-           "LAB_SOURCES"]
+__all__ = [
+    "grade",
+    "Grade",
+    "EXERCISES",
+    "student_notebook",
+    "write_labs",
+    "lab_sources",
+    "LAB_SOURCES",
+]

@@ -24,8 +24,16 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["Grade", "Case", "Mistake", "RTOL", "ATOL", "compare_cases", "from_report",
-           "call_failure"]
+__all__ = [
+    "Grade",
+    "Case",
+    "Mistake",
+    "RTOL",
+    "ATOL",
+    "compare_cases",
+    "from_report",
+    "call_failure",
+]
 
 RTOL = 1e-6
 """Relative tolerance of every grader (per row, Euclidean norm)."""
@@ -86,10 +94,13 @@ class Mistake(NamedTuple):
 def call_failure(name: str, exc: BaseException, where: str) -> tuple[str, str]:
     """(code, sentence) for a student function that raised."""
     if isinstance(exc, NotImplementedError):
-        return "not_implemented", (f"not written yet: `{name}` raises NotImplementedError; replace "
-                                   f"its body with your code")
+        return "not_implemented", (
+            f"not written yet: `{name}` raises NotImplementedError; replace its body with your code"
+        )
     msg = str(exc).splitlines()[0] if str(exc) else ""
-    return "raised", f"`{name}` raised {type(exc).__name__} at {where}" + (f": {msg}" if msg else "")
+    return "raised", f"`{name}` raised {type(exc).__name__} at {where}" + (
+        f": {msg}" if msg else ""
+    )
 
 
 def _as_rows(value) -> np.ndarray:
@@ -115,8 +126,9 @@ def _close(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> tuple[
     den = np.linalg.norm(ref, axis=-1)
     ok = bool(np.all(np.isfinite(got)) and np.all(num <= atol + rtol * den))
     with np.errstate(all="ignore"):
-        rel = np.where(np.isfinite(num), num / np.maximum(den, atol / rtol if rtol > 0 else 1e-300),
-                       np.inf)
+        rel = np.where(
+            np.isfinite(num), num / np.maximum(den, atol / rtol if rtol > 0 else 1e-300), np.inf
+        )
     return ok, float(np.max(rel)) if rel.size else 0.0
 
 
@@ -129,9 +141,17 @@ def _where(done: Sequence[str], skipped: Sequence[tuple[str, str]], per: str = "
     return text
 
 
-def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: Sequence[Mistake],
-                  *, what: str, name: str | None = None, rtol: float = RTOL,
-                  atol: float = ATOL) -> Grade:
+def compare_cases(
+    exercise: str,
+    fn: Callable,
+    cases: Sequence[Case],
+    mistakes: Sequence[Mistake],
+    *,
+    what: str,
+    name: str | None = None,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> Grade:
     """Compare ``fn(*case.args)`` with ``case.exact`` for every case.
 
     PASS when every compared case is within tolerance. Otherwise the sentence is, in this order:
@@ -149,22 +169,37 @@ def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: 
             continue
         try:
             with np.errstate(all="ignore"):
-                raw = fn(*_copies(c.args))   # the case's arrays stay as they are for the mistakes
+                raw = fn(*_copies(c.args))  # the case's arrays stay as they are for the mistakes
         except Exception as exc:  # the student's code: report it, never raise
             code, sentence = call_failure(name, exc, c.label)
             return Grade(exercise, False, sentence, code, where)
         if raw is None:
-            return Grade(exercise, False, f"`{name}` returned None at {c.label}: is the `return` "
-                         f"statement missing?", "no_return", where)
+            return Grade(
+                exercise,
+                False,
+                f"`{name}` returned None at {c.label}: is the `return` statement missing?",
+                "no_return",
+                where,
+            )
         try:
             got = _as_rows(raw)
         except (TypeError, ValueError) as exc:
-            return Grade(exercise, False, f"`{name}` returned {type(raw).__name__} at {c.label}, "
-                         f"which is not numeric: {exc}", "shape", where)
+            return Grade(
+                exercise,
+                False,
+                f"`{name}` returned {type(raw).__name__} at {c.label}, which is not numeric: {exc}",
+                "shape",
+                where,
+            )
         ref = _as_rows(c.exact)
         if got.shape != ref.shape:
-            return Grade(exercise, False, f"`{name}` returned {_shape(raw)} at {c.label} where "
-                         f"{what} has {_shape(c.exact)}", "shape", where)
+            return Grade(
+                exercise,
+                False,
+                f"`{name}` returned {_shape(raw)} at {c.label} where {what} has {_shape(c.exact)}",
+                "shape",
+                where,
+            )
         gots.append(got)
     worst = (-1.0, "")
     all_ok = True
@@ -176,18 +211,33 @@ def compare_cases(exercise: str, fn: Callable, cases: Sequence[Case], mistakes: 
         if rel > worst[0]:
             worst = (rel, c.label)
     if all_ok:
-        return Grade(exercise, True, f"correct: {what} agrees with the exact value (max rel err "
-                     f"{worst[0]:.1e})", "", where)
+        return Grade(
+            exercise,
+            True,
+            f"correct: {what} agrees with the exact value (max rel err {worst[0]:.1e})",
+            "",
+            where,
+        )
     for m in mistakes:
         if _matches(m, cases, gots, rtol, atol):
             return Grade(exercise, False, m.sentence, m.code, where)
     bad = [c.label for c, g in zip(cases, gots) if g is not None and not np.all(np.isfinite(g))]
     if bad:
-        return Grade(exercise, False, f"{what} is NaN or infinite at {', '.join(bad)}, where the "
-                     f"exact value is finite", "nonfinite", where)
-    return Grade(exercise, False, f"{what} differs from the exact value (max rel err "
-                 f"{worst[0]:.2g} at {worst[1]}) and matches none of the known mistakes",
-                 "unexplained", where)
+        return Grade(
+            exercise,
+            False,
+            f"{what} is NaN or infinite at {', '.join(bad)}, where the exact value is finite",
+            "nonfinite",
+            where,
+        )
+    return Grade(
+        exercise,
+        False,
+        f"{what} differs from the exact value (max rel err "
+        f"{worst[0]:.2g} at {worst[1]}) and matches none of the known mistakes",
+        "unexplained",
+        where,
+    )
 
 
 def _copies(args: tuple) -> tuple:
@@ -232,8 +282,14 @@ def from_report(exercise: str, report, *, extra_skipped: Sequence[tuple[str, str
     where = _where(done, skipped, f" ({report.n} points each)")
     what = {"velocity": "the velocity", "score": "the score", "x0": "x0", "eps": "eps"}[report.kind]
     if report.passed:
-        return Grade(exercise, True, f"correct: {what} agrees with the exact field (max rel err "
-                     f"{report.max_rel:.1e})", "", where, report)
+        return Grade(
+            exercise,
+            True,
+            f"correct: {what} agrees with the exact field (max rel err {report.max_rel:.1e})",
+            "",
+            where,
+            report,
+        )
     diags = list(report.diagnoses)
     for match in ("exact", "close"):
         for d in diags:
@@ -247,9 +303,15 @@ def from_report(exercise: str, report, *, extra_skipped: Sequence[tuple[str, str
     small = next((d for d in diags if d.code == "small_error"), None)
     if small is not None:
         return Grade(exercise, False, _sentence(small.message), small.code, where, report)
-    return Grade(exercise, False, f"{what} differs from the exact field (max rel err "
-                 f"{report.max_rel:.2g}{at}) and matches none of the known mistakes",
-                 "unexplained", where, report)
+    return Grade(
+        exercise,
+        False,
+        f"{what} differs from the exact field (max rel err "
+        f"{report.max_rel:.2g}{at}) and matches none of the known mistakes",
+        "unexplained",
+        where,
+        report,
+    )
 
 
 def _sentence(message: str) -> str:
@@ -262,4 +324,3 @@ def _short(reason: str) -> str:
     """The first clause of a skip reason (check_field's are several sentences long)."""
     reason = reason.split(". ")[0]
     return reason if len(reason) <= 160 else reason[:157] + "..."
-

@@ -12,8 +12,15 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["execute", "verdicts", "first_error_cell", "grade_calls", "solution_failures", "VERDICT",
-           "GRADE_CALL"]
+__all__ = [
+    "execute",
+    "verdicts",
+    "first_error_cell",
+    "grade_calls",
+    "solution_failures",
+    "VERDICT",
+    "GRADE_CALL",
+]
 
 VERDICT = re.compile(r"^(PASS|FAIL) [a-z_]+: .*$", re.MULTILINE)
 """A grader's verdict line as it prints (``refcfg.labs.grade.Grade``)."""
@@ -34,8 +41,9 @@ def execute(nb, *, cwd=None, timeout: int = 120, kernel_name: str = "python3"):
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise ValueError(f"timeout must be a positive int (seconds per cell), got {timeout!r}")
     resources = {"metadata": {"path": str(Path(cwd))}} if cwd is not None else {}
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
-                            resources=resources)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False, resources=resources
+    )
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     try:
         client.execute(env=env)
@@ -48,8 +56,9 @@ def execute(nb, *, cwd=None, timeout: int = 120, kernel_name: str = "python3"):
 def first_error_cell(nb):
     """Index of the first code cell whose outputs hold an error, or None."""
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(o.get("output_type") == "error"
-                                            for o in cell.get("outputs", [])):
+        if cell.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in cell.get("outputs", [])
+        ):
             return i
     return None
 
@@ -64,8 +73,13 @@ def _texts(cell):
 
 def verdicts(nb) -> list[str]:
     """The grader verdict lines (PASS/FAIL ...) printed by the executed notebook, in order."""
-    return [m.group(0) for cell in nb.cells if cell.cell_type == "code"
-            for text in _texts(cell) for m in VERDICT.finditer(text)]
+    return [
+        m.group(0)
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for text in _texts(cell)
+        for m in VERDICT.finditer(text)
+    ]
 
 
 def grade_calls(nb) -> int:

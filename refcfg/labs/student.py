@@ -16,8 +16,17 @@ import numbers
 import re
 from pathlib import Path
 
-__all__ = ["LAB_SOURCES", "SOLUTION_TAG", "EXERCISE_TAG", "lab_sources", "lab_number", "stub_source",
-           "student_notebook", "write_labs", "FORMATS"]
+__all__ = [
+    "LAB_SOURCES",
+    "SOLUTION_TAG",
+    "EXERCISE_TAG",
+    "lab_sources",
+    "lab_number",
+    "stub_source",
+    "student_notebook",
+    "write_labs",
+    "FORMATS",
+]
 
 _LAB_NAME = re.compile(r"^\d\d-[a-z0-9-]+\.md$")
 _CHECKOUT = Path(__file__).resolve().parents[2] / "docs" / "labs"
@@ -46,8 +55,10 @@ def _jupytext():
         import jupytext
         import nbformat
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the labs need jupytext and nbformat: pip install 'refcfg[labs]' (or "
-                          "pip install jupytext nbformat)") from exc
+        raise ImportError(
+            "the labs need jupytext and nbformat: pip install 'refcfg[labs]' (or "
+            "pip install jupytext nbformat)"
+        ) from exc
     return jupytext, nbformat
 
 
@@ -55,9 +66,11 @@ def lab_sources(source=None) -> list[Path]:
     """The lab files ``NN-name.md`` of ``source`` (default ``LAB_SOURCES``), in order."""
     folder = Path(LAB_SOURCES if source is None else source)
     if not folder.is_dir():
-        raise ValueError(f"source: no lab folder at {folder} (the labs are docs/labs/ of a source "
-                         f"checkout, installed as refcfg/labs/sources; pass the folder that holds "
-                         f"NN-name.md files)")
+        raise ValueError(
+            f"source: no lab folder at {folder} (the labs are docs/labs/ of a source "
+            f"checkout, installed as refcfg/labs/sources; pass the folder that holds "
+            f"NN-name.md files)"
+        )
     found = sorted(p for p in folder.iterdir() if _LAB_NAME.match(p.name))
     if not found:
         raise ValueError(f"source: {folder} holds no lab file named NN-name.md")
@@ -84,18 +97,27 @@ def stub_source(source: str, where: str = "a solution cell") -> str:
     out = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
-            raise ValueError(f"{where} must hold only function definitions (the student version "
-                             f"replaces their bodies), found a {type(node).__name__} at line "
-                             f"{node.lineno}")
+            raise ValueError(
+                f"{where} must hold only function definitions (the student version "
+                f"replaces their bodies), found a {type(node).__name__} at line "
+                f"{node.lineno}"
+            )
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
         body0 = node.body[0]
-        has_doc = (isinstance(body0, ast.Expr) and isinstance(body0.value, ast.Constant)
-                   and isinstance(body0.value.value, str))
+        has_doc = (
+            isinstance(body0, ast.Expr)
+            and isinstance(body0.value, ast.Constant)
+            and isinstance(body0.value.value, str)
+        )
         last = body0.end_lineno if has_doc else body0.lineno - 1
-        head = lines[first - 1:last]
+        head = lines[first - 1 : last]
         indent = " " * body0.col_offset
-        out.append("\n".join(head + [f"{indent}# your code here",
-                                     f"{indent}raise NotImplementedError(\"{node.name}\")"]))
+        out.append(
+            "\n".join(
+                head
+                + [f"{indent}# your code here", f'{indent}raise NotImplementedError("{node.name}")']
+            )
+        )
     if not out:
         raise ValueError(f"{where} defines no function")
     return "\n\n\n".join(out)
@@ -124,13 +146,15 @@ def student_notebook(path, solutions: bool = False):
             cell.metadata["tags"] = [EXERCISE_TAG if t == SOLUTION_TAG else t for t in tags]
             cell.outputs, cell.execution_count = [], None
     if n_solution == 0:
-        raise ValueError(f"{path.name} has no cell tagged {SOLUTION_TAG!r}: nothing for a student "
-                         f"to write")
+        raise ValueError(
+            f"{path.name} has no cell tagged {SOLUTION_TAG!r}: nothing for a student to write"
+        )
     return nb
 
 
-def write_labs(out, *, solutions: bool = False, formats=("ipynb",), source=None,
-               labs=None, force: bool = False) -> list[Path]:
+def write_labs(
+    out, *, solutions: bool = False, formats=("ipynb",), source=None, labs=None, force: bool = False
+) -> list[Path]:
     """Write the student notebooks of every lab (or of the lab numbers in ``labs``) to ``out`` in
     ``formats`` ("ipynb", "md"); with ``solutions=True`` also the full labs to ``out/solutions``.
     Existing files are refused unless ``force``. Returns the paths written.
@@ -144,8 +168,9 @@ def write_labs(out, *, solutions: bool = False, formats=("ipynb",), source=None,
         numbers = {lab_number(p): p for p in files}
         missing = [k for k in labs if k not in numbers]
         if missing:
-            raise ValueError(f"labs: no lab numbered {missing[0]} (have "
-                             f"{', '.join(map(str, sorted(numbers)))})")
+            raise ValueError(
+                f"labs: no lab numbered {missing[0]} (have {', '.join(map(str, sorted(numbers)))})"
+            )
         files = [numbers[k] for k in sorted(set(labs))]
     out = Path(out)
     plan = []
@@ -156,8 +181,10 @@ def write_labs(out, *, solutions: bool = False, formats=("ipynb",), source=None,
     targets = [(folder / f"{stem}.{fmt}", nb, fmt) for folder, nb, stem in plan for fmt in formats]
     existing = [str(t) for t, _, _ in targets if t.exists()]
     if existing and not force:
-        raise ValueError(f"out: {existing[0]} exists (and {len(existing) - 1} more); pass force=True "
-                         f"(--force) to overwrite")
+        raise ValueError(
+            f"out: {existing[0]} exists (and {len(existing) - 1} more); pass force=True "
+            f"(--force) to overwrite"
+        )
     written = []
     for target, nb, fmt in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -176,12 +203,15 @@ def _as_formats(formats) -> tuple:
     try:
         formats = tuple(formats)
     except TypeError:
-        raise TypeError(f"formats: must be a format name or a list of them among "
-                        f"{', '.join(FORMATS)}, got {formats!r}") from None
+        raise TypeError(
+            f"formats: must be a format name or a list of them among "
+            f"{', '.join(FORMATS)}, got {formats!r}"
+        ) from None
     bad = [f for f in formats if not isinstance(f, str) or f not in FORMATS]
     if not formats or bad:
-        raise ValueError(f"formats: must be among {', '.join(FORMATS)}, got "
-                         f"{(bad[0] if bad else formats)!r}")
+        raise ValueError(
+            f"formats: must be among {', '.join(FORMATS)}, got {(bad[0] if bad else formats)!r}"
+        )
     return formats
 
 
@@ -193,8 +223,9 @@ def _as_labs(labs):
     try:
         items = tuple(items)
     except TypeError:
-        raise TypeError(f"labs: must be a lab number or a list of lab numbers (ints), got "
-                        f"{labs!r}") from None
+        raise TypeError(
+            f"labs: must be a lab number or a list of lab numbers (ints), got {labs!r}"
+        ) from None
     bad = [k for k in items if isinstance(k, bool) or not isinstance(k, numbers.Integral)]
     if bad:
         raise TypeError(f"labs: must be lab numbers (ints), got {bad[0]!r} in {labs!r}")

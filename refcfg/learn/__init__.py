@@ -17,8 +17,26 @@ from .fields import LearnedCFGField, LearnedClassifierGuidedField, LearnedField,
 from .mlp import MLP, Adam, MLPConfig, load_mlp, time_features
 from .train import DEFAULTS, TrainResult, cfg_batch, train_cfg, train_unconditional
 
-__all__ = ["MLP", "MLPConfig", "Adam", "load_mlp", "time_features", "train_cfg",
-           "train_unconditional", "cfg_batch", "TrainResult", "DEFAULTS", "NoisyClassifier",
-           "train_classifier", "LearnedField", "LearnedCFGField", "LearnedClassifierGuidedField",
-           "learned_cfg", "compare", "ComparisonReport", "field_errors", "classifier_errors",
-           "sample_comparison"]
+__all__ = [
+    "MLP",
+    "MLPConfig",
+    "Adam",
+    "load_mlp",
+    "time_features",
+    "train_cfg",
+    "train_unconditional",
+    "cfg_batch",
+    "TrainResult",
+    "DEFAULTS",
+    "NoisyClassifier",
+    "train_classifier",
+    "LearnedField",
+    "LearnedCFGField",
+    "LearnedClassifierGuidedField",
+    "learned_cfg",
+    "compare",
+    "ComparisonReport",
+    "field_errors",
+    "classifier_errors",
+    "sample_comparison",
+]

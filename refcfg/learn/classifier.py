@@ -30,8 +30,7 @@ import numpy as np
 
 from .._validation import as_generator
 from .mlp import MLP, MLPConfig
-from .train import (DEFAULTS, TrainResult, _pos_int, require_training_memory, schedule_of,
-                    train_loop)
+from .train import DEFAULTS, TrainResult, _pos_int, require_training_memory, schedule_of, train_loop
 
 __all__ = ["NoisyClassifier", "train_classifier", "log_softmax"]
 
@@ -54,8 +53,10 @@ class NoisyClassifier:
         if not isinstance(model, MLP):
             raise TypeError(f"model must be an MLP, got {type(model).__name__}")
         if model.config.n_classes != 0:
-            raise ValueError("model must take no label input (n_classes=0), got n_classes="
-                             f"{model.config.n_classes}")
+            raise ValueError(
+                "model must take no label input (n_classes=0), got n_classes="
+                f"{model.config.n_classes}"
+            )
         if model.config.d_out < 2:
             raise ValueError(f"model must output >= 2 logits, got d_out={model.config.d_out}")
         self.model = model
@@ -66,8 +67,10 @@ class NoisyClassifier:
             self.schedule = schedule_of(model, schedule)
             lp = np.asarray(model.meta.get("log_prior", np.zeros(model.config.d_out)), dtype=float)
             if lp.shape != (model.config.d_out,):
-                raise ValueError(f"model.meta['log_prior'] has shape {lp.shape}, required "
-                                 f"({model.config.d_out},)")
+                raise ValueError(
+                    f"model.meta['log_prior'] has shape {lp.shape}, required "
+                    f"({model.config.d_out},)"
+                )
             self.log_prior = lp
         elif schedule is not None:
             self.schedule = schedule_of(model, schedule)
@@ -111,8 +114,10 @@ class NoisyClassifier:
             raise ValueError(f"y has shape {arr.shape} but x implies an int or shape ({n},)")
         arr = np.broadcast_to(arr.astype(np.int64), (n,))
         if np.any((arr < 0) | (arr >= self.n_classes)):
-            raise ValueError(f"y must be in 0..{self.n_classes - 1} (no null label for a classifier), "
-                             f"got {int(arr[(arr < 0) | (arr >= self.n_classes)][0])}")
+            raise ValueError(
+                f"y must be in 0..{self.n_classes - 1} (no null label for a classifier), "
+                f"got {int(arr[(arr < 0) | (arr >= self.n_classes)][0])}"
+            )
         return arr
 
     def _backprop(self, x, t, y):
@@ -121,7 +126,7 @@ class NoisyClassifier:
         n = x.shape[0] if x.ndim == 2 else -1
         logits, alpha, cache = self._forward(x, t, cache=True)
         y = self._labels(y, n)
-        g = -np.exp(log_softmax(logits))              # d log p_y / d l = onehot(y) - softmax(l)
+        g = -np.exp(log_softmax(logits))  # d log p_y / d l = onehot(y) - softmax(l)
         g[np.arange(n), y] += 1.0
         gx = self.model.backward(cache, g, input_grad=True).astype(np.float64, copy=False)
         return gx, alpha
@@ -137,10 +142,12 @@ class NoisyClassifier:
         Alpha-scaled classifiers only: computed as (beta^2 dalpha - alpha beta dbeta) J^T (...),
         finite on all of [0, 1]. Raises ValueError for a plain classifier (use a t_guard instead)."""
         if not self.alpha_scaled:
-            raise ValueError("guidance_term needs an alpha-scaled classifier (train_classifier's "
-                             "default); this one is plain")
+            raise ValueError(
+                "guidance_term needs an alpha-scaled classifier (train_classifier's "
+                "default); this one is plain"
+            )
         gx, _ = self._backprop(x, t, y)
-        alpha_a = self.schedule.beta_D(self._times(t, gx.shape[0]))   # alpha_t a_t, finite on [0, 1]
+        alpha_a = self.schedule.beta_D(self._times(t, gx.shape[0]))  # alpha_t a_t, finite on [0, 1]
         return np.reshape(alpha_a, (-1, 1)) * gx
 
     def save(self, path) -> str:
@@ -151,10 +158,27 @@ class NoisyClassifier:
         return cls(MLP.load(path), schedule)
 
 
-def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch=None, lr=None,
-                     width=None, depth=None, n_freqs=None, dtype="float64", seed=0, progress=True,
-                     lr_final=None, warmup=None, eval_fn=None, eval_every=0,
-                     time_limit=None, alpha_scaled: bool = True, blas_threads=None) -> TrainResult:
+def train_classifier(
+    problem="two-class-2d",
+    *,
+    schedule=None,
+    steps=None,
+    batch=None,
+    lr=None,
+    width=None,
+    depth=None,
+    n_freqs=None,
+    dtype="float64",
+    seed=0,
+    progress=True,
+    lr_final=None,
+    warmup=None,
+    eval_fn=None,
+    eval_every=0,
+    time_limit=None,
+    alpha_scaled: bool = True,
+    blas_threads=None,
+) -> TrainResult:
     """Train a noisy classifier p_t(y | x) by cross-entropy on (x_t, y), t ~ U[0, 1]
     (notes section 5.2, eqs. 59-62). ``alpha_scaled`` (default True): logits log p(y) + alpha_t f
     (module docstring), else plain logits f. ``blas_threads``: None (default) chooses the BLAS
@@ -167,25 +191,51 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
     resolved = resolve(problem, schedule)
     mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     if mixture.n_classes < 2:
-        raise ValueError(f"problem must have >= 2 classes for a classifier, got {mixture.n_classes}")
+        raise ValueError(
+            f"problem must have >= 2 classes for a classifier, got {mixture.n_classes}"
+        )
     s = dict(DEFAULTS)
-    for key, value in dict(steps=steps, batch=batch, lr=lr, width=width, depth=depth,
-                           n_freqs=n_freqs, lr_final=lr_final, warmup=warmup).items():
+    for key, value in dict(
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        width=width,
+        depth=depth,
+        n_freqs=n_freqs,
+        lr_final=lr_final,
+        warmup=warmup,
+    ).items():
         if value is not None:
             s[key] = value
     s.pop("eta")
     batch_n = _pos_int(s["batch"], "batch")
     rng = as_generator(seed)
-    config = MLPConfig(d_in=mixture.d, d_out=mixture.n_classes, n_classes=0, width=s["width"],
-                       depth=s["depth"], n_freqs=s["n_freqs"], dtype=dtype,
-                       seed=int(rng.integers(2**31)))
+    config = MLPConfig(
+        d_in=mixture.d,
+        d_out=mixture.n_classes,
+        n_classes=0,
+        width=s["width"],
+        depth=s["depth"],
+        n_freqs=s["n_freqs"],
+        dtype=dtype,
+        seed=int(rng.integers(2**31)),
+    )
     require_training_memory(config, batch_n)
     with np.errstate(divide="ignore"):
         log_prior = np.log(np.asarray(mixture.class_probs, dtype=np.float64))
-    model = MLP(config, dict(kind="classifier", problem=name, schedule=sched.name,
-                             schedule_params=dict(sched.params), n_classes=mixture.n_classes,
-                             alpha_scaled=bool(alpha_scaled), log_prior=log_prior.tolist(),
-                             settings={k: s[k] for k in sorted(s)}))
+    model = MLP(
+        config,
+        dict(
+            kind="classifier",
+            problem=name,
+            schedule=sched.name,
+            schedule_params=dict(sched.params),
+            n_classes=mixture.n_classes,
+            alpha_scaled=bool(alpha_scaled),
+            log_prior=log_prior.tolist(),
+            settings={k: s[k] for k in sorted(s)},
+        ),
+    )
 
     def loss_and_grad(m: MLP, r):
         z, y = mixture.sample(batch_n, seed=r)
@@ -195,27 +245,37 @@ def train_classifier(problem="two-class-2d", *, schedule=None, steps=None, batch
         x = v.alpha[:, None] * z + v.beta[:, None] * eps
         f, cache = m.forward(x, t, cache=True)
         if alpha_scaled:
-            logits = log_prior + v.alpha[:, None] * f          # l = log p(y) + alpha_t f
+            logits = log_prior + v.alpha[:, None] * f  # l = log p(y) + alpha_t f
         else:
             logits = f
         logp = log_softmax(logits)
         idx = np.arange(batch_n)
         loss = -float(logp[idx, y].mean())
-        g = np.exp(logp)            # d CE / d l = softmax(l) - onehot(y), averaged over the batch
+        g = np.exp(logp)  # d CE / d l = softmax(l) - onehot(y), averaged over the batch
         g[idx, y] -= 1.0
         g /= batch_n
         if alpha_scaled:
-            g *= v.alpha[:, None]   # d l / d f = alpha_t
+            g *= v.alpha[:, None]  # d l / d f = alpha_t
         m.backward(cache, g)
         return loss
 
-    result = train_loop(model, loss_and_grad, steps=s["steps"], lr=s["lr"], lr_final=s["lr_final"],
-                        warmup=s["warmup"], seed=rng, progress=progress, desc="classifier",
-                        eval_fn=eval_fn, eval_every=eval_every, time_limit=time_limit,
-                        blas_threads=blas_threads)
+    result = train_loop(
+        model,
+        loss_and_grad,
+        steps=s["steps"],
+        lr=s["lr"],
+        lr_final=s["lr_final"],
+        warmup=s["warmup"],
+        seed=rng,
+        progress=progress,
+        desc="classifier",
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        time_limit=time_limit,
+        blas_threads=blas_threads,
+    )
     result.settings = dict(s, problem=name, schedule=sched.name, dtype=dtype, seed=seed)
     model.meta["steps_done"] = int(result.losses.size)
     model.meta["train_seconds"] = result.seconds
     result.classifier = NoisyClassifier(model)
     return result
-

@@ -32,11 +32,18 @@ from .classifier import NoisyClassifier, log_softmax
 from .fields import LearnedClassifierGuidedField, LearnedField, learned_cfg
 from .mlp import MLP
 
-__all__ = ["field_errors", "classifier_errors", "sample_comparison", "compare", "ComparisonReport",
-           "T_GRID", "check_cfg_model"]
+__all__ = [
+    "field_errors",
+    "classifier_errors",
+    "sample_comparison",
+    "compare",
+    "ComparisonReport",
+    "T_GRID",
+    "check_cfg_model",
+]
 
 T_GRID = np.linspace(0.0, 1.0, 21)
-_ENERGY_MAX_N = 2000     # points per sample set in the energy distance (sample_comparison)
+_ENERGY_MAX_N = 2000  # points per sample set in the energy distance (sample_comparison)
 
 
 def check_cfg_model(model, path, *, name: str = "model") -> None:
@@ -50,18 +57,24 @@ def check_cfg_model(model, path, *, name: str = "model") -> None:
     c = model.config
     kind = model.meta.get("kind")
     if kind not in (None, "cfg") or c.n_classes == 0:
-        raise ValueError(f"{name} must be a CFG model (trained with labels and the null label), got "
-                         f"a {kind or 'label-free'} model")
+        raise ValueError(
+            f"{name} must be a CFG model (trained with labels and the null label), got "
+            f"a {kind or 'label-free'} model"
+        )
     if c.d_in != path.d or c.d_out != path.d or c.n_classes != path.n_classes:
-        raise ValueError(f"{name} must be a CFG model of this problem (d = {path.d}, "
-                         f"{path.n_classes} classes), got d = {c.d_in} and {c.n_classes} classes")
+        raise ValueError(
+            f"{name} must be a CFG model of this problem (d = {path.d}, "
+            f"{path.n_classes} classes), got d = {c.d_in} and {c.n_classes} classes"
+        )
     try:
         trained = schedule_of(model)
     except ValueError:
         return
     if trained != path.schedule:
-        raise ValueError(f"{name} was trained with schedule {trained.name!r} but the path uses "
-                         f"{path.schedule.name!r}: x_t would not mean the same")
+        raise ValueError(
+            f"{name} was trained with schedule {trained.name!r} but the path uses "
+            f"{path.schedule.name!r}: x_t would not mean the same"
+        )
 
 
 def _joint_sample(path, n, t, rng):
@@ -76,8 +89,17 @@ def _rel(err_sq, ref_sq):
     return float(err_sq / ref_sq) if ref_sq > 0 else float("nan")
 
 
-def field_errors(path, model: MLP | None, *, unconditional: MLP | None = None, ws=(), t_grid=None,
-                 n: int = 4000, seed=0, blas_threads=None) -> dict:
+def field_errors(
+    path,
+    model: MLP | None,
+    *,
+    unconditional: MLP | None = None,
+    ws=(),
+    t_grid=None,
+    n: int = 4000,
+    seed=0,
+    blas_threads=None,
+) -> dict:
     """Per-t relative L2 errors E|u_theta - u|^2 / E|u|^2 over (x, y) ~ p_t(x, y).
 
     model: a CFG-trained MLP (conditional, its null-label half as unconditional, and CFG(w) for each
@@ -107,23 +129,25 @@ def _field_errors(path, model, unconditional, ws, t_grid, n, seed, bt) -> dict:
         x, y = _joint_sample(path, n, t, rng)
         u_cond = path.velocity(x, t, y)
         u_unc = path.velocity(x, t)
-        with bt.step():       # the network work at this t
+        with bt.step():  # the network work at this t
             if model is not None:
                 both = LearnedField(model, None, path.schedule)._net(
-                    np.concatenate([x, x]), float(t),
-                    np.concatenate([y, np.full(n, NULL, dtype=np.int64)]))
+                    np.concatenate([x, x]),
+                    float(t),
+                    np.concatenate([y, np.full(n, NULL, dtype=np.int64)]),
+                )
             if unconditional is not None:
                 u2 = LearnedField(unconditional, None, path.schedule).velocity(x, float(t))
         if model is not None:
             c_hat, u_hat = both[:n], both[n:]
-            rows["conditional"].append(_rel(np.sum((c_hat - u_cond) ** 2), np.sum(u_cond ** 2)))
-            rows["unconditional"].append(_rel(np.sum((u_hat - u_unc) ** 2), np.sum(u_unc ** 2)))
+            rows["conditional"].append(_rel(np.sum((c_hat - u_cond) ** 2), np.sum(u_cond**2)))
+            rows["unconditional"].append(_rel(np.sum((u_hat - u_unc) ** 2), np.sum(u_unc**2)))
             for w in ws:
                 g = float(w) * u_cond + (1.0 - float(w)) * u_unc
                 g_hat = float(w) * c_hat + (1.0 - float(w)) * u_hat
-                rows[("cfg", float(w))].append(_rel(np.sum((g_hat - g) ** 2), np.sum(g ** 2)))
+                rows[("cfg", float(w))].append(_rel(np.sum((g_hat - g) ** 2), np.sum(g**2)))
         if unconditional is not None:
-            rows["unconditional_model"].append(_rel(np.sum((u2 - u_unc) ** 2), np.sum(u_unc ** 2)))
+            rows["unconditional_model"].append(_rel(np.sum((u2 - u_unc) ** 2), np.sum(u_unc**2)))
     for key, vals in rows.items():
         if isinstance(key, tuple):
             out.setdefault("cfg", {})[key[1]] = np.array(vals)
@@ -139,8 +163,9 @@ def mean_over(t_grid, errors, lo=0.05, hi=0.95) -> float:
     return float(np.mean(np.asarray(errors)[mask]))
 
 
-def classifier_errors(path, classifier, *, t_grid=None, n: int = 4000, seed=0,
-                      blas_threads=None) -> dict:
+def classifier_errors(
+    path, classifier, *, t_grid=None, n: int = 4000, seed=0, blas_threads=None
+) -> dict:
     """Per t: accuracy of the learned classifier on (x, y) ~ p_t(x, y), the Bayes classifier's
     accuracy (the best possible), their agreement (same argmax) and mean KL(p_Bayes || p_theta).
     blas_threads: None (choose by measurement) or an int (module docstring)."""
@@ -157,8 +182,8 @@ def _classifier_errors(path, classifier, t_grid, n, seed, bt) -> dict:
     acc, bayes_acc, agree, kl = [], [], [], []
     for t in t_grid:
         x, y = _joint_sample(path, n, t, rng)
-        lb = path.class_log_probs(x, float(t))           # exact log p_t(y|x), eq. 60
-        with bt.step():       # the network work at this t
+        lb = path.class_log_probs(x, float(t))  # exact log p_t(y|x), eq. 60
+        with bt.step():  # the network work at this t
             logits = classifier.logits(x, float(t))
         lq = log_softmax(logits)
         pb = np.exp(lb)
@@ -166,13 +191,31 @@ def _classifier_errors(path, classifier, t_grid, n, seed, bt) -> dict:
         acc.append(float(np.mean(np.argmax(lq, 1) == y)))
         bayes_acc.append(float(np.mean(np.argmax(lb, 1) == y)))
         agree.append(float(np.mean(np.argmax(lq, 1) == np.argmax(lb, 1))))
-    return {"t": t_grid, "accuracy": np.array(acc), "bayes_accuracy": np.array(bayes_acc),
-            "agreement": np.array(agree), "kl": np.array(kl), "n": int(n), "seed": seed}
+    return {
+        "t": t_grid,
+        "accuracy": np.array(acc),
+        "bayes_accuracy": np.array(bayes_acc),
+        "agreement": np.array(agree),
+        "kl": np.array(kl),
+        "n": int(n),
+        "seed": seed,
+    }
 
 
-def sample_comparison(path, model: MLP, *, ws=(1.0, 3.0), n: int = 2000, sampler: str = "heun",
-                      steps: int = 50, seed=0, classifier=None, unconditional=None,
-                      energy_max_n: int = _ENERGY_MAX_N, blas_threads=None) -> list[dict]:
+def sample_comparison(
+    path,
+    model: MLP,
+    *,
+    ws=(1.0, 3.0),
+    n: int = 2000,
+    sampler: str = "heun",
+    steps: int = 50,
+    seed=0,
+    classifier=None,
+    unconditional=None,
+    energy_max_n: int = _ENERGY_MAX_N,
+    blas_threads=None,
+) -> list[dict]:
     """Learned vs exact sampler at the same w, per class y and weight w.
 
     Each row: y, w, energy distance between learned and exact samples (``energy``) and between two
@@ -184,8 +227,9 @@ def sample_comparison(path, model: MLP, *, ws=(1.0, 3.0), n: int = 2000, sampler
     """
     blas_threads = check_blas_threads(blas_threads)
     with BlasThreads(blas_threads) as bt:
-        return _sample_comparison(path, model, ws, n, sampler, steps, seed, classifier,
-                                  unconditional, energy_max_n, bt)
+        return _sample_comparison(
+            path, model, ws, n, sampler, steps, seed, classifier, unconditional, energy_max_n, bt
+        )
 
 
 class _Stepped:
@@ -205,8 +249,9 @@ class _Stepped:
             return self.field.score(x, t)
 
 
-def _sample_comparison(path, model, ws, n, sampler, steps, seed, classifier, unconditional,
-                       energy_max_n, bt) -> list[dict]:
+def _sample_comparison(
+    path, model, ws, n, sampler, steps, seed, classifier, unconditional, energy_max_n, bt
+) -> list[dict]:
     from .. import metrics
     from ..sampling import sample
 
@@ -221,17 +266,23 @@ def _sample_comparison(path, model, ws, n, sampler, steps, seed, classifier, unc
                     learned = learned_cfg(model, y, w, path.schedule)
                     exact = path.cfg(y, w)
                 else:
-                    unc = unconditional if unconditional is not None else \
-                        LearnedField(model, None, path.schedule)
+                    unc = (
+                        unconditional
+                        if unconditional is not None
+                        else LearnedField(model, None, path.schedule)
+                    )
                     learned = LearnedClassifierGuidedField(unc, clf, y, w)
                     exact = path.classifier_guided(y, w)
                 xs_l = sample(_Stepped(learned, bt), n, sampler=sampler, steps=steps, seed=seed)
                 xs_e = sample(exact, n, sampler=sampler, steps=steps, seed=seed)
                 xs_f = sample(exact, n, sampler=sampler, steps=steps, seed=seed + 1)
-                row = dict(method=method, y=y, w=float(w),
-                           energy=float(metrics.energy_distance(xs_l, xs_e, max_n=energy_max_n)),
-                           energy_floor=float(metrics.energy_distance(xs_f, xs_e,
-                                                                      max_n=energy_max_n)))
+                row = dict(
+                    method=method,
+                    y=y,
+                    w=float(w),
+                    energy=float(metrics.energy_distance(xs_l, xs_e, max_n=energy_max_n)),
+                    energy_floor=float(metrics.energy_distance(xs_f, xs_e, max_n=energy_max_n)),
+                )
                 for tag, xs in (("learned", xs_l), ("exact", xs_e)):
                     row[f"accuracy_{tag}"] = metrics.class_confidence(xs, path.mixture, y).accuracy
                     ll, se = metrics.mean_log_likelihood(xs, path.mixture, y)
@@ -269,65 +320,104 @@ class ComparisonReport:
                 return v.item()
             return v
 
-        d = dict(fields=conv(self.fields), classifier=conv(self.classifier),
-                 samples=conv(self.samples), settings=conv(self.settings), blas=conv(self.blas))
+        d = dict(
+            fields=conv(self.fields),
+            classifier=conv(self.classifier),
+            samples=conv(self.samples),
+            settings=conv(self.settings),
+            blas=conv(self.blas),
+        )
         if "conditional" in self.fields:
             d["conditional_error_mean_05_95"] = self.conditional_error_mean
         return d
 
     def to_text(self) -> str:
         f = self.fields
-        lines = [f"Exact vs learned fields: relative L2 error E|u_theta - u|^2 / E|u|^2, "
-                 f"(x, y) ~ p_t, N = {f['n']} per t, seed = {f['seed']}"]
+        lines = [
+            f"Exact vs learned fields: relative L2 error E|u_theta - u|^2 / E|u|^2, "
+            f"(x, y) ~ p_t, N = {f['n']} per t, seed = {f['seed']}"
+        ]
         cols = [k for k in ("conditional", "unconditional", "unconditional_model") if k in f]
         cfg = f.get("cfg", {})
-        head = "     t " + "".join(f"{c[:14]:>15}" for c in cols) + \
-            "".join(f"{'cfg w=' + format(w, 'g'):>15}" for w in cfg)
+        head = (
+            "     t "
+            + "".join(f"{c[:14]:>15}" for c in cols)
+            + "".join(f"{'cfg w=' + format(w, 'g'):>15}" for w in cfg)
+        )
         lines.append(head)
         for i, t in enumerate(f["t"]):
             vals = [f[c][i] for c in cols] + [cfg[w][i] for w in cfg]
             lines.append(f"{t:6.3f} " + "".join(f"{v:15.3e}" for v in vals))
         if "conditional" in f:
-            lines.append(f"mean over t in [0.05, 0.95]: conditional {self.conditional_error_mean:.4f}"
-                         f", unconditional {mean_over(f['t'], f['unconditional']):.4f}")
+            lines.append(
+                f"mean over t in [0.05, 0.95]: conditional {self.conditional_error_mean:.4f}"
+                f", unconditional {mean_over(f['t'], f['unconditional']):.4f}"
+            )
         c = self.classifier
         if c is not None:
             lines.append("")
-            lines.append(f"Noisy classifier vs exact Bayes classifier (eq. 60), N = {c['n']} per t, "
-                         f"seed = {c['seed']}")
+            lines.append(
+                f"Noisy classifier vs exact Bayes classifier (eq. 60), N = {c['n']} per t, "
+                f"seed = {c['seed']}"
+            )
             lines.append("     t       accuracy  Bayes accuracy   agreement   KL(Bayes||learned)")
             for i, t in enumerate(c["t"]):
-                lines.append(f"{t:6.3f} {c['accuracy'][i]:14.4f} {c['bayes_accuracy'][i]:15.4f} "
-                             f"{c['agreement'][i]:11.4f} {c['kl'][i]:20.3e}")
+                lines.append(
+                    f"{t:6.3f} {c['accuracy'][i]:14.4f} {c['bayes_accuracy'][i]:15.4f} "
+                    f"{c['agreement'][i]:11.4f} {c['kl'][i]:20.3e}"
+                )
         if self.samples:
             s = self.settings
             lines.append("")
-            lines.append(f"Samples: learned vs exact sampler, {s.get('sampler')} {s.get('steps')} steps, "
-                         f"N = {s.get('n_samples')} per (y, w), seed = {s.get('sample_seed')} "
-                         f"(floor: two exact runs, seeds {s.get('sample_seed')} and "
-                         f"{s.get('sample_seed', 0) + 1})")
-            lines.append("method      y     w   energy  (floor)     acc learned/exact   "
-                         "loglik learned/exact")
+            lines.append(
+                f"Samples: learned vs exact sampler, {s.get('sampler')} {s.get('steps')} steps, "
+                f"N = {s.get('n_samples')} per (y, w), seed = {s.get('sample_seed')} "
+                f"(floor: two exact runs, seeds {s.get('sample_seed')} and "
+                f"{s.get('sample_seed', 0) + 1})"
+            )
+            lines.append(
+                "method      y     w   energy  (floor)     acc learned/exact   loglik learned/exact"
+            )
             for r in self.samples:
-                lines.append(f"{r['method']:<10} {r['y']:2d} {r['w']:5g} {r['energy']:8.4f} "
-                             f"({r['energy_floor']:.4f})   {r['accuracy_learned']:7.4f} / "
-                             f"{r['accuracy_exact']:.4f}   {r['loglik_learned']:8.4f} / "
-                             f"{r['loglik_exact']:.4f}")
+                lines.append(
+                    f"{r['method']:<10} {r['y']:2d} {r['w']:5g} {r['energy']:8.4f} "
+                    f"({r['energy_floor']:.4f})   {r['accuracy_learned']:7.4f} / "
+                    f"{r['accuracy_exact']:.4f}   {r['loglik_learned']:8.4f} / "
+                    f"{r['loglik_exact']:.4f}"
+                )
         if self.blas:
             lines.append("")
-            how = "requested" if next(iter(self.blas.values())).get("requested") else \
-                "chosen by measurement"
-            lines.append(f"BLAS threads ({how}): " + ", ".join(
-                f"{level} {rec.get('threads')}" for level, rec in self.blas.items()))
+            how = (
+                "requested"
+                if next(iter(self.blas.values())).get("requested")
+                else "chosen by measurement"
+            )
+            lines.append(
+                f"BLAS threads ({how}): "
+                + ", ".join(f"{level} {rec.get('threads')}" for level, rec in self.blas.items())
+            )
         return "\n".join(lines)
 
     __str__ = to_text
 
 
-def compare(problem, model: MLP | None, *, unconditional: MLP | None = None, classifier=None,
-            schedule=None, ws=(1.0, 3.0), t_grid=None, n_field: int = 4000, n_samples: int = 2000,
-            sampler: str = "heun", steps: int = 50, seed: int = 0,
-            samples: bool = True, blas_threads=None) -> ComparisonReport:
+def compare(
+    problem,
+    model: MLP | None,
+    *,
+    unconditional: MLP | None = None,
+    classifier=None,
+    schedule=None,
+    ws=(1.0, 3.0),
+    t_grid=None,
+    n_field: int = 4000,
+    n_samples: int = 2000,
+    sampler: str = "heun",
+    steps: int = 50,
+    seed: int = 0,
+    samples: bool = True,
+    blas_threads=None,
+) -> ComparisonReport:
     """Compare learned models against the exact fields of ``problem`` (name, LabeledGMM or GMMPath).
 
     Seeds: fields use ``seed``, the classifier ``seed + 1``, samplers ``seed + 2`` (and + 3 for the
@@ -358,13 +448,34 @@ def compare(problem, model: MLP | None, *, unconditional: MLP | None = None, cla
     if samples and model is not None:
         if isinstance(classifier, MLP):
             classifier = NoisyClassifier(classifier)
-        unc = LearnedField(unconditional, None, path.schedule) if unconditional is not None else None
+        unc = (
+            LearnedField(unconditional, None, path.schedule) if unconditional is not None else None
+        )
         with BlasThreads(blas_threads) as bt:
-            rows = _sample_comparison(path, model, ws, n_samples, sampler, steps, seed + 2,
-                                      classifier, unc, _ENERGY_MAX_N, bt)
+            rows = _sample_comparison(
+                path,
+                model,
+                ws,
+                n_samples,
+                sampler,
+                steps,
+                seed + 2,
+                classifier,
+                unc,
+                _ENERGY_MAX_N,
+                bt,
+            )
         blas["samples"] = bt.record()
-    settings = dict(ws=[float(w) for w in ws], n_field=n_field, n_samples=n_samples,
-                    sampler=sampler, steps=steps, seed=seed, sample_seed=seed + 2,
-                    schedule=path.schedule.name)
-    return ComparisonReport(fields=fields, classifier=clf, samples=rows, settings=settings,
-                            blas=blas)
+    settings = dict(
+        ws=[float(w) for w in ws],
+        n_field=n_field,
+        n_samples=n_samples,
+        sampler=sampler,
+        steps=steps,
+        seed=seed,
+        sample_seed=seed + 2,
+        schedule=path.schedule.name,
+    )
+    return ComparisonReport(
+        fields=fields, classifier=clf, samples=rows, settings=settings, blas=blas
+    )

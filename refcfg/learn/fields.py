@@ -23,8 +23,13 @@ from .classifier import NoisyClassifier
 from .mlp import MLP
 from .train import schedule_of
 
-__all__ = ["LearnedField", "LearnedCFGField", "LearnedClassifierGuidedField", "learned_cfg",
-           "schedule_of"]
+__all__ = [
+    "LearnedField",
+    "LearnedCFGField",
+    "LearnedClassifierGuidedField",
+    "learned_cfg",
+    "schedule_of",
+]
 
 
 class LearnedField(Field):
@@ -47,8 +52,10 @@ class LearnedField(Field):
             self.y = as_label(y, C)
         self.d = model.config.d_in
         if model.config.d_out != self.d:
-            raise ValueError(f"model outputs {model.config.d_out} values but a velocity in d = "
-                             f"{self.d} is required (is it a classifier?)")
+            raise ValueError(
+                f"model outputs {model.config.d_out} values but a velocity in d = "
+                f"{self.d} is required (is it a classifier?)"
+            )
         self.schedule = schedule_of(model, schedule)
 
     def __repr__(self) -> str:
@@ -86,8 +93,9 @@ class LearnedCFGField(GuidedField):
         n = x.shape[0]
         y = np.broadcast_to(np.asarray(NULL if self.y is None else self.y, dtype=np.int64), (n,))
         tt = np.concatenate([t, t]) if np.ndim(t) else t
-        out = self.a._net(np.concatenate([x, x]), tt,
-                          np.concatenate([y, np.full(n, NULL, dtype=np.int64)]))
+        out = self.a._net(
+            np.concatenate([x, x]), tt, np.concatenate([y, np.full(n, NULL, dtype=np.int64)])
+        )
         w = self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
         return w * out[:n] + (1.0 - w) * out[n:]
 
@@ -112,13 +120,17 @@ class LearnedClassifierGuidedField(Field):
 
     def __init__(self, unconditional, classifier, y, w, *, t_guard: float = 1e-3):
         if not callable(getattr(unconditional, "velocity", None)):
-            raise TypeError("unconditional must be a field with velocity(x, t), got "
-                            f"{type(unconditional).__name__}")
+            raise TypeError(
+                "unconditional must be a field with velocity(x, t), got "
+                f"{type(unconditional).__name__}"
+            )
         if isinstance(classifier, MLP):
             classifier = NoisyClassifier(classifier)
         if not callable(getattr(classifier, "grad_log_prob", None)):
-            raise TypeError("classifier must be a NoisyClassifier (or have grad_log_prob(x, t, y)), "
-                            f"got {type(classifier).__name__}")
+            raise TypeError(
+                "classifier must be a NoisyClassifier (or have grad_log_prob(x, t, y)), "
+                f"got {type(classifier).__name__}"
+            )
         n_classes = getattr(classifier, "n_classes", None)
         self.y = as_label(y, n_classes if n_classes else 10**9)
         if self.y is None:
@@ -133,13 +145,17 @@ class LearnedClassifierGuidedField(Field):
             raise ValueError("unconditional must declare its schedule (a_t depends on it)")
         cs = getattr(classifier, "schedule", None)
         if cs is not None and cs != self.schedule:
-            raise ValueError(f"classifier and unconditional field must share the schedule, got "
-                             f"{cs!r} and {self.schedule!r}")
+            raise ValueError(
+                f"classifier and unconditional field must share the schedule, got "
+                f"{cs!r} and {self.schedule!r}"
+            )
         self.d = getattr(unconditional, "d", None)
 
     def __repr__(self) -> str:
-        return (f"LearnedClassifierGuidedField(y={self.y!r}, w={self.w!r}, "
-                f"unconditional={self.unconditional!r})")
+        return (
+            f"LearnedClassifierGuidedField(y={self.y!r}, w={self.w!r}, "
+            f"unconditional={self.unconditional!r})"
+        )
 
     def _w(self):
         return self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
@@ -160,4 +176,6 @@ class LearnedClassifierGuidedField(Field):
     def score(self, x, t):
         x = as_points(x, self.d if self.d is not None else np.shape(x)[-1], allow_empty=True)
         t = as_times(t, x.shape[0])
-        return self.unconditional.score(x, t) + self._w() * self.classifier.grad_log_prob(x, t, self.y)
+        return self.unconditional.score(x, t) + self._w() * self.classifier.grad_log_prob(
+            x, t, self.y
+        )

@@ -165,10 +165,13 @@ class MLP:
         sizes = config.layer_sizes
         n_params = config.n_params
         from .._limits import require_memory
+
         # theta and grad here; Adam's two moments and a copy during training: 5 vectors
-        require_memory(5.0 * n_params * self.dtype.itemsize,
-                       f"an MLP of width {config.width} and depth {config.depth} ({n_params} "
-                       f"parameters)", "width or depth")
+        require_memory(
+            5.0 * n_params * self.dtype.itemsize,
+            f"an MLP of width {config.width} and depth {config.depth} ({n_params} parameters)",
+            "width or depth",
+        )
         self.theta = np.zeros(n_params, dtype=self.dtype)
         self.grad = np.zeros(n_params, dtype=self.dtype)
         self.weights, self.biases, self.grad_weights, self.grad_biases = [], [], [], []
@@ -177,8 +180,8 @@ class MLP:
         for layer, (n_in, n_out) in enumerate(sizes):
             for kind, shape in (("W", (n_in, n_out)), ("b", (n_out,))):
                 size = int(np.prod(shape))
-                view = self.theta[offset:offset + size].reshape(shape)
-                gview = self.grad[offset:offset + size].reshape(shape)
+                view = self.theta[offset : offset + size].reshape(shape)
+                gview = self.grad[offset : offset + size].reshape(shape)
                 (self.weights if kind == "W" else self.biases).append(view)
                 (self.grad_weights if kind == "W" else self.grad_biases).append(gview)
                 self.param_names.append(f"{kind}{layer}")
@@ -227,7 +230,9 @@ class MLP:
         if cfg.n_classes > 0:
             parts.append(self.label_onehot(y, n))
         elif y is not None:
-            raise ValueError(f"y must be None for a model without label input (n_classes=0), got {y!r}")
+            raise ValueError(
+                f"y must be None for a model without label input (n_classes=0), got {y!r}"
+            )
         return np.concatenate(parts, axis=1)
 
     def label_onehot(self, y, n: int) -> np.ndarray:
@@ -238,7 +243,9 @@ class MLP:
         else:
             arr = np.asarray(y)
             if arr.dtype.kind not in "iu":
-                raise TypeError(f"y must be an int label, None or an int array, got dtype {arr.dtype}")
+                raise TypeError(
+                    f"y must be an int label, None or an int array, got dtype {arr.dtype}"
+                )
             if not (arr.ndim == 0 or arr.shape == (n,)):
                 raise ValueError(f"y has shape {arr.shape} but x implies an int or shape ({n},)")
             idx = np.broadcast_to(arr.astype(np.int64), (n,)).copy()
@@ -282,12 +289,18 @@ class MLP:
         L = len(self.weights) - 1
         for layer in range(L, -1, -1):
             need = layer > 0 or input_grad
-            gh = _linear_backward(hs[layer], self.weights[layer], g,
-                                  self.grad_weights[layer], self.grad_biases[layer], need)
+            gh = _linear_backward(
+                hs[layer],
+                self.weights[layer],
+                g,
+                self.grad_weights[layer],
+                self.grad_biases[layer],
+                need,
+            )
             if layer > 0:
                 g = _silu_backward(acts[layer - 1], hs[layer], sigs[layer - 1], gh)
         if input_grad:
-            return gh[:, :self.config.d_in]
+            return gh[:, : self.config.d_in]
         return None
 
     # -- persistence ------------------------------------------------------------------------------
@@ -296,8 +309,13 @@ class MLP:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
-        np.savez(path, theta=self.theta, config=np.array(json.dumps(asdict(self.config))),
-                 meta=np.array(json.dumps(self.meta)), format_version=np.array(FORMAT_VERSION))
+        np.savez(
+            path,
+            theta=self.theta,
+            config=np.array(json.dumps(asdict(self.config))),
+            meta=np.array(json.dumps(self.meta)),
+            format_version=np.array(FORMAT_VERSION),
+        )
         return path
 
     @classmethod
@@ -318,23 +336,30 @@ class MLP:
             if "does not exist" in str(exc) or "is a directory" in str(exc):
                 raise
             reason = str(exc).removeprefix(label).strip()
-            raise ValueError(f"{label} is not a refcfg model file (an .npz archive written by "
-                             f"MLP.save, `refcfg train` or `refcfg demo`): it {reason}") from None
+            raise ValueError(
+                f"{label} is not a refcfg model file (an .npz archive written by "
+                f"MLP.save, `refcfg train` or `refcfg demo`): it {reason}"
+            ) from None
         with archive as data:
             missing = {"theta", "config", "meta", "format_version"} - set(data.names)
             if missing:
-                raise ValueError(f"{label} is not a refcfg MLP file (an .npz archive written by "
-                                 f"MLP.save, `refcfg train` or `refcfg demo`): missing "
-                                 f"{sorted(missing)}")
+                raise ValueError(
+                    f"{label} is not a refcfg MLP file (an .npz archive written by "
+                    f"MLP.save, `refcfg train` or `refcfg demo`): missing "
+                    f"{sorted(missing)}"
+                )
             version = data.array("format_version", kinds="iu", ndim=0)
             if int(version) != FORMAT_VERSION:
-                raise ValueError(f"{label}: field 'format_version' is {int(version)}, this "
-                                 f"refcfg reads {FORMAT_VERSION}")
+                raise ValueError(
+                    f"{label}: field 'format_version' is {int(version)}, this "
+                    f"refcfg reads {FORMAT_VERSION}"
+                )
             cfg = _json_field(data, "config", label)
             meta = _json_field(data, "meta", label)
             if not isinstance(cfg, dict):
-                raise ValueError(f"{label}: field 'config' must be a JSON object, got "
-                                 f"{type(cfg).__name__}")
+                raise ValueError(
+                    f"{label}: field 'config' must be a JSON object, got {type(cfg).__name__}"
+                )
             try:
                 config = MLPConfig(**cfg)
                 model = cls(config, meta, _init=False)
@@ -342,26 +367,32 @@ class MLP:
                 raise ValueError(f"{label}: field 'config': {exc}") from None
             shape, dtype = data.header("theta")
             if dtype.hasobject or dtype.kind != "f":
-                data.array("theta", kinds="f")          # raises, naming the dtype
+                data.array("theta", kinds="f")  # raises, naming the dtype
             if shape != model.theta.shape:
-                raise ValueError(f"{label}: field 'theta' has shape {shape}, the configuration "
-                                 f"requires {model.theta.shape}")
+                raise ValueError(
+                    f"{label}: field 'theta' has shape {shape}, the configuration "
+                    f"requires {model.theta.shape}"
+                )
             theta = data.array("theta", kinds="f", ndim=1, finite=True)
             model.theta[...] = theta
         return model
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"MLP(d_in={c.d_in}, d_out={c.d_out}, n_classes={c.n_classes}, width={c.width}, "
-                f"depth={c.depth}, n_params={self.n_params}, dtype={c.dtype})")
+        return (
+            f"MLP(d_in={c.d_in}, d_out={c.d_out}, n_classes={c.n_classes}, width={c.width}, "
+            f"depth={c.depth}, n_params={self.n_params}, dtype={c.dtype})"
+        )
 
 
 def _json_field(data, name: str, label: str):
     """The JSON document stored as a string scalar in field ``name`` (at most 1 MiB of text)."""
     text = data.array(name, kinds="U", ndim=0)
     if text.dtype.itemsize > 4 << 20:
-        raise ValueError(f"{label}: field {name!r} is a string of {text.dtype.itemsize // 4} "
-                         f"characters; a model's {name} is at most 1 Mi characters")
+        raise ValueError(
+            f"{label}: field {name!r} is a string of {text.dtype.itemsize // 4} "
+            f"characters; a model's {name} is at most 1 Mi characters"
+        )
     try:
         value = json.loads(str(text))
     except (ValueError, RecursionError) as exc:
@@ -396,8 +427,9 @@ class Adam:
 
     def __post_init__(self):
         if not isinstance(self.theta, np.ndarray) or self.theta.ndim != 1:
-            raise TypeError("theta must be a 1-d numpy array (e.g. MLP.theta), got "
-                            f"{type(self.theta).__name__}")
+            raise TypeError(
+                f"theta must be a 1-d numpy array (e.g. MLP.theta), got {type(self.theta).__name__}"
+            )
         for name in ("lr", "eps"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -422,8 +454,8 @@ class Adam:
         tmp *= 1.0 - b2
         v += tmp
         # theta -= lr * m_hat / (sqrt(v_hat) + eps), with the bias corrections of Algorithm 1
-        c1 = 1.0 - b1 ** self.k
-        c2 = 1.0 - b2 ** self.k
+        c1 = 1.0 - b1**self.k
+        c2 = 1.0 - b2**self.k
         np.sqrt(v, out=tmp)
         tmp /= math.sqrt(c2)
         tmp += self.eps

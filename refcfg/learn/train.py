@@ -28,13 +28,30 @@ import numpy as np
 from .._validation import NULL, as_generator
 from .mlp import MLP, Adam, MLPConfig
 
-__all__ = ["TrainResult", "schedule_of", "cfg_batch", "train_cfg",
-           "train_unconditional", "train_loop", "DEFAULTS"]
+__all__ = [
+    "TrainResult",
+    "schedule_of",
+    "cfg_batch",
+    "train_cfg",
+    "train_unconditional",
+    "train_loop",
+    "DEFAULTS",
+]
 
 # Default settings of the CFG training on two-class-2d (see docs/learning.md for the curve they
 # reach; verification/train_two_class.py checks the ~60 s / <= 5 % target).
-DEFAULTS = dict(width=64, depth=3, n_freqs=6, batch=512, lr=2e-3, steps=10000, eta=0.1,
-                t_sampling="uniform", lr_final=0.02, warmup=200)
+DEFAULTS = dict(
+    width=64,
+    depth=3,
+    n_freqs=6,
+    batch=512,
+    lr=2e-3,
+    steps=10000,
+    eta=0.1,
+    t_sampling="uniform",
+    lr_final=0.02,
+    warmup=200,
+)
 
 
 def schedule_of(model: MLP, schedule=None):
@@ -56,8 +73,16 @@ def _sample_times(n: int, rng: np.random.Generator, t_sampling: str) -> np.ndarr
     raise ValueError(f"t_sampling must be 'uniform', got {t_sampling!r}")
 
 
-def cfg_batch(mixture, schedule, n: int, seed=None, *, eta: float = 0.1, conditional: bool = True,
-              t_sampling: str = "uniform"):
+def cfg_batch(
+    mixture,
+    schedule,
+    n: int,
+    seed=None,
+    *,
+    eta: float = 0.1,
+    conditional: bool = True,
+    t_sampling: str = "uniform",
+):
     """One CFG training batch (the draws of eq. 67): returns a dict with
     z (n, d), y (n,) true labels, y_in (n,) labels fed to the network (NULL with probability eta;
     None for an unconditional model), t (n,), eps (n, d), x = alpha z + beta eps (n, d) and
@@ -74,8 +99,8 @@ def cfg_batch(mixture, schedule, n: int, seed=None, *, eta: float = 0.1, conditi
     t = _sample_times(n, rng, t_sampling)
     eps = rng.standard_normal(z.shape)
     v = schedule.values(t)
-    x = v.alpha[:, None] * z + v.beta[:, None] * eps          # x_t = alpha_t z + beta_t eps
-    target = v.dalpha[:, None] * z + v.dbeta[:, None] * eps   # u_t(x | z) (eq. 20)
+    x = v.alpha[:, None] * z + v.beta[:, None] * eps  # x_t = alpha_t z + beta_t eps
+    target = v.dalpha[:, None] * z + v.dbeta[:, None] * eps  # u_t(x | z) (eq. 20)
     return dict(z=z, y=y, y_in=y_in, t=t, eps=eps, x=x, target=target)
 
 
@@ -125,10 +150,22 @@ def _lr_at(step: int, steps: int, lr: float, lr_final: float, warmup: int) -> fl
     return lr * (lr_final + (1.0 - lr_final) * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: float = 0.02,
-               warmup: int = 200, seed=None, progress=True, desc: str = "train",
-               eval_fn=None, eval_every: int = 0, time_limit: float | None = None,
-               blas_threads=None) -> TrainResult:
+def train_loop(
+    model: MLP,
+    loss_and_grad,
+    *,
+    steps: int,
+    lr: float,
+    lr_final: float = 0.02,
+    warmup: int = 200,
+    seed=None,
+    progress=True,
+    desc: str = "train",
+    eval_fn=None,
+    eval_every: int = 0,
+    time_limit: float | None = None,
+    blas_threads=None,
+) -> TrainResult:
     """Generic Adam loop: ``loss_and_grad(model, rng) -> loss`` must fill ``model.grad``.
 
     progress: True shows a tqdm bar when stderr is a TTY, False never, "force" always.
@@ -166,9 +203,13 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
             done = step + 1
             if bar is not None and (step % 50 == 0 or done == steps):
                 bar.update(done - bar.n)
-                bar.set_postfix(loss=f"{losses[max(0, step - 49):done].mean():.4g}", refresh=False)
+                bar.set_postfix(
+                    loss=f"{losses[max(0, step - 49) : done].mean():.4g}", refresh=False
+                )
             if eval_fn is not None and eval_every and done % eval_every == 0 and done < steps:
-                history.append(dict(step=done, seconds=time.perf_counter() - start, **eval_fn(model)))
+                history.append(
+                    dict(step=done, seconds=time.perf_counter() - start, **eval_fn(model))
+                )
             if time_limit is not None and time.perf_counter() - start > time_limit:
                 break
     finally:
@@ -179,8 +220,14 @@ def train_loop(model: MLP, loss_and_grad, *, steps: int, lr: float, lr_final: fl
     cpu_seconds = time.process_time() - cpu_start
     if eval_fn is not None:
         history.append(dict(step=done, seconds=seconds, **eval_fn(model)))
-    return TrainResult(model=model, losses=losses[:done], history=history, seconds=seconds,
-                       cpu_seconds=cpu_seconds, blas=blas.record())
+    return TrainResult(
+        model=model,
+        losses=losses[:done],
+        history=history,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        blas=blas.record(),
+    )
 
 
 def _pos_int(value, name: str) -> int:
@@ -220,15 +267,36 @@ def require_training_memory(config: MLPConfig, batch: int) -> None:
     per step cannot fit in the memory budget (:func:`refcfg._limits.require_memory`)."""
     from .._limits import require_memory
 
-    require_memory(training_bytes(config, batch),
-                   f"training an MLP of width {config.width} and depth {config.depth} on batches "
-                   f"of {batch}", "batch, width or depth")
+    require_memory(
+        training_bytes(config, batch),
+        f"training an MLP of width {config.width} and depth {config.depth} on batches of {batch}",
+        "batch, width or depth",
+    )
 
 
-def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps=None, batch=None,
-                    lr=None, width=None, depth=None, n_freqs=None, dtype="float64", seed=0,
-                    progress=True, t_sampling=None, lr_final=None, warmup=None, eval_fn=None,
-                    eval_every=0, time_limit=None, blas_threads=None) -> TrainResult:
+def _train_velocity(
+    problem,
+    *,
+    conditional: bool,
+    schedule=None,
+    eta=0.1,
+    steps=None,
+    batch=None,
+    lr=None,
+    width=None,
+    depth=None,
+    n_freqs=None,
+    dtype="float64",
+    seed=0,
+    progress=True,
+    t_sampling=None,
+    lr_final=None,
+    warmup=None,
+    eval_fn=None,
+    eval_every=0,
+    time_limit=None,
+    blas_threads=None,
+) -> TrainResult:
     from .._threads import check_blas_threads
     from ..problems import resolve
 
@@ -236,9 +304,17 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
     resolved = resolve(problem, schedule)
     mixture, sched, name = resolved.mixture, resolved.schedule, resolved.name
     s = dict(DEFAULTS)
-    for key, value in dict(steps=steps, batch=batch, lr=lr, width=width, depth=depth,
-                           n_freqs=n_freqs, t_sampling=t_sampling, lr_final=lr_final,
-                           warmup=warmup).items():
+    for key, value in dict(
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        width=width,
+        depth=depth,
+        n_freqs=n_freqs,
+        t_sampling=t_sampling,
+        lr_final=lr_final,
+        warmup=warmup,
+    ).items():
         if value is not None:
             s[key] = value
     s["eta"] = _check_eta(eta) if conditional else 0.0
@@ -246,22 +322,54 @@ def _train_velocity(problem, *, conditional: bool, schedule=None, eta=0.1, steps
     rng = as_generator(seed)
     init_seed = int(rng.integers(2**31))
     n_classes = mixture.n_classes if conditional else 0
-    config = MLPConfig(d_in=mixture.d, d_out=mixture.d, n_classes=n_classes, width=s["width"],
-                       depth=s["depth"], n_freqs=s["n_freqs"], dtype=dtype, seed=init_seed)
+    config = MLPConfig(
+        d_in=mixture.d,
+        d_out=mixture.d,
+        n_classes=n_classes,
+        width=s["width"],
+        depth=s["depth"],
+        n_freqs=s["n_freqs"],
+        dtype=dtype,
+        seed=init_seed,
+    )
     require_training_memory(config, batch_n)
-    meta = dict(kind="cfg" if conditional else "unconditional", problem=name,
-                schedule=sched.name, schedule_params=dict(sched.params), n_classes=mixture.n_classes,
-                settings={k: s[k] for k in sorted(s)}, seed=seed if isinstance(seed, int) else None)
+    meta = dict(
+        kind="cfg" if conditional else "unconditional",
+        problem=name,
+        schedule=sched.name,
+        schedule_params=dict(sched.params),
+        n_classes=mixture.n_classes,
+        settings={k: s[k] for k in sorted(s)},
+        seed=seed if isinstance(seed, int) else None,
+    )
     model = MLP(config, meta)
 
     def batch_fn(r):
-        return cfg_batch(mixture, sched, batch_n, r, eta=s["eta"], conditional=conditional,
-                         t_sampling=s["t_sampling"])
+        return cfg_batch(
+            mixture,
+            sched,
+            batch_n,
+            r,
+            eta=s["eta"],
+            conditional=conditional,
+            t_sampling=s["t_sampling"],
+        )
 
-    result = train_loop(model, _velocity_loss(batch_fn), steps=s["steps"], lr=s["lr"],
-                        lr_final=s["lr_final"], warmup=s["warmup"], seed=rng, progress=progress,
-                        desc="cfg" if conditional else "uncond", eval_fn=eval_fn,
-                        eval_every=eval_every, time_limit=time_limit, blas_threads=blas_threads)
+    result = train_loop(
+        model,
+        _velocity_loss(batch_fn),
+        steps=s["steps"],
+        lr=s["lr"],
+        lr_final=s["lr_final"],
+        warmup=s["warmup"],
+        seed=rng,
+        progress=progress,
+        desc="cfg" if conditional else "uncond",
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        time_limit=time_limit,
+        blas_threads=blas_threads,
+    )
     result.settings = dict(s, problem=name, schedule=sched.name, dtype=dtype, seed=seed)
     model.meta["steps_done"] = int(result.losses.size)
     model.meta["train_seconds"] = result.seconds

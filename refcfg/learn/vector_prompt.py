@@ -29,12 +29,22 @@ __all__ = ["VectorPromptModel", "train_vector_cfg", "LearnedVectorCFG"]
 class VectorPromptModel:
     """u_theta(x | y_in) for x in R^d, y in R^m, with the learned null embedding ``null``."""
 
-    def __init__(self, d: int, m: int, *, width: int = 64, depth: int = 3, n_freqs: int = 6,
-                 seed: int = 0):
+    def __init__(
+        self, d: int, m: int, *, width: int = 64, depth: int = 3, n_freqs: int = 6, seed: int = 0
+    ):
         self.d, self.m = as_positive_int(d, "d"), as_positive_int(m, "m")
         # the MLP's "x" input is [x, y_in]; it has no label slots
-        self.net = MLP(MLPConfig(d_in=self.d + self.m, d_out=self.d, n_classes=0, width=width,
-                                 depth=depth, n_freqs=n_freqs, seed=seed))
+        self.net = MLP(
+            MLPConfig(
+                d_in=self.d + self.m,
+                d_out=self.d,
+                n_classes=0,
+                width=width,
+                depth=depth,
+                n_freqs=n_freqs,
+                seed=seed,
+            )
+        )
         self.null = np.zeros(self.m)
 
     def __repr__(self) -> str:
@@ -52,8 +62,9 @@ class VectorPromptModel:
         Y = np.asarray(y, dtype=np.float64)
         Y = np.broadcast_to(Y, (n, self.m)).copy() if Y.ndim == 1 else Y.copy()
         if Y.shape != (n, self.m):
-            raise ValueError(f"y has shape {np.shape(y)} but ({self.m},) or ({n}, {self.m}) is "
-                             f"required")
+            raise ValueError(
+                f"y has shape {np.shape(y)} but ({self.m},) or ({n}, {self.m}) is required"
+            )
         null = np.isnan(Y).any(axis=1)
         Y[null] = self.null
         return Y
@@ -71,13 +82,25 @@ class VectorPromptModel:
         n = diff.shape[0]
         loss = float(np.einsum("ij,ij->", diff, diff)) / n
         g_in = self.net.backward(cache, diff * (2.0 / n), input_grad=True)
-        return loss, g_in[null_rows, self.d:].sum(axis=0)
+        return loss, g_in[null_rows, self.d :].sum(axis=0)
 
 
-def train_vector_cfg(family, *, schedule="linear", eta: float = 0.1, steps: int = 3000,
-                     batch: int = 512, lr: float = 2e-3, width: int = 64, depth: int = 3,
-                     n_freqs: int = 6, seed=0, lr_final: float = 0.02, warmup: int = 200,
-                     progress=True):
+def train_vector_cfg(
+    family,
+    *,
+    schedule="linear",
+    eta: float = 0.1,
+    steps: int = 3000,
+    batch: int = 512,
+    lr: float = 2e-3,
+    width: int = 64,
+    depth: int = 3,
+    n_freqs: int = 6,
+    seed=0,
+    lr_final: float = 0.02,
+    warmup: int = 200,
+    progress=True,
+):
     """Train a ``VectorPromptModel`` on the joint law of a ``VectorPromptFamily`` with label
     dropout eta (module docstring). Returns (model, losses (steps,), seconds)."""
     from .._progress import progress_bar
@@ -91,8 +114,9 @@ def train_vector_cfg(family, *, schedule="linear", eta: float = 0.1, steps: int 
     steps, batch = as_positive_int(steps, "steps"), as_positive_int(batch, "batch")
     sched = make_schedule(schedule)
     rng = as_generator(seed)
-    model = VectorPromptModel(family.d, family.m, width=width, depth=depth, n_freqs=n_freqs,
-                              seed=int(rng.integers(2**31)))
+    model = VectorPromptModel(
+        family.d, family.m, width=width, depth=depth, n_freqs=n_freqs, seed=int(rng.integers(2**31))
+    )
     P = model.net.n_params
     flat = np.concatenate([model.net.theta, model.null])
     grad = np.empty_like(flat)
@@ -103,12 +127,12 @@ def train_vector_cfg(family, *, schedule="linear", eta: float = 0.1, steps: int 
     for k in range(steps):
         opt.lr = _lr_at(k, steps, float(lr), lr_final, warmup)
         z, y = family.sample(batch, rng)
-        drop = rng.random(batch) < eta                   # P(null) = eta
+        drop = rng.random(batch) < eta  # P(null) = eta
         t = rng.random(batch)
         eps = rng.standard_normal(z.shape)
         v = sched.values(t)
         x = v.alpha[:, None] * z + v.beta[:, None] * eps
-        target = v.dalpha[:, None] * z + v.dbeta[:, None] * eps      # u_t(x | z), eq. 20
+        target = v.dalpha[:, None] * z + v.dbeta[:, None] * eps  # u_t(x | z), eq. 20
         y_in = np.where(drop[:, None], model.null, y)
         losses[k], g_null = model.loss_and_grads(x, t, target, y_in, drop)
         grad[:P], grad[P:] = model.net.grad, g_null
@@ -128,6 +152,7 @@ class LearnedVectorCFG:
 
     def __init__(self, model: VectorPromptModel, y, w, schedule="linear"):
         from ..schedules import schedule as make_schedule
+
         if not isinstance(model, VectorPromptModel):
             raise TypeError(f"model must be a VectorPromptModel, got {type(model).__name__}")
         self.model, self.y, self.w = model, np.asarray(y, dtype=np.float64), w

@@ -12,6 +12,7 @@ def audit_figure(result, out) -> Path:
     """Write the figure of an ``refcfg.audits.AuditResult`` to ``out`` (.png or .pdf); returns the
     path. ValueError when the result has no error curves."""
     import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -25,6 +26,7 @@ def audit_figure(result, out) -> Path:
         style = "s--" if "pipeline" in label.lower() or "library" in label.lower() else "o-"
         ax.loglog(steps, errors, style, ms=3.5, lw=1.2, label=label)
     from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     ticks = sorted({s for steps, _ in result.series.values() for s in steps})
     ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(ScalarFormatter())

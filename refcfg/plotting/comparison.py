@@ -32,22 +32,36 @@ def format_table(result: dict) -> str:
         proposals = "SIR from p(x|y)"
     else:
         proposals = "SIR from p(x) for w < 1 and from p(x|y) for w >= 1"
-    lines = [f"problem `{r['problem']}`, class y = {r['y']}, n = {r['n']}, {r['sampler']} "
-             f"{r['steps']} steps, schedule {r['schedule']}, seed {r['seed']}, reference samples "
-             f"n_ref = {r['n_ref']} (tilted law: {proposals} with {r['oversample']} x n_ref "
-             f"proposals, ESS " + ", ".join(f"w={_general(w)}: {_fixed(e, 0)}"
-                                             for w, e in r["ess"].items()) + ")",
-             "",
-             "| variant | w | conf p(y\\|x) | acc | mean log p(x\\|y) | mode TV | ED p(x\\|y) "
-             "| ED tilted | mass per mode of y |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"problem `{r['problem']}`, class y = {r['y']}, n = {r['n']}, {r['sampler']} "
+        f"{r['steps']} steps, schedule {r['schedule']}, seed {r['seed']}, reference samples "
+        f"n_ref = {r['n_ref']} (tilted law: {proposals} with {r['oversample']} x n_ref "
+        f"proposals, ESS "
+        + ", ".join(f"w={_general(w)}: {_fixed(e, 0)}" for w, e in r["ess"].items())
+        + ")",
+        "",
+        "| variant | w | conf p(y\\|x) | acc | mean log p(x\\|y) | mode TV | ED p(x\\|y) "
+        "| ED tilted | mass per mode of y |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in r["rows"]:
         mm = row.mode_mass
-        mass = (" ".join(_fixed(v, 2) for v in mm) if len(mm) <= 6
-                else f"{sum(v > 0 for v in mm)}/{len(mm)} modes hit")
-        cells = [row.variant, _general(row.w), _fixed(row.confidence, 3), _fixed(row.accuracy, 3),
-                 _fixed(row.loglik, 3), _fixed(row.mode_tv, 3), _fixed(row.ed_cond, 4),
-                 _fixed(row.ed_tilted, 4), mass]
+        mass = (
+            " ".join(_fixed(v, 2) for v in mm)
+            if len(mm) <= 6
+            else f"{sum(v > 0 for v in mm)}/{len(mm)} modes hit"
+        )
+        cells = [
+            row.variant,
+            _general(row.w),
+            _fixed(row.confidence, 3),
+            _fixed(row.accuracy, 3),
+            _fixed(row.loglik, 3),
+            _fixed(row.mode_tv, 3),
+            _fixed(row.ed_cond, 4),
+            _fixed(row.ed_tilted, 4),
+            mass,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     for v, why in r.get("skipped", {}).items():
         lines.append(f"\nskipped {v}: {why}")
@@ -62,10 +76,12 @@ def to_json(result: dict) -> str:
     return json.dumps(out, indent=1)
 
 
-_METRICS = (("confidence", "mean $p(y|x)$", "class confidence (higher: more of class y)"),
-            ("loglik", "mean $\\log p(x|y)$", "likelihood under p(x|y)"),
-            ("ed_cond", "energy distance", "distance to p(x|y)"),
-            ("ed_tilted", "energy distance", "distance to the tilted law"))
+_METRICS = (
+    ("confidence", "mean $p(y|x)$", "class confidence (higher: more of class y)"),
+    ("loglik", "mean $\\log p(x|y)$", "likelihood under p(x|y)"),
+    ("ed_cond", "energy distance", "distance to p(x|y)"),
+    ("ed_tilted", "energy distance", "distance to the tilted law"),
+)
 
 
 def comparison_figure(result: dict):
@@ -93,9 +109,16 @@ def comparison_figure(result: dict):
                 if not ys:
                     continue
                 base = v in ("tilted (SIR)", "exact p(x|y)")
-                (h,) = ax.plot(ws, ys, marker="o", ms=3.5, lw=1.2, ls="--" if base else "-",
-                               color="#333333" if v == "exact p(x|y)" else palette[k % len(palette)],
-                               label=v)
+                (h,) = ax.plot(
+                    ws,
+                    ys,
+                    marker="o",
+                    ms=3.5,
+                    lw=1.2,
+                    ls="--" if base else "-",
+                    color="#333333" if v == "exact p(x|y)" else palette[k % len(palette)],
+                    label=v,
+                )
                 if ax is axes[0]:
                     handles.append(h)
             ax.set_xlabel("guidance weight w")
@@ -105,8 +128,10 @@ def comparison_figure(result: dict):
             if key.startswith("ed"):
                 ax.set_yscale("log")
         top.legend(handles=handles, loc="outside right center", frameon=False, fontsize=8.5)
-        top.suptitle(f"{r['problem']}: guidance variants vs ground truth (class {r['y']}, "
-                     f"n = {r['n']}, {r['sampler']} {r['steps']} steps; dashed: baselines)")
+        top.suptitle(
+            f"{r['problem']}: guidance variants vs ground truth (class {r['y']}, "
+            f"n = {r['n']}, {r['sampler']} {r['steps']} steps; dashed: baselines)"
+        )
         # one box for every sample panel: the data, cut to a margin around the exact sample
         lo = np.min(np.concatenate([p[1] for p in panels]), axis=0)
         hi = np.max(np.concatenate([p[1] for p in panels]), axis=0)
@@ -120,8 +145,15 @@ def comparison_figure(result: dict):
                 continue
             title, x = panels[j]
             if d >= 2:
-                ax.scatter(x[:, 0], x[:, 1], s=1.5, alpha=0.45, lw=0, rasterized=True,
-                           color="#333333" if j == 0 else palette[(j - 1) % len(palette)])
+                ax.scatter(
+                    x[:, 0],
+                    x[:, 1],
+                    s=1.5,
+                    alpha=0.45,
+                    lw=0,
+                    rasterized=True,
+                    color="#333333" if j == 0 else palette[(j - 1) % len(palette)],
+                )
                 ax.set_xlim(lo[0], hi[0])
                 ax.set_ylim(lo[1], hi[1])
                 ax.set_aspect("equal", adjustable="box")
@@ -129,8 +161,12 @@ def comparison_figure(result: dict):
                 if j == 0:
                     ax.set_ylabel("$x_2$")
             else:
-                ax.hist(x[:, 0], bins=60, density=True,
-                        color="#333333" if j == 0 else palette[(j - 1) % len(palette)])
+                ax.hist(
+                    x[:, 0],
+                    bins=60,
+                    density=True,
+                    color="#333333" if j == 0 else palette[(j - 1) % len(palette)],
+                )
                 ax.set_xlabel("x")
                 if j == 0:
                     ax.set_ylabel("density")
@@ -146,6 +182,13 @@ def plot_comparison(result: dict, path, *, dpi: int = 200) -> Path:
     fig = comparison_figure(result)
     fmt = path.suffix.lstrip(".").lower() or "png"
     meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf" else {})
-    fig.savefig(path, format=fmt, dpi=dpi, metadata=meta, facecolor="white", bbox_inches="tight",
-                pad_inches=0.06)
+    fig.savefig(
+        path,
+        format=fmt,
+        dpi=dpi,
+        metadata=meta,
+        facecolor="white",
+        bbox_inches="tight",
+        pad_inches=0.06,
+    )
     return path

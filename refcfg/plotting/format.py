@@ -16,8 +16,15 @@ import numpy as np
 __all__ = ["format_value"]
 
 
-def format_value(v, *, digits: int = 4, fixed: bool = False, sci_below: float = 1e-3,
-                 sci_above: float = 1e5, max_items: int | None = None) -> str:
+def format_value(
+    v,
+    *,
+    digits: int = 4,
+    fixed: bool = False,
+    sci_below: float = 1e-3,
+    sci_above: float = 1e5,
+    max_items: int | None = None,
+) -> str:
     """A value as text.
 
     Real numbers: scientific with ``digits - 1`` decimals when |v| < ``sci_below`` or |v| >=
@@ -41,10 +48,15 @@ def format_value(v, *, digits: int = 4, fixed: bool = False, sci_below: float = 
             return f"{v:.{max(digits - 1, 0)}e}"
         return f"{v:.{digits}f}" if fixed else f"{v:.{digits}g}"
     if isinstance(v, (list, tuple, np.ndarray)):
-        flat = list(np.ravel(np.asarray(v, dtype=object))) if not isinstance(v, np.ndarray) \
+        flat = (
+            list(np.ravel(np.asarray(v, dtype=object)))
+            if not isinstance(v, np.ndarray)
             else list(np.ravel(v))
+        )
         more = max_items is not None and len(flat) > max_items
         items = flat[:max_items] if more else flat
         kw = dict(digits=digits, fixed=fixed, sci_below=sci_below, sci_above=sci_above)
-        return "[" + ", ".join(format_value(x, **kw) for x in items) + (", ..." if more else "") + "]"
+        return (
+            "[" + ", ".join(format_value(x, **kw) for x in items) + (", ..." if more else "") + "]"
+        )
     return str(v)

@@ -10,8 +10,14 @@ import numpy as np
 def _curves(ax, curves, problem, sampler, style, label_rho=True):
     rhos = sorted({c["rho"] for c in curves if c["problem"] == problem})
     for i, rho in enumerate(rhos):
-        cs = sorted((c for c in curves if (c["problem"], c["sampler"], c["rho"])
-                     == (problem, sampler, rho)), key=lambda c: c["w"])
+        cs = sorted(
+            (
+                c
+                for c in curves
+                if (c["problem"], c["sampler"], c["rho"]) == (problem, sampler, rho)
+            ),
+            key=lambda c: c["w"],
+        )
         if not cs:
             continue
         w = np.array([c["w"] for c in cs])
@@ -34,14 +40,15 @@ def noisy_labels(plt, *, curves, fine, samples):
     _curves(ax, curves, "gauss-1d", "ode", "o-")
     _curves(ax, curves, "gauss-1d", "sde", "s--", label_rho=False)
     ax.set_yscale("log")
-    ax.set_ylim(bottom=1e-5)            # the exact rho = 0, w = 1 value is 0 (rounding: 1e-15)
+    ax.set_ylim(bottom=1e-5)  # the exact rho = 0, w = 1 value is 0 (rounding: 1e-15)
     ax.set_xlabel("guidance weight w")
     ax.set_ylabel("D^2 to the clean law p(x | y)")
     ax.set_title("gauss-1d: ODE (quantile transport), SDE,\ntilted law (quadrature, dotted)")
     handles = ax.get_legend_handles_labels()[0] + [
         Line2D([], [], color="k", ls="-", marker="o", label="ODE"),
         Line2D([], [], color="k", ls="--", marker="s", label="SDE (ddpm, sampled)"),
-        Line2D([], [], color="k", ls=":", label="tilted law (exact)")]
+        Line2D([], [], color="k", ls=":", label="tilted law (exact)"),
+    ]
     ax.legend(handles=handles, fontsize=7)
     ax = axes[1]
     _curves(ax, curves, "two-class-2d", "ode", "o-")
@@ -52,20 +59,28 @@ def noisy_labels(plt, *, curves, fine, samples):
     ax.legend(fontsize=7)
     ax = axes[2]
     from scipy.stats import gaussian_kde
+
     grid = np.linspace(-5, 3, 400)
     for i, (rho, x) in enumerate(sorted(samples["1d"].items())):
         if x is None:
             continue
         ax.plot(grid, gaussian_kde(x)(grid), color=f"C{i}", label=f"rho = {rho:g} (ODE, best w)")
-    ax.plot(grid, np.exp(-0.5 * (grid + 1) ** 2) / np.sqrt(2 * np.pi), "k:", lw=2,
-            label="clean p(x | y = 0) = N(-1, 1)")
+    ax.plot(
+        grid,
+        np.exp(-0.5 * (grid + 1) ** 2) / np.sqrt(2 * np.pi),
+        "k:",
+        lw=2,
+        label="clean p(x | y = 0) = N(-1, 1)",
+    )
     ax.set_xlabel("x")
     ax.set_title("gauss-1d: CFG laws at the best w (KDE of the quantiles)")
     ax.legend(fontsize=7)
     ax = axes[3]
-    for x, col, lab in ((samples["2d_clean"], "0.6", "clean p(x | y = 0)"),
-                        (samples["2d_w1"], "C1", "w = 1 (noisy conditional)"),
-                        (samples["2d_best"], "C0", f"best w = {samples['w_best_2d']:g}")):
+    for x, col, lab in (
+        (samples["2d_clean"], "0.6", "clean p(x | y = 0)"),
+        (samples["2d_w1"], "C1", "w = 1 (noisy conditional)"),
+        (samples["2d_best"], "C0", f"best w = {samples['w_best_2d']:g}"),
+    ):
         ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=col, label=lab)
     ax.set_aspect("equal")
     ax.set_title(f"two-class-2d, rho = {samples['rho_max']:g}: ODE samples")
@@ -79,13 +94,16 @@ def vector_prompts(plt, *, curves, joint, samples):
     fit, and samples on the exact density (``refcfg reproduce vector-prompts``)."""
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
     labels = list(dict.fromkeys(c["prompt"] for c in curves))
-    for j, (col, ylab, log) in enumerate((("D2", "D^2 to p(x | y)", True),
-                                          ("log p(y|x)", "mean log p(y | x) (prompt fit)", False))):
+    for j, (col, ylab, log) in enumerate(
+        (("D2", "D^2 to p(x | y)", True), ("log p(y|x)", "mean log p(y | x) (prompt fit)", False))
+    ):
         ax = axes[j]
         for i, lab in enumerate(labels):
             for kind, style in (("ode", "o-"), ("sde", "s--")):
-                cs = sorted((c for c in curves if c["prompt"] == lab and c["sampler"] == kind),
-                            key=lambda c: c["w"])
+                cs = sorted(
+                    (c for c in curves if c["prompt"] == lab and c["sampler"] == kind),
+                    key=lambda c: c["w"],
+                )
                 w = np.array([c["w"] for c in cs])
                 m = np.array([c[col] for c in cs])
                 sd = np.array([c.get(col + " sd", 0.0) for c in cs])
@@ -114,7 +132,9 @@ def vector_prompts(plt, *, curves, joint, samples):
     ws = sorted(samples["x"])
     for i, wv in enumerate((ws[0], ws[-1]) if len(ws) > 1 else ws):
         x = samples["x"][wv]
-        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.5, color=f"C{i + 3}", label=f"CFG ODE, w = {wv:g}")
+        ax.scatter(
+            x[:, 0], x[:, 1], s=3, alpha=0.5, color=f"C{i + 3}", label=f"CFG ODE, w = {wv:g}"
+        )
     ax.set_aspect("equal")
     ax.set_title(f"{samples['label']}: exact p(x | y) (contours)")
     ax.legend(fontsize=7, markerscale=3)
@@ -131,8 +151,10 @@ def underfit(plt, *, curves, exact, auto, samples):
         cs = sorted((c for c in curves if c["model"] == lab), key=lambda c: c["w"])
         w = np.array([c["w"] for c in cs])
         err = cs[0]["cond. field err"]
-        for ax, col, sdcol in ((axes[0], "D2 to p(x|y)", "D2 sd"),
-                               (axes[1], "D2 to exact CFG(w)", "D2 exact sd")):
+        for ax, col, sdcol in (
+            (axes[0], "D2 to p(x|y)", "D2 sd"),
+            (axes[1], "D2 to exact CFG(w)", "D2 exact sd"),
+        ):
             m = np.array([c[col] for c in cs])
             sd = np.array([c[sdcol] for c in cs])
             ax.plot(w, m, "o-", color=f"C{i}", label=f"{lab} (field err {err:.3f})")
@@ -140,10 +162,17 @@ def underfit(plt, *, curves, exact, auto, samples):
     ew = [r["w"] for r in exact]
     axes[0].plot(ew, [r["exact CFG D2 to p(x|y)"] for r in exact], "k--", label="exact fields")
     if auto:
-        axes[0].plot([r["w"] for r in auto], [r["autoguidance D2 to p(x|y)"] for r in auto], "s:",
-                     color="0.4", label="autoguidance (best by weakest)")
-    for ax, title in ((axes[0], "D^2 to the target p(x | y)"),
-                      (axes[1], "D^2 to the exact CFG law of the same w")):
+        axes[0].plot(
+            [r["w"] for r in auto],
+            [r["autoguidance D2 to p(x|y)"] for r in auto],
+            "s:",
+            color="0.4",
+            label="autoguidance (best by weakest)",
+        )
+    for ax, title in (
+        (axes[0], "D^2 to the target p(x | y)"),
+        (axes[1], "D^2 to the exact CFG law of the same w"),
+    ):
         ax.set_yscale("log")
         ax.set_xlabel("guidance weight w")
         ax.set_title(title)

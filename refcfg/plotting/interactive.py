@@ -32,8 +32,18 @@ __all__ = ["page_data", "render_page", "write_page", "DEFAULT_WS"]
 DEFAULT_WS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 
 
-def page_data(path, y: int = 0, ws=DEFAULT_WS, n_t: int = 21, *, n: int = 250, grid: int = 40,
-              arrows: int = 15, steps: int = 100, seed=0) -> dict:
+def page_data(
+    path,
+    y: int = 0,
+    ws=DEFAULT_WS,
+    n_t: int = 21,
+    *,
+    n: int = 250,
+    grid: int = 40,
+    arrows: int = 15,
+    steps: int = 100,
+    seed=0,
+) -> dict:
     """The frames of the page as a JSON-ready dict (see the module docstring).
 
     path: a 2-D ``GMMPath``; ws: guidance weights; n_t: number of frames in t (uniform on [0, 1]);
@@ -41,13 +51,19 @@ def page_data(path, y: int = 0, ws=DEFAULT_WS, n_t: int = 21, *, n: int = 250, g
     n_t - 1); seed: the particles' initial noise (one draw shared by every w)."""
     from .figures import _check_label, _check_path, _grid, grid_box
     from ..sampling import sample
+
     path = _check_path(path)
     y = _check_label(path, y)
     ws = [float(w) for w in np.asarray(ws, dtype=np.float64).ravel()]
     if not ws or not all(np.isfinite(ws)):
         raise ValueError(f"ws must be a non-empty sequence of finite floats, got {ws!r}")
-    for name, v, lo in (("n_t", n_t, 2), ("n", n, 1), ("grid", grid, 4), ("arrows", arrows, 2),
-                        ("steps", steps, 1)):
+    for name, v, lo in (
+        ("n_t", n_t, 2),
+        ("n", n, 1),
+        ("grid", grid, 4),
+        ("arrows", arrows, 2),
+        ("steps", steps, 1),
+    ):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
     if steps % (n_t - 1):
@@ -59,23 +75,47 @@ def page_data(path, y: int = 0, ws=DEFAULT_WS, n_t: int = 21, *, n: int = 250, g
     x0 = np.random.default_rng(seed).standard_normal((n, 2))
     frames = []
     for w in ws:
-        _, traj, times = sample(path.cfg(y, w), n, sampler="heun", steps=steps, x_init=x0,
-                                return_trajectory=True, trajectory_every=steps // (n_t - 1))
+        _, traj, times = sample(
+            path.cfg(y, w),
+            n,
+            sampler="heun",
+            steps=steps,
+            x_init=x0,
+            return_trajectory=True,
+            trajectory_every=steps // (n_t - 1),
+        )
         row = []
         for k, t in enumerate(ts):
             lt = w * path.log_prob(pts, t, y) + (1.0 - w) * path.log_prob(pts, t)
             heat = np.round(255.0 * np.exp(lt - lt.max())).astype(np.uint8)
             vel = path.cfg_velocity(apts, t, y, w)
-            row.append({"heat": base64.b64encode(heat.tobytes()).decode("ascii"),
-                        "vel": np.round(vel, 4).ravel().tolist(),
-                        "pts": np.round(traj[k], 3).ravel().tolist(),
-                        "conf": round(float(np.mean(np.exp(path.class_log_probs(traj[k], 1.0)[:, y]))),
-                                      4) if k == n_t - 1 else None})
+            row.append(
+                {
+                    "heat": base64.b64encode(heat.tobytes()).decode("ascii"),
+                    "vel": np.round(vel, 4).ravel().tolist(),
+                    "pts": np.round(traj[k], 3).ravel().tolist(),
+                    "conf": round(
+                        float(np.mean(np.exp(path.class_log_probs(traj[k], 1.0)[:, y]))), 4
+                    )
+                    if k == n_t - 1
+                    else None,
+                }
+            )
         frames.append(row)
-    return {"ws": ws, "ts": [float(t) for t in ts], "box": list(box), "grid": int(grid),
-            "arrows": int(arrows), "apts": np.round(apts, 4).ravel().tolist(), "y": y,
-            "n": int(n), "steps": int(steps), "seed": seed if isinstance(seed, int) else None,
-            "schedule": path.schedule.name, "frames": frames}
+    return {
+        "ws": ws,
+        "ts": [float(t) for t in ts],
+        "box": list(box),
+        "grid": int(grid),
+        "arrows": int(arrows),
+        "apts": np.round(apts, 4).ravel().tolist(),
+        "y": y,
+        "n": int(n),
+        "steps": int(steps),
+        "seed": seed if isinstance(seed, int) else None,
+        "schedule": path.schedule.name,
+        "frames": frames,
+    }
 
 
 _PAGE = """<!DOCTYPE html>
@@ -196,22 +236,29 @@ def render_page(data: dict, problem: str = "") -> str:
     """The HTML text of the page for ``page_data`` output (no external resources)."""
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     title = "refcfg: exact classifier-free guidance, interactive"
-    rep = {"__TITLE__": html.escape(title), "__PROBLEM__": html.escape(problem or "(custom)"),
-           "__Y__": str(data["y"]), "__SCHEDULE__": html.escape(data["schedule"]),
-           "__N__": str(data["n"]), "__STEPS__": str(data["steps"])}
+    rep = {
+        "__TITLE__": html.escape(title),
+        "__PROBLEM__": html.escape(problem or "(custom)"),
+        "__Y__": str(data["y"]),
+        "__SCHEDULE__": html.escape(data["schedule"]),
+        "__N__": str(data["n"]),
+        "__STEPS__": str(data["steps"]),
+    }
     page = _PAGE
     for k, v in rep.items():
         page = page.replace(k, v)
     return page.replace("__DATA__", blob)
 
 
-def write_page(out, path, y: int = 0, *, fast: bool = False, seed=0, problem: str = "",
-               ws=None) -> Path:
+def write_page(
+    out, path, y: int = 0, *, fast: bool = False, seed=0, problem: str = "", ws=None
+) -> Path:
     """Compute the frames for a 2-D ``GMMPath`` and write the page to file ``out``; returns it.
     fast: 3 weights x 6 times on a coarse grid (for tests)."""
     if fast:
-        data = page_data(path, y, ws=ws or (0.0, 1.0, 3.0), n_t=6, n=100, grid=16, arrows=9,
-                         steps=20, seed=seed)
+        data = page_data(
+            path, y, ws=ws or (0.0, 1.0, 3.0), n_t=6, n=100, grid=16, arrows=9, steps=20, seed=seed
+        )
     else:
         data = page_data(path, y, ws=ws or DEFAULT_WS, seed=seed)
     out = Path(out)

@@ -30,8 +30,9 @@ class Table:
         self.rows = [list(r) for r in self.rows]
         for i, r in enumerate(self.rows):
             if len(r) != len(self.columns):
-                raise ValueError(f"rows[{i}] has {len(r)} cells but there are "
-                                 f"{len(self.columns)} columns")
+                raise ValueError(
+                    f"rows[{i}] has {len(r)} cells but there are {len(self.columns)} columns"
+                )
 
     def cells(self) -> list[list[str]]:
         return [[format_value(v) for v in r] for r in self.rows]
@@ -58,8 +59,9 @@ class Table:
     def to_html(self) -> str:
         e = html.escape
         head = "".join(f"<th>{e(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in r) + "</tr>"
-                       for r in self.cells())
+        body = "".join(
+            "<tr>" + "".join(f"<td>{e(v)}</td>" for v in r) + "</tr>" for r in self.cells()
+        )
         cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -105,7 +107,9 @@ class Report:
 
     def table(self, table: Table) -> "Report":
         if not isinstance(table, Table):
-            raise TypeError(f"table must be a refcfg.plotting.report.Table, got {type(table).__name__}")
+            raise TypeError(
+                f"table must be a refcfg.plotting.report.Table, got {type(table).__name__}"
+            )
         self.blocks.append(("table", table))
         return self
 
@@ -123,9 +127,12 @@ class Report:
     def to_html(self) -> str:
         """One self-contained HTML document: no external resource, images as data: URIs."""
         e = html.escape
-        parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-                 f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body>",
-                 f"<h1>{e(self.title)}</h1>"]
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{e(self.title)}</h1>",
+        ]
         for kind, val in self.blocks:
             if kind == "h":
                 parts.append(f"<h2>{e(val)}</h2>")
@@ -135,15 +142,17 @@ class Report:
                 parts.append(f"<pre>{e(val)}</pre>")
             elif kind == "a":
                 href, label, before, after = val
-                parts.append(f"<p>{e(before)}<a href=\"{e(href)}\">{e(label)}</a>{e(after)}</p>")
+                parts.append(f'<p>{e(before)}<a href="{e(href)}">{e(label)}</a>{e(after)}</p>')
             elif kind == "table":
                 parts.append(val.to_html())
             else:
                 p, cap = val
                 data = base64.b64encode(p.read_bytes()).decode("ascii")
-                parts.append(f"<figure><img alt=\"{e(cap or p.stem)}\" "
-                             f"src=\"data:image/png;base64,{data}\">"
-                             f"<figcaption>{e(cap)}</figcaption></figure>")
+                parts.append(
+                    f'<figure><img alt="{e(cap or p.stem)}" '
+                    f'src="data:image/png;base64,{data}">'
+                    f"<figcaption>{e(cap)}</figcaption></figure>"
+                )
         parts.append("</body></html>")
         return "\n".join(parts)
 

@@ -15,6 +15,7 @@ def sampler_error_figure(result, out) -> Path:
     """Write the figure of a :class:`refcfg.experiments.sampler_error.SamplerErrorResult` to
     ``out`` (a .png or .pdf path); returns the path."""
     import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -22,8 +23,7 @@ def sampler_error_figure(result, out) -> Path:
     if out.suffix not in (".png", ".pdf"):
         raise ValueError(f"out must end in .png or .pdf, got {str(out)!r}")
     ws = sorted({r["w"] for r in result.rows})
-    fig, axes = plt.subplots(1, len(ws), figsize=(3.6 * len(ws), 3.3), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(ws), figsize=(3.6 * len(ws), 3.3), squeeze=False, sharey=True)
     names = list(dict.fromkeys(r["sampler"] for r in result.rows))
     for ax, w in zip(axes[0], ws):
         lo, hi = np.inf, 0
@@ -44,10 +44,16 @@ def sampler_error_figure(result, out) -> Path:
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
     axes[0][0].set_ylabel("RMS error vs exact ODE")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False)
+    fig.legend(
+        handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+    )
     fig.tight_layout()
-    fig.savefig(out, dpi=150, facecolor="white", bbox_inches="tight",
-                metadata={"Software": "refcfg"} if out.suffix == ".png" else None)
+    fig.savefig(
+        out,
+        dpi=150,
+        facecolor="white",
+        bbox_inches="tight",
+        metadata={"Software": "refcfg"} if out.suffix == ".png" else None,
+    )
     plt.close(fig)
     return out

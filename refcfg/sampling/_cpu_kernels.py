@@ -115,6 +115,7 @@ TILE_BYTES = 1 << 17
 
 # --- table rows: one integer for all lanes, or one per lane (see the module docstring) ----------
 
+
 def _uniform(rows):  # pragma: no cover - compiled only (overload below)
     return np.ndim(rows) == 0
 
@@ -161,35 +162,37 @@ def _ov_fill_lane_rows(rows, lr, n0, N):
     def fill(rows, lr, n0, N):
         for p in range(lr.shape[0]):
             lr[p] = rows[min(n0 + p, N - 1)]
+
     return fill
 
 
 # --- scratch ---------------------------------------------------------------------------------
 
+
 class Scratch(NamedTuple):
     """Thread-local buffers of one block of P lanes (K components, G groups, d dimensions)."""
 
-    yb: np.ndarray      # (K or 1, d, P) eigen-coordinates (full covariances)
-    yb2: np.ndarray     # its (K d, P) view, for the GEMM
-    zb: np.ndarray      # (K, d, P) weighted coordinates when the divergence needs yb kept (mode 2),
-    zb2: np.ndarray     # else (1, 1, 0) (pass 2 then overwrites yb); its (K d, P) view
-    lb: np.ndarray      # (K, P) logits
-    eb: np.ndarray      # (K, P) exponentials
-    cb: np.ndarray      # (K, P) component coefficients C_k
-    rb: np.ndarray      # (K, P) responsibilities of one group (divergence)
-    tk: np.ndarray      # (K, P) tr M_k + s_k . v_k (divergence)
-    zg: np.ndarray      # (G, P) group sums of the shared exponentials
-    fg: np.ndarray      # (G, P) group factors c_g / z_g
-    cg: np.ndarray      # (G, P) group coefficients at the current row
-    ga: np.ndarray      # (G, P) int64 group ranges
-    gb: np.ndarray      # (G, P) int64
-    cbase: np.ndarray   # (G, P) particle factors
-    mx: np.ndarray      # (P,)
-    zz: np.ndarray      # (P,)
-    acc: np.ndarray     # (P,)
-    us: np.ndarray      # (2, d, P) group velocity and score (divergence)
-    vt: np.ndarray      # (d, P) one tile's part of pass 2 (full covariances, several tiles)
-    am: np.ndarray      # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
+    yb: np.ndarray  # (K or 1, d, P) eigen-coordinates (full covariances)
+    yb2: np.ndarray  # its (K d, P) view, for the GEMM
+    zb: np.ndarray  # (K, d, P) weighted coordinates when the divergence needs yb kept (mode 2),
+    zb2: np.ndarray  # else (1, 1, 0) (pass 2 then overwrites yb); its (K d, P) view
+    lb: np.ndarray  # (K, P) logits
+    eb: np.ndarray  # (K, P) exponentials
+    cb: np.ndarray  # (K, P) component coefficients C_k
+    rb: np.ndarray  # (K, P) responsibilities of one group (divergence)
+    tk: np.ndarray  # (K, P) tr M_k + s_k . v_k (divergence)
+    zg: np.ndarray  # (G, P) group sums of the shared exponentials
+    fg: np.ndarray  # (G, P) group factors c_g / z_g
+    cg: np.ndarray  # (G, P) group coefficients at the current row
+    ga: np.ndarray  # (G, P) int64 group ranges
+    gb: np.ndarray  # (G, P) int64
+    cbase: np.ndarray  # (G, P) particle factors
+    mx: np.ndarray  # (P,)
+    zz: np.ndarray  # (P,)
+    acc: np.ndarray  # (P,)
+    us: np.ndarray  # (2, d, P) group velocity and score (divergence)
+    vt: np.ndarray  # (d, P) one tile's part of pass 2 (full covariances, several tiles)
+    am: np.ndarray  # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
 
 
 @numba.njit(cache=True)
@@ -204,19 +207,35 @@ def tile_size(K, d, P):
 @numba.njit(cache=True)
 def _scratch(mode, K, d, G, P, div):
     Kq = 1
-    if mode == 2:   # a tile of components (all of them when the divergence keeps them)
+    if mode == 2:  # a tile of components (all of them when the divergence keeps them)
         Kq = K if div else tile_size(K, d, P)
     yb = np.empty((Kq, d, P))
     zb = np.empty((Kq, d, P)) if (div and mode == 2) else np.empty((1, 1, 0))
     Kd = K if div else 1
     zb2 = zb.reshape((zb.shape[0] * zb.shape[1], zb.shape[2]))
-    return Scratch(yb, yb.reshape((Kq * d, P)), zb, zb2,
-                   np.empty((K, P)), np.empty((K, P)), np.empty((K, P)), np.empty((Kd, P)),
-                   np.empty((Kd, P)), np.empty((G, P)), np.empty((G, P)), np.empty((G, P)),
-                   np.empty((G, P), dtype=np.int64), np.empty((G, P), dtype=np.int64),
-                   np.empty((G, P)), np.empty(P), np.empty(P), np.empty(P),
-                   np.empty((2, d, P)), np.empty((d, P)),
-                   np.empty((d * d, P) if (mode == 2 and Kq < K) else (1, 1)))
+    return Scratch(
+        yb,
+        yb.reshape((Kq * d, P)),
+        zb,
+        zb2,
+        np.empty((K, P)),
+        np.empty((K, P)),
+        np.empty((K, P)),
+        np.empty((Kd, P)),
+        np.empty((Kd, P)),
+        np.empty((G, P)),
+        np.empty((G, P)),
+        np.empty((G, P)),
+        np.empty((G, P), dtype=np.int64),
+        np.empty((G, P), dtype=np.int64),
+        np.empty((G, P)),
+        np.empty(P),
+        np.empty(P),
+        np.empty(P),
+        np.empty((2, d, P)),
+        np.empty((d, P)),
+        np.empty((d * d, P) if (mode == 2 and Kq < K) else (1, 1)),
+    )
 
 
 @numba.njit(cache=True, inline="always")
@@ -249,6 +268,7 @@ def _lane_groups(n0, first, N, grp, sc):
 
 
 # --- the three passes of one blocked evaluation ----------------------------------------------
+
 
 @numba.njit(cache=True, fastmath=_FM, inline="always")
 def _blk_weights(lb, g0, g1, unit, sc, out):
@@ -376,7 +396,7 @@ def _blk_coords(X, sx, rows, comp, tab, QA, k0, nk, sc):
     a0 = al[_row(rows, 0)]
     d = X.shape[1]
     P = X.shape[2]
-    np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+    np.dot(QA[k0 * d : (k0 + nk) * d], X[sx], sc.yb2[: nk * d])
     for i in range(nk):
         k = k0 + i
         for j in range(d):
@@ -429,7 +449,7 @@ def _blk_pass2_full(X, sx, rows, comp, tab, w, tg, sign, dmw, QA, QB, sc, V, sv)
                     for p in range(P):
                         gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                         yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
-            np.dot(QA[k0 * d:(k0 + nk) * d].T, sc.yb2[:nk * d], vt)
+            np.dot(QA[k0 * d : (k0 + nk) * d].T, sc.yb2[: nk * d], vt)
             for j in range(d):
                 for p in range(P):
                     V[sv, j, p] += vt[j, p]
@@ -530,7 +550,7 @@ def _blk_divergence(X, sx, rows, mt, comp, tab, QA, QB, sc, dv):
             used = used or cg[g, p] != 0.0
         if not used:
             continue
-        _blk_weights_c(sc.lb, g, g + 1, True, sc, rb)              # responsibilities of group g
+        _blk_weights_c(sc.lb, g, g + 1, True, sc, rb)  # responsibilities of group g
         for p in range(P):
             acc[p] = 0.0
         for k in range(K):
@@ -695,7 +715,7 @@ def _blk_field(X, sx, rows, mt, comp, tab, QA, QB, MT, BT, sc, V, sv):
         a0 = al[r0]
         for k0 in range(0, K, Kt):
             nk = min(Kt, K - k0)
-            np.dot(QA[k0 * d:(k0 + nk) * d], X[sx], sc.yb2[:nk * d])
+            np.dot(QA[k0 * d : (k0 + nk) * d], X[sx], sc.yb2[: nk * d])
             for i in range(nk):
                 k = k0 + i
                 for j in range(d):
@@ -728,6 +748,7 @@ def _blk_field(X, sx, rows, mt, comp, tab, QA, QB, MT, BT, sc, V, sv):
 
 # --- kernels ---------------------------------------------------------------------------------
 
+
 @numba.njit(cache=True, fastmath=_FM, nogil=True)
 def eval_blk(b0, b1, x, rows, mt, comp, grp, tab, QA, QB, MT, BT, P, out, div):
     """out[n] = F(x[n]) for the particles n of blocks b0 .. b1 - 1 (``_bsize(P)`` particles each)
@@ -754,7 +775,7 @@ def eval_blk(b0, b1, x, rows, mt, comp, grp, tab, QA, QB, MT, BT, P, out, div):
             for j in range(d):
                 X[0, j, p] = x[n, j]
         _blk_field(X, zero, lr, mt, comp, tab, QA, QB, MT, BT, sc, V, zero)
-        if div is not None:   # decided at compile time (None or an array)
+        if div is not None:  # decided at compile time (None or an array)
             _blk_divergence(X, zero, lr, mt, comp, tab, QA, QB, sc, dv)
         for p in range(min(P, N - n0)):
             for j in range(d):
@@ -765,8 +786,33 @@ def eval_blk(b0, b1, x, rows, mt, comp, grp, tab, QA, QB, MT, BT, P, out, div):
 
 
 @numba.njit(cache=True, fastmath=_FM, nogil=True)
-def integrate_blk(b0, b1, x0, times, a, b, mt, comp, grp, tab, QA, QB, MT, BT, P, sigma, sde,
-                  use_noise, noise, seed, first_particle, save_slot, traj, out, dl):
+def integrate_blk(
+    b0,
+    b1,
+    x0,
+    times,
+    a,
+    b,
+    mt,
+    comp,
+    grp,
+    tab,
+    QA,
+    QB,
+    MT,
+    BT,
+    P,
+    sigma,
+    sde,
+    use_noise,
+    noise,
+    seed,
+    first_particle,
+    save_slot,
+    traj,
+    out,
+    dl,
+):
     """Fused time loop for the particles of blocks b0 .. b1 - 1 (one task, as in ``eval_blk``) on
     the grid ``times`` (S + 1,) with the explicit Runge-Kutta tableau (a, b) of s = len(b) stages:
     table row i * s + j holds the field at the stage time of step i, stage j.
@@ -781,9 +827,9 @@ def integrate_blk(b0, b1, x0, times, a, b, mt, comp, grp, tab, QA, QB, MT, BT, P
     S = times.shape[0] - 1
     s = b.shape[0]
     sc = _scratch(comp.mode, tab.cst.shape[1], d, grp.lo.shape[1], P, dl is not None)
-    st = np.empty((2, d, P))   # [0]: the states, [1]: the stage inputs
-    kv = np.empty((s, d, P))   # the stage slopes
-    qd = np.empty((s, P))      # the stage divergences
+    st = np.empty((2, d, P))  # [0]: the states, [1]: the stage inputs
+    kv = np.empty((s, d, P))  # the stage slopes
+    qd = np.empty((s, P))  # the stage divergences
     ell = np.zeros(P)
     xi = np.empty(d)
     B = _bsize(P)
@@ -816,7 +862,7 @@ def integrate_blk(b0, b1, x0, times, a, b, mt, comp, grp, tab, QA, QB, MT, BT, P
                                     st[1, j, p] = st[1, j, p] + ha * kv[l, j, p]
                 row = i * s + js
                 _blk_field(st, sx, row, mt, comp, tab, QA, QB, MT, BT, sc, kv, js)
-                if dl is not None:   # decided at compile time (None or an array)
+                if dl is not None:  # decided at compile time (None or an array)
                     _blk_divergence(st, sx, row, mt, comp, tab, QA, QB, sc, qd[js])
             for js in range(s):
                 hb = h * b[js]

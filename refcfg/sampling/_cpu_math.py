@@ -30,10 +30,10 @@ from numba.core import types
 from numba.extending import intrinsic
 
 _LOG2E = 1.4426950408889634
-_LN2_HI = 0.693147180369123816490      # high bits of ln 2 (trailing zeros: n * LN2_HI is exact)
-_LN2_LO = 1.90821492927058770002e-10   # ln 2 - LN2_HI
-_SHIFTER = 6755399441055744.0          # 1.5 * 2^52: x + SHIFTER rounds x to an integer in the low bits
-_SHIFTER_BITS = 0x4338000000000000     # bit pattern of SHIFTER
+_LN2_HI = 0.693147180369123816490  # high bits of ln 2 (trailing zeros: n * LN2_HI is exact)
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - LN2_HI
+_SHIFTER = 6755399441055744.0  # 1.5 * 2^52: x + SHIFTER rounds x to an integer in the low bits
+_SHIFTER_BITS = 0x4338000000000000  # bit pattern of SHIFTER
 _INV_FACT = tuple(1.0 / math.factorial(i) for i in range(14))
 C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = _INV_FACT[2:]
 
@@ -47,6 +47,7 @@ def _f64_bits(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
+
     return sig, codegen
 
 
@@ -59,17 +60,18 @@ def _bits_f64(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
+
     return sig, codegen
 
 
 @numba.njit(cache=True, fastmath={"contract"})
 def exp_fast(x):
     """e^x to <= 2 ulp on [-708, 709]; 0 below -708 (and for -inf); branch-free apart from selects."""
-    xc = min(max(x, -708.0), 709.78)                # NaN passes through min/max? handled below
-    k = xc * _LOG2E + _SHIFTER                      # round(x / ln 2) in the low mantissa bits
+    xc = min(max(x, -708.0), 709.78)  # NaN passes through min/max? handled below
+    k = xc * _LOG2E + _SHIFTER  # round(x / ln 2) in the low mantissa bits
     n_f = k - _SHIFTER
     r = xc - n_f * _LN2_HI
-    r = r - n_f * _LN2_LO                           # |r| <= ln2/2 (+ tiny)
+    r = r - n_f * _LN2_LO  # |r| <= ln2/2 (+ tiny)
     p = C13
     p = p * r + C12
     p = p * r + C11
@@ -83,14 +85,14 @@ def exp_fast(x):
     p = p * r + C3
     p = p * r + C2
     p = p * r + 1.0
-    p = p * r + 1.0                                  # p = e^r in [0.7, 1.42)
-    n = _f64_bits(k) - _SHIFTER_BITS                 # the integer n, -1022 <= n <= 1024
+    p = p * r + 1.0  # p = e^r in [0.7, 1.42)
+    n = _f64_bits(k) - _SHIFTER_BITS  # the integer n, -1022 <= n <= 1024
     # 2^n = 2^(n-1) * 2 so that n = 1024 (x near 709.78) still has a normal exponent
     scale = _bits_f64((n + 1022) << 52)
     out = p * scale * 2.0
     out = 0.0 if x < -708.0 else out
     out = np.inf if x > 709.78 else out
-    out = x if x != x else out                       # NaN in, NaN out
+    out = x if x != x else out  # NaN in, NaN out
     return out
 
 

@@ -67,14 +67,24 @@ from numba.cuda.random import xoroshiro128p_normal_float32, xoroshiro128p_normal
 from .lowering import MODE_FULL, MODE_ISOTROPIC
 from .steppers import TABLEAUS
 
-__all__ = ["DevComponents", "DevGroups", "DevTables", "evaluate_kernel", "ode_kernel",
-           "sde_kernel", "normals_kernel", "NOISE_ARRAY", "NOISE_RNG"]
+__all__ = [
+    "DevComponents",
+    "DevGroups",
+    "DevTables",
+    "evaluate_kernel",
+    "ode_kernel",
+    "sde_kernel",
+    "normals_kernel",
+    "NOISE_ARRAY",
+    "NOISE_RNG",
+]
 
 NOISE_ARRAY, NOISE_RNG = 1, 2
 
 
 class DevComponents(NamedTuple):
     """Static component arrays on the device (see the module docstring)."""
+
     mu: object
     mue: object
     Q: object
@@ -83,6 +93,7 @@ class DevComponents(NamedTuple):
 
 class DevGroups(NamedTuple):
     """Group ranges and particle factors on the device."""
+
     lo: object
     hi: object
     coef: object
@@ -90,6 +101,7 @@ class DevGroups(NamedTuple):
 
 class DevTables(NamedTuple):
     """Per-time tables on the device, one row per table time."""
+
     alpha: object
     beta: object
     dm: object
@@ -120,14 +132,14 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
 
     @cuda.jit(device=True)
     def field(x, r, lrow, crow, comp, grp, tab, out, orow):
-        fac = cuda.local.array(GG, NT)      # coef * tcoef of each group at this row
-        glo = cuda.local.array(GG, numba.int32)   # the group's range; empty when fac is 0
+        fac = cuda.local.array(GG, NT)  # coef * tcoef of each group at this row
+        glo = cuda.local.array(GG, numba.int32)  # the group's range; empty when fac is 0
         ghi = cuda.local.array(GG, numba.int32)
-        mx = cuda.local.array(GG, NT)       # running max of the group's logits
-        sm = cuda.local.array(GG, NT)       # running sum of exp(ell - mx)
-        eg = cuda.local.array(GG, NT)       # this component's weight in each group
+        mx = cuda.local.array(GG, NT)  # running max of the group's logits
+        sm = cuda.local.array(GG, NT)  # running sum of exp(ell - mx)
+        eg = cuda.local.array(GG, NT)  # this component's weight in each group
         acc = cuda.local.array((GG, D), NT)
-        c = cuda.local.array(D, NT)         # gain o y_k (full covariances only)
+        c = cuda.local.array(D, NT)  # gain o y_k (full covariances only)
         k_lo = 1 << 30
         k_hi = 0
         for g in range(GG):
@@ -147,7 +159,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
         alpha = tab.alpha[r]
         beta = tab.beta[r]
         dm = tab.dm[r]
-        split = alpha <= beta             # the split form of the quadratic (module docstring)
+        split = alpha <= beta  # the split form of the quadratic (module docstring)
         b2 = beta * beta if split else ONE
         ab2 = alpha / b2
         for k in range(k_lo, k_hi):
@@ -165,7 +177,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                 for i in range(D):
                     xe = ZERO
                     for j in range(D):
-                        xe += comp.Q[k, j, i] * x[j]          # (Q_k^T x)_i
+                        xe += comp.Q[k, j, i] * x[j]  # (Q_k^T x)_i
                     m = comp.mue[k, i]
                     yi = xe - alpha * m
                     if split:
@@ -174,7 +186,7 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     else:
                         quad += yi * yi * tab.invs[r, k, i]
                     c[i] = tab.gain[r, k, i] * yi
-            else:   # y_k is recomputed below rather than stored: d fewer live registers
+            else:  # y_k is recomputed below rather than stored: d fewer live registers
                 for j in range(D):
                     jj = 0 if ISO else j
                     m = comp.mu[k, j]
@@ -289,7 +301,7 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
     D = int(d)
     tab_ = TABLEAUS[method]
     S = int(tab_.b.shape[0])
-    A = tuple(F(v) for v in np.asarray(tab_.a, dtype=np.float64).ravel())   # A[j * S + l] = a_jl
+    A = tuple(F(v) for v in np.asarray(tab_.a, dtype=np.float64).ravel())  # A[j * S + l] = a_jl
     B = tuple(F(v) for v in np.asarray(tab_.b, dtype=np.float64))
     ZERO = F(0.0)
     field = _field_device(d, dtype_name, mode, G)

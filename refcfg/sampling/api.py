@@ -27,13 +27,28 @@ import numbers
 import numpy as np
 
 from .._limits import require_memory
-from .._validation import (_describe, as_float_array, as_generator, as_points, as_positive_int,
-                           require_bounded_state)
+from .._validation import (
+    _describe,
+    as_float_array,
+    as_generator,
+    as_points,
+    as_positive_int,
+    require_bounded_state,
+)
 from . import reference
 from .steppers import SAMPLERS, SDE_SAMPLERS, tableau
 
-__all__ = ["sample", "SAMPLERS", "BACKENDS", "time_grid", "sigma_values", "resolve_backend",
-           "with_labels", "field_size", "sample_memory"]
+__all__ = [
+    "sample",
+    "SAMPLERS",
+    "BACKENDS",
+    "time_grid",
+    "sigma_values",
+    "resolve_backend",
+    "with_labels",
+    "field_size",
+    "sample_memory",
+]
 
 BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
@@ -44,8 +59,10 @@ def time_grid(steps=100, t_start=0.0, t_end=1.0, t_grid=None) -> np.ndarray:
     if t_grid is not None:
         ts = as_float_array(t_grid, "t_grid", ndim=1)
         if ts.size < 2 or np.any(np.diff(ts) <= 0) or ts[0] < 0 or ts[-1] > 1:
-            raise ValueError(f"t_grid must be strictly increasing in [0, 1] with >= 2 points, got "
-                             f"{_describe(ts)}")
+            raise ValueError(
+                f"t_grid must be strictly increasing in [0, 1] with >= 2 points, got "
+                f"{_describe(ts)}"
+            )
         return ts
     steps = as_positive_int(steps, "steps")
     for name, v in (("t_start", t_start), ("t_end", t_end)):
@@ -70,8 +87,10 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
     module docstring)."""
     t_eval = np.asarray(ts)[:-1]
     if sigma is None:
-        raise ValueError("sigma is required for sampler='euler_maruyama' (a float, a callable "
-                         "sigma(t), or 'ddpm' for sigma_t^2 = 2 a_t)")
+        raise ValueError(
+            "sigma is required for sampler='euler_maruyama' (a float, a callable "
+            "sigma(t), or 'ddpm' for sigma_t^2 = 2 a_t)"
+        )
     if isinstance(sigma, str):
         if sigma != "ddpm":
             raise ValueError(f"sigma must be a float, a callable or 'ddpm', got {sigma!r}")
@@ -79,13 +98,16 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
             raise ValueError("sigma='ddpm' needs a field with a schedule (sigma_t^2 = 2 a_t)")
         return _ddpm_sigma(t_eval, schedule)
     if callable(sigma):
-        s = np.broadcast_to(np.asarray([sigma(float(t)) for t in t_eval], dtype=np.float64),
-                            t_eval.shape)
+        s = np.broadcast_to(
+            np.asarray([sigma(float(t)) for t in t_eval], dtype=np.float64), t_eval.shape
+        )
     else:
         s = np.broadcast_to(as_float_array(sigma, "sigma"), t_eval.shape)
     if not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError(f"sigma must be finite and >= 0 on the time grid, got values in "
-                         f"[{float(np.min(s))!r}, {float(np.max(s))!r}]")
+        raise ValueError(
+            f"sigma must be finite and >= 0 on the time grid, got values in "
+            f"[{float(np.min(s))!r}, {float(np.max(s))!r}]"
+        )
     return np.array(s)
 
 
@@ -96,8 +118,10 @@ def require_field(field, name: str = "field") -> None:
     from ..mixture import GMM, LabeledGMM
 
     if isinstance(field, (str, bytes, GMM, LabeledGMM)):
-        raise TypeError(f"{name} must be a field (an object with velocity(x, t)) or a GMMPath, got "
-                        f"{_describe(field)}{path_hint(field)}")
+        raise TypeError(
+            f"{name} must be a field (an object with velocity(x, t)) or a GMMPath, got "
+            f"{_describe(field)}{path_hint(field)}"
+        )
 
 
 def with_labels(field, y=None, w=None):
@@ -122,8 +146,10 @@ def with_labels(field, y=None, w=None):
         return CFGField(path, yy, w)
     if tp is CFGField or tp is ClassifierGuidedField:
         return tp(field.path, field.y if y is None else y, field.w if w is None else w)
-    raise TypeError(f"y= and w= need a GMMPath, ExactField, CFGField or ClassifierGuidedField, got "
-                    f"{_describe(field)}; build the guided field yourself for other fields")
+    raise TypeError(
+        f"y= and w= need a GMMPath, ExactField, CFGField or ClassifierGuidedField, got "
+        f"{_describe(field)}; build the guided field yourself for other fields"
+    )
 
 
 def resolve_backend(backend, field) -> str:
@@ -137,16 +163,20 @@ def resolve_backend(backend, field) -> str:
     if backend == "numpy":
         return backend
     from . import lowering
+
     if backend == "auto":
         from . import cpu
+
         return "cpu" if lowering.is_lowerable(field) and cpu.available() else "numpy"
     lowering.require_lowerable(field, backend)
     if backend == "cpu":
         from . import cpu
+
         if not cpu.available():  # pragma: no cover - numba is a dependency
             raise RuntimeError("backend='cpu' needs numba, which cannot be imported")
     else:
         from . import cuda
+
         cuda.require()
     return backend
 
@@ -172,13 +202,26 @@ def field_size(field) -> tuple[int, int]:
     return K, 1 if iso else paths[0].d
 
 
-_FIELD_CHUNK = 1 << 22  # elements of the NumPy core's largest (n, K, d) temporary (``refcfg.paths``)
+_FIELD_CHUNK = (
+    1 << 22
+)  # elements of the NumPy core's largest (n, K, d) temporary (``refcfg.paths``)
 # lanes of the CPU kernels (``cpu._lanes``): 256 where K d <= 32, at most 64 otherwise
 _CPU_LANES = (32, 256, 64)
 
 
-def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", kept=0,
-                  noise=False, divergence=False) -> float:
+def sample_memory(
+    n,
+    d,
+    steps,
+    sampler="heun",
+    *,
+    K=1,
+    dd=1,
+    backend="numpy",
+    kept=0,
+    noise=False,
+    divergence=False,
+) -> float:
     """Estimated peak memory in bytes of integrating n particles in dimension d over ``steps`` steps
     (an upper bound of the arrays held at once; ``refcfg.sample`` and ``log_likelihood`` refuse, with
     ``refcfg._limits.require_memory``, what cannot fit before any work).
@@ -191,7 +234,7 @@ def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", ke
     n, d, steps, K, dd = (float(v) for v in (n, d, steps, K, dd))
     s = float(tableau(sampler).stages)
     nd = 8.0 * n * d
-    grid = 8.0 * (steps + 1) * (3.0 + s)                 # ts, sigma, stage times
+    grid = 8.0 * (steps + 1) * (3.0 + s)  # ts, sigma, stage times
     extra = (steps * nd if noise else 0.0) + (8.0 * n * (s + 3) if divergence else 0.0)
     if backend == "numpy":
         # x, the result, s stage slopes and inputs, the field's outputs (CFG: two label sets)
@@ -199,6 +242,7 @@ def sample_memory(n, d, steps, sampler="heun", *, K=1, dd=1, backend="numpy", ke
         field = 8.0 * min(n * K * d, _FIELD_CHUNK) * 6.0
         return grid + extra + (2.0 * s + 12.0) * nd + field + 2.0 * kept * nd
     import os
+
     tables = steps * _table_bytes_per_step(sampler, K, dd)
     threads = float(os.cpu_count() or 1)
     lanes = _CPU_LANES[1] if K * d <= _CPU_LANES[0] else _CPU_LANES[2]
@@ -230,9 +274,26 @@ def _kept(steps: int, every) -> int:
     return 0 if not every else steps // every + 2
 
 
-def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_start=0.0, t_end=1.0,
-           sigma=None, backend="auto", x_init=None, noise=None, return_trajectory=False,
-           trajectory_every=1, y=None, w=None, dtype="float64"):
+def sample(
+    field,
+    n,
+    sampler="heun",
+    steps=100,
+    seed=None,
+    *,
+    t_grid=None,
+    t_start=0.0,
+    t_end=1.0,
+    sigma=None,
+    backend="auto",
+    x_init=None,
+    noise=None,
+    return_trajectory=False,
+    trajectory_every=1,
+    y=None,
+    w=None,
+    dtype="float64",
+):
     """Samples at t_end from x(t_start) ~ N(0, I) (or ``x_init``) by integrating ``field``.
 
     Parameters
@@ -268,6 +329,7 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     require_field(field)
     if isinstance(field, GMMPath) and y is None and w is None:
         from ..guidance import ExactField
+
         field = ExactField(field, None)
     field = with_labels(field, y, w)
     if not callable(getattr(field, "velocity", None)):
@@ -293,11 +355,23 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
     elif d is None:
         raise ValueError("field has no attribute d: pass x_init to fix the dimension")
     # the memory the run needs, from the arguments alone, before any grid or state is allocated
-    n_steps = (as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1 if t_grid is not None
-               else as_positive_int(steps, "steps"))
+    n_steps = (
+        as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1
+        if t_grid is not None
+        else as_positive_int(steps, "steps")
+    )
     K, dd = field_size(field)
-    need = sample_memory(n, d if x_init is None else x0.shape[1], max(n_steps, 1), sampler, K=K,
-                         dd=dd, backend=be, kept=_kept(n_steps, every), noise=noise is not None)
+    need = sample_memory(
+        n,
+        d if x_init is None else x0.shape[1],
+        max(n_steps, 1),
+        sampler,
+        K=K,
+        dd=dd,
+        backend=be,
+        kept=_kept(n_steps, every),
+        noise=noise is not None,
+    )
     seg = None
     if be == "cpu" and sampler not in SDE_SAMPLERS and every is None:
         # a long ODE run whose per-time tables would not fit runs in segments of time, each with
@@ -305,9 +379,12 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         seg = _segment_steps(need, n_steps, sampler, K, dd)
         if seg is not None:
             need -= (n_steps - seg) * _table_bytes_per_step(sampler, K, dd)
-    require_memory(need, f"sampling {n} particles over {n_steps} steps"
-                   + (" keeping the trajectory" if every else ""),
-                   "n or steps" + (" (or raise trajectory_every)" if every else ""))
+    require_memory(
+        need,
+        f"sampling {n} particles over {n_steps} steps"
+        + (" keeping the trajectory" if every else ""),
+        "n or steps" + (" (or raise trajectory_every)" if every else ""),
+    )
     ts = time_grid(steps, t_start, t_end, t_grid)
     rng = as_generator(seed)
     if x_init is None:
@@ -317,12 +394,14 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         if be == "numpy" and not callable(getattr(field, "score", None)):
             raise TypeError("sampler='euler_maruyama' needs a field with a score(x, t) method")
         sig = sigma_values(sigma, ts, getattr(field, "schedule", None))
-        sig = np.where(np.isfinite(sig), sig, 0.0)   # "ddpm" at alpha_t = 0: ODE step (docstring)
+        sig = np.where(np.isfinite(sig), sig, 0.0)  # "ddpm" at alpha_t = 0: ODE step (docstring)
         if noise is not None:
             noise = as_float_array(noise, "noise")
             if noise.shape != (len(ts) - 1,) + x0.shape:
-                raise ValueError(f"noise has shape {noise.shape} but ({len(ts) - 1}, {n}, "
-                                 f"{x0.shape[1]}) is required")
+                raise ValueError(
+                    f"noise has shape {noise.shape} but ({len(ts) - 1}, {n}, "
+                    f"{x0.shape[1]}) is required"
+                )
     elif sigma is not None:
         raise ValueError(f"sigma is only used by sampler='euler_maruyama', got sampler={sampler!r}")
     elif noise is not None:
@@ -332,19 +411,30 @@ def sample(field, n, sampler="heun", steps=100, seed=None, *, t_grid=None, t_sta
         return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
     if be == "cpu":
         from . import cpu
+
         key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else 0
         if seg is None:
             out = cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
         else:
             out = x0
             for a in range(0, len(ts) - 1, seg):
-                out = cpu.integrate(field, out, ts[a:a + seg + 1], sampler)
+                out = cpu.integrate(field, out, ts[a : a + seg + 1], sampler)
     else:
         from . import cuda
+
         key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
-        out = cuda.sample(field, x0, ts, sampler, sigma_values=sig, noise=noise, seed=key,
-                          dtype=dtype, trajectory_every=every)
+        out = cuda.sample(
+            field,
+            x0,
+            ts,
+            sampler,
+            sigma_values=sig,
+            noise=noise,
+            seed=key,
+            dtype=dtype,
+            trajectory_every=every,
+        )
     # the compiled integrators do not stop on the way: the NumPy backend's error, from the result
-    for part in (out[:2] if every else (out,)):
+    for part in out[:2] if every else (out,):
         require_bounded_state(part)
     return out

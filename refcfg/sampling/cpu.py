@@ -39,8 +39,19 @@ from .._validation import as_generator, as_points, require_finite_result
 from .lowering import MODE_DIAG, MODE_FULL, MODE_ISOTROPIC, is_lowerable, lower, require_lowerable
 from .steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
 
-__all__ = ["available", "supports", "velocity", "score", "divergence", "integrate",
-           "integrate_logdet", "seed_to_int", "normals", "compile_message", "announce_compiles"]
+__all__ = [
+    "available",
+    "supports",
+    "velocity",
+    "score",
+    "divergence",
+    "integrate",
+    "integrate_logdet",
+    "seed_to_int",
+    "normals",
+    "compile_message",
+    "announce_compiles",
+]
 
 TASKS_PER_THREAD = 4
 _TABLE_LIMIT = 1 << 23  # elements of one (T, K, d) table before evaluation at many times is chunked
@@ -67,6 +78,7 @@ def _lanes(comp):
 
 def _threads() -> int:
     import numba
+
     return numba.get_num_threads()
 
 
@@ -113,8 +125,10 @@ COMPILE_SECONDS = {"integrate_blk": 17, "eval_blk": 14, "mform_tables": 2}
 
 def compile_message(seconds) -> str:
     """The one line the command line prints before a kernel compiles."""
-    return (f"compiling the sampling kernels once for this machine, ~{seconds:.0f} s; later runs "
-            f"load them from the cache")
+    return (
+        f"compiling the sampling kernels once for this machine, ~{seconds:.0f} s; later runs "
+        f"load them from the cache"
+    )
 
 
 def _will_compile(kernel, args) -> bool:
@@ -141,6 +155,7 @@ class _OneLine(logging.Handler):
 
     def emit(self, record):
         import sys
+
         print(record.getMessage(), file=self.stream or sys.stderr, flush=True)
 
 
@@ -237,11 +252,13 @@ def _import_kernels():
         import tempfile
 
         import numba.core.config
+
         numba.core.config.CACHE_DIR = tempfile.mkdtemp(prefix="refcfg-numba-")
         logging.getLogger("refcfg").warning(
             "numba cannot write its cache next to refcfg nor in the user cache directory; the "
             "sampling kernels compile anew in every process (set NUMBA_CACHE_DIR to a writable "
-            "directory to keep them)")
+            "directory to keep them)"
+        )
         from . import _cpu_kernels
     return _cpu_kernels
 
@@ -273,8 +290,13 @@ def _mform(low, tables, n, want_div=False):
     c = low.comp
     K, d = int(low.K), int(low.d)
     T = tables.alpha.shape[0]
-    if (c.mode != MODE_FULL or want_div or n < _MFORM_MIN_N
-            or _k().tile_size(K, d, _lanes(c)) == K or T * d * d * K > _MFORM_LIMIT):
+    if (
+        c.mode != MODE_FULL
+        or want_div
+        or n < _MFORM_MIN_N
+        or _k().tile_size(K, d, _lanes(c)) == K
+        or T * d * d * K > _MFORM_LIMIT
+    ):
         return _NO_MFORM, _NO_MFORM
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
@@ -292,8 +314,9 @@ def _evaluate(field, x, t, kind, with_div=False):
     x = _points(x, low.d)
     N = x.shape[0]
     if low.n is not None and low.n != N:
-        raise ValueError(f"x has {N} points but the field holds per-particle labels/weights for "
-                         f"{low.n}")
+        raise ValueError(
+            f"x has {N} points but the field holds per-particle labels/weights for {low.n}"
+        )
     t_arr = np.asarray(t, dtype=np.float64)
     if t_arr.ndim == 0:
         times, tidx = t_arr.reshape(1), None
@@ -314,7 +337,7 @@ def _evaluate(field, x, t, kind, with_div=False):
         order = np.argsort(tidx, kind="stable")
         chunks = []
         for s in range(0, N, per):
-            idx = order[s:s + per]
+            idx = order[s : s + per]
             tt, ti = np.unique(t_arr[idx], return_inverse=True)
             chunks.append((idx, tt, ti.astype(np.int64)))
     QA, QB = _qk(low.comp)
@@ -322,22 +345,37 @@ def _evaluate(field, x, t, kind, with_div=False):
         sub = low if idx is None else low.select(idx)
         xs = x if idx is None else np.ascontiguousarray(x[idx])
         tab = sub.tables(tt, kind)
-        rows = 0 if len(tt) == 1 else ti        # one row for all, or one per particle
+        rows = 0 if len(tt) == 1 else ti  # one row for all, or one per particle
         # the M form serves one row for all particles only
         MT, BT = _mform(sub, tab, xs.shape[0], with_div) if len(tt) == 1 else (_NO_MFORM, _NO_MFORM)
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
             P = _lanes(sub.comp)
-            _launch(k.eval_blk, _nblocks(xs.shape[0], P), xs, rows, _mode_tag(sub.comp), sub.comp,
-                    sub.groups, tab, QA, QB, MT, BT, P, o, dv)
+            _launch(
+                k.eval_blk,
+                _nblocks(xs.shape[0], P),
+                xs,
+                rows,
+                _mode_tag(sub.comp),
+                sub.comp,
+                sub.groups,
+                tab,
+                QA,
+                QB,
+                MT,
+                BT,
+                P,
+                o,
+                dv,
+            )
         if idx is None:
             out, div = o, dv
         else:
             out[idx] = o
             if with_div:
                 div[idx] = dv
-    require_finite_result(out, kind)      # the NumPy core's error, never inf/NaN returned
+    require_finite_result(out, kind)  # the NumPy core's error, never inf/NaN returned
     if with_div:
         require_finite_result(div, "div")
     return (out, div) if with_div else out
@@ -370,8 +408,9 @@ def seed_to_int(seed) -> int:
 def normals(seed, n, steps, d, first_particle=0) -> np.ndarray:
     """The (steps, n, d) standard normals the CPU SDE kernel uses for ``seed`` (int): normal
     [s, i, j] is a pure function of (seed, first_particle + i, s, j)."""
-    _k()   # imports _cpu_math (see _import_kernels)
+    _k()  # imports _cpu_math (see _import_kernels)
     from ._cpu_math import normals_table
+
     if first_particle:
         return normals_table(seed_to_int(seed), n + first_particle, steps, d)[:, first_particle:]
     return normals_table(seed_to_int(seed), n, steps, d)
@@ -380,6 +419,7 @@ def normals(seed, n, steps, d, first_particle=0) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
     from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 
@@ -397,21 +437,54 @@ def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, firs
     """One call of the fused kernel; returns (x at ts[-1], integral of div F or None)."""
     n = x0.shape[0]
     use_noise = noise is not None
-    nz = np.ascontiguousarray(np.asarray(noise, dtype=np.float64)) if use_noise else np.zeros((1, 1, 1))
+    nz = (
+        np.ascontiguousarray(np.asarray(noise, dtype=np.float64))
+        if use_noise
+        else np.zeros((1, 1, 1))
+    )
     out = np.empty_like(x0)
     dl = np.empty(n) if want_div else None
     with _blas_serial(low.comp):
         P = _lanes(low.comp)
-        _launch(_k().integrate_blk, _nblocks(n, P), x0, ts, tab.a, tab.b, _mode_tag(low.comp),
-                low.comp, low.groups,
-                tables, *_qk(low.comp), *_mform(low, tables, n, want_div), P, sigma,
-                bool(np.any(sigma != 0.0)), use_noise, nz, np.uint64(key),
-                np.int64(first_particle), slot, traj, out, dl)
+        _launch(
+            _k().integrate_blk,
+            _nblocks(n, P),
+            x0,
+            ts,
+            tab.a,
+            tab.b,
+            _mode_tag(low.comp),
+            low.comp,
+            low.groups,
+            tables,
+            *_qk(low.comp),
+            *_mform(low, tables, n, want_div),
+            P,
+            sigma,
+            bool(np.any(sigma != 0.0)),
+            use_noise,
+            nz,
+            np.uint64(key),
+            np.int64(first_particle),
+            slot,
+            traj,
+            out,
+            dl,
+        )
     return out, dl
 
 
-def integrate(field, x_init, ts, sampler, sigma=None, noise=None, seed=None,
-              trajectory_every=None, first_particle=0):
+def integrate(
+    field,
+    x_init,
+    ts,
+    sampler,
+    sigma=None,
+    noise=None,
+    seed=None,
+    trajectory_every=None,
+    first_particle=0,
+):
     """Integrate a lowerable field from ts[0] to ts[-1], starting at x_init (n, d).
 
     sampler: a name of ``steppers.SAMPLERS``; for "euler_maruyama" sigma (S,) = sigma_t at ts[:-1].

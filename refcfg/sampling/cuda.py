@@ -38,8 +38,16 @@ import numpy as np
 from .._validation import as_float_array, as_generator, as_points, as_times
 from .steppers import SAMPLERS, SDE_SAMPLERS, TABLEAUS, stage_times
 
-__all__ = ["CudaUnavailableError", "available", "require", "simulator_enabled", "evaluate", "sample",
-           "draw_normals", "SAMPLERS"]
+__all__ = [
+    "CudaUnavailableError",
+    "available",
+    "require",
+    "simulator_enabled",
+    "evaluate",
+    "sample",
+    "draw_normals",
+    "SAMPLERS",
+]
 
 _TABLE_LIMIT = 1 << 24
 """Largest number of elements (T x K x dd) of one per-time table; evaluations at more distinct
@@ -53,6 +61,7 @@ class CudaUnavailableError(RuntimeError):
 # ------------------------------------------------------------------------------------------------
 # availability
 # ------------------------------------------------------------------------------------------------
+
 
 def simulator_enabled() -> bool:
     """True when numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1`` before numba's import)."""
@@ -73,8 +82,10 @@ def _reason() -> str | None:
         return None
     impl = getattr(cuda, "implementation", None)
     if impl != "NVIDIA":
-        return (f"the numba-cuda package is not installed (numba.cuda.implementation is {impl!r}, "
-                f"'NVIDIA' is required; install it with `pip install refcfg[cuda]`)")
+        return (
+            f"the numba-cuda package is not installed (numba.cuda.implementation is {impl!r}, "
+            f"'NVIDIA' is required; install it with `pip install refcfg[cuda]`)"
+        )
     try:
         ok = bool(cuda.is_available())
     except Exception as exc:  # driver errors surface here
@@ -96,7 +107,8 @@ def require() -> None:
         raise CudaUnavailableError(
             f'backend="cuda" is unavailable: {why}. Use backend="cpu" or "numpy", run on a machine '
             f"with an NVIDIA GPU and `pip install refcfg[cuda]`, or set NUMBA_ENABLE_CUDASIM=1 "
-            f"before numba is imported to run the kernels in numba's CUDA simulator (slow).")
+            f"before numba is imported to run the kernels in numba's CUDA simulator (slow)."
+        )
 
 
 def _block(n: int) -> int:
@@ -108,6 +120,7 @@ def _block(n: int) -> int:
 def _quiet():
     """Silence harmless warnings: the simulator's uint64 wrap-around in the xoroshiro128p code."""
     from numba.core.errors import NumbaWarning
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
         # numba-cuda's simulator compiles its RNG initialisation in object mode (a NumbaWarning), and
@@ -128,16 +141,20 @@ def _kernel_module():
 # lowering and device layout
 # ------------------------------------------------------------------------------------------------
 
+
 def _lower(field, n: int):
     """``lowering.lower(field, n)``; a field that does not lower is refused (NotLowerable, a
     TypeError) with the lowering's reason and the backend that runs it."""
     from .lowering import NotLowerable, lower, require_lowerable
+
     require_lowerable(field, "cuda")
     try:
         return lower(field, n)
-    except NotLowerable as exc:   # e.g. terms on paths with different schedules
-        raise NotLowerable(f"backend='cuda' cannot run this field: {exc}. Use backend='numpy' "
-                           f"(or 'auto') for this field") from None
+    except NotLowerable as exc:  # e.g. terms on paths with different schedules
+        raise NotLowerable(
+            f"backend='cuda' cannot run this field: {exc}. Use backend='numpy' "
+            f"(or 'auto') for this field"
+        ) from None
 
 
 def _points_and_lowering(field, x, name: str):
@@ -145,7 +162,7 @@ def _points_and_lowering(field, x, name: str):
     the shape of x. A field without an integer ``d`` is not lowerable."""
     d = getattr(field, "d", None)
     if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-        _lower(field, None)                      # raises NotLowerable for non-field objects
+        _lower(field, None)  # raises NotLowerable for non-field objects
         raise TypeError(f"field must have an integer dimension d, got d={d!r}")
     x = as_points(x, int(d), name)
     return x, _lower(field, x.shape[0])
@@ -165,6 +182,7 @@ class _Device:
     def __init__(self, low, dtype_name: str):
         self.km = _kernel_module()
         from numba import cuda
+
         self.cuda = cuda
         self.F = np.float32 if dtype_name == "float32" else np.float64
         self.low = low
@@ -173,9 +191,10 @@ class _Device:
         # component-major copies of the lowering's (d, K) / (d, d, K) arrays
         mu = np.asarray(c.mu).T
         mue = np.asarray(c.mue).T
-        Q = np.transpose(np.asarray(c.QT), (2, 0, 1))           # Q[k, i, j] = Q_k[i, j]
-        self.comp = self.km.DevComponents(self._put(mu), self._put(mue), self._put(Q),
-                                          self._put(c.lam))
+        Q = np.transpose(np.asarray(c.QT), (2, 0, 1))  # Q[k, i, j] = Q_k[i, j]
+        self.comp = self.km.DevComponents(
+            self._put(mu), self._put(mue), self._put(Q), self._put(c.lam)
+        )
         self.groups = self.groups_of()
 
     def groups_of(self, sel=None):
@@ -193,15 +212,21 @@ class _Device:
     def tables(self, times, kind: str, sigma=None):
         """DevTables of ``Lowered.tables(times, kind, sigma)``: invs, gain as (T, K, dd)."""
         tt = self.low.tables(times, kind, sigma)
-        return self.km.DevTables(self._put(tt.alpha), self._put(tt.beta), self._put(tt.dm),
-                                 self._put(tt.cst),
-                                 self._put(np.swapaxes(tt.invs, 1, 2)),
-                                 self._put(np.swapaxes(tt.gain, 1, 2)), self._put(tt.tcoef))
+        return self.km.DevTables(
+            self._put(tt.alpha),
+            self._put(tt.beta),
+            self._put(tt.dm),
+            self._put(tt.cst),
+            self._put(np.swapaxes(tt.invs, 1, 2)),
+            self._put(np.swapaxes(tt.gain, 1, 2)),
+            self._put(tt.tcoef),
+        )
 
 
 # ------------------------------------------------------------------------------------------------
 # evaluation
 # ------------------------------------------------------------------------------------------------
+
 
 def evaluate(field, x, t, what: str = "velocity", dtype="float64") -> np.ndarray:
     """Batched evaluation of a lowerable field on the GPU (or the CUDA simulator), shape (N, d).
@@ -246,16 +271,24 @@ class _EvalPlan:
         with _quiet():
             for u0 in range(0, uniq.shape[0], per):
                 u1 = min(uniq.shape[0], u0 + per)
-                sel = (np.nonzero((inv >= u0) & (inv < u1))[0] if (u0 > 0 or u1 < uniq.shape[0])
-                       else None)
+                sel = (
+                    np.nonzero((inv >= u0) & (inv < u1))[0]
+                    if (u0 > 0 or u1 < uniq.shape[0])
+                    else None
+                )
                 idx = np.arange(n) if sel is None else sel
                 m = idx.shape[0]
                 groups = dev.groups if sel is None else dev.groups_of(sel)
                 tab = dev.tables(uniq[u0:u1], what)
                 d_out = cuda.device_array((m, d), dtype=F)
-                args = (cuda.to_device(np.ascontiguousarray(x[idx], dtype=F)),
-                        cuda.to_device((inv[idx] - u0).astype(np.int32)),
-                        dev.comp, groups, tab, d_out)
+                args = (
+                    cuda.to_device(np.ascontiguousarray(x[idx], dtype=F)),
+                    cuda.to_device((inv[idx] - u0).astype(np.int32)),
+                    dev.comp,
+                    groups,
+                    tab,
+                    d_out,
+                )
                 blk = _block(m)
                 self.chunks.append((idx, (m + blk - 1) // blk, blk, args, d_out))
 
@@ -275,6 +308,7 @@ class _EvalPlan:
 # sampling
 # ------------------------------------------------------------------------------------------------
 
+
 def _seed_int(seed) -> int:
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         if seed < 0:
@@ -288,8 +322,17 @@ def _kept(steps: int, every: int) -> list:
     return [i for i in range(steps + 1) if i % every == 0 or i == steps]
 
 
-def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=None,
-           dtype="float64", trajectory_every=None):
+def sample(
+    field,
+    x_init,
+    t_grid,
+    sampler,
+    sigma_values=None,
+    noise=None,
+    seed=None,
+    dtype="float64",
+    trajectory_every=None,
+):
     """Integrate a lowerable ``field`` from x_init over t_grid on the GPU (or the CUDA simulator).
 
     sampler: one of ``SAMPLERS``: an explicit Runge-Kutta method of
@@ -320,8 +363,11 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
     steps = h.shape[0]
     every = 0
     if trajectory_every is not None:
-        if isinstance(trajectory_every, bool) or not isinstance(trajectory_every, numbers.Integral) \
-                or trajectory_every < 1:
+        if (
+            isinstance(trajectory_every, bool)
+            or not isinstance(trajectory_every, numbers.Integral)
+            or trajectory_every < 1
+        ):
             raise ValueError(f"trajectory_every must be a positive int, got {trajectory_every!r}")
         every = int(trajectory_every)
     sde = sampler in SDE_SAMPLERS
@@ -330,8 +376,10 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
             raise ValueError(f"sigma_values is required for sampler={sampler!r}")
         sig = as_float_array(sigma_values, "sigma_values", ndim=1)
         if sig.shape[0] not in (steps, steps + 1):
-            raise ValueError(f"sigma_values has shape {sig.shape} but t_grid implies ({steps},) or "
-                             f"({steps + 1},)")
+            raise ValueError(
+                f"sigma_values has shape {sig.shape} but t_grid implies ({steps},) or "
+                f"({steps + 1},)"
+            )
         sig = sig[:steps]
         if not np.all(np.isfinite(sig)) or np.any(sig < 0):
             raise ValueError("sigma_values must be finite and >= 0")
@@ -342,8 +390,9 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
     elif noise is not None:
         raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
     elif sigma_values is not None:
-        raise ValueError(f"sigma_values is only used by sampler='euler_maruyama', got "
-                         f"sampler={sampler!r}")
+        raise ValueError(
+            f"sigma_values is only used by sampler='euler_maruyama', got sampler={sampler!r}"
+        )
     dev = _Device(low, dt)
     cuda, F, km = dev.cuda, dev.F, dev.km
     d_x = cuda.to_device(np.ascontiguousarray(x, dtype=F))
@@ -362,12 +411,14 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
                 states = _no_states(cuda)
             else:
                 from numba.cuda.random import create_xoroshiro128p_states
+
                 mode = km.NOISE_RNG
                 d_noise = cuda.device_array((1, 1, 1), dtype=F)
                 states = create_xoroshiro128p_states(n, seed=_seed_int(seed))
             kern = km.sde_kernel(d, dt, dev.mode, dev.G)
-            kern[grid, blk](d_x, d_traj, every, d_h, scale, dev.comp, dev.groups, tab, mode,
-                            d_noise, states)
+            kern[grid, blk](
+                d_x, d_traj, every, d_h, scale, dev.comp, dev.groups, tab, mode, d_noise, states
+            )
         else:
             tab = dev.tables(stage_times(tg, TABLEAUS[sampler]).ravel(), "velocity")
             kern = km.ode_kernel(d, dt, dev.mode, dev.G, sampler)
@@ -382,6 +433,7 @@ def sample(field, x_init, t_grid, sampler, sigma_values=None, noise=None, seed=N
 def _no_states(cuda):
     """An unused RNG-state placeholder of the right type (no RNG initialisation)."""
     from numba.cuda.random import xoroshiro128p_dtype
+
     return cuda.to_device(np.zeros(1, dtype=xoroshiro128p_dtype))
 
 
@@ -393,6 +445,7 @@ def draw_normals(n: int, steps: int, d: int, seed: int, dtype="float64") -> np.n
     km = _kernel_module()
     from numba import cuda
     from numba.cuda.random import create_xoroshiro128p_states
+
     with _quiet():
         states = create_xoroshiro128p_states(n, seed=_seed_int(seed))
         out = cuda.device_array((steps, n, d), dtype=np.float32 if dt == "float32" else np.float64)

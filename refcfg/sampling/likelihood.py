@@ -18,8 +18,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._limits import require_memory
-from .._validation import (_describe, as_float_array, as_points, as_positive_int,
-                           require_bounded_state, require_finite_result)
+from .._validation import (
+    _describe,
+    as_float_array,
+    as_points,
+    as_positive_int,
+    require_bounded_state,
+    require_finite_result,
+)
 from .api import field_size, require_field, resolve_backend, sample_memory, time_grid, with_labels
 from .reference import rk_step
 from .steppers import TABLEAUS, stage_times
@@ -48,8 +54,18 @@ def _numpy_logdet(field, x, ts, sampler):
     return state
 
 
-def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend="auto", y=None,
-                   w=None, return_noise=False):
+def log_likelihood(
+    field,
+    x,
+    steps=100,
+    sampler="heun",
+    *,
+    t_grid=None,
+    backend="auto",
+    y=None,
+    w=None,
+    return_noise=False,
+):
     """log-density at t = 1 of the points x (N, d) under the ODE flow of ``field`` from N(0, I).
 
     Parameters
@@ -74,39 +90,61 @@ def log_likelihood(field, x, steps=100, sampler="heun", *, t_grid=None, backend=
         field = ExactField(field, None)
     field = with_labels(field, y, w)
     if sampler not in TABLEAUS:
-        raise ValueError(f"sampler must be one of the ODE samplers {tuple(TABLEAUS)} for the "
-                         f"likelihood, got {sampler!r}")
+        raise ValueError(
+            f"sampler must be one of the ODE samplers {tuple(TABLEAUS)} for the "
+            f"likelihood, got {sampler!r}"
+        )
     if not callable(getattr(field, "velocity", None)):
-        raise TypeError(f"field must have velocity(x, t) and divergence(x, t), got {_describe(field)}")
+        raise TypeError(
+            f"field must have velocity(x, t) and divergence(x, t), got {_describe(field)}"
+        )
     xx = as_float_array(x, "x", ndim=2)
     d = getattr(field, "d", None)
     if d is not None and xx.shape[1] != d:
         raise ValueError(f"x has shape {xx.shape} but (N, {d}) is required")
     xx = as_points(xx, xx.shape[1], "x", copy=False)
-    n_steps = (as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1 if t_grid is not None
-               else as_positive_int(steps, "steps"))
+    n_steps = (
+        as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1
+        if t_grid is not None
+        else as_positive_int(steps, "steps")
+    )
     be = resolve_backend(backend, field)
     K, dd = field_size(field)
-    require_memory(sample_memory(xx.shape[0], xx.shape[1], max(n_steps, 1), sampler, K=K, dd=dd,
-                                 backend=be, divergence=True),
-                   f"the likelihood of {xx.shape[0]} points over {n_steps} steps", "x's N or steps")
+    require_memory(
+        sample_memory(
+            xx.shape[0],
+            xx.shape[1],
+            max(n_steps, 1),
+            sampler,
+            K=K,
+            dd=dd,
+            backend=be,
+            divergence=True,
+        ),
+        f"the likelihood of {xx.shape[0]} points over {n_steps} steps",
+        "x's N or steps",
+    )
     ts = time_grid(steps, 0.0, 1.0, t_grid)
     if ts[0] != 0.0 or ts[-1] != 1.0:
-        raise ValueError(f"t_grid must run from 0 to 1 (the likelihood starts at N(0, I) at t = 0), "
-                         f"got [{ts[0]!r}, {ts[-1]!r}]")
+        raise ValueError(
+            f"t_grid must run from 0 to 1 (the likelihood starts at N(0, I) at t = 0), "
+            f"got [{ts[0]!r}, {ts[-1]!r}]"
+        )
     if be == "cuda":
         raise ValueError("backend='cuda' is not available for the likelihood; use 'cpu' or 'numpy'")
     back = np.ascontiguousarray(ts[::-1])
     if be == "cpu":
         from . import cpu
+
         x0, ell = cpu.integrate_logdet(field, xx, back, sampler)
     else:
         if not callable(getattr(field, "divergence", None)):
-            raise TypeError(f"field must provide divergence(x, t) for the likelihood, got "
-                            f"{_describe(field)}")
+            raise TypeError(
+                f"field must provide divergence(x, t) for the likelihood, got {_describe(field)}"
+            )
         x0, ell = _numpy_logdet(field, xx, back, sampler)
     # ell = int_1^0 div u dt = -int_0^1 div u dt
-    require_bounded_state(x0, "the likelihood's integration")   # every backend, as in sampling
+    require_bounded_state(x0, "the likelihood's integration")  # every backend, as in sampling
     logp = _log_normal01(x0) + ell
     require_finite_result(logp, "log-likelihood")
     return (logp, x0) if return_noise else logp

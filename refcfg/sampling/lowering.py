@@ -39,8 +39,19 @@ import numpy as np
 from .._validation import NULL, _describe
 from ..guidance.base import NotLowerable, linear_terms
 
-__all__ = ["MODE_ISOTROPIC", "MODE_DIAG", "MODE_FULL", "Components", "Groups", "TimeTables",
-           "Lowered", "NotLowerable", "lower", "is_lowerable", "require_lowerable"]
+__all__ = [
+    "MODE_ISOTROPIC",
+    "MODE_DIAG",
+    "MODE_FULL",
+    "Components",
+    "Groups",
+    "TimeTables",
+    "Lowered",
+    "NotLowerable",
+    "lower",
+    "is_lowerable",
+    "require_lowerable",
+]
 
 MODE_ISOTROPIC, MODE_DIAG, MODE_FULL = 0, 1, 2
 KINDS = ("velocity", "score", "drift")
@@ -119,8 +130,10 @@ class Lowered:
                 continue
             v = np.asarray(f(t), dtype=np.float64)
             if v.shape not in ((), t.shape) or not np.all(np.isfinite(v)):
-                raise ValueError(f"the time factor {f!r} of term {g} must return finite values of "
-                                 f"shape {t.shape} for times of shape {t.shape}, got {_describe(v)}")
+                raise ValueError(
+                    f"the time factor {f!r} of term {g} must return finite values of "
+                    f"shape {t.shape} for times of shape {t.shape}, got {_describe(v)}"
+                )
             out[:, g] = v
         return out
 
@@ -131,10 +144,12 @@ class Lowered:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         t = _c(np.atleast_1d(t))
         v = self.schedule.values(t)
-        al, be, da, bdb = (np.broadcast_to(np.asarray(q, dtype=np.float64), t.shape)
-                           for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
+        al, be, da, bdb = (
+            np.broadcast_to(np.asarray(q, dtype=np.float64), t.shape)
+            for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta)
+        )
         comp = self.comp
-        lam = comp.lam                                                          # (K, dd)
+        lam = comp.lam  # (K, dd)
         if np.any(be == 0.0) and np.any(np.all(lam == 0.0, axis=1)):
             # a point mass (covariance 0) has S_k = beta_t^2 I: its fields diverge like 1/beta_t
             bad = float(t[be == 0.0][0])
@@ -142,8 +157,9 @@ class Lowered:
                 f"t = {bad!r}: the field has point-mass components (covariance 0), whose {kind} "
                 f"diverges where beta_t = 0; evaluate at t < 1 (sample with t_end < 1, or with a "
                 f"sampler that does not evaluate at the last grid time: 'euler', "
-                f"'euler_maruyama') and finish with the posterior mean x0 = E[z | x_t]")
-        s = al[:, None, None] ** 2 * lam[None] + be[:, None, None] ** 2        # (T, K, dd)
+                f"'euler_maruyama') and finish with the posterior mean x0 = E[z | x_t]"
+            )
+        s = al[:, None, None] ** 2 * lam[None] + be[:, None, None] ** 2  # (T, K, dd)
         logdet = np.log(s).sum(-1)
         if comp.mode == MODE_ISOTROPIC:
             logdet = logdet * self.d
@@ -223,9 +239,11 @@ def require_lowerable(field, backend: str) -> None:
     try:
         linear_terms(field)
     except NotLowerable as exc:
-        raise NotLowerable(f"backend={backend!r} runs only fields that lower to exact Gaussian-"
-                           f"mixture terms, got {_describe(field)}: {exc}. Use backend='numpy' "
-                           f"(or 'auto') for this field") from None
+        raise NotLowerable(
+            f"backend={backend!r} runs only fields that lower to exact Gaussian-"
+            f"mixture terms, got {_describe(field)}: {exc}. Use backend='numpy' "
+            f"(or 'auto') for this field"
+        ) from None
 
 
 def lower(field, n: int | None = None) -> Lowered:
@@ -251,26 +269,33 @@ def lower(field, n: int | None = None) -> Lowered:
     used = []
     for p, tb in zip(paths, tabs):
         ys = [term.y for term in terms if term.path is p]
-        single = all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys) and \
-            len({int(y) for y in ys}) == 1
+        single = (
+            all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys)
+            and len({int(y) for y in ys}) == 1
+        )
         sl = tb.slices[int(ys[0])] if single else slice(0, tb.perm.size)
         used.append((sl.start, sl.stop))
     offsets, off = [], 0
-    for (a, b) in used:
+    for a, b in used:
         offsets.append(off)
         off += b - a
-    sel = [tb.perm[a:b] for tb, (a, b) in zip(tabs, used)]        # marginal indices, table order
+    sel = [tb.perm[a:b] for tb, (a, b) in zip(tabs, used)]  # marginal indices, table order
     margs = [p.mixture.marginal for p in paths]
-    lam = np.concatenate([m.eigvals[ix] for m, ix in zip(margs, sel)])                 # (K, d)
+    lam = np.concatenate([m.eigvals[ix] for m, ix in zip(margs, sel)])  # (K, d)
     logw = np.concatenate([tb.logw[a:b] for tb, (a, b) in zip(tabs, used)])
-    means = np.concatenate([m.means[ix] for m, ix in zip(margs, sel)])                 # (K, d)
+    means = np.concatenate([m.means[ix] for m, ix in zip(margs, sel)])  # (K, d)
     if any(m.eigvecs is not None for m in margs):
         mode = MODE_FULL
-        Q = np.concatenate([(m.eigvecs if m.eigvecs is not None
-                             else np.broadcast_to(np.eye(d), (m.K, d, d)))[ix]
-                            for m, ix in zip(margs, sel)])                        # (K, d, d)
-        mue = np.einsum("kij,ki->kj", Q, means)                                # Q_k^T mu_k
-        QT = np.transpose(Q, (1, 2, 0))                                        # [i, j, k] = Q_k[i, j]
+        Q = np.concatenate(
+            [
+                (m.eigvecs if m.eigvecs is not None else np.broadcast_to(np.eye(d), (m.K, d, d)))[
+                    ix
+                ]
+                for m, ix in zip(margs, sel)
+            ]
+        )  # (K, d, d)
+        mue = np.einsum("kij,ki->kj", Q, means)  # Q_k^T mu_k
+        QT = np.transpose(Q, (1, 2, 0))  # [i, j, k] = Q_k[i, j]
     else:
         mode = MODE_ISOTROPIC if all(m.cov_type == "isotropic" for m in margs) else MODE_DIAG
         mue = means
@@ -280,12 +305,15 @@ def lower(field, n: int | None = None) -> Lowered:
     comp = Components(mode, _c(lam), _c(logw), _c(means.T), _c(mue.T), _c(QT))
     # groups
     G = len(terms)
-    lens = {len(a) for term in terms for a in (term.coef, term.y)
-            if a is not None and np.ndim(a) == 1}
+    lens = {
+        len(a) for term in terms for a in (term.coef, term.y) if a is not None and np.ndim(a) == 1
+    }
     per_n = lens.pop() if lens else None
     if n is not None and per_n is not None and per_n != n:
-        raise ValueError(f"the field holds per-particle labels or weights of length {per_n} but "
-                         f"n = {n} particles are sampled")
+        raise ValueError(
+            f"the field holds per-particle labels or weights of length {per_n} but "
+            f"n = {n} particles are sampled"
+        )
     L = per_n if any(t.y is not None and np.ndim(t.y) == 1 for t in terms) else 1
     C = per_n if any(np.ndim(t.coef) == 1 for t in terms) else 1
     lo = np.empty((L, G), dtype=np.int64)
@@ -294,8 +322,8 @@ def lower(field, n: int | None = None) -> Lowered:
     for g, term in enumerate(terms):
         path, y = term.path, term.y
         ip = next(i for i, p in enumerate(paths) if p is path)
-        o = offsets[ip] - used[ip][0]          # table index = o + index in the path's table order
-        Kp = tabs[ip].k_null                   # the null label's components (prior > 0) come first
+        o = offsets[ip] - used[ip][0]  # table index = o + index in the path's table order
+        Kp = tabs[ip].k_null  # the null label's components (prior > 0) come first
         sl = tabs[ip].slices
         if y is None or (np.ndim(y) == 0 and int(y) == NULL):
             lo[:, g], hi[:, g] = o, o + Kp
@@ -303,7 +331,7 @@ def lower(field, n: int | None = None) -> Lowered:
             lo[:, g], hi[:, g] = o + sl[int(y)].start, o + sl[int(y)].stop
         else:
             yy = np.asarray(y, dtype=np.int64)
-            starts = np.array([s.start for s in sl] + [0], dtype=np.int64)    # index -1 -> NULL
+            starts = np.array([s.start for s in sl] + [0], dtype=np.int64)  # index -1 -> NULL
             stops = np.array([s.stop for s in sl] + [Kp], dtype=np.int64)
             lo[:, g], hi[:, g] = o + starts[yy], o + stops[yy]
         coef[:, g] = term.coef

@@ -57,7 +57,7 @@ def integrate(field, x, ts, sampler, sigma=None, noise=None, rng=None, trajector
     tst = stage_times(ts, tab)
     for i in range(n_steps):
         h = ts[i + 1] - ts[i]
-        if sde:   # Euler-Maruyama on dX = [u + sigma^2/2 score] dt + sigma dW
+        if sde:  # Euler-Maruyama on dX = [u + sigma^2/2 score] dt + sigma dW
             s = sigma[i]
 
             def drift(z, t, s=s):
@@ -81,7 +81,9 @@ def integrate(field, x, ts, sampler, sigma=None, noise=None, rng=None, trajector
 def _bounded(fn):
     """``fn`` (a field method) called only on states with |x| <= X_MAX: beyond, the integration has
     diverged (``require_bounded_state``: the same error on every backend)."""
+
     def call(z, t):
         require_bounded_state(z)
         return fn(z, t)
+
     return call

@@ -60,8 +60,12 @@ TABLEAUS: dict[str, Tableau] = {
     # explicit midpoint rule, order 2: the slope at t + h/2 at the half Euler step
     "midpoint": _tab("midpoint", 2, [[0.0, 0.0], [0.5, 0.0]], [0.0, 1.0]),
     # the classical Runge-Kutta method, order 4
-    "rk4": _tab("rk4", 4, [[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0],
-                           [0.0, 0.0, 1.0, 0.0]], [1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+    "rk4": _tab(
+        "rk4",
+        4,
+        [[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+        [1 / 6, 1 / 3, 1 / 3, 1 / 6],
+    ),
 }
 
 SDE_SAMPLERS = ("euler_maruyama",)

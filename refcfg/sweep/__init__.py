@@ -9,8 +9,32 @@ deterministic, resumable tasks on ``dask.distributed`` (docs/sweeps.md).
 
 from .cell import evaluate
 from .runner import RunReport, run, run_cell
-from .spec import AXES, METRIC_COLUMNS, METRICS, SPEC_KEYS, TIMING_COLUMNS, Cell, Rule, Spec, load_spec
+from .spec import (
+    AXES,
+    METRIC_COLUMNS,
+    METRICS,
+    SPEC_KEYS,
+    TIMING_COLUMNS,
+    Cell,
+    Rule,
+    Spec,
+    load_spec,
+)
 from .store import read_table
 
-__all__ = ["load_spec", "Spec", "Cell", "Rule", "evaluate", "run", "run_cell", "RunReport",
-           "read_table", "AXES", "METRICS", "METRIC_COLUMNS", "TIMING_COLUMNS", "SPEC_KEYS"]
+__all__ = [
+    "load_spec",
+    "Spec",
+    "Cell",
+    "Rule",
+    "evaluate",
+    "run",
+    "run_cell",
+    "RunReport",
+    "read_table",
+    "AXES",
+    "METRICS",
+    "METRIC_COLUMNS",
+    "TIMING_COLUMNS",
+    "SPEC_KEYS",
+]

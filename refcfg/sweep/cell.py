@@ -39,6 +39,7 @@ __all__ = ["evaluate", "tv_edges"]
 @functools.lru_cache(maxsize=8)
 def _path(problem: str, schedule: str):
     from ..problems import resolve
+
     return resolve(problem, schedule).path
 
 
@@ -76,8 +77,15 @@ def evaluate(cell) -> dict:
     extra = {"sigma": s.sigma} if cell.sampler == "euler_maruyama" else {}
 
     t0 = time.perf_counter()
-    x = refcfg.sample(field, cell.n, sampler=cell.sampler, steps=cell.steps,
-                      seed=np.random.default_rng(noise), backend=s.backend, **extra)
+    x = refcfg.sample(
+        field,
+        cell.n,
+        sampler=cell.sampler,
+        steps=cell.steps,
+        seed=np.random.default_rng(noise),
+        backend=s.backend,
+        **extra,
+    )
     t1 = time.perf_counter()
     out = {}
     want = s.metrics
@@ -97,10 +105,11 @@ def evaluate(cell) -> dict:
         ll, se = metrics.mean_log_likelihood(x, mix, y)
         out["loglik"], out["loglik_se"] = float(ll), float(se)
     if "flow_loglik" in want:
-        pts = ref[:s.lik_n]
+        pts = ref[: s.lik_n]
         lik_sampler = "euler" if cell.sampler == "euler" else "heun"
-        ll = refcfg.log_likelihood(field, pts, steps=cell.steps, sampler=lik_sampler,
-                                   backend=s.backend)
+        ll = refcfg.log_likelihood(
+            field, pts, steps=cell.steps, sampler=lik_sampler, backend=s.backend
+        )
         out["flow_loglik"] = float(np.mean(ll))
     if "tv" in want:
         edges = tv_edges(mix, s.tv_bins, s.tv_range)

@@ -35,20 +35,26 @@ class RunReport:
     """What a run did: the table's path, the cell counts and the wall time."""
 
     table: Path
-    cells: int          # cells of the spec
-    reused: int         # found finished in DIR/cells (resume)
-    computed: int       # computed by this run (failures included)
-    failed: int         # cells of the table with status "error"
+    cells: int  # cells of the spec
+    reused: int  # found finished in DIR/cells (resume)
+    computed: int  # computed by this run (failures included)
+    failed: int  # cells of the table with status "error"
     seconds: float
-    rejected: dict = field(default_factory=dict)   # cell file -> why it was recomputed
+    rejected: dict = field(default_factory=dict)  # cell file -> why it was recomputed
 
     def summary(self) -> str:
         """One line for the command line."""
-        redone = (f" ({len(self.rejected)} cell file(s) did not hold a valid row of their cell and "
-                  f"were recomputed, e.g. {next(iter(self.rejected))}: "
-                  f"{next(iter(self.rejected.values()))})" if self.rejected else "")
-        return (f"{self.cells} cells: {self.computed} computed, {self.reused} reused, "
-                f"{self.failed} failed{redone}; table {self.table} ({self.seconds:.1f} s)")
+        redone = (
+            f" ({len(self.rejected)} cell file(s) did not hold a valid row of their cell and "
+            f"were recomputed, e.g. {next(iter(self.rejected))}: "
+            f"{next(iter(self.rejected.values()))})"
+            if self.rejected
+            else ""
+        )
+        return (
+            f"{self.cells} cells: {self.computed} computed, {self.reused} reused, "
+            f"{self.failed} failed{redone}; table {self.table} ({self.seconds:.1f} s)"
+        )
 
 
 def run_cell(fn, cell, threads: int = 1) -> dict:
@@ -68,8 +74,9 @@ def run_cell(fn, cell, threads: int = 1) -> dict:
     want = cell.settings.columns()
     if not isinstance(out, dict) or set(out) != set(want):
         got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise TypeError(f"the cell function returned {got}; required a dict of the columns "
-                        f"{list(want)}")
+        raise TypeError(
+            f"the cell function returned {got}; required a dict of the columns {list(want)}"
+        )
     bad = [k for k, v in out.items() if isinstance(v, bool) or not isinstance(v, numbers.Real)]
     if bad:
         raise TypeError(f"the cell function returned non-numbers for {bad}; required floats")
@@ -82,9 +89,19 @@ def _positive(name, v, minimum):
     return v
 
 
-def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, threads: int = 1,
-        retries: int = 2, progress=True, evaluate=None, on_cell=None,
-        replace: bool = False) -> RunReport:
+def run(
+    spec,
+    out,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    retries: int = 2,
+    progress=True,
+    evaluate=None,
+    on_cell=None,
+    replace: bool = False,
+) -> RunReport:
     """Run (or resume) a sweep; returns a :class:`RunReport`.
 
     spec: a path to a TOML spec, its dict, or a Spec (validated first: ValueError naming the key).
@@ -145,8 +162,9 @@ def run(spec, out, *, scheduler: str | None = None, workers: int | None = None, 
     failed = sum(r["status"] != "ok" for r in table_rows)
     meta = {"cells": len(cells), "computed": len(todo), "reused": reused, "failed": failed}
     path = store.write_table(out, spec, table_rows, meta)
-    return RunReport(path, len(cells), reused, len(todo), failed, time.perf_counter() - t_start,
-                     rejected)
+    return RunReport(
+        path, len(cells), reused, len(todo), failed, time.perf_counter() - t_start, rejected
+    )
 
 
 def _run_local(todo, evaluate, threads, retries, finish):
@@ -155,7 +173,7 @@ def _run_local(todo, evaluate, threads, retries, finish):
             try:
                 row = store.ok_row(cell, run_cell(evaluate, cell, threads))
                 break
-            except Exception as exc:   # recorded in the table, like a failed task on a cluster
+            except Exception as exc:  # recorded in the table, like a failed task on a cluster
                 row = store.error_row(cell, exc)
         finish(cell, row)
 
@@ -166,23 +184,40 @@ def _run_dask(todo, evaluate, threads, retries, scheduler, workers, finish):
     cluster = None
     if scheduler is None:
         n = workers if workers is not None else (os.cpu_count() or 1)
-        env = {"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1",
-               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR, env=env)
+        env = {
+            "NUMBA_NUM_THREADS": str(threads),
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=env,
+        )
     client = Client(cluster if cluster is not None else scheduler)
     token = uuid.uuid4().hex[:8]
     futures = {}
     try:
         for cell in todo:
-            fut = client.submit(run_cell, evaluate, cell, threads, key=f"refcfg-cell-{cell.id}-{token}",
-                                retries=retries, pure=False)
+            fut = client.submit(
+                run_cell,
+                evaluate,
+                cell,
+                threads,
+                key=f"refcfg-cell-{cell.id}-{token}",
+                retries=retries,
+                pure=False,
+            )
             futures[fut.key] = (fut, cell)
         for fut in as_completed([f for f, _ in futures.values()]):
             cell = futures[fut.key][1]
             try:
                 row = store.ok_row(cell, fut.result())
-            except Exception as exc:   # the last attempt's error (KilledWorker if it kept dying)
+            except Exception as exc:  # the last attempt's error (KilledWorker if it kept dying)
                 row = store.error_row(cell, exc)
             finish(cell, row)
             fut.release()

@@ -33,8 +33,17 @@ import numpy as np
 
 from .._validation import read_toml_file
 
-__all__ = ["Spec", "Cell", "Rule", "load_spec", "METRICS", "METRIC_COLUMNS", "TIMING_COLUMNS",
-           "AXES", "SPEC_KEYS"]
+__all__ = [
+    "Spec",
+    "Cell",
+    "Rule",
+    "load_spec",
+    "METRICS",
+    "METRIC_COLUMNS",
+    "TIMING_COLUMNS",
+    "AXES",
+    "SPEC_KEYS",
+]
 
 AXES = ("problem", "schedule", "rule", "w", "sampler", "steps", "n", "seed")
 """The axes of a sweep in table order ("seed" comes from the top-level ``seeds`` key)."""
@@ -82,8 +91,10 @@ def _check_keys(table: dict, allowed, where: str):
     for k in table:
         if k not in allowed:
             name = f"{where}.{k}" if where else k
-            raise ValueError(f"spec: unknown key {name!r}; allowed{' in [' + where + ']' if where else ''}: "
-                             f"{', '.join(allowed)}")
+            raise ValueError(
+                f"spec: unknown key {name!r}; allowed{' in [' + where + ']' if where else ''}: "
+                f"{', '.join(allowed)}"
+            )
 
 
 def _list(axes: dict, key: str, default=None) -> list:
@@ -110,7 +121,7 @@ class Rule:
     """A guidance rule of ``refcfg.guidance.RULES`` with its keyword parameters."""
 
     name: str
-    params: tuple = ()          # sorted ((key, value), ...)
+    params: tuple = ()  # sorted ((key, value), ...)
 
     @property
     def label(self) -> str:
@@ -150,7 +161,7 @@ def _rule(i: int, entry) -> Rule:
 class Cell:
     """One cell of a sweep: its axis values and the spec's settings (all it needs to run)."""
 
-    index: int                  # position in the spec's cell order (the table's row order)
+    index: int  # position in the spec's cell order (the table's row order)
     problem: str
     schedule: str
     rule: Rule
@@ -158,37 +169,54 @@ class Cell:
     sampler: str
     steps: int
     n: int
-    seed: int                   # replicate index (the table's ``seed`` column)
+    seed: int  # replicate index (the table's ``seed`` column)
     settings: "Settings"
-    problem_file: str = ""      # where the problem is loaded from: its name, or the .toml's
-                                # absolute path (the key keeps the path as the spec gives it)
+    problem_file: str = ""  # where the problem is loaded from: its name, or the .toml's
+    # absolute path (the key keeps the path as the spec gives it)
 
     @property
     def key(self) -> str:
         """Canonical JSON of the axis values (floats by repr, so exact)."""
-        return json.dumps([["problem", self.problem], ["schedule", self.schedule],
-                           ["rule", self.rule.label], ["w", float(self.w)],
-                           ["sampler", self.sampler], ["steps", self.steps], ["n", self.n],
-                           ["seed", self.seed]])
+        return json.dumps(
+            [
+                ["problem", self.problem],
+                ["schedule", self.schedule],
+                ["rule", self.rule.label],
+                ["w", float(self.w)],
+                ["sampler", self.sampler],
+                ["steps", self.steps],
+                ["n", self.n],
+                ["seed", self.seed],
+            ]
+        )
 
     @property
     def id(self) -> str:
         """Hash of the key and the settings: the name of the cell's result file."""
-        return hashlib.sha256((self.key + "|" + self.settings.fingerprint).encode()).hexdigest()[:24]
+        return hashlib.sha256((self.key + "|" + self.settings.fingerprint).encode()).hexdigest()[
+            :24
+        ]
 
     def seed_sequence(self) -> np.random.SeedSequence:
         """The root of every random stream of the cell: the base seed and a hash of the noise key
         (problem, schedule, n, seed index), independent of workers and completion order."""
         noise_key = json.dumps([self.problem, self.schedule, self.n, self.seed])
         h = hashlib.sha256(noise_key.encode()).digest()
-        words = [int.from_bytes(h[i:i + 4], "little") for i in range(0, 16, 4)]
+        words = [int.from_bytes(h[i : i + 4], "little") for i in range(0, 16, 4)]
         return np.random.SeedSequence([self.settings.base_seed, *words])
 
     def axis_values(self) -> dict:
         """{axis: value} in table order (the rule as its label)."""
-        return {"problem": self.problem, "schedule": self.schedule, "rule": self.rule.label,
-                "w": float(self.w), "sampler": self.sampler, "steps": self.steps, "n": self.n,
-                "seed": self.seed}
+        return {
+            "problem": self.problem,
+            "schedule": self.schedule,
+            "rule": self.rule.label,
+            "w": float(self.w),
+            "sampler": self.sampler,
+            "steps": self.steps,
+            "n": self.n,
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True)
@@ -198,7 +226,7 @@ class Settings:
     base_seed: int
     y: int
     backend: str
-    sigma: object               # "ddpm" or a float (Euler-Maruyama diffusion)
+    sigma: object  # "ddpm" or a float (Euler-Maruyama diffusion)
     metrics: tuple
     n_ref: int | None
     ed_max_n: int
@@ -208,9 +236,20 @@ class Settings:
 
     @property
     def fingerprint(self) -> str:
-        return json.dumps([self.base_seed, self.y, self.backend, self.sigma, list(self.metrics),
-                           self.n_ref, self.ed_max_n, self.lik_n, self.tv_bins,
-                           None if self.tv_range is None else list(self.tv_range)])
+        return json.dumps(
+            [
+                self.base_seed,
+                self.y,
+                self.backend,
+                self.sigma,
+                list(self.metrics),
+                self.n_ref,
+                self.ed_max_n,
+                self.lik_n,
+                self.tv_bins,
+                None if self.tv_range is None else list(self.tv_range),
+            ]
+        )
 
     def columns(self) -> tuple:
         """The metric columns of the table, in order."""
@@ -223,20 +262,34 @@ class Spec:
 
     name: str
     description: str
-    axes: dict                  # axis -> tuple of values (rule: Rule objects)
+    axes: dict  # axis -> tuple of values (rule: Rule objects)
     seeds: tuple
     settings: Settings
-    source: dict = field(compare=False, repr=False)   # the spec as given (TOML dict)
+    source: dict = field(compare=False, repr=False)  # the spec as given (TOML dict)
     problem_files: dict = field(default_factory=dict, compare=False, repr=False)
 
     def cells(self) -> list[Cell]:
         """Every cell, in table order."""
         a = self.axes
-        grid = product(a["problem"], a["schedule"], a["rule"], a["w"], a["sampler"], a["steps"],
-                       a["n"], self.seeds)
-        return [Cell(i, *vals, settings=self.settings,
-                     problem_file=self.problem_files.get(vals[0], vals[0]))
-                for i, vals in enumerate(grid)]
+        grid = product(
+            a["problem"],
+            a["schedule"],
+            a["rule"],
+            a["w"],
+            a["sampler"],
+            a["steps"],
+            a["n"],
+            self.seeds,
+        )
+        return [
+            Cell(
+                i,
+                *vals,
+                settings=self.settings,
+                problem_file=self.problem_files.get(vals[0], vals[0]),
+            )
+            for i, vals in enumerate(grid)
+        ]
 
     @property
     def n_cells(self) -> int:
@@ -245,13 +298,26 @@ class Spec:
     def canonical(self) -> dict:
         """The normalised spec as a JSON-able dict (written beside the results)."""
         s = self.settings
-        return {"name": self.name, "description": self.description, "seed": s.base_seed,
-                "seeds": list(self.seeds), "y": s.y, "backend": s.backend, "sigma": s.sigma,
-                "axes": {k: ([r.label for r in v] if k == "rule" else list(v))
-                         for k, v in self.axes.items()},
-                "metrics": {"names": list(s.metrics), "n_ref": s.n_ref, "ed_max_n": s.ed_max_n,
-                            "lik_n": s.lik_n, "tv_bins": s.tv_bins,
-                            "tv_range": None if s.tv_range is None else list(s.tv_range)}}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": s.base_seed,
+            "seeds": list(self.seeds),
+            "y": s.y,
+            "backend": s.backend,
+            "sigma": s.sigma,
+            "axes": {
+                k: ([r.label for r in v] if k == "rule" else list(v)) for k, v in self.axes.items()
+            },
+            "metrics": {
+                "names": list(s.metrics),
+                "n_ref": s.n_ref,
+                "ed_max_n": s.ed_max_n,
+                "lik_n": s.lik_n,
+                "tv_bins": s.tv_bins,
+                "tv_range": None if s.tv_range is None else list(s.tv_range),
+            },
+        }
 
 
 def load_spec(spec, *, base=None) -> Spec:
@@ -270,8 +336,9 @@ def load_spec(spec, *, base=None) -> Spec:
     elif isinstance(spec, dict):
         doc = spec
     else:
-        raise TypeError(f"spec must be a path to a TOML file, a dict or a Spec, got "
-                        f"{type(spec).__name__}")
+        raise TypeError(
+            f"spec must be a path to a TOML file, a dict or a Spec, got {type(spec).__name__}"
+        )
     return _validate(doc, Path(base) if base is not None else base_dir)
 
 
@@ -286,8 +353,9 @@ def cell_bytes(n: int, n_ref: int, K: int, d: int, ed_max_n: int) -> float:
     from ..problems import field_bytes
 
     m = max(n, n_ref)
-    return (8.0 * (n + 4 * n_ref) * d * 8 + 3 * field_bytes(m, K, d)
-            + 8.0 * 1024 * min(m, ed_max_n) * 2)
+    return (
+        8.0 * (n + 4 * n_ref) * d * 8 + 3 * field_bytes(m, K, d) + 8.0 * 1024 * min(m, ed_max_n) * 2
+    )
 
 
 def _require_sweep_memory(n_cells: int, paths: dict, ns, n_ref, ed_max_n: int) -> None:
@@ -296,15 +364,37 @@ def _require_sweep_memory(n_cells: int, paths: dict, ns, n_ref, ed_max_n: int) -
     from .._limits import require_memory
 
     try:
-        require_memory(float(n_cells) * CELL_BYTES, f"a sweep of {n_cells} cells",
-                       "the number of values of the axes or seeds")
-        worst = max(((cell_bytes(n, n_ref if n_ref is not None else n, p.mixture.marginal.K,
-                                 p.mixture.d, ed_max_n), n, name)
-                     for name, p in paths.items() for n in ns), default=None)
+        require_memory(
+            float(n_cells) * CELL_BYTES,
+            f"a sweep of {n_cells} cells",
+            "the number of values of the axes or seeds",
+        )
+        worst = max(
+            (
+                (
+                    cell_bytes(
+                        n,
+                        n_ref if n_ref is not None else n,
+                        p.mixture.marginal.K,
+                        p.mixture.d,
+                        ed_max_n,
+                    ),
+                    n,
+                    name,
+                )
+                for name, p in paths.items()
+                for n in ns
+            ),
+            default=None,
+        )
         if worst is not None:
-            require_memory(worst[0], f"one cell (problem {worst[2]!r}, n = {worst[1]}"
-                           + (f", metrics.n_ref = {n_ref}" if n_ref is not None else "") + ")",
-                           "axes.n or metrics.n_ref")
+            require_memory(
+                worst[0],
+                f"one cell (problem {worst[2]!r}, n = {worst[1]}"
+                + (f", metrics.n_ref = {n_ref}" if n_ref is not None else "")
+                + ")",
+                "axes.n or metrics.n_ref",
+            )
     except ValueError as exc:
         raise ValueError(f"spec: {exc}") from None
 
@@ -327,9 +417,13 @@ def _validate(doc: dict, base: Path) -> Spec:
     if _is_int(seeds):
         if seeds < 1:
             _fail("seeds", seeds, "an integer >= 1 (a count) or a list of distinct integers >= 0")
-        seeds = range(int(seeds))          # lazy: its size is checked below, before use
-    elif isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds) \
-            and len(set(seeds)) == len(seeds):
+        seeds = range(int(seeds))  # lazy: its size is checked below, before use
+    elif (
+        isinstance(seeds, list)
+        and seeds
+        and all(_is_int(s) and s >= 0 for s in seeds)
+        and len(set(seeds)) == len(seeds)
+    ):
         seeds = tuple(int(s) for s in seeds)
     else:
         _fail("seeds", seeds, "an integer >= 1 (a count) or a list of distinct integers >= 0")
@@ -353,9 +447,13 @@ def _validate(doc: dict, base: Path) -> Spec:
     paths, files = {}, {}
     for i, p in enumerate(problems):
         if not isinstance(p, str):
-            _fail(f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path")
+            _fail(
+                f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path"
+            )
         if p not in PROBLEMS and not p.endswith(".toml"):
-            _fail(f"axes.problem[{i}]", p, f"one of {', '.join(PROBLEMS)} or a path to a .toml file")
+            _fail(
+                f"axes.problem[{i}]", p, f"one of {', '.join(PROBLEMS)} or a path to a .toml file"
+            )
         files[p] = str((base / p).resolve()) if p.endswith(".toml") else p
         try:
             paths[p] = resolve(files[p]).path
@@ -386,7 +484,9 @@ def _validate(doc: dict, base: Path) -> Spec:
     for i, s in enumerate(samplers):
         if s not in SAMPLERS:
             _fail(f"axes.sampler[{i}]", s, f"one of {', '.join(SAMPLERS)}")
-    steps = [_positive_int(f"axes.steps[{i}]", s) for i, s in enumerate(_list(axes, "steps", [100]))]
+    steps = [
+        _positive_int(f"axes.steps[{i}]", s) for i, s in enumerate(_list(axes, "steps", [100]))
+    ]
     ns = [_positive_int(f"axes.n[{i}]", s, 2) for i, s in enumerate(_list(axes, "n"))]
 
     mt = doc.get("metrics", {})
@@ -407,8 +507,13 @@ def _validate(doc: dict, base: Path) -> Spec:
     tv_bins = _positive_int("metrics.tv_bins", mt.get("tv_bins", 480))
     tv_range = mt.get("tv_range")
     if tv_range is not None:
-        if not (isinstance(tv_range, list) and len(tv_range) == 2 and all(map(_is_real, tv_range))
-                and all(map(math.isfinite, tv_range)) and tv_range[0] < tv_range[1]):
+        if not (
+            isinstance(tv_range, list)
+            and len(tv_range) == 2
+            and all(map(_is_real, tv_range))
+            and all(map(math.isfinite, tv_range))
+            and tv_range[0] < tv_range[1]
+        ):
             _fail("metrics.tv_range", tv_range, "[lo, hi] with finite lo < hi")
         tv_range = (float(tv_range[0]), float(tv_range[1]))
 
@@ -416,23 +521,56 @@ def _validate(doc: dict, base: Path) -> Spec:
     if "tv" in names:
         for p, path in paths.items():
             if path.mixture.d != 1:
-                _fail("metrics.names", names, f"no 'tv' with problem {p!r} of dimension "
-                      f"{path.mixture.d} (total variation on a grid is computed in 1-D only)")
+                _fail(
+                    "metrics.names",
+                    names,
+                    f"no 'tv' with problem {p!r} of dimension "
+                    f"{path.mixture.d} (total variation on a grid is computed in 1-D only)",
+                )
     if "ed_tilted" in names or "tv" in names:
         for i, w in enumerate(ws):
             if w < 0:
-                _fail(f"axes.w[{i}]", w, "w >= 0 with metrics 'ed_tilted' or 'tv' (the tilted law "
-                      "is sampled for w >= 0 only)")
+                _fail(
+                    f"axes.w[{i}]",
+                    w,
+                    "w >= 0 with metrics 'ed_tilted' or 'tv' (the tilted law "
+                    "is sampled for w >= 0 only)",
+                )
     _check_rules(paths, schedules, rules, ws, samplers, steps, y, names)
 
-    n_cells = (len(problems) * len(schedules) * len(rules) * len(ws) * len(samplers) * len(steps)
-               * len(ns) * len(seeds))
+    n_cells = (
+        len(problems)
+        * len(schedules)
+        * len(rules)
+        * len(ws)
+        * len(samplers)
+        * len(steps)
+        * len(ns)
+        * len(seeds)
+    )
     _require_sweep_memory(n_cells, paths, ns, n_ref, ed_max_n)
     seeds = tuple(seeds)
-    settings = Settings(int(base_seed), int(y), backend, sigma, tuple(m for m in METRICS if m in names),
-                        n_ref, ed_max_n, lik_n, tv_bins, tv_range)
-    ax = {"problem": tuple(problems), "schedule": tuple(schedules), "rule": tuple(rules),
-          "w": tuple(ws), "sampler": tuple(samplers), "steps": tuple(steps), "n": tuple(ns)}
+    settings = Settings(
+        int(base_seed),
+        int(y),
+        backend,
+        sigma,
+        tuple(m for m in METRICS if m in names),
+        n_ref,
+        ed_max_n,
+        lik_n,
+        tv_bins,
+        tv_range,
+    )
+    ax = {
+        "problem": tuple(problems),
+        "schedule": tuple(schedules),
+        "rule": tuple(rules),
+        "w": tuple(ws),
+        "sampler": tuple(samplers),
+        "steps": tuple(steps),
+        "n": tuple(ns),
+    }
     return Spec(name, desc, ax, seeds, settings, source=doc, problem_files=files)
 
 
@@ -453,11 +591,22 @@ def _check_rules(paths, schedules, rules, ws, samplers, steps, y, metrics):
                 try:
                     f = make(rule.name, gp, y, w, t_grid=grid, **rule.kwargs())
                 except (TypeError, ValueError) as exc:
-                    _fail(key, rule.label, f"a rule that builds on problem {p!r}, schedule {s!r}, "
-                          f"w = {w!r} ({str(exc).splitlines()[0]})")
+                    _fail(
+                        key,
+                        rule.label,
+                        f"a rule that builds on problem {p!r}, schedule {s!r}, "
+                        f"w = {w!r} ({str(exc).splitlines()[0]})",
+                    )
             if "euler_maruyama" in samplers and not callable(getattr(f, "score", None)):
-                _fail(key, rule.label, "a rule whose field has a score (sampler 'euler_maruyama' "
-                      "is in axes.sampler)")
+                _fail(
+                    key,
+                    rule.label,
+                    "a rule whose field has a score (sampler 'euler_maruyama' is in axes.sampler)",
+                )
             if "flow_loglik" in metrics and not callable(getattr(f, "divergence", None)):
-                _fail(key, rule.label, "a rule whose field has a divergence (metric 'flow_loglik' "
-                      "is in metrics.names)")
+                _fail(
+                    key,
+                    rule.label,
+                    "a rule whose field has a divergence (metric 'flow_loglik' "
+                    "is in metrics.names)",
+                )

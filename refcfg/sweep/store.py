@@ -18,9 +18,21 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["prepare_out", "write_cell", "read_cells", "read_cells_checked", "check_row",
-           "check_owner", "ok_row", "error_row", "write_table",
-           "read_table", "TABLE", "SPEC_FILE", "CELLS"]
+__all__ = [
+    "prepare_out",
+    "write_cell",
+    "read_cells",
+    "read_cells_checked",
+    "check_row",
+    "check_owner",
+    "ok_row",
+    "error_row",
+    "write_table",
+    "read_table",
+    "TABLE",
+    "SPEC_FILE",
+    "CELLS",
+]
 
 TABLE = "results.parquet"
 SPEC_FILE = "spec.json"
@@ -37,8 +49,10 @@ def prepare_out(out) -> Path:
         raise ValueError(f"out {str(out)!r} exists and is not a directory")
     for p in (out / TABLE, out / SPEC_FILE, out / CELLS):
         if p.exists() and p.is_dir() != (p.name == CELLS):
-            raise ValueError(f"out {str(out)!r} holds {p.name!r} of the wrong kind; required a "
-                             f"sweep directory or a new one")
+            raise ValueError(
+                f"out {str(out)!r} holds {p.name!r} of the wrong kind; required a "
+                f"sweep directory or a new one"
+            )
     try:
         (out / CELLS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -72,8 +86,12 @@ def ok_row(cell, values: dict) -> dict:
 def error_row(cell, exc) -> dict:
     """The table row of a failed cell: its error as ``Type: message`` (first line)."""
     msg = str(exc).splitlines()[0] if str(exc) else ""
-    return {"cell_id": cell.id, **cell.axis_values(), "status": "error",
-            "error": f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__}
+    return {
+        "cell_id": cell.id,
+        **cell.axis_values(),
+        "status": "error",
+        "error": f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__,
+    }
 
 
 def write_cell(out: Path, cell, row: dict) -> Path:
@@ -161,12 +179,20 @@ def check_owner(out, cells, replace: bool = False) -> None:
     if (out / TABLE).is_file():
         try:
             import pyarrow.parquet as pq
-            existing |= {v for v in pq.read_table(out / TABLE, columns=["cell_id"])
-                         .column("cell_id").to_pylist() if isinstance(v, str)}
+
+            existing |= {
+                v
+                for v in pq.read_table(out / TABLE, columns=["cell_id"])
+                .column("cell_id")
+                .to_pylist()
+                if isinstance(v, str)
+            }
         except Exception as exc:  # noqa: BLE001 - any damage to the table: say so, do not replace
-            raise ValueError(f"out {str(out)!r} holds a {TABLE} that cannot be read "
-                             f"({type(exc).__name__}); use another directory, or pass "
-                             f"--replace to overwrite it") from None
+            raise ValueError(
+                f"out {str(out)!r} holds a {TABLE} that cannot be read "
+                f"({type(exc).__name__}); use another directory, or pass "
+                f"--replace to overwrite it"
+            ) from None
     if not existing:
         return
     new = {c.id for c in cells}
@@ -177,19 +203,31 @@ def check_owner(out, cells, replace: bool = False) -> None:
         previous = f" ({json.loads((out / SPEC_FILE).read_text())['spec']['name']!r})"
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    raise ValueError(f"out {str(out)!r} holds the sweep of another spec{previous}: "
-                     f"{len(existing - new)} of its {len(existing)} cells are not cells of this "
-                     f"spec, and {len(new - existing)} of this spec's {len(new)} are not among "
-                     f"them; use another --out, or pass --replace to take the directory over "
-                     f"(its table is replaced)")
+    raise ValueError(
+        f"out {str(out)!r} holds the sweep of another spec{previous}: "
+        f"{len(existing - new)} of its {len(existing)} cells are not cells of this "
+        f"spec, and {len(new - existing)} of this spec's {len(new)} are not among "
+        f"them; use another --out, or pass --replace to take the directory over "
+        f"(its table is replaced)"
+    )
 
 
 def _schema(columns):
     import pyarrow as pa
-    fields = [("cell_id", pa.string()), ("problem", pa.string()), ("schedule", pa.string()),
-              ("rule", pa.string()), ("w", pa.float64()), ("sampler", pa.string()),
-              ("steps", pa.int64()), ("n", pa.int64()), ("seed", pa.int64()),
-              ("status", pa.string()), ("error", pa.string())]
+
+    fields = [
+        ("cell_id", pa.string()),
+        ("problem", pa.string()),
+        ("schedule", pa.string()),
+        ("rule", pa.string()),
+        ("w", pa.float64()),
+        ("sampler", pa.string()),
+        ("steps", pa.int64()),
+        ("n", pa.int64()),
+        ("seed", pa.int64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+    ]
     fields += [(c, pa.float64()) for c in columns]
     return pa.schema(fields)
 

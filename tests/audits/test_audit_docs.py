@@ -10,8 +10,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed")
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audits.md"
-NEEDS = {"diffusers DiTPipeline": "diffusers", "denoising-diffusion-pytorch": "einops",
-         "k-diffusion samplers": "k_diffusion", "flow_matching ODESolver": "flow_matching"}
+NEEDS = {
+    "diffusers DiTPipeline": "diffusers",
+    "denoising-diffusion-pytorch": "einops",
+    "k-diffusion samplers": "k_diffusion",
+    "flow_matching ODESolver": "flow_matching",
+}
 
 
 def _blocks():
@@ -24,7 +28,7 @@ def test_four_swaps_of_at_most_five_lines_of_refcfg_api():
     assert len(blocks) == 4
     for code in blocks:
         lines = [ln for ln in code.splitlines() if ln.strip() and not ln.startswith("#")]
-        assert len(lines) <= 6, code   # imports included; no class definitions
+        assert len(lines) <= 6, code  # imports included; no class definitions
         assert "class " not in code
 
 

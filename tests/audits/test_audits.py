@@ -22,8 +22,9 @@ def _value(res, text):
 
 
 def _all_pass(res):
-    assert res.passed, "\n".join(f"{c.kind}: {c.name}: {c.value} (expected {c.expect})"
-                                 for c in res.failures())
+    assert res.passed, "\n".join(
+        f"{c.kind}: {c.name}: {c.value} (expected {c.expect})" for c in res.failures()
+    )
     assert sum(c.kind == "control" for c in res.checks) >= 2
 
 

@@ -45,6 +45,7 @@ def test_missing_library_exits_2_with_reason(tmp_path, monkeypatch, capsys):
         if name == "ddpm-pytorch":
             raise LibraryMissing("pip install --no-deps denoising-diffusion-pytorch einops")
         return _result(name)
+
     monkeypatch.setattr(audits, "run_audit", run)
     assert main(["audit", "all", "--fast", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -19,7 +19,7 @@ from refcfg.validate import FieldError, check_field
 
 ROOT = Path(__file__).resolve().parents[2]
 
-USER_MODULE = '''
+USER_MODULE = """
 import os, sys, time
 import numpy as np
 from _oracles import labeled_eps
@@ -50,14 +50,15 @@ def string_eps(x, t, y):
 def hangs(x, t, y):
     while True:
         time.sleep(0.5)
-'''
+"""
 
 
 @pytest.fixture()
 def user_dir(tmp_path, monkeypatch):
     (tmp_path / "hostile.py").write_text(USER_MODULE)
-    (tmp_path / "exit_at_import.py").write_text("import sys\nsys.exit(0)\ndef f(x, t, y):\n"
-                                                "    return x\n")
+    (tmp_path / "exit_at_import.py").write_text(
+        "import sys\nsys.exit(0)\ndef f(x, t, y):\n    return x\n"
+    )
     shutil.copy(ROOT / "tests" / "_oracles.py", tmp_path / "_oracles.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -77,13 +78,16 @@ def test_the_exact_field_passes_and_says_so(user_dir, capsys):
     assert "PASS" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("target, code, message", [
-    ("hostile:exits", 1, "raised SystemExit at t = 0: it called sys.exit(0)"),
-    ("hostile:hard_exit", 1, "ended the process (exit status 0) while it was being checked"),
-    ("hostile:complex_eps", 1, "complex values with a non-zero imaginary part"),
-    ("hostile:string_eps", 1, "which is not a real numeric array"),
-    ("exit_at_import:f", 2, "importing 'exit_at_import' called sys.exit(0)"),
-])
+@pytest.mark.parametrize(
+    "target, code, message",
+    [
+        ("hostile:exits", 1, "raised SystemExit at t = 0: it called sys.exit(0)"),
+        ("hostile:hard_exit", 1, "ended the process (exit status 0) while it was being checked"),
+        ("hostile:complex_eps", 1, "complex values with a non-zero imaginary part"),
+        ("hostile:string_eps", 1, "which is not a real numeric array"),
+        ("exit_at_import:f", 2, "importing 'exit_at_import' called sys.exit(0)"),
+    ],
+)
 def test_no_verdict_without_a_check(user_dir, capsys, target, code, message):
     assert main(["check", target, "--kind", "eps", "--n", "8"]) == code
     captured = capsys.readouterr()
@@ -92,8 +96,9 @@ def test_no_verdict_without_a_check(user_dir, capsys, target, code, message):
 
 
 def test_a_zero_imaginary_part_is_the_real_field(user_dir, capsys):
-    assert main(["check", "hostile:zero_imag_eps", "--kind", "eps", "--n", "8",
-                 "--rtol", "1e-8"]) == 0
+    assert (
+        main(["check", "hostile:zero_imag_eps", "--kind", "eps", "--n", "8", "--rtol", "1e-8"]) == 0
+    )
 
 
 def test_a_hanging_function_is_stopped_by_the_timeout(user_dir, capsys):
@@ -102,10 +107,13 @@ def test_a_hanging_function_is_stopped_by_the_timeout(user_dir, capsys):
     assert "did not finish within --timeout 3 s" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--timeout", "-1"], "--timeout must be a number of seconds >= 0"),
-    (["--n", "100000000000"], "lower --n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--timeout", "-1"], "--timeout must be a number of seconds >= 0"),
+        (["--n", "100000000000"], "lower --n"),
+    ],
+)
 def test_options_refused_before_any_import(user_dir, capsys, args, message):
     # the module would exit at import: a refusal proves no worker was started
     assert main(["check", "exit_at_import:f", *args]) == 2

@@ -12,7 +12,7 @@ from refcfg.cli import main
 
 pytest.importorskip("jupytext")
 
-pytestmark = pytest.mark.slow   # the command line, with jupytext
+pytestmark = pytest.mark.slow  # the command line, with jupytext
 
 
 def _one_line_error(capsys, *needles):
@@ -26,8 +26,12 @@ def test_labs_writes_student_notebooks(tmp_path, capsys):
     assert main(["labs", "--out", str(tmp_path / "class")]) == 0
     out = capsys.readouterr().out
     files = sorted(p.name for p in (tmp_path / "class").iterdir())
-    assert files == ["01-gaussian-paths.ipynb", "02-marginal-field-and-score.ipynb",
-                     "03-guidance.ipynb", "04-what-guidance-does.ipynb"]
+    assert files == [
+        "01-gaussian-paths.ipynb",
+        "02-marginal-field-and-score.ipynb",
+        "03-guidance.ipynb",
+        "04-what-guidance-does.ipynb",
+    ]
     assert "wrote 4 file(s) for 4 lab(s)" in out
     nb = json.loads((tmp_path / "class" / "03-guidance.ipynb").read_text())
     exercises = [c for c in nb["cells"] if "exercise" in c["metadata"].get("tags", [])]
@@ -37,20 +41,28 @@ def test_labs_writes_student_notebooks(tmp_path, capsys):
 
 
 def test_labs_solutions_and_formats(tmp_path, capsys):
-    assert main(["labs", "--out", str(tmp_path), "--lab", "2", "--format", "md,ipynb",
-                 "--solutions"]) == 0
+    assert (
+        main(["labs", "--out", str(tmp_path), "--lab", "2", "--format", "md,ipynb", "--solutions"])
+        == 0
+    )
     names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*"))
-    assert names == ["02-marginal-field-and-score.ipynb", "02-marginal-field-and-score.md",
-                     "solutions/02-marginal-field-and-score.ipynb",
-                     "solutions/02-marginal-field-and-score.md"]
+    assert names == [
+        "02-marginal-field-and-score.ipynb",
+        "02-marginal-field-and-score.md",
+        "solutions/02-marginal-field-and-score.ipynb",
+        "solutions/02-marginal-field-and-score.md",
+    ]
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--format", "pdf"], ("--format", "'pdf'")),
-    (["--lab", "9"], ("--lab", "no lab numbered 9", "have 1, 2, 3, 4")),
-    (["--format", ","], ("--format", "must be among")),
-    (["--source", "/nonexistent/labs"], ("--source", "no lab folder")),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--format", "pdf"], ("--format", "'pdf'")),
+        (["--lab", "9"], ("--lab", "no lab numbered 9", "have 1, 2, 3, 4")),
+        (["--format", ","], ("--format", "must be among")),
+        (["--source", "/nonexistent/labs"], ("--source", "no lab folder")),
+    ],
+)
 def test_bad_arguments_are_refused_before_writing(tmp_path, capsys, args, needles):
     out = tmp_path / "class"
     assert main(["labs", "--out", str(out)] + args) == 2
@@ -79,7 +91,7 @@ def test_a_repeated_lab_is_written_and_counted_once(tmp_path, capsys):
 
 
 def test_without_jupytext_the_command_says_so_on_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "jupytext", None)   # import jupytext -> ImportError
+    monkeypatch.setitem(sys.modules, "jupytext", None)  # import jupytext -> ImportError
     assert main(["labs", "--out", str(tmp_path / "class")]) == 2
     _one_line_error(capsys, "jupytext", "pip install 'refcfg[labs]'", "nothing written")
     assert not (tmp_path / "class").exists()

@@ -13,7 +13,7 @@ from refcfg.experiments import digits  # noqa: E402
 from refcfg.problems import digits_gmm_fit  # noqa: E402
 
 CLASSES = (1, 4, 7)
-PER = 40                         # N = 120 samples
+PER = 40  # N = 120 samples
 
 
 def _class_distances(x, ys, X, lab):
@@ -87,7 +87,21 @@ def test_figures_command_draws_the_digit_grids(tmp_path, capsys):
     """`refcfg figures --problem digits` writes the sample grids (one command)."""
     from refcfg.cli import main
 
-    assert main(["figures", "--problem", "digits", "--fast", "--out", str(tmp_path),
-                 "--formats", "png", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "figures",
+                "--problem",
+                "digits",
+                "--fast",
+                "--out",
+                str(tmp_path),
+                "--formats",
+                "png",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "digits_cfg_samples.png").stat().st_size > 10_000
     assert "digits_cfg_samples" in capsys.readouterr().out

@@ -26,7 +26,12 @@ def _ode_var(v1, v0, w):
 def _sde_var(v1, v0, w):
     if v1 == v0:
         return v1
-    return v1 ** (2 * w) * v0 ** (2 - 2 * w) * (1 - (v0 / v1) ** (2 * w - 1)) / ((2 * w - 1) * (v1 - v0))
+    return (
+        v1 ** (2 * w)
+        * v0 ** (2 - 2 * w)
+        * (1 - (v0 / v1) ** (2 * w - 1))
+        / ((2 * w - 1) * (v1 - v0))
+    )
 
 
 def _tilt(m1, v1, m0, v0, w):
@@ -82,4 +87,3 @@ def test_large_w_limits(res6):
     assert r[128.0]["mean_sde"] == pytest.approx(4.0 / 3.0, abs=1e-9)  # (m1 V0 - m0 V1)/(V0 - V1)
     assert res6.key["max rel |closed - ivp| of the variances at w = 8"] < 1e-7
     assert res6.key["max |z_var| samplers"] < 5.0
-

@@ -17,12 +17,15 @@ def test_energy_to_law_1d_is_the_cramer_integral():
     # consecutive sample points (where the empirical CDF F_n is constant)
     from scipy import integrate
     from scipy.stats import norm
+
     g = refcfg.problem("gauss-1d").marginal
     x = np.sort(np.random.default_rng(1).normal(size=37) * 1.7)
     G = lambda v: 0.5 * norm.cdf(v, -1, 1) + 0.5 * norm.cdf(v, 1, 0.5)
     edges = np.concatenate([[-40.0], x, [40.0]])
-    want = 2 * sum(integrate.quad(lambda v, c=i / x.size: (c - G(v)) ** 2, a, b, epsabs=1e-14,
-                                  epsrel=1e-12)[0] for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])))
+    want = 2 * sum(
+        integrate.quad(lambda v, c=i / x.size: (c - G(v)) ** 2, a, b, epsabs=1e-14, epsrel=1e-12)[0]
+        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))
+    )
     assert noisy_labels.energy_to_law_1d(x, g) == pytest.approx(want, rel=1e-10)
 
 
@@ -30,6 +33,7 @@ def test_tilted_summary_at_w1_is_the_noisy_conditional():
     # w = 1: the tilted law is p(x | y~); its confidence under the clean law by a second quadrature
     from scipy import integrate
     from scipy.stats import norm
+
     clean = refcfg.problem("gauss-1d")
     rho = 0.3
     s = noisy_labels.tilted_summary_1d(clean, relabel(clean, symmetric_confusion(2, rho)), 1.0)

@@ -41,7 +41,9 @@ def test_guidance_interval_prevents_mode_dropping():
     full = {r["w"]: r for r in res.table if r["law"] == "CFG everywhere"}
     inter = {r["w"]: r for r in res.table if r["law"].startswith("CFG on sigma in (0, 1]")}
     # tilted law keeps ~1/3 per mode (the modes are separated): within 0.05
-    assert all(abs(tilt[w][m] - 1 / 3) < 0.05 for w in tilt for m in ("mode -3", "mode 0", "mode +3"))
+    assert all(
+        abs(tilt[w][m] - 1 / 3) < 0.05 for w in tilt for m in ("mode -3", "mode 0", "mode +3")
+    )
     # guidance everywhere at w = 5 drops the modes at 0 and +3
     assert full[5.0]["mode +3"] < 0.01 and full[5.0]["mode -3"] > 0.95
     # the interval keeps the tilted masses within 0.06 (n = 2000: binomial sd 0.0105)
@@ -58,12 +60,14 @@ def test_interval_sampler_equals_interval_field():
     path = refcfg.GMMPath(mix)
     t_a = guidance_interval.t_of_sigma(path.schedule, 1.0)
     assert t_a == pytest.approx(0.5, abs=1e-14)  # linear: sigma = (1 - t)/t
-    a = guidance_interval.sample_interval(path, 0, 4.0, 0.0, 1.0, 200, "euler", 40, seed=3,
-                                          backend="numpy")
+    a = guidance_interval.sample_interval(
+        path, 0, 4.0, 0.0, 1.0, 200, "euler", 40, seed=3, backend="numpy"
+    )
     ts = guidance_interval.interval_grid(40, t_a, 1.0)
     x0 = np.random.default_rng(3).standard_normal((200, 1))
-    rule = GuidanceInterval(path.field(0), path.field(None), 4.0, sigma_lo=0.0, sigma_hi=1.0,
-                            schedule=path.schedule)
+    rule = GuidanceInterval(
+        path.field(0), path.field(None), 4.0, sigma_lo=0.0, sigma_hi=1.0, schedule=path.schedule
+    )
     b = refcfg.sample(rule, 200, sampler="euler", t_grid=ts, x_init=x0, backend="numpy")
     assert np.max(np.abs(a - b)) < 1e-12
 

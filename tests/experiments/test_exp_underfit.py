@@ -22,7 +22,9 @@ def test_fast_study(tmp_path):
     s1 = rows[(strong["model"], 1.0)]
     assert s1["D2 to exact CFG(w)"] < 0.05 and s1["D2 to p(x|y)"] < weak["D2 at w=1"]
     # exact CFG with w > 1 moves away from p(x|y) (the reference rows)
-    ex = {r["w"]: r["exact CFG D2 to p(x|y)"] for r in res.tables["exact CFG (same initial points)"]}
+    ex = {
+        r["w"]: r["exact CFG D2 to p(x|y)"] for r in res.tables["exact CFG (same initial points)"]
+    }
     assert ex[3.0] > 5 * ex[1.0]
     assert all(np.isfinite(r["D2 to p(x|y)"]) for r in res.table)
     res.figure(tmp_path / "u.png")

@@ -27,6 +27,8 @@ def test_fast_study(tmp_path):
         assert by_w[4.0]["log p(y|x)"] > by_w[1.0]["log p(y|x)"] + 0.3
         assert by_w[4.0]["D2"] > 10 * by_w[1.0]["D2"]
     joint = res.tables["per-particle prompts vs the joint law"]
-    assert joint[0]["w"] == 1.0 and joint[0]["D2 (x, y) vs p(x, y)"] < 3 * joint[0]["D2 floor"] + 0.01
+    assert (
+        joint[0]["w"] == 1.0 and joint[0]["D2 (x, y) vs p(x, y)"] < 3 * joint[0]["D2 floor"] + 0.01
+    )
     res.figure(tmp_path / "v.png")
     assert (tmp_path / "v.png").stat().st_size > 10000

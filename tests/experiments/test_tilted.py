@@ -33,7 +33,7 @@ def test_log_density_gauss_1d_against_scipy(w, y):
     l0, l1, lm = _gauss1d_logpdfs(x[:, 0])
     want = w * (l0 if y == 0 else l1) + (1.0 - w) * lm
     mix = problem("gauss-1d")
-    for obj in (mix, GMMPath(mix, "linear")):       # a LabeledGMM or a path
+    for obj in (mix, GMMPath(mix, "linear")):  # a LabeledGMM or a path
         got = tilted.log_density(obj, x, y, w)
         assert got.shape == (41,)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -53,8 +53,9 @@ def test_log_density_two_class_2d_against_scipy():
         lc = np.logaddexp.reduce(L[cls == y], axis=0)
         lm = np.logaddexp.reduce(L + np.log(mix.class_probs[cls])[:, None], axis=0)
         for w in (0.0, 1.0, 3.5):
-            np.testing.assert_allclose(tilted.log_density(mix, x, y, w), w * lc + (1 - w) * lm,
-                                       rtol=1e-12, atol=1e-11)
+            np.testing.assert_allclose(
+                tilted.log_density(mix, x, y, w), w * lc + (1 - w) * lm, rtol=1e-12, atol=1e-11
+            )
 
 
 @pytest.mark.parametrize("w", [0.0, 0.5, 1.0, 2.0, 3.0])
@@ -88,7 +89,7 @@ def test_sir_core_margins_have_power():
 
 
 def _quadrature_cdf(w, y=0):
-    grid = np.linspace(-12.0, 10.0, 40001)      # h = 5.5e-4: CDF error ~1e-7
+    grid = np.linspace(-12.0, 10.0, 40001)  # h = 5.5e-4: CDF error ~1e-7
     l0, l1, lm = _gauss1d_logpdfs(grid)
     dens = np.exp(w * (l0 if y == 0 else l1) + (1.0 - w) * lm)
     F = integrate.cumulative_trapezoid(dens, grid, initial=0.0)
@@ -108,7 +109,7 @@ def test_sample_gauss_1d_matches_quadrature(w):
     # weights bounded by p(y)^-w (w < 1) or p(y)^-(w-1): ESS at least 30 % of the 80000 proposals
     assert s.ess > 0.3 * 4000 * 20
     assert abs(x.mean() - mean) < 4 * x.std() / np.sqrt(4000) + 0.02
-    if w != 1.0:   # the test has power: the untilted p(x|0) is rejected against the tilted CDF
+    if w != 1.0:  # the test has power: the untilted p(x|0) is rejected against the tilted CDF
         x1 = tilted.sample(mix, 0, 1.0, 4000, seed=0).x[:, 0]
         assert stats.kstest(x1, lambda a: np.interp(a, grid, F)).pvalue < 1e-6
 
@@ -124,7 +125,7 @@ def test_sample_endpoints_w0_marginal_w1_conditional():
 
     assert stats.kstest(x0, marg_cdf).pvalue > 1e-3
     assert stats.kstest(x1, stats.norm(1, 0.5).cdf).pvalue > 1e-3
-    assert stats.kstest(x1, marg_cdf).pvalue < 1e-6       # and the two are told apart
+    assert stats.kstest(x1, marg_cdf).pvalue < 1e-6  # and the two are told apart
 
 
 def test_sample_reproducible_and_2d():
@@ -133,22 +134,25 @@ def test_sample_reproducible_and_2d():
     b = tilted.sample(GMMPath(mix), 0, 2.0, 300, seed=np.random.default_rng(7))
     np.testing.assert_array_equal(a.x, b.x)
     assert a.ess == b.ess and a.x.shape == (300, 2)
-    x, ess = tilted.sample(mix, 0, 2.0, 300, seed=8)        # unpacks like a pair
+    x, ess = tilted.sample(mix, 0, 2.0, 300, seed=8)  # unpacks like a pair
     assert not np.array_equal(x, a.x)
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(w=-0.1), ValueError, "w must be >= 0"),
-    (dict(w=float("nan")), ValueError, "w must be finite"),
-    (dict(w="2"), TypeError, "w must be a real number"),
-    (dict(w=True), TypeError, "w must be a real number"),
-    (dict(n=0), ValueError, "n must be a positive int"),
-    (dict(n=2.0), TypeError, "n must be a positive int"),
-    (dict(oversample=0), ValueError, "oversample must be a positive int"),
-    (dict(y=2), ValueError, "y must be a class in 0..1"),
-    (dict(y=True), TypeError, "y must be an int"),
-    (dict(seed=-1), ValueError, "seed must be a non-negative int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(w=-0.1), ValueError, "w must be >= 0"),
+        (dict(w=float("nan")), ValueError, "w must be finite"),
+        (dict(w="2"), TypeError, "w must be a real number"),
+        (dict(w=True), TypeError, "w must be a real number"),
+        (dict(n=0), ValueError, "n must be a positive int"),
+        (dict(n=2.0), TypeError, "n must be a positive int"),
+        (dict(oversample=0), ValueError, "oversample must be a positive int"),
+        (dict(y=2), ValueError, "y must be a class in 0..1"),
+        (dict(y=True), TypeError, "y must be an int"),
+        (dict(seed=-1), ValueError, "seed must be a non-negative int"),
+    ],
+)
 def test_sample_bad_inputs(kwargs, exc, words):
     args = dict(path=problem("gauss-1d"), y=0, w=2.0, n=10, seed=0)
     args.update(kwargs)

@@ -37,11 +37,11 @@ def test_converted_quantities_match_exact(sched):
         for t in (0.05, 0.3, 0.7, 0.95):
             for q in ("score", "x0", "eps"):
                 _close(getattr(f, q)(x, t), getattr(path, q)(x, t, y), 1e-9)
-        for q in ("x0", "eps"):                       # t = 1: both defined for every schedule
+        for q in ("x0", "eps"):  # t = 1: both defined for every schedule
             _close(getattr(f, q)(x, 1.0), getattr(path, q)(x, 1.0, y), 1e-9)
         if path.schedule.alpha0_is_zero:
             be0 = float(path.schedule.beta(0.0))
-            _close(f.score(x, 0.0), -x / be0 ** 2, 1e-15)
+            _close(f.score(x, 0.0), -x / be0**2, 1e-15)
             _close(f.score(x, 0.0), path.score(x, 0.0, y), 1e-12)
             _close(f.eps(x, 0.0), path.eps(x, 0.0, y), 1e-12)
 

@@ -71,8 +71,11 @@ def test_interval_equals_direct_combination(path, lo, hi):
         assert float(terms[1].tcoef(np.array([t]))[0]) == (1.0 - W if on else 0.0)
 
 
-PROFILES = {"constant": lambda t: 1.0, "linear": lambda t: 2.0 * t,
-            "cosine": lambda t: 1.0 - np.cos(np.pi * t)}
+PROFILES = {
+    "constant": lambda t: 1.0,
+    "linear": lambda t: 2.0 * t,
+    "cosine": lambda t: 1.0 - np.cos(np.pi * t),
+}
 
 
 @pytest.mark.parametrize("kind", list(PROFILES))
@@ -87,8 +90,12 @@ def test_weight_schedule_equals_direct_combination(path, kind):
         _close(f.score(x, t), _direct(path, x, t, wt, "score"))
     # per-row times: each row with its own weight
     tt = np.array(TIMES + [0.6, 0.3, 0.9])
-    want = np.stack([_direct(path, x[i:i + 1], t, 1.0 + (W - 1.0) * PROFILES[kind](t))[0]
-                     for i, t in enumerate(tt)])
+    want = np.stack(
+        [
+            _direct(path, x[i : i + 1], t, 1.0 + (W - 1.0) * PROFILES[kind](t))[0]
+            for i, t in enumerate(tt)
+        ]
+    )
     _close(f.velocity(x, tt), want)
 
 
@@ -100,8 +107,10 @@ def test_plain_cfg_and_autoguidance_lower_to_constant_weights(path):
     for f in (cfg, auto):
         terms = linear_terms(f)
         assert [t.coef for t in terms] == [W, 1.0 - W] and all(t.tcoef is None for t in terms)
-    assert linear_terms(auto)[1].path.mixture.classes[0].covs[0, 0, 0] == \
-        2.0 * path.mixture.classes[0].covs[0, 0, 0]
+    assert (
+        linear_terms(auto)[1].path.mixture.classes[0].covs[0, 0, 0]
+        == 2.0 * path.mixture.classes[0].covs[0, 0, 0]
+    )
     for t in TIMES:
         _close(cfg.velocity(x, t), _direct(path, x, t, W))
         _close(_lowered(cfg, x, t), _direct(path, x, t, W))
@@ -136,7 +145,9 @@ def test_rules_on_non_lowerable_fields_are_refused():
     with pytest.raises(NotLowerable, match="Learned"):
         linear_terms(f)
     x = _x(seed=3)
-    _close(f.velocity(x, 0.6), G.GuidanceInterval(path.field(1), path.field(None), W).velocity(x, 0.6))
+    _close(
+        f.velocity(x, 0.6), G.GuidanceInterval(path.field(1), path.field(None), W).velocity(x, 0.6)
+    )
 
 
 class _CombineOverride(G.GuidanceInterval):
@@ -166,8 +177,15 @@ def test_subclass_rule_for_linear_rules():
 
 
 def test_registry():
-    assert G.RULES == ("cfg", "interval", "rescale", "apg", "cfg-zero-star", "autoguidance",
-                       "schedule")
+    assert G.RULES == (
+        "cfg",
+        "interval",
+        "rescale",
+        "apg",
+        "cfg-zero-star",
+        "autoguidance",
+        "schedule",
+    )
     assert tuple(G.REGISTRY) == G.RULES
     with pytest.raises(ValueError, match="name must be one of"):
         G.make("magic", GMMPath(problem("two-class-2d")), 0, W)

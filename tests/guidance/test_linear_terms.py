@@ -13,8 +13,17 @@ import numpy as np
 import pytest
 
 from refcfg import NULL, GMMPath, problem
-from refcfg.guidance import (CFGField, ClassifierGuidedField, ExactField, GuidedField, LinearTerm,
-                             NotLowerable, Scaled, guided, linear_terms)
+from refcfg.guidance import (
+    CFGField,
+    ClassifierGuidedField,
+    ExactField,
+    GuidedField,
+    LinearTerm,
+    NotLowerable,
+    Scaled,
+    guided,
+    linear_terms,
+)
 from refcfg.mixture import GMM, LabeledGMM
 
 TIMES = (0.0, 0.3, 0.77, 1.0)
@@ -28,9 +37,13 @@ def p1():
 
 @pytest.fixture(scope="module")
 def p2():
-    mix = LabeledGMM([GMM([1.0], [[1.0, -2.0]], [[[0.5, 0.1], [0.1, 0.3]]]),
-                      GMM([0.4, 0.6], [[-1.0, 0.0], [2.0, 2.0]], [[0.2, 0.2], [1.0, 0.5]])],
-                     [0.3, 0.7])
+    mix = LabeledGMM(
+        [
+            GMM([1.0], [[1.0, -2.0]], [[[0.5, 0.1], [0.1, 0.3]]]),
+            GMM([0.4, 0.6], [[-1.0, 0.0], [2.0, 2.0]], [[0.2, 0.2], [1.0, 0.5]]),
+        ],
+        [0.3, 0.7],
+    )
     return GMMPath(mix, "cosine")
 
 
@@ -67,8 +80,12 @@ def test_tree_coefficients_and_velocity(p1, p2):
     inner = guided(ExactField(p2, 1), p2, 0.3)
     f = guided(CFGField(p1, 0, 2.5), inner, 1.7)
     terms = linear_terms(f)
-    expect = [(p1, 0, 1.7 * 2.5), (p1, None, 1.7 * (1 - 2.5)), (p2, 1, (1 - 1.7) * 0.3),
-              (p2, None, (1 - 1.7) * (1 - 0.3))]
+    expect = [
+        (p1, 0, 1.7 * 2.5),
+        (p1, None, 1.7 * (1 - 2.5)),
+        (p2, 1, (1 - 1.7) * 0.3),
+        (p2, None, (1 - 1.7) * (1 - 0.3)),
+    ]
     assert len(terms) == len(expect)
     for term, (path, y, c) in zip(terms, expect):
         assert term.path is path and term.y == y and term.tcoef is None
@@ -148,6 +165,7 @@ def test_time_factors_compose(p1):
 
 # ------------------------------------------------------------------ the subclass rule
 
+
 class _ZeroVelocity(ExactField):
     def velocity(self, x, t):
         return np.zeros_like(np.asarray(x, dtype=float))
@@ -178,13 +196,17 @@ class _PathEval(GMMPath):
 
 
 def test_subclass_override_is_refused(p1):
-    with pytest.raises(NotLowerable, match="_ZeroVelocity overrides velocity without declaring _terms"):
+    with pytest.raises(
+        NotLowerable, match="_ZeroVelocity overrides velocity without declaring _terms"
+    ):
         linear_terms(_ZeroVelocity(p1, 0))
-    with pytest.raises(NotLowerable, match=r"_ZeroVelocity \(a base of _Below\) overrides velocity"):
+    with pytest.raises(
+        NotLowerable, match=r"_ZeroVelocity \(a base of _Below\) overrides velocity"
+    ):
         linear_terms(_Below(p1, 0))
     with pytest.raises(NotLowerable, match="_CFGScore overrides score"):
         linear_terms(_CFGScore(p1, 0, 2.0))
-    with pytest.raises(NotLowerable, match="backend='numpy'"):   # inside a tree
+    with pytest.raises(NotLowerable, match="backend='numpy'"):  # inside a tree
         linear_terms(guided(ExactField(p1, 1), _ZeroVelocity(p1, 0), 2.0))
     with pytest.raises(NotLowerable, match="_PathEval overrides _eval"):  # in the path of a leaf
         linear_terms(ExactField(_PathEval(p1.mixture, p1.schedule), 0))
@@ -230,9 +252,13 @@ from hypothesis import given, strategies as st  # noqa: E402
 
 @lru_cache(maxsize=1)
 def _paths():
-    mix2 = LabeledGMM([GMM([1.0], [[1.0, -2.0]], [[[0.5, 0.1], [0.1, 0.3]]]),
-                       GMM([0.4, 0.6], [[-1.0, 0.0], [2.0, 2.0]], [[0.2, 0.2], [1.0, 0.5]])],
-                      [0.3, 0.7])
+    mix2 = LabeledGMM(
+        [
+            GMM([1.0], [[1.0, -2.0]], [[[0.5, 0.1], [0.1, 0.3]]]),
+            GMM([0.4, 0.6], [[-1.0, 0.0], [2.0, 2.0]], [[0.2, 0.2], [1.0, 0.5]]),
+        ],
+        [0.3, 0.7],
+    )
     return GMMPath(problem("two-class-2d"), "cosine"), GMMPath(mix2, "cosine")
 
 
@@ -264,6 +290,8 @@ def test_random_trees_lower_to_their_velocity(data, t):
     x = _x(4, 3)
     terms = linear_terms(f)
     got = _term_sum(terms, x, t)
-    scale = sum(np.max(np.abs(np.reshape(term.coef, (-1, 1)) * term.path.velocity(x, t, term.y)))
-                for term in terms)
+    scale = sum(
+        np.max(np.abs(np.reshape(term.coef, (-1, 1)) * term.path.velocity(x, t, term.y)))
+        for term in terms
+    )
     assert np.max(np.abs(got - f.velocity(x, t))) <= 1e-12 * max(1.0, scale)

@@ -66,7 +66,7 @@ def _apg_row(c, u, w, eta, r, beta, prev):
     avg = delta + beta * prev
     n = math.sqrt(float(avg @ avg))
     clipped = avg * min(1.0, r / n) if n > 0 else avg
-    e = c / math.sqrt(float(c @ c))                     # unit vector along c (torch normalize)
+    e = c / math.sqrt(float(c @ c))  # unit vector along c (torch normalize)
     par = float(clipped @ e) * e
     return c + (w - 1) * ((clipped - par) + eta * par), avg
 
@@ -103,6 +103,7 @@ def test_cfg_zero_star_rowwise(rng):
 def test_cfg_zero_star_scale_is_least_squares(rng):
     # s* minimises |c - s u|^2 (the paper's derivation), checked by a scalar optimiser per row
     from scipy.optimize import minimize_scalar
+
     c, u = _rand(rng, d=4)
     s = V.cfg_zero_star_scale(c, u, eps=0.0)[:, 0]
     for i in range(c.shape[0]):
@@ -114,9 +115,12 @@ def test_cfg_zero_star_scale_is_least_squares(rng):
 def test_weight_schedule_mean_and_values(kind):
     f = V.weight_schedule(kind, W)
     mean = integrate.quad(lambda t: float(f(np.array(t))), 0.0, 1.0)[0]
-    assert abs(mean - W) < 1e-10                       # mean over t equals the constant weight
-    g = {"constant": lambda t: 1.0, "linear": lambda t: 2 * t,
-         "cosine": lambda t: 1 - math.cos(math.pi * t)}[kind]
+    assert abs(mean - W) < 1e-10  # mean over t equals the constant weight
+    g = {
+        "constant": lambda t: 1.0,
+        "linear": lambda t: 2 * t,
+        "cosine": lambda t: 1 - math.cos(math.pi * t),
+    }[kind]
     for t in (0.0, 0.25, 0.9, 1.0):
         assert abs(float(f(np.array(t))) - (1 + (W - 1) * g(t))) < 1e-14
 
@@ -141,10 +145,12 @@ def test_to_space_matches_exact_x0_eps(sched, rng):
     x = 2 * rng.standard_normal((9, 2))
     for t in TIMES + [0.0]:
         u = p.velocity(x, t, 0)
-        np.testing.assert_allclose(V.to_space(u, x, t, "x0", p.schedule), p.x0(x, t, 0),
-                                   rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(V.to_space(u, x, t, "eps", p.schedule), p.eps(x, t, 0),
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            V.to_space(u, x, t, "x0", p.schedule), p.x0(x, t, 0), rtol=1e-9, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            V.to_space(u, x, t, "eps", p.schedule), p.eps(x, t, 0), rtol=1e-9, atol=1e-9
+        )
         for sp in ("x0", "eps"):
             if (sp == "x0" and t == 1.0) or (sp == "eps" and t == 0.0 and sched != "vp"):
                 continue
@@ -164,11 +170,15 @@ def test_plain_cfg_commutes_with_conversions(path, rng, space, t):
     np.testing.assert_allclose(f.velocity(x, t), ref, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("make", [
-    lambda c, u, sp: V.GuidanceRescale(c, u, W, phi=0.7, space=sp),
-    lambda c, u, sp: V.APG(c, u, W, eta=0.0, norm_threshold=math.inf, space=sp),
-    lambda c, u, sp: V.CFGZeroStar(c, u, W, space=sp),
-], ids=["rescale", "apg", "cfg-zero-star"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c, u, sp: V.GuidanceRescale(c, u, W, phi=0.7, space=sp),
+        lambda c, u, sp: V.APG(c, u, W, eta=0.0, norm_threshold=math.inf, space=sp),
+        lambda c, u, sp: V.CFGZeroStar(c, u, W, space=sp),
+    ],
+    ids=["rescale", "apg", "cfg-zero-star"],
+)
 def test_nonlinear_variants_depend_on_space(path, rng, make):
     x = 2 * rng.standard_normal((11, 2))
     c, u = path.field(0), path.field(None)
@@ -221,21 +231,36 @@ def test_endpoint_limit_is_continuous(path, rng, space, t_end, t_near):
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: V.GuidanceRescale(p.field(0), p.field(None), W, phi=0.0),
-    lambda p: V.APG(p.field(0), p.field(None), W, eta=1.0, norm_threshold=math.inf, momentum=0.0),
-    lambda p: V.GuidanceInterval(p.field(0), p.field(None), W, sigma_lo=None, sigma_hi=None),
-    lambda p: V.CFGZeroStar(p.field(0), p.field(None), W, optimized_scale=False, zero_until=None),
-    lambda p: V.ScheduledCFG(p.field(0), p.field(None), W, kind="constant"),
-    lambda p: V.Autoguidance(p.field(0), p.field(None), W),
-], ids=["rescale-phi0", "apg-eta1-rinf-nomomentum", "interval-all", "zero-star-off",
-        "schedule-constant", "autoguidance-weak-is-uncond"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: V.GuidanceRescale(p.field(0), p.field(None), W, phi=0.0),
+        lambda p: V.APG(
+            p.field(0), p.field(None), W, eta=1.0, norm_threshold=math.inf, momentum=0.0
+        ),
+        lambda p: V.GuidanceInterval(p.field(0), p.field(None), W, sigma_lo=None, sigma_hi=None),
+        lambda p: V.CFGZeroStar(
+            p.field(0), p.field(None), W, optimized_scale=False, zero_until=None
+        ),
+        lambda p: V.ScheduledCFG(p.field(0), p.field(None), W, kind="constant"),
+        lambda p: V.Autoguidance(p.field(0), p.field(None), W),
+    ],
+    ids=[
+        "rescale-phi0",
+        "apg-eta1-rinf-nomomentum",
+        "interval-all",
+        "zero-star-off",
+        "schedule-constant",
+        "autoguidance-weak-is-uncond",
+    ],
+)
 def test_reduces_to_plain_cfg(path, rng, make):
     f = make(path)
     x = 2 * rng.standard_normal((10, 2))
     for t in [0.0] + TIMES + [1.0]:
-        np.testing.assert_allclose(f.velocity(x, t), path.cfg_velocity(x, t, 0, W),
-                                   rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(
+            f.velocity(x, t), path.cfg_velocity(x, t, 0, W), rtol=1e-7, atol=1e-7
+        )
 
 
 def test_all_variants_are_conditional_at_w1(path, rng):
@@ -245,8 +270,9 @@ def test_all_variants_are_conditional_at_w1(path, rng):
     for name in V.RULES:
         f = V.make(name, path, 0, 1.0)
         for t in TIMES:
-            np.testing.assert_allclose(f.velocity(x, t), path.velocity(x, t, 0), rtol=1e-8,
-                                       atol=1e-8, err_msg=name)
+            np.testing.assert_allclose(
+                f.velocity(x, t), path.velocity(x, t, 0), rtol=1e-8, atol=1e-8, err_msg=name
+            )
 
 
 def test_interval_active_set_linear(path):
@@ -258,7 +284,9 @@ def test_interval_active_set_linear(path):
     assert np.array_equal(on, (t >= 1 / (1 + hi) - 1e-15) & (t < 1 / (1 + lo)))
     x = np.array([[0.3, -0.2]])
     inside, outside = 0.5, 0.9
-    np.testing.assert_allclose(f.velocity(x, inside), path.cfg_velocity(x, inside, 0, W), rtol=1e-12)
+    np.testing.assert_allclose(
+        f.velocity(x, inside), path.cfg_velocity(x, inside, 0, W), rtol=1e-12
+    )
     np.testing.assert_allclose(f.velocity(x, outside), path.velocity(x, outside, 0), rtol=1e-12)
 
 
@@ -289,8 +317,9 @@ def test_zero_init_equals_starting_later(path):
     grid = np.linspace(0, 1, 21)
     K = 2
     noise = np.random.default_rng(5).standard_normal((50, 2))
-    z = V.CFGZeroStar(path.field(0), path.field(None), W,
-                      zero_until=V.CFGZeroStar.zero_init_from_grid(grid, K))
+    z = V.CFGZeroStar(
+        path.field(0), path.field(None), W, zero_until=V.CFGZeroStar.zero_init_from_grid(grid, K)
+    )
     nz = V.CFGZeroStar(path.field(0), path.field(None), W, zero_until=None)
     a = sample(z, 50, sampler="euler", t_grid=grid, x_init=noise)
     b = sample(nz, 50, sampler="euler", t_grid=grid[K:], x_init=noise)
@@ -299,8 +328,16 @@ def test_zero_init_equals_starting_later(path):
 
 
 def _apg_stateful(path, **kw):
-    return V.APG(path.field(0), path.field(None), W, eta=0.0, norm_threshold=math.inf,
-                 momentum=-0.5, space="velocity", **kw)
+    return V.APG(
+        path.field(0),
+        path.field(None),
+        W,
+        eta=0.0,
+        norm_threshold=math.inf,
+        momentum=-0.5,
+        space="velocity",
+        **kw,
+    )
 
 
 def test_apg_momentum_keyed_on_t(path, rng):
@@ -310,13 +347,14 @@ def test_apg_momentum_keyed_on_t(path, rng):
     f = _apg_stateful(path)
     f.velocity(x, 0.1)
     f.velocity(x, 0.2)
-    f.velocity(x + 1.0, 0.2)        # a second call at the same t (Heun): must not count twice
+    f.velocity(x + 1.0, 0.2)  # a second call at the same t (Heun): must not count twice
     out = f.velocity(x, 0.3)
     avg1 = c[0.1] - u[0.1]
-    x1 = x + 1.0                    # the last call at t = 0.2 (it replaces the first one there)
+    x1 = x + 1.0  # the last call at t = 0.2 (it replaces the first one there)
     avg2 = (path.velocity(x1, 0.2, 0) - path.velocity(x1, 0.2, None)) + (-0.5) * avg1
-    ref = np.array([_apg_row(c[0.3][i], u[0.3][i], W, 0.0, math.inf, -0.5, avg2[i])[0]
-                    for i in range(4)])
+    ref = np.array(
+        [_apg_row(c[0.3][i], u[0.3][i], W, 0.0, math.inf, -0.5, avg2[i])[0] for i in range(4)]
+    )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -324,7 +362,7 @@ def test_apg_reset_and_reproducible_sampling(path):
     f = _apg_stateful(path)
     noise = np.random.default_rng(3).standard_normal((30, 2))
     a = sample(f, 30, sampler="heun", steps=10, x_init=noise)
-    b = sample(f, 30, sampler="heun", steps=10, x_init=noise)     # auto reset at t = 0
+    b = sample(f, 30, sampler="heun", steps=10, x_init=noise)  # auto reset at t = 0
     np.testing.assert_array_equal(a, b)
     g = _apg_stateful(path, auto_reset=False)
     sample(g, 30, sampler="euler", steps=5, x_init=noise)
@@ -335,8 +373,21 @@ def test_apg_reset_and_reproducible_sampling(path):
     d = sample(_apg_stateful(path), 30, sampler="euler", steps=5, x_init=noise)
     np.testing.assert_array_equal(c, d)
     # momentum changes the result (the state is used at all)
-    e = sample(V.APG(path.field(0), path.field(None), W, eta=0.0, norm_threshold=math.inf,
-                     momentum=0.0, space="velocity"), 30, sampler="euler", steps=5, x_init=noise)
+    e = sample(
+        V.APG(
+            path.field(0),
+            path.field(None),
+            W,
+            eta=0.0,
+            norm_threshold=math.inf,
+            momentum=0.0,
+            space="velocity",
+        ),
+        30,
+        sampler="euler",
+        steps=5,
+        x_init=noise,
+    )
     assert np.abs(c - e).max() > 1e-3
 
 
@@ -385,16 +436,18 @@ def test_per_row_times_for_stateless_variants(path, rng):
 
         def velocity(self, x, t):
             tt = np.broadcast_to(np.asarray(t, dtype=float), (x.shape[0],))
-            return np.concatenate([self.inner.velocity(x[i:i + 1], float(tt[i]))
-                                   for i in range(x.shape[0])])
+            return np.concatenate(
+                [self.inner.velocity(x[i : i + 1], float(tt[i])) for i in range(x.shape[0])]
+            )
 
     x = 2 * rng.standard_normal((4, 2))
     t = np.array([0.0, 0.4, 0.8, 1.0])
     f = V.GuidanceRescale(RowField(path.field(0)), RowField(path.field(None)), W, space="x0")
     out = f.velocity(x, t)
     for i in range(4):
-        np.testing.assert_allclose(out[i], f.velocity(x[i:i + 1], float(t[i]))[0], rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            out[i], f.velocity(x[i : i + 1], float(t[i]))[0], rtol=1e-12, atol=1e-12
+        )
 
 
 def test_learned_like_fields_need_only_velocity(path, rng):
@@ -412,6 +465,9 @@ def test_learned_like_fields_need_only_velocity(path, rng):
     b = V.APG(path.field(0), path.field(None), W, space="x0").velocity(x, 0.4)
     # exact fields are evaluated by the Numba kernels, bare ones by GMMPath: equal to rounding
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(V.CFGZeroStar(c, u, W).velocity(x, 0.4),
-                               V.CFGZeroStar(path.field(0), path.field(None), W).velocity(x, 0.4),
-                               rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        V.CFGZeroStar(c, u, W).velocity(x, 0.4),
+        V.CFGZeroStar(path.field(0), path.field(None), W).velocity(x, 0.4),
+        rtol=1e-12,
+        atol=1e-13,
+    )

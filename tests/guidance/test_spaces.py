@@ -30,21 +30,22 @@ def test_v_space_matches_closed_forms_and_inverts(sched):
         want = p.schedule.alpha(t) * p.eps(x, t, 0) - p.schedule.beta(t) * p.x0(x, t, 0)
         got = to_space(u, x, t, "v", p.schedule)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(from_space(got, x, t, "v", p.schedule), u, rtol=1e-9,
-                                   atol=1e-9)
+        np.testing.assert_allclose(from_space(got, x, t, "v", p.schedule), u, rtol=1e-9, atol=1e-9)
 
 
 def test_v_space_equals_interop_v_prediction():
     """The same v as refcfg.interop's v prediction (computed there from eps and x0), per-row t."""
     from refcfg.interop import predict
+
     p = refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear")
     rng = np.random.default_rng(1)
     x = rng.standard_normal((12, 2))
     t = rng.uniform(0, 1, 12)
     field = p.cfg(1, 2.0)
     got = to_space(field.velocity(x, t), x, t, "v", p.schedule)
-    np.testing.assert_allclose(got, predict(field, x, t, "v", backend="numpy"), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        got, predict(field, x, t, "v", backend="numpy"), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("t", TIMES)
@@ -54,8 +55,7 @@ def test_plain_cfg_in_v_space_is_exact_cfg(t):
     p = refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear")
     x = 2 * np.random.default_rng(2).standard_normal((11, 2))
     f = V.PlainCFG(p.field(0), p.field(None), W, space="v")
-    np.testing.assert_allclose(f.velocity(x, t), p.cfg_velocity(x, t, 0, W), rtol=1e-10,
-                               atol=1e-10)
+    np.testing.assert_allclose(f.velocity(x, t), p.cfg_velocity(x, t, 0, W), rtol=1e-10, atol=1e-10)
 
 
 def test_a_nonlinear_rule_depends_on_the_v_space():
@@ -63,8 +63,10 @@ def test_a_nonlinear_rule_depends_on_the_v_space():
     x = 2 * np.random.default_rng(3).standard_normal((11, 2))
     c, u = p.field(0), p.field(None)
     for t in (0.3, 0.7):
-        outs = {sp: V.APG(c, u, W, eta=0.0, norm_threshold=math.inf, space=sp).velocity(x, t)
-                for sp in ("velocity", "x0", "eps", "v")}
+        outs = {
+            sp: V.APG(c, u, W, eta=0.0, norm_threshold=math.inf, space=sp).velocity(x, t)
+            for sp in ("velocity", "x0", "eps", "v")
+        }
         scale = np.abs(outs["velocity"]).max()
         for other in ("velocity", "x0", "eps"):
             assert np.abs(outs["v"] - outs[other]).max() > 1e-2 * scale, (other, t)

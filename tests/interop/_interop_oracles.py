@@ -6,8 +6,11 @@ from scipy.stats import multivariate_normal
 
 def covariances(g):
     """(K, d, d) covariances of a refcfg GMM from its eigendecomposition."""
-    lam = np.broadcast_to(g.eigvals, (len(g.weights), g.means.shape[1])) if g.cov_type != "full" \
+    lam = (
+        np.broadcast_to(g.eigvals, (len(g.weights), g.means.shape[1]))
+        if g.cov_type != "full"
         else g.eigvals
+    )
     if g.cov_type == "full":
         return np.einsum("kij,kj,klj->kil", g.eigvecs, lam, g.eigvecs)
     return np.array([np.diag(v) for v in lam])

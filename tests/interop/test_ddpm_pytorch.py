@@ -34,8 +34,12 @@ def test_outputs_match_closed_form(objective, k):
     acp = diffusion.alphas_cumprod.double().numpy()
     a, s = np.sqrt(acp[k]), np.sqrt(1 - acp[k])
     x = np.random.default_rng(k).normal(size=(12, 2))
-    out = diffusion.model(torch.from_numpy(x).reshape(12, 2, 1, 1), torch.full((12,), k),
-                          torch.zeros(12, dtype=torch.long), cond_drop_prob=0.0)
+    out = diffusion.model(
+        torch.from_numpy(x).reshape(12, 2, 1, 1),
+        torch.full((12,), k),
+        torch.zeros(12, dtype=torch.long),
+        cond_drop_prob=0.0,
+    )
     x0, eps = posterior(PATH.mixture, x, a, s, 0)
     want = {"pred_noise": eps, "pred_x0": x0, "pred_v": a * eps - s * x0}[objective]
     np.testing.assert_allclose(out.reshape(12, 2).numpy(), want, rtol=0, atol=1e-12)
@@ -58,8 +62,11 @@ def test_null_handling_as_the_library():
 def test_needs_attach_and_checks_shape():
     unet = ExactUnet(PATH, (2, 1, 1))
     with pytest.raises(RuntimeError, match="attach"):
-        unet(torch.zeros(2, 2, 1, 1), torch.zeros(2, dtype=torch.long), torch.zeros(2,
-                                                                                   dtype=torch.long))
+        unet(
+            torch.zeros(2, 2, 1, 1),
+            torch.zeros(2, dtype=torch.long),
+            torch.zeros(2, dtype=torch.long),
+        )
     with pytest.raises(ValueError, match="channels, size, size"):
         ExactUnet("highdim", (4, 2, 8))
     with pytest.raises(ValueError, match="objective"):

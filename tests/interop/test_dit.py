@@ -9,8 +9,13 @@ torch = pytest.importorskip("torch", reason="torch not installed")
 pytest.importorskip("diffusers", reason="diffusers not installed")
 
 import refcfg  # noqa: E402
-from refcfg.interop.dit import (DIT_NULL_CLASS, ExactDiT, LatentRecorder,  # noqa: E402
-                                dit_alphas_cumprod, dit_pipeline)
+from refcfg.interop.dit import (
+    DIT_NULL_CLASS,
+    ExactDiT,
+    LatentRecorder,  # noqa: E402
+    dit_alphas_cumprod,
+    dit_pipeline,
+)
 from _interop_oracles import posterior  # noqa: E402
 
 PATH = refcfg.problems.resolve("two-class-2d").path
@@ -23,8 +28,11 @@ def test_eps_matches_closed_form(k):
     a, s = np.sqrt(acp[k]), np.sqrt(1 - acp[k])
     rng = np.random.default_rng(k)
     x = rng.normal(size=(20, 2))
-    out = model(torch.from_numpy(x).reshape(20, 2, 1, 1), torch.full((20,), k),
-                class_labels=torch.ones(20, dtype=torch.long)).sample
+    out = model(
+        torch.from_numpy(x).reshape(20, 2, 1, 1),
+        torch.full((20,), k),
+        class_labels=torch.ones(20, dtype=torch.long),
+    ).sample
     assert out.shape == (20, 2, 1, 1) and out.dtype == torch.float64
     _, eps = posterior(PATH.mixture, x, a, s, 1)
     np.testing.assert_allclose(out.reshape(20, 2).numpy(), eps, rtol=0, atol=1e-12)
@@ -57,10 +65,15 @@ def test_config_and_bad_shapes():
 
 def test_pipeline_equals_plain_loop_with_exact_cfg():
     from refcfg.audits.dit import _start_latents, plain_loop, scheduler
+
     pipe = dit_pipeline(PATH, scheduler("ddim"), shape=(2, 1, 1))
-    pipe(class_labels=[0] * 16, guidance_scale=3.0, generator=torch.Generator().manual_seed(0),
-         num_inference_steps=8, output_type="pt")
+    pipe(
+        class_labels=[0] * 16,
+        guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(0),
+        num_inference_steps=8,
+        output_type="pt",
+    )
     got = pipe.vae.latents.reshape(16, -1).numpy()
-    want = plain_loop(PATH, scheduler("ddim"), _start_latents(16, 0), 0, 3.0, 8,
-                      as_pipeline=True)
+    want = plain_loop(PATH, scheduler("ddim"), _start_latents(16, 0), 0, 3.0, 8, as_pipeline=True)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)

@@ -26,16 +26,19 @@ def test_velocity_flat_and_image_shaped(t):
     out = mi(torch.from_numpy(x).reshape(10, 2, 1, 1), tt)
     assert out.shape == (10, 2, 1, 1)
     np.testing.assert_allclose(out.reshape(10, 2).numpy(), want, atol=1e-12, rtol=0)
-    per_call = ExactVelocity(PATH)(torch.from_numpy(x), t, y=torch.zeros(10, dtype=torch.long),
-                                   w=3.0)
+    per_call = ExactVelocity(PATH)(
+        torch.from_numpy(x), t, y=torch.zeros(10, dtype=torch.long), w=3.0
+    )
     np.testing.assert_allclose(per_call.numpy(), want, atol=1e-12, rtol=0)
 
 
 def test_odesolver_euler_equals_refcfg_euler():
     from flow_matching.solver import ODESolver
+
     x0 = torch.randn(32, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     got = ODESolver(ExactVelocity(PATH, y=1, w=2.0)).sample(
-        x0, step_size=0.1, method="euler", time_grid=torch.tensor([0.0, 1.0], dtype=torch.float64))
+        x0, step_size=0.1, method="euler", time_grid=torch.tensor([0.0, 1.0], dtype=torch.float64)
+    )
     want = refcfg.sample(PATH.cfg(1, 2.0), 32, sampler="euler", steps=10, x_init=x0.numpy())
     np.testing.assert_allclose(got.numpy(), want, atol=1e-12, rtol=0)
 

@@ -7,8 +7,13 @@ import pytest
 
 import refcfg
 from refcfg.interop import predict
-from refcfg.interop._core import (as_shape, edm_denoise, flat_shape, predict_signal_noise,
-                                  signal_noise_from_alphas_cumprod)
+from refcfg.interop._core import (
+    as_shape,
+    edm_denoise,
+    flat_shape,
+    predict_signal_noise,
+    signal_noise_from_alphas_cumprod,
+)
 from _interop_oracles import posterior
 
 MIX = refcfg.problem("two-class-2d")
@@ -19,8 +24,10 @@ def _latent_path(shape=(2, 2, 3), seed=0):
     """A two-class GMM on d = prod(shape) = 12 (a small 'latent'), linear schedule."""
     d = int(np.prod(shape))
     rng = np.random.default_rng(seed)
-    classes = [refcfg.GMM([0.5, 0.5], rng.normal(size=(2, d)), [0.3 + 0.1 * i for i in range(2)])
-               for _ in range(2)]
+    classes = [
+        refcfg.GMM([0.5, 0.5], rng.normal(size=(2, d)), [0.3 + 0.1 * i for i in range(2)])
+        for _ in range(2)
+    ]
     return refcfg.GMMPath(refcfg.LabeledGMM(classes, [0.4, 0.6]), "linear")
 
 
@@ -37,7 +44,9 @@ def test_image_shaped_inputs_round_trip():
             assert np.array_equal(img.reshape(5, 12), flat)
             decl = predict(field, x, t, p, shape=(2, 2, 3))
             assert np.array_equal(decl, img)
-    with pytest.raises(ValueError, match=r"x has shape \(5, 2, 2, 3\).*\(N, 12\) or \(N, 3, 2, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"x has shape \(5, 2, 2, 3\).*\(N, 12\) or \(N, 3, 2, 2\)"
+    ):
         predict(field, x, 0.5, shape=(3, 2, 2))
     with pytest.raises(ValueError, match=r"prod\(shape\) = 12"):
         predict(field, np.zeros((5, 2, 2, 2)), 0.5)
@@ -88,8 +97,9 @@ def test_signal_noise_predictions_match_closed_form(output):
     xd = rng.normal(size=(40, 2)) * 2
     for a, s in [(0.999, 0.04), (0.7, 0.7), (0.3, 0.95), (0.01, 1.0), (1.0, 5.0)]:
         x0, eps = posterior(MIX, xd, a, s, 1)
-        ref = {"epsilon": eps, "sample": x0, "v_prediction": a * eps - s * x0,
-               "flow": eps - x0}[output]
+        ref = {"epsilon": eps, "sample": x0, "v_prediction": a * eps - s * x0, "flow": eps - x0}[
+            output
+        ]
         got = predict_signal_noise(PATH.field(1), xd, a, s, output)
         assert np.max(np.abs(got - ref)) <= 1e-12 * max(1, np.max(np.abs(ref))), (a, s)
         img = predict_signal_noise(PATH.field(1), xd.reshape(40, 1, 2), a, s, output)
@@ -129,6 +139,7 @@ def test_alphas_cumprod_map():
 
 def test_time_from_signal_noise_checks_its_arguments():
     from refcfg.interop import time_from_signal_noise
+
     with pytest.raises(TypeError, match="schedule must be a refcfg Schedule"):
         time_from_signal_noise("linear", 0.5, 0.5)
     with pytest.raises(TypeError, match="signal"):
@@ -148,9 +159,14 @@ def test_signal_noise_lengths_are_checked_by_name():
         predict_signal_noise(PATH.field(0), x, np.ones(2), 1.0, "epsilon")
 
 
-@pytest.mark.parametrize("problem, x", [("two-class-2d", [[1e50, -1e50], [0.2, 0.1], [3e9, 1e9]]),
-                                        ("gauss-1d", [[1e20], [0.5], [-1e8]]),
-                                        ("mit-symmetric", [[1e30, 2.0], [1.0, 1.0], [40.0, -20.0]])])
+@pytest.mark.parametrize(
+    "problem, x",
+    [
+        ("two-class-2d", [[1e50, -1e50], [0.2, 0.1], [3e9, 1e9]]),
+        ("gauss-1d", [[1e20], [0.5], [-1e8]]),
+        ("mit-symmetric", [[1e30, 2.0], [1.0, 1.0], [40.0, -20.0]]),
+    ],
+)
 @pytest.mark.parametrize("t", [0.0, 1e-9, 0.3, 1.0 - 1e-9, 1.0])
 def test_cpu_x0_and_eps_far_from_the_data_equal_the_numpy_core(problem, x, t):
     """Far from the data x0 and eps from the velocity cancel (at t = 0, x0 = u + x on the linear
@@ -162,4 +178,8 @@ def test_cpu_x0_and_eps_far_from_the_data_equal_the_numpy_core(problem, x, t):
         for prediction in ("x0", "eps"):
             got = predict(field, x, t, prediction, backend="cpu")
             want = predict(field, x, t, prediction, backend="numpy")
-            assert np.all(np.abs(got - want) <= 1e-9 * (1.0 + np.abs(want))), (prediction, got, want)
+            assert np.all(np.abs(got - want) <= 1e-9 * (1.0 + np.abs(want))), (
+                prediction,
+                got,
+                want,
+            )

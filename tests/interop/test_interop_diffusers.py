@@ -23,8 +23,10 @@ def _posterior(xd, a, s, y):
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
-@pytest.mark.parametrize("name", ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler",
-                                  "EulerDiscreteScheduler"])
+@pytest.mark.parametrize(
+    "name",
+    ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"],
+)
 def test_alphas_cumprod_schedulers_match_closed_form(name, prediction):
     sched = getattr(diffusers, name)(prediction_type=prediction)
     model = ExactDiffusersModel(PATH, sched, y=1)

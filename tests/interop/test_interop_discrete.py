@@ -27,8 +27,17 @@ def _cosine_acp(T=1000, s=0.008):
 ACP = _cosine_acp()
 
 
-@pytest.mark.parametrize("prediction,key", [("epsilon", "eps"), ("eps", "eps"), ("sample", "x0"),
-                                            ("x0", "x0"), ("v_prediction", "v"), ("v", "v")])
+@pytest.mark.parametrize(
+    "prediction,key",
+    [
+        ("epsilon", "eps"),
+        ("eps", "eps"),
+        ("sample", "x0"),
+        ("x0", "x0"),
+        ("v_prediction", "v"),
+        ("v", "v"),
+    ],
+)
 def test_predictions_match_closed_form(prediction, key):
     model = AlphasCumprodModel(PATH, torch.from_numpy(ACP), prediction, y=1)
     rng = np.random.default_rng(0)
@@ -48,6 +57,7 @@ def test_predictions_match_closed_form(prediction, key):
 def test_equals_the_diffusers_adapter_on_the_same_schedule():
     diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
     from refcfg.interop.diffusers import ExactDiffusersModel
+
     sched = diffusers.DDPMScheduler(prediction_type="v_prediction")
     ref = ExactDiffusersModel(PATH, sched, y=0, w=2.0)
     model = AlphasCumprodModel(PATH, sched.alphas_cumprod, "v_prediction", y=0, w=2.0)
@@ -99,8 +109,9 @@ def test_backward_against_finite_differences(prediction):
     """The closed-form backward (x' -> x_t = c x' and the library's combination) passes
     torch.autograd.gradcheck in float64 (central differences, rtol 1e-6), per-row timesteps."""
     model = AlphasCumprodModel(PATH, ACP, prediction, y=0, w=2.5)
-    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(8),
-                    requires_grad=True)
+    x = torch.randn(
+        4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(8), requires_grad=True
+    )
     k = torch.tensor([3, 250, 600, 990])
     assert torch.autograd.gradcheck(lambda z: model(z, k), (x,), eps=1e-6, atol=1e-7, rtol=1e-6)
 
@@ -108,11 +119,14 @@ def test_backward_against_finite_differences(prediction):
 def test_diffusers_flow_backward():
     diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
     from refcfg.interop.diffusers import ExactDiffusersModel
+
     model = ExactDiffusersModel(PATH, diffusers.FlowMatchEulerDiscreteScheduler(), y=1, w=2.0)
-    x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(9),
-                    requires_grad=True)
-    assert torch.autograd.gradcheck(lambda z: model(z, 400.0).sample, (x,), eps=1e-6, atol=1e-7,
-                                    rtol=1e-6)
+    x = torch.randn(
+        3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(9), requires_grad=True
+    )
+    assert torch.autograd.gradcheck(
+        lambda z: model(z, 400.0).sample, (x,), eps=1e-6, atol=1e-7, rtol=1e-6
+    )
 
 
 def test_backend_checked_at_construction():

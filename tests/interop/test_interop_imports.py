@@ -6,9 +6,11 @@ import sys
 
 
 def test_no_framework_is_imported():
-    code = ("import sys, refcfg, refcfg.interop, refcfg.sample_checks, "
-            "refcfg.experiments.sampler_error; from refcfg.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'jax', 'diffusers') if m in sys.modules))")
+    code = (
+        "import sys, refcfg, refcfg.interop, refcfg.sample_checks, "
+        "refcfg.experiments.sampler_error; from refcfg.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'jax', 'diffusers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip() == "[]"

@@ -21,13 +21,16 @@ def _paths():
     rng = np.random.default_rng(0)
     d = 3
     A = rng.normal(size=(2, d, d))
-    full = refcfg.GMM([0.3, 0.7], rng.normal(size=(2, d)),
-                      np.einsum("kij,klj->kil", A, A) + 0.2 * np.eye(d))
+    full = refcfg.GMM(
+        [0.3, 0.7], rng.normal(size=(2, d)), np.einsum("kij,klj->kil", A, A) + 0.2 * np.eye(d)
+    )
     diag = refcfg.GMM([0.5, 0.25, 0.25], rng.normal(size=(3, d)), rng.uniform(0.1, 1.0, (3, d)))
     mix = refcfg.LabeledGMM([full, diag], [0.4, 0.6])
-    return {"two-class-2d": refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear"),
-            "full+diag linear": refcfg.GMMPath(mix, "linear"),
-            "full+diag cosine": refcfg.GMMPath(mix, "cosine")}
+    return {
+        "two-class-2d": refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear"),
+        "full+diag linear": refcfg.GMMPath(mix, "linear"),
+        "full+diag cosine": refcfg.GMMPath(mix, "cosine"),
+    }
 
 
 PATHS = _paths()
@@ -35,15 +38,20 @@ PATHS = _paths()
 
 def _fd_jacobian(field, x, t, h=1e-5):
     d = x.shape[1]
-    cols = [(field.velocity(x + h * e, t) - field.velocity(x - h * e, t)) / (2 * h)
-            for e in np.eye(d)]
+    cols = [
+        (field.velocity(x + h * e, t) - field.velocity(x - h * e, t)) / (2 * h) for e in np.eye(d)
+    ]
     return np.stack(cols, axis=2)
 
 
 def _fields(path):
     y = np.array([0, 1, refcfg.NULL, 1, 0, 0])
-    return {"null": path.field(None), "class 1": path.field(1), "cfg w=3": path.cfg(0, 3.0),
-            "cfg per-row": path.cfg(y, np.array([1.0, 2.0, 3.0, 0.0, -1.0, 7.5]))}
+    return {
+        "null": path.field(None),
+        "class 1": path.field(1),
+        "cfg w=3": path.cfg(0, 3.0),
+        "cfg per-row": path.cfg(y, np.array([1.0, 2.0, 3.0, 0.0, -1.0, 7.5])),
+    }
 
 
 @pytest.mark.parametrize("name", list(PATHS))
@@ -64,7 +72,8 @@ def test_jacobian_against_finite_differences_and_divergence(name):
             g = np.random.default_rng(2).normal(size=x.shape)
             vjp = velocity_vjp(field, x, t, g)
             assert np.max(np.abs(vjp - np.einsum("na,nab->nb", g, J))) <= 1e-12 * max(
-                1.0, np.max(np.abs(J)))
+                1.0, np.max(np.abs(J))
+            )
 
 
 @pytest.mark.parametrize("prediction", ["eps", "x0", "score", "v"])
@@ -75,10 +84,23 @@ def test_other_predictions_against_finite_differences(prediction):
     h = 1e-5
     for t in [0.05, 0.5, 0.95] + ([] if prediction == "score" else [1.0]):
         from refcfg.interop import predict
+
         g = np.random.default_rng(4).normal(size=x.shape)
-        fd = np.stack([np.sum(g * (predict(field, x + h * e, t, prediction, backend="numpy")
-                                   - predict(field, x - h * e, t, prediction, backend="numpy")),
-                              axis=1) / (2 * h) for e in np.eye(3)], axis=1)
+        fd = np.stack(
+            [
+                np.sum(
+                    g
+                    * (
+                        predict(field, x + h * e, t, prediction, backend="numpy")
+                        - predict(field, x - h * e, t, prediction, backend="numpy")
+                    ),
+                    axis=1,
+                )
+                / (2 * h)
+                for e in np.eye(3)
+            ],
+            axis=1,
+        )
         got = prediction_vjp(field, x, t, g, prediction)
         assert np.max(np.abs(got - fd)) / max(1.0, np.max(np.abs(fd))) <= 1e-8, (prediction, t)
 
@@ -87,10 +109,14 @@ def test_torch_backward_gradcheck_and_float32():
     path = PATHS["full+diag linear"]
     for prediction in ["velocity", "eps", "x0", "v"]:
         mod = ExactModule(path.cfg(0, 3.0), prediction)
-        x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5),
-                        requires_grad=True)
-        assert torch.autograd.gradcheck(lambda z: mod(z, 0.4), (x,), eps=1e-6, atol=1e-7,
-                                        rtol=1e-6)
+        x = torch.randn(
+            4,
+            3,
+            dtype=torch.float64,
+            generator=torch.Generator().manual_seed(5),
+            requires_grad=True,
+        )
+        assert torch.autograd.gradcheck(lambda z: mod(z, 0.4), (x,), eps=1e-6, atol=1e-7, rtol=1e-6)
     mod = ExactModule(path.field(1), "velocity", shape=(3, 1))
     x64 = torch.randn(5, 3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     x64.requires_grad_(True)
@@ -99,7 +125,8 @@ def test_torch_backward_gradcheck_and_float32():
     mod(x32, 0.7).square().sum().backward()
     assert x32.grad.dtype == torch.float32 and x64.grad.shape == (5, 3, 1)
     assert torch.max(torch.abs(x32.grad.double() - x64.grad)) <= 1e-5 * max(
-        1.0, float(x64.grad.abs().max()))
+        1.0, float(x64.grad.abs().max())
+    )
 
 
 def test_torch_divergence_by_autograd_equals_exact_divergence():
@@ -153,12 +180,18 @@ def test_flow_matching_compute_likelihood_on_the_exact_model():
     solver = ODESolver(velocity_model=mod)
 
     def log_p0(z):
-        return -0.5 * (z ** 2).sum(1) - 0.5 * z.shape[1] * np.log(2 * np.pi)
+        return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * np.log(2 * np.pi)
 
-    _, logp = solver.compute_likelihood(torch.from_numpy(x1), log_p0, step_size=None,
-                                        method="dopri5", atol=1e-9, rtol=1e-9,
-                                        time_grid=torch.tensor([1.0, 0.0], dtype=torch.float64),
-                                        exact_divergence=True)
+    _, logp = solver.compute_likelihood(
+        torch.from_numpy(x1),
+        log_p0,
+        step_size=None,
+        method="dopri5",
+        atol=1e-9,
+        rtol=1e-9,
+        time_grid=torch.tensor([1.0, 0.0], dtype=torch.float64),
+        exact_divergence=True,
+    )
     exact = path.log_prob(x1, 1.0)
     assert np.max(np.abs(logp.detach().numpy() - exact)) <= 1e-6
     ours = log_likelihood(path.field(None), x1, steps=400, sampler="rk4")
@@ -168,6 +201,7 @@ def test_flow_matching_compute_likelihood_on_the_exact_model():
 def test_bad_inputs_named_before_any_work():
     """Shapes, cotangents and names are checked up front, each error naming the argument."""
     from refcfg.interop._jacobian import signal_noise_vjp
+
     path = PATHS["two-class-2d"]
     field = path.cfg(0, 3.0)
     x = np.zeros((4, 2))

@@ -28,8 +28,11 @@ def test_predictions_eager_and_jit(prediction, x64):
     for t in [0.0, 0.3, 0.9, 1.0]:
         if prediction == "score" and t == 1.0:
             continue
-        ref = (t * field.eps(x, t) - (1 - t) * field.x0(x, t)) if prediction == "v" \
+        ref = (
+            (t * field.eps(x, t) - (1 - t) * field.x0(x, t))
+            if prediction == "v"
             else getattr(field, prediction)(x, t)
+        )
         scale = max(1.0, np.max(np.abs(ref)))
         for fn in (f, fj):
             out = np.asarray(fn(jax.numpy.asarray(x), t))

@@ -52,19 +52,23 @@ def test_denoiser_matches_closed_form(w):
     model = EDMDenoiser(PATH, y=0, w=None if w == 1.0 else w)
     rng = np.random.default_rng(0)
     for sigma in [0.002, 0.1, 1.0, 10.0, 80.0]:
-        x = rng.normal(size=(40, 2)) * np.sqrt(1 + sigma ** 2)
+        x = rng.normal(size=(40, 2)) * np.sqrt(1 + sigma**2)
         x0c, _ = posterior(MIX, x, 1.0, sigma, 0)
         if w != 1.0:
             # CFG in x0 space: w E[x0|x, y] + (1 - w) E[x0|x], the marginal by Bayes over classes
             from scipy.special import logsumexp
             from scipy.stats import multivariate_normal
             from _interop_oracles import covariances
+
             logp, parts = [], []
             for c in range(2):
                 g = MIX.class_gmm(c)
                 covs = covariances(g)
-                lp = [np.log(MIX.class_probs[c] * g.weights[k]) + multivariate_normal(
-                    g.means[k], covs[k] + sigma ** 2 * np.eye(2)).logpdf(x) for k in range(2)]
+                lp = [
+                    np.log(MIX.class_probs[c] * g.weights[k])
+                    + multivariate_normal(g.means[k], covs[k] + sigma**2 * np.eye(2)).logpdf(x)
+                    for k in range(2)
+                ]
                 logp.append(logsumexp(lp, axis=0))
                 parts.append(posterior(MIX, x, 1.0, sigma, c)[0])
             logp = np.array(logp)
@@ -95,7 +99,7 @@ def test_heun_and_euler_loops_accepted_and_wrong_sigma_rejected():
 
     class SigmaSquared(EDMDenoiser):  # a convention bug: sigma^2 passed where sigma is meant
         def forward(self, x, sigma, **kw):
-            return super().forward(x, sigma ** 2, **kw)
+            return super().forward(x, sigma**2, **kw)
 
     bad = sample_heun(SigmaSquared(PATH, y=1), x_init, sig).numpy()
     assert not check_samples(bad, "two-class-2d", y=1, permutations=199).passed

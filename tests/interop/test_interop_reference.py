@@ -97,8 +97,9 @@ def test_cfg_endpoint_from_a_library_start_is_consistent():
     t0, c0 = library_time(path, sigma=80.0)
     x_lib = 80.0 * np.random.default_rng(2).normal(size=(64, 2))
     res = ode_endpoint(field, c0 * x_lib, t0, 0.995, tol=1e-10)
-    ref = refcfg.sample(field, 64, sampler="rk4", steps=4096, t_start=t0, t_end=0.995,
-                        x_init=c0 * x_lib)
+    ref = refcfg.sample(
+        field, 64, sampler="rk4", steps=4096, t_start=t0, t_end=0.995, x_init=c0 * x_lib
+    )
     assert np.sqrt(np.mean(np.sum((res.x - ref) ** 2, axis=1))) <= max(2 * res.error, 1e-11)
 
 
@@ -128,8 +129,9 @@ def _sde_gaussian_law(x, t0, t1, sched):
         A, b = G - a / C, da * MU - G * al * MU + a * al * MU / C
         return np.concatenate([A * yv[:3] + b, 2 * A * yv[3:] + 2 * a])
 
-    sol = solve_ivp(rhs, (t0, t1), np.concatenate([x, np.zeros(3)]), method="DOP853",
-                    rtol=1e-12, atol=1e-14)
+    sol = solve_ivp(
+        rhs, (t0, t1), np.concatenate([x, np.zeros(3)]), method="DOP853", rtol=1e-12, atol=1e-14
+    )
     return sol.y[:3, -1], sol.y[3:, -1]
 
 

@@ -71,8 +71,14 @@ def test_gradients_flow_to_x():
     x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     mod(x, 0.5).sum().backward()
     h = 1e-5
-    fd = np.stack([np.sum(field.velocity(x0 + h * e, 0.5) - field.velocity(x0 - h * e, 0.5),
-                          axis=1) / (2 * h) for e in np.eye(2)], axis=1)
+    fd = np.stack(
+        [
+            np.sum(field.velocity(x0 + h * e, 0.5) - field.velocity(x0 - h * e, 0.5), axis=1)
+            / (2 * h)
+            for e in np.eye(2)
+        ],
+        axis=1,
+    )
     assert np.max(np.abs(x.grad.numpy() - fd)) <= 1e-8 * max(1.0, np.max(np.abs(fd)))
     with torch.no_grad():
         assert not mod(x, 0.5).requires_grad
@@ -112,6 +118,7 @@ def test_cuda_path_refuses_without_a_gpu(monkeypatch):
     """No GPU here: the CUDA branch must raise CudaUnavailableError (never fall back to the CPU)."""
     from refcfg.interop import torch as it
     from refcfg.sampling import cuda
+
     if cuda.available():
         pytest.skip("a CUDA device (or the simulator) is available: the error path does not apply")
     with pytest.raises(cuda.CudaUnavailableError):
@@ -123,13 +130,16 @@ def test_adaptive_solver_with_clamp_reaches_the_data_law():
     does): strict, the module refuses; with clamp=1e-3 the solve runs and its dense output at t = 1
     matches refcfg's own RK4 (400 steps) to 1e-6."""
     from scipy.integrate import solve_ivp
+
     x0 = np.random.default_rng(6).normal(size=(8, 2))
 
     def solve(mod):
         def rhs(t, z):
             return mod(torch.from_numpy(z.reshape(8, 2)), t).numpy().ravel()
-        return solve_ivp(rhs, (0.0, 1.0 + 5e-4), x0.ravel(), rtol=1e-10, atol=1e-10,
-                         dense_output=True)
+
+        return solve_ivp(
+            rhs, (0.0, 1.0 + 5e-4), x0.ravel(), rtol=1e-10, atol=1e-10, dense_output=True
+        )
 
     with pytest.raises(ValueError, match="clamp"):
         solve(ExactModule(PATH.field(0), "velocity"))
@@ -167,10 +177,12 @@ def test_cuda_branch_on_the_simulator():
     import os
     import subprocess
     import sys
+
     pytest.importorskip("numba_cuda", reason="numba-cuda is not installed")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    res = subprocess.run([sys.executable, "-c", _SIM_SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-c", _SIM_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     errs = json.loads(res.stdout.strip().splitlines()[-1])
     assert len(errs) == 14 and max(errs.values()) <= 1e-12, errs
@@ -206,4 +218,4 @@ def test_second_derivatives_raise_instead_of_dropping_the_hessian(adapter):
     (g1,) = torch.autograd.grad(u.sum(), x, retain_graph=True)
     assert torch.equal(g.detach(), g1)  # the first derivative itself is unchanged
     with pytest.raises(RuntimeError, match="second derivatives are not available"):
-        (g.sum() + (x ** 2).sum()).backward()
+        (g.sum() + (x**2).sum()).backward()

@@ -41,9 +41,14 @@ def test_cfg_wrapper_equals_exact_cfg(sigma):
 
 def test_sample_euler_equals_edm_euler():
     from refcfg.audits.kdiffusion import edm_euler
+
     K = load_sampling()
     model = CFGDenoiser(EDMDenoiser(PATH), y=0, cond_scale=3.0)
     sig = K.get_sigmas_karras(8, 0.002, 80.0, device="cpu").double()
     x = torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 80
-    np.testing.assert_allclose(K.sample_euler(model, x, sig, disable=True).numpy(),
-                               edm_euler(model, x, sig).numpy(), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        K.sample_euler(model, x, sig, disable=True).numpy(),
+        edm_euler(model, x, sig).numpy(),
+        atol=1e-12,
+        rtol=0,
+    )

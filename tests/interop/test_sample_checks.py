@@ -17,7 +17,7 @@ PATH = refcfg.GMMPath(MIX, refcfg.schedule("linear"))
 
 def _binom_sf(k, n, p):
     """P(Bin(n, p) >= k), summed directly."""
-    return sum(math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k, n + 1))
+    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
 
 
 def _size_runs(runs, n, alpha):
@@ -63,29 +63,44 @@ def test_detects_guidance_against_data_and_accepts_the_ode_target():
 def test_effect_sizes_are_independent_computations():
     x = MIX.sample(3000, seed=1, y=1)[0]
     rep = check_samples(x + [0.3, 0.0], "two-class-2d", y=1, permutations=99, seed=3)
-    ref = reference_samples(PATH, 3000, 1, 1.0, "data",
-                            seed=int(np.random.SeedSequence(3).spawn(3)[0].generate_state(1)[0]))
+    ref = reference_samples(
+        PATH,
+        3000,
+        1,
+        1.0,
+        "data",
+        seed=int(np.random.SeedSequence(3).spawn(3)[0].generate_state(1)[0]),
+    )
     shift = abs((x[:, 0] + 0.3).mean() - ref[:, 0].mean()) / ref[:, 0].std()
-    assert rep.effects["mean_error_sd"] == pytest.approx(max(
-        shift, abs(x[:, 1].mean() - ref[:, 1].mean()) / ref[:, 1].std()), rel=1e-12)
+    assert rep.effects["mean_error_sd"] == pytest.approx(
+        max(shift, abs(x[:, 1].mean() - ref[:, 1].mean()) / ref[:, 1].std()), rel=1e-12
+    )
     assert not rep.passed and rep.effects["energy_distance"] > 0.01
 
 
 def test_two_sample_test_is_deterministic_and_checks_inputs():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(100, 2)), rng.normal(size=(120, 2))
-    assert two_sample_test(a, b, permutations=50, seed=1) == two_sample_test(a, b, permutations=50,
-                                                                             seed=1)
+    assert two_sample_test(a, b, permutations=50, seed=1) == two_sample_test(
+        a, b, permutations=50, seed=1
+    )
     with pytest.raises(ValueError, match="permutations"):
         two_sample_test(a, b, permutations=5)
     with pytest.raises(ValueError, match="d = 3"):
         two_sample_test(a, rng.normal(size=(10, 3)))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(alpha=1.5), "alpha"), (dict(target="exact"), "target"), (dict(y=5), "class index"),
-    (dict(w=3.0), "needs a class"), (dict(n_ref=3), "n_ref"), (dict(target="tilted"), "tilted"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(alpha=1.5), "alpha"),
+        (dict(target="exact"), "target"),
+        (dict(y=5), "class index"),
+        (dict(w=3.0), "needs a class"),
+        (dict(n_ref=3), "n_ref"),
+        (dict(target="tilted"), "tilted"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     x = np.zeros((50, 2))
     with pytest.raises(ValueError, match=match):
@@ -106,11 +121,24 @@ def test_cli_exit_codes(tmp_path, capsys):
     np.savez(tmp_path / "good.npz", samples=good)
     np.savez(tmp_path / "bad.npz", x=good + [0.3, 0.0])
     np.savez(tmp_path / "two.npz", a=good, b=good)
-    assert main(["check-samples", str(tmp_path / "good.npz"), "--y", "0",
-                 "--permutations", "99"]) == 0
+    assert (
+        main(["check-samples", str(tmp_path / "good.npz"), "--y", "0", "--permutations", "99"]) == 0
+    )
     assert "PASS" in capsys.readouterr().out
-    assert main(["check-samples", str(tmp_path / "bad.npz"), "--y", "0", "--permutations", "99",
-                 "--json"]) == 1
+    assert (
+        main(
+            [
+                "check-samples",
+                str(tmp_path / "bad.npz"),
+                "--y",
+                "0",
+                "--permutations",
+                "99",
+                "--json",
+            ]
+        )
+        == 1
+    )
     assert '"passed": false' in capsys.readouterr().out
     for argv, match in [
         ([str(tmp_path / "missing.npz")], "does not exist"),
@@ -131,8 +159,9 @@ def test_sde_and_tilted_targets():
     """Exact-field Euler-Maruyama samples (sigma_t^2 = 2 a_t, 400 steps) are accepted against the
     'sde' target (its own 200-step reference); CFG ODE samples at w = 5 are rejected against the
     tilted law p(x|y)^w p(x)^(1-w)/Z, which CFG does not sample."""
-    x = refcfg.sample(PATH.cfg(1, 2.0), 1500, sampler="euler_maruyama", sigma="ddpm", steps=400,
-                      seed=11)
+    x = refcfg.sample(
+        PATH.cfg(1, 2.0), 1500, sampler="euler_maruyama", sigma="ddpm", steps=400, seed=11
+    )
     assert check_samples(x, PATH, y=1, w=2.0, target="sde", permutations=199).passed
     ode = refcfg.sample(PATH.cfg(0, 5.0), 3000, sampler="rk4", steps=100, seed=12)
     assert not check_samples(ode, PATH, y=0, w=5.0, target="tilted", permutations=199).passed

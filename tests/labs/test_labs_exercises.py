@@ -32,8 +32,12 @@ def stub(*args):
 
 
 def cosine_schedule(t):
-    return (np.sin(np.pi * t / 2), np.sin(np.pi * (1 - t) / 2), np.pi / 2 * np.cos(np.pi * t / 2),
-            -np.pi / 2 * np.sin(np.pi * t / 2))
+    return (
+        np.sin(np.pi * t / 2),
+        np.sin(np.pi * (1 - t) / 2),
+        np.pi / 2 * np.cos(np.pi * t / 2),
+        -np.pi / 2 * np.sin(np.pi * t / 2),
+    )
 
 
 def sample_path(z, t, eps):
@@ -42,7 +46,9 @@ def sample_path(z, t, eps):
 
 def conditional_velocity(x, t, z):
     v = S.values(t)
-    return (col(v.dalpha) - col(v.dbeta) * col(v.alpha) / col(v.beta)) * z + col(v.dbeta / v.beta) * x
+    return (col(v.dalpha) - col(v.dbeta) * col(v.alpha) / col(v.beta)) * z + col(
+        v.dbeta / v.beta
+    ) * x
 
 
 def conditional_score(x, t, z):
@@ -59,7 +65,7 @@ def score(x, t, y):
 
 def velocity_from_score(s, x, t):
     v = S.values(t)
-    a = v.beta ** 2 * v.dalpha / v.alpha - v.dbeta * v.beta
+    a = v.beta**2 * v.dalpha / v.alpha - v.dbeta * v.beta
     return col(a) * s + col(v.dalpha / v.alpha) * x
 
 
@@ -94,16 +100,25 @@ def tilted_log_density(x, y, w):
 
 
 def sde_step(x, t, h, u, s, sigma, noise):
-    return x + h * (u + sigma ** 2 / 2 * s) + sigma * np.sqrt(h) * noise
+    return x + h * (u + sigma**2 / 2 * s) + sigma * np.sqrt(h) * noise
 
 
 CORRECT = {
-    "cosine_schedule": cosine_schedule, "sample_path": sample_path,
+    "cosine_schedule": cosine_schedule,
+    "sample_path": sample_path,
     "conditional_velocity": conditional_velocity,
-    "conditional_score": conditional_score, "velocity": velocity, "score": score,
-    "velocity_from_score": velocity_from_score, "cfm_loss": cfm_loss, "drop_labels": drop_labels,
-    "classifier_score": classifier_score, "classifier_guidance": classifier_guidance, "cfg": cfg,
-    "cfg_from_model": cfg_from_model, "tilted_log_density": tilted_log_density, "sde_step": sde_step,
+    "conditional_score": conditional_score,
+    "velocity": velocity,
+    "score": score,
+    "velocity_from_score": velocity_from_score,
+    "cfm_loss": cfm_loss,
+    "drop_labels": drop_labels,
+    "classifier_score": classifier_score,
+    "classifier_guidance": classifier_guidance,
+    "cfg": cfg,
+    "cfg_from_model": cfg_from_model,
+    "tilted_log_density": tilted_log_density,
+    "sde_step": sde_step,
 }
 
 
@@ -151,13 +166,15 @@ def _diffusion_velocity(x, t, z):
     # a code written for t = 0 data, t = 1 noise, called with the notes' t (inf at t = 0)
     v = S.values(1.0 - t)
     with np.errstate(all="ignore"):
-        return -((col(v.dalpha) - col(v.dbeta) * col(v.alpha) / col(v.beta)) * z
-                 + col(v.dbeta / v.beta) * x)
+        return -(
+            (col(v.dalpha) - col(v.dbeta) * col(v.alpha) / col(v.beta)) * z
+            + col(v.dbeta / v.beta) * x
+        )
 
 
 def m_cond_flow_velocity_at_x(x, t, z):
     v = S.values(t)
-    return col(v.dalpha) * z + col(v.dbeta) * x      # d/dt psi_t(x0|z), with x in place of x0
+    return col(v.dalpha) * z + col(v.dbeta) * x  # d/dt psi_t(x0|z), with x in place of x0
 
 
 def m_cond_score_std(x, t, z):
@@ -178,7 +195,7 @@ def m_score_is_velocity(x, t, y):
 
 def m_ab_swapped(s, x, t):
     v = S.values(t)
-    a = v.beta ** 2 * v.dalpha / v.alpha - v.dbeta * v.beta
+    a = v.beta**2 * v.dalpha / v.alpha - v.dbeta * v.beta
     return col(v.dalpha / v.alpha) * s + col(a) * x
 
 
@@ -195,14 +212,14 @@ def m_loss_mean_all(u, z, t, eps):
 
 
 def m_dropout_inverted(y, u, eta):
-    return np.where(u < eta, y, NULL)        # keeps the label with probability eta
+    return np.where(u < eta, y, NULL)  # keeps the label with probability eta
 
 
 def m_classifier_sign(x, t, y):
     return PATH.score(x, t) - PATH.score(x, t, y)
 
 
-def m_cg_missing_a(x, t, y, w):              # the seed's handwritten line, without a_t
+def m_cg_missing_a(x, t, y, w):  # the seed's handwritten line, without a_t
     return PATH.velocity(x, t) + w * classifier_score(x, t, y)
 
 
@@ -227,11 +244,11 @@ def m_tilted_convention(x, y, w):
 
 
 def m_sde_noise_twice(x, t, h, u, s, sigma, noise):
-    return x + h * (u + sigma ** 2 / 2 * s) + 2 * sigma * np.sqrt(h) * noise
+    return x + h * (u + sigma**2 / 2 * s) + 2 * sigma * np.sqrt(h) * noise
 
 
 def m_sde_missing_half(x, t, h, u, s, sigma, noise):
-    return x + h * (u + sigma ** 2 * s) + sigma * np.sqrt(h) * noise
+    return x + h * (u + sigma**2 * s) + sigma * np.sqrt(h) * noise
 
 
 MISTAKES = [
@@ -241,8 +258,13 @@ MISTAKES = [
     ("sample_path", m_sample_variance, {}, "variance_as_std", "variance"),
     ("sample_path", m_sample_swapped, {}, "alpha_beta_swapped", "swapped"),
     ("conditional_velocity", _diffusion_velocity, {}, "time_reversed", "time convention reversed"),
-    ("conditional_velocity", m_cond_flow_velocity_at_x, {}, "flow_velocity_at_x",
-     "instead of at x_0"),
+    (
+        "conditional_velocity",
+        m_cond_flow_velocity_at_x,
+        {},
+        "flow_velocity_at_x",
+        "instead of at x_0",
+    ),
     ("conditional_score", m_cond_score_sign, {}, "negated", "minus the exact score"),
     ("conditional_score", m_cond_score_std, {}, "std_for_variance", "divides by beta_t, the"),
     ("velocity", m_velocity_labels_ignored, {}, "labels_ignored", "labels ignored"),
@@ -255,16 +277,29 @@ MISTAKES = [
     ("classifier_guidance", m_cg_missing_a, {"w": 3.0}, "missing_a_t", "factor a_t missing"),
     ("classifier_guidance", m_cg_ho_salimans, {"w": 3.0}, "w_convention", "w' = w + 1 = 4"),
     ("cfg", m_cfg_ho_salimans, {"w": 3.0}, "w_convention", "(1 + w) u(x|y) - w u(x|null)"),
-    ("cfg", m_cfg_swapped, {"w": 3.0}, "cond_uncond_swapped", "conditional and unconditional swapped"),
+    (
+        "cfg",
+        m_cfg_swapped,
+        {"w": 3.0},
+        "cond_uncond_swapped",
+        "conditional and unconditional swapped",
+    ),
     ("cfg_from_model", m_model_label_everywhere, {"w": 3.0}, "no_guidance", "guidance not applied"),
-    ("tilted_log_density", m_tilted_convention, {}, "w_convention", "(1 + w) log p(x|y) - w log p(x)"),
+    (
+        "tilted_log_density",
+        m_tilted_convention,
+        {},
+        "w_convention",
+        "(1 + w) log p(x|y) - w log p(x)",
+    ),
     ("sde_step", m_sde_noise_twice, {}, "noise_twice", "noise enters twice"),
     ("sde_step", m_sde_missing_half, {}, "missing_half", "sigma^2 / 2"),
 ]
 
 
-@pytest.mark.parametrize("exercise, fn, options, code, words", MISTAKES,
-                         ids=[f"{m[0]}-{m[3]}" for m in MISTAKES])
+@pytest.mark.parametrize(
+    "exercise, fn, options, code, words", MISTAKES, ids=[f"{m[0]}-{m[3]}" for m in MISTAKES]
+)
 def test_typical_mistake_is_named(exercise, fn, options, code, words):
     g = grade(fn, exercise, **options)
     assert not g.passed
@@ -293,9 +328,11 @@ def test_field_graders_compare_at_both_endpoints_or_say_why_not():
 
 def test_an_error_only_at_an_endpoint_is_caught():
     """A field wrong only at t = 1 (and right inside) fails: the endpoint is compared."""
+
     def wrong_at_one(x, t, y, w):
         out = cfg(x, t, y, w)
         return np.where(col(t) == 1.0, 0.0, out)
+
     g = grade(wrong_at_one, "cfg")
     assert not g.passed and "t = 1" in str(g.report)
 
@@ -304,7 +341,9 @@ def test_the_naive_classifier_guidance_is_not_finite_at_t0():
     """Why the classifier-guidance grader leaves t = 0 out: a_t is infinite there."""
     x = np.zeros((3, 2)) + 0.5
     with np.errstate(all="ignore"):
-        out = PATH.velocity(x, 0.0) + 3.0 * S.a(0.0, strict=False) * PATH.classifier_score(x, 0.0, 0)
+        out = PATH.velocity(x, 0.0) + 3.0 * S.a(0.0, strict=False) * PATH.classifier_score(
+            x, 0.0, 0
+        )
     assert not np.all(np.isfinite(out))
 
 
@@ -316,8 +355,9 @@ def test_point_mass_mixture_gives_the_conditional_field():
     y = np.arange(6) % len(POINTS)
     for t in (0.0, 0.3, 0.9):
         tt = np.full(6, t)
-        np.testing.assert_allclose(path.velocity(x, tt, y), conditional_velocity(x, tt, POINTS[y]),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            path.velocity(x, tt, y), conditional_velocity(x, tt, POINTS[y]), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_student_errors_are_reported_not_raised():
@@ -341,6 +381,7 @@ def test_student_errors_are_reported_not_raised():
 def test_an_unknown_error_is_unexplained_not_misnamed():
     def off(z, t, eps):
         return sample_path(z, t, eps) * 1.01
+
     g = grade(off, "sample_path")
     assert g.code == "unexplained" and "matches none of the known mistakes" in g.sentence
 
@@ -373,12 +414,13 @@ def test_bad_grader_arguments_raise():
 
 def test_a_student_who_changes_the_inputs_in_place_gets_the_right_diagnosis():
     """The mistakes are worked out on the case's own arrays, not on those the student changed."""
+
     def missing_half_in_place(x, t, h, u, s, sigma, noise):
-        x += h * (u + sigma ** 2 * s) + sigma * np.sqrt(h) * noise
+        x += h * (u + sigma**2 * s) + sigma * np.sqrt(h) * noise
         return x
 
     def correct_in_place(x, t, h, u, s, sigma, noise):
-        x += h * (u + sigma ** 2 / 2 * s) + sigma * np.sqrt(h) * noise
+        x += h * (u + sigma**2 / 2 * s) + sigma * np.sqrt(h) * noise
         return x
 
     g = grade(missing_half_in_place, "sde_step")
@@ -400,10 +442,17 @@ def test_bad_input_names_the_argument_before_any_work():
     with pytest.raises(TypeError, match="exercise must be the exercise's name.*got \\['cfg'\\]"):
         grade(cfg, ["cfg"])
     # a job too large for memory is refused (naming n) by the compare-cases and the field graders
-    for exercise in ("sample_path", "cfg", "conditional_velocity", "drop_labels", "sde_step",
-                     "tilted_log_density", "cosine_schedule"):
+    for exercise in (
+        "sample_path",
+        "cfg",
+        "conditional_velocity",
+        "drop_labels",
+        "sde_step",
+        "tilted_log_density",
+        "cosine_schedule",
+    ):
         with pytest.raises(ValueError, match="lower n"):
-            grade(CORRECT[exercise], exercise, n=10 ** 12)
+            grade(CORRECT[exercise], exercise, n=10**12)
 
 
 def test_the_cfm_loss_grader_works_in_every_dimension():
@@ -431,6 +480,7 @@ def _listed_mistakes():
         def g(*a):
             r = f(*a)
             return tuple(1.01 * np.asarray(v) for v in r) if isinstance(r, tuple) else 1.01 * r
+
         return g
 
     ex.compare_cases = recording
@@ -458,8 +508,15 @@ def test_each_listed_mistake_is_named_when_it_is_the_answer(exercise, mistake):
     assert g.sentence == mistake.sentence
 
 
-@pytest.mark.parametrize("schedule, code", [("linear", "alpha_beta_swapped"), ("cosine", "alpha_beta_swapped"),
-                                            ("vp", "time_reversed"), ("sqrt", "time_reversed")])
+@pytest.mark.parametrize(
+    "schedule, code",
+    [
+        ("linear", "alpha_beta_swapped"),
+        ("cosine", "alpha_beta_swapped"),
+        ("vp", "time_reversed"),
+        ("sqrt", "time_reversed"),
+    ],
+)
 def test_time_reversed_path_is_named_by_the_one_mistake_it_equals(schedule, code):
     sched = refcfg.GMMPath(MIX, schedule).schedule
 
@@ -475,6 +532,7 @@ def test_time_reversed_path_is_named_by_the_one_mistake_it_equals(schedule, code
 def test_a_field_that_is_not_numeric_is_a_shape_verdict_on_both_routes():
     """The same code whichever route compares (check_field for the fields, the case comparison for
     the others), and the verdict says where the function stopped."""
+
     def text_field(x, t, y, w):
         return "not an array"
 

@@ -27,10 +27,11 @@ def test_pass_within_tolerance_and_fail_just_outside():
 
 def test_zero_exact_rows_use_the_absolute_tolerance():
     zero = lambda x, t: 0.0 * x  # noqa: E731
-    g = compare_cases("ex", lambda x, t: zero(x, t) + 0.5 * ATOL / np.sqrt(2), _cases(zero), [],
-                      what="x")
+    g = compare_cases(
+        "ex", lambda x, t: zero(x, t) + 0.5 * ATOL / np.sqrt(2), _cases(zero), [], what="x"
+    )
     assert g.passed, str(g)
-    assert "max rel err" in g.sentence and "e+2" not in g.sentence   # no 1e-300 floor blow-up
+    assert "max rel err" in g.sentence and "e+2" not in g.sentence  # no 1e-300 floor blow-up
 
 
 def test_the_matching_mistake_is_named_and_an_indistinguishable_one_is_not():
@@ -46,6 +47,7 @@ def test_the_matching_mistake_is_named_and_an_indistinguishable_one_is_not():
 def test_nonfinite_output_is_said():
     def f(x, t):
         return exact(x, t) / (t - 1.0) * (t - 1.0) if t == 1.0 else exact(x, t)
+
     with np.errstate(all="ignore"):
         g = compare_cases("ex", f, _cases(exact), [], what="x")
     assert g.code == "nonfinite" and "t = 1" in g.sentence

@@ -14,8 +14,13 @@ import pytest
 pytest.importorskip("nbclient")
 pytest.importorskip("jupytext")
 
-from refcfg.labs.run import (execute, first_error_cell, grade_calls, solution_failures,  # noqa: E402
-                             verdicts)
+from refcfg.labs.run import (
+    execute,
+    first_error_cell,
+    grade_calls,
+    solution_failures,  # noqa: E402
+    verdicts,
+)
 from refcfg.labs.student import SOLUTION_TAG, lab_sources, student_notebook  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -53,15 +58,23 @@ def test_verdicts_are_read_from_every_kind_of_output():
 
     nb = nbformat.v4.new_notebook()
     a = nbformat.v4.new_code_cell("g")
-    a.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "PASS cfg: correct: ok\n"
-                                                                         "     (compared at t = 0)"},
-                                        execution_count=1)]
+    a.outputs = [
+        nbformat.v4.new_output(
+            "execute_result",
+            {"text/plain": "PASS cfg: correct: ok\n     (compared at t = 0)"},
+            execution_count=1,
+        )
+    ]
     b = nbformat.v4.new_code_cell("print(g)")
-    b.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                        text="FAIL sde_step: the noise enters twice.\n")]
+    b.outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stdout", text="FAIL sde_step: the noise enters twice.\n"
+        )
+    ]
     c = nbformat.v4.new_code_cell("f()")
-    c.outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="f",
-                                        traceback=[])]
+    c.outputs = [
+        nbformat.v4.new_output("error", ename="NotImplementedError", evalue="f", traceback=[])
+    ]
     nb.cells = [nbformat.v4.new_markdown_cell("PASS not: a verdict"), a, b, c]
     assert verdicts(nb) == ["PASS cfg: correct: ok", "FAIL sde_step: the noise enters twice."]
     assert first_error_cell(nb) == 3

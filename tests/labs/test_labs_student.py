@@ -12,15 +12,24 @@ pytest.importorskip("jupytext")
 
 from refcfg.labs.exercises import EXERCISES  # noqa: E402
 from refcfg.labs import student  # noqa: E402
-from refcfg.labs.student import (EXERCISE_TAG, SOLUTION_TAG, lab_number, lab_sources,  # noqa: E402
-                                 stub_source, student_notebook, write_labs)
+from refcfg.labs.student import (
+    EXERCISE_TAG,
+    SOLUTION_TAG,
+    lab_number,
+    lab_sources,  # noqa: E402
+    stub_source,
+    student_notebook,
+    write_labs,
+)
 
 LABS = lab_sources()
 
 
 def test_stub_keeps_signature_and_docstring_and_raises():
-    src = ('@staticmethod\ndef f(x, t,\n      y):\n    """Doc\n    string."""\n    return x + t\n\n\n'
-           'def g(a):\n    return a  # no docstring\n')
+    src = (
+        '@staticmethod\ndef f(x, t,\n      y):\n    """Doc\n    string."""\n    return x + t\n\n\n'
+        "def g(a):\n    return a  # no docstring\n"
+    )
     out = stub_source(src)
     assert '"""Doc\n    string."""' in out and "return x + t" not in out and "return a" not in out
     assert "@staticmethod\ndef f(x, t,\n      y):" in out
@@ -78,8 +87,7 @@ def test_each_exercise_is_followed_by_its_grader(path):
 
 # the equation tags of the lecture notes' main text: 2a-2c, 3-6, 7a, 7b, 8-71 (eqs. 2 and 7 exist
 # only with their letters)
-NOTES_TAGS = ({"2a", "2b", "2c", "7a", "7b"}
-              | {str(k) for k in range(3, 72) if k not in (7,)})
+NOTES_TAGS = {"2a", "2b", "2c", "7a", "7b"} | {str(k) for k in range(3, 72) if k not in (7,)}
 CITATION = re.compile(r"\beqs?\. (\d+[a-z]?(?:(?:-|, | and )\d+[a-z]?)*)")
 
 
@@ -91,8 +99,11 @@ def test_lab_sources_cite_equations_the_notes_have(path):
     flow's number for the marginal field; the ranges from 59 to 61 or 62 and from 63 to 67). That
     a number cites the right equation is read by a person, not checked here."""
     text = path.read_text(encoding="utf-8")
-    cited = [(m.group(0), n) for m in CITATION.finditer(text)
-             for n in re.split(r"-|, | and ", m.group(1))]
+    cited = [
+        (m.group(0), n)
+        for m in CITATION.finditer(text)
+        for n in re.split(r"-|, | and ", m.group(1))
+    ]
     assert cited
     bad = [(where, n) for where, n in cited if n not in NOTES_TAGS]
     assert not bad, bad
@@ -100,8 +111,11 @@ def test_lab_sources_cite_equations_the_notes_have(path):
 
 
 def test_the_citation_check_reads_every_number_of_a_list():
-    found = [n for m in CITATION.finditer("eqs. 58-62, 63 and eq. 7 and eqs. 2b, 99")
-             for n in re.split(r"-|, | and ", m.group(1))]
+    found = [
+        n
+        for m in CITATION.finditer("eqs. 58-62, 63 and eq. 7 and eqs. 2b, 99")
+        for n in re.split(r"-|, | and ", m.group(1))
+    ]
     assert found == ["58", "62", "63", "7", "2b", "99"]
     assert [n for n in found if n not in NOTES_TAGS] == ["7", "99"]
 
@@ -109,21 +123,31 @@ def test_the_citation_check_reads_every_number_of_a_list():
 def test_write_labs_writes_and_refuses_to_overwrite(tmp_path):
     written = write_labs(tmp_path, formats=("ipynb", "md"), solutions=True, labs=[1])
     names = sorted(str(p.relative_to(tmp_path)) for p in written)
-    assert names == ["01-gaussian-paths.ipynb", "01-gaussian-paths.md",
-                     "solutions/01-gaussian-paths.ipynb", "solutions/01-gaussian-paths.md"]
+    assert names == [
+        "01-gaussian-paths.ipynb",
+        "01-gaussian-paths.md",
+        "solutions/01-gaussian-paths.ipynb",
+        "solutions/01-gaussian-paths.md",
+    ]
     student_md = (tmp_path / "01-gaussian-paths.md").read_text()
     assert 'tags=["exercise"]' in student_md and "NotImplementedError" in student_md
     assert "return v.alpha[:, None] * z" not in student_md
-    assert "return v.alpha[:, None] * z" in (tmp_path / "solutions" / "01-gaussian-paths.md").read_text()
+    assert (
+        "return v.alpha[:, None] * z"
+        in (tmp_path / "solutions" / "01-gaussian-paths.md").read_text()
+    )
     with pytest.raises(ValueError, match="exists"):
         write_labs(tmp_path, labs=[1])
     assert write_labs(tmp_path, labs=[1], force=True)
 
 
 def test_write_labs_checks_before_writing(tmp_path):
-    for kwargs, match in (({"formats": ("pdf",)}, "formats"), ({"labs": [9]}, "no lab numbered 9"),
-                          ({"source": tmp_path / "none"}, "no lab folder"),
-                          ({"labs": 1.5}, "labs: must be a lab number")):
+    for kwargs, match in (
+        ({"formats": ("pdf",)}, "formats"),
+        ({"labs": [9]}, "no lab numbered 9"),
+        ({"source": tmp_path / "none"}, "no lab folder"),
+        ({"labs": 1.5}, "labs: must be a lab number"),
+    ):
         with pytest.raises((ValueError, TypeError), match=match):
             write_labs(tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
@@ -137,16 +161,18 @@ def test_links_of_the_lab_pages_resolve():
                 assert (page.parent / target).exists(), (page.name, target)
 
 
-
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"labs": 1.0}, TypeError, "labs: must be a lab number or a list"),
-    ({"labs": ["1"]}, TypeError, "labs: must be lab numbers \\(ints\\), got '1'"),
-    ({"labs": [1.0]}, TypeError, "labs: must be lab numbers \\(ints\\), got 1.0"),
-    ({"labs": [True]}, TypeError, "labs: must be lab numbers"),
-    ({"labs": []}, ValueError, "labs: no lab number given"),
-    ({"formats": "pdf"}, ValueError, "formats: must be among ipynb, md, got 'pdf'"),
-    ({"formats": 3}, TypeError, "formats: must be a format name"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"labs": 1.0}, TypeError, "labs: must be a lab number or a list"),
+        ({"labs": ["1"]}, TypeError, "labs: must be lab numbers \\(ints\\), got '1'"),
+        ({"labs": [1.0]}, TypeError, "labs: must be lab numbers \\(ints\\), got 1.0"),
+        ({"labs": [True]}, TypeError, "labs: must be lab numbers"),
+        ({"labs": []}, ValueError, "labs: no lab number given"),
+        ({"formats": "pdf"}, ValueError, "formats: must be among ipynb, md, got 'pdf'"),
+        ({"formats": 3}, TypeError, "formats: must be a format name"),
+    ],
+)
 def test_write_labs_names_the_bad_argument(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         write_labs(tmp_path / "out", **kwargs)

@@ -14,17 +14,26 @@ from refcfg.learn.mlp import MLP, MLPConfig
 
 
 def _zero_model(n_classes=2, d_out=2):
-    m = MLP(MLPConfig(d_in=2, d_out=d_out, n_classes=n_classes, width=8, depth=1, seed=0),
-            meta=dict(schedule="linear", schedule_params={}))
-    m.theta[...] = 0.0   # outputs exactly 0
+    m = MLP(
+        MLPConfig(d_in=2, d_out=d_out, n_classes=n_classes, width=8, depth=1, seed=0),
+        meta=dict(schedule="linear", schedule_params={}),
+    )
+    m.theta[...] = 0.0  # outputs exactly 0
     return m
 
 
 def test_zero_field_has_relative_error_one():
     # |0 - u|^2 / |u|^2 = 1 exactly for every field and every w (an independent oracle)
     path = GMMPath(problem("two-class-2d"))
-    f = field_errors(path, _zero_model(), unconditional=_zero_model(0), ws=(0.0, 1.0, 3.0),
-                     t_grid=[0.0, 0.3, 1.0], n=200, seed=0)
+    f = field_errors(
+        path,
+        _zero_model(),
+        unconditional=_zero_model(0),
+        ws=(0.0, 1.0, 3.0),
+        t_grid=[0.0, 0.3, 1.0],
+        n=200,
+        seed=0,
+    )
     for key in ("conditional", "unconditional", "unconditional_model"):
         np.testing.assert_allclose(f[key], 1.0, rtol=1e-14)
     for w in (0.0, 1.0, 3.0):
@@ -60,27 +69,65 @@ def test_uniform_classifier_kl_and_accuracy():
 def test_compare_report_text_and_dict():
     m = MLP(MLPConfig(2, 2, 2, 8, 1, seed=1), meta=dict(schedule="linear", schedule_params={}))
     clf = _zero_model(0)
-    rep = compare("two-class-2d", m, classifier=clf, ws=(1.0, 2.0), t_grid=[0.1, 0.5, 0.9],
-                  n_field=200, n_samples=100, steps=5, seed=3)
+    rep = compare(
+        "two-class-2d",
+        m,
+        classifier=clf,
+        ws=(1.0, 2.0),
+        t_grid=[0.1, 0.5, 0.9],
+        n_field=200,
+        n_samples=100,
+        steps=5,
+        seed=3,
+    )
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["fields"]["n"] == 200 and d["fields"]["seed"] == 3
-    assert len(d["samples"]) == 2 * 2 * 2   # {cfg, classifier} x 2 classes x 2 weights
+    assert len(d["samples"]) == 2 * 2 * 2  # {cfg, classifier} x 2 classes x 2 weights
     for row in d["samples"]:
         assert row["energy"] >= 0 and 0 <= row["accuracy_learned"] <= 1
         assert np.isfinite(row["loglik_learned"]) and np.isfinite(row["loglik_exact"])
     text = rep.to_text()
-    for piece in ("N = 200 per t", "seed = 3", "cfg w=2", "Bayes accuracy", "N = 100 per (y, w)",
-                  "seed = 5"):
+    for piece in (
+        "N = 200 per t",
+        "seed = 3",
+        "cfg w=2",
+        "Bayes accuracy",
+        "N = 100 per (y, w)",
+        "seed = 5",
+    ):
         assert piece in text, piece
     assert d["conditional_error_mean_05_95"] == pytest.approx(np.mean(d["fields"]["conditional"]))
 
 
 def test_train_command_writes_models_and_prints_report(tmp_path, capsys):
     out = tmp_path / "m.npz"
-    code = main(["train", "--steps", "20", "--width", "8", "--depth", "1", "--batch", "32",
-                 "--out", str(out), "--classifier", "--unconditional", "--n-field", "100",
-                 "--n-samples", "50", "--sample-steps", "4", "--w", "1,2", "--no-progress",
-                 "--json"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "20",
+            "--width",
+            "8",
+            "--depth",
+            "1",
+            "--batch",
+            "32",
+            "--out",
+            str(out),
+            "--classifier",
+            "--unconditional",
+            "--n-field",
+            "100",
+            "--n-samples",
+            "50",
+            "--sample-steps",
+            "4",
+            "--w",
+            "1,2",
+            "--no-progress",
+            "--json",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     d = json.loads(captured.out)
@@ -90,16 +137,39 @@ def test_train_command_writes_models_and_prints_report(tmp_path, capsys):
     assert MLP.load(tmp_path / "m-classifier.npz").meta["kind"] == "classifier"
     assert MLP.load(tmp_path / "m-uncond.npz").config.n_classes == 0
     # text report, no samples
-    code = main(["train", "--steps", "5", "--width", "4", "--depth", "1", "--batch", "16", "--out",
-                 str(tmp_path / "n"), "--no-samples", "--n-field", "50", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "5",
+            "--width",
+            "4",
+            "--depth",
+            "1",
+            "--batch",
+            "16",
+            "--out",
+            str(tmp_path / "n"),
+            "--no-samples",
+            "--n-field",
+            "50",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "relative L2 error" in capsys.readouterr().out
     assert (tmp_path / "n.npz").exists()
 
 
-@pytest.mark.parametrize("args,match", [(["--eta", "1.5"], "eta"), (["--w", "a,b"], "--w"),
-                                        (["--steps", "0"], "steps"),
-                                        (["--problem", "nope"], "nope")])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--eta", "1.5"], "eta"),
+        (["--w", "a,b"], "--w"),
+        (["--steps", "0"], "steps"),
+        (["--problem", "nope"], "nope"),
+    ],
+)
 def test_train_command_usage_errors(tmp_path, capsys, args, match):
     code = main(["train", "--out", str(tmp_path / "x.npz"), "--no-progress", *args])
     assert code == 2
@@ -120,9 +190,18 @@ def _blas_setup():
 
 
 def _blas_compare(m, clf, blas_threads):
-    return compare("two-class-2d", m, classifier=clf, ws=(1.0, 2.0),
-                   t_grid=np.linspace(0.05, 0.95, 11), n_field=400, n_samples=100, steps=4, seed=7,
-                   blas_threads=blas_threads)
+    return compare(
+        "two-class-2d",
+        m,
+        classifier=clf,
+        ws=(1.0, 2.0),
+        t_grid=np.linspace(0.05, 0.95, 11),
+        n_field=400,
+        n_samples=100,
+        steps=4,
+        seed=7,
+        blas_threads=blas_threads,
+    )
 
 
 @needs_two
@@ -138,8 +217,9 @@ def test_compare_same_results_and_recorded_choice_with_one_two_or_measured_threa
         for key in ("conditional", "unconditional"):
             np.testing.assert_allclose(d["fields"][key], ref["fields"][key], rtol=1e-10, atol=0)
         for key in ("accuracy", "agreement", "kl"):
-            np.testing.assert_allclose(d["classifier"][key], ref["classifier"][key], rtol=1e-10,
-                                       atol=1e-300)
+            np.testing.assert_allclose(
+                d["classifier"][key], ref["classifier"][key], rtol=1e-10, atol=1e-300
+            )
         assert len(d["samples"]) == len(ref["samples"]) == 8
         for row, row1 in zip(d["samples"], ref["samples"]):
             for key in ("energy", "loglik_learned", "accuracy_learned"):
@@ -183,7 +263,7 @@ def test_bad_blas_threads_refused_before_any_work(bad, monkeypatch):
     def work(*a, **k):
         raise AssertionError("work started")
 
-    module = sys.modules["refcfg.learn.compare"]    # the name refcfg.learn.compare is the function
+    module = sys.modules["refcfg.learn.compare"]  # the name refcfg.learn.compare is the function
     monkeypatch.setattr("refcfg.problems.resolve", work)
     monkeypatch.setattr(module, "_joint_sample", work)
     monkeypatch.setattr(module, "learned_cfg", work)
@@ -212,10 +292,33 @@ def test_standalone_levels_take_blas_threads():
 
 
 def test_train_command_passes_blas_threads_to_the_comparison(tmp_path, capsys):
-    code = main(["train", "--steps", "5", "--width", "8", "--depth", "1", "--batch", "16",
-                 "--out", str(tmp_path / "m.npz"), "--n-field", "50", "--n-samples", "20",
-                 "--sample-steps", "2", "--w", "2", "--no-progress", "--json",
-                 "--blas-threads", "1"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "5",
+            "--width",
+            "8",
+            "--depth",
+            "1",
+            "--batch",
+            "16",
+            "--out",
+            str(tmp_path / "m.npz"),
+            "--n-field",
+            "50",
+            "--n-samples",
+            "20",
+            "--sample-steps",
+            "2",
+            "--w",
+            "2",
+            "--no-progress",
+            "--json",
+            "--blas-threads",
+            "1",
+        ]
+    )
     assert code == 0
     d = json.loads(capsys.readouterr().out)
     assert set(d["blas"]) == {"fields", "samples"}

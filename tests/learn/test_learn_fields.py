@@ -7,14 +7,20 @@ import pytest
 import refcfg
 from refcfg import NULL, GMMPath, problem
 from refcfg.learn.classifier import NoisyClassifier
-from refcfg.learn.fields import (LearnedCFGField, LearnedClassifierGuidedField, LearnedField,
-                                 learned_cfg)
+from refcfg.learn.fields import (
+    LearnedCFGField,
+    LearnedClassifierGuidedField,
+    LearnedField,
+    learned_cfg,
+)
 from refcfg.learn.mlp import MLP, MLPConfig
 
 
 def _model(n_classes=2, seed=0, schedule="linear", d_out=2):
-    return MLP(MLPConfig(d_in=2, d_out=d_out, n_classes=n_classes, width=16, depth=2, seed=seed),
-               meta=dict(schedule=schedule, schedule_params={}))
+    return MLP(
+        MLPConfig(d_in=2, d_out=d_out, n_classes=n_classes, width=16, depth=2, seed=seed),
+        meta=dict(schedule=schedule, schedule_params={}),
+    )
 
 
 class _ExactNet(LearnedField):
@@ -91,11 +97,15 @@ def test_classifier_guidance_with_exact_parts_matches_exact_guidance():
     for w in (1.0, 3.0):
         f = LearnedClassifierGuidedField(path.field(None), _ExactClassifier(path), 0, w)
         for t in (0.01, 0.2, 0.6, 0.95, 1.0):
-            np.testing.assert_allclose(f.velocity(x, t), path.classifier_guided_velocity(x, t, 0, w),
-                                       rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(f.velocity(x, t), path.cfg_velocity(x, t, 0, w),
-                                       rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(f.score(x, 0.4), path.cfg_score(x, 0.4, 0, w), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(
+                f.velocity(x, t), path.classifier_guided_velocity(x, t, 0, w), rtol=1e-9, atol=1e-9
+            )
+            np.testing.assert_allclose(
+                f.velocity(x, t), path.cfg_velocity(x, t, 0, w), rtol=1e-9, atol=1e-9
+            )
+        np.testing.assert_allclose(
+            f.score(x, 0.4), path.cfg_score(x, 0.4, 0, w), rtol=1e-9, atol=1e-9
+        )
         # t < t_guard: the guidance term is evaluated at t_guard, an O(t_guard) approximation
         g0 = f.velocity(x, 0.0)
         exact0 = path.classifier_guided_velocity(x, 0.0, 0, w)
@@ -105,10 +115,14 @@ def test_classifier_guidance_with_exact_parts_matches_exact_guidance():
 def test_learned_fields_plug_into_samplers():
     m, clf = _model(seed=1), NoisyClassifier(_model(n_classes=0, seed=2))
     path = GMMPath(problem("two-class-2d"))
-    fields = [LearnedField(m, 0), LearnedField(m, None), learned_cfg(m, 1, 3.0),
-              refcfg.guided(LearnedField(m, 1), LearnedField(m, None), 2.0),
-              LearnedClassifierGuidedField(LearnedField(m, None), clf, 1, 2.0),
-              LearnedClassifierGuidedField(path.field(None), clf, 0, 2.0)]
+    fields = [
+        LearnedField(m, 0),
+        LearnedField(m, None),
+        learned_cfg(m, 1, 3.0),
+        refcfg.guided(LearnedField(m, 1), LearnedField(m, None), 2.0),
+        LearnedClassifierGuidedField(LearnedField(m, None), clf, 1, 2.0),
+        LearnedClassifierGuidedField(path.field(None), clf, 0, 2.0),
+    ]
     for f in fields:
         for sampler in ("euler", "heun"):
             xs = refcfg.sample(f, 64, sampler=sampler, steps=8, seed=0)
@@ -141,7 +155,8 @@ def test_bad_field_arguments():
     with pytest.raises(ValueError, match="y must be a class label"):
         LearnedClassifierGuidedField(LearnedField(_model(), None), _model(n_classes=0), None, 2.0)
     with pytest.raises(ValueError, match="t_guard"):
-        LearnedClassifierGuidedField(LearnedField(_model(), None), _model(n_classes=0), 0, 2.0,
-                                     t_guard=-1.0)
+        LearnedClassifierGuidedField(
+            LearnedField(_model(), None), _model(n_classes=0), 0, 2.0, t_guard=-1.0
+        )
     with pytest.raises(ValueError, match="x has shape"):
         LearnedField(_model(), 0).velocity(np.zeros((3, 3)), 0.5)

@@ -10,7 +10,7 @@ from refcfg import NULL
 from refcfg.learn.mlp import MLP, Adam, MLPConfig, time_features
 
 RTOL = 1e-6  # gradient checks: relative error <= 1e-6 in float64
-H = 1e-6     # central-difference step: truncation ~H^2, rounding ~1e-16/H, both << 1e-6
+H = 1e-6  # central-difference step: truncation ~H^2, rounding ~1e-16/H, both << 1e-6
 
 
 def _fd_param_grads(model, loss):
@@ -30,7 +30,7 @@ def _fd_param_grads(model, loss):
 def _assert_close_per_param(model, g, fd):
     offset = 0
     for name, p in model.params().items():
-        gs, fs = g[offset:offset + p.size], fd[offset:offset + p.size]
+        gs, fs = g[offset : offset + p.size], fd[offset : offset + p.size]
         offset += p.size
         rel = np.linalg.norm(gs - fs) / max(np.linalg.norm(fs), 1e-300)
         assert rel <= RTOL, f"{name}: relative error {rel:.2e} > {RTOL}"
@@ -41,8 +41,9 @@ def _assert_close_per_param(model, g, fd):
 @pytest.mark.parametrize("n_classes,depth", [(2, 3), (0, 1), (3, 2)])
 def test_parameter_gradients_match_finite_differences(n_classes, depth):
     rng = np.random.default_rng(1)
-    model = MLP(MLPConfig(d_in=2, d_out=3, n_classes=n_classes, width=6, depth=depth, n_freqs=2,
-                          seed=3))
+    model = MLP(
+        MLPConfig(d_in=2, d_out=3, n_classes=n_classes, width=6, depth=depth, n_freqs=2, seed=3)
+    )
     n = 7
     x = rng.standard_normal((n, 2)) * 2
     t = rng.random(n)
@@ -51,7 +52,7 @@ def test_parameter_gradients_match_finite_differences(n_classes, depth):
 
     def loss():  # a nonlinear scalar of the output: sum R * out + 0.5 sum out^2
         out = model.forward(x, t, y)
-        return float(np.sum(R * out) + 0.5 * np.sum(out ** 2))
+        return float(np.sum(R * out) + 0.5 * np.sum(out**2))
 
     out, cache = model.forward(x, t, y, cache=True)
     model.backward(cache, R + out)
@@ -71,7 +72,9 @@ def test_input_gradient_matches_finite_differences():
         xp, xm = x.copy(), x.copy()
         xp[i] += H
         xm[i] -= H
-        fd[i] = (np.sum(R * model.forward(xp, t, y)) - np.sum(R * model.forward(xm, t, y))) / (2 * H)
+        fd[i] = (np.sum(R * model.forward(xp, t, y)) - np.sum(R * model.forward(xm, t, y))) / (
+            2 * H
+        )
     assert np.linalg.norm(gx - fd) <= RTOL * np.linalg.norm(fd)
 
 
@@ -81,8 +84,12 @@ def test_training_loss_gradient_matches_finite_differences():
 
     rng = np.random.default_rng(5)
     model = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=5, depth=2, n_freqs=1, seed=1))
-    batch = dict(x=rng.standard_normal((9, 2)), t=rng.random(9), y_in=rng.integers(-1, 2, 9),
-                 target=rng.standard_normal((9, 2)))
+    batch = dict(
+        x=rng.standard_normal((9, 2)),
+        t=rng.random(9),
+        y_in=rng.integers(-1, 2, 9),
+        target=rng.standard_normal((9, 2)),
+    )
     loss_and_grad = _velocity_loss(lambda r: batch)
     loss_and_grad(model, None)
     g = model.grad.copy()
@@ -107,9 +114,9 @@ def test_adam_matches_algorithm_1_by_hand():
         for i in range(3):
             m[i] = b1 * m[i] + (1 - b1) * float(g[i])
             v[i] = b2 * v[i] + (1 - b2) * float(g[i]) ** 2
-            mhat = m[i] / (1 - b1 ** k)
-            vhat = v[i] / (1 - b2 ** k)
-            ref[i] = ref[i] - lr * mhat / (vhat ** 0.5 + eps)
+            mhat = m[i] / (1 - b1**k)
+            vhat = v[i] / (1 - b2**k)
+            ref[i] = ref[i] - lr * mhat / (vhat**0.5 + eps)
         np.testing.assert_allclose(theta, ref, rtol=1e-14, atol=1e-15)
     # the first step moves every coordinate with a nonzero gradient by ~lr against its sign
     theta2 = np.zeros(2)
@@ -127,8 +134,10 @@ def test_adam_rejects_bad_arguments():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = MLP(MLPConfig(d_in=2, d_out=2, n_classes=3, width=8, depth=2, seed=4),
-                meta=dict(kind="cfg", schedule="linear", note="x"))
+    model = MLP(
+        MLPConfig(d_in=2, d_out=2, n_classes=3, width=8, depth=2, seed=4),
+        meta=dict(kind="cfg", schedule="linear", note="x"),
+    )
     model.theta += 0.01 * np.arange(model.n_params)  # not the initial values
     path = model.save(tmp_path / "m")
     assert path.endswith(".npz")
@@ -176,8 +185,11 @@ def test_labels_and_features():
     oh = model.label_onehot(np.array([0, NULL, 1]), 3)
     assert np.array_equal(oh, [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
     tf = time_features(np.array([0.25]), 2)
-    np.testing.assert_allclose(tf, [[0.25, np.sin(np.pi / 4), np.sin(np.pi / 2),
-                                     np.cos(np.pi / 4), np.cos(np.pi / 2)]], atol=1e-15)
+    np.testing.assert_allclose(
+        tf,
+        [[0.25, np.sin(np.pi / 4), np.sin(np.pi / 2), np.cos(np.pi / 4), np.cos(np.pi / 2)]],
+        atol=1e-15,
+    )
     with pytest.raises(ValueError, match="y must be in 0..1"):
         model.forward(x, 0.5, 2)
     with pytest.raises(ValueError, match="x has shape"):
@@ -188,8 +200,15 @@ def test_labels_and_features():
         MLP(MLPConfig(2, 2, n_classes=0, width=4, depth=1)).forward(x, 0.5, 1)
 
 
-@pytest.mark.parametrize("kw,match", [(dict(width=0), "width"), (dict(depth=0), "depth"),
-                                      (dict(dtype="float16"), "dtype"), (dict(n_classes=-1), "n_classes")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(width=0), "width"),
+        (dict(depth=0), "depth"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(n_classes=-1), "n_classes"),
+    ],
+)
 def test_config_rejects_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):
         MLPConfig(d_in=2, d_out=2, **kw)
@@ -214,10 +233,11 @@ def test_load_says_what_is_wrong_in_refcfgs_words(tmp_path):
 
 def test_final_loss_says_how_many_steps_it_averages():
     from refcfg.learn.train import TrainResult
+
     model = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=8, depth=1, seed=0))
-    losses = np.arange(1.0, 41.0)                     # 40 steps
+    losses = np.arange(1.0, 41.0)  # 40 steps
     assert TrainResult(model, losses).final_loss(100) == (np.mean(losses), 40)
-    losses = np.arange(1.0, 251.0)                    # 250 steps: the last 100 are 151..250
+    losses = np.arange(1.0, 251.0)  # 250 steps: the last 100 are 151..250
     assert TrainResult(model, losses).final_loss(100) == (200.5, 100)
     with pytest.raises(ValueError, match="no training step"):
         TrainResult(model, np.zeros(0)).final_loss()
@@ -226,9 +246,12 @@ def test_final_loss_says_how_many_steps_it_averages():
 def test_empty_inputs_give_empty_outputs():
     # an (0, d) batch is a batch: (0, d_out) out, as NumPy functions do
     from refcfg.learn.classifier import NoisyClassifier
+
     m = MLP(MLPConfig(d_in=2, d_out=2, n_classes=2, width=8, depth=1, seed=0))
     out = m.forward(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64))
     assert out.shape == (0, 2) and out.dtype == np.float64
-    clf = MLP(MLPConfig(d_in=2, d_out=2, n_classes=0, width=8, depth=1, seed=0),
-              dict(kind="classifier", schedule="linear", log_prior=[np.log(0.5)] * 2))
+    clf = MLP(
+        MLPConfig(d_in=2, d_out=2, n_classes=0, width=8, depth=1, seed=0),
+        dict(kind="classifier", schedule="linear", log_prior=[np.log(0.5)] * 2),
+    )
     assert NoisyClassifier(clf).log_probs(np.zeros((0, 2)), 0.5).shape == (0, 2)

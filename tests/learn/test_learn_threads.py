@@ -64,8 +64,9 @@ def test_requested_count_is_in_force_during_steps_and_restored_after(n):
     before = blas_counts()
     res = train_loop(model, loss_and_grad, steps=6, lr=1e-3, progress=False, blas_threads=n)
     assert seen == [n] * 6
-    assert res.blas == dict(threads=n, requested=n, default=before and max(before), trials={},
-                            checks=0, interval=10.0)
+    assert res.blas == dict(
+        threads=n, requested=n, default=before and max(before), trials={}, checks=0, interval=10.0
+    )
     assert blas_counts() == before
 
 
@@ -109,7 +110,7 @@ def run_steps(bt, load, n):
 def test_choice_follows_the_faster_count_and_rechecks_when_the_load_changes():
     D = default_threads()
     ref = [None]
-    load = FakeLoad(ref, {1: 1.0, D: 3.0})             # loaded machine: one thread is faster
+    load = FakeLoad(ref, {1: 1.0, D: 3.0})  # loaded machine: one thread is faster
     before = blas_counts()
     with BlasThreads(None, rounds=5, recheck_seconds=100.0, clock=load.clock) as bt:
         ref[0] = bt
@@ -120,8 +121,8 @@ def test_choice_follows_the_faster_count_and_rechecks_when_the_load_changes():
         assert bt.threads == 1 and bt.trials == {1: 1.0, D: 3.0}
         # the trial cost 6 s more than six steps at 1 s: re-check after max(100, 6 / 0.02) s
         assert bt.interval == pytest.approx(300.0)
-        assert run_steps(bt, load, 200) == [1] * 200   # 200 s: no re-check yet
-        load.cost = {1: 4.0, D: 1.0}                   # the machine became quiet
+        assert run_steps(bt, load, 200) == [1] * 200  # 200 s: no re-check yet
+        load.cost = {1: 4.0, D: 1.0}  # the machine became quiet
         used = run_steps(bt, load, 40)
         assert bt.checks == 2 and bt.threads == D and used[-1] == D
         # the second trial stops after one counted step each (4 s > 3 x 1 s): (4 1, 1 4) cost
@@ -141,7 +142,7 @@ def test_trial_runs_all_rounds_when_the_difference_is_not_clear():
         used = run_steps(bt, load, 12)
         assert used[:10] == [1, D, D, 1, 1, D, D, 1, 1, D] and used[10:] == [1, 1]
         assert bt.threads == 1 and bt.trials == {1: 1.0, D: pytest.approx(1.2)}
-        assert bt.interval == pytest.approx(50.0)     # 1 s of extra cost is 2 % of 50 s
+        assert bt.interval == pytest.approx(50.0)  # 1 s of extra cost is 2 % of 50 s
 
 
 @needs_two
@@ -166,7 +167,7 @@ def test_choice_uses_the_mean_not_the_best_step():
     with BlasThreads(None, rounds=4, clock=load.clock) as bt:
         ref[0] = bt
         run_steps(bt, load, 8)
-        assert bt.trials == {1: 2.0, D: pytest.approx(13.0 / 3)}   # warm-up round (9 s) dropped
+        assert bt.trials == {1: 2.0, D: pytest.approx(13.0 / 3)}  # warm-up round (9 s) dropped
         assert bt.threads == 1
 
 
@@ -182,14 +183,30 @@ def test_one_default_thread_means_no_trial():
 def test_bad_blas_threads_refused_before_training(bad):
     for trainer in (train_cfg, train_classifier):
         with pytest.raises(ValueError, match="blas_threads must be None .* or a positive int"):
-            trainer("two-class-2d", blas_threads=bad, steps=10 ** 9, progress=False)
+            trainer("two-class-2d", blas_threads=bad, steps=10**9, progress=False)
 
 
 def test_cli_blas_threads(tmp_path, capsys):
     code = main(["train", "--out", str(tmp_path / "x.npz"), "--no-progress", "--blas-threads", "0"])
     assert code == 2 and "--blas-threads" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
-    code = main(["train", "--steps", "3", "--width", "4", "--depth", "1", "--batch", "16",
-                 "--out", str(tmp_path / "y.npz"), "--no-progress", "--no-compare",
-                 "--blas-threads", "1"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "3",
+            "--width",
+            "4",
+            "--depth",
+            "1",
+            "--batch",
+            "16",
+            "--out",
+            str(tmp_path / "y.npz"),
+            "--no-progress",
+            "--no-compare",
+            "--blas-threads",
+            "1",
+        ]
+    )
     assert code == 0 and (tmp_path / "y.npz").exists()

@@ -42,11 +42,15 @@ def test_batch_is_the_conditional_path_and_velocity(sched):
     assert 0.0 <= b["t"].min() and b["t"].max() < 1.0
     path = GMMPath(mixture, schedule)
     ok = b["t"] < 0.999
-    np.testing.assert_allclose(b["target"][ok], path.conditional_velocity(b["x"][ok], b["t"][ok],
-                                                                          b["z"][ok]),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        b["target"][ok],
+        path.conditional_velocity(b["x"][ok], b["t"][ok], b["z"][ok]),
+        rtol=1e-9,
+        atol=1e-9,
+    )
     # t ~ U[0, 1]: Kolmogorov-Smirnov against the uniform law
     from scipy.stats import kstest
+
     assert kstest(b["t"], "uniform").pvalue > 1e-3
     # labels follow p(y) = (0.5, 0.5) within 5 sigma
     assert abs(np.mean(b["y"] == 0) - 0.5) < 5 * np.sqrt(0.25 / 5000)
@@ -95,17 +99,27 @@ def test_short_unconditional_training_reduces_loss():
     # the loss has a large irreducible part here; the field error itself must at least halve
     path = GMMPath(problem("two-class-2d"))
     tg = np.linspace(0.1, 0.9, 5)
-    e = [field_errors(path, None, unconditional=m, t_grid=tg, n=1000, seed=0)
-         ["unconditional_model"].mean() for m in (fresh, res.model)]
+    e = [
+        field_errors(path, None, unconditional=m, t_grid=tg, n=1000, seed=0)[
+            "unconditional_model"
+        ].mean()
+        for m in (fresh, res.model)
+    ]
     assert e[1] < 0.5 * e[0], e
 
 
 @pytest.mark.parametrize("alpha_scaled", [False, True])
 def test_classifier_input_gradient_matches_finite_differences(alpha_scaled):
     rng = np.random.default_rng(4)
-    meta = dict(schedule="cosine", schedule_params={}, alpha_scaled=alpha_scaled,
-                log_prior=np.log([0.2, 0.3, 0.5]).tolist())
-    clf = NoisyClassifier(MLP(MLPConfig(d_in=2, d_out=3, width=6, depth=2, n_freqs=2, seed=2), meta))
+    meta = dict(
+        schedule="cosine",
+        schedule_params={},
+        alpha_scaled=alpha_scaled,
+        log_prior=np.log([0.2, 0.3, 0.5]).tolist(),
+    )
+    clf = NoisyClassifier(
+        MLP(MLPConfig(d_in=2, d_out=3, width=6, depth=2, n_freqs=2, seed=2), meta)
+    )
     x, t, y = rng.standard_normal((6, 2)) * 2, rng.random(6), np.array([0, 1, 2, 2, 1, 0])
     g = clf.grad_log_prob(x, t, y)
     h = 1e-6
@@ -119,8 +133,9 @@ def test_classifier_input_gradient_matches_finite_differences(alpha_scaled):
     assert np.max(np.abs(g - fd)) <= 1e-6 * np.max(np.abs(fd))
     if alpha_scaled:
         # the guidance term is a_t grad log p (schedule.a, eq. 41, a different formula) ...
-        np.testing.assert_allclose(clf.guidance_term(x, t, y),
-                                   clf.schedule.a(t)[:, None] * g, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            clf.guidance_term(x, t, y), clf.schedule.a(t)[:, None] * g, rtol=1e-10, atol=1e-12
+        )
         # ... at t = 0 the classifier is the prior p(y) exactly, its gradient 0, the term finite
         np.testing.assert_allclose(clf.log_probs(x, 0.0), np.log([[0.2, 0.3, 0.5]] * 6), rtol=1e-14)
         assert np.all(clf.grad_log_prob(x, 0.0, y) == 0.0)

@@ -27,17 +27,20 @@ def test_null_embedding_gradient_by_finite_differences():
 
     _, g = model.loss_and_grads(x, t, target, np.where(drop[:, None], model.null, Y), drop)
     h = 1e-6
-    fd = np.array([(loss(model.null + h * e) - loss(model.null - h * e)) / (2 * h) for e in np.eye(3)])
+    fd = np.array(
+        [(loss(model.null + h * e) - loss(model.null - h * e)) / (2 * h) for e in np.eye(3)]
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.slow
 def test_short_training_learns_both_halves():
     fam = family()
-    model, losses, _ = train_vector_cfg(fam, steps=1500, batch=256, width=48, depth=2, seed=0,
-                                        progress=False)
+    model, losses, _ = train_vector_cfg(
+        fam, steps=1500, batch=256, width=48, depth=2, seed=0, progress=False
+    )
     assert losses[-100:].mean() < 0.7 * losses[:100].mean()
-    assert np.linalg.norm(model.null) > 0          # the null embedding was trained
+    assert np.linalg.norm(model.null) > 0  # the null embedding was trained
     vp = VectorPromptPath(fam, "linear")
     rng = np.random.default_rng(1)
     errs_c, errs_u = [], []
@@ -45,16 +48,17 @@ def test_short_training_learns_both_halves():
         z, y = fam.sample(2000, rng)
         x = t * z + (1 - t) * rng.standard_normal(z.shape)
         uc, uu = vp.velocity(x, t, y), vp.velocity(x, t)
-        errs_c.append(np.sum((model.velocity(x, t, y) - uc) ** 2) / np.sum(uc ** 2))
-        errs_u.append(np.sum((model.velocity(x, t, None) - uu) ** 2) / np.sum(uu ** 2))
+        errs_c.append(np.sum((model.velocity(x, t, y) - uc) ** 2) / np.sum(uc**2))
+        errs_u.append(np.sum((model.velocity(x, t, None) - uu) ** 2) / np.sum(uu**2))
         # the conditional half must use the prompt: better than the null half as a model of u(x|y)
-        assert errs_c[-1] < np.sum((model.velocity(x, t, None) - uc) ** 2) / np.sum(uc ** 2)
+        assert errs_c[-1] < np.sum((model.velocity(x, t, None) - uc) ** 2) / np.sum(uc**2)
     # relative L2 errors after 1500 steps (measured ~0.05-0.1; bound with margin)
     assert np.mean(errs_c) < 0.25 and np.mean(errs_u) < 0.25, (errs_c, errs_u)
     f = LearnedVectorCFG(model, np.array([0.0, 0.0]), 1.0)
     xq = rng.normal(size=(5, 2))
-    np.testing.assert_allclose(f.velocity(xq, 0.5), model.velocity(xq, 0.5, np.zeros(2)),
-                               rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        f.velocity(xq, 0.5), model.velocity(xq, 0.5, np.zeros(2)), rtol=0, atol=1e-14
+    )
 
 
 def test_bad_inputs():

@@ -38,19 +38,32 @@ def test_declared_size_refused_before_allocation(saved, tmp_path, monkeypatch):
     _, fields = saved
     cfg = dict(json.loads(str(fields["config"])), width=10**6, depth=100)
     p = _variant(tmp_path, fields, "huge.npz", config=np.array(json.dumps(cfg)))
-    with pytest.raises(ValueError, match=r"huge\.npz': field 'config': an MLP of width 1000000 and "
-                                         r"depth 100 \(99000120000002 parameters\) needs an "
-                                         r"estimated .* lower width or depth"):
+    with pytest.raises(
+        ValueError,
+        match=r"huge\.npz': field 'config': an MLP of width 1000000 and "
+        r"depth 100 \(99000120000002 parameters\) needs an "
+        r"estimated .* lower width or depth",
+    ):
         MLP.load(p)
 
 
-@pytest.mark.parametrize("name, change, message", [
-    ("nan.npz", lambda th: np.where(np.arange(th.size) == 3, np.nan, th),
-     r"field 'theta' has 1 NaN or infinite value\(s\)"),
-    ("complex.npz", lambda th: th + 1j, r"field 'theta' has dtype complex128"),
-    ("strings.npz", lambda th: th.astype(str), r"field 'theta' has dtype <U"),
-    ("short.npz", lambda th: th[:5], r"field 'theta' has shape \(5,\), the configuration requires"),
-])
+@pytest.mark.parametrize(
+    "name, change, message",
+    [
+        (
+            "nan.npz",
+            lambda th: np.where(np.arange(th.size) == 3, np.nan, th),
+            r"field 'theta' has 1 NaN or infinite value\(s\)",
+        ),
+        ("complex.npz", lambda th: th + 1j, r"field 'theta' has dtype complex128"),
+        ("strings.npz", lambda th: th.astype(str), r"field 'theta' has dtype <U"),
+        (
+            "short.npz",
+            lambda th: th[:5],
+            r"field 'theta' has shape \(5,\), the configuration requires",
+        ),
+    ],
+)
 def test_bad_theta_named(saved, tmp_path, name, change, message):
     _, fields = saved
     p = _variant(tmp_path, fields, name, theta=change(fields["theta"]))
@@ -58,12 +71,15 @@ def test_bad_theta_named(saved, tmp_path, name, change, message):
         MLP.load(p)
 
 
-@pytest.mark.parametrize("config, message", [
-    ('{"d_in": 2, "d_out": 2, "colour": 1}', r"field 'config': .*unexpected keyword"),
-    ('[1, 2]', r"field 'config' must be a JSON object"),
-    ('{"d_in": 2.5, "d_out": 2}', r"field 'config': d_in must be an int"),
-    ('[' * 100000 + ']' * 100000, r"field 'config' is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ('{"d_in": 2, "d_out": 2, "colour": 1}', r"field 'config': .*unexpected keyword"),
+        ("[1, 2]", r"field 'config' must be a JSON object"),
+        ('{"d_in": 2.5, "d_out": 2}', r"field 'config': d_in must be an int"),
+        ("[" * 100000 + "]" * 100000, r"field 'config' is not valid JSON"),
+    ],
+)
 def test_bad_config_named(saved, tmp_path, config, message):
     _, fields = saved
     with pytest.raises(ValueError, match=message):

@@ -47,13 +47,17 @@ def refusal(fn):
     try:
         fn()
     except Exception as exc:  # noqa: BLE001
-        return {"type": type(exc).__name__, "is_type_error": isinstance(exc, TypeError),
-                "message": str(exc)}
+        return {
+            "type": type(exc).__name__,
+            "is_type_error": isinstance(exc, TypeError),
+            "message": str(exc),
+        }
     return None
 
 
 def main() -> int:
     from numba import config
+
     out: dict = {"simulator": bool(config.ENABLE_CUDASIM)}
     if not out["simulator"]:
         print(json.dumps({"error": "NUMBA_ENABLE_CUDASIM=1 was not set before numba's import"}))
@@ -69,6 +73,7 @@ def main() -> int:
     from refcfg.sampling.api import sigma_values
     from refcfg.sampling.lowering import lower
     from refcfg.sampling.steppers import TABLEAUS
+
     out["available"] = C.available()
     t_start = time.perf_counter()
 
@@ -80,18 +85,35 @@ def main() -> int:
         return A @ A.transpose(0, 2, 1) / d + lo * np.eye(d)
 
     # two classes: class 0 full covariances (K=2), class 1 diagonal (K=3); p(y) = (0.4, 0.6)
-    mix_full = LabeledGMM([GMM([0.3, 0.7], 2.0 * rng.standard_normal((2, d)), spd(2)),
-                           GMM([0.2, 0.5, 0.3], 2.0 * rng.standard_normal((3, d)),
-                               rng.uniform(0.2, 1.2, (3, d)))], [0.4, 0.6])
+    mix_full = LabeledGMM(
+        [
+            GMM([0.3, 0.7], 2.0 * rng.standard_normal((2, d)), spd(2)),
+            GMM([0.2, 0.5, 0.3], 2.0 * rng.standard_normal((3, d)), rng.uniform(0.2, 1.2, (3, d))),
+        ],
+        [0.4, 0.6],
+    )
     # diagonal / isotropic only (no eigenbasis)
-    mix_diag = LabeledGMM([GMM([0.5, 0.5], 2.0 * rng.standard_normal((2, d)), [0.5, 0.8]),
-                           GMM([1.0], 2.0 * rng.standard_normal((1, d)), rng.uniform(0.2, 1.0, (1, d)))])
+    mix_diag = LabeledGMM(
+        [
+            GMM([0.5, 0.5], 2.0 * rng.standard_normal((2, d)), [0.5, 0.8]),
+            GMM([1.0], 2.0 * rng.standard_normal((1, d)), rng.uniform(0.2, 1.0, (1, d))),
+        ]
+    )
     # isotropic only (one variance per component)
-    mix_iso = LabeledGMM([GMM([0.6, 0.4], 2.0 * rng.standard_normal((2, d)), [0.4, 1.1]),
-                          GMM([1.0], 2.0 * rng.standard_normal((1, d)), [0.7])])
+    mix_iso = LabeledGMM(
+        [
+            GMM([0.6, 0.4], 2.0 * rng.standard_normal((2, d)), [0.4, 1.1]),
+            GMM([1.0], 2.0 * rng.standard_normal((1, d)), [0.7]),
+        ]
+    )
     # a weaker model of the same classes (autoguidance-style guidance across two mixtures)
-    weak = LabeledGMM([GMM([0.5, 0.5], mix_full.classes[0].means * 0.8, spd(2, 1.0)),
-                       GMM([1.0], mix_full.classes[1].means[:1], [2.0])], [0.5, 0.5])
+    weak = LabeledGMM(
+        [
+            GMM([0.5, 0.5], mix_full.classes[0].means * 0.8, spd(2, 1.0)),
+            GMM([1.0], mix_full.classes[1].means[:1], [2.0]),
+        ],
+        [0.5, 0.5],
+    )
     pl = GMMPath(mix_full, "linear")
     pw = GMMPath(weak, "linear")
 
@@ -109,13 +131,16 @@ def main() -> int:
 
         def _terms(self):
             w = self.w
-            return [Scaled(ExactField(self.path, self.y), 1.0, lambda t: 1.0 + (w - 1.0) * self._g(t)),
-                    Scaled(ExactField(self.path, None), 1.0, lambda t: (1.0 - w) * self._g(t))]
+            return [
+                Scaled(ExactField(self.path, self.y), 1.0, lambda t: 1.0 + (w - 1.0) * self._g(t)),
+                Scaled(ExactField(self.path, None), 1.0, lambda t: (1.0 - w) * self._g(t)),
+            ]
 
         def _eval(self, what, x, t):
             wt = self.w if self._g(t) > 0 else 1.0
-            return (wt * getattr(ExactField(self.path, self.y), what)(x, t)
-                    + (1.0 - wt) * getattr(ExactField(self.path, None), what)(x, t))
+            return wt * getattr(ExactField(self.path, self.y), what)(x, t) + (1.0 - wt) * getattr(
+                ExactField(self.path, None), what
+            )(x, t)
 
         def velocity(self, x, t):
             return self._eval("velocity", x, t)
@@ -135,7 +160,7 @@ def main() -> int:
     fields["cond/linear"] = pl.field(1)
     fields["cfg/linear"] = pl.cfg(0, 3.0)
     fields["classifier/linear"] = pl.classifier_guided(1, 2.5)
-    for sname in ("cosine", "sqrt", "vp"):   # sqrt: dbeta = -inf at t = 1; vp: alpha_0 > 0
+    for sname in ("cosine", "sqrt", "vp"):  # sqrt: dbeta = -inf at t = 1; vp: alpha_0 > 0
         fields[f"cfg/{sname}"] = GMMPath(mix_full, sname).cfg(1, -0.5)
     fields["classifier/sqrt"] = GMMPath(mix_full, "sqrt").classifier_guided(0, 4.0)
     fields["cond_labels_array/linear"] = pl.field(labels)
@@ -177,8 +202,9 @@ def main() -> int:
     big = {}
     for name in ("cfg/linear", "diag_cfg/cosine", "iso_cfg/linear"):
         f = fields[name]
-        big[name] = max(rowwise(C.evaluate(f, xb, t), f.velocity(xb, t))
-                        for t in (0.0, 1e-9, 1e-6, 1e-3))
+        big[name] = max(
+            rowwise(C.evaluate(f, xb, t), f.velocity(xb, t)) for t in (0.0, 1e-9, 1e-6, 1e-3)
+        )
     out["large_x_vs_numpy"] = big
     out["field_float32_vs_float64"] = f32
     # many distinct times are split into several launches (tables of at most _TABLE_LIMIT entries)
@@ -187,7 +213,7 @@ def main() -> int:
     K = lower(f, N).K
     saved = C._TABLE_LIMIT
     try:
-        C._TABLE_LIMIT = 4 * K * d             # 4 distinct times per launch -> 5 launches
+        C._TABLE_LIMIT = 4 * K * d  # 4 distinct times per launch -> 5 launches
         out["chunked_launches"] = len(C._EvalPlan(f, x, t_arr).chunks)
         out["chunked_vs_single_launch"] = rel(C.evaluate(f, x, t_arr), whole)
     finally:
@@ -213,19 +239,27 @@ def main() -> int:
 
     zf = ZeroVelocity(pl, 0)
     ts4 = np.linspace(0.0, 1.0, 5)
-    sub = {"evaluate": refusal(lambda: C.evaluate(zf, x, 0.5)),
-           "sample": refusal(lambda: C.sample(zf, x, ts4, "heun")),
-           "refcfg.sample": refusal(lambda: refcfg.sample(zf, N, "heun", steps=4, seed=1,
-                                                          backend="cuda")),
-           "guided_containing_it": refusal(lambda: C.evaluate(GuidedField(zf, pl.field(None), 2.0),
-                                                              x, 0.5))}
+    sub = {
+        "evaluate": refusal(lambda: C.evaluate(zf, x, 0.5)),
+        "sample": refusal(lambda: C.sample(zf, x, ts4, "heun")),
+        "refcfg.sample": refusal(
+            lambda: refcfg.sample(zf, N, "heun", steps=4, seed=1, backend="cuda")
+        ),
+        "guided_containing_it": refusal(
+            lambda: C.evaluate(GuidedField(zf, pl.field(None), 2.0), x, 0.5)
+        ),
+    }
     out["subclass_refusals"] = sub
     # "auto" follows the override (NumPy backend): the samples move only by the zero field
-    out["subclass_auto_follows_override"] = attempt(lambda: bool(np.array_equal(
-        refcfg.sample(zf, N, "euler", steps=4, x_init=x, backend="auto"), x)))
+    out["subclass_auto_follows_override"] = attempt(
+        lambda: bool(
+            np.array_equal(refcfg.sample(zf, N, "euler", steps=4, x_init=x, backend="auto"), x)
+        )
+    )
     df = Doubled(pl, 1)
-    out["declared_subclass_vs_numpy"] = attempt(lambda: rowwise(C.evaluate(df, x, 0.37),
-                                                                df.velocity(x, 0.37)))
+    out["declared_subclass_vs_numpy"] = attempt(
+        lambda: rowwise(C.evaluate(df, x, 0.37), df.velocity(x, 0.37))
+    )
     out["t_subclass"] = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ ODE samplers
@@ -234,12 +268,15 @@ def main() -> int:
     x0 = rng.standard_normal((n, d))
     ts = np.linspace(0.0, 1.0, 7)
     lab_n = np.array([0, 1] * (n // 2))
-    ode_fields = {"cfg_w2/linear": pl.cfg(lab_n, 2.0),
-                  "classifier_w_array/cosine": GMMPath(mix_full, "cosine").classifier_guided(
-                      lab_n, rng.uniform(0.0, 3.0, n)),
-                  "three_groups/linear": GuidedField(pl.cfg(lab_n, 2.5), pw.field(lab_n), 1.5),
-                  "interval_cfg/linear": IntervalCFG(pl, 1, 2.0, 0.3, 0.7),
-                  "diag_uncond/sqrt": GMMPath(mix_diag, "sqrt").field(None)}
+    ode_fields = {
+        "cfg_w2/linear": pl.cfg(lab_n, 2.0),
+        "classifier_w_array/cosine": GMMPath(mix_full, "cosine").classifier_guided(
+            lab_n, rng.uniform(0.0, 3.0, n)
+        ),
+        "three_groups/linear": GuidedField(pl.cfg(lab_n, 2.5), pw.field(lab_n), 1.5),
+        "interval_cfg/linear": IntervalCFG(pl, 1, 2.0, 0.3, 0.7),
+        "diag_uncond/sqrt": GMMPath(mix_diag, "sqrt").field(None),
+    }
     ode_np, ode_cpu = {}, {}
     for name, f in ode_fields.items():
         for sampler in TABLEAUS:
@@ -247,7 +284,9 @@ def main() -> int:
             r, rtraj, rtimes = R.integrate(f, x0, ts, sampler, trajectory_every=4)
             ok = gtraj.shape == rtraj.shape and np.array_equal(gtimes, rtimes)
             ode_np[f"{name}/{sampler}"] = max(rel(g, r), rel(gtraj, rtraj)) if ok else float("inf")
-            ode_cpu[f"{name}/{sampler}"] = attempt(lambda: rel(g, CPU.integrate(f, x0, ts, sampler)))
+            ode_cpu[f"{name}/{sampler}"] = attempt(
+                lambda: rel(g, CPU.integrate(f, x0, ts, sampler))
+            )
     out["ode_samplers"] = sorted(TABLEAUS)
     out["ode_vs_reference"] = ode_np
     out["ode_vs_cpu"] = ode_cpu
@@ -260,18 +299,28 @@ def main() -> int:
     # convergence orders on a guided pair of Gaussians (w = 2), whose flow map is known exactly
     # (affine fields; ``_gauss.flow_map`` solves the linear ODE with scipy at rtol 1e-10)
     from _gauss import fit_order, flow_map
+
     m_a, v_a = np.array([1.0, -2.0]), np.array([[0.5, 0.2], [0.2, 0.3]])
     m_b, v_b = np.array([-1.5, 0.5]), np.array([[2.0, -0.4], [-0.4, 1.0]])
     Phi, phi = flow_map([(m_a, v_a), (m_b, v_b)], 2.0)
-    gpair = GuidedField(GMMPath(GMM([1.0], m_a[None], v_a[None])).field(None),
-                        GMMPath(GMM([1.0], m_b[None], v_b[None])).field(None), 2.0)
+    gpair = GuidedField(
+        GMMPath(GMM([1.0], m_a[None], v_a[None])).field(None),
+        GMMPath(GMM([1.0], m_b[None], v_b[None])).field(None),
+        2.0,
+    )
     x2 = rng.standard_normal((n, 2))
     exact = x2 @ Phi.T + phi
     orders = {}
     for sampler, steps_list in (("midpoint", [8, 16, 32, 64]), ("rk4", [4, 8, 16, 32])):
-        errs = [float(np.abs(C.sample(gpair, x2, np.linspace(0.0, 1.0, s + 1), sampler)
-                             - exact).max()) for s in steps_list]
-        orders[sampler] = {"steps": steps_list, "errors": errs, "order": fit_order(steps_list, errs)}
+        errs = [
+            float(np.abs(C.sample(gpair, x2, np.linspace(0.0, 1.0, s + 1), sampler) - exact).max())
+            for s in steps_list
+        ]
+        orders[sampler] = {
+            "steps": steps_list,
+            "errors": errs,
+            "order": fit_order(steps_list, errs),
+        }
     out["ode_orders"] = orders
     out["t_ode"] = time.perf_counter() - t1
 
@@ -286,8 +335,9 @@ def main() -> int:
             noise = rng.standard_normal((len(tg) - 1, n, d))
             g = C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, noise=noise)
             sde_np[f"{name}/{sname}"] = rel(g, R.integrate(f, x0, tg, "euler_maruyama", sig, noise))
-            sde_cpu[f"{name}/{sname}"] = attempt(lambda: rel(
-                g, CPU.integrate(f, x0, tg, "euler_maruyama", sigma=sig, noise=noise)))
+            sde_cpu[f"{name}/{sname}"] = attempt(
+                lambda: rel(g, CPU.integrate(f, x0, tg, "euler_maruyama", sigma=sig, noise=noise))
+            )
     out["sde_vs_reference"] = sde_np
     out["sde_vs_cpu"] = sde_cpu
 
@@ -300,12 +350,18 @@ def main() -> int:
     z = C.draw_normals(n, steps, d, seed=123)
     g_arr = C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, noise=z)
     out["rng_vs_drawn_noise"] = rel(g_rng, g_arr)
-    out["rng_vs_reference_on_drawn_noise"] = rel(g_rng, R.integrate(f, x0, tg, "euler_maruyama", sig, z))
-    out["rng_same_seed_identical"] = bool(np.array_equal(
-        g_rng, C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, seed=123)))
-    out["rng_other_seed_differs"] = bool(np.min(np.abs(
-        g_rng - C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, seed=124))) > 0)
+    out["rng_vs_reference_on_drawn_noise"] = rel(
+        g_rng, R.integrate(f, x0, tg, "euler_maruyama", sig, z)
+    )
+    out["rng_same_seed_identical"] = bool(
+        np.array_equal(g_rng, C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, seed=123))
+    )
+    out["rng_other_seed_differs"] = bool(
+        np.min(np.abs(g_rng - C.sample(f, x0, tg, "euler_maruyama", sigma_values=sig, seed=124)))
+        > 0
+    )
     from scipy import stats
+
     flat = z.reshape(-1)
     out["rng_normals_n"] = int(flat.size)
     out["rng_normals_ks_pvalue"] = float(stats.kstest(flat, "norm").pvalue)
@@ -316,18 +372,42 @@ def main() -> int:
     # ------------------------------------------------------------------ through refcfg.sample
     f = ode_fields["cfg_w2/linear"]
     api = {}
-    for sampler, kw in (("heun", {}), ("rk4", {}),
-                        ("euler_maruyama", {"sigma": 0.5, "t_start": 0.02,
-                                            "noise": rng.standard_normal((6, n, d))})):
-        g = refcfg.sample(f, n, sampler, steps=6, seed=7, backend="cuda", return_trajectory=True,
-                          trajectory_every=4, **kw)
-        r = refcfg.sample(f, n, sampler, steps=6, seed=7, backend="numpy", return_trajectory=True,
-                          trajectory_every=4, **kw)
+    for sampler, kw in (
+        ("heun", {}),
+        ("rk4", {}),
+        (
+            "euler_maruyama",
+            {"sigma": 0.5, "t_start": 0.02, "noise": rng.standard_normal((6, n, d))},
+        ),
+    ):
+        g = refcfg.sample(
+            f,
+            n,
+            sampler,
+            steps=6,
+            seed=7,
+            backend="cuda",
+            return_trajectory=True,
+            trajectory_every=4,
+            **kw,
+        )
+        r = refcfg.sample(
+            f,
+            n,
+            sampler,
+            steps=6,
+            seed=7,
+            backend="numpy",
+            return_trajectory=True,
+            trajectory_every=4,
+            **kw,
+        )
         ok = len(g) == 3 and g[1].shape == r[1].shape and np.array_equal(g[2], r[2])
         api[sampler] = max(rel(g[0], r[0]), rel(g[1], r[1])) if ok else float("inf")
     g32 = refcfg.sample(f, n, "midpoint", steps=6, seed=7, backend="cuda", dtype="float32")
-    api["float32_midpoint"] = rel(g32, refcfg.sample(f, n, "midpoint", steps=6, seed=7,
-                                                     backend="numpy"))
+    api["float32_midpoint"] = rel(
+        g32, refcfg.sample(f, n, "midpoint", steps=6, seed=7, backend="numpy")
+    )
     out["api_cuda_vs_numpy"] = api
     out["t_total"] = time.perf_counter() - t_start
     print(json.dumps(out))

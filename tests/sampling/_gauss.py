@@ -25,7 +25,7 @@ def affine_velocity(m, V, t):
     d = len(m)
     a, b, da, db = ALPHA(t), BETA(t), DALPHA(t), DBETA(t)
     S = a * a * V + b * b * np.eye(d)
-    A = np.linalg.solve(S, (a * da * V + b * db * np.eye(d)).T).T   # M S^{-1}
+    A = np.linalg.solve(S, (a * da * V + b * db * np.eye(d)).T).T  # M S^{-1}
     return A, da * m - A @ (a * m)
 
 
@@ -42,14 +42,14 @@ def flow_map(laws, w, t0=0.0, t1=1.0):
     d = len(laws[0][0])
 
     def rhs(t, y):
-        Phi, phi = y[:d * d].reshape(d, d), y[d * d:]
+        Phi, phi = y[: d * d].reshape(d, d), y[d * d :]
         (Aa, ca), (Ab, cb) = (affine_velocity(m, V, t) for m, V in laws)
         A, c = w * Aa + (1 - w) * Ab, w * ca + (1 - w) * cb
         return np.concatenate([(A @ Phi).ravel(), A @ phi + c])
 
     y0 = np.concatenate([np.eye(d).ravel(), np.zeros(d)])
     sol = solve_ivp(rhs, (t0, t1), y0, method="DOP853", rtol=1e-10, atol=1e-12)
-    return sol.y[:d * d, -1].reshape(d, d), sol.y[d * d:, -1]
+    return sol.y[: d * d, -1].reshape(d, d), sol.y[d * d :, -1]
 
 
 def sde_moments(laws, w, sigma2, t0, t1=1.0, m0=None, P0=None):
@@ -79,8 +79,15 @@ def sde_moments(laws, w, sigma2, t0, t1=1.0, m0=None, P0=None):
         J[d:, d:] = np.kron(A, np.eye(d)) + np.kron(np.eye(d), A)
         return J
 
-    sol = solve_ivp(rhs, (t0, t1), np.concatenate([m0, P0.ravel()]), method="Radau", jac=jac,
-                    rtol=1e-10, atol=1e-12)
+    sol = solve_ivp(
+        rhs,
+        (t0, t1),
+        np.concatenate([m0, P0.ravel()]),
+        method="Radau",
+        jac=jac,
+        rtol=1e-10,
+        atol=1e-12,
+    )
     return sol.y[:d, -1], sol.y[d:, -1].reshape(d, d)
 
 

@@ -18,8 +18,8 @@ def warm_kernels():
     path = refcfg.GMMPath(refcfg.problem("gauss-1d"))
     f = refcfg.CFGField(path, 0, 2.0)
     x = np.zeros((2, 1))
-    cpu.velocity(f, x, 0.5)                          # one table row for all particles
-    cpu.velocity(f, x, np.array([0.2, 0.7]))         # per-particle rows
+    cpu.velocity(f, x, 0.5)  # one table row for all particles
+    cpu.velocity(f, x, np.array([0.2, 0.7]))  # per-particle rows
     cpu.divergence(f, x, 0.5)
     cpu.integrate(f, x, np.linspace(0, 1, 3), "heun")
     cpu.integrate_logdet(f, x, np.linspace(1, 0, 3))

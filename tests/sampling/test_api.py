@@ -36,8 +36,8 @@ def test_auto_backend_rule():
 def test_cpu_equals_numpy_on_identical_noise(sampler):
     # same x_init and same noise: the two backends differ by rounding only (<= 1e-10)
     n, steps = 300, 25
-    y = np.arange(n) % 3 - 1                     # per-particle labels with NULL entries
-    w = np.linspace(0.5, 3.0, n)                 # per-particle weights
+    y = np.arange(n) % 3 - 1  # per-particle labels with NULL entries
+    w = np.linspace(0.5, 3.0, n)  # per-particle weights
     noise = np.random.default_rng(0).standard_normal((steps, n, 2))
     kw = dict(steps=steps, seed=4, y=y, w=w)
     if sampler == "euler_maruyama":
@@ -51,8 +51,16 @@ def test_trajectories_match_reference_and_time_grid():
     ts = np.array([0.0, 0.1, 0.3, 0.35, 0.8, 1.0])
     f = PATH.cfg(1, 2.0)
     x0 = np.random.default_rng(1).standard_normal((40, 2))
-    a, tra, tta = refcfg.sample(f, 40, "heun", t_grid=ts, x_init=x0, backend="cpu",
-                                return_trajectory=True, trajectory_every=2)
+    a, tra, tta = refcfg.sample(
+        f,
+        40,
+        "heun",
+        t_grid=ts,
+        x_init=x0,
+        backend="cpu",
+        return_trajectory=True,
+        trajectory_every=2,
+    )
     b, trb, ttb = reference.integrate(f, x0, ts, "heun", trajectory_every=2)
     assert np.array_equal(tta, ttb) and np.array_equal(tta, ts[[0, 2, 4, 5]])
     assert tra.shape == (4, 40, 2) and np.abs(tra - trb).max() <= 1e-12

@@ -36,44 +36,62 @@ print(json.dumps({"records": records, "finite": ok, "seen": seen}))
 
 def _run(code, cache, *args):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                          text=True, check=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
 
 
 def test_compile_message_names_the_estimate():
     msg = cpu.compile_message(12.4)
-    assert msg == ("compiling the sampling kernels once for this machine, ~12 s; later runs load "
-                   "them from the cache")
+    assert msg == (
+        "compiling the sampling kernels once for this machine, ~12 s; later runs load "
+        "them from the cache"
+    )
 
 
-@pytest.mark.slow   # one cold compile (fresh numba cache) and one cache load, in subprocesses
+@pytest.mark.slow  # one cold compile (fresh numba cache) and one cache load, in subprocesses
 def test_compile_is_logged_not_printed_then_cached(tmp_path):
     cold = _run(_COLD, tmp_path)
     out = json.loads(cold.stdout.strip().splitlines()[-1])
     assert out["finite"]
     # one record per kernel, before it compiled; nothing printed
-    assert out["records"] == [cpu.compile_message(cpu.COMPILE_SECONDS["integrate_blk"]),
-                              cpu.compile_message(cpu.COMPILE_SECONDS["eval_blk"])]
+    assert out["records"] == [
+        cpu.compile_message(cpu.COMPILE_SECONDS["integrate_blk"]),
+        cpu.compile_message(cpu.COMPILE_SECONDS["eval_blk"]),
+    ]
     assert "compiling" not in cold.stderr and len(cold.stdout.strip().splitlines()) == 1
     # an isotropic field: the full-covariance pass of the divergence is not compiled
     assert out["seen"] == ["_blk_pass2_diag_c"]
     warm = _run(_COLD, tmp_path)
-    assert json.loads(warm.stdout.strip().splitlines()[-1])["records"] == []   # loaded, silent
+    assert json.loads(warm.stdout.strip().splitlines()[-1])["records"] == []  # loaded, silent
 
 
-@pytest.mark.slow   # a cold compile of the score kernel
+@pytest.mark.slow  # a cold compile of the score kernel
 def test_announcement_prints_once_per_compile_inside_its_block(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    code = ("import sys, numpy as np, refcfg\n"
-            "from refcfg.sampling import cpu\n"
-            "p = refcfg.GMMPath(refcfg.problem('gauss-1d'))\n"
-            "f = refcfg.CFGField(p, 0, 2.0)\n"
-            "with cpu.announce_compiles():\n"
-            "    for _ in range(2):\n"
-            "        cpu.score(f, np.zeros((5, 1)), 0.5)\n"
-            "cpu.divergence(f, np.zeros((5, 1)), 0.5)\n")   # compiles after the block: silent
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       check=True, timeout=900)
+    code = (
+        "import sys, numpy as np, refcfg\n"
+        "from refcfg.sampling import cpu\n"
+        "p = refcfg.GMMPath(refcfg.problem('gauss-1d'))\n"
+        "f = refcfg.CFGField(p, 0, 2.0)\n"
+        "with cpu.announce_compiles():\n"
+        "    for _ in range(2):\n"
+        "        cpu.score(f, np.zeros((5, 1)), 0.5)\n"
+        "cpu.divergence(f, np.zeros((5, 1)), 0.5)\n"
+    )  # compiles after the block: silent
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("compiling the sampling")]
     assert lines == [cpu.compile_message(cpu.COMPILE_SECONDS["eval_blk"])]
 

@@ -37,7 +37,7 @@ def test_cfg_velocity_score_match_core(cov_type, schedule):
     path = random_path(cov_type, schedule=schedule)
     rng = np.random.default_rng(1)
     x = 2.5 * rng.standard_normal((200, path.d))
-    y = rng.integers(-1, 3, 200)                      # per-particle labels, NULL included
+    y = rng.integers(-1, 3, 200)  # per-particle labels, NULL included
     for w in (0.0, 1.0, 3.5):
         f = refcfg.CFGField(path, y, w)
         for t in TIMES:
@@ -108,7 +108,7 @@ def test_full_covariances_in_component_tiles_match_core():
     MT, BT = cpu._mform(low, tab, 2000)
     assert MT.shape == (2, d * d, low.K) and BT.shape == (2, d, low.K)
     assert cpu._mform(low, tab, 2000, want_div=True)[0].size == 0
-    assert cpu._mform(low, tab, 200)[0].size == 0        # few particles: coordinates again
+    assert cpu._mform(low, tab, 200)[0].size == 0  # few particles: coordinates again
     path = random_path("full", K=K, d=d, seed=6)
     rng = np.random.default_rng(7)
     x = 1.5 * rng.standard_normal((cpu._MFORM_MIN_N + 30, d))
@@ -118,7 +118,7 @@ def test_full_covariances_in_component_tiles_match_core():
         assert rel(cpu.score(f, x, t), path.cfg_score(x, t, 2, 2.5)) <= 1e-12
     t = rng.choice([0.0, 0.2, 0.7, 1.0], len(x))
     assert rel(cpu.velocity(f, x, t), path.cfg_velocity(x, t, 2, 2.5)) <= 1e-12
-    for t in (0.3, 0.8):        # fewer particles than the M form needs: coordinates again
+    for t in (0.3, 0.8):  # fewer particles than the M form needs: coordinates again
         assert rel(cpu.velocity(f, x[:200], t), path.cfg_velocity(x[:200], t, 2, 2.5)) <= 1e-12
     xb = 1e6 * rng.standard_normal((cpu._MFORM_MIN_N, d))
     for t in (0.0, 1e-9, 1e-6):
@@ -153,8 +153,12 @@ def test_results_do_not_depend_on_the_task_split(monkeypatch):
     out = []
     for tasks in (1, 3, 16):
         monkeypatch.setattr(cpu, "TASKS_PER_THREAD", tasks)
-        out.append((cpu.velocity(f, x, 0.4), refcfg.sample(path, 130, "heun", steps=5, seed=1, y=2,
-                                                           w=2.0, backend="cpu")))
+        out.append(
+            (
+                cpu.velocity(f, x, 0.4),
+                refcfg.sample(path, 130, "heun", steps=5, seed=1, y=2, w=2.0, backend="cpu"),
+            )
+        )
     for v, smp in out[1:]:
         assert np.array_equal(v, out[0][0]) and np.array_equal(smp, out[0][1])
 
@@ -183,8 +187,9 @@ def test_blocks_with_one_label_or_several_and_the_lane_count(cov_type, monkeypat
     smp = []
     for P in (64, 256):
         monkeypatch.setattr(cpu, "_lanes", lambda comp, P=P: P)
-        smp.append(refcfg.sample(path, 700, "heun", steps=4, seed=3, y=y[:700], w=2.0,
-                                 backend="cpu"))
+        smp.append(
+            refcfg.sample(path, 700, "heun", steps=4, seed=3, y=y[:700], w=2.0, backend="cpu")
+        )
     assert np.array_equal(smp[0], smp[1])
 
 
@@ -195,7 +200,7 @@ def test_per_particle_times_and_weights():
     t = rng.choice([0.1, 0.4, 0.9], 150)
     w = rng.uniform(0, 4, 150)
     f = refcfg.CFGField(path, 1, w)
-    ref = np.concatenate([path.cfg_velocity(x[i:i + 1], t[i], 1, w[i]) for i in range(150)])
+    ref = np.concatenate([path.cfg_velocity(x[i : i + 1], t[i], 1, w[i]) for i in range(150)])
     assert rel(cpu.velocity(f, x, t), ref) <= 1e-12
 
 

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("_cuda_sim_checks.py")
 GPU_CHECK = ROOT / "verification" / "gpu_check.py"
 
-FIELD_TOL = 1e-12     # float64 fields vs NumPy core and CPU kernels
-SAMPLE_TOL = 1e-12    # float64 samples (every sampler; Euler-Maruyama on identical noise)
-F32_TOL = 1e-4        # float32 vs float64 (the simulator computes exp/log in float64, so it shows
-                      # ~1e-6; a GPU's float32 libdevice is expected within ~1e-5)
+FIELD_TOL = 1e-12  # float64 fields vs NumPy core and CPU kernels
+SAMPLE_TOL = 1e-12  # float64 samples (every sampler; Euler-Maruyama on identical noise)
+F32_TOL = 1e-4  # float32 vs float64 (the simulator computes exp/log in float64, so it shows
+# ~1e-6; a GPU's float32 libdevice is expected within ~1e-5)
 
 
 # the simulator subprocess, the GPU-check smoke run and the PTX compilation take minutes on two
@@ -52,8 +52,14 @@ def _env(sim: bool) -> dict:
 def _run(args, sim: bool, timeout: float = 600, env_extra=None):
     env = _env(sim)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +109,7 @@ def test_three_groups_and_time_factors_lower(sim):
 
 @slow
 def test_many_distinct_times_split_into_launches(sim):
-    assert sim["chunked_launches"] == 5     # 18 distinct times, at most 4 per launch
+    assert sim["chunked_launches"] == 5  # 18 distinct times, at most 4 per launch
     assert sim["chunked_vs_single_launch"] == 0.0
 
 
@@ -125,6 +131,7 @@ def test_every_sampler_matches_reference_and_cpu(sim):
     # fields (per-particle labels and w, three groups, time factors, diagonal); trajectories
     # (every 4th step + last) included against the reference
     from refcfg.sampling.steppers import TABLEAUS
+
     assert sim["ode_samplers"] == sorted(TABLEAUS)
     assert {"midpoint", "rk4"} <= set(TABLEAUS)
     assert len(sim["ode_vs_reference"]) == 5 * len(TABLEAUS)
@@ -214,7 +221,8 @@ def test_unavailable_error_without_gpu_or_simulator():
         "        assert 'NUMBA_ENABLE_CUDASIM=1' in str(exc) and 'refcfg[cuda]' in str(exc), exc\n"
         "    else:\n"
         "        raise SystemExit('no error')\n"
-        "print('ok')\n")
+        "print('ok')\n"
+    )
     # CUDA_VISIBLE_DEVICES="" hides any GPU, so the test means the same on a GPU machine
     proc = _run(["-c", code], sim=False, timeout=120, env_extra={"CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
@@ -245,15 +253,25 @@ def test_kernels_compile_to_ptx():
     for sm_90 with NVVM and assemble them with ptxas when installed. No GPU needed;
     ``verification/gpu_check.py --ptx`` compiles all 24."""
     # the toolchain probe compiles a trivial kernel: NVVM alone is not enough (NVRTC is needed too)
-    probe = _run(["-c", "from numba import cuda\n"
-                  "def k(a):\n    a[0] = 1.0\n"
-                  "cuda.compile_ptx(k, 'void(float32[:])', cc=(9, 0))"], sim=False, timeout=120)
+    probe = _run(
+        [
+            "-c",
+            "from numba import cuda\n"
+            "def k(a):\n    a[0] = 1.0\n"
+            "cuda.compile_ptx(k, 'void(float32[:])', cc=(9, 0))",
+        ],
+        sim=False,
+        timeout=120,
+    )
     if probe.returncode != 0:
-        pytest.skip("CUDA compiler libraries (NVVM, NVRTC) not found "
-                    "(pip install 'numba-cuda[cu12]' provides them)")
+        pytest.skip(
+            "CUDA compiler libraries (NVVM, NVRTC) not found "
+            "(pip install 'numba-cuda[cu12]' provides them)"
+        )
     keys = ("float32/full/rk4", "float32/full/euler_maruyama")
-    proc = _run([GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", ",".join(keys)], sim=False,
-                timeout=300)
+    proc = _run(
+        [GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", ",".join(keys)], sim=False, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(res["ptx"]) == set(keys)
@@ -269,8 +287,10 @@ def test_kernels_compile_to_ptx():
 
 # ---------------------------------------------------------------- validation (no kernels run)
 
+
 def _cfg():
     import refcfg
+
     return refcfg.GMMPath(refcfg.problem("two-class-2d")).cfg(0, 2.0)
 
 
@@ -300,9 +320,11 @@ def test_subclass_overriding_velocity_is_refused():
             return np.zeros_like(x)
 
     f = ZeroVelocity(refcfg.GMMPath(refcfg.problem("two-class-2d")), 0)
-    for call in (lambda: C.evaluate(f, np.zeros((2, 2)), 0.5),
-                 lambda: C.sample(f, np.zeros((2, 2)), np.linspace(0, 1, 3), "rk4"),
-                 lambda: refcfg.sample(f, 4, "heun", steps=2, backend="cuda")):
+    for call in (
+        lambda: C.evaluate(f, np.zeros((2, 2)), 0.5),
+        lambda: C.sample(f, np.zeros((2, 2)), np.linspace(0, 1, 3), "rk4"),
+        lambda: refcfg.sample(f, 4, "heun", steps=2, backend="cuda"),
+    ):
         with pytest.raises(TypeError, match="ZeroVelocity overrides velocity") as err:
             call()
         assert "backend='numpy'" in str(err.value)
@@ -310,6 +332,7 @@ def test_subclass_overriding_velocity_is_refused():
 
 def test_argument_errors_name_the_argument():
     from refcfg.sampling import cuda as C
+
     f = _cfg()
     x = np.zeros((4, 2))
     ts = np.linspace(0, 1, 5)
@@ -338,11 +361,14 @@ def test_argument_errors_name_the_argument():
 def test_samplers_are_the_stepper_table():
     from refcfg.sampling import cuda as C
     from refcfg.sampling import steppers
+
     assert C.SAMPLERS is steppers.SAMPLERS
 
 
 def test_import_does_not_import_numba_cuda():
-    code = ("import sys, refcfg, refcfg.sampling.cuda\n"
-            "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))")
+    code = (
+        "import sys, refcfg, refcfg.sampling.cuda\n"
+        "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))"
+    )
     proc = _run(["-c", code], sim=False, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr[-2000:]

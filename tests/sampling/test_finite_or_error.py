@@ -22,7 +22,7 @@ from refcfg.sampling import cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMES = [0.0, 0.3, 0.7, 1.0]
-TOL = 1e-12     # float64 fields and samples, relative to the largest entry
+TOL = 1e-12  # float64 fields and samples, relative to the largest entry
 
 
 def rel(a, b):
@@ -31,30 +31,40 @@ def rel(a, b):
 
 
 def _zero_prior():
-    g0 = refcfg.GMM([0.3, 0.7], [[2.0, 0.0], [1.0, 1.5]], [[[0.4, 0.1], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.5]]])
-    g1 = refcfg.GMM([0.6, 0.4], [[-2.0, 0.5], [-1.0, -1.0]], [[[0.3, 0.0], [0.0, 0.6]], [[0.5, -0.2], [-0.2, 0.4]]])
+    g0 = refcfg.GMM(
+        [0.3, 0.7], [[2.0, 0.0], [1.0, 1.5]], [[[0.4, 0.1], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.5]]]
+    )
+    g1 = refcfg.GMM(
+        [0.6, 0.4],
+        [[-2.0, 0.5], [-1.0, -1.0]],
+        [[[0.3, 0.0], [0.0, 0.6]], [[0.5, -0.2], [-0.2, 0.4]]],
+    )
     mix = refcfg.LabeledGMM([g0, g1], [1.0, 0.0])
     return refcfg.GMMPath(mix), refcfg.GMMPath(g1), refcfg.GMMPath(g0)
 
 
 # ---- a class with prior 0 -------------------------------------------------------------------
 
+
 def test_prior_zero_class_fields_are_its_own_gmm_on_every_backend():
     path, alone1, alone0 = _zero_prior()
     x = np.random.default_rng(0).standard_normal((40, 2)) * 2
     for t in TIMES[:-1] + [0.999]:
-        want = alone1.velocity(x, t)                  # the conditional law of class 1: g1 alone
+        want = alone1.velocity(x, t)  # the conditional law of class 1: g1 alone
         assert rel(path.velocity(x, t, 1), want) < TOL
         assert rel(cpu.velocity(path.field(1), x, t), want) < TOL
         assert rel(cpu.score(path.field(1), x, t), alone1.score(x, t)) < TOL
         # the unconditional field is class 0's (weight 0 for class 1)
         assert rel(cpu.velocity(path.field(None), x, t), alone0.velocity(x, t)) < TOL
         # CFG and classifier guidance towards the class of prior 0: CPU = NumPy core
-        for f in (refcfg.CFGField(path, 1, 2.5), refcfg.ClassifierGuidedField(path, 1, 2.5),
-                  refcfg.CFGField(path, np.array([1, 0, -1, 1] * 10), 1.5)):
+        for f in (
+            refcfg.CFGField(path, 1, 2.5),
+            refcfg.ClassifierGuidedField(path, 1, 2.5),
+            refcfg.CFGField(path, np.array([1, 0, -1, 1] * 10), 1.5),
+        ):
             v = cpu.velocity(f, x, t)
             assert np.all(np.isfinite(v)) and rel(v, f.velocity(x, t)) < TOL, (t, f)
-    t = np.linspace(0, 1, 40)                      # per-point times, endpoints included
+    t = np.linspace(0, 1, 40)  # per-point times, endpoints included
     assert rel(cpu.velocity(path.field(1), x, t), alone1.velocity(x, t)) < TOL
 
 
@@ -96,7 +106,9 @@ def test_points_beyond_x_max_are_refused(backend):
             path.velocity(big, 0.5, 0)
         else:
             cpu.velocity(path.field(0), big, 0.5)
-    with pytest.raises(ValueError, match=msg.replace("x has", "x_init has").replace(r"\|x\|", r"\|x_init\|")):
+    with pytest.raises(
+        ValueError, match=msg.replace("x has", "x_init has").replace(r"\|x\|", r"\|x_init\|")
+    ):
         refcfg.sample(path, 3, steps=2, x_init=big, backend=backend)
     with pytest.raises(ValueError, match=msg):
         refcfg.log_likelihood(path, big, steps=2, backend=backend)
@@ -123,17 +135,22 @@ def test_divergence_is_the_same_error_on_every_backend():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
     errs = {}
     for backend in BACKENDS:
-        with pytest.raises(ValueError, match=r"sampling diverged: the state left \|x\| <= 1e\+100") as e:
+        with pytest.raises(
+            ValueError, match=r"sampling diverged: the state left \|x\| <= 1e\+100"
+        ) as e:
             refcfg.sample(path, 50, "heun", steps=20, seed=1, y=0, w=1e6, backend=backend)
         errs[backend] = str(e.value)
     assert len(set(errs.values())) == 1
     # with 20 Euler steps it stays below 1e100: finite on both, equal
-    a, b = (refcfg.sample(path, 50, "euler", steps=20, seed=1, y=0, w=1e6, backend=be)
-            for be in BACKENDS)
+    a, b = (
+        refcfg.sample(path, 50, "euler", steps=20, seed=1, y=0, w=1e6, backend=be)
+        for be in BACKENDS
+    )
     assert np.all(np.isfinite(b)) and rel(b, a) < 1e-10
 
 
 # ---- far from every component: the log-normaliser loses its sum ------------------------------
+
 
 def _schedule_at(schedule, t):
     v = schedule.values(t)
@@ -149,7 +166,7 @@ def test_far_points_sum_responsibilities_to_one_on_every_backend(t):
     path = refcfg.GMMPath(refcfg.problem("mit-symmetric"))
     al, be, da, bdb = _schedule_at(path.schedule, t)
     lam = path.mixture.marginal.eigvals[0, 0]
-    gain = (al * da * lam + bdb) / (al ** 2 * lam + be ** 2)
+    gain = (al * da * lam + bdb) / (al**2 * lam + be**2)
     bound = abs(da - al * gain) * np.max(np.linalg.norm(path.mixture.marginal.means, axis=1))
     for xv in (1e8, 1e20, 1e50, 1e100):
         x = np.full((2, 2), xv) * np.array([[1.0], [-1.0]])
@@ -158,7 +175,7 @@ def test_far_points_sum_responsibilities_to_one_on_every_backend(t):
             slack = bound * (1 + 1e-9) + 1e-12 * abs(gain) * xv
             assert np.all(np.linalg.norm(a - gain * x, axis=1) <= slack), (xv, f, a)
             assert np.all(np.linalg.norm(b - gain * x, axis=1) <= slack), (xv, f, b)
-        f = refcfg.CFGField(path, 0, 5.0)      # weights 5 and -4: |u - gain x| <= 9 bound
+        f = refcfg.CFGField(path, 0, 5.0)  # weights 5 and -4: |u - gain x| <= 9 bound
         a, b = f.velocity(x, t), cpu.velocity(f, x, t)
         assert np.all(np.linalg.norm(a - gain * x, axis=1) <= 9 * slack), (xv, a)
         assert np.all(np.linalg.norm(b - gain * x, axis=1) <= 9 * slack), (xv, b)
@@ -202,8 +219,17 @@ CUDA_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_cuda_simulator_finite_or_error():
     pytest.importorskip("numba_cuda", reason="numba-cuda (the 'cuda' extra) is not installed")
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", CUDA_SCRIPT], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        NUMBA_ENABLE_CUDASIM="1",
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", CUDA_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "CUDA-SIM OK" in proc.stdout, proc.stderr[-3000:]

@@ -8,8 +8,15 @@ import refcfg
 from refcfg.guidance import base as gbase
 from refcfg.sampling import cpu, log_likelihood
 from refcfg.sampling.api import resolve_backend
-from refcfg.sampling.lowering import (MODE_FULL, Components, Groups, NotLowerable, TimeTables,
-                                      is_lowerable, lower)
+from refcfg.sampling.lowering import (
+    MODE_FULL,
+    Components,
+    Groups,
+    NotLowerable,
+    TimeTables,
+    is_lowerable,
+    lower,
+)
 
 PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"))
 TIMES = [0.0, 0.05, 0.3, 0.5, 0.8, 0.97, 1.0]
@@ -69,8 +76,10 @@ def _guided_with_time_factors():
     from refcfg.guidance.linear import GuidanceInterval, ScheduledCFG
 
     cond, ref = refcfg.ExactField(PATH, 1), refcfg.ExactField(PATH, None)
-    return [GuidanceInterval(cond, ref, 3.0, sigma_lo=0.3, sigma_hi=2.0),
-            ScheduledCFG(cond, ref, 2.5, kind="linear")]
+    return [
+        GuidanceInterval(cond, ref, 3.0, sigma_lo=0.3, sigma_hi=2.0),
+        ScheduledCFG(cond, ref, 2.5, kind="linear"),
+    ]
 
 
 @pytest.mark.parametrize("which", [0, 1])
@@ -82,12 +91,12 @@ def test_time_factors_cpu_equals_numpy(which):
     f = _guided_with_time_factors()[which]
     low = lower(f)
     tc = low.tables(np.array(TIMES)).tcoef
-    assert not np.all(tc == 1.0)                       # the time factors are really there
+    assert not np.all(tc == 1.0)  # the time factors are really there
     x = 2.0 * np.random.default_rng(1).standard_normal((300, 2))
     for t in TIMES:
         assert rel(cpu.velocity(f, x, t), f.velocity(x, t)) <= 1e-12, t
-    tt = np.random.default_rng(2).choice(TIMES, 300)      # per-particle times (per-lane rows)
-    ref = np.concatenate([f.velocity(x[i:i + 1], tt[i]) for i in range(300)])
+    tt = np.random.default_rng(2).choice(TIMES, 300)  # per-particle times (per-lane rows)
+    ref = np.concatenate([f.velocity(x[i : i + 1], tt[i]) for i in range(300)])
     assert rel(cpu.velocity(f, x, tt), ref) <= 1e-12
     for sampler in ("heun", "rk4"):
         a = refcfg.sample(f, 300, sampler, steps=12, x_init=x, backend="cpu")

@@ -33,16 +33,26 @@ def one_gib(monkeypatch):
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
 def test_sample_refuses_what_cannot_fit_before_any_work(one_gib, backend):
     need = r"needs an estimated [\d.]+ [GT]iB of memory but 819 MiB can be used"
-    with pytest.raises(ValueError, match=r"sampling 1000000000 particles over 100 steps " + need
-                       + r".*lower n or steps"):
+    with pytest.raises(
+        ValueError,
+        match=r"sampling 1000000000 particles over 100 steps " + need + r".*lower n or steps",
+    ):
         refcfg.sample(PATH, 10**9, backend=backend)
     with pytest.raises(ValueError, match=r"over 1000000000000 steps " + need):
         refcfg.sample(PATH, 10, steps=10**12, backend=backend)
-    with pytest.raises(ValueError, match=r"keeping the trajectory " + need
-                       + r".*lower n or steps \(or raise trajectory_every\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"keeping the trajectory "
+        + need
+        + r".*lower n or steps \(or raise trajectory_every\)",
+    ):
         refcfg.sample(PATH, 10**5, steps=10**4, return_trajectory=True, backend=backend)
-    with pytest.raises(ValueError, match=r"the likelihood of 3 points over 1000000000000 steps "
-                       + need + r".*lower x's N or steps"):
+    with pytest.raises(
+        ValueError,
+        match=r"the likelihood of 3 points over 1000000000000 steps "
+        + need
+        + r".*lower x's N or steps",
+    ):
         refcfg.log_likelihood(PATH, np.zeros((3, 2)), steps=10**12, backend=backend)
 
 
@@ -55,12 +65,13 @@ def test_a_run_that_fits_runs_under_the_limit(monkeypatch):
     assert e < 0.8 * 64 * 2**20
     assert api.sample_memory(2000, 2, 10, "heun", K=4, dd=2) > e
     assert api.sample_memory(1000, 2, 10, "heun", K=4, dd=2, kept=12) > e
-    assert api.sample_memory(1000, 2, 10**6, "heun", K=4, dd=2, backend="cpu") > \
-        api.sample_memory(1000, 2, 10, "heun", K=4, dd=2, backend="cpu")
+    assert api.sample_memory(1000, 2, 10**6, "heun", K=4, dd=2, backend="cpu") > api.sample_memory(
+        1000, 2, 10, "heun", K=4, dd=2, backend="cpu"
+    )
 
 
 def test_field_size_reads_the_lowered_components():
-    assert api.field_size(refcfg.CFGField(PATH, 0, 2.0)) == (4, 2)          # full covariances
+    assert api.field_size(refcfg.CFGField(PATH, 0, 2.0)) == (4, 2)  # full covariances
     iso = refcfg.GMMPath(refcfg.problem("mit-symmetric"))
     assert api.field_size(iso.field(1)) == (5, 1)
     assert api.field_size(object()) == (1, 1)
@@ -88,16 +99,25 @@ MEASURE = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [
-    ("two-class-2d", 1000000, 10, "heun", "numpy", 0),
-    ("two-class-2d", 1000000, 10, "heun", "cpu", 0),
-    ("two-class-2d", 100000, 100, "heun", "cpu", 10),
-    ("tree", 64, 200, "rk4", "cpu", 0),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("two-class-2d", 1000000, 10, "heun", "numpy", 0),
+        ("two-class-2d", 1000000, 10, "heun", "cpu", 0),
+        ("two-class-2d", 100000, 100, "heun", "cpu", 10),
+        ("tree", 64, 200, "rk4", "cpu", 0),
+    ],
+)
 def test_estimate_bounds_the_measured_peak(args):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", MEASURE, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     # an upper bound (the refusal must not let through what does not fit), not a wild one
@@ -115,10 +135,11 @@ def test_long_cpu_ode_run_runs_in_time_segments_with_the_same_bits(monkeypatch, 
     assert steps * api._table_bytes_per_step(sampler, K, dd) > 0.8 * 64 * 2**20
     x0 = np.random.default_rng(0).standard_normal((8, 2))
     monkeypatch.setenv("REFCFG_MEMORY_LIMIT", "64M")
-    seg = api._segment_steps(api.sample_memory(8, 2, steps, sampler, K=K, dd=dd, backend="cpu"),
-                             steps, sampler, K, dd)
+    seg = api._segment_steps(
+        api.sample_memory(8, 2, steps, sampler, K=K, dd=dd, backend="cpu"), steps, sampler, K, dd
+    )
     assert seg is not None and seg < steps
     a = refcfg.sample(f, 8, sampler, steps=steps, x_init=x0, backend="cpu")
     monkeypatch.delenv("REFCFG_MEMORY_LIMIT")
-    b = refcfg.sample(f, 8, sampler, steps=steps, x_init=x0, backend="cpu")     # whole
+    b = refcfg.sample(f, 8, sampler, steps=steps, x_init=x0, backend="cpu")  # whole
     assert np.array_equal(a, b)

@@ -27,8 +27,10 @@ X0 = np.random.default_rng(0).standard_normal((64, 2))
 
 
 def errors(field, exact, sampler, backend):
-    return [np.abs(refcfg.sample(field, 64, sampler, steps=s, x_init=X0, backend=backend) - exact).max()
-            for s in STEPS]
+    return [
+        np.abs(refcfg.sample(field, 64, sampler, steps=s, x_init=X0, backend=backend) - exact).max()
+        for s in STEPS
+    ]
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])

@@ -11,7 +11,7 @@ import pytest
 
 import refcfg
 
-pytestmark = pytest.mark.slow   # subprocess runs (one compile or cache load each)
+pytestmark = pytest.mark.slow  # subprocess runs (one compile or cache load each)
 
 _RUN = """
 import hashlib, json, numba, numpy as np, refcfg
@@ -27,8 +27,14 @@ print(json.dumps(out))
 
 def _run(threads):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-    r = subprocess.run([sys.executable, "-c", _RUN], env=env, capture_output=True, text=True,
-                       check=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", _RUN],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -49,9 +55,11 @@ def test_seed_reproducible_and_distinct():
 
 
 def test_import_refcfg_compiles_nothing():
-    code = ("import sys, refcfg, refcfg.sampling, refcfg.sampling.likelihood, "
-            "refcfg.sampling.cpu; print(sorted(m for m in sys.modules if m.startswith('numba') "
-            "or m.endswith('_cpu_kernels') or m.endswith('_cpu_math')))")
+    code = (
+        "import sys, refcfg, refcfg.sampling, refcfg.sampling.likelihood, "
+        "refcfg.sampling.cpu; print(sorted(m for m in sys.modules if m.startswith('numba') "
+        "or m.endswith('_cpu_kernels') or m.endswith('_cpu_math')))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]", r.stdout
 
@@ -101,12 +109,18 @@ def cold_and_cached(tmp_path_factory):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("numba-cache")))
     runs = []
     for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", _KERNELS], env=env, capture_output=True,
-                           text=True, check=True, timeout=900)
+        r = subprocess.run(
+            [sys.executable, "-c", _KERNELS],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
         runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
     cold, cached = runs
     for kernel in ("eval", "integrate"):
-        assert cold["stats"][kernel][1] > 0 and cold["stats"][kernel][0] == 0     # compiled
+        assert cold["stats"][kernel][1] > 0 and cold["stats"][kernel][0] == 0  # compiled
         assert cached["stats"][kernel][0] > 0 and cached["stats"][kernel][1] == 0  # loaded
     return cold["hashes"], cached["hashes"]
 

@@ -15,7 +15,7 @@ import refcfg
 from _gauss import ddpm_sigma2, flow_map, sde_moments
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 
-pytestmark = pytest.mark.slow   # Monte Carlo runs of 40000 particles: not in the fast tier
+pytestmark = pytest.mark.slow  # Monte Carlo runs of 40000 particles: not in the fast tier
 
 N = 40_000
 LAWS = [(M_A, V_A), (M_B, V_B)]
@@ -56,8 +56,9 @@ def test_ddpm_start_does_not_matter_beyond_bound():
     n = 10_000
     base = refcfg.sample(pair(2.0), n, "euler_maruyama", steps=500, sigma="ddpm", seed=3)
     for t_start in (1e-3, 1e-2):
-        x = refcfg.sample(pair(2.0), n, "euler_maruyama", steps=500, sigma="ddpm", seed=3,
-                          t_start=t_start)
+        x = refcfg.sample(
+            pair(2.0), n, "euler_maruyama", steps=500, sigma="ddpm", seed=3, t_start=t_start
+        )
         assert np.abs(x.mean(0) - base.mean(0)).max() <= 5e-4
         assert np.abs(x.var(0) - base.var(0)).max() <= 5e-4
 
@@ -77,7 +78,8 @@ def test_marginals_at_w1_match_data(name):
     ref, _ = path.mixture.sample(n, seed=100)
     ref0, _ = path.mixture.sample(n, seed=101, y=0)
     runs = [dict(sampler="heun", steps=100)] + [
-        dict(sampler="euler_maruyama", steps=500, sigma=s) for s in (0.5, 1.5, "ddpm")]
+        dict(sampler="euler_maruyama", steps=500, sigma=s) for s in (0.5, 1.5, "ddpm")
+    ]
     for i, kw in enumerate(runs):
         x = refcfg.sample(path, n, seed=200 + i, **kw)
         assert min(_ks_ok(x, ref)) > 1e-3, (kw, _ks_ok(x, ref))

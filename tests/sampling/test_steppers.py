@@ -20,17 +20,23 @@ def test_tableau_is_a_consistent_explicit_method(name):
     tab = TABLEAUS[name]
     s = len(tab.b)
     assert tab.name == name and tab.a.shape == (s, s) and tab.c.shape == (s,)
-    assert np.all(np.triu(tab.a) == 0.0)                        # explicit: strictly lower
-    assert abs(tab.b.sum() - 1.0) <= 1e-15                       # consistency
-    assert np.array_equal(tab.c, tab.a.sum(axis=1))              # c = row sums of a
+    assert np.all(np.triu(tab.a) == 0.0)  # explicit: strictly lower
+    assert abs(tab.b.sum() - 1.0) <= 1e-15  # consistency
+    assert np.array_equal(tab.c, tab.a.sum(axis=1))  # c = row sums of a
     assert tab.c[0] == 0.0
     # order conditions up to the declared order (Butcher): 2: b.c = 1/2; 3: b.c^2 = 1/3,
     # b.a.c = 1/6; 4: b.c^3 = 1/4, b.(c o a c) = 1/8, b.a.c^2 = 1/12, b.a.a.c = 1/24
     b, a, c = tab.b, tab.a, tab.c
-    conds = {2: [(b @ c, 1 / 2)],
-             3: [(b @ c**2, 1 / 3), (b @ a @ c, 1 / 6)],
-             4: [(b @ c**3, 1 / 4), (b @ (c * (a @ c)), 1 / 8), (b @ a @ c**2, 1 / 12),
-                 (b @ a @ a @ c, 1 / 24)]}
+    conds = {
+        2: [(b @ c, 1 / 2)],
+        3: [(b @ c**2, 1 / 3), (b @ a @ c, 1 / 6)],
+        4: [
+            (b @ c**3, 1 / 4),
+            (b @ (c * (a @ c)), 1 / 8),
+            (b @ a @ c**2, 1 / 12),
+            (b @ a @ a @ c, 1 / 24),
+        ],
+    }
     for p in range(2, tab.order + 1):
         for got, want in conds[p]:
             assert abs(got - want) <= 1e-15, (name, p)
@@ -75,8 +81,10 @@ X0 = np.random.default_rng(0).standard_normal((64, 2))
 
 
 def _errors(field, exact, sampler, backend, steps):
-    return [np.abs(refcfg.sample(field, 64, sampler, steps=s, x_init=X0, backend=backend)
-                   - exact).max() for s in steps]
+    return [
+        np.abs(refcfg.sample(field, 64, sampler, steps=s, x_init=X0, backend=backend) - exact).max()
+        for s in steps
+    ]
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])

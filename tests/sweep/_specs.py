@@ -37,4 +37,5 @@ def small(**changes) -> dict:
 def stable(table):
     """The table without its wall-clock columns (the only ones that differ between runs)."""
     from refcfg.sweep import TIMING_COLUMNS
+
     return table.drop_columns([c for c in TIMING_COLUMNS if c in table.column_names])

@@ -31,8 +31,13 @@ def reduced(doc: dict) -> dict:
 
 def test_specs_are_shipped():
     names = {p.stem for p in SPECS}
-    assert {"guidance-variants-2d", "guidance-variants-tree", "cfg-vs-tilted-1d",
-            "cfg-vs-tilted-2d", "guidance-interval"} <= names
+    assert {
+        "guidance-variants-2d",
+        "guidance-variants-tree",
+        "cfg-vs-tilted-1d",
+        "cfg-vs-tilted-2d",
+        "guidance-interval",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
@@ -42,6 +47,5 @@ def test_shipped_spec_parses_and_a_reduced_copy_runs(path, tmp_path):
     doc = reduced(tomllib.loads(path.read_text()))
     small = load_spec(doc, base=SWEEPS)
     rep = run(small, tmp_path, workers=0, progress=False)
-    assert rep.failed == 0, \
-        [r["error"] for r in read_table(tmp_path).to_pylist() if r["error"]]
+    assert rep.failed == 0, [r["error"] for r in read_table(tmp_path).to_pylist() if r["error"]]
     assert rep.computed == small.n_cells
