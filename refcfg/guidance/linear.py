@@ -32,13 +32,14 @@ from .._validation import (
     as_float_array,
     as_guidance_weight,
     as_label,
-    as_path,
     as_real,
     as_row_times,
     as_scalar_weight,
     as_weight_rows,
     as_prediction_pair,
 )
+from ..combine import combine
+from ..paths import as_path, register_field_classes
 from .base import ExactField, Field, LinearTerm, Scaled
 from .spaces import RuleField
 
@@ -94,18 +95,12 @@ class GuidedField(Field):
         return [Scaled(self.a, self.w), Scaled(self.b, 1.0 - self.w)]
 
     def _combine(self, name, x, t):
-        fa, fb = getattr(self.a, name, None), getattr(self.b, name, None)
-        if fa is None or fb is None:
-            raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
-        va, vb = np.asarray(fa(x, t)), np.asarray(fb(x, t))
         w = self.w
-        if np.ndim(w) != 0:
-            if w.shape[0] != va.shape[0]:
-                raise ValueError(
-                    f"w has shape {w.shape} but x implies a float or shape ({va.shape[0]},)"
-                )
-            w = np.reshape(w, (-1,) + (1,) * (va.ndim - 1))
-        return w * va + (1.0 - w) * vb
+        if np.ndim(w) != 0 and w.shape[0] != np.shape(x)[0]:
+            raise ValueError(
+                f"w has shape {w.shape} but x implies a float or shape ({np.shape(x)[0]},)"
+            )
+        return _combined(self.a, self.b, name, x, t, w)
 
     def velocity(self, x, t):
         """w u_a + (1 - w) u_b."""
@@ -184,6 +179,18 @@ class ClassifierGuidedField(Field):
         return self.path.classifier_guided_score(x, t, self.y, self.w)
 
 
+def _combined(a, b, name, x, t, w):
+    """The CFG combination (``refcfg.combine``) w a.name(x, t) + (1 - w) b.name(x, t) of two
+    fields' ``name`` ("velocity", "score", "x0", "eps", "divergence"); w a float or one weight per
+    row. The one evaluation of a guided field's methods (``GuidedField`` and ``LinearRule``)."""
+    fa, fb = getattr(a, name, None), getattr(b, name, None)
+    if not callable(fa) or not callable(fb):
+        raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
+    return combine(
+        np.asarray(fa(x, t), dtype=np.float64), np.asarray(fb(x, t), dtype=np.float64), w
+    )
+
+
 def guided(a, b, w) -> GuidedField:
     """w a + (1 - w) b for any two fields (CFG when a = u(.|y), b = u(.|null); autoguidance when b is
     a weaker model of the same conditional law)."""
@@ -196,9 +203,10 @@ def guided(a, b, w) -> GuidedField:
 
 
 def cfg_combine(c, u, w) -> np.ndarray:
-    """Plain CFG, u + w (c - u) = w c + (1 - w) u (notes eq. 65). w: float or (N,)."""
+    """Plain CFG w c + (1 - w) u = u + w (c - u) (notes eq. 65; computed by ``refcfg.combine``)
+    for predictions c, u (N, d). w: float or (N,)."""
     c, u = as_prediction_pair(c, u)
-    return u + as_weight_rows(w, c.shape[0]) * (c - u)
+    return combine(c, u, as_weight_rows(w, c.shape[0]))
 
 
 def _weight(w, g):
@@ -315,13 +323,8 @@ class LinearRule(RuleField):
         ]
 
     def _linear(self, name, x, t):
-        fc, fr = getattr(self.cond, name, None), getattr(self.ref, name, None)
-        if not callable(fc) or not callable(fr):
-            raise TypeError(f"{name} needs both fields (cond and ref) to provide {name}(x, t)")
         x = as_float_array(x, "x", ndim=2)
-        wt = self.weight(as_row_times(t, x.shape[0]))
-        c, u = np.asarray(fc(x, t), dtype=np.float64), np.asarray(fr(x, t), dtype=np.float64)
-        return u + np.reshape(wt, (-1,) + (1,) * (c.ndim - 1)) * (c - u)
+        return _combined(self.cond, self.ref, name, x, t, self.weight(as_row_times(t, x.shape[0])))
 
     def score(self, x, t):
         """The same combination of the fields' scores, (N, d)."""
@@ -447,3 +450,6 @@ def weaker_mixture(mixture, cov_scale: float = 2.0):
     k = as_real(cov_scale, "cov_scale", gt=0.0)
     classes = [GMM(g.weights, g.means, g.covs * k) for g in mixture.classes]
     return LabeledGMM(classes, mixture.class_probs)
+
+
+register_field_classes(field=ExactField, cfg=CFGField, classifier_guided=ClassifierGuidedField)
