@@ -593,3 +593,17 @@ def test_path_and_lowering_read_one_coefficient_home(name, sp):
     tables = lower(path).tables(t, "velocity")
     np.testing.assert_array_equal(tables.invs, np.swapaxes(1.0 / s, 1, 2))
     np.testing.assert_array_equal(tables.gain, np.swapaxes(num * (1.0 / s), 1, 2))
+
+
+def test_field_constructors_build_the_guidance_classes():
+    """path.field / cfg / classifier_guided build refcfg.guidance's classes (registered by guidance:
+    paths imports nothing above it), with the arguments given."""
+    from refcfg import guidance
+
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    f, c, g = path.field(1), path.cfg(0, 2.5), path.classifier_guided(1, 3.0)
+    assert type(f) is guidance.ExactField and f.path is path and f.y == 1
+    assert type(c) is guidance.CFGField and c.path is path and (c.y, c.w) == (0, 2.5)
+    assert type(g) is guidance.ClassifierGuidedField and (g.y, g.w) == (1, 3.0)
+    with pytest.raises(TypeError, match="path must be a GMMPath.*GMMPath\\(mixture"):
+        guidance.CFGField(path.mixture, 0, 2.0)
