@@ -96,26 +96,6 @@ def require_bounded_state(x, what: str = "sampling") -> None:
         )
 
 
-def path_hint(value) -> str:
-    """How to build a GMMPath from ``value`` (a mixture or a problem name), for error messages."""
-    from .mixture import GMM, LabeledGMM
-
-    if isinstance(value, (GMM, LabeledGMM)):
-        return f"; wrap the {type(value).__name__}: refcfg.GMMPath(mixture, schedule)"
-    if isinstance(value, str):
-        return f"; for a named problem use refcfg.GMMPath(refcfg.problem({value!r}))"
-    return ""
-
-
-def as_path(path, name: str = "path"):
-    """``path`` checked to be a ``GMMPath`` (TypeError naming ``name`` and the way to build one)."""
-    from .paths import GMMPath
-
-    if isinstance(path, GMMPath):
-        return path
-    raise TypeError(f"{name} must be a GMMPath, got {_describe(path)}{path_hint(path)}")
-
-
 def as_times(t, n: int, name: str = "t") -> np.ndarray | float:
     """t as a float in [0, 1] or a float64 array of shape (n,) with entries in [0, 1]."""
     if isinstance(t, (bool, np.bool_)):

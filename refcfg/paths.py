@@ -29,6 +29,7 @@ import numpy as np
 
 from ._validation import (
     NULL,
+    _describe,
     as_generator,
     as_labels,
     as_points,
@@ -36,8 +37,9 @@ from ._validation import (
     as_weight,
     require_finite_result,
 )
+from .combine import combine
 from .mixture import GMM, LabeledGMM, _class_log_probs, _logsumexp, _softmax_rows
-from .schedules import Schedule, schedule as _make_schedule
+from .schedules import Schedule, path_eigenvalues, schedule as _make_schedule, velocity_numerator
 
 __all__ = ["GMMPath"]
 
@@ -85,9 +87,9 @@ class GMMPath:
         return f"GMMPath({self.mixture!r}, {self.schedule!r})"
 
     # ------------------------------------------------------------------ lowering
-    # As a field, a GMMPath is its unconditional field u_t(x). ``_terms`` declares it to
-    # ``refcfg.guidance.linear_terms``; a subclass overriding any of these methods (or the public
-    # mathematics) without its own ``_terms`` is refused by the fast backends.
+    # As a field, a GMMPath is its unconditional field u_t(x): the leaf of every decomposition of
+    # ``refcfg.guidance.linear_terms``. A subclass overriding any of these methods (or the public
+    # mathematics) without declaring its own ``_terms`` is refused by the fast backends.
     _lowering_methods = (
         "_eval",
         "_fill",
@@ -102,11 +104,6 @@ class GMMPath:
         "classifier_guided_velocity",
         "classifier_guided_score",
     )
-
-    def _terms(self):
-        from .guidance.base import LinearTerm
-
-        return [LinearTerm(self, None, 1.0, None)]
 
     # ------------------------------------------------------------------ validation
     def _args(self, x, t, y=None):
@@ -164,7 +161,7 @@ class GMMPath:
             else:
                 al, be, da, bdb = v.alpha, v.beta, v.dalpha, v.beta_dbeta
                 ab_s = ab
-            s = al * al * self._lam + be * be  # (n|1, K, d) eigenvalues of S_j
+            s = path_eigenvalues(al, be, self._lam)  # (n|1, K, d) eigenvalues of S_j
             xe = xs[:, None, :] if self._Q is None else np.einsum("nd,kde->nke", xs, self._Q)
             c = xe - al * self._mu_eig  # (n, K, d) eigen-coordinates
             # (x - alpha mu_j)^T S_j^-1 (x - alpha mu_j) = common + rest_j; the common part is the same
@@ -364,7 +361,7 @@ class GMMPath:
             if "score" in o:
                 o["score"][sl] = score
         if "velocity" in o or "div" in o:
-            m = (al * da * self._lam + bdb) / s  # eigenvalues of M_j = dv_j/dx
+            m = velocity_numerator(al, da, bdb, self._lam) / s  # eigenvalues of M_j = dv_j/dx
             da_n = da if np.ndim(da) == 0 else np.reshape(da, (-1, 1))  # (n, 1) for (n, d) terms
             vel = (r @ self._means) * da_n + self._to_x(rr * (m * c))
             if "velocity" in o:
@@ -480,14 +477,14 @@ class GMMPath:
         x, t, y = self._args(x, t, y)
         w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
         cond, uncond = self._eval(x, t, [y, None], ("velocity",))
-        return w * cond["velocity"] + (1.0 - w) * uncond["velocity"]
+        return combine(cond["velocity"], uncond["velocity"], w)
 
     def cfg_score(self, x, t, y, w) -> np.ndarray:
         """The guided score w score(x|y) + (1 - w) score(x), (N, d)."""
         x, t, y = self._args(x, t, y)
         w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
         cond, uncond = self._eval(x, t, [y, None], ("score",))
-        return w * cond["score"] + (1.0 - w) * uncond["score"]
+        return combine(cond["score"], uncond["score"], w)
 
     def _guidance_args(self, x, t, y, w):
         x, t, y = self._args(x, t, y)
@@ -546,20 +543,53 @@ class GMMPath:
         return -(x - al * z) / (be * be)
 
     # ------------------------------------------------------------------ field objects
+    # The field classes live in ``refcfg.guidance``, a layer above; it registers them here when it
+    # is imported (``import refcfg`` imports it), so ``path.cfg(y, w)`` works while this module
+    # imports nothing from guidance (``register_field_classes``).
     def field(self, y=None):
         """The exact field u_t(x|y) as a field object (``refcfg.guidance.ExactField``)."""
-        from .guidance import ExactField
-
-        return ExactField(self, y)
+        return _field_class("field")(self, y)
 
     def cfg(self, y, w):
-        """The CFG field w u(x|y) + (1 - w) u(x|null) as a field object."""
-        from .guidance import CFGField
-
-        return CFGField(self, y, w)
+        """The CFG field w u(x|y) + (1 - w) u(x|null) as a field object
+        (``refcfg.guidance.CFGField``)."""
+        return _field_class("cfg")(self, y, w)
 
     def classifier_guided(self, y, w):
-        """The classifier-guided field u(x) + w a_t grad log p_t(y|x) as a field object."""
-        from .guidance import ClassifierGuidedField
+        """The classifier-guided field u(x) + w a_t grad log p_t(y|x) as a field object
+        (``refcfg.guidance.ClassifierGuidedField``)."""
+        return _field_class("classifier_guided")(self, y, w)
 
-        return ClassifierGuidedField(self, y, w)
+
+def path_hint(value) -> str:
+    """How to build a GMMPath from ``value`` (a mixture or a problem name), for error messages."""
+    if isinstance(value, (GMM, LabeledGMM)):
+        return f"; wrap the {type(value).__name__}: refcfg.GMMPath(mixture, schedule)"
+    if isinstance(value, str):
+        return f"; for a named problem use refcfg.GMMPath(refcfg.problem({value!r}))"
+    return ""
+
+
+def as_path(path, name: str = "path"):
+    """``path`` checked to be a ``GMMPath`` (TypeError naming ``name`` and the way to build one)."""
+    if isinstance(path, GMMPath):
+        return path
+    raise TypeError(f"{name} must be a GMMPath, got {_describe(path)}{path_hint(path)}")
+
+
+_FIELD_CLASSES: dict = {}
+
+
+def register_field_classes(*, field, cfg, classifier_guided) -> None:
+    """Set the classes that ``GMMPath.field``, ``.cfg`` and ``.classifier_guided`` build (called
+    once by ``refcfg.guidance``, which defines them; paths sits below guidance and does not import
+    it)."""
+    _FIELD_CLASSES.update(field=field, cfg=cfg, classifier_guided=classifier_guided)
+
+
+def _field_class(name: str):
+    if name not in _FIELD_CLASSES:  # only when refcfg.paths is loaded without the refcfg package
+        raise RuntimeError(
+            f"GMMPath.{name} builds a refcfg.guidance field object: import refcfg.guidance first"
+        )
+    return _FIELD_CLASSES[name]

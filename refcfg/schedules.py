@@ -18,7 +18,15 @@ import numpy as np
 
 from ._validation import as_real, as_unit_times, require_positive_alpha
 
-__all__ = ["Schedule", "ScheduleValues", "schedule", "custom_schedule", "SCHEDULES"]
+__all__ = [
+    "Schedule",
+    "ScheduleValues",
+    "schedule",
+    "custom_schedule",
+    "SCHEDULES",
+    "path_eigenvalues",
+    "velocity_numerator",
+]
 
 
 class ScheduleValues(NamedTuple):
@@ -310,6 +318,26 @@ def _vp(beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:
     return Schedule(
         "vp", alpha, beta, dalpha, dbeta, beta_dbeta, params={"beta_min": bmin, "beta_max": bmax}
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-time coefficients of a Gaussian component on the path (read by GMMPath and the lowering)
+# ---------------------------------------------------------------------------------------------
+
+
+def path_eigenvalues(alpha, beta, lam):
+    """s = alpha_t^2 lam + beta_t^2: the eigenvalues of S(t) = alpha_t^2 Sigma + beta_t^2 I, the
+    covariance at time t of a component with covariance eigenvalues lam (arrays broadcast; no
+    checks). The one place this is computed."""
+    return alpha * alpha * lam + beta * beta
+
+
+def velocity_numerator(alpha, dalpha, beta_dbeta, lam):
+    """alpha_t dalpha_t lam + beta_t dbeta_t: the numerators of the eigenvalues
+    (alpha dalpha lam + beta dbeta) / s of M = d v / d x, the gain of a component's velocity
+    v(x) = dalpha mu + M (x - alpha mu) (eq. 20 averaged over the component; s from
+    ``path_eigenvalues``). Arrays broadcast; no checks. The one place this is computed."""
+    return alpha * dalpha * lam + beta_dbeta
 
 
 SCHEDULES = {

@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from ._validation import NULL, as_float_array, as_generator, as_positive_int
+from .combine import combine
 from .sample_checks import check_samples  # samples against the exact law: a sampler's check
 
 __all__ = [
@@ -382,7 +383,7 @@ def exact_values(path, kind, x, t, y, w=None):
     method = getattr(path, kind)
     if w is None:
         return method(x, t, y)
-    return w * method(x, t, y) + (1.0 - w) * method(x, t, None)
+    return combine(method(x, t, y), method(x, t, None), w)
 
 
 def _safe(f):
@@ -758,6 +759,80 @@ def check_field(
     Returns a FieldReport (truthy when passed); ``report.raise_if_failed()`` raises AssertionError
     with the text report. Raises FieldError when fn raises or returns the wrong shape.
     """
+    w = _check_arguments(fn, kind, rtol, atol, w, null_label)
+    from .problems import resolve
+
+    resolved = resolve(problem, schedule)
+    path, problem_name = resolved.path, resolved.label
+    tgrid = _resolve_times(times)
+    draw = _draw_points(path, y, w, n, points, as_generator(seed))
+    n, labels = draw.n, draw.labels
+    y_user = labels.copy()
+    if null_label != NULL:
+        y_user[labels == NULL] = int(null_label)
+    label_arg = labels if np.any(labels != NULL) else None
+    fname = name or getattr(fn, "__qualname__", None) or repr(fn)
+
+    report = FieldReport(
+        name=fname,
+        kind=kind,
+        problem=problem_name,
+        schedule=_schedule_name(path.schedule),
+        w=w,
+        labels=draw.label_desc,
+        rtol=float(rtol),
+        atol=float(atol),
+        n=n,
+        times=[float(t) for t in tgrid],
+    )
+    xs, refs, gots = [], [], []
+    worst_key, worst = (-1, -1.0), None
+    all_pass = True
+    for t in tgrid:
+        t = float(t)
+        x = draw.at(t, path.schedule)
+        ref, reason = _exact_at(path, kind, x, t, label_arg, w)
+        if ref is None:
+            report.skipped.append((t, f"{kind} undefined ({reason})"))
+            xs.append(x), refs.append(None), gots.append(None)
+            continue
+        got = _call_field(fn, fname, x, t, y_user, path.d)
+        stats, num, rel, fin = _compare(got, ref, t, rtol, atol)
+        all_pass &= stats.n_fail == 0
+        report.per_t.append(stats)
+        key, point = _worst_row(t, x, ref, got, y_user, num, rel, fin)
+        if key > worst_key:
+            worst_key, worst = key, point
+        xs.append(x), refs.append(ref), gots.append(got)
+    if not report.per_t:
+        raise ValueError(
+            f"no time in {report.times} has a defined exact {kind} for schedule "
+            f"{report.schedule!r}; choose other times"
+        )
+    report.worst = worst
+    report.passed = bool(all_pass)
+    if not report.passed and diagnose:
+        report.diagnoses = _diagnose(
+            path,
+            kind,
+            w,
+            label_arg if label_arg is not None else labels,
+            path.schedule,
+            xs,
+            [float(t) for t in tgrid],
+            gots,
+            refs,
+            float(rtol),
+            float(atol),
+        )
+    return report
+
+
+# The steps of ``check_field``, in order.
+
+
+def _check_arguments(fn, kind, rtol, atol, w, null_label) -> float | None:
+    """Check check_field's scalar arguments before any work; returns w as a float (or None)."""
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(x, t, y), got {fn!r}")
     if kind not in KINDS:
@@ -776,13 +851,31 @@ def check_field(
         w = float(w)
     if isinstance(null_label, bool) or not isinstance(null_label, numbers.Integral):
         raise TypeError(f"null_label must be an int, got {null_label!r}")
-    from .problems import resolve
+    return w
 
-    resolved = resolve(problem, schedule)
-    path, problem_name = resolved.path, resolved.label
-    sched = path.schedule
-    tgrid = _resolve_times(times)
-    rng = as_generator(seed)
+
+@dataclass
+class _Draw:
+    """The points of a check: the user's ``points`` (the same at every time) or z, eps drawn once
+    (x_t = alpha_t z + beta_t eps); the labels (NULL rows unconditional) and their description."""
+
+    n: int
+    labels: np.ndarray
+    label_desc: str
+    points: np.ndarray | None = None
+    z: np.ndarray | None = None
+    eps: np.ndarray | None = None
+
+    def at(self, t: float, schedule) -> np.ndarray:
+        """The (n, d) points at time t (a fresh array)."""
+        if self.points is not None:
+            return self.points.copy()
+        vals = schedule.values(t)
+        return vals.alpha * self.z + vals.beta * self.eps
+
+
+def _draw_points(path, y, w, n, points, rng) -> _Draw:
+    """check_field's labels and points: ``points`` checked, or n points drawn from the exact path."""
     if points is not None:
         from ._validation import as_points
 
@@ -797,131 +890,96 @@ def check_field(
         n = as_positive_int(n, "n")
         pts = None
     labels, label_desc = _resolve_labels(y, n, path.n_classes, w is not None)
-    if pts is None:
-        z, eps = _sample_z_eps(path, labels, rng)
-    y_user = labels.copy()
-    if null_label != NULL:
-        y_user[labels == NULL] = int(null_label)
-    label_arg = labels if np.any(labels != NULL) else None
-    fname = name or getattr(fn, "__qualname__", None) or repr(fn)
+    if pts is not None:
+        return _Draw(n, labels, label_desc, points=pts)
+    z, eps = _sample_z_eps(path, labels, rng)
+    return _Draw(n, labels, label_desc, z=z, eps=eps)
 
-    report = FieldReport(
-        name=fname,
-        kind=kind,
-        problem=problem_name,
-        schedule=_schedule_name(sched),
-        w=w,
-        labels=label_desc,
-        rtol=float(rtol),
-        atol=float(atol),
-        n=n,
-        times=[float(t) for t in tgrid],
-    )
-    xs, refs, gots = [], [], []
-    worst_key, worst = (-1, -1.0), None
-    all_pass = True
-    for t in tgrid:
-        t = float(t)
-        if pts is None:
-            vals = sched.values(t)
-            x = vals.alpha * z + vals.beta * eps
-        else:
-            x = pts.copy()
-        tt = np.full(n, t)
-        try:
-            with np.errstate(all="ignore"):
-                ref = np.asarray(exact_values(path, kind, x, t, label_arg, w), dtype=np.float64)
-        except ValueError as exc:
-            ref, reason = None, str(exc)
-        else:
-            reason = ""
-            if not np.all(np.isfinite(ref)):
-                ref, reason = None, f"the exact {kind} is not finite there"
-        if ref is None:
-            report.skipped.append((t, f"{kind} undefined ({reason})"))
-            xs.append(x), refs.append(None), gots.append(None)
-            continue
-        try:
-            raw = fn(x.copy(), tt.copy(), y_user.copy())
-        except (Exception, SystemExit) as exc:  # the user's code: report where it failed
-            what = (
-                f"SystemExit at t = {t:g}: it called sys.exit({exc.code!r})"
-                if isinstance(exc, SystemExit)
-                else f"{type(exc).__name__} at t = {t:g}: {exc}"
-            )
-            raise FieldError(f"{fname} raised {what}", "raised", t) from exc
-        if raw is None:
-            raise FieldError(
-                f"{fname} returned None at t = {t:g}; it must return an ({n}, "
-                f"{path.d}) array (is a return statement missing?)",
-                "no_return",
-                t,
-            )
-        got = _real_output(raw, fname, t)
-        if got.shape != (n, path.d):
-            raise FieldError(
-                f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
-                f"{path.d}) (x has shape ({n}, {path.d}))",
-                "shape",
-                t,
-            )
-        finite = np.all(np.isfinite(got), axis=1)
+
+def _exact_at(path, kind, x, t, label_arg, w):
+    """(the exact values at (x, t), "") or (None, why) where the quantity is undefined or not
+    finite there (such times are skipped with a note)."""
+    try:
         with np.errstate(all="ignore"):
-            num, den = _row_rel(got, ref)
-        num = np.where(finite, num, np.inf)
-        rel = num / den
-        fail = ~(num <= atol + rtol * den)
-        all_pass &= not bool(np.any(fail))
-        fin = np.isfinite(num)
-        report.per_t.append(
-            TimeStats(
-                t=t,
-                n=n,
-                max_abs=float(np.max(num)),
-                mean_abs=float(np.mean(num)),
-                max_rel=float(np.max(rel)),
-                mean_rel=float(np.mean(rel)),
-                n_fail=int(np.sum(fail)),
-                n_nonfinite=int(np.sum(~fin)),
-            )
+            ref = np.asarray(exact_values(path, kind, x, t, label_arg, w), dtype=np.float64)
+    except ValueError as exc:
+        return None, str(exc)
+    if not np.all(np.isfinite(ref)):
+        return None, f"the exact {kind} is not finite there"
+    return ref, ""
+
+
+def _call_field(fn, fname, x, t, y_user, d) -> np.ndarray:
+    """The user's fn at (x, t, y) on copies, as a real (n, d) float64 array; FieldError naming
+    what went wrong (it raised, returned None, or returned another shape)."""
+    n = x.shape[0]
+    try:
+        raw = fn(x.copy(), np.full(n, t), y_user.copy())
+    except (Exception, SystemExit) as exc:  # the user's code: report where it failed
+        what = (
+            f"SystemExit at t = {t:g}: it called sys.exit({exc.code!r})"
+            if isinstance(exc, SystemExit)
+            else f"{type(exc).__name__} at t = {t:g}: {exc}"
         )
-        j = int(np.argmax(np.where(fin, rel, np.inf)))
-        key = (0 if fin[j] else 1, float(rel[j]) if fin[j] else 0.0)
-        if key > worst_key:
-            worst_key = key
-            worst = WorstPoint(
-                t=t,
-                index=j,
-                y=int(y_user[j]),
-                x=x[j].tolist(),
-                expected=ref[j].tolist(),
-                got=got[j].tolist(),
-                abs_err=float(num[j]),
-                rel_err=float(rel[j]),
-            )
-        xs.append(x), refs.append(ref), gots.append(got)
-    if not report.per_t:
-        raise ValueError(
-            f"no time in {report.times} has a defined exact {kind} for schedule "
-            f"{report.schedule!r}; choose other times"
+        raise FieldError(f"{fname} raised {what}", "raised", t) from exc
+    if raw is None:
+        raise FieldError(
+            f"{fname} returned None at t = {t:g}; it must return an ({n}, "
+            f"{d}) array (is a return statement missing?)",
+            "no_return",
+            t,
         )
-    report.worst = worst
-    report.passed = bool(all_pass)
-    if not report.passed and diagnose:
-        report.diagnoses = _diagnose(
-            path,
-            kind,
-            w,
-            label_arg if label_arg is not None else labels,
-            sched,
-            xs,
-            [float(t) for t in tgrid],
-            gots,
-            refs,
-            float(rtol),
-            float(atol),
+    got = _real_output(raw, fname, t)
+    if got.shape != (n, d):
+        raise FieldError(
+            f"{fname} returned shape {got.shape} at t = {t:g}; required ({n}, "
+            f"{d}) (x has shape ({n}, {d}))",
+            "shape",
+            t,
         )
-    return report
+    return got
+
+
+def _compare(got, ref, t, rtol, atol):
+    """Row errors of got against ref at one time: (TimeStats, |got - ref| per row (inf where got
+    is not finite), relative error per row, finite mask). A row passes when
+    |got - ref| <= atol + rtol |ref|."""
+    finite = np.all(np.isfinite(got), axis=1)
+    with np.errstate(all="ignore"):
+        num, den = _row_rel(got, ref)
+    num = np.where(finite, num, np.inf)
+    rel = num / den
+    fail = ~(num <= atol + rtol * den)
+    fin = np.isfinite(num)
+    stats = TimeStats(
+        t=t,
+        n=got.shape[0],
+        max_abs=float(np.max(num)),
+        mean_abs=float(np.mean(num)),
+        max_rel=float(np.max(rel)),
+        mean_rel=float(np.mean(rel)),
+        n_fail=int(np.sum(fail)),
+        n_nonfinite=int(np.sum(~fin)),
+    )
+    return stats, num, rel, fin
+
+
+def _worst_row(t, x, ref, got, y_user, num, rel, fin):
+    """The worst row at one time as (sort key, WorstPoint): the largest relative error among the
+    finite rows; a non-finite row ranks above every finite one."""
+    j = int(np.argmax(np.where(fin, rel, np.inf)))
+    key = (0 if fin[j] else 1, float(rel[j]) if fin[j] else 0.0)
+    point = WorstPoint(
+        t=t,
+        index=j,
+        y=int(y_user[j]),
+        x=x[j].tolist(),
+        expected=ref[j].tolist(),
+        got=got[j].tolist(),
+        abs_err=float(num[j]),
+        rel_err=float(rel[j]),
+    )
+    return key, point
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from ._validation import (
     as_times,
     as_weight,
 )
+from .combine import combine
 from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
 from .schedules import Schedule, schedule as _make_schedule
@@ -260,9 +261,8 @@ class VectorPromptPath:
         self._require_prompt(y)
         x = as_points(x, self.d, allow_empty=True)
         w = np.reshape(as_weight(w, x.shape[0]), (-1, 1))
-        return (
-            w * self._fields(x, t, y, (what,))[what]
-            + (1.0 - w) * self._fields(x, t, None, (what,))[what]
+        return combine(
+            self._fields(x, t, y, (what,))[what], self._fields(x, t, None, (what,))[what], w
         )
 
     @staticmethod

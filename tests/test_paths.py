@@ -564,3 +564,46 @@ def test_no_matrix_factorisation_after_construction(monkeypatch):
         path.cfg_velocity(x, t, 0, 2.0)
         path.classifier_guided_velocity(x, t, 0, 2.0)
     assert calls == []
+
+
+# ------------------------------------------------------------------ shared per-time coefficients
+@pytest.mark.parametrize("name,sp", SCHEDULES, ids=SCHED_IDS)
+def test_path_and_lowering_read_one_coefficient_home(name, sp):
+    """s = alpha^2 lam + beta^2 and the velocity gain (alpha dalpha lam + beta dbeta) / s live in
+    refcfg.schedules: the lowering's tables are exactly 1 / s and numerator * (1 / s) of them (the
+    kernels' form), and both are the formulas written here, bit for bit, at t = 0, interior times
+    and t = 1."""
+    from refcfg.sampling.lowering import lower
+    from refcfg.schedules import path_eigenvalues, velocity_numerator
+
+    path = _path(_gmm("diag", K=3, d=2, seed=3)[0], name, sp)
+    t = np.array(T_ALL)
+    v = path.schedule.values(t)
+    al, be, da, bdb = (
+        np.broadcast_to(np.asarray(q, float), t.shape)
+        for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta)
+    )
+    lam = path.mixture.marginal.eigvals  # (K, d)
+    col = lambda a: a[:, None, None]  # noqa: E731
+    s = path_eigenvalues(col(al), col(be), lam[None])
+    num = velocity_numerator(col(al), col(da), col(bdb), lam[None])
+    # the same floating-point operations as the formulas written out (bit for bit)
+    np.testing.assert_array_equal(s, col(al) ** 2 * lam + col(be) ** 2)
+    np.testing.assert_array_equal(num, col(al * da) * lam + col(bdb))
+    tables = lower(path).tables(t, "velocity")
+    np.testing.assert_array_equal(tables.invs, np.swapaxes(1.0 / s, 1, 2))
+    np.testing.assert_array_equal(tables.gain, np.swapaxes(num * (1.0 / s), 1, 2))
+
+
+def test_field_constructors_build_the_guidance_classes():
+    """path.field / cfg / classifier_guided build refcfg.guidance's classes (registered by guidance:
+    paths imports nothing above it), with the arguments given."""
+    from refcfg import guidance
+
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    f, c, g = path.field(1), path.cfg(0, 2.5), path.classifier_guided(1, 3.0)
+    assert type(f) is guidance.ExactField and f.path is path and f.y == 1
+    assert type(c) is guidance.CFGField and c.path is path and (c.y, c.w) == (0, 2.5)
+    assert type(g) is guidance.ClassifierGuidedField and (g.y, g.w) == (1, 3.0)
+    with pytest.raises(TypeError, match="path must be a GMMPath.*GMMPath\\(mixture"):
+        guidance.CFGField(path.mixture, 0, 2.0)

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from ..combine import combine
 from ._common import Result, edm_grid
 
 NAME = "digits"
@@ -38,8 +39,8 @@ PROBLEMS = ("digits", "digits-gmm")
 
 def guided_x0(path, y, w, x, t):
     """The CFG posterior mean w E[z|x, y] + (1 - w) E[z|x] (per-row y, w), the final denoising step."""
-    w = np.reshape(np.broadcast_to(np.asarray(w, dtype=np.float64), (x.shape[0],)), (-1, 1))
-    return w * path.x0(x, t, y) + (1.0 - w) * path.x0(x, t)
+    w = np.broadcast_to(np.asarray(w, dtype=np.float64), (x.shape[0],))
+    return combine(path.x0(x, t, y), path.x0(x, t), w)
 
 
 def sample_exact_cfg(path, labels, ws, x_init, *, steps, sampler="heun", noise=None, backend="cpu"):

@@ -16,7 +16,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .._validation import NULL, _describe, as_label, as_path
+from .._validation import NULL, _describe, as_label
+from ..paths import GMMPath, as_path
 from ..schedules import Schedule
 
 __all__ = [
@@ -153,6 +154,8 @@ def _lowering_owner(obj):
     every mathematical method resolves there or above it; NotLowerable otherwise."""
     tp = type(obj)
     owner = next((k for k in tp.__mro__ if "_terms" in vars(k)), None)
+    if owner is None and isinstance(obj, GMMPath):
+        owner = GMMPath  # the leaf: a path's own field is its unconditional field (``_parts``)
     if owner is None:
         raise NotLowerable(
             f"{tp.__name__} is not a linear combination of exact Gaussian-mixture fields "
@@ -177,11 +180,18 @@ def _lowering_owner(obj):
     return owner
 
 
+def _parts(field, owner):
+    """The decomposition of ``field`` declared by ``owner`` (``_lowering_owner``): its ``_terms``,
+    or for an exact ``GMMPath`` the leaf u_t(x | path, None)."""
+    if owner is GMMPath:
+        return [LinearTerm(field, None, 1.0, None)]
+    return field._terms()
+
+
 def _expand(field, coef, tcoef, out, depth):
     if depth > 200:
         raise NotLowerable("the field tree is nested more than 200 levels deep (a cycle?)")
-    _lowering_owner(field)
-    parts = field._terms()
+    parts = _parts(field, _lowering_owner(field))
     for part in parts:
         if isinstance(part, LinearTerm):
             _lowering_owner(part.path)
@@ -209,11 +219,13 @@ def linear_terms(field) -> list[LinearTerm]:
 
     Each lowerable class declares its decomposition in a method ``_terms(self)`` returning
     ``LinearTerm`` leaves and ``Scaled`` sub-fields (expanded recursively: particle factors multiply,
-    time factors multiply). Subclass safety: for type(field), every method of ``MATH_METHODS`` must
-    resolve in the class that defines ``_terms`` (first in the MRO) or in a base of it; a subclass
-    overriding e.g. ``velocity`` without its own ``_terms`` raises NotLowerable naming the class and
-    the method, so the override is never replaced by the exact formula. The same check applies to
-    every path a term evaluates. The same coefficients give the guided score (linear in the terms).
+    time factors multiply); an exact ``GMMPath`` is the leaf u_t(x | path, None) (paths sit below
+    guidance and declare nothing here). Subclass safety: for type(field), every method of
+    ``MATH_METHODS`` must resolve in the class that defines ``_terms`` (first in the MRO;
+    ``GMMPath`` for a path) or in a base of it; a subclass overriding e.g. ``velocity`` without its
+    own ``_terms`` raises NotLowerable naming the class and the method, so the override is never
+    replaced by the exact formula. The same check applies to every path a term evaluates. The same
+    coefficients give the guided score (linear in the terms).
 
     ValueError when per-particle arrays (labels, weights) of the terms have different lengths."""
     out: list[LinearTerm] = []

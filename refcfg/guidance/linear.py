@@ -7,12 +7,13 @@ itself, and with ``use_original_formulation=True`` it is omega (w = 1 + guidance
 
 Every rule here is lowerable (``refcfg.guidance.base.linear_terms``) when its input fields are:
 
-- ``GuidedField`` / ``guided``: w a + (1 - w) b for any two fields; ``CFGField`` (eq. 65) and
+- ``GuidedField`` / ``guided``: w a + (1 - w) b for any two fields (the one guided-field class: its
+  methods evaluate the combination with ``refcfg.combine``); ``CFGField`` (eq. 65) and
   ``ClassifierGuidedField`` (eq. 62; with the exact Bayes classifier it is the same combination,
   w u(x|y) + (1 - w) u(x), eqs. 59-62) on one ``GMMPath``.
 - ``LinearRule`` and its rules, built on a ``cond`` and a ``ref`` field with a scalar weight w and a
   weight profile g(t): the field is ((1 - g) + w g) cond + (1 - w) g ref, i.e. CFG with the weight
-  w(t) = (1 - g(t)) + w g(t). g = 1: ``PlainCFG`` and ``Autoguidance`` (ref = an exact weaker path,
+  w(t) = (1 - g(t)) + w g(t): a ``GuidedField`` whose weight depends on t. g = 1: ``PlainCFG`` and ``Autoguidance`` (ref = an exact weaker path,
   ``weaker_mixture``); g = the indicator of a noise interval: ``GuidanceInterval``; g = a weight
   profile: ``ScheduledCFG``. The lowering carries g as time factors of the two terms.
 
@@ -32,13 +33,14 @@ from .._validation import (
     as_float_array,
     as_guidance_weight,
     as_label,
-    as_path,
     as_real,
     as_row_times,
     as_scalar_weight,
     as_weight_rows,
     as_prediction_pair,
 )
+from ..combine import combine
+from ..paths import as_path, register_field_classes
 from .base import ExactField, Field, LinearTerm, Scaled
 from .spaces import RuleField
 
@@ -85,7 +87,7 @@ class GuidedField(Field):
         self.schedule = sa if sa is not None else sb
 
     # the combination below is part of the mathematics that ``_terms`` vouches for
-    _lowering_methods = ("_combine",)
+    _lowering_methods = ("_linear", "_weights")
 
     def __repr__(self) -> str:
         return f"GuidedField(w={self.w!r}, a={self.a!r}, b={self.b!r})"
@@ -93,39 +95,38 @@ class GuidedField(Field):
     def _terms(self):
         return [Scaled(self.a, self.w), Scaled(self.b, 1.0 - self.w)]
 
-    def _combine(self, name, x, t):
-        fa, fb = getattr(self.a, name, None), getattr(self.b, name, None)
-        if fa is None or fb is None:
-            raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
-        va, vb = np.asarray(fa(x, t)), np.asarray(fb(x, t))
+    def _weights(self, x, t):
+        """(x, the weight of a at (x, t): a float or one per row)."""
         w = self.w
-        if np.ndim(w) != 0:
-            if w.shape[0] != va.shape[0]:
-                raise ValueError(
-                    f"w has shape {w.shape} but x implies a float or shape ({va.shape[0]},)"
-                )
-            w = np.reshape(w, (-1,) + (1,) * (va.ndim - 1))
-        return w * va + (1.0 - w) * vb
+        if np.ndim(w) != 0 and w.shape[0] != np.shape(x)[0]:
+            raise ValueError(
+                f"w has shape {w.shape} but x implies a float or shape ({np.shape(x)[0]},)"
+            )
+        return x, w
+
+    def _linear(self, name, x, t):
+        x, w = self._weights(x, t)
+        return _combined(self.a, self.b, name, x, t, w)
 
     def velocity(self, x, t):
         """w u_a + (1 - w) u_b."""
-        return self._combine("velocity", x, t)
+        return self._linear("velocity", x, t)
 
     def score(self, x, t):
         """w score_a + (1 - w) score_b (the guided score; eq. 41 maps it to the guided velocity)."""
-        return self._combine("score", x, t)
+        return self._linear("score", x, t)
 
     def x0(self, x, t):
         """w x0_a + (1 - w) x0_b (CFG commutes with the affine conversions)."""
-        return self._combine("x0", x, t)
+        return self._linear("x0", x, t)
 
     def eps(self, x, t):
         """w eps_a + (1 - w) eps_b."""
-        return self._combine("eps", x, t)
+        return self._linear("eps", x, t)
 
     def divergence(self, x, t):
         """w div u_a + (1 - w) div u_b."""
-        return self._combine("divergence", x, t)
+        return self._linear("divergence", x, t)
 
 
 class CFGField(GuidedField):
@@ -184,6 +185,18 @@ class ClassifierGuidedField(Field):
         return self.path.classifier_guided_score(x, t, self.y, self.w)
 
 
+def _combined(a, b, name, x, t, w):
+    """The CFG combination (``refcfg.combine``) w a.name(x, t) + (1 - w) b.name(x, t) of two
+    fields' ``name`` ("velocity", "score", "x0", "eps", "divergence"); w a float or one weight per
+    row. The one evaluation of a guided field's methods (``GuidedField`` and ``LinearRule``)."""
+    fa, fb = getattr(a, name, None), getattr(b, name, None)
+    if not callable(fa) or not callable(fb):
+        raise TypeError(f"{name} needs both fields to provide {name}(x, t)")
+    return combine(
+        np.asarray(fa(x, t), dtype=np.float64), np.asarray(fb(x, t), dtype=np.float64), w
+    )
+
+
 def guided(a, b, w) -> GuidedField:
     """w a + (1 - w) b for any two fields (CFG when a = u(.|y), b = u(.|null); autoguidance when b is
     a weaker model of the same conditional law)."""
@@ -196,9 +209,10 @@ def guided(a, b, w) -> GuidedField:
 
 
 def cfg_combine(c, u, w) -> np.ndarray:
-    """Plain CFG, u + w (c - u) = w c + (1 - w) u (notes eq. 65). w: float or (N,)."""
+    """Plain CFG w c + (1 - w) u = u + w (c - u) (notes eq. 65; computed by ``refcfg.combine``)
+    for predictions c, u (N, d). w: float or (N,)."""
     c, u = as_prediction_pair(c, u)
-    return u + as_weight_rows(w, c.shape[0]) * (c - u)
+    return combine(c, u, as_weight_rows(w, c.shape[0]))
 
 
 def _weight(w, g):
@@ -268,15 +282,17 @@ class _RuleFactor:
         return f"<{self.part} factor of {self.rule!r}>"
 
 
-class LinearRule(RuleField):
+class LinearRule(RuleField, GuidedField):
     """A rule linear in the predictions: ((1 - g) + w g) cond + (1 - w) g ref for a scalar weight w
-    and a weight profile g(t) (``profile``; 1 here: plain CFG).
+    and a weight profile g(t) (``profile``; 1 here: plain CFG) -- the guided field w(t) cond +
+    (1 - w(t)) ref with the weight w(t) = (1 - g(t)) + w g(t) (``weight``).
 
     The velocity is computed in NumPy from the two fields' own velocities (in ``space``, which changes
     nothing but rounding: the maps are affine); score, x0, eps and divergence are the same
-    combination of the fields' own. ``_terms`` declares the lowering from the same ``profile``, so a
-    subclass that only changes ``profile`` stays consistent; one that overrides any other method of
-    the mathematics (``_combine``, ``weight``, ``_component``, ...) must declare its own ``_terms``."""
+    combination of the fields' own (``GuidedField``, with a = cond, b = ref). ``_terms`` declares the
+    lowering from the same ``profile``, so a subclass that only changes ``profile`` stays
+    consistent; one that overrides any other method of the mathematics (``_combine``, ``weight``,
+    ``_component``, ...) must declare its own ``_terms``."""
 
     name = "linear"
     _lowering_methods = (
@@ -286,10 +302,13 @@ class LinearRule(RuleField):
         "_extrapolated",
         "weight",
         "_linear",
+        "_weights",
     )
+    a = property(lambda self: self.cond, doc="the conditional field (``GuidedField``'s a)")
+    b = property(lambda self: self.ref, doc="the reference field (``GuidedField``'s b)")
 
     def __init__(self, cond, ref, w: float, *, space: str = "velocity", schedule=None):
-        super().__init__(cond, ref, space=space, schedule=schedule)
+        RuleField.__init__(self, cond, ref, space=space, schedule=schedule)
         self.w = as_scalar_weight(w)
 
     def profile(self, t) -> np.ndarray:
@@ -314,30 +333,11 @@ class LinearRule(RuleField):
             Scaled(self.ref, 1.0, _RuleFactor(self, "ref")),
         ]
 
-    def _linear(self, name, x, t):
-        fc, fr = getattr(self.cond, name, None), getattr(self.ref, name, None)
-        if not callable(fc) or not callable(fr):
-            raise TypeError(f"{name} needs both fields (cond and ref) to provide {name}(x, t)")
+    def _weights(self, x, t):
         x = as_float_array(x, "x", ndim=2)
-        wt = self.weight(as_row_times(t, x.shape[0]))
-        c, u = np.asarray(fc(x, t), dtype=np.float64), np.asarray(fr(x, t), dtype=np.float64)
-        return u + np.reshape(wt, (-1,) + (1,) * (c.ndim - 1)) * (c - u)
+        return x, self.weight(as_row_times(t, x.shape[0]))
 
-    def score(self, x, t):
-        """The same combination of the fields' scores, (N, d)."""
-        return self._linear("score", x, t)
-
-    def x0(self, x, t):
-        """The same combination of the fields' x0 predictions (weights sum to 1), (N, d)."""
-        return self._linear("x0", x, t)
-
-    def eps(self, x, t):
-        """The same combination of the fields' eps predictions, (N, d)."""
-        return self._linear("eps", x, t)
-
-    def divergence(self, x, t):
-        """The same combination of the fields' divergences, (N,)."""
-        return self._linear("divergence", x, t)
+    velocity = RuleField.velocity  # in ``space``; score, x0, eps, divergence: GuidedField's
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(w={self.w!r}, space={self.space!r})"
@@ -447,3 +447,6 @@ def weaker_mixture(mixture, cov_scale: float = 2.0):
     k = as_real(cov_scale, "cov_scale", gt=0.0)
     classes = [GMM(g.weights, g.means, g.covs * k) for g in mixture.classes]
     return LabeledGMM(classes, mixture.class_probs)
+
+
+register_field_classes(field=ExactField, cfg=CFGField, classifier_guided=ClassifierGuidedField)

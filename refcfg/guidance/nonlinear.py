@@ -34,6 +34,7 @@ from .._validation import (
     as_scalar_weight,
     as_weight_rows,
 )
+from ..combine import combine
 from .linear import cfg_combine
 from .spaces import RuleField
 
@@ -61,7 +62,7 @@ def rescale_combine(c, u, w, phi: float = 0.7) -> np.ndarray:
         raise ValueError(
             f"guidance rescale needs d >= 2 (a std over coordinates), got d = {c.shape[1]}"
         )
-    g = u + as_weight_rows(w, c.shape[0]) * (c - u)
+    g = combine(c, u, as_weight_rows(w, c.shape[0]))
     sc = c.std(axis=1, keepdims=True)
     sg = g.std(axis=1, keepdims=True)
     ratio = np.divide(sc, sg, out=np.ones_like(sg), where=sg > 0)
@@ -111,24 +112,16 @@ def cfg_zero_star_scale(c, u, eps: float = 1e-8) -> np.ndarray:
 
 
 def cfg_zero_star_combine(c, u, w, eps: float = 1e-8) -> np.ndarray:
-    """CFG-Zero* without zero-init: s* u + w (c - s* u) (arXiv 2503.18886)."""
+    """CFG-Zero* without zero-init: w c + (1 - w) s* u = s* u + w (c - s* u) (arXiv 2503.18886):
+    the CFG combination with the reference scaled by s*."""
     c, u = as_prediction_pair(c, u)
     s = cfg_zero_star_scale(c, u, eps)
-    su = s * u
-    return su + as_weight_rows(w, c.shape[0]) * (c - su)
+    return combine(c, s * u, as_weight_rows(w, c.shape[0]))
 
 
 class NonlinearRule(RuleField):
-    """Base class of the nonlinear rules. The input fields' velocities are evaluated by the Numba
-    kernels when those fields are lowerable (exact fields: the same values to ~1e-14, much faster
-    on large mixtures such as the tree), else by their own ``velocity``."""
-
-    def _component(self, field, x, t):
-        from ..sampling import cpu
-
-        if cpu.supports(field):
-            return cpu.velocity(field, x, t)
-        return field.velocity(x, t)
+    """Base class of the nonlinear rules: ``_combine(c, u, x, t, state)`` on the two input fields'
+    predictions, each evaluated through the field protocol (its own ``velocity``)."""
 
 
 class GuidanceRescale(NonlinearRule):

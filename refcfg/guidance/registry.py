@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .._validation import as_choice, as_path
+from .._validation import as_choice
+from ..paths import GMMPath, as_path
 from .linear import Autoguidance, GuidanceInterval, PlainCFG, ScheduledCFG, weaker_mixture
 from .nonlinear import APG, CFGZeroStar, GuidanceRescale
 
@@ -30,8 +31,6 @@ def _autoguidance(path, y, w, *, t_grid=None, weak_path=None, **params):
     """Autoguidance on path.field(y) guided away from weak_path.field(y); weak_path defaults to a
     path of ``weaker_mixture(path.mixture, cov_scale)`` (cov_scale = 2)."""
     if weak_path is None:
-        from ..paths import GMMPath
-
         weak_path = GMMPath(
             weaker_mixture(path.mixture, params.pop("cov_scale", 2.0)), path.schedule
         )

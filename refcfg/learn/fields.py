@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validation import NULL, as_points, as_times
 from .._validation import as_guidance_weight, as_label, as_real
+from ..combine import combine
 from ..guidance import Field, GuidedField
 from .classifier import NoisyClassifier
 from .mlp import MLP
@@ -96,8 +97,7 @@ class LearnedCFGField(GuidedField):
         out = self.a._net(
             np.concatenate([x, x]), tt, np.concatenate([y, np.full(n, NULL, dtype=np.int64)])
         )
-        w = self.w if np.ndim(self.w) == 0 else np.reshape(self.w, (-1, 1))
-        return w * out[:n] + (1.0 - w) * out[n:]
+        return combine(out[:n], out[n:], self.w)
 
 
 def learned_cfg(model: MLP, y, w, schedule=None) -> LearnedCFGField:

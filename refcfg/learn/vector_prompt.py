@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .._validation import as_generator, as_points, as_positive_int, as_times, as_weight
+from ..combine import combine
 from .mlp import MLP, Adam, MLPConfig, time_features
 
 __all__ = ["VectorPromptModel", "train_vector_cfg", "LearnedVectorCFG"]
@@ -161,4 +162,4 @@ class LearnedVectorCFG:
     def velocity(self, x, t):
         x = as_points(x, self.d)
         w = np.reshape(as_weight(self.w, x.shape[0]), (-1, 1))
-        return w * self.model.velocity(x, t, self.y) + (1.0 - w) * self.model.velocity(x, t, None)
+        return combine(self.model.velocity(x, t, self.y), self.model.velocity(x, t, None), w)

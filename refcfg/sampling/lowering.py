@@ -38,6 +38,7 @@ import numpy as np
 
 from .._validation import NULL, _describe
 from ..guidance.base import NotLowerable, linear_terms
+from ..schedules import path_eigenvalues, velocity_numerator
 
 __all__ = [
     "MODE_ISOTROPIC",
@@ -159,7 +160,7 @@ class Lowered:
                 f"sampler that does not evaluate at the last grid time: 'euler', "
                 f"'euler_maruyama') and finish with the posterior mean x0 = E[z | x_t]"
             )
-        s = al[:, None, None] ** 2 * lam[None] + be[:, None, None] ** 2  # (T, K, dd)
+        s = path_eigenvalues(al[:, None, None], be[:, None, None], lam[None])  # (T, K, dd)
         logdet = np.log(s).sum(-1)
         if comp.mode == MODE_ISOTROPIC:
             logdet = logdet * self.d
@@ -168,7 +169,9 @@ class Lowered:
         if kind == "score":
             gain, dm = -invs, np.zeros_like(da)
         else:
-            num = (al * da)[:, None, None] * lam[None] + bdb[:, None, None]
+            num = velocity_numerator(
+                al[:, None, None], da[:, None, None], bdb[:, None, None], lam[None]
+            )
             if kind == "drift":
                 sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), t.shape)
                 num = num - 0.5 * (sig * sig)[:, None, None]

@@ -1,7 +1,7 @@
 """Tests of refcfg.guidance.linear_terms: the decomposition of lowerable fields into exact terms.
 
 Oracles: the expected coefficients written out by hand for each tree, and the field's own NumPy
-velocity/score (``GuidedField._combine``, ``GMMPath.cfg_velocity``, ``classifier_guided_velocity``:
+velocity/score (``GuidedField._linear``, ``GMMPath.cfg_velocity``, ``classifier_guided_velocity``:
 other code paths than the term sum) compared with sum_g coef_g tcoef_g(t) u_t(x | path_g, y_g) built
 from ``GMMPath.velocity`` at interior times and at both endpoints, float64, tolerance 1e-12 (relative
 to the size of the field).

@@ -463,11 +463,29 @@ def test_learned_like_fields_need_only_velocity(path, rng):
         V.APG(c, u, W, space="x0")
     a = V.APG(c, u, W, space="x0", schedule=path.schedule).velocity(x, 0.4)
     b = V.APG(path.field(0), path.field(None), W, space="x0").velocity(x, 0.4)
-    # exact fields are evaluated by the Numba kernels, bare ones by GMMPath: equal to rounding
-    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(
+    # every input field is evaluated through its own velocity: the same values bit for bit
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
         V.CFGZeroStar(c, u, W).velocity(x, 0.4),
         V.CFGZeroStar(path.field(0), path.field(None), W).velocity(x, 0.4),
-        rtol=1e-12,
-        atol=1e-13,
     )
+
+
+@pytest.mark.parametrize("make", [V.GuidanceRescale, V.APG, V.CFGZeroStar])
+def test_nonlinear_rules_evaluate_through_the_field_protocol(path, rng, make):
+    # each input field's velocity(x, t) is called once per evaluation, with the points given
+    calls = []
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner, self.d, self.schedule = inner, inner.d, inner.schedule
+
+        def velocity(self, x, t):
+            calls.append((x.shape, t))
+            return self.inner.velocity(x, t)
+
+    x = 2 * rng.standard_normal((6, 2))
+    rule = make(Recording(path.field(0)), Recording(path.field(None)), W)
+    out = rule.velocity(x, 0.4)
+    assert calls == [((6, 2), 0.4), ((6, 2), 0.4)]
+    np.testing.assert_array_equal(out, make(path.field(0), path.field(None), W).velocity(x, 0.4))
