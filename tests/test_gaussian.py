@@ -8,7 +8,6 @@ import pytest
 from scipy import integrate
 
 import refcfg
-
 from refcfg.gaussian import cfg_endpoint, cfg_endpoint_1d, discrete_endpoint_1d, tilted_gaussian
 from refcfg.sampling.steppers import TABLEAUS
 
