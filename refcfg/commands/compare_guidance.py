@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "compare-guidance",
-        help="guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t)) vs exact laws",
+        help=f"guidance variants ({', '.join(VARIANTS)}) vs exact laws",
         description="Run every guidance variant on exact fields from the same noise for a sweep of w "
         "and score the samples against p(x|y) and the tilted law p(x|y)^w p(x)^(1-w)/Z. "
         "Variants the problem does not support (rescale needs d >= 2) are left out of "
