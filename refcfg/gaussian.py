@@ -51,6 +51,7 @@ from scipy import integrate
 from scipy.special import exprel
 
 from .problems import resolve_schedule
+from .sampling.steppers import TABLEAUS, stage_times
 
 __all__ = [
     "GaussianLaw",
@@ -353,7 +354,8 @@ def cfg_endpoint_1d(m1, v1, m0, v0, w, *, sampler="ode", **kwargs) -> tuple[floa
 
 
 # --------------------------------------------------------------------------------------------
-# the discretised samplers: exact moments of the Euler / Heun / Euler-Maruyama recursions
+# the discretised samplers: exact moments of every explicit Runge-Kutta tableau and of
+# Euler-Maruyama
 # --------------------------------------------------------------------------------------------
 
 
@@ -371,15 +373,35 @@ def _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t):
     return A, B, P, c
 
 
+def _rk_step_1d(coeffs, h, tab, st):
+    """(M, k) of one explicit Runge-Kutta step x' = M x + k of dx/dt = A(t) x + B(t), for the
+    Butcher tableau ``tab`` with stage times ``st`` (s,); ``coeffs(t)`` gives (A, B).
+
+    The slopes k_j = A_j (x + h sum_{l<j} a_jl k_l) + B_j are affine in x, k_j = P_j x + Q_j, with
+    P_j = A_j (1 + h sum_l a_jl P_l) and Q_j = A_j h sum_l a_jl Q_l + B_j (forward substitution,
+    a strictly lower triangular); then M = 1 + h sum_j b_j P_j and k = h sum_j b_j Q_j. For
+    constant A this is M = sum_{m <= s} (b^T a^(m-1) 1) (hA)^m: the method's stability polynomial."""
+    s = len(tab.b)
+    P, Q = np.zeros(s), np.zeros(s)
+    for j in range(s):
+        A, B = coeffs(st[j])
+        aj = tab.a[j, :j]
+        P[j] = A * (1.0 + h * float(aj @ P[:j]))
+        Q[j] = A * h * float(aj @ Q[:j]) + B
+    return 1.0 + h * float(tab.b @ P), h * float(tab.b @ Q)
+
+
 def discrete_endpoint_1d(
     m1, v1, m0, v0, w, ts, sampler, *, schedule="linear", sigma=None, init_mean=0.0, init_var=1.0
 ) -> tuple[float, float]:
     """Exact (mean, variance) after the discretised sampler of ``refcfg.sample`` on the grid ``ts``.
 
-    The CFG field between 1-D Gaussian laws N(m1, v1), N(m0, v0) is affine, so each step of
-    "euler", "heun" (trapezoid on the Euler predictor) or "euler_maruyama" (drift u~ + sigma^2/2 s~,
-    sigma evaluated at ts[:-1], sigma "ddpm" = sqrt(2 a_t), and 0 where alpha_t = 0 as in
-    ``refcfg.sample``) maps N(m, v) to N(M m + c, M^2 v + s^2 h).
+    The CFG field between 1-D Gaussian laws N(m1, v1), N(m0, v0) is affine, so each step maps
+    N(m, v) to N(M m + k, M^2 v + q): for an ODE sampler (any name in
+    ``refcfg.sampling.steppers.TABLEAUS``) (M, k) follow from its Butcher tableau, the slopes
+    evaluated at the stage times of ``steppers.stage_times``, q = 0; for "euler_maruyama" (drift
+    u~ + sigma^2/2 s~, sigma evaluated at ts[:-1], sigma "ddpm" = sqrt(2 a_t), and 0 where
+    alpha_t = 0 as in ``refcfg.sample``) M = 1 + h (A - sigma^2/2 P), q = sigma^2 h.
     The difference to :func:`cfg_endpoint` is the sampler's discretisation error alone, and the
     difference of a sample to this is Monte Carlo error alone.
     """
@@ -388,20 +410,24 @@ def discrete_endpoint_1d(
     ts = np.asarray(ts, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 2 or np.any(np.diff(ts) <= 0):
         raise ValueError("ts must be a strictly increasing 1-D grid of >= 2 times")
-    if sampler not in ("euler", "heun", "euler_maruyama"):
-        raise ValueError(f"sampler must be 'euler', 'heun' or 'euler_maruyama', got {sampler!r}")
+    known = (*TABLEAUS, "euler_maruyama")  # every ODE tableau, and Euler-Maruyama
+    if sampler not in known:
+        raise ValueError(f"sampler must be one of {known}, got {sampler!r}")
+
+    def coeffs(t):
+        return _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t)[:2]
+
+    sde = sampler == "euler_maruyama"
+    tab = None if sde else TABLEAUS[sampler]
+    st = None if sde else stage_times(ts, tab)
     m, v = float(init_mean), float(init_var)
     for i in range(ts.size - 1):
         t, h = ts[i], ts[i + 1] - ts[i]
-        A, B, P, c = _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t)
         q = 0.0
-        if sampler == "euler":
-            M, k = 1.0 + h * A, h * B
-        elif sampler == "heun":
-            A2, B2, _, _ = _affine_coeffs_1d(w, m1, v1, m0, v0, sch, ts[i + 1])
-            M = 1.0 + 0.5 * h * (A + A2 + h * A2 * A)
-            k = 0.5 * h * (B + A2 * h * B + B2)
+        if not sde:
+            M, k = _rk_step_1d(coeffs, h, tab, st[i])
         else:
+            A, B, P, c = _affine_coeffs_1d(w, m1, v1, m0, v0, sch, t)
             if isinstance(sigma, str) and sigma == "ddpm":
                 # where alpha_t = 0, a_t = inf: refcfg.sample takes a probability-flow Euler step
                 s2 = 0.0 if float(sch.alpha(t)) == 0.0 else 2.0 * float(sch.a(t))

@@ -15,7 +15,10 @@ import pytest
 
 from refcfg.cli import main
 from refcfg.experiments import EXPERIMENTS, run_experiment
-from refcfg.experiments.compare_guidance import FAST, compare_guidance
+from refcfg.experiments.compare_guidance import FAST, VARIANTS, compare_guidance
+from refcfg.guidance import RULES, make
+from refcfg.sampling.api import time_grid
+from refcfg.sampling.steppers import TABLEAUS
 from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 
 
@@ -92,7 +95,7 @@ def test_weights_below_one_and_bad_weights():
 def test_registered_as_a_study():
     assert "compare-guidance" in EXPERIMENTS
     res = run_experiment("compare-guidance", fast=True, seed=0)
-    assert res.name == "compare-guidance" and len(res.table) == 2 * (2 + 7)
+    assert res.name == "compare-guidance" and len(res.table) == 2 * (2 + len(VARIANTS))
     ref = compare_guidance("two-class-2d", **FAST, seed=0)
     assert [r["ed_tilted"] for r in res.table] == [r.ed_tilted for r in ref["rows"]]
     assert "| cfg-zero-star |" in res.format_table()
@@ -163,3 +166,49 @@ def test_a_path_keeps_its_schedule_and_name_labels_the_table():
     assert format_table(r).startswith("problem `my-problem`")
     r = compare_guidance("two-class-2d", ws=(1.0,), n=10, steps=2, n_ref=10, variants=("cfg",))
     assert r["schedule"] == "linear" and r["problem"] == "two-class-2d"
+
+
+def test_the_study_compares_its_named_rules_not_the_whole_registry(fast_result):
+    # the published table's rows come from VARIANTS (a rule registered later does not change it);
+    # every name there is a registered rule, and any registered rule can be asked for by name
+    assert set(VARIANTS) <= set(RULES) and len(set(VARIANTS)) == len(VARIANTS)
+    assert fast_result["variants"] == list(VARIANTS)
+    rows = [r.variant for r in fast_result["rows"] if r.w == FAST["ws"][0]]
+    assert rows == ["exact p(x|y)", "tilted (SIR)", *VARIANTS]
+
+
+@pytest.mark.parametrize("sampler", list(TABLEAUS))
+def test_every_ode_sampler_runs_the_study(sampler):
+    # the samples are those of refcfg.sample with this sampler from the study's shared noise (the
+    # first draw of default_rng(seed)); bit for bit
+    n, steps, seed = 30, 3, 4
+    r = compare_guidance(
+        "two-class-2d",
+        ws=(2.0,),
+        n=n,
+        steps=steps,
+        n_ref=30,
+        sampler=sampler,
+        variants=("cfg", "apg"),
+        seed=seed,
+    )
+    assert r["sampler"] == sampler and f"{sampler} {steps} steps" in format_table(r)
+    import refcfg
+
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    x_init = np.random.default_rng(seed).standard_normal((n, 2))
+    for v in ("cfg", "apg"):
+        grid = time_grid(steps)
+        want = refcfg.sample(
+            make(v, path, 0, 2.0, t_grid=grid), n, sampler=sampler, t_grid=grid, x_init=x_init
+        )
+        assert np.array_equal(r["samples"][(v, 2.0)], want), v
+
+
+def test_non_ode_samplers_are_refused_before_work(capsys):
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        compare_guidance("gauss-1d", ws=(2.0,), n=10, steps=2, sampler="euler_maruyama")
+    assert main(["compare-guidance", "--fast", "--sampler", "euler_maruyama"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("refcfg: error: argument --sampler")
+    assert all(f"'{name}'" in err for name in TABLEAUS), err

@@ -1,7 +1,8 @@
 """``refcfg compare-guidance``: guidance variants on exact fields, scored against ground truth.
 
-Runs every rule of ``refcfg.guidance`` (plain CFG, guidance interval, guidance rescale, APG,
-CFG-Zero*, autoguidance, a linear w(t) schedule) from the same initial noise for a sweep of w and
+Runs the study's rules (``refcfg.experiments.compare_guidance.VARIANTS``: plain CFG, guidance
+interval, guidance rescale, APG, CFG-Zero*, autoguidance, a linear w(t) schedule; ``--variants``
+names any rule of ``refcfg.guidance.RULES``) from the same initial noise for a sweep of w and
 prints a Markdown table: class confidence under the exact Bayes classifier, mean log p(x|y), mass per
 mode, energy distance to p(x|y) and to the tilted law p(x|y)^w p(x)^(1-w)/Z. With ``--out DIR`` it
 also writes DIR/table.md, DIR/results.json and DIR/figure.png. See docs/guidance-variants.md.
@@ -23,9 +24,13 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
+    from ..experiments.compare_guidance import VARIANTS
+    from ..guidance import RULES
+    from ..sampling.steppers import TABLEAUS
+
     p = subparsers.add_parser(
         "compare-guidance",
-        help="guidance variants (interval, rescale, APG, CFG-Zero*, autoguidance, w(t)) vs exact laws",
+        help=f"guidance variants ({', '.join(VARIANTS)}) vs exact laws",
         description="Run every guidance variant on exact fields from the same noise for a sweep of w "
         "and score the samples against p(x|y) and the tilted law p(x|y)^w p(x)^(1-w)/Z. "
         "Variants the problem does not support (rescale needs d >= 2) are left out of "
@@ -48,7 +53,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--sampler",
         default="euler",
-        choices=("euler", "heun"),
+        choices=tuple(TABLEAUS),
         help="ODE sampler (default euler: one evaluation per step)",
     )
     p.add_argument("--y", type=int, default=0, help="target class (default 0)")
@@ -61,7 +66,8 @@ def add_parser(subparsers) -> None:
         "--variants",
         nargs="+",
         default=None,
-        help="subset of variants (default: all that the problem supports)",
+        help=f"rules to run, any of {', '.join(RULES)} (default: those of {', '.join(VARIANTS)} "
+        "that the problem supports)",
     )
     p.add_argument("--out", default=None, help="directory for table.md, results.json, figure.png")
     p.add_argument(
@@ -73,7 +79,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..experiments.compare_guidance import FAST, FULL, compare_guidance
+    from ..experiments.compare_guidance import FAST, FULL, VARIANTS, compare_guidance
     from ..guidance import RULES
 
     # every check before any work or output
@@ -101,7 +107,7 @@ def run(args) -> int:
     unknown = [v for v in args.variants or () if v not in RULES]
     if unknown:
         raise usage(f"--variants: unknown variant {unknown[0]!r}; known: {', '.join(RULES)}")
-    n_variants = len(args.variants) if args.variants else len(RULES)
+    n_variants = len(args.variants) if args.variants else len(VARIANTS)
     m = n_ref if n_ref is not None else 2 * n
     K, d = resolved.mixture.marginal.K, resolved.mixture.d
     # every variant's samples at every w are kept for the table; references; field temporaries

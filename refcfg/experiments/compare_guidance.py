@@ -1,8 +1,10 @@
 """Guidance variants measured against ground truth: the study behind ``refcfg compare-guidance``.
 
 For one problem (a LabeledGMM), one class y and a sweep of guidance weights w, every variant of
-``refcfg.guidance.RULES`` is run on the exact fields of the problem's path from the *same* initial noise,
-and its samples are scored against exact laws (``refcfg.metrics``):
+``VARIANTS`` (rules of ``refcfg.guidance.RULES``, named here so that a newly registered rule does not
+change the published table; any registered rule can be asked for by name) is run on the exact fields
+of the problem's path from the *same* initial noise, and its samples are scored against exact laws
+(``refcfg.metrics``):
 
 - class confidence: mean p(y | x) and accuracy of the exact Bayes classifier at t = 1 (Bayes'
   rule, notes eq. 60);
@@ -33,8 +35,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .._validation import as_positive_int
+from .._validation import as_choice, as_positive_int
 from ..guidance import RULES, make, weaker_mixture
+from ..sampling.steppers import TABLEAUS
 from . import tilted
 from ._common import Result
 
@@ -42,6 +45,7 @@ __all__ = [
     "NAME",
     "TITLE",
     "DEFAULT_WS",
+    "VARIANTS",
     "FAST",
     "FULL",
     "Row",
@@ -52,6 +56,9 @@ __all__ = [
 
 NAME = "compare-guidance"
 TITLE = "Guidance variants on exact fields vs p(x|y) and the tilted law"
+
+VARIANTS = ("cfg", "interval", "rescale", "apg", "cfg-zero-star", "autoguidance", "schedule")
+"""The rules the study compares by default, in table order."""
 
 DEFAULT_WS = (1.0, 2.0, 4.0)
 FULL = dict(n=2000, steps=100, n_ref=4000, ws=DEFAULT_WS)
@@ -125,8 +132,9 @@ def compare_guidance(
     ``schedule`` as in ``refcfg.problems.resolve`` (None keeps a GMMPath's schedule, "linear"
     otherwise); name: the problem's label in the table and the progress lines (default: the name
     given, else the object's repr). variants: names of ``refcfg.guidance.RULES``; None runs every
-    rule that applies to the problem (rules that cannot run on it, such as guidance rescale in 1-D,
-    are listed under "skipped"). Every rule is built and evaluated once on a few points before any
+    rule of ``VARIANTS`` that applies to the problem (rules that cannot run on it, such as guidance
+    rescale in 1-D, are listed under "skipped"). sampler: an ODE sampler (a name in
+    ``refcfg.sampling.steppers.TABLEAUS``): the variants share the probability-flow ODE's noise. Every rule is built and evaluated once on a few points before any
     sampling, so a rule that cannot run fails before the work starts. Returns a dict with the
     settings, the rows (list of ``Row``), the tilted-law ESS per w, and the final samples per
     (variant, w)."""
@@ -158,10 +166,11 @@ def compare_guidance(
             )
     ws = [float(w) for w in ws]
     oversample = as_positive_int(oversample, "oversample")
+    sampler = as_choice(sampler, "sampler", tuple(TABLEAUS))
     if isinstance(y, bool) or not isinstance(y, (int, np.integer)) or not 0 <= y < mix.n_classes:
         raise ValueError(f"y must be a class in 0..{mix.n_classes - 1}, got {y!r}")
     chosen = variants is None
-    variants = list(RULES if chosen else variants)
+    variants = list(VARIANTS if chosen else variants)
     for v in variants:
         if v not in RULES:
             raise ValueError(f"unknown variant {v!r}; known: {', '.join(RULES)}")
@@ -232,7 +241,7 @@ def compare_guidance(
 
 
 def run(fast: bool = False, seed: int = 0) -> Result:
-    """The registry's entry: every variant on two-class-2d at the ``FULL`` (or ``FAST``) sizes.
+    """The registry's entry: the ``VARIANTS`` on two-class-2d at the ``FULL`` (or ``FAST``) sizes.
 
     The table holds one row per (variant, w) with the baselines; key numbers are the sizes and the
     tilted-law ESS per w; the figure is ``refcfg.plotting.comparison.comparison_figure``."""

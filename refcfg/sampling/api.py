@@ -301,8 +301,8 @@ def sample(
     field : any object with velocity(x, t) (and score(x, t) for the SDE): exact, guided or learned;
         a GMMPath means its unconditional field.
     n : number of particles.
-    sampler : an explicit Runge-Kutta method on the probability-flow ODE, "euler" (order 1),
-        "heun" (order 2, explicit trapezoid), "midpoint" (order 2) or "rk4" (order 4), or
+    sampler : an explicit Runge-Kutta method on the probability-flow ODE (any name in
+        ``refcfg.sampling.steppers.TABLEAUS``, e.g. "euler", order 1, or "rk4", order 4), or
         "euler_maruyama" (SDE eq. 44, dX = [u + sigma_t^2/2 score] dt + sigma_t dW, which has the
         ODE's marginals for any sigma_t; a guided SDE uses the guided score). The methods are the
         tables of ``refcfg.sampling.steppers``.

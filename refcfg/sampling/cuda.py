@@ -18,8 +18,8 @@ rearranges them into the device layout of ``refcfg.sampling._cuda_kernels`` (com
 int32 ranges, the chosen float type); it computes no field quantity itself. Per-time tables are
 evaluated on the host (``Lowered.tables``), so kernels never call Python.
 
-Samplers: ``refcfg.sampling.steppers.SAMPLERS``, the explicit Runge-Kutta tableaus (euler, heun,
-midpoint, rk4) and Euler-Maruyama.
+Samplers: ``refcfg.sampling.steppers.SAMPLERS``, every explicit Runge-Kutta tableau of ``TABLEAUS``
+and Euler-Maruyama.
 
 Precision: float64 by default and agrees with the NumPy core to ~1e-13 relative; ``dtype="float32"``
 on request (agreement ~1e-5 relative on well-conditioned problems; tested to 1e-4).
@@ -336,7 +336,7 @@ def sample(
     """Integrate a lowerable ``field`` from x_init over t_grid on the GPU (or the CUDA simulator).
 
     sampler: one of ``SAMPLERS``: an explicit Runge-Kutta method of
-    ``refcfg.sampling.steppers.TABLEAUS`` ("euler", "heun", "midpoint", "rk4") on the
+    ``refcfg.sampling.steppers.TABLEAUS`` on the
     probability-flow ODE, or "euler_maruyama" on the SDE of eq. 44,
     x += h (u + sigma_i^2/2 score) + sigma_i sqrt(|h|) z_i (a guided field uses the same
     combination of scores). x_init (n, d); t_grid (T,) strictly monotone in [0, 1];

@@ -75,8 +75,8 @@ def log_likelihood(
     x : (N, d) points.
     steps, t_grid : a uniform grid of ``steps`` steps on [0, 1], or an explicit increasing grid
         (from 0 to 1; it is run backwards).
-    sampler : an ODE sampler of ``refcfg.sampling.steppers.TABLEAUS`` ("euler", "heun",
-        "midpoint", "rk4"; the error falls at its order).
+    sampler : an ODE sampler, any name in ``refcfg.sampling.steppers.TABLEAUS`` (the error falls
+        at its order).
     backend : "auto" | "numpy" | "cpu".
     return_noise : also return X_0, the preimage of x in the noise space.
 

@@ -19,7 +19,7 @@ Metrics (columns):
   (``metrics.class_confidence``);
 - loglik / loglik_se: mean exact log p(x|y) of the samples and its standard error;
 - flow_loglik: mean log-density of ``lik_n`` exact points of p(x|y) under the rule's own ODE flow
-  (``refcfg.log_likelihood``, same steps; the "euler" sampler runs Euler, every other sampler Heun);
+  (``refcfg.log_likelihood``, same steps, the cell's own ODE tableau; Heun for Euler-Maruyama);
 - tv_tilted / tv_cond / tv_floor (1-D problems): total variation between the histogram of the samples
   and the cell masses of the tilted law / of p(x|y) on ``tv_bins`` cells over ``tv_range``, and the TV a
   perfect sampler of the tilted law shows at this n (``metrics.tv_noise_floor``, 10 repetitions);
@@ -64,6 +64,7 @@ def evaluate(cell) -> dict:
     from ..experiments import tilted
     from ..guidance import make
     from ..sampling.api import time_grid
+    from ..sampling.steppers import TABLEAUS
 
     s = cell.settings
     path = _path(cell.problem_file or cell.problem, cell.schedule)
@@ -106,7 +107,7 @@ def evaluate(cell) -> dict:
         out["loglik"], out["loglik_se"] = float(ll), float(se)
     if "flow_loglik" in want:
         pts = ref[: s.lik_n]
-        lik_sampler = "euler" if cell.sampler == "euler" else "heun"
+        lik_sampler = cell.sampler if cell.sampler in TABLEAUS else "heun"
         ll = refcfg.log_likelihood(
             field, pts, steps=cell.steps, sampler=lik_sampler, backend=s.backend
         )

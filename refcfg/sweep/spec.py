@@ -400,10 +400,85 @@ def _require_sweep_memory(n_cells: int, paths: dict, ns, n_ref, ed_max_n: int) -
 
 
 def _validate(doc: dict, base: Path) -> Spec:
-    from ..problems import PROBLEMS, resolve, resolve_schedule
-    from ..sampling.api import SAMPLERS
-
+    """The steps of :func:`load_spec`, in the order its errors are reported: the top-level
+    settings, the axes, the metrics, what the metrics and the samplers need from the problems and
+    the rules, and the memory budget."""
     _check_keys(doc, TOP_KEYS, "")
+    top = _top_level(doc)
+    if "axes" not in doc:
+        raise ValueError("spec: table [axes] is missing: required at least axes.problem and axes.w")
+    axes = doc["axes"]
+    _check_keys(axes, AXIS_KEYS, "axes")
+    paths, files = _problems(axes, base, top["y"])
+    ax = {
+        "problem": tuple(paths),
+        "schedule": tuple(_schedules(axes)),
+        "rule": tuple(_rules(axes)),
+        "w": tuple(_weights(axes)),
+        "sampler": tuple(_samplers(axes)),
+        "steps": tuple(
+            _positive_int(f"axes.steps[{i}]", s) for i, s in enumerate(_list(axes, "steps", [100]))
+        ),
+        "n": tuple(_positive_int(f"axes.n[{i}]", s, 2) for i, s in enumerate(_list(axes, "n"))),
+    }
+    mt = _metrics(doc)
+    _check_metric_needs(paths, ax["w"], mt["names"])
+    _check_rules(
+        paths,
+        ax["schedule"],
+        ax["rule"],
+        ax["w"],
+        ax["sampler"],
+        ax["steps"],
+        top["y"],
+        mt["names"],
+    )
+    seeds = top["seeds"]
+    n_cells = math.prod(len(v) for v in ax.values()) * len(seeds)
+    _require_sweep_memory(n_cells, paths, ax["n"], mt["n_ref"], mt["ed_max_n"])
+    settings = Settings(
+        top["base_seed"],
+        top["y"],
+        top["backend"],
+        top["sigma"],
+        tuple(m for m in METRICS if m in mt["names"]),
+        mt["n_ref"],
+        mt["ed_max_n"],
+        mt["lik_n"],
+        mt["tv_bins"],
+        mt["tv_range"],
+    )
+    return Spec(
+        top["name"],
+        top["description"],
+        ax,
+        tuple(seeds),
+        settings,
+        source=doc,
+        problem_files=files,
+    )
+
+
+def _seeds(seeds):
+    """The replicate indices: range(count) for a count (lazy: its size is checked with the grid's,
+    before use) or the given distinct integers >= 0."""
+    required = "an integer >= 1 (a count) or a list of distinct integers >= 0"
+    if _is_int(seeds):
+        if seeds < 1:
+            _fail("seeds", seeds, required)
+        return range(int(seeds))
+    if (
+        isinstance(seeds, list)
+        and seeds
+        and all(_is_int(s) and s >= 0 for s in seeds)
+        and len(set(seeds)) == len(seeds)
+    ):
+        return tuple(int(s) for s in seeds)
+    _fail("seeds", seeds, required)
+
+
+def _top_level(doc: dict) -> dict:
+    """The top-level settings: name, description, base seed, seeds, y, backend, sigma."""
     name = doc.get("name", "sweep")
     if not isinstance(name, str):
         _fail("name", name, "a string")
@@ -413,20 +488,7 @@ def _validate(doc: dict, base: Path) -> Spec:
     base_seed = doc.get("seed", 0)
     if not _is_int(base_seed) or base_seed < 0:
         _fail("seed", base_seed, "an integer >= 0")
-    seeds = doc.get("seeds", 1)
-    if _is_int(seeds):
-        if seeds < 1:
-            _fail("seeds", seeds, "an integer >= 1 (a count) or a list of distinct integers >= 0")
-        seeds = range(int(seeds))  # lazy: its size is checked below, before use
-    elif (
-        isinstance(seeds, list)
-        and seeds
-        and all(_is_int(s) and s >= 0 for s in seeds)
-        and len(set(seeds)) == len(seeds)
-    ):
-        seeds = tuple(int(s) for s in seeds)
-    else:
-        _fail("seeds", seeds, "an integer >= 1 (a count) or a list of distinct integers >= 0")
+    seeds = _seeds(doc.get("seeds", 1))
     y = doc.get("y", 0)
     if not _is_int(y) or y < 0:
         _fail("y", y, "a class index (integer >= 0)")
@@ -436,16 +498,24 @@ def _validate(doc: dict, base: Path) -> Spec:
     sigma = doc.get("sigma", "ddpm")
     if not (sigma == "ddpm" or (_is_real(sigma) and math.isfinite(sigma) and sigma >= 0)):
         _fail("sigma", sigma, "'ddpm' or a float >= 0 (Euler-Maruyama diffusion)")
-    sigma = sigma if sigma == "ddpm" else float(sigma)
+    return {
+        "name": name,
+        "description": desc,
+        "base_seed": int(base_seed),
+        "seeds": seeds,
+        "y": int(y),
+        "backend": backend,
+        "sigma": sigma if sigma == "ddpm" else float(sigma),
+    }
 
-    if "axes" not in doc:
-        raise ValueError("spec: table [axes] is missing: required at least axes.problem and axes.w")
-    axes = doc["axes"]
-    _check_keys(axes, AXIS_KEYS, "axes")
 
-    problems = _list(axes, "problem")
+def _problems(axes: dict, base: Path, y: int):
+    """({name: GMMPath}, {name: where it is loaded from}) of axes.problem, each built (so a bad
+    problem file is reported here) and holding class y."""
+    from ..problems import PROBLEMS, resolve
+
     paths, files = {}, {}
-    for i, p in enumerate(problems):
+    for i, p in enumerate(_list(axes, "problem")):
         if not isinstance(p, str):
             _fail(
                 f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path"
@@ -462,6 +532,13 @@ def _validate(doc: dict, base: Path) -> Spec:
         n_classes = paths[p].mixture.n_classes
         if y >= n_classes:
             _fail("y", y, f"a class of problem {p!r} (0..{n_classes - 1})")
+    return paths, files
+
+
+def _schedules(axes: dict) -> list:
+    """axes.schedule, each resolved once (default ["linear"])."""
+    from ..problems import resolve_schedule
+
     schedules = _list(axes, "schedule", ["linear"])
     for i, s in enumerate(schedules):
         if not isinstance(s, str):
@@ -470,9 +547,19 @@ def _validate(doc: dict, base: Path) -> Spec:
             resolve_schedule(s)
         except (TypeError, ValueError) as exc:
             _fail(f"axes.schedule[{i}]", s, f"a valid schedule ({exc})")
+    return schedules
+
+
+def _rules(axes: dict) -> list:
+    """axes.rule as distinct :class:`Rule` objects (default ["cfg"])."""
     rules = [_rule(i, r) for i, r in enumerate(_list(axes, "rule", ["cfg"]))]
     if len({r.label for r in rules}) != len(rules):
         _fail("axes.rule", [r.label for r in rules], "distinct rules")
+    return rules
+
+
+def _weights(axes: dict) -> list:
+    """axes.w as distinct finite floats."""
     ws = _list(axes, "w")
     for i, w in enumerate(ws):
         if not _is_real(w) or not math.isfinite(w):
@@ -480,15 +567,22 @@ def _validate(doc: dict, base: Path) -> Spec:
     ws = [float(w) for w in ws]
     if len(set(ws)) != len(ws):
         _fail("axes.w", ws, "distinct values")
+    return ws
+
+
+def _samplers(axes: dict) -> list:
+    """axes.sampler: names of ``refcfg.sampling.SAMPLERS`` (default ["heun"])."""
+    from ..sampling.api import SAMPLERS
+
     samplers = _list(axes, "sampler", ["heun"])
     for i, s in enumerate(samplers):
         if s not in SAMPLERS:
             _fail(f"axes.sampler[{i}]", s, f"one of {', '.join(SAMPLERS)}")
-    steps = [
-        _positive_int(f"axes.steps[{i}]", s) for i, s in enumerate(_list(axes, "steps", [100]))
-    ]
-    ns = [_positive_int(f"axes.n[{i}]", s, 2) for i, s in enumerate(_list(axes, "n"))]
+    return samplers
 
+
+def _metrics(doc: dict) -> dict:
+    """The [metrics] table: names and the metrics' sizes, with their defaults."""
     mt = doc.get("metrics", {})
     _check_keys(mt, METRIC_KEYS, "metrics")
     names = mt.get("names", list(DEFAULT_METRICS))
@@ -502,9 +596,6 @@ def _validate(doc: dict, base: Path) -> Spec:
     n_ref = mt.get("n_ref")
     if n_ref is not None:
         n_ref = _positive_int("metrics.n_ref", n_ref, 2)
-    ed_max_n = _positive_int("metrics.ed_max_n", mt.get("ed_max_n", 5000), 2)
-    lik_n = _positive_int("metrics.lik_n", mt.get("lik_n", 1000))
-    tv_bins = _positive_int("metrics.tv_bins", mt.get("tv_bins", 480))
     tv_range = mt.get("tv_range")
     if tv_range is not None:
         if not (
@@ -516,8 +607,19 @@ def _validate(doc: dict, base: Path) -> Spec:
         ):
             _fail("metrics.tv_range", tv_range, "[lo, hi] with finite lo < hi")
         tv_range = (float(tv_range[0]), float(tv_range[1]))
+    return {
+        "names": names,
+        "n_ref": n_ref,
+        "ed_max_n": _positive_int("metrics.ed_max_n", mt.get("ed_max_n", 5000), 2),
+        "lik_n": _positive_int("metrics.lik_n", mt.get("lik_n", 1000)),
+        "tv_bins": _positive_int("metrics.tv_bins", mt.get("tv_bins", 480)),
+        "tv_range": tv_range,
+    }
 
-    # what the metrics need from the problems and the rules
+
+def _check_metric_needs(paths: dict, ws, names) -> None:
+    """What the metrics need from the problems and the weights: 'tv' 1-D problems, 'ed_tilted'
+    and 'tv' w >= 0 (the tilted law is sampled for w >= 0 only)."""
     if "tv" in names:
         for p, path in paths.items():
             if path.mixture.d != 1:
@@ -536,42 +638,6 @@ def _validate(doc: dict, base: Path) -> Spec:
                     "w >= 0 with metrics 'ed_tilted' or 'tv' (the tilted law "
                     "is sampled for w >= 0 only)",
                 )
-    _check_rules(paths, schedules, rules, ws, samplers, steps, y, names)
-
-    n_cells = (
-        len(problems)
-        * len(schedules)
-        * len(rules)
-        * len(ws)
-        * len(samplers)
-        * len(steps)
-        * len(ns)
-        * len(seeds)
-    )
-    _require_sweep_memory(n_cells, paths, ns, n_ref, ed_max_n)
-    seeds = tuple(seeds)
-    settings = Settings(
-        int(base_seed),
-        int(y),
-        backend,
-        sigma,
-        tuple(m for m in METRICS if m in names),
-        n_ref,
-        ed_max_n,
-        lik_n,
-        tv_bins,
-        tv_range,
-    )
-    ax = {
-        "problem": tuple(problems),
-        "schedule": tuple(schedules),
-        "rule": tuple(rules),
-        "w": tuple(ws),
-        "sampler": tuple(samplers),
-        "steps": tuple(steps),
-        "n": tuple(ns),
-    }
-    return Spec(name, desc, ax, seeds, settings, source=doc, problem_files=files)
 
 
 def _check_rules(paths, schedules, rules, ws, samplers, steps, y, metrics):
@@ -581,6 +647,7 @@ def _check_rules(paths, schedules, rules, ws, samplers, steps, y, metrics):
     from ..paths import GMMPath
     from ..problems import resolve_schedule
     from ..sampling.api import time_grid
+    from ..sampling.steppers import SDE_SAMPLERS
 
     grid = time_grid(min(steps))
     for i, rule in enumerate(rules):
@@ -597,11 +664,12 @@ def _check_rules(paths, schedules, rules, ws, samplers, steps, y, metrics):
                         f"a rule that builds on problem {p!r}, schedule {s!r}, "
                         f"w = {w!r} ({str(exc).splitlines()[0]})",
                     )
-            if "euler_maruyama" in samplers and not callable(getattr(f, "score", None)):
+            sde = [s for s in samplers if s in SDE_SAMPLERS]
+            if sde and not callable(getattr(f, "score", None)):
                 _fail(
                     key,
                     rule.label,
-                    "a rule whose field has a score (sampler 'euler_maruyama' is in axes.sampler)",
+                    f"a rule whose field has a score (sampler {sde[0]!r} is in axes.sampler)",
                 )
             if "flow_loglik" in metrics and not callable(getattr(f, "divergence", None)):
                 _fail(

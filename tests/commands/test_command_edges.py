@@ -337,7 +337,7 @@ def test_compare_guidance_bad_arguments(tmp_path, capsys, monkeypatch, extra, ne
 
 
 def test_compare_guidance_on_gauss_1d_runs_the_applicable_default_set(tmp_path, capsys):
-    from refcfg.guidance import RULES
+    from refcfg.experiments.compare_guidance import VARIANTS
 
     out = tmp_path / "cg"
     assert (
@@ -365,7 +365,7 @@ def test_compare_guidance_on_gauss_1d_runs_the_applicable_default_set(tmp_path, 
     assert "skipped variant rescale on gauss-1d: guidance rescale needs d >= 2" in captured.err
     assert "skipped rescale: guidance rescale needs d >= 2" in captured.out
     rows = [ln.split("|")[1].strip() for ln in captured.out.splitlines() if ln.startswith("| ")]
-    for v in RULES:
+    for v in VARIANTS:
         assert (v in rows) == (v != "rescale"), v
     assert (out / "table.md").is_file()
 

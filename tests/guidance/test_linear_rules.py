@@ -5,6 +5,10 @@ with the weight computed independently from the schedule (sigma = beta_t / alpha
 alpha_t = 0, for the interval; 1 + (w - 1) g(t) with g written out for w(t)); the lowered form
 (``linear_terms``: sum of coef * tcoef(t) * GMMPath.velocity) against the same combination.
 Interior times and both endpoints, float64, tolerance 1e-12 relative to the field's scale.
+
+Every registered rule (``refcfg.guidance.RULES``) is covered without a list here: a rule whose field
+is a ``LinearRule`` must lower and equal the combination its own profile g(t) prescribes, every
+other rule must refuse to lower; a new linear rule is tested by registering it.
 """
 
 from __future__ import annotations
@@ -119,17 +123,60 @@ def test_plain_cfg_and_autoguidance_lower_to_constant_weights(path):
         _close(_lowered(auto, x, t), want)
 
 
-def test_which_rules_lower():
-    path = GMMPath(problem("two-class-2d"))
-    grid = np.linspace(0, 1, 5)
-    linear = {"cfg", "interval", "autoguidance", "schedule"}
-    for name in G.RULES:
-        f = G.make(name, path, 0, W, t_grid=grid)
-        if name in linear:
-            assert len(linear_terms(f)) == 2, name
-        else:
-            with pytest.raises(NotLowerable, match="declares no _terms"):
-                linear_terms(f)
+def _build(name, path, y=1, w=W):
+    return G.make(name, path, y, w, t_grid=np.linspace(0.0, 1.0, 5))
+
+
+@pytest.mark.parametrize("name", G.RULES)
+def test_which_rules_lower(name):
+    # the expectation is read from the registered rule itself: a LinearRule lowers to its two
+    # terms, any other rule refuses with the reason
+    f = _build(name, GMMPath(problem("two-class-2d")), y=0)
+    if isinstance(f, G.LinearRule):
+        assert len(linear_terms(f)) == 2, name
+    else:
+        with pytest.raises(NotLowerable, match="declares no _terms"):
+            linear_terms(f)
+
+
+def _exact(field, x, t, kind):
+    """The input field's prediction by its GMMPath directly (not through the field object)."""
+    return getattr(field.path, kind)(x, t, field.y)
+
+
+LINEAR_RULES = [
+    name
+    for name in G.RULES
+    if isinstance(_build(name, GMMPath(problem("two-class-2d")), y=0), G.LinearRule)
+]
+"""The registered rules whose field is a ``LinearRule`` (read from the registry)."""
+
+
+def test_the_registry_has_linear_rules():
+    assert {"cfg", "interval", "autoguidance", "schedule"} <= set(LINEAR_RULES)
+
+
+@pytest.mark.parametrize("name", LINEAR_RULES)
+def test_every_linear_rule_equals_its_profile_combination(path, name):
+    # oracle: ((1 - g) + w g) cond + (1 - w) g ref with g = the rule's profile at t and cond, ref
+    # evaluated by GMMPath; the NumPy field, its score and the lowered form all equal it
+    f = _build(name, path)
+    x = _x(seed=5)
+    for t in TIMES:
+        g = float(np.asarray(f.profile(np.array([t])), dtype=np.float64).reshape(-1)[0])
+        for kind in ("velocity", "score"):
+            want = ((1.0 - g) + W * g) * _exact(f.cond, x, t, kind) + (1.0 - W) * g * _exact(
+                f.ref, x, t, kind
+            )
+            _close(getattr(f, kind)(x, t), want)
+            _close(_lowered(f, x, t, kind), want)
+    # per-row times: each row with its own profile value
+    tt = np.array(TIMES[:3] + [0.6, 0.3, 0.9, 0.45, 0.8, 0.15])
+    g = np.asarray(f.profile(tt), dtype=np.float64)[:, None]
+    want = ((1.0 - g) + W * g) * _exact(f.cond, x, tt, "velocity") + (1.0 - W) * g * _exact(
+        f.ref, x, tt, "velocity"
+    )
+    _close(f.velocity(x, tt), want)
 
 
 def test_rules_on_non_lowerable_fields_are_refused():
@@ -177,16 +224,8 @@ def test_subclass_rule_for_linear_rules():
 
 
 def test_registry():
-    assert G.RULES == (
-        "cfg",
-        "interval",
-        "rescale",
-        "apg",
-        "cfg-zero-star",
-        "autoguidance",
-        "schedule",
-    )
-    assert tuple(G.REGISTRY) == G.RULES
+    # the registry's own invariants (no list of names: adding a rule must not break this test)
+    assert tuple(G.REGISTRY) == G.RULES and len(set(G.RULES)) == len(G.RULES)
     with pytest.raises(ValueError, match="name must be one of"):
         G.make("magic", GMMPath(problem("two-class-2d")), 0, W)
     with pytest.raises(TypeError, match="unexpected keyword"):

@@ -1,6 +1,9 @@
 """The stepper table (refcfg.sampling.steppers): tableau consistency, stage times, and every
 explicit Runge-Kutta sampler on the NumPy and CPU backends: agreement on the same start, and
-convergence at the tableau's order against the Gaussian closed forms (tests/sampling/_gauss.py)."""
+convergence at the tableau's order against the Gaussian closed forms (tests/sampling/_gauss.py).
+
+Every case is parametrised by ``TABLEAUS`` and reads its expectation (the order) from the entry, so
+a new tableau is tested here without editing this file."""
 
 import numpy as np
 import pytest
@@ -37,8 +40,9 @@ def test_tableau_is_a_consistent_explicit_method(name):
             (b @ a @ a @ c, 1 / 24),
         ],
     }
+    # (conditions of orders above 4 are not written out: the convergence tests below check those)
     for p in range(2, tab.order + 1):
-        for got, want in conds[p]:
+        for got, want in conds.get(p, []):
             assert abs(got - want) <= 1e-15, (name, p)
     # and the next order fails (the declared order is the method's order, not a lower bound)
     if tab.order + 1 in conds:
@@ -47,7 +51,9 @@ def test_tableau_is_a_consistent_explicit_method(name):
 
 def test_samplers_list_and_lookup():
     assert SAMPLERS == tuple(TABLEAUS) + SDE_SAMPLERS
-    assert {"euler", "heun", "midpoint", "rk4", "euler_maruyama"} == set(SAMPLERS)
+    assert {"euler", "heun", "midpoint", "rk4", "euler_maruyama"} <= set(SAMPLERS)
+    for name in TABLEAUS:
+        assert tableau(name) is TABLEAUS[name]
     assert tableau("euler_maruyama") is TABLEAUS["euler"]
     with pytest.raises(ValueError, match="sampler must be one of"):
         tableau("rk45")
@@ -62,7 +68,7 @@ def test_stage_times_hit_the_grid_exactly():
     assert np.array_equal(stage_times(ts, TABLEAUS["heun"])[:, 1], ts[1:])
 
 
-@pytest.mark.parametrize("sampler", ["midpoint", "rk4", "heun"])
+@pytest.mark.parametrize("sampler", list(TABLEAUS))
 def test_cpu_equals_numpy_on_the_same_start(sampler):
     # per-particle labels (NULL included) and weights, full covariances; trajectories too
     n, steps = 200, 15
@@ -87,29 +93,38 @@ def _errors(field, exact, sampler, backend, steps):
     ]
 
 
+STEPS = [8, 16, 32, 64]
+
+
+def _tolerance(order):
+    """Allowed deviation of the fitted order from the declared one: the pre-asymptotic terms of a
+    high-order method bend the fit more at these steps (0.15 for Euler ... 0.3 for order 4)."""
+    return 0.1 + 0.05 * order
+
+
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
-@pytest.mark.parametrize("sampler,order,tol", [("midpoint", 2, 0.2), ("rk4", 4, 0.3)])
-def test_order_single_gaussian(sampler, order, tol, backend):
+@pytest.mark.parametrize("sampler", list(TABLEAUS))
+def test_order_single_gaussian(sampler, backend):
     # data N(m, V) on the cosine schedule: x_1 = m + V^{1/2} x_0 exactly (alpha_1 = 1, beta_1 = 0
     # for every schedule starting at N(0, I)); max error over 64 particles, steps 8..64. (On the
     # linear schedule this problem is special: midpoint's leading error term cancels, measured
-    # order 3.0, and rk4's error is not yet monotone at these steps.)
+    # order 3.0.)
+    order = TABLEAUS[sampler].order
     path = refcfg.GMMPath(refcfg.GMM([1.0], M_A[None], V_A[None]), "cosine")
     exact = M_A + X0 @ np.real(sqrtm(V_A)).T
-    steps = [8, 16, 32, 64]
-    err = _errors(path.field(None), exact, sampler, backend, steps)
-    assert abs(fit_order(steps, err) - order) <= tol, err
+    err = _errors(path.field(None), exact, sampler, backend, STEPS)
+    assert abs(fit_order(STEPS, err) - order) <= _tolerance(order), err
 
 
-@pytest.mark.parametrize("sampler,order,tol", [("midpoint", 2, 0.2), ("rk4", 4, 0.3)])
-def test_order_guided_gaussian_pair(sampler, order, tol):
+@pytest.mark.parametrize("sampler", list(TABLEAUS))
+def test_order_guided_gaussian_pair(sampler):
     # guided pair w = 2.5: affine flow (Phi, phi) by solve_ivp at rtol 1e-10 (the rk4 errors at
-    # 32 steps are ~1e-7, far above the oracle's error)
+    # 64 steps are ~6e-8, far above the oracle's error)
+    order = TABLEAUS[sampler].order
     Phi, phi = flow_map([(M_A, V_A), (M_B, V_B)], 2.5)
     f = refcfg.guided(gauss_path(M_A, V_A).field(None), gauss_path(M_B, V_B).field(None), 2.5)
-    steps = {"midpoint": [8, 16, 32, 64], "rk4": [4, 8, 16, 32]}[sampler]
-    err = _errors(f, X0 @ Phi.T + phi, sampler, "cpu", steps)
-    assert abs(fit_order(steps, err) - order) <= tol, err
+    err = _errors(f, X0 @ Phi.T + phi, sampler, "cpu", STEPS)
+    assert abs(fit_order(STEPS, err) - order) <= _tolerance(order), err
 
 
 def test_likelihood_every_tableau_cpu_equals_numpy_and_rk4_converges():

@@ -246,3 +246,40 @@ def test_flow_loglik_is_the_exact_conditional_log_density_at_w1():
     mix = refcfg.problem("two-class-2d")
     pts = mix.class_gmm(0).sample(200, np.random.default_rng(ref_ss))[:100]
     assert got == pytest.approx(float(np.mean(mix.class_gmm(0).log_prob(pts))), abs=0.01)
+
+
+@pytest.mark.parametrize("sampler", [*refcfg.sampling.steppers.TABLEAUS, "euler_maruyama"])
+def test_flow_loglik_runs_the_cells_own_tableau(sampler):
+    """flow_loglik integrates the likelihood with the cell's own ODE tableau (every entry of
+    TABLEAUS; Heun for Euler-Maruyama, which has none): equal to refcfg.log_likelihood with that
+    tableau on the cell's reference points, bit for bit."""
+    from refcfg.guidance import make
+    from refcfg.sampling.api import time_grid
+    from refcfg.sampling.steppers import TABLEAUS
+
+    spec = small(
+        axes__problem=["two-class-2d"],
+        axes__rule=["cfg"],
+        axes__w=[2.0],
+        axes__sampler=[sampler],
+        axes__steps=[4],
+        axes__n=[20],
+        seeds=1,
+        metrics__names=["flow_loglik"],
+        metrics__lik_n=10,
+    )
+    cell = load_spec(spec).cells()[0]
+    got = evaluate(cell)["flow_loglik"]
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    pts = path.mixture.class_gmm(0).sample(
+        20, np.random.default_rng(cell.seed_sequence().spawn(4)[1])
+    )
+    field = make("cfg", path, 0, 2.0, t_grid=time_grid(4))
+    lik = sampler if sampler in TABLEAUS else "heun"
+    want = float(np.mean(refcfg.log_likelihood(field, pts[:10], steps=4, sampler=lik)))
+    assert got == want
+    others = [s for s in TABLEAUS if s != lik]
+    assert all(
+        float(np.mean(refcfg.log_likelihood(field, pts[:10], steps=4, sampler=s))) != got
+        for s in others
+    )
