@@ -106,7 +106,8 @@ def check_model(path, model):
 
 def grid_box(mixture, margin: float = 3.0, min_half: float = 3.0):
     """A square plotting box (lo, hi) for a 2-D mixture: every component's mean +- ``margin``
-    standard deviations along its widest axis, and at least [-min_half, min_half] (the noise end)."""
+    standard deviations along its widest axis, and at least [-min_half, min_half] (the noise
+    end)."""
     m = mixture.marginal if hasattr(mixture, "marginal") else mixture
     sd = np.sqrt(m.eigvals.max(axis=1))[:, None]
     lo = float(min((m.means - margin * sd).min(), -min_half))
