@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import refcfg
+from refcfg.experiments import figure_set
 from refcfg.plotting import figures
 from refcfg.cli import main
 
@@ -77,9 +78,10 @@ def test_interactive_page_written(figure_dir):
 
 def test_figures_are_deterministic():
     def png_bytes():
-        fig = figures.gaussian_cfg_variance(
+        data = figure_set.gaussian_cfg_variance(
             ws=np.linspace(0, 4, 9), mc_ws=(0.0, 2.0), mc_n=300, steps=20, seed=3
         )
+        fig = figures.gaussian_cfg_variance(data)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
         return buf.getvalue()
@@ -87,26 +89,31 @@ def test_figures_are_deterministic():
     assert png_bytes() == png_bytes()
 
 
-def test_bad_inputs_name_the_argument(tmp_path):
-    path2 = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    path1 = refcfg.GMMPath(refcfg.problem("gauss-1d"))
-    with pytest.raises(ValueError, match="path must be 2-D"):
-        figures.path_snapshots(path1)
-    with pytest.raises(TypeError, match="path must be a refcfg.GMMPath"):
-        figures.classifier_heatmaps("two-class-2d")
-    with pytest.raises(ValueError, match="y must be in 0..1"):
-        figures.path_snapshots(path2, y=2)
-    with pytest.raises(ValueError, match="ts must lie in"):
-        figures.classifier_heatmaps(path2, ts=(0.5, 1.5))
-    with pytest.raises(ValueError, match="ts must be < 1"):
-        figures.conditional_vs_marginal(path2, ts=(0.5, 1.0))
-    with pytest.raises(ValueError, match="v1 must be a variance"):
-        figures.gaussian_cfg_variance(v1=0.0)
+def test_bad_make_figures_arguments_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="formats must be"):
         figures.make_figures(tmp_path, formats=("jpg",))
     with pytest.raises(TypeError, match="problem must be"):
         figures.make_figures(tmp_path, problem=3)
     assert main(["figures", "--out", str(tmp_path), "--model", str(tmp_path / "nope.npz")]) == 2
+
+
+def test_svg_is_written(tmp_path):
+    """SVG, one of the three formats make_figures accepts, is written (deterministic metadata)."""
+    written = figures.make_figures(
+        tmp_path, "gauss-1d", formats=("svg",), fast=True, progress=False
+    )
+    svg = written["gaussian_variance"][0]
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_figures_only_draw_what_they_are_given():
+    """A figure function takes the arrays of refcfg.experiments.figure_set and nothing else: here
+    hand-made data (no path, no sampler) is drawn."""
+    g = np.linspace(-1.0, 1.0, 5)
+    data = {"ts": np.array([0.5]), "box": (-1.0, 1.0), "g": g, "y": 0}
+    data["probs"] = [np.outer(np.linspace(0.0, 1.0, 5), np.ones(5))]
+    fig = figures.classifier_heatmaps(data)
+    assert len(fig.axes) == 2  # one panel and the colour bar
 
 
 def test_ode_and_sde_end_in_the_same_law():
@@ -133,22 +140,6 @@ def test_ode_and_sde_end_in_the_same_law():
     assert np.abs(x_sde - x_ode).mean() > 0.1
 
 
-def test_learned_errors_figure_needs_a_model():
-    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    with pytest.raises(TypeError, match="model must be a refcfg.learn.MLP"):
-        figures.learned_vs_exact(path, "not a model")
-
-
-def test_learned_errors_figure_rejects_a_model_of_another_problem(tiny_model):
-    from refcfg.learn import load_mlp
-
-    model = load_mlp(tiny_model)
-    with pytest.raises(ValueError, match="model must be a CFG model of this problem"):
-        figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("mit-symmetric")), model)
-    with pytest.raises(ValueError, match="trained with schedule 'linear'"):
-        figures.learned_vs_exact(refcfg.GMMPath(refcfg.problem("two-class-2d"), "cosine"), model)
-
-
 def test_skipped_figures_are_named_with_a_reason():
     p1 = refcfg.GMMPath(refcfg.problem("gauss-1d"))
     p2 = refcfg.GMMPath(refcfg.problem("two-class-2d"))
@@ -163,17 +154,3 @@ def test_model_of_another_problem_is_refused_before_any_figure(tiny_model, tmp_p
     with pytest.raises(ValueError, match="model must be a CFG model of this problem"):
         figures.make_figures(out, "mit-symmetric", model=tiny_model, fast=True, progress=False)
     assert not any(out.glob("*.png"))
-
-
-def test_cfg_sweep_box_fits_the_data():
-    # the box holds the data law (means +- 3 sd) and the samples, and no more than 5 % padding
-    mix = refcfg.problem("two-class-2d")
-    x = np.array([[-1.0, 0.5], [0.3, 2.0]])
-    lo, hi = figures.data_box(mix, x)
-    m = mix.marginal
-    sd = np.sqrt(m.eigvals.max(axis=1))[:, None]
-    lo0, hi0 = (m.means - 3 * sd).min(), (m.means + 3 * sd).max()
-    assert np.isclose(lo, lo0 - 0.05 * (hi0 - lo0)) and np.isclose(hi, hi0 + 0.05 * (hi0 - lo0))
-    far = np.array([[9.0, -9.0]] * 10)
-    lo2, hi2 = figures.data_box(mix, far)
-    assert lo2 < -9.0 and hi2 > 9.0

@@ -1,5 +1,6 @@
-"""Tests of the one number formatter (refcfg.plotting.format) and the one progress bar
-(refcfg._progress). Expected strings are written out by hand from the documented rules."""
+"""Tests of the one number formatter (refcfg._format, re-exported by refcfg.plotting.format) and
+the one progress bar (refcfg._progress). Expected strings are written out by hand from the
+documented rules."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from refcfg._progress import progress_bar
-from refcfg.plotting.format import format_value
+from refcfg._format import format_value
 
 
 @pytest.mark.parametrize(
@@ -75,3 +76,9 @@ def test_progress_bar_modes():
         assert bar is not None and bar.total == 10 and bar.unit == "fig"
     finally:
         bar.close()
+
+
+def test_plotting_format_is_the_one_formatter():
+    from refcfg.plotting import format as plotting_format
+
+    assert plotting_format.format_value is format_value

@@ -13,15 +13,17 @@ import pytest
 from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 import refcfg
+from refcfg.experiments import figure_set
 from refcfg.plotting import interactive
 
 
 @pytest.fixture(scope="module")
 def small():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
-    data = interactive.page_data(
+    frames = figure_set.cfg_frames(
         path, 0, ws=(0.0, 1.0, 3.0), n_t=5, n=40, grid=12, arrows=6, steps=8, seed=5
     )
+    data = interactive.page_data(frames)
     return path, data
 
 
@@ -61,13 +63,13 @@ def test_frames_are_the_exact_fields(small):
 def test_bad_arguments_name_the_argument():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
     with pytest.raises(ValueError, match="steps must be a multiple of n_t - 1"):
-        interactive.page_data(path, 0, n_t=5, steps=10)
+        figure_set.cfg_frames(path, 0, n_t=5, steps=10)
     with pytest.raises(ValueError, match="n_t must be an int >= 2"):
-        interactive.page_data(path, 0, n_t=1)
+        figure_set.cfg_frames(path, 0, n_t=1)
     with pytest.raises(ValueError, match="y must be in 0..1"):
-        interactive.page_data(path, 4)
+        figure_set.cfg_frames(path, 4)
     with pytest.raises(ValueError, match="path must be 2-D"):
-        interactive.page_data(refcfg.GMMPath(refcfg.problem("gauss-1d")), 0)
+        figure_set.cfg_frames(refcfg.GMMPath(refcfg.problem("gauss-1d")), 0)
 
 
 @pytest.fixture(scope="module")

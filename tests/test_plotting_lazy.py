@@ -10,10 +10,12 @@ import sys
 def test_plotting_and_studies_import_without_matplotlib():
     code = (
         "import sys, refcfg.plotting, refcfg.plotting.format, refcfg.plotting.report\n"
+        "import refcfg.plotting.studies, refcfg.plotting.figures, refcfg.plotting.interactive\n"
         "from refcfg.experiments import EXPERIMENTS\n"
         "import importlib\n"
         "for mod in ('tilted', 'compare_guidance', 'gaussian_pushforward', 'cfg_vs_tilted',\n"
-        "            'classifier_vs_cfg', 'guidance_interval', 'predictor_corrector', 'tree'):\n"
+        "            'classifier_vs_cfg', 'guidance_interval', 'predictor_corrector', 'tree',\n"
+        "            'figure_set'):\n"
         "    importlib.import_module('refcfg.experiments.' + mod)\n"
         "print('matplotlib' in sys.modules)\n"
     )

@@ -70,14 +70,6 @@ def _section(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def _table(result):
-    """A report Table from an experiments Result (dict rows; the title is the caption)."""
-    from ..plotting.report import Table
-
-    cols = list(result.table[0])
-    return Table(cols, [[r[c] for c in cols] for r in result.table], caption=result.title)
-
-
 def _step(message: str):
     print(f"   {message}", flush=True)
 
@@ -127,7 +119,7 @@ def run(args) -> int:
 
 def _run(args, out: Path, resolved) -> int:
     from ..experiments import demo as D
-    from ..plotting import figures, interactive
+    from ..plotting import demo_report as R
     from ..plotting.report import Report
 
     fast = bool(args.fast)
@@ -153,29 +145,17 @@ def _run(args, out: Path, resolved) -> int:
         )
 
     report = Report(f"refcfg demo: {label}")
-    report.text(
-        f"Problem {label}: {mix.n_classes} classes, d = {mix.d}, "
-        f"{mix.marginal.K} Gaussian components; schedule alpha_t = t, beta_t = 1 - t "
-        f"(t = 0 noise, t = 1 data); CFG u~ = w u(x|y) + (1 - w) u(x|null) (notes eq. 65; "
-        f"Ho-Salimans omega = w - 1). Every number below is reproducible with "
-        f"`refcfg demo --problem {label} --seed {args.seed} --n {args.n}"
-        f"{' --fast' if fast else ''}`."
-    )
+    report.text(R.intro(label, mix, args.seed, args.n, fast))
 
     _section("1. exact fields: the notes' identities on samples of p_t")
-    t1 = _table(D.exact_checks(path, n, args.seed, progress=_step if slow else None))
+    t1 = R.result_table(D.exact_checks(path, n, args.seed, progress=_step if slow else None))
     print(t1.to_text())
     report.heading("1. Exact fields").table(t1)
 
     _section(f"2. CFG sampling with the exact field at w in {D.DEMO_WS}")
-    t2 = _table(D.cfg_sampling(path, y, n, steps, args.seed, progress=_step))
+    t2 = R.result_table(D.cfg_sampling(path, y, n, steps, args.seed, progress=_step))
     print(t2.to_text())
-    report.heading("2. CFG with the exact field").table(t2)
-    report.text(
-        "w = 1 samples p(x|y) (its distance to p(x|y) is at the noise floor). For w > 1 the "
-        "confidence rises, but the samples do not follow the tilted law p(x|y)^w "
-        "p(x)^(1-w)/Z either: CFG is a heuristic (notes, section 5.2)."
-    )
+    report.heading("2. CFG with the exact field").table(t2).text(R.CFG_NOTE)
 
     model = None
     if sz.train_steps > 0:
@@ -191,15 +171,10 @@ def _run(args, out: Path, resolved) -> int:
         saved = model.save(out / "model.npz")
         print(f"   saved {saved}")
         report.heading("3. A learned CFG field")
-        report.text(
-            f"An MLP ({model.n_params} parameters) trained for {res.losses.size} "
-            f"steps ({res.seconds:.1f} s) by conditional flow matching with label "
-            f"dropout eta = 0.1 (notes eq. 66); saved as model.npz "
-            f"(`refcfg figures --problem {label} --model {saved}`)."
-        )
+        report.text(R.training_text(model, res.losses.size, res.seconds, label, saved))
         _section("4. learned vs exact")
         fres, sres = D.learned_comparison(path, model, y, n, steps, args.seed)
-        ftab, stab = _table(fres), _table(sres)
+        ftab, stab = R.result_table(fres), R.result_table(sres)
         print(ftab.to_text())
         print()
         print(stab.to_text())
@@ -208,6 +183,24 @@ def _run(args, out: Path, resolved) -> int:
         _section("3.-4. training and learned vs exact: skipped (--train-steps 0)")
 
     _section("5. figures, interactive page and report")
+    fig_dir, page = _figures_and_page(out, path, model, y, args.seed, fast, progress, label, report)
+    paths = report.write(out)
+    elapsed = time.perf_counter() - start
+    print(
+        f"   figures: {fig_dir}\n   interactive page: "
+        f"{page if page is not None else '(skipped: 2-D problems only)'}\n"
+        f"   report: {paths['markdown']}"
+    )
+    print(f"\ndone in {elapsed:.1f} s. Open the report:\n{paths['html'].resolve()}")
+    return 0
+
+
+def _figures_and_page(out, path, model, y, seed, fast, progress, label, report):
+    """Section 5: the figure set into out/figures and, for a 2-D problem, the interactive page,
+    both added to the report; returns (the figure directory, the page or None)."""
+    from ..plotting import demo_report as R
+    from ..plotting import figures, interactive
+
     fig_dir = out / "figures"
     t0 = time.perf_counter()
     _step(f"figures -> {fig_dir} ...")
@@ -215,7 +208,7 @@ def _run(args, out: Path, resolved) -> int:
         fig_dir,
         path,
         model=model,
-        seed=args.seed,
+        seed=seed,
         formats=("png",) if fast else ("png", "pdf"),
         fast=fast,
         progress=progress,
@@ -230,34 +223,16 @@ def _run(args, out: Path, resolved) -> int:
     for name, files in written.items():
         report.figure(files[0], caption=figures.CAPTIONS.get(name, name))
     if skipped:
-        report.text(
-            "Not drawn: "
-            + skipped_text("figures", skipped, len(figures.FIGURES)).removeprefix("skipped ")
-            + "."
-        )
+        report.text(R.not_drawn_text(skipped_text("figures", skipped, len(figures.FIGURES))))
     page = None
     if path.d == 2:
         t0 = time.perf_counter()
         _step("interactive page ...")
         page = interactive.write_page(
-            out / "interactive.html", path, y=y, fast=fast, seed=args.seed, problem=label
+            out / "interactive.html", path, y=y, fast=fast, seed=seed, problem=label
         )
         _step(f"interactive page written in {time.perf_counter() - t0:.1f} s")
-        report.link(
-            "interactive.html",
-            "interactive.html",
-            before="The interactive page ",
-            after=" (next to this report) shows the exact guided field and CFG samples "
-            "with sliders for w and t.",
-        )
+        R.page_link(report)
     else:
         _step(f"skipped the interactive page: it needs a 2-D problem, this one has d = {path.d}")
-    paths = report.write(out)
-    elapsed = time.perf_counter() - start
-    print(
-        f"   figures: {fig_dir}\n   interactive page: "
-        f"{page if page is not None else '(skipped: 2-D problems only)'}\n"
-        f"   report: {paths['markdown']}"
-    )
-    print(f"\ndone in {elapsed:.1f} s. Open the report:\n{paths['html'].resolve()}")
-    return 0
+    return fig_dir, page

@@ -103,10 +103,11 @@ def run(args) -> int:
     if resolved.label in ("digits", "digits-gmm"):
         # real data (d = 64): the digits study's sample grids, drawn as 8 x 8 images
         from ..experiments import run_experiment
+        from ..plotting.studies import write_figure
 
         result = run_experiment("digits", fast=args.fast, seed=args.seed)
         written["digits_cfg_samples"] = [
-            result.figure(out / f"digits_cfg_samples.{fmt}") for fmt in formats
+            write_figure(result, out / f"digits_cfg_samples.{fmt}") for fmt in formats
         ]
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(f) for f in files))

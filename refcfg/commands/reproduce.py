@@ -29,6 +29,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from ..experiments import EXPERIMENTS, run_experiment
+    from ..plotting.studies import write_figure
 
     # every check before any work or output
     if args.name != "all" and args.name not in EXPERIMENTS:
@@ -47,7 +48,7 @@ def run(args) -> int:
         print("\nkey numbers:")
         print(res.format_key())
         if not args.no_figure:
-            path = res.figure(out / f"{name}{'-fast' if args.fast else ''}.png")
+            path = write_figure(res, out / f"{name}{'-fast' if args.fast else ''}.png")
             print(f"\nfigure: {path}")
         print(f"time: {time.perf_counter() - t0:.1f} s\n")
     return 0

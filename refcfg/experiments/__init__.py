@@ -1,11 +1,13 @@
 """The studies: one module per reproduced result, plus the tilted law they compare with.
 
 Each module defines ``NAME``, ``TITLE`` and ``run(fast=False, seed=0, ...) -> Result`` (a table of
-dict rows, key numbers, ``figure(path)``). ``run_experiment(name)`` dispatches by name; the
-``refcfg reproduce NAME`` command and ``verification/reproduce_*.py`` call it. Results are written up
-in docs/verification.md and docs/guidance-variants.md. Studies compute; their figures are drawn by
-``refcfg.plotting.studies`` (and ``refcfg.plotting.comparison``), tables by ``refcfg.plotting.format``. ``tilted`` holds the one log-density and sampler of the
-tilted law p(x|y)^w p(x)^(1-w)/Z.
+dict rows, key numbers, and ``figure_data``: the arrays its figure shows). ``run_experiment(name)``
+dispatches by name; the ``refcfg reproduce NAME`` command and ``verification/reproduce_*.py`` call
+it. Results are written up in docs/verification.md and docs/guidance-variants.md. Studies compute
+and never draw: ``refcfg.plotting.studies.write_figure(result, path)`` draws what a study returned;
+tables print through ``refcfg._format``. ``figure_set`` computes what the figure set of
+``refcfg figures`` and the interactive page show. ``tilted`` holds the one log-density and sampler
+of the tilted law p(x|y)^w p(x)^(1-w)/Z.
 
 1. gaussian-pushforward  Gaussian CFG endpoint laws (ODE, DDPM-like SDE, tilted) and the samplers
 2. cfg-vs-tilted         CFG samples vs the tilted law on 1-D and 2-D mixtures

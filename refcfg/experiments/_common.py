@@ -1,40 +1,27 @@
-"""Shared pieces of the verification experiments: the result record, table printing, figures."""
+"""Shared pieces of the studies: the result record, table printing, the time grids."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from ..plotting.format import format_value
+from .._format import format_value
 
 
 @dataclass
 class Result:
     """One reproduced result: ``table`` (list of dict rows), ``key`` (the numbers the tests and the
-    docs quote), and ``figure(path)`` writing the figure (PNG at 200 dpi, or PDF/SVG by suffix)."""
+    docs quote), further named ``tables``, and ``figure_data``: every array and number its figure
+    shows, as keyword arguments of the study's drawing function (``refcfg.plotting.studies``
+    draws it: ``write_figure(result, path)``). A study computes; it never draws."""
 
     name: str
     title: str
     table: list[dict]
     key: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)  # further named tables (list of dict rows each)
-    plot: Callable | None = None
-
-    def figure(self, path) -> str:
-        """Write the figure to ``path`` (format from the suffix; PNG at 200 dpi) and return it."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        if self.plot is None:
-            raise ValueError(f"result {self.name!r} has no figure")
-        fig = self.plot(plt)
-        fig.savefig(path, dpi=200, bbox_inches="tight")
-        plt.close(fig)
-        return str(path)
+    figure_data: dict = field(default_factory=dict)
 
     def format_table(self) -> str:
         """The table (and any further tables) as markdown pipe tables."""

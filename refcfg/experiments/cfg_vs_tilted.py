@@ -111,9 +111,5 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         if r["w"] in (1.0, 3.0, 8.0):
             key[f"TV {r['problem']} w={r['w']:g} {r['sampler']}"] = (r["TV"], r["TV_floor"])
 
-    def plot(plt):
-        from ..plotting import studies
-
-        return studies.cfg_vs_tilted(plt, keep=keep, rows=rows, weights=weights)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    data = {"keep": keep, "rows": rows, "weights": weights, "grids": GRIDS}
+    return Result(NAME, TITLE, rows, key, figure_data=data)

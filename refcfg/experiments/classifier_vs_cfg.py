@@ -77,9 +77,4 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         "n": n,
     }
 
-    def plot(plt):
-        from ..plotting import studies
-
-        return studies.classifier_vs_cfg(plt, trajs=trajs)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    return Result(NAME, TITLE, rows, key, figure_data={"trajs": trajs})

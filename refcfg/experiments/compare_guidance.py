@@ -262,9 +262,4 @@ def run(fast: bool = False, seed: int = 0) -> Result:
     for w, e in result["ess"].items():
         key[f"tilted ESS w={w:g}"] = e
 
-    def plot(plt):
-        from ..plotting.comparison import comparison_figure
-
-        return comparison_figure(result)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    return Result(NAME, TITLE, rows, key, figure_data={"result": result})

@@ -130,9 +130,5 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
         "seconds": {f"{p} {s}": round(v, 2) for (p, s), v in timings.items()},
     }
 
-    def plot(plt):
-        from ..plotting.digits import digits_study_figure
-
-        return digits_study_figure(plt, images, rows, ys, ws, classes, WEIGHTS, per)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    data = dict(images=images, rows=rows, ys=ys, ws=ws, classes=classes, weights=WEIGHTS, per=per)
+    return Result(NAME, TITLE, rows, key, figure_data=data)

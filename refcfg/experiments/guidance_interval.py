@@ -142,9 +142,5 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     rt = [r for r in rows if r["w"] == wk and r["sampler"] == "-"][0]
     key[f"tilted mode masses at w={wk:g}"] = [rt["mode -3"], rt["mode 0"], rt["mode +3"]]
 
-    def plot(plt):
-        from ..plotting import studies
-
-        return studies.guidance_interval(plt, keep=keep, rows=rows, wk=wk, intervals=intervals)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    data = {"keep": keep, "rows": rows, "wk": wk, "intervals": intervals, "edges": EDGES}
+    return Result(NAME, TITLE, rows, key, figure_data=data)

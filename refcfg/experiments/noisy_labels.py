@@ -296,11 +296,6 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     )
     samples["rho_max"], samples["w_best_2d"] = rho_max, b2
 
-    def plot(plt):
-        from ..plotting import guidance_studies
-
-        return guidance_studies.noisy_labels(plt, curves=curves, fine=fine, samples=samples)
-
     return Result(
         NAME,
         TITLE,
@@ -310,7 +305,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             "best w per rho": best,
             "tilted law (1-D, quadrature), fine w grid": _fine_rows(fine),
         },
-        plot=plot,
+        figure_data={"curves": curves, "fine": fine, "samples": samples},
     )
 
 

@@ -137,10 +137,10 @@ def run(fast: bool = False, seed: int = 0) -> Result:
         "max |z_var| samplers": max(abs(r["z_var"]) for r in srows),
     }
 
-    def plot(plt):
-        from ..plotting import studies
-
-        return studies.predictor_corrector(plt, m1=m1, v1=v1, m0=m0, v0=v0, srows=srows)
+    wg = np.geomspace(1.0, 128.0, 40)  # the figure's weights
+    data = dict(
+        m1=m1, v1=v1, m0=m0, v0=v0, srows=srows, wg=wg, tab=limits_table(m1, v1, m0, v0, wg)
+    )
 
     return Result(
         NAME,
@@ -151,5 +151,5 @@ def run(fast: bool = False, seed: int = 0) -> Result:
             "second case m1=0.5, V1=0.5, m0=-0.5, V0=1 (r = 1/2)": rows2,
             "samplers (variance ratio to the tilted law)": srows,
         },
-        plot=plot,
+        figure_data=data,
     )

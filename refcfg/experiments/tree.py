@@ -111,9 +111,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
                 r["energy dist to p(x|0)"],
             ]
 
-    def plot(plt):
-        from ..plotting import studies
-
-        return studies.tree(plt, mix=mix, keep=keep, weights=weights)
-
-    return Result(NAME, TITLE, rows, key, plot=plot)
+    grid = np.linspace(-1.6, 1.6, 200)
+    X, Y = np.meshgrid(grid, grid)
+    log_p = mix.marginal.log_prob(np.stack([X.ravel(), Y.ravel()], 1)).reshape(X.shape)
+    data = {"keep": keep, "weights": weights, "grid": grid, "log_p": log_p}
+    return Result(NAME, TITLE, rows, key, figure_data=data)

@@ -225,13 +225,6 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         "ref": mix.class_gmm(Y).sample(z["n"], np.random.default_rng([seed, 99])),
     }
 
-    def plot(plt):
-        from ..plotting import guidance_studies
-
-        return guidance_studies.underfit(
-            plt, curves=curves, exact=ex_curve, auto=auto_tab, samples=show
-        )
-
     return Result(
         NAME,
         TITLE,
@@ -242,5 +235,5 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             "exact CFG (same initial points)": exact_tab,
             "autoguidance: best model guided by the weakest": auto_tab,
         },
-        plot=plot,
+        figure_data={"curves": curves, "exact": ex_curve, "auto": auto_tab, "samples": show},
     )

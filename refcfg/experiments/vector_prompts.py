@@ -267,11 +267,6 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         "x": {w: kept[(show, w)] for w in z["ws"] if (show, w) in kept},
     }
 
-    def plot(plt):
-        from ..plotting import guidance_studies
-
-        return guidance_studies.vector_prompts(plt, curves=curves, joint=joint, samples=samples)
-
     return Result(
         NAME,
         TITLE,
@@ -281,5 +276,5 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             "classifier guidance = CFG (trajectories)": ident,
             "per-particle prompts vs the joint law": joint,
         },
-        plot=plot,
+        figure_data={"curves": curves, "joint": joint, "samples": samples},
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import format_value
+from .._format import format_value
 
 __all__ = ["format_table", "to_json", "comparison_figure", "plot_comparison"]
 

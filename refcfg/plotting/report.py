@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .format import format_value
+from .._format import format_value
 
 __all__ = ["Report", "Table"]
 

@@ -1,29 +1,28 @@
 """Figures of the reproduced studies (``refcfg.experiments``): each function takes pyplot and the
-data its study kept and returns a Figure; ``Result.figure`` calls it through the study's ``plot``."""
+arrays its study returned (``Result.figure_data``, as keyword arguments) and only draws.
+``write_figure(result, path)`` picks the function by the study's name (``DRAW``) and writes the
+figure."""
 
 from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["DRAW", "draw", "write_figure"]
 
-def gaussian_pushforward(plt):
-    """The figure of ``refcfg reproduce gaussian-pushforward``."""
-    from ..experiments.gaussian_pushforward import VARIANCES, _single_gaussian_field, _tilted_or_nan
-    from ..experiments._common import sde_grid
-    from ..gaussian import cfg_endpoint_1d
-    from ..sampling import sample
+
+def gaussian_pushforward(plt, *, wg, curves, w, xo, xs, grid, laws):
+    """The figure of ``refcfg reproduce gaussian-pushforward``: the closed-form curves and the
+    samples of ``refcfg.experiments.gaussian_pushforward.figure_data``."""
     from matplotlib.lines import Line2D
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     ax = axes[0]
-    wg = np.linspace(0.0, 8.0, 161)
-    for (v1, v0), col in zip(VARIANCES, ("C0", "C1", "C2")):
-        vo = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="ode")[1] for w in wg]
-        vs = [cfg_endpoint_1d(1, v1, 0, v0, w, sampler="sde")[1] for w in wg]
-        vt = [_tilted_or_nan(1, v1, 0, v0, w)[1] for w in wg]
-        ax.plot(wg, vo, "-", color=col)
-        ax.plot(wg, vs, "--", color=col)
-        ax.plot(wg, vt, ":", color=col, lw=2)
+    colors = ("C0", "C1", "C2")
+    for c, col in zip(curves, colors):
+        v1, v0 = c["V1"], c["V0"]
+        ax.plot(wg, c["ode"], "-", color=col)
+        ax.plot(wg, c["sde"], "--", color=col)
+        ax.plot(wg, c["tilt"], ":", color=col, lw=2)
         if v1 > v0:  # the tilted precision w / V1 + (1 - w) / V0 vanishes at w = V1 / (V1 - V0)
             w_end = v1 / (v1 - v0)
             ax.axvline(w_end, color=col, lw=0.8, ls=(0, (1, 3)))
@@ -42,8 +41,8 @@ def gaussian_pushforward(plt):
     ax.set_ylabel("endpoint variance")
     ax.set_title("closed forms (m1 = 1, m0 = 0)")
     pairs = [
-        Line2D([], [], color=c, lw=2, label=f"V1 = {v1:g}, V0 = {v0:g}")
-        for (v1, v0), c in zip(VARIANCES, ("C0", "C1", "C2"))
+        Line2D([], [], color=col, lw=2, label=f"V1 = {c['V1']:g}, V0 = {c['V0']:g}")
+        for c, col in zip(curves, colors)
     ]
     kinds = [
         Line2D([], [], color="k", ls="-", label="ODE"),
@@ -69,49 +68,28 @@ def gaussian_pushforward(plt):
         frameon=False,
     )
     ax = axes[1]
-    w = 3.0
-    field = _single_gaussian_field(
-        np.array([1.0]), np.array([[0.25]]), np.array([0.0]), np.array([[1.0]]), w
-    )
-    xo = sample(field, 10000, sampler="heun", steps=100, seed=1)[:, 0]
-    xs = sample(
-        field, 10000, sampler="euler_maruyama", t_grid=sde_grid(500, 0.0), sigma="ddpm", seed=2
-    )[:, 0]
-    grid = np.linspace(-0.5, 2.5, 400)
     bins = np.linspace(-0.5, 2.5, 80)
     ax.hist(xo, bins=bins, density=True, alpha=0.4, color="C0", label="ODE samples (Heun 100)")
     ax.hist(xs, bins=bins, density=True, alpha=0.4, color="C3", label="SDE samples (EM 500)")
     for kind, col in (("ode", "C0"), ("sde", "C3")):
-        m, v = cfg_endpoint_1d(1, 0.25, 0, 1, w, sampler=kind)
-        ax.plot(
-            grid,
-            np.exp(-0.5 * (grid - m) ** 2 / v) / np.sqrt(2 * np.pi * v),
-            color=col,
-            label=f"exact {kind.upper()} N({m:.3f}, {v:.4f})",
-        )
-    m, v = _tilted_or_nan(1, 0.25, 0, 1, w)
-    ax.plot(
-        grid,
-        np.exp(-0.5 * (grid - m) ** 2 / v) / np.sqrt(2 * np.pi * v),
-        "k:",
-        lw=2,
-        label=f"tilted N({m:.3f}, {v:.4f})",
-    )
+        m, v, pdf = laws[kind]
+        ax.plot(grid, pdf, color=col, label=f"exact {kind.upper()} N({m:.3f}, {v:.4f})")
+    m, v, pdf = laws["tilt"]
+    ax.plot(grid, pdf, "k:", lw=2, label=f"tilted N({m:.3f}, {v:.4f})")
     ax.set_xlabel("x")
     ax.set_ylabel("density")
-    ax.set_title("w = 3, p(x|y)=N(1, 0.25), p(x)=N(0, 1)")
+    ax.set_title(f"w = {w:g}, p(x|y)=N(1, 0.25), p(x)=N(0, 1)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def cfg_vs_tilted(plt, *, keep, rows, weights):
-    """The figure of ``refcfg reproduce cfg-vs-tilted``."""
-    from ..experiments.cfg_vs_tilted import GRIDS
-
+def cfg_vs_tilted(plt, *, keep, rows, weights, grids):
+    """The figure of ``refcfg reproduce cfg-vs-tilted`` (``grids``: the histogram edges per
+    problem)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axes[0]
-    e = GRIDS["gauss-1d"][0]
+    e = grids["gauss-1d"][0]
     c = 0.5 * (e[1:] + e[:-1])
     for w, col in zip((1.0, 3.0, 8.0), ("C0", "C1", "C2")):
         if ("gauss-1d", w, "tilt") not in keep:
@@ -136,7 +114,7 @@ def cfg_vs_tilted(plt, *, keep, rows, weights):
     ax.set_title("gauss-1d, y=0: N(-1,1) vs N(1,0.25)")
     ax.legend(fontsize=6, ncol=2)
     ax = axes[1]
-    ed = GRIDS["two-class-2d"]
+    ed = grids["two-class-2d"]
     wsel = 3.0 if ("two-class-2d", 3.0, "tilt") in keep else weights[-1]
     q2 = keep[("two-class-2d", wsel, "tilt")].reshape(len(ed[0]) - 1, len(ed[1]) - 1)
     cx, cy = 0.5 * (ed[0][1:] + ed[0][:-1]), 0.5 * (ed[1][1:] + ed[1][:-1])
@@ -212,13 +190,11 @@ def classifier_vs_cfg(plt, *, trajs):
     return fig
 
 
-def guidance_interval(plt, *, keep, rows, wk, intervals):
-    """The figure of ``refcfg reproduce guidance-interval``."""
-    from ..experiments.guidance_interval import EDGES
-
+def guidance_interval(plt, *, keep, rows, wk, intervals, edges):
+    """The figure of ``refcfg reproduce guidance-interval`` (``edges``: the histogram edges)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
     ax = axes[0]
-    e = EDGES[0]
+    e = edges[0]
     c = 0.5 * (e[1:] + e[:-1])
     ax.plot(c, keep[(wk, "tilt")] / np.diff(e), "k", lw=2, label=f"tilted law, w={wk:g}")
     bins = e[::8]
@@ -251,13 +227,10 @@ def guidance_interval(plt, *, keep, rows, wk, intervals):
     return fig
 
 
-def predictor_corrector(plt, *, m1, v1, m0, v0, srows):
-    """The figure of ``refcfg reproduce predictor-corrector``."""
-    from ..experiments.predictor_corrector import limits_table
-
+def predictor_corrector(plt, *, m1, v1, m0, v0, srows, wg, tab):
+    """The figure of ``refcfg reproduce predictor-corrector``: the limits table ``tab`` over the
+    weights ``wg`` and the samplers' rows ``srows``."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    wg = np.geomspace(1.0, 128.0, 40)
-    tab = limits_table(m1, v1, m0, v0, wg)
     ax = axes[0]
     ax.plot(wg, [r["sde/tilt"] for r in tab], label="Var SDE / Var tilted(w)")
     ax.plot(wg, [r["sde/tilt(2w-1)"] for r in tab], label="Var SDE / Var tilted(2w-1)")
@@ -295,20 +268,18 @@ def predictor_corrector(plt, *, m1, v1, m0, v0, srows):
     return fig
 
 
-def tree(plt, *, mix, keep, weights):
-    """The figure of ``refcfg reproduce tree``."""
+def tree(plt, *, keep, weights, grid, log_p):
+    """The figure of ``refcfg reproduce tree``: samples over the contours of log p(x) (``log_p``
+    on the square ``grid`` x ``grid``)."""
     panels = [("exact", None)] + [
         (m, w) for m in ("CFG", "autoguidance") for w in weights[-2:] if (m, w) in keep
     ]
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4 * len(panels), 4.2), sharex=True, sharey=True
     )
-    g = mix.marginal
-    xs = np.linspace(-1.6, 1.6, 200)
-    X, Y = np.meshgrid(xs, xs)
-    lpg = g.log_prob(np.stack([X.ravel(), Y.ravel()], 1)).reshape(X.shape)
+    X, Y = np.meshgrid(grid, grid)
     for ax, (m, w) in zip(axes, panels):
-        ax.contour(X, Y, lpg, levels=[-2.0, 0.0, 2.0], colors="lightgray", linewidths=0.6)
+        ax.contour(X, Y, log_p, levels=[-2.0, 0.0, 2.0], colors="lightgray", linewidths=0.6)
         x = keep["exact"] if m == "exact" else keep[(m, w)]
         ax.plot(x[:, 0], x[:, 1], ".", ms=1.2, color="C0" if m != "CFG" else "C3")
         ax.set_title("exact p(x|0)" if m == "exact" else f"{m}, w={w:g}")
@@ -317,3 +288,62 @@ def tree(plt, *, mix, keep, weights):
     axes[0].set_ylabel("x2")
     fig.tight_layout()
     return fig
+
+
+def _compare_guidance(plt, *, result):
+    from .comparison import comparison_figure
+
+    return comparison_figure(result)
+
+
+def _digits(plt, **data):
+    from .digits import digits_study_figure
+
+    return digits_study_figure(plt, **data)
+
+
+def _guidance_study(name):
+    def draw_it(plt, **data):
+        from . import guidance_studies
+
+        return getattr(guidance_studies, name)(plt, **data)
+
+    return draw_it
+
+
+# study name (``refcfg.experiments.EXPERIMENTS``) -> its drawing function
+DRAW = {
+    "gaussian-pushforward": gaussian_pushforward,
+    "cfg-vs-tilted": cfg_vs_tilted,
+    "classifier-vs-cfg": classifier_vs_cfg,
+    "guidance-interval": guidance_interval,
+    "tree": tree,
+    "predictor-corrector": predictor_corrector,
+    "compare-guidance": _compare_guidance,
+    "digits": _digits,
+    "noisy-labels": _guidance_study("noisy_labels"),
+    "vector-prompts": _guidance_study("vector_prompts"),
+    "underfit": _guidance_study("underfit"),
+}
+
+
+def draw(result, plt):
+    """The Figure of a study's ``Result`` (drawn by ``DRAW[result.name]`` from its
+    ``figure_data``); ValueError for a result without a figure."""
+    if result.name not in DRAW or not result.figure_data:
+        raise ValueError(f"result {result.name!r} has no figure")
+    return DRAW[result.name](plt, **result.figure_data)
+
+
+def write_figure(result, path) -> str:
+    """Write a study's figure to ``path`` (format from the suffix; PNG at 200 dpi) and return the
+    path as a string."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw(result, plt)
+    fig.savefig(path, dpi=200, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)

@@ -10,6 +10,7 @@ import refcfg  # noqa: E402
 import refcfg.problems  # noqa: E402
 from refcfg.datasets import load_digits  # noqa: E402
 from refcfg.experiments import digits  # noqa: E402
+from refcfg.plotting.studies import write_figure  # noqa: E402
 from refcfg.problems import digits_gmm_fit  # noqa: E402
 
 CLASSES = (1, 4, 7)
@@ -67,7 +68,7 @@ def test_digits_study_fast(tmp_path):
     emp = [r for r in res.table if r["problem"] == "digits"]
     assert all(r["memorised (< 1e-3)"] == 1.0 for r in emp if r["w"] == 1.0)
     assert all(r["memorised (< 1e-3)"] == 0.0 for r in res.table if r["problem"] == "digits-gmm")
-    out = res.figure(tmp_path / "digits.png")
+    out = write_figure(res, tmp_path / "digits.png")
     assert (tmp_path / "digits.png").stat().st_size > 10_000, out
 
 

@@ -8,6 +8,7 @@ import pytest
 import refcfg
 from refcfg.experiments import noisy_labels
 from refcfg.noisy_labels import relabel, symmetric_confusion
+from refcfg.plotting.studies import write_figure
 
 pytestmark = pytest.mark.slow
 
@@ -66,5 +67,5 @@ def test_fast_study(fast_result, tmp_path):
     assert res.key["rho_recovered_1d_ode"] == []
     # the ODE at w = 1 (quantile transport) agrees with the quadrature of p(x | y~)
     assert res.key["ode_vs_quadrature_at_w1"] < 1e-4
-    path = res.figure(tmp_path / "noisy.png")
+    path = write_figure(res, tmp_path / "noisy.png")
     assert (tmp_path / "noisy.png").stat().st_size > 10000, path

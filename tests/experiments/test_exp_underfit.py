@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from refcfg.experiments import underfit
+from refcfg.plotting.studies import write_figure
 
 pytestmark = pytest.mark.slow
 
@@ -27,5 +28,5 @@ def test_fast_study(tmp_path):
     }
     assert ex[3.0] > 5 * ex[1.0]
     assert all(np.isfinite(r["D2 to p(x|y)"]) for r in res.table)
-    res.figure(tmp_path / "u.png")
+    write_figure(res, tmp_path / "u.png")
     assert (tmp_path / "u.png").stat().st_size > 10000

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from refcfg.experiments import vector_prompts
+from refcfg.plotting.studies import write_figure
 
 pytestmark = pytest.mark.slow
 
@@ -30,5 +31,5 @@ def test_fast_study(tmp_path):
     assert (
         joint[0]["w"] == 1.0 and joint[0]["D2 (x, y) vs p(x, y)"] < 3 * joint[0]["D2 floor"] + 0.01
     )
-    res.figure(tmp_path / "v.png")
+    write_figure(res, tmp_path / "v.png")
     assert (tmp_path / "v.png").stat().st_size > 10000
