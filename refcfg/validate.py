@@ -232,7 +232,7 @@ class FieldReport:
 
 def _fmt(v) -> str:
     """A point or value of the report: the one number formatter, 6 significant digits."""
-    from .plotting.format import format_value
+    from ._format import format_value
 
     return format_value(
         np.asarray(v, dtype=np.float64), digits=6, sci_below=0.0, sci_above=math.inf, max_items=8
