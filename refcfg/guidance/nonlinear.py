@@ -119,9 +119,31 @@ def cfg_zero_star_combine(c, u, w, eps: float = 1e-8) -> np.ndarray:
     return combine(c, s * u, as_weight_rows(w, c.shape[0]))
 
 
+def _own_velocity(field, x, t):
+    return field.velocity(x, t)
+
+
+_input_velocity = _own_velocity
+
+
+def register_input_velocity(evaluate) -> None:
+    """Set how the nonlinear rules evaluate their input fields' velocities: ``evaluate(field, x, t)``
+    must return ``field``'s own velocity. ``refcfg.sampling`` registers its kernels here (the same
+    values to ~1e-14, much faster on large mixtures such as the tree); guidance sits below sampling
+    and does not import it. Without a registration each field's own ``velocity`` is used."""
+    global _input_velocity
+    if not callable(evaluate):
+        raise TypeError(f"evaluate must be callable (field, x, t) -> velocity, got {evaluate!r}")
+    _input_velocity = evaluate
+
+
 class NonlinearRule(RuleField):
     """Base class of the nonlinear rules: ``_combine(c, u, x, t, state)`` on the two input fields'
-    predictions, each evaluated through the field protocol (its own ``velocity``)."""
+    predictions, each the field's own velocity, evaluated by the registered evaluator
+    (``register_input_velocity``)."""
+
+    def _component(self, field, x, t):
+        return _input_velocity(field, x, t)
 
 
 class GuidanceRescale(NonlinearRule):
