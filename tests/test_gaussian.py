@@ -9,6 +9,8 @@ from scipy import integrate
 
 from refcfg.gaussian import cfg_endpoint, cfg_endpoint_1d, tilted_gaussian
 
+pytestmark = pytest.mark.slow
+
 CASES = [  # (m1, v1, m0, v0, w)
     (1.0, 0.3, 0.2, 1.5, 3.0),
     (1.0, 2.0, -0.5, 1.0, 1.5),

@@ -17,6 +17,8 @@ import pytest
 
 from refcfg.cli import main
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -6,13 +6,16 @@ check_samples against p(x|y); deliberately wrong timestep mappings rejected."""
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed")
 diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
+
+from _interop_oracles import posterior  # noqa: E402
 
 import refcfg  # noqa: E402
 from refcfg.interop.diffusers import ExactDiffusersModel  # noqa: E402
 from refcfg.sample_checks import check_samples  # noqa: E402
-from _interop_oracles import posterior  # noqa: E402
 
 MIX = refcfg.problem("two-class-2d")
 PATH = refcfg.GMMPath(MIX, refcfg.schedule("linear"))

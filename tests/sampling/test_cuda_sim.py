@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("numba_cuda", reason="numba-cuda (the 'cuda' extra) is not installed")
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,6 +18,8 @@ from refcfg.experiments import EXPERIMENTS, run_experiment
 from refcfg.experiments.compare_guidance import FAST, compare_guidance
 from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def fast_result():

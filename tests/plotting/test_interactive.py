@@ -15,6 +15,8 @@ from _browser import NEEDS_BROWSER, REQUIRED, chromium
 import refcfg
 from refcfg.plotting import interactive
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg.plotting import figures
 from refcfg.cli import main
+from refcfg.plotting import figures
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
