@@ -6,7 +6,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # small linear algebra: one BLAS thread avoids oversubscription next to numba's threads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "refcfg", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _oracles import PathOracle, schedule_formula
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 import refcfg
 from refcfg import testing as rt
+
+from _oracles import PathOracle, schedule_formula
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ pytestmark = pytest.mark.slow
 
 torch = pytest.importorskip("torch", reason="torch not installed")
 
-from _interop_oracles import posterior  # noqa: E402
-
 import refcfg  # noqa: E402
 from refcfg.interop.kdiffusion import EDMDenoiser  # noqa: E402
 from refcfg.sample_checks import check_samples  # noqa: E402
+
+from _interop_oracles import posterior  # noqa: E402
 
 MIX = refcfg.problem("two-class-2d")
 PATH = refcfg.GMMPath(MIX, refcfg.schedule("linear"))
@@ -59,9 +59,10 @@ def test_denoiser_matches_closed_form(w):
         x0c, _ = posterior(MIX, x, 1.0, sigma, 0)
         if w != 1.0:
             # CFG in x0 space: w E[x0|x, y] + (1 - w) E[x0|x], the marginal by Bayes over classes
-            from _interop_oracles import covariances
             from scipy.special import logsumexp
             from scipy.stats import multivariate_normal
+
+            from _interop_oracles import covariances
 
             logp, parts = [], []
             for c in range(2):
