@@ -87,8 +87,9 @@ def require_bounded_state(x, what: str = "sampling") -> None:
     field grew faster than float64 can follow. Every backend raises this same error; the NumPy
     integrators check before each field evaluation, the compiled ones their result."""
     x = np.asarray(x)
-    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons
-    if x.size and not (x.max() <= X_MAX and x.min() >= -X_MAX):
+    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons;
+    # compared as Python floats (X_MAX does not fit a float32 state: no overflowing cast)
+    if x.size and not (float(x.max()) <= X_MAX and float(x.min()) >= -X_MAX):
         raise ValueError(
             f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
             f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "

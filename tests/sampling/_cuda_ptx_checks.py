@@ -31,15 +31,14 @@ CC = (9, 0)
 
 
 def _ptxas_path():
-    found = shutil.which("ptxas")
-    if found:
-        return found
+    """The ptxas of the pip CUDA toolkit (numba-cuda[cu12]: the same release as its NVVM), else
+    the first on PATH, else None."""
     try:
-        import nvidia.cuda_nvcc as nv  # the pip CUDA toolkit of numba-cuda[cu12]
+        import nvidia.cuda_nvcc as nv
     except ImportError:
-        return None
+        return shutil.which("ptxas")
     cand = os.path.join(next(iter(nv.__path__)), "bin", "ptxas")
-    return cand if os.path.exists(cand) else None
+    return cand if os.path.exists(cand) else shutil.which("ptxas")
 
 
 def _assemble(ptxas, ptx):
