@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg.cli import main
 from refcfg.plotting import figures
+from refcfg.cli import main
 
 pytestmark = pytest.mark.slow
 
