@@ -70,7 +70,7 @@ class NpzFile:
             if info.filename.endswith(".npy"):
                 self._members[info.filename[:-4]] = info
 
-    def __enter__(self) -> "NpzFile":
+    def __enter__(self) -> NpzFile:
         return self
 
     def __exit__(self, *exc) -> None:

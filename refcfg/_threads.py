@@ -26,7 +26,6 @@ from __future__ import annotations
 import numbers
 import time
 
-
 __all__ = ["BlasThreads", "check_blas_threads"]
 
 

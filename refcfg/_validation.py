@@ -87,8 +87,9 @@ def require_bounded_state(x, what: str = "sampling") -> None:
     field grew faster than float64 can follow. Every backend raises this same error; the NumPy
     integrators check before each field evaluation, the compiled ones their result."""
     x = np.asarray(x)
-    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons
-    if x.size and not (x.max() <= X_MAX and x.min() >= -X_MAX):
+    # two reductions, no |x| temporary (x may be a whole trajectory); NaN fails both comparisons;
+    # compared as Python floats (X_MAX does not fit a float32 state: no overflowing cast)
+    if x.size and not (float(x.max()) <= X_MAX and float(x.min()) >= -X_MAX):
         raise ValueError(
             f"{what} diverged: the state left |x| <= {X_MAX:g} (float64 quadratic "
             f"forms would overflow); lower |w|, shorten the steps, or end before t = 1 "
@@ -211,9 +212,11 @@ def as_generator(seed) -> np.random.Generator:
     """A ``np.random.Generator`` from None, an int seed, a SeedSequence or a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
-        if isinstance(seed, numbers.Integral) and seed < 0:
+    if isinstance(seed, numbers.Integral):
+        if seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed}")
+        return np.random.default_rng(int(seed))
+    if seed is None or isinstance(seed, np.random.SeedSequence):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be None, an int or a np.random.Generator, got {_describe(seed)}")
 
@@ -248,15 +251,16 @@ def as_int(value, name: str, *, lo: int | None = None, hi: int | None = None) ->
     """An integer parameter (not a bool) in [lo, hi] where given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {_describe(value)}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
         if hi is None:
             need = f">= {lo}"
         elif lo is None:
             need = f"<= {hi}"
         else:
             need = f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {need}, got {int(value)}")
-    return int(value)
+        raise ValueError(f"{name} must be {need}, got {v}")
+    return v
 
 
 def as_choice(value, name: str, choices) -> str:
@@ -274,7 +278,7 @@ def as_label(y, n_classes: int, name: str = "y"):
     if isinstance(y, (bool, np.bool_)):
         raise TypeError(f"{name} must be None, an int label or an int array, got {y!r}")
     if isinstance(y, numbers.Integral):
-        if y != NULL and not 0 <= y < n_classes:
+        if y != NULL and not 0 <= int(y) < n_classes:
             raise ValueError(f"{name} must be in 0..{n_classes - 1} or NULL (-1), got {y}")
         return None if y == NULL else int(y)
     arr = np.asarray(y)
@@ -344,7 +348,7 @@ def as_unit_times(t, name: str = "t") -> np.ndarray:
 def as_row_times(t, n: int, name: str = "t") -> np.ndarray:
     """t (a float or (n,)) in [0, 1] as an (n,) float64 array."""
     tt = as_times(t, n, name)
-    return np.full(n, tt) if np.ndim(tt) == 0 else tt
+    return np.full(n, tt) if np.ndim(tt) == 0 else np.asarray(tt)
 
 
 def as_increasing_grid(grid, name: str = "t_grid") -> np.ndarray:
@@ -423,7 +427,7 @@ def read_toml_file(path, what: str) -> dict:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{name} is not valid TOML: {exc}") from None
-    stack = [(doc, 1)]
+    stack: list[tuple[dict | list, int]] = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > TOML_MAX_DEPTH:

@@ -29,12 +29,13 @@ Only exact zeros are rejected: near them the conversions lose accuracy like mach
 
 from __future__ import annotations
 
-import numpy as np
-
 import functools
 
+import numpy as np
+
 from ._validation import as_float_array, as_points, as_times, require_finite_result, require_nonzero
-from .schedules import Schedule, schedule as _make_schedule
+from .schedules import Schedule
+from .schedules import schedule as _make_schedule
 
 __all__ = [
     "convert",

@@ -39,7 +39,7 @@ covariance repeated for every component of a class."""
 def require_sklearn(what: str):
     """Import scikit-learn or raise ImportError naming the optional extra that provides it."""
     try:
-        import sklearn  # noqa: F401
+        import sklearn
     except ImportError as exc:
         raise ImportError(
             f'{what} needs scikit-learn, the optional "data" extra: '

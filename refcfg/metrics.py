@@ -300,7 +300,7 @@ def grid_centers(edges):
     widths = [np.diff(e) for e in edges]
     grids = np.meshgrid(*mids, indexing="ij")
     vols = np.ones_like(grids[0])
-    for j, wv in enumerate(np.meshgrid(*widths, indexing="ij")):
+    for wv in np.meshgrid(*widths, indexing="ij"):
         vols = vols * wv
     return np.stack([g.ravel() for g in grids], axis=1), vols.ravel()
 

@@ -43,12 +43,15 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ._validation import X_MAX, numeric_tree, read_toml_file
 from .mixture import GMM, LabeledGMM
+
+if TYPE_CHECKING:  # paths imports this module
+    from .paths import GMMPath
 
 __all__ = [
     "problem",
@@ -74,8 +77,8 @@ def field_bytes(n: int, K: int, d: int) -> float:
     (n, d) results, and up to 8 float64 (n, K, d) temporaries, which the field code processes in
     chunks of at most 2**22 elements (so that term stops growing beyond n K d = 2**22).
     docs/limits.md compares it with measured peaks."""
-    n, K, d = float(n), float(K), float(d)
-    return 8.0 * n * (K + 16.0 * d + 16.0) + 64.0 * min(n * K * d, float(1 << 22))
+    nf, Kf, df = float(n), float(K), float(d)
+    return 8.0 * nf * (Kf + 16.0 * df + 16.0) + 64.0 * min(nf * Kf * df, float(1 << 22))
 
 
 def _rot(theta: float) -> np.ndarray:
@@ -335,7 +338,7 @@ def _require_in_range(gmm: GMM, where: str) -> None:
 class ResolvedProblem(NamedTuple):
     """A resolved problem: the GMMPath, and the name it was given by (None for an object)."""
 
-    path: object  # GMMPath
+    path: GMMPath
     name: str | None
 
     @property

@@ -48,7 +48,8 @@ from ._validation import (
 from .combine import combine
 from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
-from .schedules import Schedule, schedule as _make_schedule
+from .schedules import Schedule
+from .schedules import schedule as _make_schedule
 
 __all__ = ["VectorPromptFamily", "VectorPromptPath", "prompt_rows", "BLOCK"]
 

@@ -14,6 +14,7 @@ import pytest
 
 import refcfg
 import refcfg.convert as cv
+
 from _oracles import random_gmm_params, rel_err
 
 KINDS = ("velocity", "score", "x0", "eps")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DERIVATION = DOCS / "derivation.md"
@@ -224,7 +226,7 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     for i, code in enumerate(blocks):
         try:
             exec(compile(code, f"{path.name}[python block {i + 1}]", "exec"), namespace)
-        except Exception as exc:  # noqa: BLE001 - report which block failed
+        except Exception as exc:
             raise AssertionError(
                 f"{path.name}: python block {i + 1} failed: {exc!r}\n{code}"
             ) from exc

@@ -11,6 +11,8 @@ import refcfg
 from refcfg.gaussian import cfg_endpoint, cfg_endpoint_1d, discrete_endpoint_1d, tilted_gaussian
 from refcfg.sampling.steppers import TABLEAUS
 
+pytestmark = pytest.mark.slow
+
 CASES = [  # (m1, v1, m0, v0, w)
     (1.0, 0.3, 0.2, 1.5, 3.0),
     (1.0, 2.0, -0.5, 1.0, 1.5),

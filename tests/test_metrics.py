@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 
 from refcfg import metrics
 from refcfg.mixture import GMM, LabeledGMM
+
 from _oracles import gmm_component_logpdfs
 
 

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import logsumexp
 
 import refcfg
+
 from _oracles import (
     fd_gradient,
     full_covs,

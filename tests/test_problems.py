@@ -11,6 +11,7 @@ import pytest
 
 import refcfg
 from refcfg.problems import DEFAULT_PROBLEM, PROBLEMS, load_problem
+
 from _oracles import gmm_log_prob, rel_err
 
 # name -> (d, n_classes, components per class or None)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import refcfg
+
 from _oracles import (
     PathOracle,
     fd_derivative,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import refcfg
+
 from _oracles import SCHEDULE_CASES, fd_derivative, schedule_formula
 
 T_INTERIOR = np.array([0.013, 0.1, 0.25, 0.5, 0.77, 0.9, 0.987])

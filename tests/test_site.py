@@ -23,9 +23,10 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
-from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 import refcfg
+
+from _browser import NEEDS_BROWSER, chromium
 
 pytestmark = pytest.mark.slow
 
@@ -269,7 +270,7 @@ class Browser:
     def close(self):
         try:
             self.call("Browser.close", timeout=10)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- closing a browser that may already be gone
             pass
         try:
             self.proc.wait(timeout=10)

@@ -13,6 +13,8 @@ from refcfg import testing as rt
 
 from _oracles import PathOracle, schedule_formula
 
+pytestmark = pytest.mark.slow
+
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIND = settings(
     max_examples=300, deadline=None, database=None, phases=[Phase.generate, Phase.shrink]

@@ -79,7 +79,7 @@ def test_shapes_counts_dtypes(tree):
 @pytest.mark.parametrize("depth", [1, 2, 5])
 def test_component_count_formula(depth):
     parts, _ = tree_parts(depth=depth)
-    for w, m, s in parts:
+    for w, _m, _s in parts:
         assert w.shape == (PER_BRANCH * (2**depth - 1),)
 
 
@@ -118,7 +118,7 @@ def test_deterministic_and_seeded(tree):
 
 def test_structure_rebuilt_from_means(tree):
     parts, _ = tree
-    for w, m, s in parts:
+    for _w, m, _s in parts:
         tree_xy, start, u, length, level, parent, gap = _branches(m)
         # centres equally spaced on a line at fractions 0.07 ... 0.93 of the branch
         pred = start[:, None, :] + POSITIONS[None, :, None] * length[:, None, None] * u[:, None, :]

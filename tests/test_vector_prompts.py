@@ -23,10 +23,11 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal as mvn
 
 import refcfg
-from _oracles import PathOracle, schedule_formula
 from refcfg.guidance import NotLowerable
 from refcfg.testing import vector_prompt_families, vector_prompts
 from refcfg.vector_prompts import VectorPromptFamily, VectorPromptPath
+
+from _oracles import PathOracle, schedule_formula
 
 TIMES = (0.0, 1e-3, 0.31, 0.77, 1.0)
 TOL = 1e-10

@@ -529,7 +529,7 @@ def build(tmp: Path) -> list[Probe]:
                 fast=fast,
             )
         )
-        probes[-1].stream = stream  # noqa: E501
+        probes[-1].stream = stream
     probes.append(
         Probe(
             "check/hang in the function",

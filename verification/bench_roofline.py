@@ -48,7 +48,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_sampling import best, mixture  # noqa: E402  (the same mixtures and timer)
+from bench_sampling import best, mixture
 
 T, Y, W = 0.5, 0, 3.0
 # seconds of pause before every timed call: after threaded BLAS work (the dgemm peak, the numpy-mm

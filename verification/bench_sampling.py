@@ -72,7 +72,7 @@ def bench_eval(repeat, quick):
         t_k = best(lambda: cpu.velocity(f, x, 0.5), repeat) / (N * K) * 1e9
         t_n = best(lambda: path.cfg_velocity(x[:n_np], 0.5, 0, 3.0), repeat) / (n_np * K) * 1e9
         rows.append((K, d, "full" if full else "isotropic", t_k, t_n, t_n / t_k, err))
-    print("CFG velocity, ns per particle-component (best of %d)" % repeat)
+    print(f"CFG velocity, ns per particle-component (best of {repeat})")
     print(f"{'K':>4} {'d':>3} {'cov':>9} {'fused':>9} {'numpy':>9} {'ratio':>7} {'max|diff|':>10}")
     for K, d, c, tk, tn, r, e in rows:
         print(f"{K:>4} {d:>3} {c:>9} {tk:>9.2f} {tn:>9.2f} {r:>7.1f} {e:>10.1e}")

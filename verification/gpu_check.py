@@ -214,7 +214,7 @@ def main(argv=None) -> int:
         from importlib.metadata import version
 
         res["numba_cuda"] = version("numba-cuda")
-    except Exception:
+    except Exception:  # noqa: BLE001 -- a version is information, never a reason to stop
         res["numba_cuda"] = None
     if args.ptx:
         cc = tuple(int(v) for v in args.cc.split("."))

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/_oracles.py
 
-from _oracles import PathOracle, schedule_formula  # noqa: E402
-
 from refcfg.vectors import DEFAULT_CASES, read_vectors, write_vectors  # noqa: E402
+
+from _oracles import PathOracle, schedule_formula  # noqa: E402
 
 
 def oracle_discrepancy(case) -> float:

@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from refcfg.learn.compare import compare, field_errors, mean_over  # noqa: E402
-from refcfg.learn.train import DEFAULTS, train_cfg  # noqa: E402
-from refcfg.paths import GMMPath  # noqa: E402
-from refcfg.problems import problem  # noqa: E402
+from refcfg.learn.compare import compare, field_errors, mean_over
+from refcfg.learn.train import DEFAULTS, train_cfg
+from refcfg.paths import GMMPath
+from refcfg.problems import problem
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ the null label ``refcfg.NULL`` = -1, CFG u~ = w u(x|y) + (1 - w) u(x|null) (eq. 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

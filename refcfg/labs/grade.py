@@ -19,8 +19,9 @@ Tolerance (both routes): a row passes when ||got - exact||_2 <= atol + rtol ||ex
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def compare_cases(
         try:
             with np.errstate(all="ignore"):
                 raw = fn(*_copies(c.args))  # the case's arrays stay as they are for the mistakes
-        except Exception as exc:  # the student's code: report it, never raise
+        except Exception as exc:  # noqa: BLE001 -- the student's code: report it, never raise
             code, sentence = call_failure(name, exc, c.label)
             return Grade(exercise, False, sentence, code, where)
         if raw is None:

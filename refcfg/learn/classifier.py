@@ -154,7 +154,7 @@ class NoisyClassifier:
         return self.model.save(path)
 
     @classmethod
-    def load(cls, path, schedule=None) -> "NoisyClassifier":
+    def load(cls, path, schedule=None) -> NoisyClassifier:
         return cls(MLP.load(path), schedule)
 
 

@@ -208,7 +208,7 @@ class MLP:
         arrays = [a for pair in zip(self.grad_weights, self.grad_biases) for a in pair]
         return dict(zip(self.param_names, arrays))
 
-    def copy(self) -> "MLP":
+    def copy(self) -> MLP:
         other = MLP(self.config, self.meta, _init=False)
         other.theta[...] = self.theta
         return other
@@ -319,7 +319,7 @@ class MLP:
         return path
 
     @classmethod
-    def load(cls, path) -> "MLP":
+    def load(cls, path) -> MLP:
         """Load a model written by :meth:`save`.
 
         The file is read with :class:`refcfg._npzfile.NpzFile`: the configuration is parsed and the

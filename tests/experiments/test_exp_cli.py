@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from refcfg.cli import main
+
+pytestmark = pytest.mark.slow
 
 
 def test_unknown_result_is_a_usage_error(capsys):

@@ -4,6 +4,8 @@ and the study runs and draws its figure."""
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("sklearn")
 
 import refcfg  # noqa: E402

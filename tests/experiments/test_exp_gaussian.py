@@ -8,6 +8,8 @@ import pytest
 
 from refcfg.experiments import gaussian_pushforward, predictor_corrector
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def res1():

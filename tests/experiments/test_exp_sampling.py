@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg.experiments import classifier_vs_cfg, cfg_vs_tilted, guidance_interval, tree
+from refcfg.experiments import cfg_vs_tilted, classifier_vs_cfg, guidance_interval, tree
 from refcfg.experiments._common import edm_grid
 from refcfg.guidance import GuidanceInterval
+
+pytestmark = pytest.mark.slow
 
 
 def test_classifier_guidance_equals_cfg():

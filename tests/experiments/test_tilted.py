@@ -18,6 +18,8 @@ from refcfg.mixture import GMM
 from refcfg.paths import GMMPath
 from refcfg.problems import problem
 
+pytestmark = pytest.mark.slow
+
 
 # gauss-1d: p(x|0) = N(-1, 1), p(x|1) = N(1, 0.5^2), p(y) = 1/2 (refcfg.problems' docstring)
 def _gauss1d_logpdfs(x):

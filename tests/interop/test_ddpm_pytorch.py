@@ -14,6 +14,7 @@ if __import__("importlib").util.find_spec("denoising_diffusion_pytorch") is None
 
 import refcfg  # noqa: E402
 from refcfg.interop.ddpm_pytorch import ExactUnet, gaussian_diffusion, load_library  # noqa: E402
+
 from _interop_oracles import posterior  # noqa: E402
 
 PATH = refcfg.problems.resolve("two-class-2d").path

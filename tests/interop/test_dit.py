@@ -9,13 +9,14 @@ torch = pytest.importorskip("torch", reason="torch not installed")
 pytest.importorskip("diffusers", reason="diffusers not installed")
 
 import refcfg  # noqa: E402
-from refcfg.interop.dit import (
+from refcfg.interop.dit import (  # noqa: E402
     DIT_NULL_CLASS,
     ExactDiT,
-    LatentRecorder,  # noqa: E402
+    LatentRecorder,
     dit_alphas_cumprod,
     dit_pipeline,
 )
+
 from _interop_oracles import posterior  # noqa: E402
 
 PATH = refcfg.problems.resolve("two-class-2d").path

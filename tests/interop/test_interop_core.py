@@ -14,6 +14,7 @@ from refcfg.interop._core import (
     predict_signal_noise,
     signal_noise_from_alphas_cumprod,
 )
+
 from _interop_oracles import posterior
 
 MIX = refcfg.problem("two-class-2d")

@@ -6,12 +6,15 @@ check_samples against p(x|y); deliberately wrong timestep mappings rejected."""
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed")
 diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
 
 import refcfg  # noqa: E402
 from refcfg.interop.diffusers import ExactDiffusersModel  # noqa: E402
 from refcfg.sample_checks import check_samples  # noqa: E402
+
 from _interop_oracles import posterior  # noqa: E402
 
 MIX = refcfg.problem("two-class-2d")
@@ -110,7 +113,7 @@ def test_ddim_500_steps_accepted_and_wrong_mappings_rejected():
     off-by-one *training* timestep (k + 1 for k) moves the samples too little to be seen at
     N = 3000 and is not asserted."""
     n = 3000
-    sched = lambda: diffusers.DDIMScheduler(clip_sample=False)  # noqa: E731
+    sched = lambda: diffusers.DDIMScheduler(clip_sample=False)
     good = _ddim(ExactDiffusersModel(PATH, sched(), y=0), n, 500, seed=0)
     rep = check_samples(good, "two-class-2d", y=0, permutations=199)
     assert rep.passed, str(rep)

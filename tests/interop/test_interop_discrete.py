@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="torch not installed")
 
 import refcfg  # noqa: E402
 from refcfg.interop.discrete import AlphasCumprodModel  # noqa: E402
+
 from _interop_oracles import posterior  # noqa: E402
 
 MIX = refcfg.problem("two-class-2d")

@@ -4,6 +4,10 @@ framework: torch, jax and diffusers are imported only by the submodules that nee
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_no_framework_is_imported():
     code = (

@@ -172,6 +172,7 @@ def test_flow_matching_compute_likelihood_on_the_exact_model():
     pytest.importorskip("flow_matching", reason="flow_matching not installed")
     pytest.importorskip("torchdiffeq", reason="torchdiffeq not installed")
     from flow_matching.solver import ODESolver
+
     from refcfg.sampling.likelihood import log_likelihood
 
     path = PATHS["two-class-2d"]

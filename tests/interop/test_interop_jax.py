@@ -4,6 +4,8 @@ NumPy closed forms (float64 <= 1e-12 with x64 enabled, float32 <= 1e-5)."""
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 jax = pytest.importorskip("jax", reason="jax not installed (pip install jax)")
 
 import refcfg  # noqa: E402

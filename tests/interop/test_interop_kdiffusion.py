@@ -6,11 +6,14 @@ torch build and training dependencies) accepted by check_samples, with a wrong s
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed")
 
 import refcfg  # noqa: E402
 from refcfg.interop.kdiffusion import EDMDenoiser  # noqa: E402
 from refcfg.sample_checks import check_samples  # noqa: E402
+
 from _interop_oracles import posterior  # noqa: E402
 
 MIX = refcfg.problem("two-class-2d")
@@ -58,6 +61,7 @@ def test_denoiser_matches_closed_form(w):
             # CFG in x0 space: w E[x0|x, y] + (1 - w) E[x0|x], the marginal by Bayes over classes
             from scipy.special import logsumexp
             from scipy.stats import multivariate_normal
+
             from _interop_oracles import covariances
 
             logp, parts = [], []

@@ -19,7 +19,7 @@ GAUSS = refcfg.GMMPath(refcfg.GMM([1.0], MU[None], VAR[None]), "linear")
 
 def _flow(x, s, t, sched):
     """The closed-form ODE map of the Gaussian from time s to time t."""
-    C = lambda u: sched.alpha(u) ** 2 * VAR + sched.beta(u) ** 2  # noqa: E731
+    C = lambda u: sched.alpha(u) ** 2 * VAR + sched.beta(u) ** 2
     return sched.alpha(t) * MU + np.sqrt(C(t) / C(s)) * (x - sched.alpha(s) * MU)
 
 

@@ -4,6 +4,8 @@
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed (pip install torch, CPU build)")
 
 import refcfg  # noqa: E402

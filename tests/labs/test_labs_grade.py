@@ -26,7 +26,7 @@ def test_pass_within_tolerance_and_fail_just_outside():
 
 
 def test_zero_exact_rows_use_the_absolute_tolerance():
-    zero = lambda x, t: 0.0 * x  # noqa: E731
+    zero = lambda x, t: 0.0 * x
     g = compare_cases(
         "ex", lambda x, t: zero(x, t) + 0.5 * ATOL / np.sqrt(2), _cases(zero), [], what="x"
     )

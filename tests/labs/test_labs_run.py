@@ -18,10 +18,10 @@ from refcfg.labs.run import (
     execute,
     first_error_cell,
     grade_calls,
-    solution_failures,  # noqa: E402
+    solution_failures,
     verdicts,
 )
-from refcfg.labs.student import SOLUTION_TAG, lab_sources, student_notebook  # noqa: E402
+from refcfg.labs.student import SOLUTION_TAG, lab_sources, student_notebook
 
 pytestmark = pytest.mark.slow
 

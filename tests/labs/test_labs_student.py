@@ -10,13 +10,13 @@ import pytest
 
 pytest.importorskip("jupytext")
 
-from refcfg.labs.exercises import EXERCISES  # noqa: E402
-from refcfg.labs import student  # noqa: E402
+from refcfg.labs import student
+from refcfg.labs.exercises import EXERCISES
 from refcfg.labs.student import (
     EXERCISE_TAG,
     SOLUTION_TAG,
     lab_number,
-    lab_sources,  # noqa: E402
+    lab_sources,
     stub_source,
     student_notebook,
     write_labs,

@@ -5,10 +5,10 @@ import pytest
 from scipy.special import log_softmax as scipy_log_softmax
 
 from refcfg import NULL, GMMPath, problem
+from refcfg._progress import progress_bar
 from refcfg.learn.classifier import NoisyClassifier, log_softmax, train_classifier
 from refcfg.learn.compare import classifier_errors, field_errors
 from refcfg.learn.mlp import MLP, MLPConfig
-from refcfg._progress import progress_bar
 from refcfg.learn.train import cfg_batch, train_cfg, train_unconditional
 from refcfg.problems import resolve
 

@@ -64,7 +64,7 @@ def main() -> int:
         return 2
 
     import refcfg
-    from refcfg.guidance import CFGField, ExactField, Field, GuidedField, Scaled
+    from refcfg.guidance import ExactField, Field, GuidedField, Scaled
     from refcfg.mixture import GMM, LabeledGMM
     from refcfg.paths import GMMPath
     from refcfg.sampling import cpu as CPU

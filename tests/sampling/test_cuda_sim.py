@@ -4,8 +4,8 @@ The simulator must be enabled before numba is imported, so the kernels run in a 
 (``_cuda_sim_checks.py`` with NUMBA_ENABLE_CUDASIM=1) that prints its measurements as JSON; the
 tolerances are asserted here. Oracles: the NumPy core (field methods), the NumPy reference
 integrators and the Numba CPU kernels. A simulator pass proves the algorithm, not that the kernels
-compile for a GPU: ``test_kernels_compile_to_ptx`` compiles them with NVVM for sm_90 (skipped when
-NVVM is not installed). Nothing here has run on a GPU.
+compile for a GPU: ``test_cuda_ptx.py`` compiles them with NVVM for sm_90. Nothing here has run on
+a GPU.
 
 Errors are rowwise relative (max over particles of ||gpu_i - ref_i|| / ||ref_i||) for fields and
 max|gpu - ref| / max|ref| for samples.
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow
 
 pytest.importorskip("numba_cuda", reason="numba-cuda (the 'cuda' extra) is not installed")
 
@@ -244,45 +246,6 @@ def test_gpu_check_smoke_under_simulator():
     for key in ("float64_full", "float32_full", "float64_diag", "float32_diag"):
         assert res["throughput"][key]["pairs_per_s"] > 0
     assert res["sampling"]["N"] == 64
-
-
-@slow
-def test_kernels_compile_to_ptx():
-    """The simulator does not compile anything: compile the float32 full-covariance RK4 and
-    Euler-Maruyama kernels of a CFG field (the field device function, the Butcher loop, the RNG)
-    for sm_90 with NVVM and assemble them with ptxas when installed. No GPU needed;
-    ``verification/gpu_check.py --ptx`` compiles all 24."""
-    # the toolchain probe compiles a trivial kernel: NVVM alone is not enough (NVRTC is needed too)
-    probe = _run(
-        [
-            "-c",
-            "from numba import cuda\n"
-            "def k(a):\n    a[0] = 1.0\n"
-            "cuda.compile_ptx(k, 'void(float32[:])', cc=(9, 0))",
-        ],
-        sim=False,
-        timeout=120,
-    )
-    if probe.returncode != 0:
-        pytest.skip(
-            "CUDA compiler libraries (NVVM, NVRTC) not found "
-            "(pip install 'numba-cuda[cu12]' provides them)"
-        )
-    keys = ("float32/full/rk4", "float32/full/euler_maruyama")
-    proc = _run(
-        [GPU_CHECK, "--ptx", "--cc", "9.0", "--kernels", ",".join(keys)], sim=False, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(res["ptx"]) == set(keys)
-    for key in keys:
-        v = res["ptx"][key]
-        assert v["target"] and v.get("ptxas_ok", True), v
-    # float32 arithmetic stays float32 (no silent promotion by float64 literals or tableau
-    # constants): none in the ODE kernel; in the SDE kernel only the ~10 of numba-cuda's
-    # xoroshiro128p float32 normal
-    assert res["ptx"]["float32/full/rk4"]["f64_instructions"] == 0, res["ptx"]
-    assert res["ptx"]["float32/full/euler_maruyama"]["f64_instructions"] <= 16, res["ptx"]
 
 
 # ---------------------------------------------------------------- validation (no kernels run)

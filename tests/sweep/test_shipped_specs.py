@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-
 from refcfg.sweep import load_spec, read_table, run  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SWEEPS = Path(__file__).resolve().parents[2] / "verification" / "sweeps"
 SPECS = sorted(SWEEPS.glob("*.toml"))

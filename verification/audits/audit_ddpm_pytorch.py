@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _run import main  # noqa: E402
+from _run import main
 
 if __name__ == "__main__":
     sys.exit(main("ddpm-pytorch", sys.argv[1:]))

@@ -11,6 +11,8 @@ import refcfg
 from refcfg.cli import main
 from refcfg.sample_checks import check_samples, reference_samples, two_sample_test
 
+pytestmark = pytest.mark.slow
+
 MIX = refcfg.problem("two-class-2d")
 PATH = refcfg.GMMPath(MIX, refcfg.schedule("linear"))
 

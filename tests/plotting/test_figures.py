@@ -14,6 +14,8 @@ from refcfg.experiments import figure_set
 from refcfg.plotting import figures
 from refcfg.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):

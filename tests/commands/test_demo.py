@@ -13,6 +13,8 @@ from refcfg.cli import main
 from refcfg.experiments import demo as D
 from refcfg.plotting.report import Report, Table
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):

@@ -21,6 +21,8 @@ from refcfg.sampling.api import time_grid
 from refcfg.sampling.steppers import TABLEAUS
 from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def fast_result():

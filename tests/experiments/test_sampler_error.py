@@ -9,13 +9,15 @@ import json
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed")
 
 import refcfg  # noqa: E402
-from refcfg.experiments.sampler_error import (
+from refcfg.experiments.sampler_error import (  # noqa: E402
     Sampler,
     edm_run,
-    fit_order,  # noqa: E402
+    fit_order,
     sampler_error,
 )
 from refcfg.interop.kdiffusion import EDMDenoiser  # noqa: E402

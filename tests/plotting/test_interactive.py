@@ -16,6 +16,8 @@ import refcfg
 from refcfg.experiments import figure_set
 from refcfg.plotting import interactive
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():

@@ -17,7 +17,9 @@ import pytest
 
 from refcfg.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 USER_MODULE = """
 import numpy as np
