@@ -199,16 +199,17 @@ class Schedule:
                 raise ValueError(
                     f"{field_name}(t) must return finite values of t's shape on [0, 1]"
                 )
-        if np.any(vals.alpha < 0) or np.any(vals.beta < 0):
+        a_t, b_t = np.asarray(vals.alpha), np.asarray(vals.beta)  # arrays: grid is one
+        if np.any(a_t < 0) or np.any(b_t < 0):
             raise ValueError("alpha(t) and beta(t) must be >= 0 on [0, 1]")
-        if vals.alpha[-1] != 1.0 or vals.beta[-1] != 0.0:
+        if a_t[-1] != 1.0 or b_t[-1] != 0.0:
             raise ValueError(
                 f"a schedule must reach the data at t = 1: alpha(1) = 1 and beta(1) = 0 "
-                f"are required, got alpha(1) = {vals.alpha[-1]!r}, "
-                f"beta(1) = {vals.beta[-1]!r}"
+                f"are required, got alpha(1) = {a_t[-1]!r}, "
+                f"beta(1) = {b_t[-1]!r}"
             )
-        if not vals.beta[0] > 0:
-            raise ValueError(f"beta(0) must be > 0, got {vals.beta[0]!r}")
+        if not b_t[0] > 0:
+            raise ValueError(f"beta(0) must be > 0, got {b_t[0]!r}")
         return sched
 
 

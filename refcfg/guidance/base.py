@@ -230,7 +230,8 @@ def linear_terms(field) -> list[LinearTerm]:
     ValueError when per-particle arrays (labels, weights) of the terms have different lengths."""
     out: list[LinearTerm] = []
     _expand(field, 1.0, None, out, 0)
-    n = {len(a) for term in out for a in (term.y, term.coef) if a is not None and np.ndim(a) == 1}
+    rows = [np.asarray(a) for term in out for a in (term.y, term.coef) if a is not None]
+    n = {len(a) for a in rows if a.ndim == 1}
     if len(n) > 1:
         raise ValueError(
             f"the field holds per-particle labels or weights of different lengths "

@@ -87,7 +87,7 @@ class GuidedField(Field):
         self.schedule = sa if sa is not None else sb
 
     # the combination below is part of the mathematics that ``_terms`` vouches for
-    _lowering_methods = ("_linear", "_weights")
+    _lowering_methods: tuple[str, ...] = ("_linear", "_weights")
 
     def __repr__(self) -> str:
         return f"GuidedField(w={self.w!r}, a={self.a!r}, b={self.b!r})"

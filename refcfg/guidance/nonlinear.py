@@ -250,7 +250,7 @@ class CFGZeroStar(NonlinearRule):
             None if zero_until is None else as_real(zero_until, "zero_until", lo=0.0, hi=1.0)
         )
         self.optimized_scale = bool(optimized_scale)
-        self.eps = as_real(eps, "eps", lo=0.0)
+        self.scale_eps = as_real(eps, "eps", lo=0.0)  # not `eps`: that is the field method
 
     @staticmethod
     def zero_init_from_grid(t_grid, zero_init_steps: int = 1) -> float | None:
@@ -270,4 +270,4 @@ class CFGZeroStar(NonlinearRule):
     def _combine(self, c, u, x, t, state):
         if not self.optimized_scale:
             return cfg_combine(c, u, self.w), None
-        return cfg_zero_star_combine(c, u, self.w, self.eps), None
+        return cfg_zero_star_combine(c, u, self.w, self.scale_eps), None

@@ -165,7 +165,7 @@ class RuleField(Field):
         if sched is not None and not callable(getattr(sched, "values", None)):
             raise TypeError(f"schedule must be a refcfg Schedule, got {sched!r}")
         self.schedule = sched
-        self.d = getattr(cond, "d", None)
+        self.d = getattr(cond, "d", None)  # type: ignore[assignment]  # None: a field without d
         self._state = None
 
     # -- public -----------------------------------------------------------------------------

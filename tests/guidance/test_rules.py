@@ -512,3 +512,16 @@ def test_nonlinear_inputs_are_the_fields_own_velocities_on_the_kernels():
         np.testing.assert_allclose(got, cond.velocity(x, t), rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError, match="evaluate must be callable"):
         nonlinear.register_input_velocity("kernels")
+
+
+def test_cfg_zero_star_keeps_the_field_methods(path, rng):
+    # its eps parameter (the denominator guard of s*) must not shadow the field method eps(x, t):
+    # x0 and eps of the rule are the conversions of its own velocity
+    from refcfg.convert import convert
+
+    rule = V.CFGZeroStar(path.field(0), path.field(None), W, eps=1e-6)
+    x = 2 * rng.standard_normal((5, 2))
+    v = rule.velocity(x, 0.4)
+    for kind in ("x0", "eps"):
+        want = convert(v, "velocity", kind, x, 0.4, path.schedule)
+        np.testing.assert_allclose(getattr(rule, kind)(x, 0.4), want, rtol=1e-12, atol=1e-12)
