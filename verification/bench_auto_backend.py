@@ -1,17 +1,20 @@
 """Where ``backend="auto"`` should leave the CPU kernels for NumPy: both backends timed on the same
 calls across work sizes, in one process (so that the machine's load affects both alike).
 
-For each field kind (covariance type, K, d) and each size (n particles x steps Heun steps) it times
-``refcfg.sample(..., backend="numpy")`` and ``backend="cpu"`` with the kernels already compiled
-(warm: one untimed call first), the best of ``--repeat`` calls, and prints the work measure of the
-auto rule (``refcfg.sampling.api.auto_work``: n x steps x stages x K x d), the seconds of each, the
-NumPy time per unit of work and the backend the rule picks.
+For each field kind (covariance type, K, d; Heun, and Euler-Maruyama on the README's problem) and
+each size (n particles x steps steps) it times ``refcfg.sample(..., backend="numpy")`` and
+``backend="cpu"`` with the kernels already compiled (warm: one untimed call first), the best of
+``--repeat`` calls, wall and CPU seconds (CPU: this process, every thread; on a loaded shared
+machine the figure to read), and prints the work measure of the auto rule
+(``refcfg.sampling.api.auto_work``: steps x stages x (n x K x d + the per-evaluation overhead)),
+NumPy's CPU time per unit of work and the backend the rule picks.
 
 What the threshold trades: below it a call never pays the kernels' cold compile (15-20 s of CPU
 per covariance type on the 2-core reference machine, ``verification/bench_compile.py``) and, warm,
 loses at most the NumPy time minus the kernel time of a call at the threshold (the table's last
 columns); above it the kernels' speed wins. ``--budget`` (seconds) prints the largest work whose
-NumPy time stays under the budget at every kind, from the slowest kind's time per unit of work.
+NumPy CPU time stays under the budget at every kind, from the slowest kind's time per unit of work
+(cells of at least 0.05 s).
 
 Usage:  python verification/bench_auto_backend.py [--repeat R] [--budget S] [--quick]
 """
@@ -30,16 +33,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sampling import mixture
 
-# (name, maker): the README's problem, an isotropic built-in and the roofline's larger shapes
+# (name, maker, sampler, extra keywords): the README's problem (ODE and SDE), an isotropic built-in
+# and the roofline's larger shapes
 KINDS = (
-    ("two-class-2d (K=4 d=2 full)", lambda: _problem("two-class-2d")),
-    ("mit-symmetric (K=5 d=2 iso)", lambda: _problem("mit-symmetric")),
-    ("K=64 d=16 iso", lambda: mixture(64, 16, False)),
-    ("K=64 d=16 full", lambda: mixture(64, 16, True)),
+    ("two-class-2d (K=4 d=2 full)", lambda: _problem("two-class-2d"), "heun", {}),
+    ("two-class-2d SDE", lambda: _problem("two-class-2d"), "euler_maruyama", {"sigma": 1.0}),
+    ("mit-symmetric (K=5 d=2 iso)", lambda: _problem("mit-symmetric"), "heun", {}),
+    ("K=64 d=16 iso", lambda: mixture(64, 16, False), "heun", {}),
+    ("K=64 d=16 full", lambda: mixture(64, 16, True), "heun", {}),
 )
 SIZES = ((100, 20), (300, 20), (1000, 20), (1000, 100), (4000, 100), (10000, 100))
 QUICK_SIZES = ((300, 20), (1000, 100))
-STOP_NUMPY_S = 3.0  # larger sizes of a kind are skipped once its NumPy time passes this
+STOP_NUMPY_S = 1.5  # larger sizes of a kind are skipped once its NumPy CPU time passes this
 
 
 def best(fn, repeat):
@@ -64,18 +69,18 @@ def measure(repeat, sizes):
     from refcfg.sampling.api import auto_work, resolve_backend
 
     rows = []
-    for name, make in KINDS:
+    for name, make, sampler, kw in KINDS:
         path = make()
         field = path.cfg(0, 3.0)
-        refcfg.sample(field, 16, "heun", steps=2, seed=0, backend="cpu")  # compile or load
+        refcfg.sample(field, 16, sampler, steps=2, seed=0, backend="cpu", **kw)  # compile or load
         for n, steps in sizes:
 
-            def run(be, field=field, n=n, steps=steps):
-                return refcfg.sample(field, n, "heun", steps=steps, seed=0, backend=be)
+            def run(be, field=field, n=n, steps=steps, sampler=sampler, kw=kw):
+                return refcfg.sample(field, n, sampler, steps=steps, seed=0, backend=be, **kw)
 
             t_np, c_np = best(lambda: run("numpy"), repeat)
             t_cpu, c_cpu = best(lambda: run("cpu"), repeat)
-            work = auto_work(field, n, steps, "heun")
+            work = auto_work(field, n, steps, sampler)
             picked = resolve_backend("auto", field, work=work)
             rows.append((name, n, steps, work, t_np, c_np, t_cpu, c_cpu, picked))
             print(
@@ -85,7 +90,7 @@ def measure(repeat, sizes):
                 f"(load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
-            if t_np > STOP_NUMPY_S:
+            if c_np > STOP_NUMPY_S:
                 break
     return rows
 

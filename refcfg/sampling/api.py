@@ -159,14 +159,16 @@ def with_labels(field, y=None, w=None):
 
 
 AUTO_NUMPY_WORK = 4.0e6
-"""Largest ``auto_work`` that ``backend="auto"`` runs on NumPy: at most about 0.7 s of NumPy on a
-quiet 2-core machine for the slowest kind per unit measured (two-class-2d, full covariances, d = 2),
-while the kernels' first compile costs 15-20 s of CPU (verification/bench_auto_backend.py,
-verification/bench_compile.py; docs/performance.md, "Cold start")."""
+"""Largest ``auto_work`` that ``backend="auto"`` runs on NumPy. Measured on the 2-core reference
+machine (verification/bench_auto_backend.py): NumPy takes 150-400 ns of CPU per unit at d = 2
+(the slowest kinds; 60-100 ns at d = 16), so at most about 1-1.6 s of CPU at this size, while the
+kernels' first compile costs 15-20 s of CPU (verification/bench_compile.py) and, warm, they run
+such a job 20-70x faster (docs/performance.md, "Cold start")."""
 
 AUTO_EVAL_OVERHEAD = 1000
 """The NumPy integrator's fixed cost of one field evaluation (its Python and array set-up), in
-units of ``auto_work`` (measured: ~1 ms, as much as ~1000 particle-component-coordinates)."""
+units of ``auto_work`` (measured: 0.3-0.7 ms of CPU, as much as ~1000 particle-component-
+coordinates at d = 2)."""
 
 
 def auto_work(field, n, steps, sampler, d=None) -> float:
@@ -175,8 +177,8 @@ def auto_work(field, n, steps, sampler, d=None) -> float:
     evaluations per step, the sampler's table; K the components the field's lowering tabulates,
     summed over its distinct paths, ``field_size``; d the dimension, the field's unless given)
     plus the fixed cost of each evaluation. The NumPy integrator's time grows with it; its time
-    per unit falls as d grows (0.17 us at d = 2, full covariances, ~0.05 us at d = 16 on a quiet
-    2-core machine), so a threshold set at d = 2 bounds the NumPy time of every d."""
+    per unit falls as d grows (measured 150-400 ns of CPU at d = 2, 60-100 ns at d = 16), so the
+    threshold, set at d = 2, bounds the NumPy time at every d measured."""
     K, _ = field_size(field)
     d = getattr(field, "d", None) if d is None else d
     evals = float(steps) * float(tableau(sampler).stages)
