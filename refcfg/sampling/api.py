@@ -172,16 +172,18 @@ coordinates at d = 2)."""
 
 
 def auto_work(field, n, steps, sampler, d=None) -> float:
-    """The size of a sampling job for the "auto" rule: steps x stages x (n x K x d +
-    ``AUTO_EVAL_OVERHEAD``), the particle-component-coordinates of every field evaluation (``stages``
-    evaluations per step, the sampler's table; K the components the field's lowering tabulates,
-    summed over its distinct paths, ``field_size``; d the dimension, the field's unless given)
-    plus the fixed cost of each evaluation. The NumPy integrator's time grows with it; its time
+    """The size of a sampling job for the "auto" rule: steps x evals x (n x K x d +
+    ``AUTO_EVAL_OVERHEAD``), the particle-component-coordinates of every field evaluation (evals
+    per step: the ODE sampler's stages, 2 for Euler-Maruyama, whose step evaluates the velocity
+    and the score; K the components the field's lowering tabulates, summed over its distinct
+    paths, ``field_size``; d the dimension, the field's unless given) plus the fixed cost of each
+    evaluation. The NumPy integrator's time grows with it; its time
     per unit falls as d grows (measured 150-400 ns of CPU at d = 2, 60-100 ns at d = 16), so the
     threshold, set at d = 2, bounds the NumPy time at every d measured."""
     K, _ = field_size(field)
     d = getattr(field, "d", None) if d is None else d
-    evals = float(steps) * float(tableau(sampler).stages)
+    per_step = 2 if sampler in SDE_SAMPLERS else tableau(sampler).stages
+    evals = float(steps) * float(per_step)
     return evals * (float(n) * float(K) * float(d or 1) + AUTO_EVAL_OVERHEAD)
 
 

@@ -48,14 +48,15 @@ def test_auto_backend_rule():
 
 def test_auto_work_counts_particle_component_coordinates_per_evaluation():
     # two-class-2d: K = 4 components (both classes' tables, one path), d = 2; Heun evaluates the
-    # field twice per step, RK4 four times, Euler-Maruyama once; each evaluation adds the fixed
-    # overhead; an x_init of another width sets d
+    # field twice per step, RK4 four times, Euler-Maruyama twice (velocity and score); each
+    # evaluation adds the fixed overhead; an x_init of another width sets d
     K = PATH.mixture.marginal.K
     assert K == 4
     c = AUTO_EVAL_OVERHEAD
     assert auto_work(PATH.cfg(0, 3.0), 1000, 100, "heun") == 100 * 2 * (1000 * K * 2 + c)
     assert auto_work(PATH.cfg(0, 3.0), 10, 7, "rk4") == 7 * 4 * (10 * K * 2 + c)
-    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler_maruyama", d=5) == 7 * (10 * K * 5 + c)
+    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler") == 7 * 1 * (10 * K * 2 + c)
+    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler_maruyama", d=5) == 7 * 2 * (10 * K * 5 + c)
 
 
 @pytest.mark.parametrize("sampler", ["heun", "euler_maruyama"])
