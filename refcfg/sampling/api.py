@@ -4,15 +4,16 @@ Backends: "numpy" (``refcfg.sampling.reference``: works for every field object),
 kernels, ``refcfg.sampling.cpu``: exact Gaussian-mixture fields and linear guided combinations of
 them), "cuda" (``refcfg.sampling.cuda``) and "auto", which picks "numpy" or "cpu" by the field and
 the size of the job (``resolve_backend``: "numpy" for fields that do not lower and for jobs of at
-most ``AUTO_NUMPY_WORK`` units of ``auto_work``, where NumPy takes about a second or less and the
-kernels' one-time compile would cost far more; "cpu" above). The rule reads only the call's
+most ``AUTO_NUMPY_WORK`` units of ``auto_work``, where NumPy takes at most about 1-1.6 s of CPU on
+a 2-core machine and the kernels' one-time compile would cost 15-20 s; "cpu" above). The rule reads only the call's
 arguments, never what is compiled or cached, so a given call always takes the same path.
 
 Noise. ``seed`` feeds one ``np.random.Generator`` that draws x(t_start) ~ N(0, I) and, for the SDE
 on the NumPy backend, the increments step by step; on the CPU backend the SDE increments come from a
 counter-based stream keyed by one 63-bit integer drawn from that generator after x(t_start), so that
 they do not depend on the number of threads. The two backends therefore give different (equally
-valid) SDE samples for one seed; pass ``noise=`` to make them identical up to rounding.
+valid) SDE samples for one seed (with backend="auto" the job's size decides which, see above); pass
+``noise=`` to make them identical up to rounding.
 
 The DDPM-like diffusion sigma_t^2 = 2 a_t (a_t of eq. 41) is infinite where alpha_t = 0 (t = 0 for
 every schedule with alpha_0 = 0). There the Euler-Maruyama step is replaced by a probability-flow
@@ -193,9 +194,9 @@ def resolve_backend(backend, field, work=None) -> str:
 
     "auto" -> "numpy" when the field does not lower, when numba cannot be imported, or when
     ``work`` (``auto_work`` of the call; None: not a sampling job of known size) is at most
-    ``AUTO_NUMPY_WORK``; else "cpu". Below that size the NumPy integrator takes about a second or
-    less on a 2-core machine while the kernels' first compile costs 15-20 s of CPU; above it the
-    kernels' speed wins (docs/performance.md, "Cold start"). The rule reads the call's arguments
+    ``AUTO_NUMPY_WORK``; else "cpu". Below that size the NumPy integrator takes at most about
+    1-1.6 s of CPU on a 2-core machine while the kernels' first compile costs 15-20 s; above it
+    the kernels' speed wins (docs/performance.md, "Cold start"). The rule reads the call's arguments
     only, never the cache, so a call's result does not depend on what is compiled.
 
     "cpu" or "cuda" with a field that does not lower -> TypeError (a ``NotLowerable``) saying why
