@@ -18,7 +18,10 @@ Rows (``--only``, comma-separated):
                       velt (velocity at per-particle t) | score | div (divergence) |
                       loglik (the likelihood integrator)
   readme              ``refcfg.sample(path.cfg(0, 3.0), 1000, sampler="heun", steps=100)`` on
-                      two-class-2d, linear schedule (import, first call, second call)
+                      two-class-2d, linear schedule (import, first call, second call); below
+                      ``backend="auto"``'s NumPy threshold (``refcfg.sampling.api.AUTO_NUMPY_WORK``)
+                      it runs on NumPy and compiles nothing
+  readme-cpu          the same call with ``backend="cpu"`` (the kernels' cold compile)
   demo-fast, demo     ``python -m refcfg demo [--fast] --no-progress --out TMP`` (whole command)
 
 Warm speed (``--warm``): the kernels' time per particle-component with the kernels already
@@ -90,14 +93,15 @@ print(json.dumps({"wall": time.perf_counter() - t0}))
 """
 
 _README = r"""
-import json, time
+import json, sys, time
 t0 = time.perf_counter()
 import refcfg
 path = refcfg.GMMPath(refcfg.problem("two-class-2d"), refcfg.schedule("linear"))
 t1 = time.perf_counter()
-refcfg.sample(path.cfg(0, 3.0), 1000, sampler="heun", steps=100)
+be = sys.argv[1] if len(sys.argv) > 1 else "auto"
+refcfg.sample(path.cfg(0, 3.0), 1000, sampler="heun", steps=100, backend=be)
 t2 = time.perf_counter()
-refcfg.sample(path.cfg(0, 3.0), 1000, sampler="heun", steps=100)
+refcfg.sample(path.cfg(0, 3.0), 1000, sampler="heun", steps=100, backend=be)
 t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "wall": t2 - t1, "second": t3 - t2}))
 """
@@ -201,8 +205,9 @@ def _row(name, pkg: Path, tmp: Path):
     cache = Path(tempfile.mkdtemp(prefix="numba-", dir=tmp))
     res = {"row": name, "load": os.getloadavg()[0]}
     for phase in ("cold", "warm"):
-        if name == "readme":
-            out, whole, cpu, _ = _child(_README, pkg, cache)
+        if name in ("readme", "readme-cpu"):
+            args = ("cpu",) if name == "readme-cpu" else ()
+            out, whole, cpu, _ = _child(_README, pkg, cache, args)
             res[f"{phase}_import"] = out["import"]
             res[f"{phase}_second"] = out["second"]
         elif name.startswith("spec:"):
@@ -289,7 +294,8 @@ def main(argv=None) -> int:
     if args.warm:
         return _main_warm(args)
     rows = (
-        [f"spec:{m}:{c}" for m in MODES for c in CALLS] + ["readme", "demo-fast", "demo"]
+        [f"spec:{m}:{c}" for m in MODES for c in CALLS]
+        + ["readme", "readme-cpu", "demo-fast", "demo"]
         if args.only is None
         else [r for r in args.only.split(",") if r]
     )

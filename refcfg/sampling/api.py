@@ -2,15 +2,18 @@
 
 Backends: "numpy" (``refcfg.sampling.reference``: works for every field object), "cpu" (fused Numba
 kernels, ``refcfg.sampling.cpu``: exact Gaussian-mixture fields and linear guided combinations of
-them), "cuda" (``refcfg.sampling.cuda``) and "auto" = "cpu" when the field is lowerable and numba is
-importable, else "numpy". The rule depends on the field only (never on n or steps), so a given call
-always takes the same path.
+them), "cuda" (``refcfg.sampling.cuda``) and "auto", which picks "numpy" or "cpu" by the field and
+the size of the job (``resolve_backend``: "numpy" for fields that do not lower and for jobs of at
+most ``AUTO_NUMPY_WORK`` units of ``auto_work``, where NumPy takes at most about 1-1.6 s of CPU on
+a 2-core machine and the kernels' one-time compile would cost 15-20 s; "cpu" above). The rule reads only the call's
+arguments, never what is compiled or cached, so a given call always takes the same path.
 
 Noise. ``seed`` feeds one ``np.random.Generator`` that draws x(t_start) ~ N(0, I) and, for the SDE
 on the NumPy backend, the increments step by step; on the CPU backend the SDE increments come from a
 counter-based stream keyed by one 63-bit integer drawn from that generator after x(t_start), so that
 they do not depend on the number of threads. The two backends therefore give different (equally
-valid) SDE samples for one seed; pass ``noise=`` to make them identical up to rounding.
+valid) SDE samples for one seed (with backend="auto" the job's size decides which, see above); pass
+``noise=`` to make them identical up to rounding.
 
 The DDPM-like diffusion sigma_t^2 = 2 a_t (a_t of eq. 41) is infinite where alpha_t = 0 (t = 0 for
 every schedule with alpha_0 = 0). There the Euler-Maruyama step is replaced by a probability-flow
@@ -23,6 +26,7 @@ approximates p_{t_start}). tests/sampling/test_sde.py bounds the difference betw
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,15 +43,18 @@ from . import reference
 from .steppers import SAMPLERS, SDE_SAMPLERS, tableau
 
 __all__ = [
-    "sample",
-    "SAMPLERS",
+    "AUTO_EVAL_OVERHEAD",
+    "AUTO_NUMPY_WORK",
     "BACKENDS",
-    "time_grid",
-    "sigma_values",
-    "resolve_backend",
-    "with_labels",
+    "SAMPLERS",
+    "auto_work",
     "field_size",
+    "resolve_backend",
+    "sample",
     "sample_memory",
+    "sigma_values",
+    "time_grid",
+    "with_labels",
 ]
 
 BACKENDS = ("auto", "numpy", "cpu", "cuda")
@@ -152,12 +159,49 @@ def with_labels(field, y=None, w=None):
     )
 
 
-def resolve_backend(backend, field) -> str:
+AUTO_NUMPY_WORK = 4.0e6
+"""Largest ``auto_work`` that ``backend="auto"`` runs on NumPy. Measured on the 2-core reference
+machine (verification/bench_auto_backend.py): NumPy takes 150-400 ns of CPU per unit at d = 2
+(the slowest kinds; 60-100 ns at d = 16), so at most about 1-1.6 s of CPU at this size, while the
+kernels' first compile costs 15-20 s of CPU (verification/bench_compile.py) and, warm, they run
+such a job 20-70x faster (docs/performance.md, "Cold start")."""
+
+AUTO_EVAL_OVERHEAD = 1000
+"""The NumPy integrator's fixed cost of one field evaluation (its Python and array set-up), in
+units of ``auto_work`` (measured: 0.3-0.7 ms of CPU, as much as ~1000 particle-component-
+coordinates at d = 2)."""
+
+
+def auto_work(field, n, steps, sampler, d=None) -> float:
+    """The size of a sampling job for the "auto" rule: steps x evals x (n x K x d +
+    ``AUTO_EVAL_OVERHEAD``), the particle-component-coordinates of every field evaluation (evals
+    per step: the ODE sampler's stages, 2 for Euler-Maruyama, whose step evaluates the velocity
+    and the score; K the components the field's lowering tabulates, summed over its distinct
+    paths, ``field_size``; d the dimension, the field's unless given) plus the fixed cost of each
+    evaluation. The NumPy integrator's time grows with it; its time
+    per unit falls as d grows (measured 150-400 ns of CPU at d = 2, 60-100 ns at d = 16), so the
+    threshold, set at d = 2, bounds the NumPy time at every d measured."""
+    K, _ = field_size(field)
+    d = getattr(field, "d", None) if d is None else d
+    per_step = 2 if sampler in SDE_SAMPLERS else tableau(sampler).stages
+    evals = float(steps) * float(per_step)
+    return evals * (float(n) * float(K) * float(d or 1) + AUTO_EVAL_OVERHEAD)
+
+
+def resolve_backend(backend, field, work=None) -> str:
     """The backend a call runs on. The fast backends run only fields that the one lowering
-    (``refcfg.sampling.lowering``) accepts: "auto" -> "cpu" when the field is lowerable and numba
-    imports, else "numpy"; "cpu" or "cuda" with a field that does not lower -> TypeError (a
-    ``NotLowerable``) saying why and naming backend='numpy'; "cuda" is then checked for
-    availability (RuntimeError naming the reason)."""
+    (``refcfg.sampling.lowering``) accepts.
+
+    "auto" -> "numpy" when the field does not lower, when numba cannot be imported, or when
+    ``work`` (``auto_work`` of the call; None: not a sampling job of known size) is at most
+    ``AUTO_NUMPY_WORK``; else "cpu". Below that size the NumPy integrator takes at most about
+    1-1.6 s of CPU on a 2-core machine while the kernels' first compile costs 15-20 s; above it
+    the kernels' speed wins (docs/performance.md, "Cold start"). The rule reads the call's arguments
+    only, never the cache, so a call's result does not depend on what is compiled.
+
+    "cpu" or "cuda" with a field that does not lower -> TypeError (a ``NotLowerable``) saying why
+    and naming backend='numpy'; "cuda" is then checked for availability (RuntimeError naming the
+    reason)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numpy":
@@ -165,6 +209,8 @@ def resolve_backend(backend, field) -> str:
     from . import lowering
 
     if backend == "auto":
+        if work is not None and work <= AUTO_NUMPY_WORK:
+            return "numpy"
         from . import cpu
 
         return "cpu" if lowering.is_lowerable(field) and cpu.available() else "numpy"
@@ -310,7 +356,9 @@ def sample(
     seed : int, None or np.random.Generator (see the module docstring for how noise is drawn).
     sigma : SDE diffusion: float, callable sigma(t), or "ddpm" (sigma_t^2 = 2 a_t; ODE step where
         alpha_t = 0).
-    backend : "auto" | "numpy" | "cpu" | "cuda".
+    backend : "auto" | "numpy" | "cpu" | "cuda". "auto" runs NumPy for fields that do not lower and
+        for small jobs (``auto_work`` <= ``AUTO_NUMPY_WORK``, e.g. 1000 particles x 100 Heun steps
+        on a 2-d problem with a few components), the CPU kernels otherwise (``resolve_backend``).
     x_init : (n, d) initial points instead of N(0, I) draws; noise : (steps, n, d) standard normals.
     return_trajectory : also return the states every ``trajectory_every`` steps (and the last).
     y, w : per-call labels ((n,) array allowed) and guidance weight (CFG eq. 65, w = 1 + omega for
@@ -324,6 +372,28 @@ def sample(
     |x_init| <= 1e100 (``refcfg._validation.W_MAX``, ``X_MAX``); a run whose state leaves
     |x| <= 1e100 raises "sampling diverged" instead of returning inf or NaN.
     """
+    field = _as_field(field, y, w)
+    job = _check_job(
+        field, n, sampler, steps, t_grid, x_init, dtype, return_trajectory, trajectory_every
+    )
+    be = resolve_backend(backend, field, work=auto_work(field, job.n, job.n_steps, sampler, job.d))
+    if job.dtype == "float32" and be != "cuda":
+        raise ValueError(f"dtype='float32' is only supported by backend='cuda', got backend={be!r}")
+    seg = _reserve_memory(field, job, sampler, be, noise is not None)
+    ts = time_grid(steps, t_start, t_end, t_grid)
+    rng = as_generator(seed)
+    x0 = rng.standard_normal((job.n, job.d)) if job.x0 is None else job.x0
+    sig, noise = _sde_inputs(field, sampler, be, sigma, noise, ts, x0.shape)
+    out = _dispatch(be, field, x0, ts, sampler, sig, noise, rng, job.every, seg, job.dtype)
+    # the compiled integrators do not stop on the way: the NumPy backend's error, from the result
+    for part in out[:2] if job.every else (out,):
+        require_bounded_state(part)
+    return out
+
+
+def _as_field(field, y, w):
+    """The field a call integrates: a GMMPath is its unconditional exact field, ``y``/``w``
+    replace the labels and weight (``with_labels``); TypeError for what has no velocity."""
     from ..paths import GMMPath
 
     require_field(field)
@@ -334,107 +404,135 @@ def sample(
     field = with_labels(field, y, w)
     if not callable(getattr(field, "velocity", None)):
         raise TypeError(f"field must have a velocity(x, t) method, got {_describe(field)}")
+    return field
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The checked sizes of one ``sample`` call."""
+
+    n: int
+    d: int
+    n_steps: int
+    every: int | None  # trajectory_every when the trajectory is returned
+    x0: np.ndarray | None  # the given x_init, checked
+    dtype: str
+
+
+def _check_job(
+    field, n, sampler, steps, t_grid, x_init, dtype, return_trajectory, trajectory_every
+) -> _Job:
+    """Every size argument of ``sample`` checked (ValueError naming it) before any work."""
     n = as_positive_int(n, "n")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if dtype not in ("float64", "float32", np.float64, np.float32):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    dtype = np.dtype(dtype).name
-    be = resolve_backend(backend, field)
-    if dtype == "float32" and be != "cuda":
-        raise ValueError(f"dtype='float32' is only supported by backend='cuda', got backend={be!r}")
-    every = None
-    if return_trajectory:
-        every = as_positive_int(trajectory_every, "trajectory_every")
+    every = as_positive_int(trajectory_every, "trajectory_every") if return_trajectory else None
     d = getattr(field, "d", None)
+    x0 = None
     if x_init is not None:
         x0 = as_float_array(x_init, "x_init", ndim=2)
         if x0.shape[0] != n or (d is not None and x0.shape[1] != d):
             raise ValueError(f"x_init has shape {x0.shape} but ({n}, {d}) is required")
         x0 = as_points(x0, x0.shape[1], "x_init", copy=False)
+        d = x0.shape[1]
     elif d is None:
         raise ValueError("field has no attribute d: pass x_init to fix the dimension")
-    # the memory the run needs, from the arguments alone, before any grid or state is allocated
     n_steps = (
         as_float_array(t_grid, "t_grid", ndim=1).shape[0] - 1
         if t_grid is not None
         else as_positive_int(steps, "steps")
     )
+    return _Job(n, d, n_steps, every, x0, np.dtype(dtype).name)
+
+
+def _reserve_memory(field, job: _Job, sampler, be, noise: bool):
+    """Refuse (``require_memory``) a run that cannot fit, from the arguments alone, before any grid
+    or state is allocated. Returns the steps per time segment of a long CPU ODE run whose per-time
+    tables alone would not fit (None: one piece)."""
     K, dd = field_size(field)
+    n_steps = job.n_steps
     need = sample_memory(
-        n,
-        d if x_init is None else x0.shape[1],
+        job.n,
+        job.d,
         max(n_steps, 1),
         sampler,
         K=K,
         dd=dd,
         backend=be,
-        kept=_kept(n_steps, every),
-        noise=noise is not None,
+        kept=_kept(n_steps, job.every),
+        noise=noise,
     )
     seg = None
-    if be == "cpu" and sampler not in SDE_SAMPLERS and every is None:
-        # a long ODE run whose per-time tables would not fit runs in segments of time, each with
-        # its own tables (the state carried between them; only runs that would not fit whole)
+    if be == "cpu" and sampler not in SDE_SAMPLERS and job.every is None:
+        # each segment has its own tables, the state carried between them
         seg = _segment_steps(need, n_steps, sampler, K, dd)
         if seg is not None:
             need -= (n_steps - seg) * _table_bytes_per_step(sampler, K, dd)
     require_memory(
         need,
-        f"sampling {n} particles over {n_steps} steps"
-        + (" keeping the trajectory" if every else ""),
-        "n or steps" + (" (or raise trajectory_every)" if every else ""),
+        f"sampling {job.n} particles over {n_steps} steps"
+        + (" keeping the trajectory" if job.every else ""),
+        "n or steps" + (" (or raise trajectory_every)" if job.every else ""),
     )
-    ts = time_grid(steps, t_start, t_end, t_grid)
-    rng = as_generator(seed)
-    if x_init is None:
-        x0 = rng.standard_normal((n, d))
-    sig = None
-    if sampler in SDE_SAMPLERS:
-        if be == "numpy" and not callable(getattr(field, "score", None)):
-            raise TypeError("sampler='euler_maruyama' needs a field with a score(x, t) method")
-        sig = sigma_values(sigma, ts, getattr(field, "schedule", None))
-        sig = np.where(np.isfinite(sig), sig, 0.0)  # "ddpm" at alpha_t = 0: ODE step (docstring)
+    return seg
+
+
+def _sde_inputs(field, sampler, be, sigma, noise, ts, shape):
+    """(sigma_t on the grid, the checked noise) for the SDE; (None, None) for the ODE samplers,
+    which refuse sigma= and noise=."""
+    if sampler not in SDE_SAMPLERS:
+        if sigma is not None:
+            raise ValueError(
+                f"sigma is only used by sampler='euler_maruyama', got sampler={sampler!r}"
+            )
         if noise is not None:
-            noise = as_float_array(noise, "noise")
-            if noise.shape != (len(ts) - 1,) + x0.shape:
-                raise ValueError(
-                    f"noise has shape {noise.shape} but ({len(ts) - 1}, {n}, "
-                    f"{x0.shape[1]}) is required"
-                )
-    elif sigma is not None:
-        raise ValueError(f"sigma is only used by sampler='euler_maruyama', got sampler={sampler!r}")
-    elif noise is not None:
-        raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
+            raise ValueError(
+                f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}"
+            )
+        return None, None
+    if be == "numpy" and not callable(getattr(field, "score", None)):
+        raise TypeError("sampler='euler_maruyama' needs a field with a score(x, t) method")
+    sig = sigma_values(sigma, ts, getattr(field, "schedule", None))
+    sig = np.where(np.isfinite(sig), sig, 0.0)  # "ddpm" at alpha_t = 0: ODE step (docstring)
+    if noise is not None:
+        noise = as_float_array(noise, "noise")
+        if noise.shape != (len(ts) - 1,) + tuple(shape):
+            raise ValueError(
+                f"noise has shape {noise.shape} but ({len(ts) - 1}, {shape[0]}, "
+                f"{shape[1]}) is required"
+            )
+    return sig, noise
+
+
+def _dispatch(be, field, x0, ts, sampler, sig, noise, rng, every, seg, dtype):
+    """Run the integrator of backend ``be``. The SDE's counter-stream key of the compiled backends
+    is drawn from ``rng`` after x(t_start) (module docstring)."""
     if be == "numpy":
         # checks the state before every field evaluation and at the end (require_bounded_state)
         return reference.integrate(field, x0, ts, sampler, sig, noise, rng, every)
+    sde_key = sampler in SDE_SAMPLERS and noise is None
     if be == "cpu":
         from . import cpu
 
-        key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else 0
+        key = int(rng.integers(0, 1 << 63)) if sde_key else 0
         if seg is None:
-            out = cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
-        else:
-            out = x0
-            for a in range(0, len(ts) - 1, seg):
-                out = cpu.integrate(field, out, ts[a : a + seg + 1], sampler)
-    else:
-        from . import cuda
+            return cpu.integrate(field, x0, ts, sampler, sig, noise, key, every)
+        out = x0
+        for a in range(0, len(ts) - 1, seg):
+            out = cpu.integrate(field, out, ts[a : a + seg + 1], sampler)
+        return out
+    from . import cuda
 
-        key = int(rng.integers(0, 1 << 63)) if (sampler in SDE_SAMPLERS and noise is None) else None
-        out = cuda.sample(
-            field,
-            x0,
-            ts,
-            sampler,
-            sigma_values=sig,
-            noise=noise,
-            seed=key,
-            dtype=dtype,
-            trajectory_every=every,
-        )
-    # the compiled integrators do not stop on the way: the NumPy backend's error, from the result
-    for part in out[:2] if every else (out,):
-        require_bounded_state(part)
-    return out
+    return cuda.sample(
+        field,
+        x0,
+        ts,
+        sampler,
+        sigma_values=sig,
+        noise=noise,
+        seed=int(rng.integers(0, 1 << 63)) if sde_key else None,
+        dtype=dtype,
+        trajectory_every=every,
+    )

@@ -22,14 +22,24 @@ def demo_run(tmp_path_factory):
     import contextlib
     import io
 
+    from refcfg.sampling import api
+
+    backends = []  # the backend of every refcfg.sample call of the demo
+    dispatch = api._dispatch
+
+    def recording(be, *args, **kwargs):
+        backends.append(be)
+        return dispatch(be, *args, **kwargs)
+
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        mp.setattr(api, "_dispatch", recording)
         status = main(["demo", "--fast", "--out", str(out), "--no-progress", "--seed", "1"])
-    return status, buf.getvalue(), out
+    return status, buf.getvalue(), out, backends
 
 
 def test_demo_runs_and_prints_the_report_path(demo_run):
-    status, text, out = demo_run
+    status, text, out, _ = demo_run
     assert status == 0, text
     last = text.strip().splitlines()[-1]
     assert last.endswith("report.html") and (out / "report.html").resolve() == Path(last).resolve()
@@ -37,8 +47,16 @@ def test_demo_runs_and_prints_the_report_path(demo_run):
         assert section in text
 
 
+def test_fast_demo_samples_on_numpy(demo_run):
+    # every sampling job of --fast is below backend="auto"'s NumPy threshold, so a fresh machine
+    # runs it without compiling a kernel (cold within a few percent of warm, docs/performance.md)
+    status, _, _, backends = demo_run
+    assert status == 0
+    assert len(backends) >= len(D.DEMO_WS) and set(backends) == {"numpy"}, backends
+
+
 def test_demo_writes_a_self_contained_report(demo_run):
-    status, text, out = demo_run
+    status, text, out, _ = demo_run
     html = (out / "report.html").read_text(encoding="utf-8")
     n_img = html.count('src="data:image/png;base64,')
     assert n_img >= 6, n_img
@@ -52,7 +70,7 @@ def test_demo_writes_a_self_contained_report(demo_run):
 
 def test_demo_trains_and_compares_when_learn_is_available(demo_run):
     pytest.importorskip("refcfg.learn.train")
-    status, text, out = demo_run
+    status, text, out, _ = demo_run
     assert "4. learned vs exact" in text
     assert (out / "model.npz").is_file() and (out / "figures" / "learned_errors.png").is_file()
 

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 import refcfg
-from refcfg.sampling import cpu, reference
-from refcfg.sampling.api import resolve_backend, sigma_values
+from refcfg.sampling import api, cpu, reference
+from refcfg.sampling.api import (
+    AUTO_EVAL_OVERHEAD,
+    AUTO_NUMPY_WORK,
+    auto_work,
+    resolve_backend,
+    sigma_values,
+)
 
 PATH = refcfg.GMMPath(refcfg.problem("two-class-2d"))
 
@@ -26,10 +32,47 @@ class UserField:
 def test_auto_backend_rule():
     assert resolve_backend("auto", PATH.cfg(0, 2.0)) == "cpu"
     assert resolve_backend("auto", UserField()) == "numpy"
+    # by the size of the job: NumPy up to AUTO_NUMPY_WORK inclusive, the kernels above
+    f = PATH.cfg(0, 2.0)
+    assert resolve_backend("auto", f, work=AUTO_NUMPY_WORK) == "numpy"
+    assert resolve_backend("auto", f, work=np.nextafter(AUTO_NUMPY_WORK, np.inf)) == "cpu"
+    assert resolve_backend("auto", UserField(), work=10 * AUTO_NUMPY_WORK) == "numpy"
+    # a named backend ignores the size
+    assert resolve_backend("cpu", f, work=1.0) == "cpu"
+    assert resolve_backend("numpy", f, work=10 * AUTO_NUMPY_WORK) == "numpy"
     with pytest.raises(TypeError, match="backend='cpu' runs only fields that lower"):
         resolve_backend("cpu", UserField())
     with pytest.raises(ValueError, match="backend must be one of"):
         resolve_backend("gpu", PATH.cfg(0, 2.0))
+
+
+def test_auto_work_counts_particle_component_coordinates_per_evaluation():
+    # two-class-2d: K = 4 components (both classes' tables, one path), d = 2; Heun evaluates the
+    # field twice per step, RK4 four times, Euler-Maruyama twice (velocity and score); each
+    # evaluation adds the fixed overhead; an x_init of another width sets d
+    K = PATH.mixture.marginal.K
+    assert K == 4
+    c = AUTO_EVAL_OVERHEAD
+    assert auto_work(PATH.cfg(0, 3.0), 1000, 100, "heun") == 100 * 2 * (1000 * K * 2 + c)
+    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "rk4") == 7 * 4 * (10 * K * 2 + c)
+    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler") == 7 * 1 * (10 * K * 2 + c)
+    assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler_maruyama", d=5) == 7 * 2 * (10 * K * 5 + c)
+
+
+@pytest.mark.parametrize("sampler", ["heun", "euler_maruyama"])
+def test_auto_runs_the_backend_its_rule_names(sampler, monkeypatch):
+    # the README example's size is below the threshold: auto gives NumPy's result bit for bit
+    # (the SDE with NumPy's step-by-step noise); with the threshold lowered under the job's size,
+    # the kernels' result bit for bit
+    f = PATH.cfg(0, 3.0)
+    kw = dict(steps=20, seed=3)
+    if sampler == "euler_maruyama":
+        kw["sigma"] = 0.5
+    assert auto_work(f, 1000, 100, "heun") <= AUTO_NUMPY_WORK
+    for be, threshold in (("numpy", AUTO_NUMPY_WORK), ("cpu", 0.0)):
+        monkeypatch.setattr(api, "AUTO_NUMPY_WORK", threshold)
+        got = refcfg.sample(f, 50, sampler, **kw)
+        assert np.array_equal(got, refcfg.sample(f, 50, sampler, backend=be, **kw)), be
 
 
 @pytest.mark.parametrize("sampler", ["euler", "heun", "euler_maruyama"])
