@@ -89,10 +89,12 @@ def noisy_labels(plt, *, curves, fine, samples):
     return fig
 
 
-def vector_prompts(plt, *, curves, joint, samples):
+def vector_prompts(plt, *, curves, joint, samples, learned=None):
     """D^2 to p(x | y) and the prompt fit against w for fixed vector prompts, the per-particle joint
-    fit, and samples on the exact density (``refcfg reproduce vector-prompts``)."""
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
+    fit, samples on the exact density and, with ``learned`` (rows of the study's learned-model
+    table), the learned model's CFG against p(x | y) and the exact CFG law
+    (``refcfg reproduce vector-prompts``)."""
+    fig, axes = plt.subplots(1, 5 if learned else 4, figsize=(24 if learned else 19, 4.4))
     labels = list(dict.fromkeys(c["prompt"] for c in curves))
     for j, (col, ylab, log) in enumerate(
         (("D2", "D^2 to p(x | y)", True), ("log p(y|x)", "mean log p(y | x) (prompt fit)", False))
@@ -138,6 +140,25 @@ def vector_prompts(plt, *, curves, joint, samples):
     ax.set_aspect("equal")
     ax.set_title(f"{samples['label']}: exact p(x | y) (contours)")
     ax.legend(fontsize=7, markerscale=3)
+    if learned:
+        ax = axes[4]
+        for i, lab in enumerate(dict.fromkeys(r["prompt"] for r in learned)):
+            rs = sorted((r for r in learned if r["prompt"] == lab), key=lambda r: r["w"])
+            w = np.array([r["w"] for r in rs])
+            m = np.array([r["D2 to p(x|y)"] for r in rs])
+            sd = np.array([r["D2 sd"] for r in rs])
+            ax.plot(w, m, "o-", color=f"C{i}", label=f"{lab}: learned CFG vs p(x|y)")
+            ax.fill_between(w, m - sd, m + sd, color=f"C{i}", alpha=0.12)
+            ax.plot(w, [r["exact CFG D2 to p(x|y)"] for r in rs], "--", color=f"C{i}", lw=0.9)
+            ax.plot(w, [r["D2 to exact CFG(w)"] for r in rs], ":", color=f"C{i}", lw=1.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("guidance weight w")
+        ax.set_ylabel("D^2")
+        ax.set_title(
+            "learned vector-prompt model (solid: vs p(x|y);\n"
+            "dashed: exact CFG vs p(x|y); dotted: learned vs exact CFG(w))"
+        )
+        ax.legend(fontsize=6.5)
     fig.tight_layout()
     return fig
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import read_toml_file
+from . import reference
 
 __all__ = [
     "Spec",
@@ -51,6 +52,7 @@ AXES = ("problem", "schedule", "rule", "w", "sampler", "steps", "n", "seed")
 METRIC_COLUMNS = {
     "ed_cond": ("ed_cond",),
     "ed_tilted": ("ed_tilted", "tilted_ess"),
+    "ed_cfg": ("ed_cfg",),
     "confidence": ("confidence", "accuracy"),
     "loglik": ("loglik", "loglik_se"),
     "flow_loglik": ("flow_loglik",),
@@ -64,7 +66,18 @@ DEFAULT_METRICS = ("ed_cond", "ed_tilted", "confidence", "loglik", "time")
 TIMING_COLUMNS = ("sample_s", "metrics_s")
 """Wall-clock columns: the only ones that differ between two runs of the same spec."""
 
-TOP_KEYS = ("name", "description", "seed", "seeds", "y", "backend", "sigma", "axes", "metrics")
+TOP_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "seeds",
+    "y",
+    "backend",
+    "sigma",
+    "reference",
+    "axes",
+    "metrics",
+)
 AXIS_KEYS = ("problem", "schedule", "rule", "w", "sampler", "steps", "n")
 METRIC_KEYS = ("names", "n_ref", "ed_max_n", "lik_n", "tv_bins", "tv_range")
 SPEC_KEYS = {"": TOP_KEYS, "axes": AXIS_KEYS, "metrics": METRIC_KEYS}
@@ -233,9 +246,12 @@ class Settings:
     lik_n: int
     tv_bins: int
     tv_range: tuple | None
+    reference: str | None = None  # the law scored against as the spec gives it (or None) ...
+    reference_file: str | None = None  # ... and where it is loaded from (not in the fingerprint)
 
     @property
     def fingerprint(self) -> str:
+        extra = [] if self.reference is None else [["reference", self.reference]]
         return json.dumps(
             [
                 self.base_seed,
@@ -248,6 +264,7 @@ class Settings:
                 self.lik_n,
                 self.tv_bins,
                 None if self.tv_range is None else list(self.tv_range),
+                *extra,
             ]
         )
 
@@ -306,6 +323,7 @@ class Spec:
             "y": s.y,
             "backend": s.backend,
             "sigma": s.sigma,
+            **({} if s.reference is None else {"reference": s.reference}),
             "axes": {
                 k: ([r.label for r in v] if k == "rule" else list(v)) for k, v in self.axes.items()
             },
@@ -437,6 +455,7 @@ def _validate(doc: dict, base: Path) -> Spec:
     if not (sigma == "ddpm" or (_is_real(sigma) and math.isfinite(sigma) and sigma >= 0)):
         _fail("sigma", sigma, "'ddpm' or a float >= 0 (Euler-Maruyama diffusion)")
     sigma = sigma if sigma == "ddpm" else float(sigma)
+    ref_file, ref_path = reference.load_reference(doc, base)
 
     if "axes" not in doc:
         raise ValueError("spec: table [axes] is missing: required at least axes.problem and axes.w")
@@ -450,6 +469,9 @@ def _validate(doc: dict, base: Path) -> Spec:
             _fail(
                 f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path"
             )
+        if reference.is_model_file(p):
+            files[p], paths[p] = reference.learned_entry(i, p, base, ref_path, y)
+            continue
         if p not in PROBLEMS and not p.endswith(".toml"):
             _fail(
                 f"axes.problem[{i}]", p, f"one of {', '.join(PROBLEMS)} or a path to a .toml file"
@@ -459,6 +481,7 @@ def _validate(doc: dict, base: Path) -> Spec:
             paths[p] = resolve(files[p]).path
         except (TypeError, ValueError) as exc:
             _fail(f"axes.problem[{i}]", p, f"a loadable problem ({exc})")
+        reference.check_against(i, p, paths[p], ref_path, y)
         n_classes = paths[p].mixture.n_classes
         if y >= n_classes:
             _fail("y", y, f"a class of problem {p!r} (0..{n_classes - 1})")
@@ -537,6 +560,7 @@ def _validate(doc: dict, base: Path) -> Spec:
                     "is sampled for w >= 0 only)",
                 )
     _check_rules(paths, schedules, rules, ws, samplers, steps, y, names)
+    reference.check_learned(problems, files, schedules, rules, names, backend)
 
     n_cells = (
         len(problems)
@@ -561,6 +585,8 @@ def _validate(doc: dict, base: Path) -> Spec:
         lik_n,
         tv_bins,
         tv_range,
+        doc.get("reference"),
+        ref_file,
     )
     ax = {
         "problem": tuple(problems),
