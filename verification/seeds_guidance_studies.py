@@ -191,6 +191,11 @@ def main(argv=None) -> int:
     ap.add_argument("out")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--full", action="store_true", help="full size instead of --fast")
+    ap.add_argument(
+        "--figure",
+        action="store_true",
+        help="also draw OUT/seed-spreads.png from noisy-labels-grid and underfit-grid (fast)",
+    )
     ap.add_argument("studies", nargs="*", default=list(STUDIES))
     a = ap.parse_intermixed_args(argv)
     bad = [s for s in a.studies if s not in STUDIES]
@@ -201,7 +206,75 @@ def main(argv=None) -> int:
     for study in a.studies:
         docs = [run_one(study, s, not a.full, out) for s in range(a.seeds)]
         print(summarise(docs), flush=True)
+        if study.startswith("vector-prompts"):
+            _learned_figure(docs, out / f"{study}{'-fast' if not a.full else ''}-learned.png")
+    if a.figure:
+        _spread_figure(out, a.seeds, out / "seed-spreads.png")
     return 0
+
+
+def _spread_figure(out: Path, n: int, path):
+    """noisy-labels-grid and underfit-grid (fast) over seeds 0 .. n-1, drawn by
+    ``refcfg.plotting.guidance_studies.seed_spreads``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from refcfg.plotting import guidance_studies
+
+    def load(study):
+        return [json.loads((out / f"{study}-fast-seed{s}.json").read_text()) for s in range(n)]
+
+    noisy = {}
+    for d in load("noisy-labels-grid"):
+        for r in d["tables"]["best w per rho"]:
+            if r["sampler"] != "tilted":
+                k = (r["problem"], r["sampler"], r["rho"])
+                noisy.setdefault(k, []).append(r["best w"])
+    under = {}
+    for d in load("underfit-grid"):
+        for r in d["tables"]["best w per model"]:
+            u = under.setdefault(r["model"], {"field err": [], "best w": []})
+            u["field err"].append(r["cond. field err"])
+            u["best w"].append(r["best w"])
+    fig = guidance_studies.seed_spreads(
+        plt,
+        noisy=[
+            {"problem": k[0], "sampler": k[1], "rho": k[2], "best w": v} for k, v in noisy.items()
+        ],
+        underfit=[{"model": k, **v} for k, v in under.items()],
+    )
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    print(f"figure: {path}")
+
+
+def _learned_figure(docs, path):
+    """The learned vector-prompt rows averaged over the runs (one trained model each; sd over the
+    models), drawn by ``refcfg.plotting.guidance_studies.vector_prompts_learned``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from refcfg.plotting import guidance_studies
+
+    cols = ("D2 to p(x|y)", "D2 to exact CFG(w)", "exact CFG D2 to p(x|y)", "log p(y|x)")
+    by = {}
+    for d in docs:
+        for r in d["tables"]["learned model: CFG vs the exact fields and laws"]:
+            by.setdefault((r["prompt"], r["w"]), []).append([r[c] for c in cols])
+    rows = []
+    for (prompt, w), v in by.items():
+        a = np.array(v)
+        row = {"prompt": prompt, "w": w, **{c: float(a[:, j].mean()) for j, c in enumerate(cols)}}
+        row["D2 sd"] = float(a[:, 0].std(ddof=1)) if len(v) > 1 else 0.0
+        rows.append(row)
+    fig = guidance_studies.vector_prompts_learned(plt, learned=rows)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    print(f"figure: {path}")
 
 
 if __name__ == "__main__":
