@@ -234,6 +234,8 @@ def seed_spreads(plt, *, noisy, underfit):
 
     noisy: rows {"problem", "sampler", "rho", "best w": [one per seed]}; underfit: rows {"model",
     "field err": [...], "best w": [...]} (verification/seeds_guidance_studies.py)."""
+    import matplotlib.ticker
+
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     ax = axes[0]
     keys = list(dict.fromkeys((r["problem"], r["sampler"]) for r in noisy))
@@ -256,6 +258,8 @@ def seed_spreads(plt, *, noisy, underfit):
         )
     r = np.linspace(0.0, 0.45, 100)
     ax.plot(r, 1.0 / (1.0 - 2.0 * r), "k--", lw=0.9, label="1 / (1 - 2 rho)")
+    top = max(max(row["best w"]) for row in noisy)
+    ax.axhline(top, color="0.6", ls=":", lw=0.8, label=f"largest grid w ({top:g})")
     ax.set_xlabel("label noise rate rho")
     ax.set_ylabel("best grid w (mean +- sd over seeds)")
     ax.set_title("noisy pairs: best w against rho")
@@ -275,6 +279,7 @@ def seed_spreads(plt, *, noisy, underfit):
             label=f"{row['model']} (n = {b.size})",
         )
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("conditional field error (relative L2)")
     ax.set_ylabel("best grid w (mean +- sd over seeds)")
     ax.set_title("underfit models: best w against the model's error")
