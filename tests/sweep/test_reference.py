@@ -57,6 +57,7 @@ def test_reference_equal_to_the_sampled_problem_changes_no_number():
     assert evaluate(a.cells()[0]) == evaluate(b.cells()[0])
 
 
+@pytest.mark.slow
 def test_noisy_samples_scored_against_the_clean_law(noisy_file):
     # at w = 1 the cell samples p(x | y~) of the noisy pairs; scored against the clean law, the mean
     # log p(x | y) of the samples estimates int p(x | y~) log p(x | y) dx (quadrature here)
@@ -90,6 +91,7 @@ def test_ed_cfg_is_zero_for_exact_cfg_and_positive_for_another_rule():
     assert interval["ed_cfg"] > 1e-3
 
 
+@pytest.mark.slow
 def test_learned_model_cell(model_file):
     doc = {
         "seeds": 1,
