@@ -16,12 +16,20 @@ images do not). The lecture notes name noisy text-image pairs as one reason to r
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ._validation import _describe, as_float_array, as_int, as_real
 from .mixture import GMM, WEIGHT_TOL, LabeledGMM
 
-__all__ = ["symmetric_confusion", "check_confusion", "relabel", "noisy_class_probs"]
+__all__ = [
+    "symmetric_confusion",
+    "check_confusion",
+    "relabel",
+    "noisy_class_probs",
+    "problem_toml",
+]
 
 
 def symmetric_confusion(n_classes: int, rho: float) -> np.ndarray:
@@ -103,3 +111,38 @@ def relabel(mixture: LabeledGMM, confusion) -> LabeledGMM:
         weights = np.concatenate(weights)
         classes.append(GMM(weights / weights.sum(), np.concatenate(means), np.concatenate(covs)))
     return LabeledGMM(classes, p_noisy)
+
+
+def _toml_array(a) -> str:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        return repr(float(a))
+    return "[" + ", ".join(_toml_array(v) for v in a) + "]"
+
+
+def problem_toml(mixture: LabeledGMM, name: str, description: str = "") -> str:
+    """A labelled mixture (e.g. ``relabel``'s noisy law) as the text of a problem file
+    (``refcfg.problems.load_problem``), numbers by ``repr``: it loads back to rounding (means
+    exactly, weights and covariances within 1e-15 after the GMM's renormalisation and
+    symmetrisation); a sweep then samples it like any problem (``verification/sweeps/``)."""
+    if not isinstance(mixture, LabeledGMM):
+        raise TypeError(f"mixture must be a LabeledGMM, got {_describe(mixture)}")
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise TypeError(
+            f"name and description must be strings, got {_describe(name)}, {_describe(description)}"
+        )
+    lines = [
+        "[problem]",
+        f"name = {json.dumps(name)}",
+        f"description = {json.dumps(description)}",
+        f"class_probs = {_toml_array(mixture.class_probs)}",
+    ]
+    for g in mixture.classes:
+        lines += [
+            "",
+            "[[classes]]",
+            f"weights = {_toml_array(g.weights)}",
+            f"means = {_toml_array(g.means)}",
+            f"covs = {_toml_array(g.covs)}",
+        ]
+    return "\n".join(lines) + "\n"

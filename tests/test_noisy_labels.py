@@ -187,3 +187,36 @@ def test_bad_inputs_name_the_argument():
         symmetric_confusion(1, 0.1)
     with pytest.raises(TypeError, match="confusion must be a"):
         relabel(clean, "identity")
+
+
+@pytest.mark.parametrize("problem", ["gauss-1d", "two-class-2d", "tree"])
+def test_problem_toml_round_trip(problem, tmp_path):
+    # the noisy law written as a problem file loads back: means and class probabilities exactly,
+    # weights and covariances to rounding (the GMM renormalises and symmetrises them), and the fields
+    # agree to 1e-12
+    from refcfg.noisy_labels import problem_toml
+    from refcfg.problems import load_problem
+
+    clean = refcfg.problem(problem)
+    noisy = relabel(clean, symmetric_confusion(clean.n_classes, 0.3))
+    f = tmp_path / "noisy.toml"
+    f.write_text(problem_toml(noisy, 'noisy "q"', "rho = 0.3"))
+    back = load_problem(f)
+    np.testing.assert_array_equal(back.class_probs, noisy.class_probs)
+    for a, b in zip(noisy.classes, back.classes):
+        np.testing.assert_allclose(a.weights, b.weights, rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(a.means, b.means)
+        np.testing.assert_allclose(a.covs, b.covs, rtol=0, atol=1e-15)
+    x = np.random.default_rng(0).normal(size=(50, clean.d))
+    pa, pb = refcfg.GMMPath(noisy, "linear"), refcfg.GMMPath(back, "linear")
+    for t in (0.0, 0.4, 1.0):
+        np.testing.assert_allclose(pa.velocity(x, t, 0), pb.velocity(x, t, 0), rtol=0, atol=1e-12)
+
+
+def test_problem_toml_bad_inputs():
+    from refcfg.noisy_labels import problem_toml
+
+    with pytest.raises(TypeError, match="mixture must be a LabeledGMM"):
+        problem_toml(refcfg.problem("gauss-1d").marginal, "x")
+    with pytest.raises(TypeError, match="name and description must be strings"):
+        problem_toml(refcfg.problem("gauss-1d"), 3)

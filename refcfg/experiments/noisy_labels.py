@@ -161,14 +161,20 @@ def _rows(problem, sampler, rho, w, per_seed, floor):
     }
 
 
-def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
-    """The noisy-pairs study (module docstring). ``fast``: 3 rho x 5 w, small samples."""
+def run(fast: bool = False, seed: int = 0, backend: str = "auto", sizes=None) -> Result:
+    """The noisy-pairs study (module docstring). ``fast``: 3 rho x 4 w, small samples. ``sizes``:
+    overrides of the size table (its keys: rhos, ws, seeds, M, ode_steps, n1, n2, ode2_steps,
+    sde_steps, w_fine), e.g. the full grids at fast sample sizes for seed spreads."""
     import refcfg
     from scipy.stats import norm
 
     from ..noisy_labels import relabel, symmetric_confusion
 
     z = _sizes(fast)
+    unknown = sorted(set(sizes or {}) - set(z))
+    if unknown:
+        raise ValueError(f"sizes: unknown key(s) {unknown}; known: {', '.join(z)}")
+    z.update(sizes or {})
     rows, kept = [], {"1d": {}, "2d": {}}
     for pi, problem in enumerate(("gauss-1d", "two-class-2d")):
         clean = refcfg.problem(problem)

@@ -61,15 +61,39 @@ def _mean_sd(v):
     return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else 0.0)
 
 
-def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
-    """The underfit study (module docstring). ``backend`` runs the exact CFG references."""
+def train_model(width: int, depth: int, steps: int, batch: int, seed: int):
+    """One model of the study: ``train_cfg`` on PROBLEM with label dropout eta = 0.1 (the default),
+    Adam with a warm-up of min(200, steps / 5) steps, one BLAS thread (the recipe the sweep spec
+    ``verification/sweeps/underfit.toml`` ships its models from)."""
+    from ..learn import train_cfg
+
+    return train_cfg(
+        PROBLEM,
+        steps=steps,
+        width=width,
+        depth=depth,
+        batch=batch,
+        seed=seed,
+        progress=False,
+        warmup=min(200, steps // 5),
+        blas_threads=1,
+    ).model
+
+
+def run(fast: bool = False, seed: int = 0, backend: str = "auto", sizes=None) -> Result:
+    """The underfit study (module docstring). ``backend`` runs the exact CFG references. ``sizes``:
+    overrides of the size table (its keys: models, ws, seeds, n, steps, batch, err_n, auto_ws), e.g.
+    more models at fast sample sizes for seed spreads."""
     import refcfg
     from ..guidance import guided
-    from ..learn import train_cfg
     from ..learn.compare import field_errors, mean_over
     from ..learn.fields import LearnedField, learned_cfg
 
     z = _sizes(fast)
+    unknown = sorted(set(sizes or {}) - set(z))
+    if unknown:
+        raise ValueError(f"sizes: unknown key(s) {unknown}; known: {', '.join(z)}")
+    z.update(sizes or {})
     path = refcfg.GMMPath(refcfg.problem(PROBLEM), "linear")
     mix = path.mixture
     per = {}  # (model index, w) -> list of metric tuples over seeds
@@ -96,18 +120,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
             )
         models = []
         for i, (width, depth, steps) in enumerate(z["models"]):
-            res = train_cfg(
-                PROBLEM,
-                steps=steps,
-                width=width,
-                depth=depth,
-                batch=z["batch"],
-                seed=int(rng.integers(2**31)),
-                progress=False,
-                warmup=min(200, steps // 5),
-                blas_threads=1,
-            )
-            model = res.model
+            model = train_model(width, depth, steps, z["batch"], int(rng.integers(2**31)))
             models.append(model)
             fe = field_errors(
                 path,

@@ -12,8 +12,16 @@ x | y, c ~ N(A_c y + b_c, Sigma_c). The study
    exact samples), mean log p(x | y), and the prompt fit mean log p(y | x) (the classifier density at
    t = 1, a density over y);
 3. samples per-particle prompts y_i ~ p(y) and measures the pairs (x_i, y_i) against the exact joint
-   law p(x, y) in R^4 (D^2).
-Every sample is drawn; spreads are over seeds (common random numbers across w within a seed).
+   law p(x, y) in R^4 (D^2);
+4. trains the learned model of ``refcfg.learn.vector_prompt`` (an MLP taking y as a vector, with a
+   learned null embedding; label dropout eta = 0.1, notes eqs. 63-64) and compares it with the exact
+   fields: the relative L2 error of its conditional and null halves along the path (points and
+   prompts drawn from the joint law), then learned CFG w u_theta(x|y) + (1 - w) u_theta(x|null) for
+   the fixed prompts, from the same initial points as exact CFG of the same w (Heun): D^2 to p(x|y),
+   D^2 to the exact CFG law of that w, the mean distance between learned and exact endpoints, and the
+   prompt fit log p(y|x).
+Every sample is drawn; spreads are over seeds (common random numbers across w within a seed; part 4:
+one trained model per run, so its spread is over runs with different ``seed``).
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ def _sizes(fast):
             sde_steps=60,
             n_traj=100,
             traj_steps=30,
+            learn=dict(steps=800, width=32, depth=2, batch=256),
+            learn_ws=(1.0, 2.0, 4.0),
         )
     return dict(
         ws=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
@@ -69,6 +79,8 @@ def _sizes(fast):
         sde_steps=200,
         n_traj=500,
         traj_steps=100,
+        learn=dict(steps=3000, width=64, depth=3, batch=512),
+        learn_ws=(1.0, 1.5, 2.0, 3.0, 4.0),
     )
 
 
@@ -237,6 +249,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
                 "floor sd": jfloor[1],
             }
         )
+    learned, learned_err = learned_model(vp, z, seed)
     # density of p(x | y) on a grid for the figure
     gx = np.linspace(-5, 5, 121)
     G = np.stack(np.meshgrid(gx, gx), -1).reshape(-1, 2)
@@ -257,6 +270,8 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         ),
         "best_w_ode": best,
         "seeds": z["seeds"],
+        "learned_field_error": {k: v for k, v in learned_err.items() if k.endswith("err")},
+        "learned_best_w": _learned_best(learned),
     }
     curves = [dict(r) for r in rows if r["w"] != "exact"]
     show = next(iter(PROMPTS))
@@ -275,6 +290,103 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
         tables={
             "classifier guidance = CFG (trajectories)": ident,
             "per-particle prompts vs the joint law": joint,
+            "learned model: field errors": [learned_err],
+            "learned model: CFG vs the exact fields and laws": learned,
         },
-        figure_data={"curves": curves, "joint": joint, "samples": samples},
+        figure_data={"curves": curves, "joint": joint, "samples": samples, "learned": learned},
     )
+
+
+def learned_model(vp=None, z=None, seed: int = 0, *, fast: bool = False):
+    """Part 4 (module docstring): train the vector-prompt model, then its field errors and its CFG
+    samples against the exact fields and laws. Returns (rows, field-error row). ``vp`` and ``z``
+    default to the study's path and size table (``fast`` picks the small one), so part 4 also runs
+    on its own (verification/seeds_guidance_studies.py)."""
+    from ..vector_prompts import VectorPromptPath
+
+    vp = VectorPromptPath(family(), "linear") if vp is None else vp
+    z = _sizes(fast) if z is None else z
+    import refcfg
+    from ..learn.vector_prompt import LearnedVectorCFG, train_vector_cfg
+
+    fam = vp.family
+    L = z["learn"]
+    model, losses, secs = train_vector_cfg(
+        fam,
+        schedule=vp.schedule,
+        eta=0.1,
+        steps=L["steps"],
+        batch=L["batch"],
+        width=L["width"],
+        depth=L["depth"],
+        seed=np.random.default_rng([seed, 8]),
+        warmup=min(200, L["steps"] // 5),
+        progress=False,
+    )
+    # relative L2 field errors, points and prompts from the joint path, t on a grid in [0.05, 0.95]
+    rng = np.random.default_rng([seed, 9])
+    num = {"cond": 0.0, "null": 0.0}
+    den = {"cond": 0.0, "null": 0.0}
+    for t in np.linspace(0.05, 0.95, 10):
+        zz, yy = fam.sample(z["n"], rng)
+        v = vp.schedule.values(np.array([t]))
+        x = v.alpha[0] * zz + v.beta[0] * rng.standard_normal(zz.shape)
+        for half, y in (("cond", yy), ("null", None)):
+            u = vp.velocity(x, t, y)
+            num[half] += float(np.sum((model.velocity(x, t, y) - u) ** 2))
+            den[half] += float(np.sum(u**2))
+    err = {
+        "model": f"width {L['width']}, depth {L['depth']}, {L['steps']} steps",
+        "cond. field err": float(np.sqrt(num["cond"] / den["cond"])),
+        "null field err": float(np.sqrt(num["null"] / den["null"])),
+        "final loss": float(np.mean(losses[-50:])),
+        "train s": secs,
+    }
+    rows = []
+    for pi, (label, y) in enumerate(PROMPTS.items()):
+        y = np.array(y)
+        cond = fam.conditional(y)
+        per = {w: [] for w in z["learn_ws"]}
+        for s in range(z["seeds"]):
+            g = np.random.default_rng([seed, 10, pi, s])
+            x0 = g.standard_normal((z["n"], fam.d))
+            ref = cond.sample(z["n"], g)
+            for w in z["learn_ws"]:
+                kw = dict(sampler="heun", steps=z["ode_steps"], x_init=x0, backend="numpy")
+                xe = refcfg.sample(vp.cfg(y, w), z["n"], **kw)
+                xl = refcfg.sample(LearnedVectorCFG(model, y, w, vp.schedule), z["n"], **kw)
+                per[w].append(
+                    (
+                        metrics.energy_distance(xl, ref, max_n=None),
+                        metrics.energy_distance(xl, xe, max_n=None),
+                        metrics.energy_distance(xe, ref, max_n=None),
+                        float(np.linalg.norm(xl - xe, axis=1).mean()),
+                        float(vp.classifier_log_density(xl, 1.0, y).mean()),
+                    )
+                )
+        for w, v in per.items():
+            a = np.array(v)
+            st = [_stats(a[:, j]) for j in range(5)]
+            rows.append(
+                {
+                    "prompt": label,
+                    "w": w,
+                    "D2 to p(x|y)": st[0][0],
+                    "D2 sd": st[0][1],
+                    "D2 to exact CFG(w)": st[1][0],
+                    "D2 exact sd": st[1][1],
+                    "exact CFG D2 to p(x|y)": st[2][0],
+                    "mean |x - x_exact|": st[3][0],
+                    "log p(y|x)": st[4][0],
+                }
+            )
+    return rows, err
+
+
+def _learned_best(rows) -> dict:
+    """The grid w at which the learned model's CFG samples are closest to p(x|y), per prompt."""
+    out = {}
+    for r in rows:
+        if r["prompt"] not in out or r["D2 to p(x|y)"] < out[r["prompt"]][1]:
+            out[r["prompt"]] = (r["w"], r["D2 to p(x|y)"])
+    return {k: v[0] for k, v in out.items()}

@@ -89,10 +89,12 @@ def noisy_labels(plt, *, curves, fine, samples):
     return fig
 
 
-def vector_prompts(plt, *, curves, joint, samples):
+def vector_prompts(plt, *, curves, joint, samples, learned=None):
     """D^2 to p(x | y) and the prompt fit against w for fixed vector prompts, the per-particle joint
-    fit, and samples on the exact density (``refcfg reproduce vector-prompts``)."""
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
+    fit, samples on the exact density and, with ``learned`` (rows of the study's learned-model
+    table), the learned model's CFG against p(x | y) and the exact CFG law
+    (``refcfg reproduce vector-prompts``)."""
+    fig, axes = plt.subplots(1, 5 if learned else 4, figsize=(24 if learned else 19, 4.4))
     labels = list(dict.fromkeys(c["prompt"] for c in curves))
     for j, (col, ylab, log) in enumerate(
         (("D2", "D^2 to p(x | y)", True), ("log p(y|x)", "mean log p(y | x) (prompt fit)", False))
@@ -138,6 +140,8 @@ def vector_prompts(plt, *, curves, joint, samples):
     ax.set_aspect("equal")
     ax.set_title(f"{samples['label']}: exact p(x | y) (contours)")
     ax.legend(fontsize=7, markerscale=3)
+    if learned:
+        learned_vector_prompt_panel(axes[4], learned)
     fig.tight_layout()
     return fig
 
@@ -187,5 +191,98 @@ def underfit(plt, *, curves, exact, auto, samples):
     ax.set_aspect("equal")
     ax.set_title(f"weakest model ({samples['label']})")
     ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def learned_vector_prompt_panel(ax, learned):
+    """One panel: D^2 of the learned vector-prompt model's CFG samples to p(x | y) (solid, band +-1
+    sd), exact CFG's D^2 to p(x | y) (dashed) and the learned samples' D^2 to exact CFG of the same w
+    (dotted) against w, one colour per prompt (rows of the study's learned-model table)."""
+    for i, lab in enumerate(dict.fromkeys(r["prompt"] for r in learned)):
+        rs = sorted((r for r in learned if r["prompt"] == lab), key=lambda r: r["w"])
+        w = np.array([r["w"] for r in rs])
+        m = np.array([r["D2 to p(x|y)"] for r in rs])
+        sd = np.array([r["D2 sd"] for r in rs])
+        ax.plot(w, m, "o-", color=f"C{i}", label=f"{lab}: learned CFG vs p(x|y)")
+        ax.fill_between(w, np.maximum(m - sd, 1e-4), m + sd, color=f"C{i}", alpha=0.12)
+        ax.plot(w, [r["exact CFG D2 to p(x|y)"] for r in rs], "--", color=f"C{i}", lw=0.9)
+        ax.plot(w, [r["D2 to exact CFG(w)"] for r in rs], ":", color=f"C{i}", lw=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("guidance weight w")
+    ax.set_ylabel("D^2")
+    ax.set_title(
+        "learned vector-prompt model (solid: vs p(x|y);\n"
+        "dashed: exact CFG vs p(x|y); dotted: learned vs exact CFG(w))"
+    )
+    ax.legend(fontsize=6.5)
+
+
+def vector_prompts_learned(plt, *, learned):
+    """The learned vector-prompt model alone (``learned_vector_prompt_panel``), e.g. over several
+    trained models (verification/seeds_guidance_studies.py)."""
+    fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.6))
+    learned_vector_prompt_panel(ax, learned)
+    fig.tight_layout()
+    return fig
+
+
+def seed_spreads(plt, *, noisy, underfit):
+    """The noisy-label and underfit headline numbers over seeds: the best w against rho (one marker
+    per problem and sampler, mean +- sd over seeds, with 1 / (1 - 2 rho)), and the best w of each
+    learned model against its conditional field error (mean +- sd over seeds).
+
+    noisy: rows {"problem", "sampler", "rho", "best w": [one per seed]}; underfit: rows {"model",
+    "field err": [...], "best w": [...]} (verification/seeds_guidance_studies.py)."""
+    import matplotlib.ticker
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    ax = axes[0]
+    keys = list(dict.fromkeys((r["problem"], r["sampler"]) for r in noisy))
+    for i, (problem, sampler) in enumerate(keys):
+        rs = sorted(
+            (r for r in noisy if (r["problem"], r["sampler"]) == (problem, sampler)),
+            key=lambda r: r["rho"],
+        )
+        rho = np.array([r["rho"] for r in rs]) + 0.004 * (i - len(keys) / 2)
+        b = [np.asarray(r["best w"], dtype=float) for r in rs]
+        ax.errorbar(
+            rho,
+            [v.mean() for v in b],
+            yerr=[v.std(ddof=1) if v.size > 1 else 0.0 for v in b],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            color=f"C{i}",
+            label=f"{problem} {sampler} (n = {b[0].size})",
+        )
+    r = np.linspace(0.0, 0.45, 100)
+    ax.plot(r, 1.0 / (1.0 - 2.0 * r), "k--", lw=0.9, label="1 / (1 - 2 rho)")
+    top = max(max(row["best w"]) for row in noisy)
+    ax.axhline(top, color="0.6", ls=":", lw=0.8, label=f"largest grid w ({top:g})")
+    ax.set_xlabel("label noise rate rho")
+    ax.set_ylabel("best grid w (mean +- sd over seeds)")
+    ax.set_title("noisy pairs: best w against rho")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for i, row in enumerate(underfit):
+        e = np.asarray(row["field err"], dtype=float)
+        b = np.asarray(row["best w"], dtype=float)
+        ax.errorbar(
+            e.mean(),
+            b.mean(),
+            xerr=e.std(ddof=1) if e.size > 1 else 0.0,
+            yerr=b.std(ddof=1) if b.size > 1 else 0.0,
+            fmt="o",
+            capsize=2,
+            color=f"C{i}",
+            label=f"{row['model']} (n = {b.size})",
+        )
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("conditional field error (relative L2)")
+    ax.set_ylabel("best grid w (mean +- sd over seeds)")
+    ax.set_title("underfit models: best w against the model's error")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

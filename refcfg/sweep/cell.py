@@ -10,8 +10,16 @@ every random stream is spawned from ``cell.seed_sequence()``:
     stream 2: the SIR sample of the tilted law
     stream 3: the subsampling seed of the energy distance and of the TV noise floor
 
+The sampled field is the rule on the problem's exact fields, or, for a learned model file (``.npz``
+in ``axes.problem``), the learned CFG w u_theta(x|y) + (1 - w) u_theta(x|null) (notes eq. 65). The
+law scored against ("p(x|y)" below) is the problem's, or the spec's ``reference`` problem's
+(``refcfg.sweep.reference``): a clean class law for samples of a noisy conditional, the exact law a
+learned model was trained on.
+
 Metrics (columns):
 
+- ed_cfg: squared energy distance to the exact CFG push-forward of the same w on the law scored
+  against, drawn with the same sampler, steps, initial points and SDE increments (stream 0);
 - ed_cond / ed_tilted: squared energy distance (V-statistic, ``metrics.energy_distance``, samples
   above ``metrics.ed_max_n`` subsampled) to an exact sample of p(x|y) / a SIR sample of the tilted
   law, each of ``n_ref`` points (default n); tilted_ess is the SIR effective sample size;
@@ -43,6 +51,27 @@ def _path(problem: str, schedule: str):
     return resolve(problem, schedule).path
 
 
+@functools.lru_cache(maxsize=8)
+def _model(file: str):
+    from ..learn.mlp import MLP
+
+    return MLP.load(file)
+
+
+def _field(cell, grid):
+    """(the sampled field, the exact path of the sampled problem or None for a learned model)."""
+    from ..guidance import make
+    from ..learn.fields import learned_cfg
+    from .reference import is_model_file
+
+    file = cell.problem_file or cell.problem
+    if is_model_file(file):
+        return learned_cfg(_model(file), cell.settings.y, cell.w), None
+    path = _path(file, cell.schedule)
+    rule = make(cell.rule.name, path, cell.settings.y, cell.w, t_grid=grid, **cell.rule.kwargs())
+    return rule, path
+
+
 def tv_edges(mixture, bins: int, rng=None) -> np.ndarray:
     """Bin edges of the 1-D TV grid: ``rng`` = (lo, hi), or by default the hull of mean -+ 8 sd of
     every component of the data law."""
@@ -67,26 +96,29 @@ def evaluate(cell) -> dict:
     from ..sampling.steppers import TABLEAUS
 
     s = cell.settings
-    path = _path(cell.problem_file or cell.problem, cell.schedule)
-    mix = path.mixture
     y = s.y
     n_ref = s.n_ref if s.n_ref is not None else cell.n
     noise, ref_ss, tilt_ss, ed_ss = cell.seed_sequence().spawn(4)
     ed_seed = int(np.random.default_rng(ed_ss).integers(0, 2**63))
     grid = time_grid(cell.steps)
-    field = make(cell.rule.name, path, y, cell.w, t_grid=grid, **cell.rule.kwargs())
+    field, path = _field(cell, grid)
+    law = _path(s.reference_file, cell.schedule) if s.reference_file else path
+    mix = law.mixture  # the law scored against
     extra = {"sigma": s.sigma} if cell.sampler == "euler_maruyama" else {}
 
+    def draw(f):
+        return refcfg.sample(
+            f,
+            cell.n,
+            sampler=cell.sampler,
+            steps=cell.steps,
+            seed=np.random.default_rng(noise),
+            backend=s.backend,
+            **extra,
+        )
+
     t0 = time.perf_counter()
-    x = refcfg.sample(
-        field,
-        cell.n,
-        sampler=cell.sampler,
-        steps=cell.steps,
-        seed=np.random.default_rng(noise),
-        backend=s.backend,
-        **extra,
-    )
+    x = draw(field)
     t1 = time.perf_counter()
     out = {}
     want = s.metrics
@@ -95,6 +127,9 @@ def evaluate(cell) -> dict:
         ref = mix.class_gmm(y).sample(n_ref, np.random.default_rng(ref_ss))
     if "ed_cond" in want:
         out["ed_cond"] = float(metrics.energy_distance(x, ref, max_n=s.ed_max_n, seed=ed_seed))
+    if "ed_cfg" in want:
+        xc = draw(make("cfg", law, y, cell.w, t_grid=grid))
+        out["ed_cfg"] = float(metrics.energy_distance(x, xc, max_n=s.ed_max_n, seed=ed_seed))
     if "ed_tilted" in want:
         ts = tilted.sample(path, y, cell.w, n_ref, seed=np.random.default_rng(tilt_ss))
         out["ed_tilted"] = float(metrics.energy_distance(x, ts.x, max_n=s.ed_max_n, seed=ed_seed))
@@ -116,6 +151,7 @@ def evaluate(cell) -> dict:
         edges = tv_edges(mix, s.tv_bins, s.tv_range)
         h = metrics.histogram_probs(x, edges)
         q_tilt = metrics.density_probs(lambda c: tilted.log_density(path, c, y, cell.w), edges)
+        # the grid spans the law scored against; the sampled problem's tilted law is put on it
         q_cond = metrics.density_probs(mix.class_gmm(y).log_prob, edges)
         out["tv_tilted"] = metrics.total_variation(h, q_tilt)
         out["tv_cond"] = metrics.total_variation(h, q_cond)

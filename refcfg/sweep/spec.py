@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import read_toml_file
+from . import reference
 
 __all__ = [
     "Spec",
@@ -51,6 +52,7 @@ AXES = ("problem", "schedule", "rule", "w", "sampler", "steps", "n", "seed")
 METRIC_COLUMNS = {
     "ed_cond": ("ed_cond",),
     "ed_tilted": ("ed_tilted", "tilted_ess"),
+    "ed_cfg": ("ed_cfg",),
     "confidence": ("confidence", "accuracy"),
     "loglik": ("loglik", "loglik_se"),
     "flow_loglik": ("flow_loglik",),
@@ -64,7 +66,18 @@ DEFAULT_METRICS = ("ed_cond", "ed_tilted", "confidence", "loglik", "time")
 TIMING_COLUMNS = ("sample_s", "metrics_s")
 """Wall-clock columns: the only ones that differ between two runs of the same spec."""
 
-TOP_KEYS = ("name", "description", "seed", "seeds", "y", "backend", "sigma", "axes", "metrics")
+TOP_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "seeds",
+    "y",
+    "backend",
+    "sigma",
+    "reference",
+    "axes",
+    "metrics",
+)
 AXIS_KEYS = ("problem", "schedule", "rule", "w", "sampler", "steps", "n")
 METRIC_KEYS = ("names", "n_ref", "ed_max_n", "lik_n", "tv_bins", "tv_range")
 SPEC_KEYS = {"": TOP_KEYS, "axes": AXIS_KEYS, "metrics": METRIC_KEYS}
@@ -233,9 +246,12 @@ class Settings:
     lik_n: int
     tv_bins: int
     tv_range: tuple | None
+    reference: str | None = None  # the law scored against as the spec gives it (or None) ...
+    reference_file: str | None = None  # ... and where it is loaded from (not in the fingerprint)
 
     @property
     def fingerprint(self) -> str:
+        extra = [] if self.reference is None else [["reference", self.reference]]
         return json.dumps(
             [
                 self.base_seed,
@@ -248,6 +264,7 @@ class Settings:
                 self.lik_n,
                 self.tv_bins,
                 None if self.tv_range is None else list(self.tv_range),
+                *extra,
             ]
         )
 
@@ -306,6 +323,7 @@ class Spec:
             "y": s.y,
             "backend": s.backend,
             "sigma": s.sigma,
+            **({} if s.reference is None else {"reference": s.reference}),
             "axes": {
                 k: ([r.label for r in v] if k == "rule" else list(v)) for k, v in self.axes.items()
             },
@@ -405,11 +423,12 @@ def _validate(doc: dict, base: Path) -> Spec:
     the rules, and the memory budget."""
     _check_keys(doc, TOP_KEYS, "")
     top = _top_level(doc)
+    ref_file, ref_path = reference.load_reference(doc, base)
     if "axes" not in doc:
         raise ValueError("spec: table [axes] is missing: required at least axes.problem and axes.w")
     axes = doc["axes"]
     _check_keys(axes, AXIS_KEYS, "axes")
-    paths, files = _problems(axes, base, top["y"])
+    paths, files = _problems(axes, base, top["y"], ref_path)
     ax = {
         "problem": tuple(paths),
         "schedule": tuple(_schedules(axes)),
@@ -433,6 +452,9 @@ def _validate(doc: dict, base: Path) -> Spec:
         top["y"],
         mt["names"],
     )
+    reference.check_learned(
+        list(ax["problem"]), files, ax["schedule"], ax["rule"], mt["names"], top["backend"]
+    )
     seeds = top["seeds"]
     n_cells = math.prod(len(v) for v in ax.values()) * len(seeds)
     _require_sweep_memory(n_cells, paths, ax["n"], mt["n_ref"], mt["ed_max_n"])
@@ -447,6 +469,8 @@ def _validate(doc: dict, base: Path) -> Spec:
         mt["lik_n"],
         mt["tv_bins"],
         mt["tv_range"],
+        doc.get("reference"),
+        ref_file,
     )
     return Spec(
         top["name"],
@@ -509,9 +533,10 @@ def _top_level(doc: dict) -> dict:
     }
 
 
-def _problems(axes: dict, base: Path, y: int):
+def _problems(axes: dict, base: Path, y: int, ref_path):
     """({name: GMMPath}, {name: where it is loaded from}) of axes.problem, each built (so a bad
-    problem file is reported here) and holding class y."""
+    problem file is reported here) and holding class y; a learned CFG model (.npz) or a problem
+    checked against the reference law ``ref_path`` when the spec names one."""
     from ..problems import PROBLEMS, resolve
 
     paths, files = {}, {}
@@ -520,6 +545,9 @@ def _problems(axes: dict, base: Path, y: int):
             _fail(
                 f"axes.problem[{i}]", p, f"a problem name ({', '.join(PROBLEMS)}) or a .toml path"
             )
+        if reference.is_model_file(p):
+            files[p], paths[p] = reference.learned_entry(i, p, base, ref_path, y)
+            continue
         if p not in PROBLEMS and not p.endswith(".toml"):
             _fail(
                 f"axes.problem[{i}]", p, f"one of {', '.join(PROBLEMS)} or a path to a .toml file"
@@ -529,6 +557,7 @@ def _problems(axes: dict, base: Path, y: int):
             paths[p] = resolve(files[p]).path
         except (TypeError, ValueError) as exc:
             _fail(f"axes.problem[{i}]", p, f"a loadable problem ({exc})")
+        reference.check_against(i, p, paths[p], ref_path, y)
         n_classes = paths[p].mixture.n_classes
         if y >= n_classes:
             _fail("y", y, f"a class of problem {p!r} (0..{n_classes - 1})")
