@@ -8,7 +8,7 @@ CFG u~ = w u(x|y) + (1 - w) u(x|null) (w = 1 + omega for Ho-Salimans' omega).
 
 from . import convert, metrics
 from ._validation import NULL
-from .guidance import ClassifierGuidedField, CFGField, ExactField, Field, GuidedField, guided
+from .guidance import CFGField, ClassifierGuidedField, ExactField, Field, GuidedField, guided
 from .mixture import GMM, LabeledGMM
 from .paths import GMMPath
 from .problems import DEFAULT_PROBLEM, PROBLEMS, load_problem, problem

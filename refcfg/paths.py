@@ -39,7 +39,8 @@ from ._validation import (
 )
 from .combine import combine
 from .mixture import GMM, LabeledGMM, _class_log_probs, _logsumexp, _softmax_rows
-from .schedules import Schedule, path_eigenvalues, schedule as _make_schedule, velocity_numerator
+from .schedules import Schedule, path_eigenvalues, velocity_numerator
+from .schedules import schedule as _make_schedule
 
 __all__ = ["GMMPath"]
 

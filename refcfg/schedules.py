@@ -12,7 +12,8 @@ Name mapping to flow_matching's schedulers (alpha_t, sigma_t): "linear" = CondOT
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -183,7 +184,7 @@ class Schedule:
         dbeta: Callable,
         beta_dbeta: Callable | None = None,
         name: str = "custom",
-    ) -> "Schedule":
+    ) -> Schedule:
         """A user-defined schedule. All four callables are required (exact derivatives) and must
         accept float64 arrays. Checked on a grid of 101 times: finite values, alpha, beta >= 0,
         alpha_1 = 1, beta_1 = 0, beta_0 > 0. Give ``beta_dbeta`` when dbeta is infinite at t = 1."""

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -223,7 +223,7 @@ class FieldReport:
             lines.append("diagnosis: no known mistake matches the output")
         return "\n".join(lines)
 
-    def raise_if_failed(self) -> "FieldReport":
+    def raise_if_failed(self) -> FieldReport:
         """Raise AssertionError with the text report if the check failed; return self otherwise."""
         if not self.passed:
             raise AssertionError("\n" + str(self))

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import logsumexp
 
 import refcfg
+
 from _oracles import (
     PathOracle,
     fd_gradient,

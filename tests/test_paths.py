@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import refcfg
+
 from _oracles import (
     PathOracle,
     fd_derivative,
@@ -584,7 +585,7 @@ def test_path_and_lowering_read_one_coefficient_home(name, sp):
         for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta)
     )
     lam = path.mixture.marginal.eigvals  # (K, d)
-    col = lambda a: a[:, None, None]  # noqa: E731
+    col = lambda a: a[:, None, None]
     s = path_eigenvalues(col(al), col(be), lam[None])
     num = velocity_numerator(col(al), col(da), col(bdb), lam[None])
     # the same floating-point operations as the formulas written out (bit for bit)

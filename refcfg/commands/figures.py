@@ -94,7 +94,7 @@ def run(args) -> int:
             seed=args.seed,
             formats=formats,
             fast=args.fast,
-            progress=False if args.no_progress else True,
+            progress=not args.no_progress,
         )
     except ValueError as exc:
         if str(exc).startswith("formats "):

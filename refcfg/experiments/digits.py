@@ -70,6 +70,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "cpu") -> Result:
     """The digits study. ``fast``: 3 classes x 4 samples per w and 40 steps; otherwise 5 classes x 8
     samples and 100 steps. ``backend``: "cpu" (Numba kernels) or "numpy" (same samples to rounding)."""
     import refcfg
+
     from ..datasets import load_digits
     from ..problems import digits_gmm_fit
 

@@ -165,8 +165,9 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto", sizes=None) ->
     """The noisy-pairs study (module docstring). ``fast``: 3 rho x 4 w, small samples. ``sizes``:
     overrides of the size table (its keys: rhos, ws, seeds, M, ode_steps, n1, n2, ode2_steps,
     sde_steps, w_fine), e.g. the full grids at fast sample sizes for seed spreads."""
-    import refcfg
     from scipy.stats import norm
+
+    import refcfg
 
     from ..noisy_labels import relabel, symmetric_confusion
 

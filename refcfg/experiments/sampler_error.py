@@ -36,7 +36,7 @@ inside it):
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -306,12 +306,11 @@ def sampler_error(
     :func:`pipeline`; a ``Sampler`` object is used for every w as given (build one per w
     yourself). path: a GMMPath; y: the class (None: unconditional, only w = 1); ws: CFG weights;
     steps: step counts (>= 2 of them to fit an order); ref_steps: RK4 steps of each reference."""
-    from ..interop import predict
-    from ..interop.reference import ode_endpoint
-
     import numbers
 
     from .._validation import as_positive_int
+    from ..interop import predict
+    from ..interop.reference import ode_endpoint
 
     steps = [as_positive_int(s, "steps") for s in steps]
     if len(steps) < 2:

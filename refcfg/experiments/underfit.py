@@ -85,6 +85,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto", sizes=None) ->
     overrides of the size table (its keys: models, ws, seeds, n, steps, batch, err_n, auto_ws), e.g.
     more models at fast sample sizes for seed spreads."""
     import refcfg
+
     from ..guidance import guided
     from ..learn.compare import field_errors, mean_over
     from ..learn.fields import LearnedField, learned_cfg

@@ -92,6 +92,7 @@ def _stats(values):
 def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     """The vector-prompt study (module docstring)."""
     import refcfg
+
     from ..vector_prompts import VectorPromptPath
 
     z = _sizes(fast)
@@ -307,6 +308,7 @@ def learned_model(vp=None, z=None, seed: int = 0, *, fast: bool = False):
     vp = VectorPromptPath(family(), "linear") if vp is None else vp
     z = _sizes(fast) if z is None else z
     import refcfg
+
     from ..learn.vector_prompt import LearnedVectorCFG, train_vector_cfg
 
     fam = vp.family

@@ -13,10 +13,10 @@ Every public name of these modules (their ``__all__``) is re-exported here.
 """
 
 from . import base, linear, nonlinear, registry, spaces
-from .base import *  # noqa: F401,F403
-from .linear import *  # noqa: F401,F403
-from .nonlinear import *  # noqa: F401,F403
-from .registry import *  # noqa: F401,F403
-from .spaces import *  # noqa: F401,F403
+from .base import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .nonlinear import *  # noqa: F403
+from .registry import *  # noqa: F403
+from .spaces import *  # noqa: F403
 
 __all__ = [*base.__all__, *linear.__all__, *nonlinear.__all__, *spaces.__all__, *registry.__all__]

@@ -12,7 +12,8 @@ fast backends evaluate; every other field raises ``NotLowerable`` there (and run
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

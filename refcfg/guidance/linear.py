@@ -24,7 +24,7 @@ the NumPy velocity, score, x0, eps and the lowering -- follows from the profile)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,11 +33,11 @@ from .._validation import (
     as_float_array,
     as_guidance_weight,
     as_label,
+    as_prediction_pair,
     as_real,
     as_row_times,
     as_scalar_weight,
     as_weight_rows,
-    as_prediction_pair,
 )
 from ..combine import combine
 from ..paths import as_path, register_field_classes

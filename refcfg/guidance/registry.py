@@ -7,7 +7,7 @@ Adding a rule: write it in ``linear.py`` (lowerable) or ``nonlinear.py`` and add
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .._validation import as_choice
 from ..paths import GMMPath, as_path

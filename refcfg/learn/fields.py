@@ -16,8 +16,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import NULL, as_points, as_times
-from .._validation import as_guidance_weight, as_label, as_real
+from .._validation import NULL, as_guidance_weight, as_label, as_points, as_real, as_times
 from ..combine import combine
 from ..guidance import Field, GuidedField
 from .classifier import NoisyClassifier

@@ -60,7 +60,7 @@ def digits_study_figure(plt, images, rows, ys, ws, classes, weights, per):
             ax.set_title(f"{prob}: {kind}", fontsize=10)
     ax1 = fig.add_subplot(gs[-1, 0])
     ax2 = fig.add_subplot(gs[-1, -1]) if len(problems) > 1 else ax1.twinx()
-    for k, (prob, smp) in enumerate(images):
+    for prob, smp in images:
         kind = "ODE" if smp == "heun" else "SDE"
         rr = [r for r in rows if r["problem"] == prob and r["sampler"].startswith(kind)]
         style = dict(

@@ -84,15 +84,15 @@ class Report:
     title: str
     blocks: list = field(default_factory=list)
 
-    def heading(self, text: str) -> "Report":
+    def heading(self, text: str) -> Report:
         self.blocks.append(("h", str(text)))
         return self
 
-    def text(self, text: str) -> "Report":
+    def text(self, text: str) -> Report:
         self.blocks.append(("p", str(text)))
         return self
 
-    def link(self, href: str, label: str, before: str = "", after: str = "") -> "Report":
+    def link(self, href: str, label: str, before: str = "", after: str = "") -> Report:
         """A paragraph ``before`` + a link to ``href`` (a relative path or URL) reading ``label``
         + ``after``."""
         for name, v in (("href", href), ("label", label)):
@@ -101,11 +101,11 @@ class Report:
         self.blocks.append(("a", (href, label, str(before), str(after))))
         return self
 
-    def pre(self, text: str) -> "Report":
+    def pre(self, text: str) -> Report:
         self.blocks.append(("pre", str(text)))
         return self
 
-    def table(self, table: Table) -> "Report":
+    def table(self, table: Table) -> Report:
         if not isinstance(table, Table):
             raise TypeError(
                 f"table must be a refcfg.plotting.report.Table, got {type(table).__name__}"
@@ -113,7 +113,7 @@ class Report:
         self.blocks.append(("table", table))
         return self
 
-    def figure(self, png_path, caption: str = "") -> "Report":
+    def figure(self, png_path, caption: str = "") -> Report:
         """A PNG file (it must exist; it is read when the report is written)."""
         p = Path(png_path)
         if p.suffix.lower() != ".png":

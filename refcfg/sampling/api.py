@@ -121,8 +121,8 @@ def sigma_values(sigma, ts, schedule) -> np.ndarray:
 def require_field(field, name: str = "field") -> None:
     """TypeError naming ``name`` for a problem name or a mixture passed where a field is expected
     (``as_path``'s message says how to build the path); anything else is duck-typed later."""
-    from ..paths import path_hint
     from ..mixture import GMM, LabeledGMM
+    from ..paths import path_hint
 
     if isinstance(field, (str, bytes, GMM, LabeledGMM)):
         raise TypeError(

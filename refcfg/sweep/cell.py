@@ -89,6 +89,7 @@ def evaluate(cell) -> dict:
     Deterministic: the same cell gives bitwise the same values (the timing columns aside) in any
     process, whatever the number of workers, for a fixed number of Numba threads."""
     import refcfg
+
     from .. import metrics
     from ..experiments import tilted
     from ..guidance import make

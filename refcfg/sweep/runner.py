@@ -173,7 +173,7 @@ def _run_local(todo, evaluate, threads, retries, finish):
             try:
                 row = store.ok_row(cell, run_cell(evaluate, cell, threads))
                 break
-            except Exception as exc:  # recorded in the table, like a failed task on a cluster
+            except Exception as exc:  # noqa: BLE001 -- recorded in the table, like a failed task on a cluster
                 row = store.error_row(cell, exc)
         finish(cell, row)
 
@@ -217,7 +217,7 @@ def _run_dask(todo, evaluate, threads, retries, scheduler, workers, finish):
             cell = futures[fut.key][1]
             try:
                 row = store.ok_row(cell, fut.result())
-            except Exception as exc:  # the last attempt's error (KilledWorker if it kept dying)
+            except Exception as exc:  # noqa: BLE001 -- the last attempt's error (KilledWorker if it kept dying)
                 row = store.error_row(cell, exc)
             finish(cell, row)
             fut.release()

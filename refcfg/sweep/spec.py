@@ -183,7 +183,7 @@ class Cell:
     steps: int
     n: int
     seed: int  # replicate index (the table's ``seed`` column)
-    settings: "Settings"
+    settings: Settings
     problem_file: str = ""  # where the problem is loaded from: its name, or the .toml's
     # absolute path (the key keeps the path as the spec gives it)
 

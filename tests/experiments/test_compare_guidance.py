@@ -17,9 +17,9 @@ from refcfg.cli import main
 from refcfg.experiments import EXPERIMENTS, run_experiment
 from refcfg.experiments.compare_guidance import FAST, VARIANTS, compare_guidance
 from refcfg.guidance import RULES, make
+from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 from refcfg.sampling.api import time_grid
 from refcfg.sampling.steppers import TABLEAUS
-from refcfg.plotting.comparison import comparison_figure, format_table, plot_comparison, to_json
 
 pytestmark = pytest.mark.slow
 

@@ -247,7 +247,8 @@ def test_non_fields_are_refused(p1):
 
 from functools import lru_cache  # noqa: E402
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @lru_cache(maxsize=1)

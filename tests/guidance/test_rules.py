@@ -76,7 +76,7 @@ def test_apg_combine_rowwise_three_steps(rng, eta, r, beta):
     n, d = 6, 3
     prev_rows = [np.zeros(d) for _ in range(n)]
     running = None
-    for step in range(3):
+    for _ in range(3):
         c, u = _rand(rng, n=n, d=d)
         out, running = V.apg_combine(c, u, W, eta, r, beta, running)
         for i in range(n):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import refcfg
+from refcfg.cli import main
 from refcfg.experiments import figure_set
 from refcfg.plotting import figures
-from refcfg.cli import main
 
 pytestmark = pytest.mark.slow
 

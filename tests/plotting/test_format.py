@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from refcfg._progress import progress_bar
 from refcfg._format import format_value
+from refcfg._progress import progress_bar
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from refcfg.plotting import guidance_studies  # noqa: E402
+from refcfg.plotting import guidance_studies
 
 
 def test_seed_spreads_draws_means_and_spreads(tmp_path):

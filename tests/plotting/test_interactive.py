@@ -10,11 +10,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 import refcfg
 from refcfg.experiments import figure_set
 from refcfg.plotting import interactive
+
+from _browser import NEEDS_BROWSER, REQUIRED, chromium
 
 pytestmark = pytest.mark.slow
 

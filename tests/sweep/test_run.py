@@ -18,11 +18,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _specs import SMALL, small, stable  # noqa: E402
-
 from refcfg.cli import main  # noqa: E402
 from refcfg.sweep import evaluate, load_spec, read_table, run  # noqa: E402
 from refcfg.sweep.store import CELLS, SPEC_FILE  # noqa: E402
+
+from _specs import SMALL, small, stable  # noqa: E402
 
 
 class Stop(KeyboardInterrupt):

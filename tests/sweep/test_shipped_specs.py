@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from refcfg.sweep import load_spec, read_table, run  # noqa: E402
+from refcfg.sweep import load_spec, read_table, run
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _specs import SMALL, small  # noqa: E402
+import refcfg
+from refcfg import metrics
+from refcfg.sweep import evaluate, load_spec
 
-import refcfg  # noqa: E402
-from refcfg import metrics  # noqa: E402
-from refcfg.sweep import evaluate, load_spec  # noqa: E402
-
+from _specs import SMALL, small
 
 # -- validation: the key, the value and what was required --------------------------------------
 

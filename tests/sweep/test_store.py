@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _specs import small  # noqa: E402
+from refcfg.cli import main
+from refcfg.sweep import load_spec, read_table, run
+from refcfg.sweep.store import CELLS
 
-from refcfg.cli import main  # noqa: E402
-from refcfg.sweep import load_spec, read_table, run  # noqa: E402
-from refcfg.sweep.store import CELLS  # noqa: E402
+from _specs import small
 
 
 def stub(cell):
