@@ -513,9 +513,8 @@ def integrate(
     else:
         keep = None
         traj = np.empty((1, 1, 1))
-    out, _ = _run(
-        low, x0, ts, tab, tables, diffusion, noise, key, slot, traj, False, first_particle
-    )
+    grid = _k().Grid(ts, tab.a, tab.b)
+    out, _ = _run(low, x0, grid, tables, _noise(diffusion, noise, key, first_particle), slot, traj)
     if trajectory_every:
         return out, traj, ts[keep]
     return out
