@@ -215,8 +215,8 @@ def _ov_fill_lane_rows(rows, lr, n0, N):
 
 
 class Scratch(NamedTuple):
-    """Thread-local buffers of one block of P lanes (K components, G groups, d dimensions), each
-    named for the one thing it holds (``_scratch`` sizes them; unused ones are tiny placeholders)."""
+    """Thread-local buffers of one block of P lanes (K components, G groups, d dimensions), named
+    for what they hold (``_scratch`` sizes them; unused ones are tiny placeholders)."""
 
     eig: np.ndarray  # (K or a tile, d, P) eigen-coordinates y_k (full covariances)
     eig_flat: np.ndarray  # the same array as (K d, P), for the GEMM
@@ -225,9 +225,13 @@ class Scratch(NamedTuple):
     )  # (K, d, P) gain_k o y_k when the divergence keeps eig (full), else (1, 1, 0)
     weighted_flat: np.ndarray  # the same array as (K d, P)
     logits: np.ndarray  # (K, P) ell_k
-    expo: np.ndarray  # (K, P) exp(ell_k - lane max)
+    # one temporary each per component and per lane, shared by two sweeps that never overlap (a
+    # second buffer each made every kernel's cold compile ~4 % longer: the record is passed to
+    # every block function)
+    comp_tmp: (
+        np.ndarray
+    )  # (K, P) exp(ell_k - lane max) (softmax), then C_k (dm - alpha gain_k) (isotropic pass 2)
     comp_coef: np.ndarray  # (K, P) component coefficients C_k
-    mean_coef: np.ndarray  # (K, P) C_k (dm - alpha gain_k) (isotropic matrix-product form)
     resp: np.ndarray  # (K, P) responsibilities of one group (divergence)
     div_terms: np.ndarray  # (K, P) tr M_k + s_k . v_k (divergence)
     group_sum: np.ndarray  # (G, P) group sums of the shared exponentials
@@ -236,8 +240,7 @@ class Scratch(NamedTuple):
     group_lo: np.ndarray  # (G, P) int64 first component of each lane's group
     group_hi: np.ndarray  # (G, P) int64 end of each lane's group
     particle_coef: np.ndarray  # (G, P) particle factors of the groups
-    lane_max: np.ndarray  # (P,) largest logit of each lane
-    xsq: np.ndarray  # (P,) |x|^2 (isotropic matrix-product form)
+    lane_tmp: np.ndarray  # (P,) largest logit (softmax), or |x|^2 (isotropic logits)
     gain_sum: np.ndarray  # (P,) sum_k C_k gain_k (isotropic matrix-product form)
     div_acc: np.ndarray  # (P,) sum_k r_k (tr M_k + s_k . v_k) of one group (divergence)
     group_fields: np.ndarray  # (2, d, P) one group's velocity and score (divergence)
@@ -269,9 +272,8 @@ def _scratch(mode, K, d, G, P, div):
         weighted,  # weighted
         weighted.reshape((w_shape[0] * w_shape[1], w_shape[2])),  # weighted_flat
         np.empty((K, P)),  # logits
-        np.empty((K, P)),  # expo
+        np.empty((K, P)),  # comp_tmp
         np.empty((K, P)),  # comp_coef
-        np.empty((K, P) if mode == 0 else (1, 1)),  # mean_coef
         np.empty((Kd, P)),  # resp
         np.empty((Kd, P)),  # div_terms
         np.empty((G, P)),  # group_sum
@@ -280,8 +282,7 @@ def _scratch(mode, K, d, G, P, div):
         np.empty((G, P), dtype=np.int64),  # group_lo
         np.empty((G, P), dtype=np.int64),  # group_hi
         np.empty((G, P)),  # particle_coef
-        np.empty(P),  # lane_max
-        np.empty(P),  # xsq
+        np.empty(P),  # lane_tmp
         np.empty(P),  # gain_sum
         np.empty(P),  # div_acc
         np.empty((2, d, P)),  # group_fields
@@ -325,8 +326,8 @@ def _lane_groups(n0, first, N, grp, sc):
 @numba.njit(cache=True, fastmath=_FM, inline="always")
 def _blk_weights(lb, g0, g1, unit, sc, out):
     """out[k, p] = sum_{g in [g0, g1)} c_gp softmax_g(lb[:, p])[k] (zero outside the groups), with
-    c_gp = sc.group_coef[g, p] (or 1 when ``unit``). Three sweeps over the components: the lane maximum m
-    over all of them; e_k = exp(lb_k - m) with every group's sum z_g accumulated in the same sweep;
+    c_gp = sc.group_coef[g, p] (or 1 when ``unit``). Three sweeps over the components: the lane
+    maximum m over all of them; e_k = exp(lb_k - m) with every group's sum z_g accumulated in the same sweep;
     out_k = e_k sum_g [k in g] c_g / z_g. A group with z_g < e^-600 (its best component far below
     the lane's best) gets its own exponentials against its own maximum instead (rare). When all
     lanes have the same group ranges (one label for the block) the ranges are loop bounds; else the
@@ -338,8 +339,8 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
         sc.group_hi,
         sc.group_sum,
         sc.group_factor,
-        sc.lane_max,
-        sc.expo,
+        sc.lane_tmp,
+        sc.comp_tmp,
         sc.group_coef,
     )
     for p in range(P):
@@ -677,7 +678,7 @@ def _blk_logits_mm(X, sx, r, lay, tab, sc):
     which cancels in every softmax). With D_kp = mu_k . x_p from one (K, d) @ (d, P) product,
     lb[k, p] = cst_rk - h2_k (alpha |mu_k|^2 - 2 D_kp - (c_k / beta^2) |x_p|^2).
     (``_small_dot``: BLAS from MM_MIN_D dimensions on, loops below.)"""
-    lb, xx = sc.logits, sc.xsq
+    lb, xx = sc.logits, sc.lane_tmp
     d = X.shape[1]
     K, P = lb.shape
     a = tab.alpha[r]
@@ -706,7 +707,7 @@ def _blk_pass2_mm(X, sx, r, lay, tab, sc, V, sv):
     """V[sv, :, p] = sum_k C_kp [dm_r mu_k + gain_rk (x_p - alpha_r mu_k)] for isotropic components
     at one row r (C = sc.comp_coef), as (sum_k C_kp gain_rk) x_p + sum_k C_kp (dm_r - alpha_r
     gain_rk) mu_k: the second sum one (d, K) @ (K, P) product (``_small_dot``)."""
-    cb, mc, acc = sc.comp_coef, sc.mean_coef, sc.gain_sum
+    cb, mc, acc = sc.comp_coef, sc.comp_tmp, sc.gain_sum
     d = X.shape[1]
     K, P = cb.shape
     a = tab.alpha[r]

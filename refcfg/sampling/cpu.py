@@ -269,13 +269,13 @@ def _layout(low):
     """The kernels' ``Layout`` of a lowered mixture: its records and the component matrices in
     the layouts of the block products ((1, 1) placeholders where a mode does not use them)."""
     comp = low.comp
-    none = np.empty((1, 1))
+    unused = np.empty((1, 1))
     if comp.mode == MODE_ISOTROPIC:
-        return _k().Layout(comp, low.groups, none, none, np.ascontiguousarray(comp.mu.T))
+        return _k().Layout(comp, low.groups, unused, unused, np.ascontiguousarray(comp.mu.T))
     d, _, K = comp.QT.shape
     to_eigen = np.ascontiguousarray(np.transpose(comp.QT, (2, 1, 0)).reshape(K * d, d))
     from_eigen = np.ascontiguousarray(np.transpose(comp.QT, (0, 2, 1)).reshape(d, K * d))
-    return _k().Layout(comp, low.groups, to_eigen, from_eigen, none)
+    return _k().Layout(comp, low.groups, to_eigen, from_eigen, unused)
 
 
 def _tables(low, tables, n, want_div=False, one_row=True):
