@@ -155,6 +155,7 @@ def _ptx(cc, only=None):
         comp = types.NamedTuple((A2, A2, A3, A2), KK.DevComponents)  # mu, mue, Q, lam
         grp = types.NamedTuple((I2, I2, A2), KK.DevGroups)
         tab = types.NamedTuple((A1, A1, A1, A2, A3, A3, A2), KK.DevTables)  # alpha, beta, dm, ...
+        noise = types.NamedTuple((A1, i, A3, xoroshiro128p_type[::1]), KK.DevNoise)
         for layout, mode in (("diag", MODE_DIAG), ("full", MODE_FULL)):
             for name in PTX_KERNELS:
                 key = f"{dt}/{layout}/{name}"
@@ -165,7 +166,7 @@ def _ptx(cc, only=None):
                     sig = (A2, I1, comp, grp, tab, A2)
                 elif name == "euler_maruyama":
                     fn = KK.sde_kernel(d, dt, mode, G)
-                    sig = (A2, A3, i, A1, A1, comp, grp, tab, i, A3, xoroshiro128p_type[::1])
+                    sig = (A2, A3, i, A1, comp, grp, tab, noise)
                 else:
                     fn = KK.ode_kernel(d, dt, mode, G, name)
                     sig = (A2, A3, i, A1, comp, grp, tab)

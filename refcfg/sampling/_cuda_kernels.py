@@ -26,22 +26,29 @@ is never stored, each entry is folded into the accumulators as it is computed. C
 ell_k = -inf (zero weight) and groups whose factor coef * tcoef is 0 at this row are skipped.
 
 Logits near t = 0. Where beta_t >= alpha_t the quadratic form takes the split form of the NumPy core
-(``GMMPath._quadratic``), in the eigenbasis (xe = Q_k^T x, m = Q_k^T mu_k, eigenvalues lam):
+(``GMMPath._quadratic``; ``_quad_term``, the one place it is written here), in the eigenbasis
+(xe = Q_k^T x, m = Q_k^T mu_k, eigenvalues lam):
 y_j^2 / s_j = xe_j^2 / beta^2 + alpha (beta^2 (alpha m_j^2 - 2 m_j xe_j) - alpha lam_j xe_j^2)
 / (s_j beta^2), less the first terms, which sum to |x|^2 / beta^2 for every component and cancel in
-every softmax. For |x| up to 1e6 near t = 0 the direct form loses the class information to
-rounding (1e-10 .. 1e-9 relative, measured in the simulator); the split form does not.
+every softmax: near t = 0 the direct form loses the class information of a large |x| to rounding;
+the split form does not.
 
-Device layout (derived by ``refcfg.sampling.cuda`` from the lowering records; component-major so
-that one thread reads each component's entries consecutively):
+Device layout: the lowering's records as they are (the CPU kernels read the same layouts), in the
+chosen float type and with int32 ranges:
 
-    DevComponents  mu (K, d) means; mue (K, d) eigen-frame means Q_k^T mu_k; Q (K, d, d) with
-                   Q[k, i, j] = Q_k[i, j] (a (1, 1, 1) placeholder unless mode is full);
-                   lam (K, dd) eigenvalues of Sigma_k
+    DevComponents  mu, mue (d, K) means and eigen-frame means Q_k^T mu_k; QT (d, d, K) with
+                   QT[i, j, k] = Q_k[i, j] (a (1, 1, 1) placeholder unless mode is full);
+                   lam (K, dd) eigenvalues of the covariance Sigma_k
     DevGroups      lo, hi (L, G) int32 component ranges (L = 1 shared or n per particle);
                    coef (C, G) particle factors (C = 1 or n)
-    DevTables      alpha, beta, dm (T,); cst (T, K); invs, gain (T, K, dd) with dd = 1 for
+    DevTables      alpha, beta, dm (T,); cst (T, K); invs, gain (T, dd, K) with dd = 1 for
                    isotropic mixtures; tcoef (T, G)
+    DevNoise       Euler-Maruyama's noise (``sde_kernel``)
+
+Component-minor (d, K) suits the GPU as well as the CPU: the threads of a warp walk the same
+components in step (their group ranges agree but for per-particle labels), so each load of
+mu[j, k] is one address broadcast to the warp whatever the layout, and a cache line of a row
+mu[j, :] then serves the next components of the same loop.
 
 The sizes d, the covariance mode, G and the sampler are compile-time constants: the per-thread
 arrays (x, stage derivatives, G accumulators) have static sizes and every inner loop a static
@@ -71,6 +78,7 @@ __all__ = [
     "DevComponents",
     "DevGroups",
     "DevTables",
+    "DevNoise",
     "evaluate_kernel",
     "ode_kernel",
     "sde_kernel",
@@ -85,10 +93,10 @@ NOISE_ARRAY, NOISE_RNG = 1, 2
 class DevComponents(NamedTuple):
     """Static component arrays on the device (see the module docstring)."""
 
-    mu: object
-    mue: object
-    Q: object
-    lam: object
+    mu: object  # (d, K)
+    mue: object  # (d, K)
+    QT: object  # (d, d, K)
+    lam: object  # (K, dd)
 
 
 class DevGroups(NamedTuple):
@@ -111,10 +119,41 @@ class DevTables(NamedTuple):
     tcoef: object
 
 
+class DevNoise(NamedTuple):
+    """Euler-Maruyama's noise: x += amp[i] z_i after step i, amp[i] = sigma_{t_i} sqrt(|h_i|)
+    (sigma_t the SDE's diffusion coefficient), z_i = normals[i, p] (mode NOISE_ARRAY) or d
+    draws of the xoroshiro128p stream p of ``rng_states`` (NOISE_RNG)."""
+
+    amp: object  # (S,)
+    mode: int
+    normals: object  # (S, n, d), or a (1, 1, 1) placeholder
+    rng_states: object
+
+
 def _types(dtype_name: str):
     F = np.float64 if dtype_name == "float64" else np.float32
     NT = numba.float64 if dtype_name == "float64" else numba.float32
     return F, NT
+
+
+@functools.lru_cache(maxsize=None)
+def _quad_term_device(dtype_name: str):
+    """The device function ``quad_term(v, m, lm, iv, alpha, b2, ab2, split)``: one
+    eigen-direction's term of sum_j y_j^2 / s_j for the coordinate v (of x in the component's
+    eigenbasis), the mean's m, eigenvalue lm and iv = 1 / s: with ``split`` (beta >= alpha;
+    b2 = beta^2, ab2 = alpha / b2) the split form less v^2 / beta^2 (module docstring), else
+    (v - alpha m)^2 / s."""
+    F, _ = _types(dtype_name)
+    TWO = F(2.0)
+
+    @cuda.jit(device=True)
+    def quad_term(v, m, lm, iv, alpha, b2, ab2, split):
+        if split:
+            return ab2 * iv * (b2 * (alpha * m * m - TWO * m * v) - alpha * lm * v * v)
+        y = v - alpha * m
+        return y * y * iv
+
+    return quad_term
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,8 +166,9 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
     GG = int(G)
     FULL = mode == MODE_FULL
     ISO = mode == MODE_ISOTROPIC
-    ZERO, ONE, HALF, TWO = F(0.0), F(1.0), F(0.5), F(2.0)
+    ZERO, ONE, HALF = F(0.0), F(1.0), F(0.5)
     NEG_INF = F(-np.inf)
+    quad_term = _quad_term_device(dtype_name)
 
     @cuda.jit(device=True)
     def field(x, r, lrow, crow, comp, grp, tab, out, orow):
@@ -177,26 +217,17 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                 for i in range(D):
                     xe = ZERO
                     for j in range(D):
-                        xe += comp.Q[k, j, i] * x[j]  # (Q_k^T x)_i
-                    m = comp.mue[k, i]
-                    yi = xe - alpha * m
-                    if split:
-                        q = b2 * (alpha * m * m - TWO * m * xe) - alpha * comp.lam[k, i] * xe * xe
-                        quad += ab2 * tab.invs[r, k, i] * q
-                    else:
-                        quad += yi * yi * tab.invs[r, k, i]
-                    c[i] = tab.gain[r, k, i] * yi
+                        xe += comp.QT[j, i, k] * x[j]  # (Q_k^T x)_i
+                    m = comp.mue[i, k]
+                    lm = comp.lam[k, i]
+                    quad += quad_term(xe, m, lm, tab.invs[r, i, k], alpha, b2, ab2, split)
+                    c[i] = tab.gain[r, i, k] * (xe - alpha * m)
             else:  # y_k is recomputed below rather than stored: d fewer live registers
                 for j in range(D):
                     jj = 0 if ISO else j
-                    m = comp.mu[k, j]
-                    xj = x[j]
-                    if split:
-                        q = b2 * (alpha * m * m - TWO * m * xj) - alpha * comp.lam[k, jj] * xj * xj
-                        quad += ab2 * tab.invs[r, k, jj] * q
-                    else:
-                        yj = xj - alpha * m
-                        quad += yj * yj * tab.invs[r, k, jj]
+                    m = comp.mu[j, k]
+                    lm = comp.lam[k, jj]
+                    quad += quad_term(x[j], m, lm, tab.invs[r, jj, k], alpha, b2, ab2, split)
             ell = ell - HALF * quad
             for g in range(GG):
                 e = ZERO
@@ -213,14 +244,14 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     sm[g] += e
                 eg[g] = e
             for j in range(D):
-                mkj = comp.mu[k, j]
+                mkj = comp.mu[j, k]
                 vj = dm * mkj
                 if FULL:
                     for i in range(D):
-                        vj += comp.Q[k, j, i] * c[i]
+                        vj += comp.QT[j, i, k] * c[i]
                 else:
                     jj = 0 if ISO else j
-                    vj += tab.gain[r, k, jj] * (x[j] - alpha * mkj)
+                    vj += tab.gain[r, jj, k] * (x[j] - alpha * mkj)
                 for g in range(GG):
                     acc[g, j] += eg[g] * vj
         for j in range(D):
@@ -232,6 +263,12 @@ def _field_device(d: int, dtype_name: str, mode: int, G: int):
                     out[orow, j] += f * acc[g, j]
 
     return field
+
+
+@cuda.jit(device=True)
+def _group_rows(grp, p):
+    """(row of grp.lo / grp.hi, row of grp.coef) of particle p: its own, or the shared row 0."""
+    return (p if grp.lo.shape[0] > 1 else 0), (p if grp.coef.shape[0] > 1 else 0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -249,8 +286,7 @@ def evaluate_kernel(d: int, dtype_name: str, mode: int, G: int):
         x = cuda.local.array(D, NT)
         for j in range(D):
             x[j] = X[p, j]
-        lrow = p if grp.lo.shape[0] > 1 else 0
-        crow = p if grp.coef.shape[0] > 1 else 0
+        lrow, crow = _group_rows(grp, p)
         field(x, rows[p], lrow, crow, comp, grp, tab, out, p)
 
     return evaluate
@@ -317,8 +353,7 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
         x = cuda.local.array(D, NT)
         y = cuda.local.array(D, NT)
         k = cuda.local.array((S, D), NT)
-        lrow = p if grp.lo.shape[0] > 1 else 0
-        crow = p if grp.coef.shape[0] > 1 else 0
+        lrow, crow = _group_rows(grp, p)
         start(X, traj, every, p, x)
         for i in range(n_steps):
             hi = h[i]
@@ -345,13 +380,13 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
 
 @functools.lru_cache(maxsize=None)
 def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
-    """``sample(X, traj, every, h, noise_scale, comp, grp, tab, noise_mode, noise, states)``:
-    Euler-Maruyama on the drift table (row i at t_i),
+    """``sample(X, traj, every, h, comp, grp, tab, noise)``: Euler-Maruyama on the drift table
+    (row i at t_i),
 
-        x <- x + h_i F(x, t_i) + noise_scale_i z_i,   noise_scale_i = sigma_i sqrt(|h_i|),
+        x <- x + h_i F(x, t_i) + amp_i z_i,   amp_i = sigma_i sqrt(|h_i|)
 
-    z_i = noise[i, p] (noise_mode NOISE_ARRAY) or d successive xoroshiro128p normals of stream p
-    (NOISE_RNG). traj as in ``ode_kernel``."""
+    with ``noise`` a DevNoise (z_i from an array or from the particle's xoroshiro128p stream).
+    traj as in ``ode_kernel``."""
     F, NT = _types(dtype_name)
     D = int(d)
     normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
@@ -360,28 +395,27 @@ def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
     start = _start_device(d)
 
     @cuda.jit
-    def sample(X, traj, every, h, noise_scale, comp, grp, tab, noise_mode, noise, states):
+    def sample(X, traj, every, h, comp, grp, tab, noise):
         p = cuda.grid(1)
         if p >= X.shape[0]:
             return
         n_steps = h.shape[0]
         x = cuda.local.array(D, NT)
         k = cuda.local.array((1, D), NT)
-        lrow = p if grp.lo.shape[0] > 1 else 0
-        crow = p if grp.coef.shape[0] > 1 else 0
+        lrow, crow = _group_rows(grp, p)
         start(X, traj, every, p, x)
         for i in range(n_steps):
             hi = h[i]
             field(x, i, lrow, crow, comp, grp, tab, k, 0)
             for j in range(D):
                 x[j] += hi * k[0, j]
-            sc = noise_scale[i]
-            if noise_mode == NOISE_ARRAY:
+            amp = noise.amp[i]
+            if noise.mode == NOISE_ARRAY:
                 for j in range(D):
-                    x[j] += sc * noise[i, p, j]
-            elif noise_mode == NOISE_RNG:
+                    x[j] += amp * noise.normals[i, p, j]
+            elif noise.mode == NOISE_RNG:
                 for j in range(D):
-                    x[j] += sc * normal(states, p)
+                    x[j] += amp * normal(noise.rng_states, p)
             save(traj, every, i, n_steps, p, x)
         for j in range(D):
             X[p, j] = x[j]

@@ -65,11 +65,8 @@ _NO_MFORM = np.empty((0, 0, 0))
 def _lanes(comp):
     """Particles per field evaluation in the blocked kernels: 256 for small mixtures (K d <= 32);
     for full covariances with K d > 64, 32 (the (K d, P) scratch then stays in L2) unless d >= 32
-    (64: the rotations' products are then large enough that wider panels pay); else 64.
-    Measured on 2 cores: K = 8, d = 2: 64 lanes 1.6-2x faster than 8, 256 lanes 1.05-1.15x faster
-    than 64 (the per-block work of the records and loop set-up spread over more lanes); K = 64,
-    d = 16 (full): 32 lanes 1.3x faster than 64; d = 64 (full, K = 16 and 32): 64 lanes 1.1-1.2x
-    faster than 32."""
+    (64: the rotations' products are then large enough that wider panels pay); else 64 (the
+    measurements behind these choices: docs/performance.md, "What the kernel does")."""
     K, d = comp.lam.shape[0], comp.mu.shape[0]
     if K * d <= 32:
         return 256
@@ -136,11 +133,11 @@ def _will_compile(kernel, args) -> bool:
     specialisation is neither loaded in this process nor in numba's cache index. Reads numba's
     (private) cache index; False where that cannot be read (then nothing is announced)."""
     try:
-        sig = tuple(kernel.typeof_pyval(a) for a in args)
-        if sig in kernel.overloads:
+        signature = tuple(kernel.typeof_pyval(a) for a in args)
+        if signature in kernel.overloads:
             return False
         cache = kernel._cache
-        key = cache._index_key(sig, kernel.targetctx.codegen())
+        key = cache._index_key(signature, kernel.targetctx.codegen())
         return key not in cache._cache_file._load_index()
     except Exception:  # pragma: no cover - numba internals changed
         return False
@@ -268,40 +265,45 @@ def _lower(field, n):
     return lower(field, n)
 
 
-def _qk(comp):
-    """(QA, QB) for the particle-blocked kernels: QA[k d + j, i] = QB[i, k d + j] = Q_k[i, j]
-    ((1, 1) placeholders unless full covariances)."""
+def _layout(low):
+    """The kernels' ``Layout`` of a lowered mixture: its records and the component matrices in
+    the layouts of the block products ((1, 1) placeholders where a mode does not use them)."""
+    comp = low.comp
+    unused = np.empty((1, 1))
     if comp.mode == MODE_ISOTROPIC:
-        return np.ascontiguousarray(comp.mu.T), comp.mu
+        return _k().Layout(comp, low.groups, unused, unused, np.ascontiguousarray(comp.mu.T))
     d, _, K = comp.QT.shape
-    QA = np.ascontiguousarray(np.transpose(comp.QT, (2, 1, 0)).reshape(K * d, d))
-    QB = np.ascontiguousarray(np.transpose(comp.QT, (0, 2, 1)).reshape(d, K * d))
-    return QA, QB
+    to_eigen = np.ascontiguousarray(np.transpose(comp.QT, (2, 1, 0)).reshape(K * d, d))
+    from_eigen = np.ascontiguousarray(np.transpose(comp.QT, (0, 2, 1)).reshape(d, K * d))
+    return _k().Layout(comp, low.groups, to_eigen, from_eigen, unused)
 
 
-def _mform(low, tables, n, want_div=False):
-    """(MT, BT) for the full-covariance kernels when their components run in tiles
-    (``_cpu_kernels.tile_size``): MT[r, i d + j, k] = (M_rk)_ij with M_rk = Q_k diag(gain_rk) Q_k^T
-    and BT[r, :, k] = dm_r mu_k - alpha_r M_rk mu_k, so that pass 2 needs no eigen-coordinates
+def _tables(low, tables, n, want_div=False, one_row=True):
+    """The kernels' ``Tables``: the lowering's TimeTables ``tables`` and, for the full-covariance
+    kernels when their components run in tiles (``_cpu_kernels.tile_size``), the M form's:
+    M[r, i d + j, k] = (M_rk)_ij with M_rk = Q_k diag(gain_rk) Q_k^T and
+    b[r, :, k] = dm_r mu_k - alpha_r M_rk mu_k, so that pass 2 needs no eigen-coordinates
     (it then does two matrix products per particle-component at every K instead of three).
     Empty placeholders otherwise: other modes, no tiles, the divergence (which keeps the
-    coordinates), fewer than _MFORM_MIN_N particles ``n``, or tables over _MFORM_LIMIT elements
-    (many time rows); the tiles then compute the coordinates again."""
+    coordinates), rows per particle (``one_row`` False: the M form serves one row for all
+    particles at a time), fewer than _MFORM_MIN_N particles ``n``, or tables over _MFORM_LIMIT
+    elements (many time rows); the tiles then compute the coordinates again."""
     c = low.comp
     K, d = int(low.K), int(low.d)
     T = tables.alpha.shape[0]
     if (
         c.mode != MODE_FULL
         or want_div
+        or not one_row
         or n < _MFORM_MIN_N
         or _k().tile_size(K, d, _lanes(c)) == K
         or T * d * d * K > _MFORM_LIMIT
     ):
-        return _NO_MFORM, _NO_MFORM
+        return _k().Tables(tables, _NO_MFORM, _NO_MFORM)
     MT = np.empty((T, d * d, K))
     BT = np.empty((T, d, K))
     _launch(_k().mform_tables, T * d, c.QT, tables.gain, c.mu, tables.alpha, tables.dm, MT, BT)
-    return MT, BT
+    return _k().Tables(tables, MT, BT)
 
 
 def _points(x, d):
@@ -340,14 +342,14 @@ def _evaluate(field, x, t, kind, with_div=False):
             idx = order[s : s + per]
             tt, ti = np.unique(t_arr[idx], return_inverse=True)
             chunks.append((idx, tt, ti.astype(np.int64)))
-    QA, QB = _qk(low.comp)
+    lay = _layout(low)
     for idx, tt, ti in chunks:
         sub = low if idx is None else low.select(idx)
+        if idx is not None:
+            lay = lay._replace(grp=sub.groups)
         xs = x if idx is None else np.ascontiguousarray(x[idx])
-        tab = sub.tables(tt, kind)
         rows = 0 if len(tt) == 1 else ti  # one row for all, or one per particle
-        # the M form serves one row for all particles only
-        MT, BT = _mform(sub, tab, xs.shape[0], with_div) if len(tt) == 1 else (_NO_MFORM, _NO_MFORM)
+        tabs = _tables(sub, sub.tables(tt, kind), xs.shape[0], with_div, one_row=len(tt) == 1)
         o = np.empty_like(xs)
         dv = np.empty(xs.shape[0]) if with_div else None
         with _blas_serial(sub.comp):
@@ -358,13 +360,8 @@ def _evaluate(field, x, t, kind, with_div=False):
                 xs,
                 rows,
                 _mode_tag(sub.comp),
-                sub.comp,
-                sub.groups,
-                tab,
-                QA,
-                QB,
-                MT,
-                BT,
+                lay,
+                tabs,
                 P,
                 o,
                 dv,
@@ -433,45 +430,47 @@ def _blas_serial(comp):
     return stack
 
 
-def _run(low, x0, ts, tab, tables, sigma, noise, key, slot, traj, want_div, first_particle=0):
-    """One call of the fused kernel; returns (x at ts[-1], integral of div F or None)."""
-    n = x0.shape[0]
-    use_noise = noise is not None
-    nz = (
-        np.ascontiguousarray(np.asarray(noise, dtype=np.float64))
-        if use_noise
-        else np.zeros((1, 1, 1))
+def _noise(diffusion, normals=None, key=0, first_particle=0):
+    """The kernels' ``Noise``: diffusion (S,) the SDE's sigma_t at ts[:-1] (zeros for an ODE);
+    normals (S, n, d), or None for the counter-based stream of ``key`` from particle
+    ``first_particle`` on."""
+    from_array = normals is not None
+    return _k().Noise(
+        diffusion,
+        bool(np.any(diffusion != 0.0)),
+        from_array,
+        np.ascontiguousarray(np.asarray(normals, dtype=np.float64))
+        if from_array
+        else np.zeros((1, 1, 1)),
+        np.uint64(key),
+        np.int64(first_particle),
     )
-    out = np.empty_like(x0)
+
+
+def _run(low, x0, grid, tables, noise, slot, traj, want_div=False):
+    """One call of the fused kernel on the ``Grid`` with the ``Noise``; the state at grid time
+    i goes to traj[slot[i]] where slot[i] >= 0. Returns (x at the last time, integral of div F or
+    None)."""
+    k = _k()
+    n = x0.shape[0]
+    out = k.Output(np.empty_like(x0), slot, traj)
     dl = np.empty(n) if want_div else None
     with _blas_serial(low.comp):
         P = _lanes(low.comp)
         _launch(
-            _k().integrate_blk,
+            k.integrate_blk,
             _nblocks(n, P),
             x0,
-            ts,
-            tab.a,
-            tab.b,
             _mode_tag(low.comp),
-            low.comp,
-            low.groups,
-            tables,
-            *_qk(low.comp),
-            *_mform(low, tables, n, want_div),
+            _layout(low),
+            _tables(low, tables, n, want_div),
+            grid,
             P,
-            sigma,
-            bool(np.any(sigma != 0.0)),
-            use_noise,
-            nz,
-            np.uint64(key),
-            np.int64(first_particle),
-            slot,
-            traj,
+            noise,
             out,
             dl,
         )
-    return out, dl
+    return out.x, dl
 
 
 def integrate(
@@ -499,10 +498,10 @@ def integrate(
     S = len(ts) - 1
     tab = tableau(sampler)
     rows = stage_times(ts, tab).ravel()
-    sig = np.zeros(S)
+    diffusion = np.zeros(S)  # the SDE's sigma_t at ts[:-1]
     if sampler in SDE_SAMPLERS:
-        sig[:] = np.asarray(sigma, dtype=np.float64)
-        tables = low.tables(rows, "drift", sig)
+        diffusion[:] = np.asarray(sigma, dtype=np.float64)
+        tables = low.tables(rows, "drift", diffusion)
     else:
         tables = low.tables(rows, "velocity")
     key = 0 if noise is not None or sampler not in SDE_SAMPLERS else seed_to_int(seed)
@@ -514,7 +513,8 @@ def integrate(
     else:
         keep = None
         traj = np.empty((1, 1, 1))
-    out, _ = _run(low, x0, ts, tab, tables, sig, noise, key, slot, traj, False, first_particle)
+    grid = _k().Grid(ts, tab.a, tab.b)
+    out, _ = _run(low, x0, grid, tables, _noise(diffusion, noise, key, first_particle), slot, traj)
     if trajectory_every:
         return out, traj, ts[keep]
     return out
@@ -533,4 +533,5 @@ def integrate_logdet(field, x, ts, sampler="heun"):
     S = len(ts) - 1
     tables = low.tables(stage_times(ts, tab).ravel(), "velocity")
     slot = np.full(S + 1, -1, dtype=np.int64)
-    return _run(low, x, ts, tab, tables, np.zeros(S), None, 0, slot, np.empty((1, 1, 1)), True)
+    grid = _k().Grid(ts, tab.a, tab.b)
+    return _run(low, x, grid, tables, _noise(np.zeros(S)), slot, np.empty((1, 1, 1)), True)

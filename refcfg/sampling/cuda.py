@@ -13,9 +13,9 @@ any number of groups. Any other field, including a subclass that changes the mat
 lowerable class without declaring how it lowers, raises ``NotLowerable`` (a TypeError) before any
 work: it runs on ``backend="numpy"``, never as another field.
 
-This module takes the lowering's records (``Components``, ``Groups``, ``TimeTables``) and only
-rearranges them into the device layout of ``refcfg.sampling._cuda_kernels`` (component-major,
-int32 ranges, the chosen float type); it computes no field quantity itself. Per-time tables are
+This module copies the lowering's records (``Components``, ``Groups``, ``TimeTables``) to the
+device as they are laid out (the layouts of ``refcfg.sampling._cuda_kernels``: int32 ranges, the
+chosen float type); it computes no field quantity itself. Per-time tables are
 evaluated on the host (``Lowered.tables``), so kernels never call Python.
 
 Samplers: ``refcfg.sampling.steppers.SAMPLERS``, every explicit Runge-Kutta tableau of ``TABLEAUS``
@@ -177,7 +177,7 @@ def _dtype(dtype) -> str:
 
 class _Device:
     """The lowered field's static arrays on the device: ``comp`` (DevComponents) and ``groups``
-    (DevGroups), plus ``tables(times, kind, sigma)`` -> DevTables."""
+    (DevGroups), plus ``tables(times, kind, diffusion)`` -> DevTables."""
 
     def __init__(self, low, dtype_name: str):
         self.km = _kernel_module()
@@ -188,13 +188,7 @@ class _Device:
         self.low = low
         c = low.comp
         self.mode, self.d, self.K, self.G = int(c.mode), int(low.d), int(low.K), int(low.G)
-        # component-major copies of the lowering's (d, K) / (d, d, K) arrays
-        mu = np.asarray(c.mu).T
-        mue = np.asarray(c.mue).T
-        Q = np.transpose(np.asarray(c.QT), (2, 0, 1))  # Q[k, i, j] = Q_k[i, j]
-        self.comp = self.km.DevComponents(
-            self._put(mu), self._put(mue), self._put(Q), self._put(c.lam)
-        )
+        self.comp = self.km.DevComponents(*(self._put(a) for a in (c.mu, c.mue, c.QT, c.lam)))
         self.groups = self.groups_of()
 
     def groups_of(self, sel=None):
@@ -209,18 +203,10 @@ class _Device:
     def _put(self, a, dtype=None):
         return self.cuda.to_device(np.ascontiguousarray(a, dtype=dtype or self.F))
 
-    def tables(self, times, kind: str, sigma=None):
-        """DevTables of ``Lowered.tables(times, kind, sigma)``: invs, gain as (T, K, dd)."""
-        tt = self.low.tables(times, kind, sigma)
-        return self.km.DevTables(
-            self._put(tt.alpha),
-            self._put(tt.beta),
-            self._put(tt.dm),
-            self._put(tt.cst),
-            self._put(np.swapaxes(tt.invs, 1, 2)),
-            self._put(np.swapaxes(tt.gain, 1, 2)),
-            self._put(tt.tcoef),
-        )
+    def tables(self, times, kind: str, diffusion=None):
+        """DevTables of ``Lowered.tables(times, kind, diffusion)`` (diffusion: the SDE's sigma_t
+        at ``times``, for the drift)."""
+        return self.km.DevTables(*(self._put(a) for a in self.low.tables(times, kind, diffusion)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,7 +337,40 @@ def sample(
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     dt = _dtype(dtype)
     x, low = _points_and_lowering(field, x_init, "x_init")
+    tg = _checked_grid(t_grid)
+    every = _checked_every(trajectory_every)
+    steps = tg.shape[0] - 1
+    if sampler in SDE_SAMPLERS:
+        diffusion, normals = _checked_noise(sampler, sigma_values, noise, steps, x.shape)
+    else:
+        _refuse_noise(sampler, sigma_values, noise)
+    dev = _Device(low, dt)
+    cuda, F = dev.cuda, dev.F
     n, d = x.shape
+    d_x = cuda.to_device(np.ascontiguousarray(x, dtype=F))
+    n_saved = len(_kept(steps, every)) if every else 1
+    d_traj = cuda.device_array((n_saved, n if every else 1, d), dtype=F)
+    h = np.diff(tg)
+    blk = _block(n)
+    launch = ((n + blk - 1) // blk, blk)
+    with _quiet():
+        args = (d_x, d_traj, every, cuda.to_device(h.astype(F)), dev.comp, dev.groups)
+        if sampler in SDE_SAMPLERS:
+            tab = dev.tables(tg[:-1], "drift", diffusion)
+            dev_noise = _device_noise(dev, diffusion * np.sqrt(np.abs(h)), normals, n, seed)
+            dev.km.sde_kernel(d, dt, dev.mode, dev.G)[launch](*args, tab, dev_noise)
+        else:
+            tab = dev.tables(stage_times(tg, TABLEAUS[sampler]).ravel(), "velocity")
+            dev.km.ode_kernel(d, dt, dev.mode, dev.G, sampler)[launch](*args, tab)
+        out = d_x.copy_to_host()
+        traj = d_traj.copy_to_host() if every else None
+    if every:
+        return out, traj, tg[_kept(steps, every)]
+    return out
+
+
+def _checked_grid(t_grid) -> np.ndarray:
+    """t_grid as float64 (T,), T >= 2, in [0, 1] and strictly monotone, else ValueError."""
     tg = as_float_array(t_grid, "t_grid", ndim=1)
     if tg.shape[0] < 2:
         raise ValueError(f"t_grid must hold at least 2 times, got shape {tg.shape}")
@@ -360,74 +379,66 @@ def sample(
     h = np.diff(tg)
     if not (np.all(h > 0) or np.all(h < 0)):
         raise ValueError("t_grid must be strictly monotone")
-    steps = h.shape[0]
-    every = 0
-    if trajectory_every is not None:
-        if (
-            isinstance(trajectory_every, bool)
-            or not isinstance(trajectory_every, numbers.Integral)
-            or trajectory_every < 1
-        ):
-            raise ValueError(f"trajectory_every must be a positive int, got {trajectory_every!r}")
-        every = int(trajectory_every)
-    sde = sampler in SDE_SAMPLERS
-    if sde:
-        if sigma_values is None:
-            raise ValueError(f"sigma_values is required for sampler={sampler!r}")
-        sig = as_float_array(sigma_values, "sigma_values", ndim=1)
-        if sig.shape[0] not in (steps, steps + 1):
-            raise ValueError(
-                f"sigma_values has shape {sig.shape} but t_grid implies ({steps},) or "
-                f"({steps + 1},)"
-            )
-        sig = sig[:steps]
-        if not np.all(np.isfinite(sig)) or np.any(sig < 0):
-            raise ValueError("sigma_values must be finite and >= 0")
-        if noise is not None:
-            nz = as_float_array(noise, "noise")
-            if nz.shape != (steps, n, d):
-                raise ValueError(f"noise has shape {nz.shape} but ({steps}, {n}, {d}) is required")
-    elif noise is not None:
+    return tg
+
+
+def _checked_every(trajectory_every) -> int:
+    """The trajectory stride (0: no trajectory), else ValueError."""
+    if trajectory_every is None:
+        return 0
+    if (
+        isinstance(trajectory_every, bool)
+        or not isinstance(trajectory_every, numbers.Integral)
+        or trajectory_every < 1
+    ):
+        raise ValueError(f"trajectory_every must be a positive int, got {trajectory_every!r}")
+    return int(trajectory_every)
+
+
+def _checked_noise(sampler, sigma_values, noise, steps, shape):
+    """(diffusion (steps,), the SDE's sigma_t at the grid times; normals (steps, n, d) or None)
+    of an SDE sampler, else ValueError."""
+    if sigma_values is None:
+        raise ValueError(f"sigma_values is required for sampler={sampler!r}")
+    sig = as_float_array(sigma_values, "sigma_values", ndim=1)
+    if sig.shape[0] not in (steps, steps + 1):
+        raise ValueError(
+            f"sigma_values has shape {sig.shape} but t_grid implies ({steps},) or ({steps + 1},)"
+        )
+    diffusion = sig[:steps]
+    if not np.all(np.isfinite(diffusion)) or np.any(diffusion < 0):
+        raise ValueError("sigma_values must be finite and >= 0")
+    if noise is None:
+        return diffusion, None
+    normals = as_float_array(noise, "noise")
+    n, d = shape
+    if normals.shape != (steps, n, d):
+        raise ValueError(f"noise has shape {normals.shape} but ({steps}, {n}, {d}) is required")
+    return diffusion, normals
+
+
+def _refuse_noise(sampler, sigma_values, noise) -> None:
+    """ValueError when an ODE sampler is given SDE arguments."""
+    if noise is not None:
         raise ValueError(f"noise is only used by sampler='euler_maruyama', got sampler={sampler!r}")
-    elif sigma_values is not None:
+    if sigma_values is not None:
         raise ValueError(
             f"sigma_values is only used by sampler='euler_maruyama', got sampler={sampler!r}"
         )
-    dev = _Device(low, dt)
-    cuda, F, km = dev.cuda, dev.F, dev.km
-    d_x = cuda.to_device(np.ascontiguousarray(x, dtype=F))
-    n_saved = len(_kept(steps, every)) if every else 1
-    d_traj = cuda.device_array((n_saved, n if every else 1, d), dtype=F)
-    d_h = cuda.to_device(h.astype(F))
-    blk = _block(n)
-    grid = (n + blk - 1) // blk
-    with _quiet():
-        if sde:
-            tab = dev.tables(tg[:-1], "drift", sig)
-            scale = cuda.to_device((sig * np.sqrt(np.abs(h))).astype(F))
-            if noise is not None:
-                mode = km.NOISE_ARRAY
-                d_noise = cuda.to_device(np.ascontiguousarray(nz, dtype=F))
-                states = _no_states(cuda)
-            else:
-                from numba.cuda.random import create_xoroshiro128p_states
 
-                mode = km.NOISE_RNG
-                d_noise = cuda.device_array((1, 1, 1), dtype=F)
-                states = create_xoroshiro128p_states(n, seed=_seed_int(seed))
-            kern = km.sde_kernel(d, dt, dev.mode, dev.G)
-            kern[grid, blk](
-                d_x, d_traj, every, d_h, scale, dev.comp, dev.groups, tab, mode, d_noise, states
-            )
-        else:
-            tab = dev.tables(stage_times(tg, TABLEAUS[sampler]).ravel(), "velocity")
-            kern = km.ode_kernel(d, dt, dev.mode, dev.G, sampler)
-            kern[grid, blk](d_x, d_traj, every, d_h, dev.comp, dev.groups, tab)
-        out = d_x.copy_to_host()
-        traj = d_traj.copy_to_host() if every else None
-    if every:
-        return out, traj, tg[_kept(steps, every)]
-    return out
+
+def _device_noise(dev, amp, normals, n, seed):
+    """The DevNoise of an SDE run: amp (steps,) = sigma_i sqrt(|h_i|); the given normals, or the
+    xoroshiro128p streams of ``seed`` (one per particle)."""
+    cuda, F, km = dev.cuda, dev.F, dev.km
+    d_amp = cuda.to_device(amp.astype(F))
+    if normals is not None:
+        d_normals = cuda.to_device(np.ascontiguousarray(normals, dtype=F))
+        return km.DevNoise(d_amp, km.NOISE_ARRAY, d_normals, _no_states(cuda))
+    from numba.cuda.random import create_xoroshiro128p_states
+
+    states = create_xoroshiro128p_states(n, seed=_seed_int(seed))
+    return km.DevNoise(d_amp, km.NOISE_RNG, cuda.device_array((1, 1, 1), dtype=F), states)
 
 
 def _no_states(cuda):

@@ -28,7 +28,7 @@ p = refcfg.GMMPath(refcfg.problem("mit-symmetric"))
 x = refcfg.sample(p, 64, "euler", steps=2, seed=1, y=0, w=2.0, backend="cpu")
 dv = cpu.divergence(refcfg.CFGField(p, 0, 2.0), x, 0.5)
 # which of the divergence's pass-2 functions numba compiled in this process
-seen = sorted(n for n in ("_blk_pass2_full_c", "_blk_pass2_diag_c") if getattr(kk, n).signatures)
+seen = sorted(n for n in ("_blk_pass2_eig_c", "_blk_pass2_direct_c") if getattr(kk, n).signatures)
 ok = bool(np.isfinite(x).all() and np.isfinite(dv).all())
 print(json.dumps({"records": records, "finite": ok, "seen": seen}))
 """
@@ -66,7 +66,7 @@ def test_compile_is_logged_not_printed_then_cached(tmp_path):
     ]
     assert "compiling" not in cold.stderr and len(cold.stdout.strip().splitlines()) == 1
     # an isotropic field: the full-covariance pass of the divergence is not compiled
-    assert out["seen"] == ["_blk_pass2_diag_c"]
+    assert out["seen"] == ["_blk_pass2_direct_c"]
     warm = _run(_COLD, tmp_path)
     assert json.loads(warm.stdout.strip().splitlines()[-1])["records"] == []  # loaded, silent
 

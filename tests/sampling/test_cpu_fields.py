@@ -105,10 +105,11 @@ def test_full_covariances_in_component_tiles_match_core():
     assert 8 * K * d * P > TILE_FROM and 1 < Kt < K and K % Kt != 0
     low = lower(refcfg.CFGField(random_path("full", K=K, d=d, seed=6), 2, 2.5), None)
     tab = low.tables(np.array([0.3, 0.7]), "velocity")
-    MT, BT = cpu._mform(low, tab, 2000)
-    assert MT.shape == (2, d * d, low.K) and BT.shape == (2, d, low.K)
-    assert cpu._mform(low, tab, 2000, want_div=True)[0].size == 0
-    assert cpu._mform(low, tab, 200)[0].size == 0  # few particles: coordinates again
+    tabs = cpu._tables(low, tab, 2000)
+    assert tabs.M.shape == (2, d * d, low.K) and tabs.b.shape == (2, d, low.K)
+    assert cpu._tables(low, tab, 2000, want_div=True).M.size == 0
+    assert cpu._tables(low, tab, 2000, one_row=False).M.size == 0  # rows per particle
+    assert cpu._tables(low, tab, 200).M.size == 0  # few particles: coordinates again
     path = random_path("full", K=K, d=d, seed=6)
     rng = np.random.default_rng(7)
     x = 1.5 * rng.standard_normal((cpu._MFORM_MIN_N + 30, d))
