@@ -145,6 +145,7 @@ def _ptx(cc, only=None):
 
     disp.get_current_device = lambda: _Dev()
     from refcfg.sampling import _cuda_kernels as KK
+    from refcfg.sampling.cuda import butcher
     from refcfg.sampling.lowering import MODE_DIAG, MODE_FULL
 
     d, G = 16, 2
@@ -162,13 +163,13 @@ def _ptx(cc, only=None):
                 if only and key not in only:
                     continue
                 if name == "evaluate":
-                    fn = KK.evaluate_kernel(d, dt, mode, G)
+                    fn = KK.evaluate_kernel(d, dt, mode == MODE_FULL, False, G)
                     sig = (A2, I1, comp, grp, tab, A2)
                 elif name == "euler_maruyama":
-                    fn = KK.sde_kernel(d, dt, mode, G)
+                    fn = KK.sde_kernel(d, dt, mode == MODE_FULL, False, G)
                     sig = (A2, A3, i, A1, comp, grp, tab, noise)
                 else:
-                    fn = KK.ode_kernel(d, dt, mode, G, name)
+                    fn = KK.ode_kernel(d, dt, mode == MODE_FULL, False, G, *butcher(name))
                     sig = (A2, A3, i, A1, comp, grp, tab)
                 t0 = time.perf_counter()
                 ptx, _ = cuda.compile_ptx(fn.py_func, sig, cc=cc)

@@ -50,13 +50,14 @@ components in step (their group ranges agree but for per-particle labels), so ea
 mu[j, k] is one address broadcast to the warp whatever the layout, and a cache line of a row
 mu[j, :] then serves the next components of the same loop.
 
-The sizes d, the covariance mode, G and the sampler are compile-time constants: the per-thread
+The sizes d, the covariance layout (``full``, ``iso``), G and the sampler are compile-time constants: the per-thread
 arrays (x, stage derivatives, G accumulators) have static sizes and every inner loop a static
 bound, so the compiler unrolls them and keeps the arrays in registers for small d.
 
-Samplers. The explicit Runge-Kutta methods are read from ``refcfg.sampling.steppers.TABLEAUS``
-when a kernel is built: the Butcher coefficients become constants of the kernel, so zero
-coefficients cost nothing. Table row of step i, stage j is i * s + j (the rows of
+Samplers. An explicit Runge-Kutta method arrives as its Butcher coefficients (``a`` row-major and
+``b``, from ``refcfg.sampling.steppers.TABLEAUS``, read by the host code: this module imports only
+NumPy and Numba) when a kernel is built: they become constants of the kernel, so zero coefficients
+cost nothing. Table row of step i, stage j is i * s + j (the rows of
 ``stage_times(ts, tableau).ravel()``). Euler-Maruyama uses the drift table, row i at t_i.
 """
 
@@ -70,9 +71,6 @@ import numba
 import numpy as np
 from numba import cuda
 from numba.cuda.random import xoroshiro128p_normal_float32, xoroshiro128p_normal_float64
-
-from .lowering import MODE_FULL, MODE_ISOTROPIC
-from .steppers import TABLEAUS
 
 __all__ = [
     "DevComponents",
@@ -136,7 +134,7 @@ def _types(dtype_name: str):
     return F, NT
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _quad_term_device(dtype_name: str):
     """The device function ``quad_term(v, m, lm, iv, alpha, b2, ab2, split)``: one
     eigen-direction's term of sum_j y_j^2 / s_j for the coordinate v (of x in the component's
@@ -156,16 +154,16 @@ def _quad_term_device(dtype_name: str):
     return quad_term
 
 
-@functools.lru_cache(maxsize=None)
-def _field_device(d: int, dtype_name: str, mode: int, G: int):
+@functools.cache
+def _field_device(d: int, dtype_name: str, full: bool, iso: bool, G: int):
     """The device function ``field(x, r, lrow, crow, comp, grp, tab, out, orow)``: writes
     F(x) at table row r into out[orow, :d], with group ranges from row lrow of grp.lo/hi and
     particle factors from row crow of grp.coef. ``x`` is a length-d array (not written)."""
     F, NT = _types(dtype_name)
     D = int(d)
     GG = int(G)
-    FULL = mode == MODE_FULL
-    ISO = mode == MODE_ISOTROPIC
+    FULL = bool(full)  # rotated components (the lowering's full mode)
+    ISO = bool(iso)  # isotropic components: one variance per component
     ZERO, ONE, HALF = F(0.0), F(1.0), F(0.5)
     NEG_INF = F(-np.inf)
     quad_term = _quad_term_device(dtype_name)
@@ -271,12 +269,12 @@ def _group_rows(grp, p):
     return (p if grp.lo.shape[0] > 1 else 0), (p if grp.coef.shape[0] > 1 else 0)
 
 
-@functools.lru_cache(maxsize=None)
-def evaluate_kernel(d: int, dtype_name: str, mode: int, G: int):
+@functools.cache
+def evaluate_kernel(d: int, dtype_name: str, full: bool, iso: bool, G: int):
     """``evaluate(X, rows, comp, grp, tab, out)``: out[p] = F(X[p]) at table row rows[p]."""
     _, NT = _types(dtype_name)
     D = int(d)
-    field = _field_device(d, dtype_name, mode, G)
+    field = _field_device(d, dtype_name, full, iso, G)
 
     @cuda.jit
     def evaluate(X, rows, comp, grp, tab, out):
@@ -292,7 +290,7 @@ def evaluate_kernel(d: int, dtype_name: str, mode: int, G: int):
     return evaluate
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _save_device(d: int):
     """``save(traj, every, i, n_steps, p, x)``: traj[s, p] = x after step i + 1 when it is kept
     (every k-th step and the last; traj[0] holds the start)."""
@@ -308,7 +306,7 @@ def _save_device(d: int):
     return save
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _start_device(d: int):
     """``start(X, traj, every, p, x)``: x = X[p], and traj[0, p] = x when a trajectory is kept."""
     D = int(d)
@@ -324,10 +322,10 @@ def _start_device(d: int):
     return start
 
 
-@functools.lru_cache(maxsize=None)
-def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
+@functools.cache
+def ode_kernel(d: int, dtype_name: str, full: bool, iso: bool, G: int, a: tuple, b: tuple):
     """``sample(X, traj, every, h, comp, grp, tab)``: integrate particle p in place over the grid
-    with the explicit Runge-Kutta method ``TABLEAUS[method]``:
+    with the explicit Runge-Kutta method of Butcher coefficients ``a`` (s * s, row-major) and ``b``:
 
         k_j = F(x + h_i sum_{l<j} a_jl k_l, row i*s + j),   x <- x + h_i sum_j b_j k_j.
 
@@ -335,12 +333,11 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
     the final state) when every > 0, as ``refcfg.sampling.reference``."""
     F, NT = _types(dtype_name)
     D = int(d)
-    tab_ = TABLEAUS[method]
-    S = int(tab_.b.shape[0])
-    A = tuple(F(v) for v in np.asarray(tab_.a, dtype=np.float64).ravel())  # A[j * S + l] = a_jl
-    B = tuple(F(v) for v in np.asarray(tab_.b, dtype=np.float64))
+    S = len(b)
+    A = tuple(F(v) for v in a)  # A[j * S + l] = a_jl
+    B = tuple(F(v) for v in b)
     ZERO = F(0.0)
-    field = _field_device(d, dtype_name, mode, G)
+    field = _field_device(d, dtype_name, full, iso, G)
     save = _save_device(d)
     start = _start_device(d)
 
@@ -378,8 +375,8 @@ def ode_kernel(d: int, dtype_name: str, mode: int, G: int, method: str):
     return sample
 
 
-@functools.lru_cache(maxsize=None)
-def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
+@functools.cache
+def sde_kernel(d: int, dtype_name: str, full: bool, iso: bool, G: int):
     """``sample(X, traj, every, h, comp, grp, tab, noise)``: Euler-Maruyama on the drift table
     (row i at t_i),
 
@@ -390,7 +387,7 @@ def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
     F, NT = _types(dtype_name)
     D = int(d)
     normal = xoroshiro128p_normal_float64 if F is np.float64 else xoroshiro128p_normal_float32
-    field = _field_device(d, dtype_name, mode, G)
+    field = _field_device(d, dtype_name, full, iso, G)
     save = _save_device(d)
     start = _start_device(d)
 
@@ -423,7 +420,7 @@ def sde_kernel(d: int, dtype_name: str, mode: int, G: int):
     return sample
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def normals_kernel(dtype_name: str):
     """``draw(states, out)``: out[i, p, :] = the normals the SDE kernel (NOISE_RNG) draws for
     particle p at step i."""

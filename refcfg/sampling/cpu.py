@@ -139,7 +139,7 @@ def _will_compile(kernel, args) -> bool:
         cache = kernel._cache
         key = cache._index_key(signature, kernel.targetctx.codegen())
         return key not in cache._cache_file._load_index()
-    except Exception:  # pragma: no cover - numba internals changed
+    except Exception:  # noqa: BLE001 -- numba internals changed: assume cached (no announcement)
         return False
 
 

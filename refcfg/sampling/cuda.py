@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 
 from .._validation import as_float_array, as_generator, as_points, as_times
+from .lowering import MODE_FULL, MODE_ISOTROPIC
 from .steppers import SAMPLERS, SDE_SAMPLERS, TABLEAUS, stage_times
 
 __all__ = [
@@ -88,7 +89,7 @@ def _reason() -> str | None:
         )
     try:
         ok = bool(cuda.is_available())
-    except Exception as exc:  # driver errors surface here
+    except Exception as exc:  # noqa: BLE001 -- driver errors surface here, as any type
         return f"numba.cuda.is_available() raised {type(exc).__name__}: {exc}"
     if not ok:
         return "no CUDA GPU is usable (numba.cuda.is_available() is False)"
@@ -168,6 +169,14 @@ def _points_and_lowering(field, x, name: str):
     return x, _lower(field, x.shape[0])
 
 
+def butcher(sampler: str) -> tuple:
+    """(a row-major, b) of ``TABLEAUS[sampler]`` as tuples of floats: how the CUDA kernels take a
+    Runge-Kutta method (constants of the compiled kernel; hashable for their cache)."""
+    tab = TABLEAUS[sampler]
+    a = tuple(float(v) for v in np.asarray(tab.a, dtype=np.float64).ravel())
+    return a, tuple(float(v) for v in np.asarray(tab.b, dtype=np.float64))
+
+
 def _dtype(dtype) -> str:
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in ("float64", "float32"):
@@ -188,6 +197,8 @@ class _Device:
         self.low = low
         c = low.comp
         self.mode, self.d, self.K, self.G = int(c.mode), int(low.d), int(low.K), int(low.G)
+        # the layout as the kernels take it (compile-time flags)
+        self.layout = (self.mode == MODE_FULL, self.mode == MODE_ISOTROPIC)
         self.comp = self.km.DevComponents(*(self._put(a) for a in (c.mu, c.mue, c.QT, c.lam)))
         self.groups = self.groups_of()
 
@@ -241,7 +252,7 @@ class _EvalPlan:
         t = as_times(t, n)
         dev = _Device(low, dt)
         cuda, F = dev.cuda, dev.F
-        self.kernel = dev.km.evaluate_kernel(d, dt, dev.mode, dev.G)
+        self.kernel = dev.km.evaluate_kernel(d, dt, *dev.layout, dev.G)
         self.cuda, self.out = cuda, np.empty((n, d), dtype=F)
         if isinstance(t, float):
             uniq, inv = np.array([t]), np.zeros(n, dtype=np.int64)
@@ -358,10 +369,11 @@ def sample(
         if sampler in SDE_SAMPLERS:
             tab = dev.tables(tg[:-1], "drift", diffusion)
             dev_noise = _device_noise(dev, diffusion * np.sqrt(np.abs(h)), normals, n, seed)
-            dev.km.sde_kernel(d, dt, dev.mode, dev.G)[launch](*args, tab, dev_noise)
+            dev.km.sde_kernel(d, dt, *dev.layout, dev.G)[launch](*args, tab, dev_noise)
         else:
             tab = dev.tables(stage_times(tg, TABLEAUS[sampler]).ravel(), "velocity")
-            dev.km.ode_kernel(d, dt, dev.mode, dev.G, sampler)[launch](*args, tab)
+            kernel = dev.km.ode_kernel(d, dt, *dev.layout, dev.G, *butcher(sampler))
+            kernel[launch](*args, tab)
         out = d_x.copy_to_host()
         traj = d_traj.copy_to_host() if every else None
     if every:

@@ -179,7 +179,7 @@ class Lowered:
         tr = lambda a: _c(np.swapaxes(a, 1, 2))  # noqa: E731  (T, dd, K)
         return TimeTables(_c(al), _c(be), _c(dm), _c(cst), tr(invs), tr(gain), self.tcoef(t))
 
-    def select(self, idx) -> "Lowered":
+    def select(self, idx) -> Lowered:
         """The same field restricted to particles idx (per-particle arrays sliced)."""
         lo, hi, coef = self.groups
         if lo.shape[0] > 1:

@@ -14,10 +14,10 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 # linear schedule alpha = t, beta = 1 - t (refcfg's "linear"), written out here
-ALPHA = lambda t: t  # noqa: E731
-BETA = lambda t: 1.0 - t  # noqa: E731
-DALPHA = lambda t: 1.0  # noqa: E731
-DBETA = lambda t: -1.0  # noqa: E731
+ALPHA = lambda t: t
+BETA = lambda t: 1.0 - t
+DALPHA = lambda t: 1.0
+DBETA = lambda t: -1.0
 
 
 def affine_velocity(m, V, t):

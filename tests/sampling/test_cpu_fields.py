@@ -11,7 +11,7 @@ from refcfg.sampling import cpu
 from refcfg.sampling.lowering import NotLowerable, lower
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _oracles import PathOracle, fd_jacobian, random_gmm_params, schedule_formula  # noqa: E402
+from _oracles import PathOracle, fd_jacobian, random_gmm_params, schedule_formula
 
 
 def rel(a, b):

@@ -6,6 +6,7 @@ from scipy.stats import multivariate_normal
 
 import refcfg
 from refcfg.sampling import log_likelihood
+
 from _gauss import fit_order, flow_map
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 

@@ -12,6 +12,7 @@ import pytest
 from scipy.linalg import sqrtm
 
 import refcfg
+
 from _gauss import fit_order, flow_map
 
 STEPS = [8, 16, 32, 64]

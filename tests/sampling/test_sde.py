@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 import refcfg
+
 from _gauss import ddpm_sigma2, flow_map, sde_moments
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 

@@ -12,6 +12,7 @@ from scipy.linalg import sqrtm
 import refcfg
 from refcfg.sampling import SAMPLERS, log_likelihood
 from refcfg.sampling.steppers import SDE_SAMPLERS, TABLEAUS, stage_times, tableau
+
 from _gauss import fit_order, flow_map
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 
