@@ -73,7 +73,7 @@ def time_grid(steps=100, t_start=0.0, t_end=1.0, t_grid=None) -> np.ndarray:
         return ts
     steps = as_positive_int(steps, "steps")
     for name, v in (("t_start", t_start), ("t_end", t_end)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= v <= 1.0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= float(v) <= 1.0:
             raise ValueError(f"{name} must be a float in [0, 1], got {v!r}")
     if not t_start < t_end:
         raise ValueError(f"t_start must be < t_end, got t_start={t_start!r}, t_end={t_end!r}")
@@ -234,7 +234,7 @@ def field_size(field) -> tuple[int, int]:
     from ..guidance.base import NotLowerable, linear_terms
 
     try:
-        paths = []
+        paths: list = []
         for term in linear_terms(field):
             if not any(term.path is p for p in paths):
                 paths.append(term.path)

@@ -232,7 +232,7 @@ def _k():
     return k
 
 
-_KERNELS = {}
+_KERNELS: dict = {}
 
 
 def _import_kernels():

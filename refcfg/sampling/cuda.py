@@ -143,7 +143,7 @@ def _kernel_module():
 # ------------------------------------------------------------------------------------------------
 
 
-def _lower(field, n: int):
+def _lower(field, n: int | None):
     """``lowering.lower(field, n)``; a field that does not lower is refused (NotLowerable, a
     TypeError) with the lowering's reason and the backend that runs it."""
     from .lowering import NotLowerable, lower, require_lowerable

@@ -216,7 +216,8 @@ def _path_table(path) -> _PathTable:
     if not zero:
         return _PathTable(np.arange(marg.K), marg.log_weights, list(mix.class_slices), marg.K)
     order = [c for c in range(mix.n_classes) if c not in zero] + zero
-    perm, logw, slices, pos = [], [], [None] * mix.n_classes, 0
+    perm, logw, pos = [], [], 0
+    slices: list = [None] * mix.n_classes
     for c in order:
         sl = mix.class_slices[c]
         perm.append(np.arange(sl.start, sl.stop))
@@ -255,7 +256,7 @@ def lower(field, n: int | None = None) -> Lowered:
     Raises NotLowerable for fields that are not linear combinations of exact mixture fields, and
     ValueError when per-particle arrays do not have length n or the terms have different dimensions."""
     terms = linear_terms(field)
-    paths = []
+    paths: list = []
     for term in terms:
         if not any(term.path is p for p in paths):
             paths.append(term.path)
@@ -272,11 +273,9 @@ def lower(field, n: int | None = None) -> Lowered:
     used = []
     for p, tb in zip(paths, tabs):
         ys = [term.y for term in terms if term.path is p]
-        single = (
-            all(y is not None and np.ndim(y) == 0 and int(y) != NULL for y in ys)
-            and len({int(y) for y in ys}) == 1
-        )
-        sl = tb.slices[int(ys[0])] if single else slice(0, tb.perm.size)
+        scalar = [int(y) for y in ys if y is not None and np.ndim(y) == 0]
+        single = len(scalar) == len(ys) and NULL not in scalar and len(set(scalar)) == 1
+        sl = tb.slices[scalar[0]] if single else slice(0, tb.perm.size)
         used.append((sl.start, sl.stop))
     offsets, off = [], 0
     for a, b in used:
@@ -309,7 +308,10 @@ def lower(field, n: int | None = None) -> Lowered:
     # groups
     G = len(terms)
     lens = {
-        len(a) for term in terms for a in (term.coef, term.y) if a is not None and np.ndim(a) == 1
+        len(np.asarray(a))
+        for term in terms
+        for a in (term.coef, term.y)
+        if a is not None and np.ndim(a) == 1
     }
     per_n = lens.pop() if lens else None
     if n is not None and per_n is not None and per_n != n:
@@ -317,8 +319,13 @@ def lower(field, n: int | None = None) -> Lowered:
             f"the field holds per-particle labels or weights of length {per_n} but "
             f"n = {n} particles are sampled"
         )
-    L = per_n if any(t.y is not None and np.ndim(t.y) == 1 for t in terms) else 1
-    C = per_n if any(np.ndim(t.coef) == 1 for t in terms) else 1
+    # per_n is set whenever some label or coefficient array is per-particle
+    L = (
+        per_n
+        if per_n is not None and any(t.y is not None and np.ndim(t.y) == 1 for t in terms)
+        else 1
+    )
+    C = per_n if per_n is not None and any(np.ndim(t.coef) == 1 for t in terms) else 1
     lo = np.empty((L, G), dtype=np.int64)
     hi = np.empty((L, G), dtype=np.int64)
     coef = np.empty((C, G))
