@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 
+from ..combine import combine
 from . import tilted
 
 __all__ = [
@@ -459,9 +460,7 @@ def cfg_frames(
             return_trajectory=True,
             trajectory_every=steps // (n_t - 1),
         )
-        log_dens.append(
-            [w * path.log_prob(pts, t, y) + (1.0 - w) * path.log_prob(pts, t) for t in ts]
-        )
+        log_dens.append([combine(path.log_prob(pts, t, y), path.log_prob(pts, t), w) for t in ts])
         vel.append([path.cfg_velocity(apts, t, y, w) for t in ts])
         pos.append([traj[k] for k in range(n_t)])
         conf.append(float(np.mean(np.exp(path.class_log_probs(traj[n_t - 1], 1.0)[:, y]))))

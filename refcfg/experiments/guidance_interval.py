@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .. import metrics
+from . import tilted
 from ._common import Result
 
 NAME = "guidance-interval"
@@ -93,9 +94,7 @@ def run(fast: bool = False, seed: int = 0, backend: str = "auto") -> Result:
     rows, keep = [], {}
     samplers = ("heun",) if fast else ("heun", "euler_maruyama")
     for w in weights:
-        q = metrics.density_probs(
-            lambda x: w * mix.class_gmm(0).log_prob(x) + (1 - w) * mix.marginal.log_prob(x), EDGES
-        )
+        q = metrics.density_probs(lambda x: tilted.log_density(mix, x, 0, w), EDGES)
         mt = metrics.grid_mode_mass(q, EDGES, mix)
         rows.append(
             {

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import as_generator, as_points, as_positive_int
+from ..combine import combine
 from ..mixture import GMM, LabeledGMM
 
 __all__ = ["OVERSAMPLE", "TiltedSample", "log_density", "sample"]
@@ -76,7 +77,8 @@ def log_density(path, x, y: int, w: float) -> np.ndarray:
     cond = mix.class_gmm(y)
     w = _weight(w)
     x = as_points(x, mix.d, "x")
-    return w * cond.log_prob(x) + (1.0 - w) * mix.marginal.log_prob(x)
+    # the CFG combination of the two log-densities (eq. 65 applied to log p)
+    return combine(cond.log_prob(x), mix.marginal.log_prob(x), w)
 
 
 def sample(path, y: int, w: float, n: int, *, seed, oversample: int = OVERSAMPLE) -> TiltedSample:
