@@ -26,6 +26,7 @@ import numpy as np
 
 from .._limits import require_memory
 from .._validation import NULL
+from ..schedules import path_eigenvalues, velocity_numerator
 
 __all__ = [
     "velocity_vjp",
@@ -56,13 +57,13 @@ def _component_terms(path, x, t, y):
     mu = path._means[sel]  # (K', d)
     lam = path._lam[sel]  # (K', d)
     Q = None if path._Q is None else path._Q[sel]  # (K', d, d)
-    c = al * al * lam[None] + be * be  # (n, K', d)
+    c = path_eigenvalues(al, be, lam[None])  # (n, K', d)
     if np.any(c <= 0):
         raise ValueError(
             "the Jacobian is undefined at t = 1 for a component with a singular "
             "covariance (a point mass)"
         )
-    g = (al * da * lam[None] + bdb) / c
+    g = velocity_numerator(al, da, bdb, lam[None]) / c
     diff = x[:, None, :] - al * mu[None]  # (n, K', d)
     z = diff if Q is None else np.einsum("kde,nkd->nke", Q, diff)
     zc = z / c

@@ -7,10 +7,11 @@ from .likelihood import log_likelihood
 
 
 def _kernel_velocity(field, x, t):
-    """A nonlinear rule's input field on the CPU kernels when it lowers, else its own method."""
-    from . import cpu
+    """A nonlinear rule's input field on the CPU kernels when it lowers and the call's backend
+    choice allows it (``api.inputs_on_kernels``), else its own method."""
+    from . import api, cpu
 
-    if cpu.supports(field):
+    if api.inputs_on_kernels() and cpu.supports(field):
         return cpu.velocity(field, x, t)
     return field.velocity(x, t)
 

@@ -4,7 +4,7 @@ Backends: "numpy" (``refcfg.sampling.reference``: works for every field object),
 kernels, ``refcfg.sampling.cpu``: exact Gaussian-mixture fields and linear guided combinations of
 them), "cuda" (``refcfg.sampling.cuda``) and "auto", which picks "numpy" or "cpu" by the field and
 the size of the job (``resolve_backend``: "numpy" for fields that do not lower and for jobs of at
-most ``AUTO_NUMPY_WORK`` units of ``auto_work``, where NumPy takes at most about 1-1.6 s of CPU on
+most ``AUTO_NUMPY_WORK`` units of ``auto_work``, where NumPy takes at most about 1.1-1.6 s of CPU on
 a 2-core machine and the kernels' one-time compile would cost 15-20 s; "cpu" above). The rule reads only the call's
 arguments, never what is compiled or cached, so a given call always takes the same path.
 
@@ -26,6 +26,7 @@ approximates p_{t_start}). tests/sampling/test_sde.py bounds the difference betw
 from __future__ import annotations
 
 import numbers
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,9 +163,9 @@ def with_labels(field, y=None, w=None):
 AUTO_NUMPY_WORK = 4.0e6
 """Largest ``auto_work`` that ``backend="auto"`` runs on NumPy. Measured on the 2-core reference
 machine (verification/bench_auto_backend.py): NumPy takes 150-400 ns of CPU per unit at d = 2
-(the slowest kinds; 60-100 ns at d = 16), so at most about 1-1.6 s of CPU at this size, while the
+(the slowest kinds; 60-100 ns at d = 16), so at most about 1.1-1.6 s of CPU at this size, while the
 kernels' first compile costs 15-20 s of CPU (verification/bench_compile.py) and, warm, they run
-such a job 20-70x faster (docs/performance.md, "Cold start")."""
+such a job 14-80x faster (docs/performance.md, "Cold start")."""
 
 AUTO_EVAL_OVERHEAD = 1000
 """The NumPy integrator's fixed cost of one field evaluation (its Python and array set-up), in
@@ -188,6 +189,17 @@ def auto_work(field, n, steps, sampler, d=None) -> float:
     return evals * (float(n) * float(K) * float(d or 1) + AUTO_EVAL_OVERHEAD)
 
 
+_INPUTS_ON_KERNELS: ContextVar[bool] = ContextVar("refcfg_inputs_on_kernels", default=True)
+
+
+def inputs_on_kernels() -> bool:
+    """Whether a nonlinear rule's exact input fields are evaluated on the CPU kernels (the
+    evaluator ``refcfg.sampling`` registers with ``guidance.nonlinear.register_input_velocity``):
+    inside ``sample`` as its backend choice says (the "auto" rule on the job's size, input fields'
+    components included; never for backend="numpy"), elsewhere yes (a direct ``velocity`` call)."""
+    return _INPUTS_ON_KERNELS.get()
+
+
 def resolve_backend(backend, field, work=None) -> str:
     """The backend a call runs on. The fast backends run only fields that the one lowering
     (``refcfg.sampling.lowering``) accepts.
@@ -195,7 +207,7 @@ def resolve_backend(backend, field, work=None) -> str:
     "auto" -> "numpy" when the field does not lower, when numba cannot be imported, or when
     ``work`` (``auto_work`` of the call; None: not a sampling job of known size) is at most
     ``AUTO_NUMPY_WORK``; else "cpu". Below that size the NumPy integrator takes at most about
-    1-1.6 s of CPU on a 2-core machine while the kernels' first compile costs 15-20 s; above it
+    1.1-1.6 s of CPU on a 2-core machine while the kernels' first compile costs 15-20 s; above it
     the kernels' speed wins (docs/performance.md, "Cold start"). The rule reads the call's arguments
     only, never the cache, so a call's result does not depend on what is compiled.
 
@@ -239,6 +251,10 @@ def field_size(field) -> tuple[int, int]:
             if not any(term.path is p for p in paths):
                 paths.append(term.path)
     except (NotLowerable, ValueError):
+        inputs = [getattr(field, a, None) for a in ("cond", "ref")]
+        if all(f is not None for f in inputs):  # a nonlinear rule: its two input fields' sizes
+            sizes = [field_size(f) for f in inputs]
+            return sum(k for k, _ in sizes), max(dd for _, dd in sizes)
         path = getattr(field, "path", None)
         paths = [path] if hasattr(getattr(path, "mixture", None), "marginal") else []
     if not paths:
@@ -376,7 +392,8 @@ def sample(
     job = _check_job(
         field, n, sampler, steps, t_grid, x_init, dtype, return_trajectory, trajectory_every
     )
-    be = resolve_backend(backend, field, work=auto_work(field, job.n, job.n_steps, sampler, job.d))
+    work = auto_work(field, job.n, job.n_steps, sampler, job.d)
+    be = resolve_backend(backend, field, work=work)
     if job.dtype == "float32" and be != "cuda":
         raise ValueError(f"dtype='float32' is only supported by backend='cuda', got backend={be!r}")
     seg = _reserve_memory(field, job, sampler, be, noise is not None)
@@ -384,7 +401,13 @@ def sample(
     rng = as_generator(seed)
     x0 = rng.standard_normal((job.n, job.d)) if job.x0 is None else job.x0
     sig, noise = _sde_inputs(field, sampler, be, sigma, noise, ts, x0.shape)
-    out = _dispatch(be, field, x0, ts, sampler, sig, noise, rng, job.every, seg, job.dtype)
+    # a nonlinear rule's exact inputs go to the CPU kernels only where "auto" would run a lowerable
+    # field of this size there: backend="numpy" and small jobs stay on NumPy (compile nothing)
+    token = _INPUTS_ON_KERNELS.set(backend == "auto" and work > AUTO_NUMPY_WORK)
+    try:
+        out = _dispatch(be, field, x0, ts, sampler, sig, noise, rng, job.every, seg, job.dtype)
+    finally:
+        _INPUTS_ON_KERNELS.reset(token)
     # the compiled integrators do not stop on the way: the NumPy backend's error, from the result
     for part in out[:2] if job.every else (out,):
         require_bounded_state(part)

@@ -93,7 +93,7 @@ def evaluate(cell) -> dict:
     from .. import metrics
     from ..experiments import tilted
     from ..guidance import make
-    from ..sampling.api import time_grid
+    from ..sampling.api import auto_work, resolve_backend, time_grid
     from ..sampling.steppers import TABLEAUS
 
     s = cell.settings
@@ -107,6 +107,12 @@ def evaluate(cell) -> dict:
     mix = law.mixture  # the law scored against
     extra = {"sigma": s.sigma} if cell.sampler == "euler_maruyama" else {}
 
+    # the backend the cell's own field runs on: the exact CFG of ed_cfg runs there too, so an SDE
+    # draws the same increments for both (NumPy and the kernels draw different noise streams)
+    backend = resolve_backend(
+        s.backend, field, work=auto_work(field, cell.n, cell.steps, cell.sampler, law.d)
+    )
+
     def draw(f):
         return refcfg.sample(
             f,
@@ -114,7 +120,7 @@ def evaluate(cell) -> dict:
             sampler=cell.sampler,
             steps=cell.steps,
             seed=np.random.default_rng(noise),
-            backend=s.backend,
+            backend=backend,
             **extra,
         )
 

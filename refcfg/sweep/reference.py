@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["load_reference", "learned_entry", "check_learned", "is_model_file"]
 
 MODEL_SUFFIX = ".npz"
@@ -92,6 +94,14 @@ def learned_entry(i: int, problem: str, base: Path, ref_path, y: int):
             f"a model of the reference's dimension {mix.d} and {mix.n_classes} classes "
             f"(this one: dimension {c.d_out}, {c.n_classes} classes)",
         )
+    trained_on = model.meta.get("problem")
+    if isinstance(trained_on, str) and not _same_law(trained_on, mix):
+        _fail(
+            key,
+            problem,
+            f"a model trained on the reference law (this one was trained on {trained_on!r}, "
+            f"a different mixture)",
+        )
     return file, ref_path
 
 
@@ -140,3 +150,22 @@ def check_learned(problems, files, schedules, rules, names, backend) -> None:
                     f"the schedule the model axes.problem[{i}] = {p!r} was trained with "
                     f"({sched.name!r})",
                 )
+
+
+def _same_law(problem: str, mix) -> bool:
+    """Whether the built-in problem ``problem`` (a model's recorded training problem) is the mixture
+    ``mix``, parameter for parameter; True for a name that is not built in (a problem file: its
+    recorded path need not exist here, so it cannot be checked)."""
+    from ..problems import PROBLEMS, resolve
+
+    if problem not in PROBLEMS:
+        return True
+    m = resolve(problem).path.mixture
+    a, b = m.marginal, mix.marginal
+    return (
+        m.n_classes == mix.n_classes
+        and a.means.shape == b.means.shape
+        and np.array_equal(a.means, b.means)
+        and np.array_equal(a.log_weights, b.log_weights)
+        and np.array_equal(a.covs, b.covs)
+    )

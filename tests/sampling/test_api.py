@@ -168,3 +168,34 @@ def test_cpu_noise_helper_reproduces_kernel_noise():
     a = cpu.integrate(f, x0, ts, "euler_maruyama", sig, seed=77)
     b = cpu.integrate(f, x0, ts, "euler_maruyama", sig, noise=cpu.normals(77, 30, 8, 2))
     assert np.array_equal(a, b)
+
+
+def test_nonlinear_rule_inputs_follow_the_backend_choice(monkeypatch):
+    # a nonlinear rule runs on NumPy; its exact input fields go to the CPU kernels only where the
+    # "auto" rule would run a field of the job's size there (never for backend="numpy")
+    import refcfg
+    from refcfg.guidance import make
+    from refcfg.sampling import api, cpu
+
+    calls = []
+    real = cpu.velocity
+
+    def counting(field, x, t):
+        calls.append(x.shape[0])
+        return real(field, x, t)
+
+    monkeypatch.setattr(cpu, "velocity", counting)
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear")
+    rule = make("rescale", path, 0, 2.0)
+    for backend in ("numpy", "auto"):  # 50 particles x 2 Heun steps: far below the threshold
+        refcfg.sample(rule, 50, "heun", steps=2, seed=0, backend=backend)
+    assert calls == []
+    n = 200
+    assert api.auto_work(rule, n, 2, "heun", 2) <= api.AUTO_NUMPY_WORK  # stays small: on NumPy
+    big = int(api.AUTO_NUMPY_WORK / (2 * 2 * 2 * api.field_size(rule)[0])) + 10
+    assert api.auto_work(rule, big, 2, "heun", 2) > api.AUTO_NUMPY_WORK
+    refcfg.sample(rule, big, "heun", steps=2, seed=0, backend="numpy")
+    assert calls == []
+    refcfg.sample(rule, big, "heun", steps=2, seed=0, backend="auto")
+    assert calls and all(c == big for c in calls)  # each input on the kernels, all particles
+    assert api.inputs_on_kernels()  # outside sample: direct calls use the kernels

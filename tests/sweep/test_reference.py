@@ -166,8 +166,8 @@ def test_learned_model_misuse_refused(model_file, change, message):
         "axes": {"problem": [model_file], "w": [1.0], "n": [100]},
         "metrics": {"names": ["ed_cond"]},
     }
-    axes = change.pop("axes", {})
-    doc["axes"].update(axes)
+    change = dict(change)  # the parametrize value is shared between runs: never mutate it
+    doc["axes"].update(change.pop("axes", {}))
     doc.update(change)
     if doc.get("reference") is None:
         doc.pop("reference")
@@ -180,4 +180,19 @@ def test_bad_model_file_refused(tmp_path):
     bad.write_bytes(b"not a zip")
     doc = _spec(reference="two-class-2d", axes={"problem": [str(bad)]})
     with pytest.raises(ValueError, match=r"axes.problem\[0\] = .*bad.npz': required a loadable "):
+        load_spec(doc)
+
+
+def test_model_trained_on_another_law_refused(model_file):
+    # the model was trained on two-class-2d: scored against its own law it loads; against the tree
+    # (also d = 2 with 2 classes, another mixture) it is refused before any work
+    doc = {
+        "seeds": 1,
+        "reference": "two-class-2d",
+        "axes": {"problem": [model_file], "w": [1.0], "n": [100]},
+        "metrics": {"names": ["ed_cond"]},
+    }
+    assert load_spec(doc).axes["problem"] == (model_file,)
+    doc["reference"] = "tree"
+    with pytest.raises(ValueError, match=r"required a model trained on the reference law \(this "):
         load_spec(doc)
