@@ -77,7 +77,8 @@ def log_likelihood(
         (from 0 to 1; it is run backwards).
     sampler : an ODE sampler, any name in ``refcfg.sampling.steppers.TABLEAUS`` (the error falls
         at its order).
-    backend : "auto" | "numpy" | "cpu".
+    backend : "auto" | "numpy" | "cpu". "auto" runs the CPU kernels for every field that lowers,
+        whatever the size (no size rule here: a first call on a new machine compiles), else NumPy.
     return_noise : also return X_0, the preimage of x in the noise space.
 
     Returns (N,) log-densities (and X_0 (N, d) with return_noise).
