@@ -170,3 +170,32 @@ def same_noise_endpoint(field, x_start, t_start, t_end=1.0, tol=1e-9):
     return ode_endpoint(
         field, np.asarray(x_start, dtype=np.float64), float(t_start), float(t_end), tol=tol
     ).x
+
+
+def law_rows(samples, path, y, w, targets, *, permutations, seed, steps) -> list[dict]:
+    """Which law a library's samples reach: one row per target law of ``check_samples`` (the
+    two-sample test against refcfg's exact sampler of that law; "data" is p(x|y), so at w = 1),
+    with its p-value, max |z| statistic and energy distance."""
+    from ..sample_checks import check_samples
+
+    rows = []
+    for target in targets:
+        rep = check_samples(
+            samples,
+            path,
+            y=y,
+            w=w if target != "data" else 1.0,
+            target=target,
+            permutations=permutations,
+            seed=seed,
+            steps=steps,
+        )
+        rows.append(
+            {
+                "target": target,
+                "p_value": rep.p_value,
+                "max|z|": rep.statistic,
+                "energy_distance": rep.effects["energy_distance"],
+            }
+        )
+    return rows

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._report import AuditResult, LibraryMissing, fit_order, max_err, same_noise_endpoint
+from ._report import (
+    AuditResult,
+    LibraryMissing,
+    fit_order,
+    law_rows,
+    max_err,
+    same_noise_endpoint,
+)
 
 NAME = "diffusers-dit"
 REQUIRES = ("torch", "diffusers")
@@ -402,26 +409,8 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
     pipe = dit_pipeline(path, scheduler("ddpm"), shape=SHAPE)
     torch.manual_seed(seed)
     xd = _pipe_latents(pipe, nl, Y, W, k, seed=seed + 2)
-    rows = []
-    for target in ("sde", "ode", "data", "tilted"):
-        rep = check_samples(
-            xd,
-            path,
-            y=Y,
-            w=W if target != "data" else 1.0,
-            target=target,
-            permutations=z["perms"],
-            seed=seed,
-            steps=400,
-        )
-        rows.append(
-            {
-                "target": target,
-                "p_value": rep.p_value,
-                "max|z|": rep.statistic,
-                "energy_distance": rep.effects["energy_distance"],
-            }
-        )
+    targets = ("sde", "ode", "data", "tilted")
+    rows = law_rows(xd, path, Y, W, targets, permutations=z["perms"], seed=seed, steps=400)
     res.tables[f"law of the DDPM pipeline's samples ({k} steps, w = {W:g}, n = {nl})"] = rows
     p = {r["target"]: r["p_value"] for r in rows}
     res.check(

@@ -20,6 +20,7 @@ from ._report import (
     AuditResult,
     LibraryMissing,
     fit_order,
+    law_rows,
     max_err,
     same_noise_endpoint,
     torch_default_float64,
@@ -94,7 +95,6 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
 
     from .. import problems
     from ..interop.flow_matching import ExactVelocity
-    from ..sample_checks import check_samples
     from ..sampling import sample
 
     z = _SIZES[bool(fast)]
@@ -222,26 +222,8 @@ def run(fast: bool = True, seed: int = 0) -> AuditResult:
     gl = torch.Generator().manual_seed(seed + 1)
     xl = torch.randn(z["n_law"], 2, dtype=torch.float64, generator=gl)
     samples = solver.sample(xl, step_size=1.0 / 64, method="rk4", time_grid=grid64).numpy()
-    rows = []
-    for target in ("ode", "data", "tilted"):
-        rep = check_samples(
-            samples,
-            path,
-            y=Y,
-            w=W if target != "data" else 1.0,
-            target=target,
-            permutations=z["perms"],
-            seed=seed,
-            steps=200,
-        )
-        rows.append(
-            {
-                "target": target,
-                "p_value": rep.p_value,
-                "max|z|": rep.statistic,
-                "energy_distance": rep.effects["energy_distance"],
-            }
-        )
+    targets = ("ode", "data", "tilted")
+    rows = law_rows(samples, path, Y, W, targets, permutations=z["perms"], seed=seed, steps=200)
     res.tables[f"law of ODESolver rk4 (64 steps) samples, w = {W:g}, n = {z['n_law']}"] = rows
     p = {r["target"]: r["p_value"] for r in rows}
     res.check(
