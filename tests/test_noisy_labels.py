@@ -60,8 +60,18 @@ def _quad_fields(x, t, C, yt):
     return np.log(Z), da * Ez + db * Eeps
 
 
-@pytest.mark.parametrize("rho", [0.0, 0.15, 0.4])
-@pytest.mark.parametrize("t", TIMES)
+# the fast tier keeps one noise level at both endpoints and one interior time (each case ~1 s)
+_QUAD_FAST = {(0.15, 0.0), (0.15, 0.37), (0.15, 1.0)}
+
+
+@pytest.mark.parametrize(
+    "rho, t",
+    [
+        pytest.param(rho, t, marks=() if (rho, t) in _QUAD_FAST else pytest.mark.slow)
+        for rho in (0.0, 0.15, 0.4)
+        for t in TIMES
+    ],
+)
 def test_noisy_fields_match_quadrature_1d(rho, t):
     C = symmetric_confusion(2, rho)
     path = refcfg.GMMPath(relabel(_gauss1d_clean(), C), "linear")

@@ -60,6 +60,7 @@ def test_a_header_larger_than_its_data_is_refused(tmp_path):
         f.array("x")
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_is_refused_from_its_declared_size(tmp_path, monkeypatch):
     # 256 MiB of zeros compress to about 250 KiB; the zip directory declares the real size
     monkeypatch.setenv("REFCFG_MEMORY_LIMIT", "64M")

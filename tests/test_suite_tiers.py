@@ -1,14 +1,19 @@
 """The test tiers. The fast tier, ``pytest -m "not slow"``, is the exact core (fields, conversions,
-guidance, lowering, kernels against NumPy, learning maths) for everyday work; the full suite (the
-README's test command, CI) runs everything. A module that runs the command line in subprocesses,
-draws figures, starts Dask clusters, runs the CUDA simulator, drives a browser or draws large Monte
-Carlo samples is slow as a whole and says so itself: ``pytestmark = pytest.mark.slow`` at module
-level (single slow tests elsewhere carry their own mark).
+guidance, lowering, learning maths, the labs' graders, the commands' argument checks) for everyday
+work, and compiles nothing; the full suite (the README's test command, CI) runs everything. A
+module that runs the command line in subprocesses, draws figures, starts Dask clusters, runs the
+CUDA simulator, drives a browser or draws large Monte Carlo samples is slow as a whole and says so
+itself: ``pytestmark = pytest.mark.slow`` at module level; single slow tests elsewhere carry their
+own mark, among them every test that runs the CPU kernels (a fresh machine compiles them on first
+use, 10-20 s per specialisation): tests/conftest.py fails a fast test that launches one.
 
 These tests keep the fast tier from silently growing: every module that was outside it when the
-tier became a mark still exists and still carries the module-level mark."""
+tier became a mark still exists and still carries the module-level mark, and the kernel guard
+fails when it should."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +101,48 @@ def test_the_conftest_no_longer_marks_by_path():
     """One mechanism: the marks live in the modules, not in a collection hook."""
     conftest = (ROOT / "tests" / "conftest.py").read_text()
     assert "pytest_collection_modifyitems" not in conftest
+
+
+_KERNEL_TEST = """
+import pytest
+from refcfg.sampling import cpu
+
+
+def _kernel(i0, i1):
+    pass
+
+
+def test_fast_and_launches():
+    cpu._launch(_kernel, 1)
+
+
+@pytest.mark.slow
+def test_slow_and_launches():
+    cpu._launch(_kernel, 1)
+
+
+def test_fast_and_launches_nothing():
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_the_kernel_guard_fails_a_fast_test_that_launches_a_kernel(tmp_path):
+    """The guard in tests/conftest.py, run on a module of three tests next to a copy of it: only
+    the fast test that launches a (stand-in, uncompiled) kernel fails, and the message names the
+    mark."""
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / "test_guard.py").write_text(_KERNEL_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = slow: outside the fast tier\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "test_guard.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "1 failed, 2 passed" in out, out
+    assert "test_fast_and_launches runs the CPU kernels (1 launches)" in out, out
+    assert "mark it @pytest.mark.slow" in out, out

@@ -202,6 +202,7 @@ def test_marginal_and_joint_against_samples_and_formula():
     np.testing.assert_allclose(joint, fam.prompt_prior.log_prob(y) + cond, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_cpu_backend_runs_cfg_with_per_particle_prompts_and_refuses_classifier_guidance():
     _, fam = _family(seed=9)
     vp = VectorPromptPath(fam, "linear")

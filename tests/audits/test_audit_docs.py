@@ -32,6 +32,7 @@ def test_four_swaps_of_at_most_five_lines_of_refcfg_api():
         assert "class " not in code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("i", range(4))
 def test_swap_runs(i):
     code = _blocks()[i]

@@ -40,6 +40,7 @@ def test_failed_check_exits_1(tmp_path, monkeypatch, capsys):
     assert "FAIL finding: behaviour" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_missing_library_exits_2_with_reason(tmp_path, monkeypatch, capsys):
     def run(name, fast, seed):
         if name == "ddpm-pytorch":

@@ -81,11 +81,29 @@ def test_the_exact_field_passes_and_says_so(user_dir, capsys):
 @pytest.mark.parametrize(
     "target, code, message",
     [
-        ("hostile:exits", 1, "raised SystemExit at t = 0: it called sys.exit(0)"),
+        pytest.param(
+            "hostile:exits",
+            1,
+            "raised SystemExit at t = 0: it called sys.exit(0)",
+            marks=pytest.mark.slow,
+        ),
         ("hostile:hard_exit", 1, "ended the process (exit status 0) while it was being checked"),
-        ("hostile:complex_eps", 1, "complex values with a non-zero imaginary part"),
-        ("hostile:string_eps", 1, "which is not a real numeric array"),
-        ("exit_at_import:f", 2, "importing 'exit_at_import' called sys.exit(0)"),
+        # each case runs a checking worker process (~1 s): one in the fast tier
+        pytest.param(
+            "hostile:complex_eps",
+            1,
+            "complex values with a non-zero imaginary part",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "hostile:string_eps", 1, "which is not a real numeric array", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "exit_at_import:f",
+            2,
+            "importing 'exit_at_import' called sys.exit(0)",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_no_verdict_without_a_check(user_dir, capsys, target, code, message):
@@ -95,12 +113,14 @@ def test_no_verdict_without_a_check(user_dir, capsys, target, code, message):
     assert message in _one_line(captured.err)
 
 
+@pytest.mark.slow
 def test_a_zero_imaginary_part_is_the_real_field(user_dir, capsys):
     assert (
         main(["check", "hostile:zero_imag_eps", "--kind", "eps", "--n", "8", "--rtol", "1e-8"]) == 0
     )
 
 
+@pytest.mark.slow
 def test_a_hanging_function_is_stopped_by_the_timeout(user_dir, capsys):
     assert main(["check", "hostile:hangs", "--kind", "eps", "--n", "8", "--timeout", "3"]) == 2
     err = _one_line(capsys.readouterr().err)

@@ -80,7 +80,13 @@ def _peak(f):
 
 
 @pytest.mark.parametrize(
-    "name, n", [("gauss-1d", 50000), ("two-class-2d", 50000), ("highdim", 4000), ("tree", 4000)]
+    "name, n",
+    [
+        ("gauss-1d", 50000),
+        pytest.param("two-class-2d", 50000, marks=pytest.mark.slow),
+        pytest.param("highdim", 4000, marks=pytest.mark.slow),
+        pytest.param("tree", 4000, marks=pytest.mark.slow),  # ~7 s
+    ],
 )
 def test_field_estimate_bounds_the_measured_peak(name, n):
     from refcfg.problems import field_bytes, resolve

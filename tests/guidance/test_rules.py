@@ -170,6 +170,7 @@ def test_plain_cfg_commutes_with_conversions(path, rng, space, t):
     np.testing.assert_allclose(f.velocity(x, t), ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [
@@ -189,6 +190,7 @@ def test_nonlinear_variants_depend_on_space(path, rng, make):
             assert np.abs(outs[a] - outs[b]).max() > 1e-2 * scale, (a, b, t)
 
 
+@pytest.mark.slow
 def test_rescale_field_against_manual_eps_space(path, rng):
     # guided eps by the per-row rule, mapped back by x0 = (x - beta eps)/alpha, u = dalpha x0 + dbeta eps
     x = 2 * rng.standard_normal((8, 2))
@@ -204,6 +206,7 @@ def test_rescale_field_against_manual_eps_space(path, rng):
         np.testing.assert_allclose(f.velocity(x, t), ref, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_apg_field_against_manual_x0_space(path, rng):
     x = 2 * rng.standard_normal((8, 2))
     sched = path.schedule
@@ -216,6 +219,7 @@ def test_apg_field_against_manual_x0_space(path, rng):
         np.testing.assert_allclose(f.velocity(x, t), ref, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space,t_end,t_near", [("x0", 1.0, 1 - 1e-7), ("eps", 0.0, 1e-7)])
 def test_endpoint_limit_is_continuous(path, rng, space, t_end, t_near):
     # where the back map is singular the field is its limit: continuous at the endpoint
@@ -231,6 +235,7 @@ def test_endpoint_limit_is_continuous(path, rng, space, t_end, t_near):
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [
@@ -263,6 +268,7 @@ def test_reduces_to_plain_cfg(path, rng, make):
         )
 
 
+@pytest.mark.slow
 def test_all_variants_are_conditional_at_w1(path, rng):
     # w = 1 means no guidance: every variant except autoguidance's (weak field equal weight 0) is
     # the conditional field (CFG-Zero*'s s* and APG's projection multiply (w - 1) = 0 terms)
@@ -340,6 +346,7 @@ def _apg_stateful(path, **kw):
     )
 
 
+@pytest.mark.slow
 def test_apg_momentum_keyed_on_t(path, rng):
     x = 2 * rng.standard_normal((4, 2))
     c = {t: path.velocity(x, t, 0) for t in (0.1, 0.2, 0.3)}
@@ -450,6 +457,7 @@ def test_per_row_times_for_stateless_variants(path, rng):
         )
 
 
+@pytest.mark.slow
 def test_learned_like_fields_need_only_velocity(path, rng):
     # a field with velocity(x, t) only (as a trained network would be): works in velocity space,
     # and in x0 / eps space once the schedule is given; equal to the exact-field variant
@@ -474,6 +482,7 @@ def test_learned_like_fields_need_only_velocity(path, rng):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [V.GuidanceRescale, V.APG, V.CFGZeroStar])
 def test_nonlinear_rules_evaluate_through_the_field_protocol(path, rng, make):
     # each input field's velocity(x, t) is called once per evaluation, with the points given
@@ -496,6 +505,7 @@ def test_nonlinear_rules_evaluate_through_the_field_protocol(path, rng, make):
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_nonlinear_inputs_are_the_fields_own_velocities_on_the_kernels():
     # refcfg.sampling registers its CPU kernels as the evaluator of a nonlinear rule's input fields:
     # bit for bit the kernel's velocity, and the field's own NumPy velocity to 1e-12 (relative)
@@ -514,6 +524,7 @@ def test_nonlinear_inputs_are_the_fields_own_velocities_on_the_kernels():
         nonlinear.register_input_velocity("kernels")
 
 
+@pytest.mark.slow
 def test_cfg_zero_star_keeps_the_field_methods(path, rng):
     # its eps parameter (the denominator guard of s*) must not shadow the field method eps(x, t):
     # x0 and eps of the rule are the conversions of its own velocity

@@ -58,6 +58,7 @@ def test_plain_cfg_in_v_space_is_exact_cfg(t):
     np.testing.assert_allclose(f.velocity(x, t), p.cfg_velocity(x, t, 0, W), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_a_nonlinear_rule_depends_on_the_v_space():
     p = refcfg.GMMPath(refcfg.problem("two-class-2d"), "linear")
     x = 2 * np.random.default_rng(3).standard_normal((11, 2))
@@ -72,6 +73,7 @@ def test_a_nonlinear_rule_depends_on_the_v_space():
             assert np.abs(outs["v"] - outs[other]).max() > 1e-2 * scale, (other, t)
 
 
+@pytest.mark.slow
 def test_v_rescale_against_manual_v_space():
     """GuidanceRescale in v against the rule written out on the exact v predictions (<= 1e-10)."""
     p = refcfg.GMMPath(refcfg.problem("two-class-2d"), "cosine")

@@ -28,6 +28,7 @@ def test_loaded_without_the_package_init():
     assert "denoising_diffusion_pytorch" not in sys.modules
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["pred_noise", "pred_x0", "pred_v"])
 @pytest.mark.parametrize("k", [0, 400, 999])
 def test_outputs_match_closed_form(objective, k):
@@ -46,6 +47,7 @@ def test_outputs_match_closed_form(objective, k):
     np.testing.assert_allclose(out.reshape(12, 2).numpy(), want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_null_handling_as_the_library():
     diffusion = gaussian_diffusion(PATH, shape=(2, 1, 1))
     unet = diffusion.model

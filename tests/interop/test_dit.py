@@ -22,6 +22,7 @@ from _interop_oracles import posterior  # noqa: E402
 PATH = refcfg.problems.resolve("two-class-2d").path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [0, 1, 500, 998, 999])
 def test_eps_matches_closed_form(k):
     model = ExactDiT(PATH, (2, 1, 1))
@@ -39,6 +40,7 @@ def test_eps_matches_closed_form(k):
     np.testing.assert_allclose(out.reshape(20, 2).numpy(), eps, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_null_class_is_the_unconditional_model():
     model = ExactDiT(PATH, (2, 1, 1))
     x = torch.randn(6, 2, 1, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -64,6 +66,7 @@ def test_config_and_bad_shapes():
     assert vae.decode(z).sample is z and float(vae.latents.max()) == 0.5
 
 
+@pytest.mark.slow
 def test_pipeline_equals_plain_loop_with_exact_cfg():
     from refcfg.audits.dit import _start_latents, plain_loop, scheduler
 

@@ -15,6 +15,7 @@ from refcfg.interop.flow_matching import ExactVelocity  # noqa: E402
 PATH = refcfg.problems.resolve("two-class-2d").path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t", [0.0, 0.37, 1.0])
 def test_velocity_flat_and_image_shaped(t):
     x = np.random.default_rng(3).normal(size=(10, 2))
@@ -32,6 +33,7 @@ def test_velocity_flat_and_image_shaped(t):
     np.testing.assert_allclose(per_call.numpy(), want, atol=1e-12, rtol=0)
 
 
+@pytest.mark.slow
 def test_odesolver_euler_equals_refcfg_euler():
     from flow_matching.solver import ODESolver
 

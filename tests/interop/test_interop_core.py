@@ -32,6 +32,7 @@ def _latent_path(shape=(2, 2, 3), seed=0):
     return refcfg.GMMPath(refcfg.LabeledGMM(classes, [0.4, 0.6]), "linear")
 
 
+@pytest.mark.slow
 def test_image_shaped_inputs_round_trip():
     path = _latent_path()
     field = path.cfg(1, 2.5)
@@ -68,6 +69,7 @@ def test_declared_shape_is_checked_against_d():
     assert flat_shape((7, 3, 4), 12, (3, 4)) == (7, 12)
 
 
+@pytest.mark.slow
 def test_wrong_types_name_the_argument():
     x = np.zeros((3, 2))
     with pytest.raises(TypeError, match=r"field must be a field object.*'two-class-2d'"):
@@ -90,6 +92,7 @@ def test_wrong_types_name_the_argument():
     assert np.max(np.abs(predict(PATH, x, 0.5) - PATH.velocity(x, 0.5))) <= 1e-14
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", ["epsilon", "sample", "v_prediction", "flow"])
 def test_signal_noise_predictions_match_closed_form(output):
     """Against the posterior written in the library's convention (tests/_interop_oracles.py):
@@ -107,6 +110,7 @@ def test_signal_noise_predictions_match_closed_form(output):
         assert img.shape == (40, 1, 2) and np.array_equal(img.reshape(40, 2), got)
 
 
+@pytest.mark.slow
 def test_edm_denoiser_closed_form_and_sigma_zero():
     rng = np.random.default_rng(3)
     xd = rng.normal(size=(20, 2)) * 3
@@ -160,6 +164,7 @@ def test_signal_noise_lengths_are_checked_by_name():
         predict_signal_noise(PATH.field(0), x, np.ones(2), 1.0, "epsilon")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "problem, x",
     [

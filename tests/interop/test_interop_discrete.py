@@ -28,6 +28,7 @@ def _cosine_acp(T=1000, s=0.008):
 ACP = _cosine_acp()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "prediction,key",
     [
@@ -55,6 +56,7 @@ def test_predictions_match_closed_form(prediction, key):
         assert np.max(np.abs(out32.numpy() - ref)) <= 1e-5 * max(1, np.max(np.abs(ref)))
 
 
+@pytest.mark.slow
 def test_equals_the_diffusers_adapter_on_the_same_schedule():
     diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
     from refcfg.interop.diffusers import ExactDiffusersModel
@@ -67,6 +69,7 @@ def test_equals_the_diffusers_adapter_on_the_same_schedule():
         assert torch.equal(model(x, k), ref(x, k).sample)
 
 
+@pytest.mark.slow
 def test_image_shapes_labels_and_cfg():
     d_shape = (1, 2, 1)
     guided = AlphasCumprodModel(PATH, ACP, "epsilon", y=0, w=3.0, shape=d_shape)
@@ -105,6 +108,7 @@ def test_bad_arguments():
         model(torch.zeros(3, 2), 10, torch.zeros(3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
 def test_backward_against_finite_differences(prediction):
     """The closed-form backward (x' -> x_t = c x' and the library's combination) passes
@@ -117,6 +121,7 @@ def test_backward_against_finite_differences(prediction):
     assert torch.autograd.gradcheck(lambda z: model(z, k), (x,), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_diffusers_flow_backward():
     diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
     from refcfg.interop.diffusers import ExactDiffusersModel

@@ -105,6 +105,7 @@ def test_other_predictions_against_finite_differences(prediction):
         assert np.max(np.abs(got - fd)) / max(1.0, np.max(np.abs(fd))) <= 1e-8, (prediction, t)
 
 
+@pytest.mark.slow
 def test_torch_backward_gradcheck_and_float32():
     path = PATHS["full+diag linear"]
     for prediction in ["velocity", "eps", "x0", "v"]:
@@ -129,6 +130,7 @@ def test_torch_backward_gradcheck_and_float32():
     )
 
 
+@pytest.mark.slow
 def test_torch_divergence_by_autograd_equals_exact_divergence():
     path = PATHS["two-class-2d"]
     field = path.cfg(1, 4.0)
@@ -141,6 +143,7 @@ def test_torch_divergence_by_autograd_equals_exact_divergence():
     assert np.max(np.abs(div.numpy() - ref)) <= 1e-12 * max(1.0, np.max(np.abs(ref)))
 
 
+@pytest.mark.slow
 def test_backward_refusals():
     path = PATHS["two-class-2d"]
     mod = ExactModule(path.field(0))

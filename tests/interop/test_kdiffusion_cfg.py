@@ -28,6 +28,7 @@ def test_load_sampling_leaves_no_stubs():
             assert getattr(sys.modules[m], "__spec__", None) is not None, m
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", [0.0, 0.01, 1.0, 80.0])
 def test_cfg_wrapper_equals_exact_cfg(sigma):
     x = torch.randn(9, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 2
@@ -39,6 +40,7 @@ def test_cfg_wrapper_equals_exact_cfg(sigma):
     np.testing.assert_allclose(img.reshape(9, 2).numpy(), want.numpy(), atol=1e-12, rtol=0)
 
 
+@pytest.mark.slow
 def test_sample_euler_equals_edm_euler():
     from refcfg.audits.kdiffusion import edm_euler
 

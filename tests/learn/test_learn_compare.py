@@ -204,6 +204,7 @@ def _blas_compare(m, clf, blas_threads):
     )
 
 
+@pytest.mark.slow
 @needs_two
 def test_compare_same_results_and_recorded_choice_with_one_two_or_measured_threads():
     # Only the BLAS thread count differs: the draws are the same and the products differ at most
@@ -241,6 +242,7 @@ def test_compare_same_results_and_recorded_choice_with_one_two_or_measured_threa
     assert "BLAS threads (chosen by measurement): fields " in reps[None].to_text()
 
 
+@pytest.mark.slow
 @needs_two
 def test_requested_count_is_in_force_for_every_network_evaluation_and_restored(monkeypatch):
     m, clf = _blas_setup()

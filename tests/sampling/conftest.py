@@ -2,13 +2,20 @@
 
 The CPU kernels are ``cache=True``: the first session compiles them (about a minute on 2 cores)
 and writes the cache; later sessions load them in about a second. Every specialisation the tests
-use is warmed here, so that the compile time shows up once, in this fixture's setup."""
+use is warmed here, so that the compile time shows up once, in the setup of the first slow test
+(fast tests run no kernels: tests/conftest.py)."""
 
 import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
+def _warm_for_slow_tests(request):
+    if request.node.get_closest_marker("slow") is not None:
+        request.getfixturevalue("warm_kernels")
+
+
+@pytest.fixture(scope="session")
 def warm_kernels():
     """Compile each CPU kernel once per session (later calls reuse the dispatcher)."""
     import refcfg

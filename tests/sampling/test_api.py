@@ -29,6 +29,7 @@ class UserField:
         return PATH.score(x, t)
 
 
+@pytest.mark.slow
 def test_auto_backend_rule():
     assert resolve_backend("auto", PATH.cfg(0, 2.0)) == "cpu"
     assert resolve_backend("auto", UserField()) == "numpy"
@@ -59,6 +60,7 @@ def test_auto_work_counts_particle_component_coordinates_per_evaluation():
     assert auto_work(PATH.cfg(0, 3.0), 10, 7, "euler_maruyama", d=5) == 7 * 2 * (10 * K * 5 + c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["heun", "euler_maruyama"])
 def test_auto_runs_the_backend_its_rule_names(sampler, monkeypatch):
     # the README example's size is below the threshold: auto gives NumPy's result bit for bit
@@ -75,6 +77,7 @@ def test_auto_runs_the_backend_its_rule_names(sampler, monkeypatch):
         assert np.array_equal(got, refcfg.sample(f, 50, sampler, backend=be, **kw)), be
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["euler", "heun", "euler_maruyama"])
 def test_cpu_equals_numpy_on_identical_noise(sampler):
     # same x_init and same noise: the two backends differ by rounding only (<= 1e-10)
@@ -90,6 +93,7 @@ def test_cpu_equals_numpy_on_identical_noise(sampler):
     assert np.abs(a - b).max() <= 1e-10
 
 
+@pytest.mark.slow
 def test_trajectories_match_reference_and_time_grid():
     ts = np.array([0.0, 0.1, 0.3, 0.35, 0.8, 1.0])
     f = PATH.cfg(1, 2.0)
@@ -157,6 +161,7 @@ def test_cuda_backend_unavailable_is_a_clear_error():
         refcfg.sample(PATH.cfg(0, 2.0), 10, backend="cuda")
 
 
+@pytest.mark.slow
 def test_cpu_noise_helper_reproduces_kernel_noise():
     # cpu.normals gives the normals the kernel draws: feeding them back as noise= gives the same bits
     from refcfg.sampling.api import time_grid
@@ -170,6 +175,7 @@ def test_cpu_noise_helper_reproduces_kernel_noise():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_nonlinear_rule_inputs_follow_the_backend_choice(monkeypatch):
     # a nonlinear rule runs on NumPy; its exact input fields go to the CPU kernels only where the
     # "auto" rule would run a field of the job's size there (never for backend="numpy")

@@ -96,6 +96,7 @@ def test_announcement_prints_once_per_compile_inside_its_block(tmp_path):
     assert lines == [cpu.compile_message(cpu.COMPILE_SECONDS["eval_blk"])]
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_threads_or_tasks(monkeypatch):
     # the pool splits the blocks into tasks; every particle's arithmetic is its own
     p = refcfg.GMMPath(refcfg.problem("two-class-2d"))

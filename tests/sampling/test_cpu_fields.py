@@ -30,6 +30,7 @@ def random_path(cov_type, K=6, d=3, seed=0, schedule="linear"):
 TIMES = [0.0, 0.05, 0.5, 0.93, 1.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cov_type", ["isotropic", "diag", "full"])
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "sqrt"])
 def test_cfg_velocity_score_match_core(cov_type, schedule):
@@ -45,6 +46,7 @@ def test_cfg_velocity_score_match_core(cov_type, schedule):
             assert rel(cpu.score(f, x, t), path.cfg_score(x, t, y, w)) <= 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [3, 24])
 def test_isotropic_split_and_matrix_product_forms_match_core(d):
     # isotropic rows with beta >= alpha use the split logits (d = 3: in loops; d = 24 >= MM_MIN_D:
@@ -70,6 +72,7 @@ def test_isotropic_split_and_matrix_product_forms_match_core(d):
         assert rel(cpu.velocity(f, xb, t), path.cfg_velocity(xb, t, 1, 3.0)) <= 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cov_type", ["isotropic", "diag", "full"])
 @pytest.mark.parametrize("d", [2, 16])
 def test_large_x_near_t0_keeps_the_class_information(cov_type, d):
@@ -131,6 +134,7 @@ def test_full_covariances_in_component_tiles_match_core():
     assert rel(a, b) <= 1e-12
 
 
+@pytest.mark.slow
 def test_points_are_read_without_a_copy_and_left_unchanged():
     # float64 points go to the kernel as they are (no copy); a read-only array works and stays as
     # it was; integer points are converted
@@ -145,6 +149,7 @@ def test_points_are_read_without_a_copy_and_left_unchanged():
     assert rel(cpu.velocity(f, xi, 0.3), path.cfg_velocity(xi.astype(float), 0.3, 1, 2.0)) <= 1e-12
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_task_split(monkeypatch):
     # the prange tasks run contiguous ranges of blocks with one scratch each: the split changes
     # nothing in a particle's arithmetic (bitwise equal)
@@ -164,6 +169,7 @@ def test_results_do_not_depend_on_the_task_split(monkeypatch):
         assert np.array_equal(v, out[0][0]) and np.array_equal(smp, out[0][1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cov_type", ["isotropic", "full"])
 def test_blocks_with_one_label_or_several_and_the_lane_count(cov_type, monkeypatch):
     # the softmax sums a block's groups without masks when all its lanes have the same ranges (one
@@ -194,6 +200,7 @@ def test_blocks_with_one_label_or_several_and_the_lane_count(cov_type, monkeypat
     assert np.array_equal(smp[0], smp[1])
 
 
+@pytest.mark.slow
 def test_per_particle_times_and_weights():
     path = random_path("full")
     rng = np.random.default_rng(2)
@@ -205,6 +212,7 @@ def test_per_particle_times_and_weights():
     assert rel(cpu.velocity(f, x, t), ref) <= 1e-12
 
 
+@pytest.mark.slow
 def test_classifier_guided_and_guided_pair_of_different_laws():
     p1 = random_path("full", seed=3)
     p2 = random_path("diag", seed=4)
@@ -217,6 +225,7 @@ def test_classifier_guided_and_guided_pair_of_different_laws():
         assert rel(cpu.velocity(g, x, t), ref) <= 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["two-class-2d", "tree"])
 def test_velocity_against_gaussian_conditioning_oracle(name):
     # oracle: tests/_oracles.PathOracle (scipy densities + np.linalg.solve), 1e-12 relative;
@@ -229,6 +238,7 @@ def test_velocity_against_gaussian_conditioning_oracle(name):
         assert rel(cpu.velocity(path.field(None), x, t), o.velocity(x)) <= 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cov_type", ["isotropic", "full"])
 def test_divergence_matches_core_and_finite_differences(cov_type):
     path = random_path(cov_type)
@@ -243,6 +253,7 @@ def test_divergence_matches_core_and_finite_differences(cov_type):
         assert rel(div, np.trace(J, axis1=1, axis2=2)) <= 1e-6
 
 
+@pytest.mark.slow
 def test_particle_far_from_its_class_uses_its_own_softmax():
     # logit gap >> 600 between the class's components and the best one: the shared exponentials
     # would underflow; the kernel must fall back and still match the core to 1e-12

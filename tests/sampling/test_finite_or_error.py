@@ -46,6 +46,7 @@ def _zero_prior():
 # ---- a class with prior 0 -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_prior_zero_class_fields_are_its_own_gmm_on_every_backend():
     path, alone1, alone0 = _zero_prior()
     x = np.random.default_rng(0).standard_normal((40, 2)) * 2
@@ -68,6 +69,7 @@ def test_prior_zero_class_fields_are_its_own_gmm_on_every_backend():
     assert rel(cpu.velocity(path.field(1), x, t), alone1.velocity(x, t)) < TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["euler", "heun", "rk4"])
 def test_prior_zero_class_samples_equal_numpy(sampler):
     path, alone1, _ = _zero_prior()
@@ -82,6 +84,7 @@ def test_prior_zero_class_samples_equal_numpy(sampler):
     assert rel(refcfg.sample(path, 64, sampler, y=1, backend="cpu", **kw), c) < TOL
 
 
+@pytest.mark.slow
 def test_prior_zero_class_likelihood_equals_numpy():
     path, alone1, _ = _zero_prior()
     x = np.random.default_rng(2).standard_normal((20, 2))
@@ -96,6 +99,7 @@ def test_prior_zero_class_likelihood_equals_numpy():
 BACKENDS = ["numpy", "cpu"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_points_beyond_x_max_are_refused(backend):
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
@@ -130,6 +134,7 @@ def test_guidance_weight_beyond_w_max_is_refused_before_work(backend):
     assert refcfg.CFGField(path, 0, W_MAX).w == W_MAX
 
 
+@pytest.mark.slow
 def test_divergence_is_the_same_error_on_every_backend():
     # w = 1e6 (accepted) with 20 Heun steps: the state passes 1e100 before t = 1
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
@@ -157,6 +162,7 @@ def _schedule_at(schedule, t):
     return tuple(float(np.asarray(q)) for q in (v.alpha, v.beta, v.dalpha, v.beta_dbeta))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t", [0.5, 0.9, 0.999, 1.0])
 def test_far_points_sum_responsibilities_to_one_on_every_backend(t):
     # five classes of equal isotropic covariance lam: u = gain x + sum_k r_k (dm - alpha gain) mu_k

@@ -11,6 +11,7 @@ from _gauss import fit_order, flow_map
 from test_order import M_A, M_B, V_A, V_B, gauss_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["two-class-2d", "mit-symmetric"])
 def test_unguided_likelihood_matches_exact_log_density(name):
     # oracle: GMMPath.log_prob(x, 1) (closed form); Heun with 400 steps, |error| <= 5e-4
@@ -24,6 +25,7 @@ def test_unguided_likelihood_matches_exact_log_density(name):
     assert np.abs(lpy - path.log_prob(x, 1.0, 1)).max() <= 5e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler,order", [("euler", 1), ("heun", 2)])
 def test_likelihood_error_falls_at_integrator_order(sampler, order):
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
@@ -34,6 +36,7 @@ def test_likelihood_error_falls_at_integrator_order(sampler, order):
     assert abs(fit_order(steps, err) - order) <= 0.2, err
 
 
+@pytest.mark.slow
 def test_numpy_and_cpu_backends_agree():
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
     x, _ = path.mixture.sample(10, seed=3)
@@ -43,6 +46,7 @@ def test_numpy_and_cpu_backends_agree():
     assert np.abs(a - b).max() <= 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("w", [1.0, 2.0, 3.0])
 def test_guided_pair_likelihood_is_density_of_guided_ode_endpoint(w):
     # for w != 1 no formula gives the guided law, except for Gaussian pairs: X_1 = Phi X_0 + phi

@@ -82,6 +82,7 @@ def _guided_with_time_factors():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", [0, 1])
 def test_time_factors_cpu_equals_numpy(which):
     # the guidance interval (indicator time factor) and w(t) (linear profile): the kernels apply
@@ -114,6 +115,7 @@ def test_bad_time_factor_is_named():
         low.tables(np.linspace(0, 1, 5))
 
 
+@pytest.mark.slow
 def test_point_masses_refused_where_beta_vanishes_on_every_backend():
     """Point masses (covariance 0): the kernels' tables would hold 1/beta_t^2 = inf at t = 1, so the
     lowering refuses before any kernel runs, like the NumPy core; below t = 1 the backends agree."""

@@ -124,6 +124,7 @@ def test_estimate_bounds_the_measured_peak(args):
     assert r["measured"] <= r["estimate"] <= 8 * max(r["measured"], 2**20), r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["euler", "heun"])
 def test_long_cpu_ode_run_runs_in_time_segments_with_the_same_bits(monkeypatch, sampler):
     # tables of 1000 steps x s stages x K = 2032 components: above a 64 MiB limit, while the state

@@ -34,6 +34,7 @@ def errors(field, exact, sampler, backend):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
 @pytest.mark.parametrize("sampler,order", [("euler", 1), ("heun", 2)])
 def test_order_single_gaussian(sampler, order, backend):
@@ -42,6 +43,7 @@ def test_order_single_gaussian(sampler, order, backend):
     assert abs(fit_order(STEPS, err) - order) <= 0.2, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("w", [2.0, 3.0])
 @pytest.mark.parametrize("sampler,order", [("euler", 1), ("heun", 2)])
 def test_order_guided_gaussian_pair(sampler, order, w):

@@ -69,6 +69,7 @@ def test_stage_times_hit_the_grid_exactly():
     assert np.array_equal(stage_times(ts, TABLEAUS["heun"])[:, 1], ts[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", list(TABLEAUS))
 def test_cpu_equals_numpy_on_the_same_start(sampler):
     # per-particle labels (NULL included) and weights, full covariances; trajectories too
@@ -103,6 +104,7 @@ def _tolerance(order):
     return 0.1 + 0.05 * order
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
 @pytest.mark.parametrize("sampler", list(TABLEAUS))
 def test_order_single_gaussian(sampler, backend):
@@ -117,6 +119,7 @@ def test_order_single_gaussian(sampler, backend):
     assert abs(fit_order(STEPS, err) - order) <= _tolerance(order), err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", list(TABLEAUS))
 def test_order_guided_gaussian_pair(sampler):
     # guided pair w = 2.5: affine flow (Phi, phi) by solve_ivp at rtol 1e-10 (the rk4 errors at
@@ -128,6 +131,7 @@ def test_order_guided_gaussian_pair(sampler):
     assert abs(fit_order(STEPS, err) - order) <= _tolerance(order), err
 
 
+@pytest.mark.slow
 def test_likelihood_every_tableau_cpu_equals_numpy_and_rk4_converges():
     x, _ = PATH.mixture.sample(12, seed=3)
     f = refcfg.CFGField(PATH, 0, 2.5)

@@ -184,6 +184,7 @@ def test_evaluate_follows_the_documented_streams():
     assert got["sample_s"] > 0 and got["metrics_s"] > 0
 
 
+@pytest.mark.slow
 def test_guidance_raises_confidence_and_w1_matches_the_conditional_law():
     """A statistical sanity check of the columns: at w = 1 CFG samples p(x|y), so its energy
     distance to p(x|y) is at the noise floor of two independent exact samples of n = 2000
@@ -222,6 +223,7 @@ def test_tv_metric_in_1d():
     assert out["tv_floor"] / 2 < out["tv_tilted"] < 3 * out["tv_floor"]
 
 
+@pytest.mark.slow
 def test_flow_loglik_is_the_exact_conditional_log_density_at_w1():
     """At w = 1 the rule's flow carries N(0, I) to p(x|y): the mean flow log-likelihood of exact
     points of p(x|y) equals their mean exact log p(x|y) up to the ODE discretisation (Heun, 80 steps;
@@ -247,6 +249,7 @@ def test_flow_loglik_is_the_exact_conditional_log_density_at_w1():
     assert got == pytest.approx(float(np.mean(mix.class_gmm(0).log_prob(pts))), abs=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", [*refcfg.sampling.steppers.TABLEAUS, "euler_maruyama"])
 def test_flow_loglik_runs_the_cells_own_tableau(sampler):
     """flow_loglik integrates the likelihood with the cell's own ODE tableau (every entry of
