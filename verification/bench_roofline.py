@@ -1,6 +1,7 @@
 """Roofline table of the CPU kernels: measured cost against the arithmetic floor (run by hand).
 
     .venv/bin/python verification/bench_roofline.py [--repeat R] [--budget SECONDS] [--only NAMES]
+    .venv/bin/python verification/bench_roofline.py --old-rev REV [--rounds R] [--only NAMES]
 
 For each shape (K components, dimension d, covariance type) and one exact CFG velocity evaluation
 u~ = w u(x|y) + (1 - w) u(x|null) at t = 0.5 (linear schedule, y = 0, w = 3), all in ONE process
@@ -31,7 +32,13 @@ N is chosen per cell so that one timed call takes about ``budget`` seconds (defa
 cell is then timed once per pass, R passes (default 5), each call after a pause of SETTLE seconds
 (so that BLAS threads spinning after the previous cell are asleep), and the best is kept; the peak
 is measured once per pass and the largest is used. Passes spread each cell's samples over the whole
-run, so that a burst of load on a shared machine does not spoil one row. ``--only`` takes comma-separated shape
+run, so that a burst of load on a shared machine does not spoil one row.
+
+``--old-rev REV`` compares the kernels of git revision REV with this tree's: the kernel and blas=1
+columns of every row, in child processes that alternate old and new (``--rounds`` of each, the
+first child choosing every cell's N and every later child timing the same N), the package of REV
+extracted with ``git archive`` (its kernels compile once in the first old child, before anything
+is timed); the table gives the best ns of each side over all its rounds and new / old. ``--only`` takes comma-separated shape
 names or substrings (case-insensitive; e.g. ``--only "d=16 full,tree"``) and times only the
 matching rows of both tables. torch is imported after the other columns are timed, and its column
 is skipped if it is not installed. The whole script takes ~2-3 minutes on 2 cores. Results vary
@@ -323,7 +330,12 @@ class Case:
         else:
             self.run(n)
 
-    def size(self, budget):
+    def size(self, budget, n=None):
+        if n is not None:  # N given (an A/B comparison): prepare and warm up at that N
+            self.n = n
+            (self.prepare or (lambda n: None))(n)
+            self._call(n)
+            return
         _, self.n = sized(self._call, self.n0, budget, self.n_max, 0, prepare=self.prepare)
 
     def time(self):
@@ -354,10 +366,12 @@ def inputs(d):
     return x_of
 
 
-def timed_passes(cases, repeat, budget, peaks):
+def timed_passes(cases, repeat, budget, peaks, fixed_n=None):
+    """Size every case (or give it its N from ``fixed_n``, keyed by ``Case.key``), then time each
+    once per pass, ``repeat`` passes."""
     t0 = time.perf_counter()
     for c in cases:
-        c.size(budget)
+        c.size(budget, None if fixed_n is None else fixed_n[c.key])
     print(f"  {len(cases)} cells sized in {time.perf_counter() - t0:.0f} s", flush=True)
     for r in range(repeat):
         t0 = time.perf_counter()
@@ -383,9 +397,9 @@ def mm_case(r, xp):
     return Case(lambda n, mm=mm, x_of=x_of: mm(x_of(n), T), 256, 4_000_000, r["K"], prepare=x_of)
 
 
-def eval_rows(names):
+def eval_rows(names, kernels_only=False):
     """Rows of the table with the kernel, kernel-with-BLAS-1, NumPy and numpy-mm cases (torch not
-    imported)."""
+    imported; with ``kernels_only`` the kernel cases alone)."""
     import refcfg
     from refcfg.sampling import cpu
 
@@ -424,7 +438,8 @@ def eval_rows(names):
             ),
             torch=None,
         )
-        r["numpy-mm"] = mm_case(r, np)
+        if not kernels_only:
+            r["numpy-mm"] = mm_case(r, np)
         rows.append(r)
     return rows
 
@@ -508,17 +523,33 @@ def main(argv=None):
         help="comma-separated shape names or substrings (case-insensitive) to time, "
         "e.g. 'd=16 full,tree'; default all",
     )
+    ap.add_argument(
+        "--old-rev",
+        default=None,
+        help="compare the kernel columns with those of this git revision (old / new children, "
+        "alternating)",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="--old-rev: rounds (default 2)")
+    # an --old-rev child: the kernel columns only, N read from / written to JSON
+    ap.add_argument("--kernels-json", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--fixed-n", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error(f"--repeat: got {a.repeat}, required an integer >= 1")
     if not a.budget > 0:
         ap.error(f"--budget: got {a.budget}, required a number of seconds > 0")
+    if a.rounds < 1:
+        ap.error(f"--rounds: got {a.rounds}, required an integer >= 1")
     eval_names = [n for n, _ in shapes()]
     sample_names = [s[0] for s in sample_shapes()]
     try:
         names = set(select(eval_names + sample_names, a.only))
     except ValueError as e:
         ap.error(str(e))
+    if a.old_rev is not None:
+        return compare_revisions(a, argv)
+    if a.kernels_json is not None:
+        return kernels_child(names, a)
     import importlib.util
 
     import numba
@@ -573,5 +604,107 @@ def main(argv=None):
     )
 
 
+def _kernel_cases(names):
+    """The kernel and blas=1 cases of the selected rows, each with its ``key``."""
+    cases = []
+    for r in eval_rows(names, kernels_only=True):
+        for c in ("kernel", "kernel1"):
+            r[c].key = f"velocity {r['shape']}|{c}"
+            cases.append(r[c])
+    for r in sample_rows(names):
+        for c in ("kernel", "kernel1"):
+            r[c].key = f"euler {r['shape']}|{c}"
+            cases.append(r[c])
+    return cases
+
+
+def kernels_child(names, a):
+    """One side of an --old-rev comparison: time the kernel cases, write {key: [ns, N]}."""
+    import json
+
+    import refcfg
+
+    fixed = None
+    if a.fixed_n is not None:
+        with open(a.fixed_n) as fh:
+            fixed = {k: v[1] for k, v in json.load(fh).items()}
+    cases = _kernel_cases(names)
+    print(f"  refcfg from {os.path.dirname(refcfg.__file__)}", flush=True)
+    timed_passes(cases, a.repeat, a.budget, [], fixed)
+    with open(a.kernels_json, "w") as fh:
+        json.dump({c.key: [c.ns, c.n] for c in cases}, fh)
+    return 0
+
+
+def compare_revisions(a, argv):
+    """Old (git revision ``a.old_rev``) against new (this tree), kernel columns, children
+    alternating old, new for ``a.rounds`` rounds; prints the best ns of each side and new / old."""
+    import json
+    import subprocess
+    import tempfile
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    work = tempfile.mkdtemp(prefix="roofline-ab-")
+    old_pkg = os.path.join(work, "old")
+    os.makedirs(old_pkg)
+    archive = subprocess.run(
+        ["git", "-C", root, "archive", a.old_rev, "refcfg"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", old_pkg], input=archive, check=True)
+    rev = subprocess.run(
+        ["git", "-C", root, "rev-parse", "--short", a.old_rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    child_args = ["--repeat", str(a.repeat), "--budget", str(a.budget)]
+    if a.only is not None:
+        child_args += ["--only", a.only]
+    sides = {"old": old_pkg, "new": root}
+    results = {"old": [], "new": []}
+    sizes = os.path.join(work, "sizes.json")
+    print(
+        f"old = {a.old_rev} ({rev}), new = this tree; {a.rounds} rounds; load average "
+        f"{os.getloadavg()}",
+        flush=True,
+    )
+    for rnd in range(a.rounds):
+        for side in ("old", "new"):
+            out = os.path.join(work, f"{side}-{rnd}.json")
+            extra = ["--fixed-n", sizes] if os.path.exists(sizes) else []
+            env = dict(os.environ, PYTHONPATH=sides[side])
+            print(f"round {rnd + 1}, {side}:", flush=True)
+            subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--kernels-json", out]
+                + extra
+                + child_args,
+                env=env,
+                check=True,
+            )
+            if not extra:
+                os.replace(out, sizes)
+                out = sizes
+            with open(out) as fh:
+                results[side].append(json.load(fh))
+    best = {side: {k: min(r[k][0] for r in rs) for k in rs[0]} for side, rs in results.items()}
+    print(
+        f"\nkernel columns, ns per particle-component (per step for euler), best of {a.rounds} "
+        f"rounds x {a.repeat} passes; old = {rev}, new = this tree; same N on both sides"
+    )
+    print(f"  {'row':>34} {'column':>8} {'N':>8} {'old':>9} {'new':>9} {'new/old':>8}")
+    worst = 0.0
+    for key in best["old"]:
+        row, col = key.split("|")
+        ratio = best["new"][key] / best["old"][key]
+        worst = max(worst, ratio)
+        n = results["old"][0][key][1]
+        print(
+            f"  {row:>34} {col:>8} {n:>8} {best['old'][key]:9.2f} {best['new'][key]:9.2f} "
+            f"{ratio:8.2f}"
+        )
+    print(f"\nlargest new / old: {worst:.2f}; load average at the end {os.getloadavg()}")
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
