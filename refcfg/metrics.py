@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.special import logsumexp
 
 __all__ = [
@@ -163,6 +162,8 @@ def ks_per_dim(x, ref):
     d callables, each the CDF of one coordinate's exact marginal (one-sample ``scipy.stats.kstest``).
     Returns (statistics (d,), p-values (d,)).
     """
+    from scipy import stats  # here: importing scipy.stats takes ~1 s, most of `import refcfg`
+
     x = _samples(x, "x")
     d = x.shape[1]
     stat, pval = np.empty(d), np.empty(d)
