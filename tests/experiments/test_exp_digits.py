@@ -4,16 +4,21 @@ and the study runs and draws its figure."""
 import numpy as np
 import pytest
 
+import refcfg
+import refcfg.problems
+from refcfg.datasets import load_digits
+from refcfg.experiments import digits
+from refcfg.plotting.studies import write_figure
+from refcfg.problems import digits_gmm_fit
+
 pytestmark = pytest.mark.slow
 
-pytest.importorskip("sklearn")
 
-import refcfg  # noqa: E402
-import refcfg.problems  # noqa: E402
-from refcfg.datasets import load_digits  # noqa: E402
-from refcfg.experiments import digits  # noqa: E402
-from refcfg.plotting.studies import write_figure  # noqa: E402
-from refcfg.problems import digits_gmm_fit  # noqa: E402
+@pytest.fixture(autouse=True, scope="module")
+def _sklearn():
+    # imported by the first test, not at collection (~1 s that the fast tier need not pay)
+    pytest.importorskip("sklearn")
+
 
 CLASSES = (1, 4, 7)
 PER = 40  # N = 120 samples

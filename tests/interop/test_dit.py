@@ -5,8 +5,12 @@ plain DDIM loop with the exact CFG field (<= 1e-10)."""
 import numpy as np
 import pytest
 
+# every test builds diffusers objects; the import (~2 s) waits for the first test, so that
+# collecting the fast tier, which runs none of them, does not pay it
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="torch not installed")
-pytest.importorskip("diffusers", reason="diffusers not installed")
+
 
 import refcfg  # noqa: E402
 from refcfg.interop.dit import (  # noqa: E402
@@ -22,7 +26,11 @@ from _interop_oracles import posterior  # noqa: E402
 PATH = refcfg.problems.resolve("two-class-2d").path
 
 
-@pytest.mark.slow
+@pytest.fixture(autouse=True, scope="module")
+def _diffusers():
+    pytest.importorskip("diffusers", reason="diffusers not installed")
+
+
 @pytest.mark.parametrize("k", [0, 1, 500, 998, 999])
 def test_eps_matches_closed_form(k):
     model = ExactDiT(PATH, (2, 1, 1))
@@ -40,7 +48,6 @@ def test_eps_matches_closed_form(k):
     np.testing.assert_allclose(out.reshape(20, 2).numpy(), eps, rtol=0, atol=1e-12)
 
 
-@pytest.mark.slow
 def test_null_class_is_the_unconditional_model():
     model = ExactDiT(PATH, (2, 1, 1))
     x = torch.randn(6, 2, 1, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -66,7 +73,6 @@ def test_config_and_bad_shapes():
     assert vae.decode(z).sample is z and float(vae.latents.max()) == 0.5
 
 
-@pytest.mark.slow
 def test_pipeline_equals_plain_loop_with_exact_cfg():
     from refcfg.audits.dit import _start_latents, plain_loop, scheduler
 

@@ -9,7 +9,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 torch = pytest.importorskip("torch", reason="torch not installed")
-diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
 
 import refcfg  # noqa: E402
 from refcfg.interop.diffusers import ExactDiffusersModel  # noqa: E402
@@ -21,6 +20,13 @@ MIX = refcfg.problem("two-class-2d")
 PATH = refcfg.GMMPath(MIX, refcfg.schedule("linear"))
 
 
+@pytest.fixture(scope="module")
+def diffusers():
+    # imported by the first test that needs it, not at collection (~2 s that the fast tier, which
+    # runs none of these tests, need not pay)
+    return pytest.importorskip("diffusers", reason="diffusers not installed")
+
+
 def _posterior(xd, a, s, y):
     return posterior(MIX, xd, a, s, y)
 
@@ -30,7 +36,7 @@ def _posterior(xd, a, s, y):
     "name",
     ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"],
 )
-def test_alphas_cumprod_schedulers_match_closed_form(name, prediction):
+def test_alphas_cumprod_schedulers_match_closed_form(name, prediction, diffusers):
     sched = getattr(diffusers, name)(prediction_type=prediction)
     model = ExactDiffusersModel(PATH, sched, y=1)
     acp = sched.alphas_cumprod.double().numpy()
@@ -47,7 +53,7 @@ def test_alphas_cumprod_schedulers_match_closed_form(name, prediction):
         assert np.max(np.abs(out32.numpy() - ref)) <= 1e-5 * max(1, np.max(np.abs(ref)))
 
 
-def test_fractional_euler_timesteps_interpolate_sigma():
+def test_fractional_euler_timesteps_interpolate_sigma(diffusers):
     sched = diffusers.EulerDiscreteScheduler()
     model = ExactDiffusersModel(PATH, sched, y=0)
     acp = sched.alphas_cumprod.double().numpy()
@@ -60,7 +66,7 @@ def test_fractional_euler_timesteps_interpolate_sigma():
     assert np.max(np.abs(model(torch.from_numpy(xd), k).sample.numpy() - eps)) <= 1e-12
 
 
-def test_flow_match_scheduler_matches_closed_form():
+def test_flow_match_scheduler_matches_closed_form(diffusers):
     sched = diffusers.FlowMatchEulerDiscreteScheduler()
     model = ExactDiffusersModel(PATH, sched, y=0)
     xd = np.random.default_rng(2).normal(size=(30, 2))
@@ -73,7 +79,7 @@ def test_flow_match_scheduler_matches_closed_form():
         assert np.max(np.abs(out - (eps - x0))) <= 1e-12
 
 
-def test_user_cfg_code_matches_exact_cfg():
+def test_user_cfg_code_matches_exact_cfg(diffusers):
     """Guidance left to the user's code: u + s (c - u) with class and NULL labels equals the
     model built with w = s."""
     sched = diffusers.DDIMScheduler()
@@ -107,7 +113,7 @@ class _OneStepBehind(ExactDiffusersModel):
 
 
 @pytest.mark.slow
-def test_ddim_500_steps_accepted_and_wrong_mappings_rejected():
+def test_ddim_500_steps_accepted_and_wrong_mappings_rejected(diffusers):
     """500 DDIM steps on the exact model: accepted against p(x|y=0). Rejected: alphas instead of
     alphas_cumprod (500 steps), and a timestep one inference step behind (50 steps). An
     off-by-one *training* timestep (k + 1 for k) moves the samples too little to be seen at
@@ -124,7 +130,7 @@ def test_ddim_500_steps_accepted_and_wrong_mappings_rejected():
     assert not rep_off.passed, str(rep_off)
 
 
-def test_flow_match_euler_loop_accepted_and_reversed_time_rejected():
+def test_flow_match_euler_loop_accepted_and_reversed_time_rejected(diffusers):
     class _Reversed(ExactDiffusersModel):
         def signal_noise(self, timestep):  # t = sigma instead of t = 1 - sigma
             a, s = super().signal_noise(timestep)
@@ -144,7 +150,7 @@ def test_flow_match_euler_loop_accepted_and_reversed_time_rejected():
     assert not check_samples(bad, "two-class-2d", y=1, permutations=199).passed
 
 
-def test_image_shaped_samples():
+def test_image_shaped_samples(diffusers):
     """A (N, C, H, W) latent: the output keeps its shape and equals the (N, d) call bit for bit."""
     sched = diffusers.DDIMScheduler()
     model = ExactDiffusersModel(PATH, sched, y=0, w=2.0, shape=(2, 1, 1))
@@ -156,7 +162,7 @@ def test_image_shaped_samples():
         model(x.reshape(5, 1, 2, 1), 321)
 
 
-def test_bad_inputs():
+def test_bad_inputs(diffusers):
     with pytest.raises(TypeError, match="cannot map"):
         ExactDiffusersModel(PATH, object())
     sched = diffusers.DDIMScheduler()
