@@ -77,8 +77,13 @@ MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimen
 TILE_FROM = 1 << 20
 TILE_BYTES = 1 << 17
 # the functions only the kernels call (never Python): numba compiles no Python and C wrappers for
-# them (the wrappers box and unbox every array of the records; they were ~1/4 of the compile)
+# them (wrappers that would unbox and box every array of the records; compile time for nothing)
 _INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+# the block functions (``_blk_field``, ``_blk_divergence`` and the functions they call) allocate
+# nothing and keep no reference: compiled without numba's reference counting (an incref/decref pair
+# for every array of a record at every copy of it, ~1/3 of their unoptimised code; their callers
+# hold every array they touch). Their BLAS products go through ``_gemm``, which has it.
+_BLOCK = dict(_INTERNAL, _nrt=False)
 
 
 # --- the kernels' arguments: a few named records (numba passes tuples of arrays for free) -----
@@ -249,6 +254,14 @@ class Scratch(NamedTuple):
     group_fields: np.ndarray  # (2, d, P) one group's velocity and score (divergence)
     tile_field: np.ndarray  # (d, P) one tile's part of pass 2 (full covariances, several tiles)
     msum: np.ndarray  # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
+
+
+@numba.njit(cache=True, _nrt=True, **_INTERNAL)
+def _gemm(A, B, out):
+    """out = A @ B (BLAS). A real call with reference counting on (written out: a callee that
+    leaves it unset inherits its caller's setting), so that the block functions, which allocate
+    nothing, compile without it (numba's np.dot with ``out`` needs it)."""
+    np.dot(A, B, out)
 
 
 @numba.njit(cache=True)
@@ -480,7 +493,7 @@ def _blk_coords(X, sx, rows, lay, tab, k0, nk, sc):
     a0 = al[_row(rows, 0)]
     d = X.shape[1]
     P = X.shape[2]
-    np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
+    _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
     for i in range(nk):
         k = k0 + i
         for j in range(d):
@@ -518,7 +531,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                 for p in range(P):
                     gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                     yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-        np.dot(lay.from_eigen, sc.eig_flat, V[sv])
+        _gemm(lay.from_eigen, sc.eig_flat, V[sv])
     elif zb.shape[2] == 0:
         # components in tiles of Kt: each tile's coordinates again (pass 1 kept only its
         # logits), weighted in place, then its (d, Kt d) @ (Kt d, P) product added to V
@@ -536,7 +549,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                     for p in range(P):
                         gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                         yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
-            np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d].T, sc.eig_flat[: nk * d], vt)
+            _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d].T, sc.eig_flat[: nk * d], vt)
             for j in range(d):
                 for p in range(P):
                     V[sv, j, p] += vt[j, p]
@@ -547,7 +560,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                 for p in range(P):
                     gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                     zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-        np.dot(lay.from_eigen, sc.weighted_flat, V[sv])
+        _gemm(lay.from_eigen, sc.weighted_flat, V[sv])
     mu, dm = lay.comp.mu, tab.dm
     for k in range(K):
         for i in range(d):
@@ -587,14 +600,14 @@ def _blk_pass2_direct(X, sx, rows, lay, tab, w, gains, sc, V, sv):
 
 # the divergence calls these as real functions (not inlined): it is not the hot path, and inlining
 # them at every call site multiplies the compile time
-_blk_weights_c = numba.njit(cache=True, fastmath=_FM, **_INTERNAL)(_blk_weights.py_func)
-_blk_pass2_eig_c = numba.njit(cache=True, fastmath=_FM, **_INTERNAL)(_blk_pass2_eig.py_func)
-_blk_pass2_direct_c = numba.njit(cache=True, fastmath=_FM, **_INTERNAL)(_blk_pass2_direct.py_func)
+_blk_weights_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_weights.py_func)
+_blk_pass2_eig_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_eig.py_func)
+_blk_pass2_direct_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_direct.py_func)
 
 
 # fastmath=False, written out (left unset, a callee inherits its caller's flags), so that compiled
 # and cached code agree in rounding (docs/performance.md, "Numba pitfalls"; test_repro.py)
-@numba.njit(cache=True, fastmath=False, **_INTERNAL)
+@numba.njit(cache=True, fastmath=False, **_BLOCK)
 def _blk_divergence(X, sx, rows, mt, lay, tab, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
@@ -667,7 +680,7 @@ def _small_dot(A, B, out, blas):
     """out = A @ B, (n, m) @ (m, P): by BLAS when ``blas``, else in loops with the lanes innermost
     (for the few dimensions below MM_MIN_D a BLAS call costs more than it saves)."""
     if blas:
-        np.dot(A, B, out)
+        _gemm(A, B, out)
         return
     n, m = A.shape
     P = out.shape[1]
@@ -745,15 +758,15 @@ def _blk_pass2_mt(X, sx, r, tabs, sc, V, sv):
     d = X.shape[1]
     P = X.shape[2]
     am = sc.msum
-    np.dot(tabs.M[r], sc.comp_coef, am)
-    np.dot(tabs.b[r], sc.comp_coef, V[sv])
+    _gemm(tabs.M[r], sc.comp_coef, am)
+    _gemm(tabs.b[r], sc.comp_coef, V[sv])
     for i in range(d):
         for j in range(d):
             for p in range(P):
                 V[sv, i, p] += am[i * d + j, p] * X[sx, j, p]
 
 
-@numba.njit(cache=True, fastmath=_FM, **_INTERNAL)
+@numba.njit(cache=True, fastmath=_FM, **_BLOCK)
 def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.group_lo, group_hi,
@@ -802,7 +815,7 @@ def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
         a0 = al[r0]
         for k0 in range(0, K, Kt):
             nk = min(Kt, K - k0)
-            np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
+            _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
             for i in range(nk):
                 k = k0 + i
                 for j in range(d):
