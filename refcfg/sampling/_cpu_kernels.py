@@ -355,7 +355,8 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     lanes have the same group ranges (one label for the block) the ranges are loop bounds; else the
     loops run over all K components with per-lane masks."""
     K, P = lb.shape
-    # record fields read once: a field read inside a loop costs an incref/decref pair per pass
+    # record fields read once, outside the loops (with reference counting, which the block
+    # functions compile without, a field read inside a loop cost an incref/decref pair per pass)
     ga, gb, zg, fg, mx, eb, cg = (
         sc.group_lo,
         sc.group_hi,
