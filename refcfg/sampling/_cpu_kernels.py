@@ -79,9 +79,9 @@ TILE_BYTES = 1 << 17
 # the functions only the kernels call (never Python): numba compiles no Python and C wrappers for
 # them (wrappers that would unbox and box every array of the records; compile time for nothing)
 _INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
-# the block functions (``_blk_field``, ``_blk_divergence`` and the functions they call) allocate
+# the block functions (``_blk_field``, ``_blk_divergence``, the real copies ``_blk_*_c``) allocate
 # nothing and keep no reference: compiled without numba's reference counting (an incref/decref pair
-# for every array of a record at every copy of it, ~1/3 of their unoptimised code; their callers
+# for every array of a record at every copy of it, ~40 % of their unoptimised code; their callers
 # hold every array they touch). Their BLAS products go through ``_gemm``, which has it.
 _BLOCK = dict(_INTERNAL, _nrt=False)
 
