@@ -33,7 +33,14 @@ compiled, old and new alternating process by process (``--rounds`` rounds, the b
 The CUDA backend is not measured here: under numba's CUDA simulator nothing is compiled (the
 kernels run as Python), and compiling for a GPU needs one (verification/gpu_check.py).
 
-Usage:  python verification/bench_compile.py [--old-rev REV] [--only ROWS] [--json OUT]
+Pass timers (``--passes``, spec rows only): numba's own per-pass timers of every function the
+row compiled (``overloads[sig].metadata["pipeline_times"]``; nested: a caller's type inference
+includes its callees' compiles) and LLVM's (function passes, module passes, code generation), one
+cold process per package.
+
+Bitwise identity of the kernels' results old vs new: verification/kernel_bits.py.
+
+Usage:  python verification/bench_compile.py [--old-rev REV] [--only ROWS] [--json OUT] [--passes]
 """
 
 from __future__ import annotations
@@ -89,7 +96,31 @@ elif call == "div":
     cpu.divergence(f, x, 0.6)
 elif call == "loglik":
     cpu.integrate_logdet(f, x, np.linspace(1.0, 0.0, 5))
-print(json.dumps({"wall": time.perf_counter() - t0}))
+wall = time.perf_counter() - t0
+if len(sys.argv) > 3:  # --passes: numba's per-pass timers of every compiled function
+    import numba
+    from refcfg.sampling import _cpu_kernels, _cpu_math
+    rows, seen = [], set()
+    for mod in (_cpu_kernels, _cpu_math):
+        for name, obj in vars(mod).items():
+            if not isinstance(obj, numba.core.registry.CPUDispatcher) or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            for cres in obj.overloads.values():
+                passes = {}
+                for pipeline in (cres.metadata or {}).get("pipeline_times", {}).values():
+                    for key, t in pipeline.items():
+                        k = key.split("_", 1)[1]
+                        passes[k] = passes.get(k, 0.0) + t.init + t.run + t.finalize
+                llvm = {r.name.split(" (")[0].split(" on ")[0]: 0.0
+                        for r in (cres.metadata or {}).get("llvm_pass_timings", [])}
+                for r in (cres.metadata or {}).get("llvm_pass_timings", []):
+                    llvm[r.name.split(" (")[0].split(" on ")[0]] += r.timings.get_total_time()
+                rows.append({"function": name, "total": sum(passes.values()),
+                             "passes": passes, "llvm": llvm})
+    print(json.dumps({"wall": wall, "functions": rows}))
+else:
+    print(json.dumps({"wall": wall}))
 """
 
 _README = r"""
@@ -230,6 +261,37 @@ def _row(name, pkg: Path, tmp: Path):
     return res
 
 
+def _main_passes(args) -> int:
+    """numba's per-pass timers of one cold compile per spec row and package (nested: a caller's
+    type inference includes its callees' compiles; LLVM's own timers with NUMBA_LLVM_PASS_TIMINGS)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-compile-"))
+    pkgs = {"new": ROOT}
+    if args.old_rev:
+        pkgs = {"old": _old_package(args.old_rev, tmp), "new": ROOT}
+    os.environ["NUMBA_LLVM_PASS_TIMINGS"] = "1"
+    try:
+        for name in (args.only or "spec:full:ode").split(","):
+            _, mode, call = name.split(":")
+            for which, pkg in pkgs.items():
+                cache = Path(tempfile.mkdtemp(prefix="numba-", dir=tmp))
+                out, whole, cpu, _ = _child(_SPEC, pkg, cache, (mode, call, "passes"))
+                print(
+                    f"\n{name} {which}: first call {out['wall']:.2f} s, CPU {cpu:.1f} s, "
+                    f"load {os.getloadavg()[0]:.2f}"
+                )
+                for r in sorted(out["functions"], key=lambda r: -r["total"])[:8]:
+                    top = sorted(r["passes"].items(), key=lambda kv: -kv[1])[:4]
+                    print(
+                        f"  {r['total']:6.2f} {r['function']:22s} "
+                        + " ".join(f"{k}={v:.2f}" for k, v in top)
+                        + " | LLVM "
+                        + " ".join(f"{k}={v:.2f}" for k, v in r["llvm"].items() if v >= 0.05)
+                    )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def _old_package(rev: str, tmp: Path) -> Path:
     dest = tmp / f"old-{rev}"
     dest.mkdir()
@@ -290,9 +352,14 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--caches", default=None, help="warm: old=DIR,new=DIR numba caches to reuse")
     ap.add_argument("--shapes", default=None, help="warm: ';'-separated shape names")
+    ap.add_argument(
+        "--passes", action="store_true", help="numba's per-pass timers of the spec rows (--only)"
+    )
     args = ap.parse_args(argv)
     if args.warm:
         return _main_warm(args)
+    if args.passes:
+        return _main_passes(args)
     rows = (
         [f"spec:{m}:{c}" for m in MODES for c in CALLS]
         + ["readme", "readme-cpu", "demo-fast", "demo"]

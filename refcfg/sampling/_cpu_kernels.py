@@ -76,6 +76,14 @@ MM_MIN_D = 8  # isotropic components use the matrix-product form from this dimen
 # tiles of TILE_BYTES (kept in L2; ``tile_size``)
 TILE_FROM = 1 << 20
 TILE_BYTES = 1 << 17
+# the functions only the kernels call (never Python): numba compiles no Python and C wrappers for
+# them (wrappers that would unbox and box every array of the records; compile time for nothing)
+_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+# the block functions (``_blk_field``, ``_blk_divergence``, the real copies ``_blk_*_c``) allocate
+# nothing and keep no reference: compiled without numba's reference counting (an incref/decref pair
+# for every array of a record at every copy of it, ~40 % of their unoptimised code; their callers
+# hold every array they touch). Their BLAS products go through ``_gemm``, which has it.
+_BLOCK = dict(_INTERNAL, _nrt=False)
 
 
 # --- the kernels' arguments: a few named records (numba passes tuples of arrays for free) -----
@@ -248,6 +256,14 @@ class Scratch(NamedTuple):
     msum: np.ndarray  # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
 
 
+@numba.njit(cache=True, _nrt=True, **_INTERNAL)
+def _gemm(A, B, out):
+    """out = A @ B (BLAS). A real call with reference counting on (written out: a callee that
+    leaves it unset inherits its caller's setting), so that the block functions, which allocate
+    nothing, compile without it (numba's np.dot with ``out`` needs it)."""
+    np.dot(A, B, out)
+
+
 @numba.njit(cache=True)
 def tile_size(K, d, P):
     """Components per tile of the full-covariance kernels with P lanes: all K while their
@@ -257,7 +273,7 @@ def tile_size(K, d, P):
     return max(1, TILE_BYTES // (8 * d * P))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **_INTERNAL)
 def _scratch(mode, K, d, G, P, div):
     Kq = 1
     if mode == 2:  # a tile of components (all of them when the divergence keeps them)
@@ -266,25 +282,31 @@ def _scratch(mode, K, d, G, P, div):
     weighted = np.empty((Kq, d, P)) if (div and mode == 2) else np.empty((1, 1, 0))
     Kd = K if div else 1
     w_shape = weighted.shape
+    # arrays of one shape in one allocation each (fewer allocations compile faster)
+    kp = np.empty((3, K, P))
+    kd = np.empty((2, Kd, P))
+    gp = np.empty((4, G, P))
+    gi = np.empty((2, G, P), dtype=np.int64)
+    pp = np.empty((3, P))
     return Scratch(
         eig,  # eig
         eig.reshape((Kq * d, P)),  # eig_flat
         weighted,  # weighted
         weighted.reshape((w_shape[0] * w_shape[1], w_shape[2])),  # weighted_flat
-        np.empty((K, P)),  # logits
-        np.empty((K, P)),  # comp_tmp
-        np.empty((K, P)),  # comp_coef
-        np.empty((Kd, P)),  # resp
-        np.empty((Kd, P)),  # div_terms
-        np.empty((G, P)),  # group_sum
-        np.empty((G, P)),  # group_factor
-        np.empty((G, P)),  # group_coef
-        np.empty((G, P), dtype=np.int64),  # group_lo
-        np.empty((G, P), dtype=np.int64),  # group_hi
-        np.empty((G, P)),  # particle_coef
-        np.empty(P),  # lane_tmp
-        np.empty(P),  # gain_sum
-        np.empty(P),  # div_acc
+        kp[0],  # logits
+        kp[1],  # comp_tmp
+        kp[2],  # comp_coef
+        kd[0],  # resp
+        kd[1],  # div_terms
+        gp[0],  # group_sum
+        gp[1],  # group_factor
+        gp[2],  # group_coef
+        gi[0],  # group_lo
+        gi[1],  # group_hi
+        gp[3],  # particle_coef
+        pp[0],  # lane_tmp
+        pp[1],  # gain_sum
+        pp[2],  # div_acc
         np.empty((2, d, P)),  # group_fields
         np.empty((d, P)),  # tile_field
         np.empty((d * d, P) if (mode == 2 and Kq < K) else (1, 1)),  # msum
@@ -333,7 +355,8 @@ def _blk_weights(lb, g0, g1, unit, sc, out):
     lanes have the same group ranges (one label for the block) the ranges are loop bounds; else the
     loops run over all K components with per-lane masks."""
     K, P = lb.shape
-    # record fields read once: a field read inside a loop costs an incref/decref pair per pass
+    # record fields read once, outside the loops (with reference counting, which the block
+    # functions compile without, a field read inside a loop cost an incref/decref pair per pass)
     ga, gb, zg, fg, mx, eb, cg = (
         sc.group_lo,
         sc.group_hi,
@@ -471,7 +494,7 @@ def _blk_coords(X, sx, rows, lay, tab, k0, nk, sc):
     a0 = al[_row(rows, 0)]
     d = X.shape[1]
     P = X.shape[2]
-    np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
+    _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
     for i in range(nk):
         k = k0 + i
         for j in range(d):
@@ -509,7 +532,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                 for p in range(P):
                     gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                     yb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-        np.dot(lay.from_eigen, sc.eig_flat, V[sv])
+        _gemm(lay.from_eigen, sc.eig_flat, V[sv])
     elif zb.shape[2] == 0:
         # components in tiles of Kt: each tile's coordinates again (pass 1 kept only its
         # logits), weighted in place, then its (d, Kt d) @ (Kt d, P) product added to V
@@ -527,7 +550,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                     for p in range(P):
                         gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                         yb[i, j, p] = w[k, p] * gk * yb[i, j, p]
-            np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d].T, sc.eig_flat[: nk * d], vt)
+            _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d].T, sc.eig_flat[: nk * d], vt)
             for j in range(d):
                 for p in range(P):
                     V[sv, j, p] += vt[j, p]
@@ -538,7 +561,7 @@ def _blk_pass2_eig(X, sx, rows, lay, tab, w, gains, sc, V, sv):
                 for p in range(P):
                     gk = gk0 if uni else sign * tg[_row(rows, p), j, k]
                     zb[k, j, p] = w[k, p] * gk * yb[k, j, p]
-        np.dot(lay.from_eigen, sc.weighted_flat, V[sv])
+        _gemm(lay.from_eigen, sc.weighted_flat, V[sv])
     mu, dm = lay.comp.mu, tab.dm
     for k in range(K):
         for i in range(d):
@@ -578,14 +601,14 @@ def _blk_pass2_direct(X, sx, rows, lay, tab, w, gains, sc, V, sv):
 
 # the divergence calls these as real functions (not inlined): it is not the hot path, and inlining
 # them at every call site multiplies the compile time
-_blk_weights_c = numba.njit(cache=True, fastmath=_FM)(_blk_weights.py_func)
-_blk_pass2_eig_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2_eig.py_func)
-_blk_pass2_direct_c = numba.njit(cache=True, fastmath=_FM)(_blk_pass2_direct.py_func)
+_blk_weights_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_weights.py_func)
+_blk_pass2_eig_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_eig.py_func)
+_blk_pass2_direct_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_direct.py_func)
 
 
 # fastmath=False, written out (left unset, a callee inherits its caller's flags), so that compiled
 # and cached code agree in rounding (docs/performance.md, "Numba pitfalls"; test_repro.py)
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=False, **_BLOCK)
 def _blk_divergence(X, sx, rows, mt, lay, tab, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
@@ -658,7 +681,7 @@ def _small_dot(A, B, out, blas):
     """out = A @ B, (n, m) @ (m, P): by BLAS when ``blas``, else in loops with the lanes innermost
     (for the few dimensions below MM_MIN_D a BLAS call costs more than it saves)."""
     if blas:
-        np.dot(A, B, out)
+        _gemm(A, B, out)
         return
     n, m = A.shape
     P = out.shape[1]
@@ -736,15 +759,15 @@ def _blk_pass2_mt(X, sx, r, tabs, sc, V, sv):
     d = X.shape[1]
     P = X.shape[2]
     am = sc.msum
-    np.dot(tabs.M[r], sc.comp_coef, am)
-    np.dot(tabs.b[r], sc.comp_coef, V[sv])
+    _gemm(tabs.M[r], sc.comp_coef, am)
+    _gemm(tabs.b[r], sc.comp_coef, V[sv])
     for i in range(d):
         for j in range(d):
             for p in range(P):
                 V[sv, i, p] += am[i * d + j, p] * X[sx, j, p]
 
 
-@numba.njit(cache=True, fastmath=_FM)
+@numba.njit(cache=True, fastmath=_FM, **_BLOCK)
 def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.group_lo, group_hi,
@@ -793,7 +816,7 @@ def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
         a0 = al[r0]
         for k0 in range(0, K, Kt):
             nk = min(Kt, K - k0)
-            np.dot(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
+            _gemm(lay.to_eigen[k0 * d : (k0 + nk) * d], X[sx], sc.eig_flat[: nk * d])
             for i in range(nk):
                 k = k0 + i
                 for j in range(d):
@@ -827,7 +850,7 @@ def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
 # --- kernels ---------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True)
+@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def eval_blk(b0, b1, x, rows, mt, lay, tabs, P, out, div):
     """out[n] = F(x[n]) for the particles n of blocks b0 .. b1 - 1 (``_bsize(P)`` particles each)
     at table row ``rows`` (an integer: one time for all) or rows[n] (int64 (N,)); with an array
@@ -864,7 +887,7 @@ def eval_blk(b0, b1, x, rows, mt, lay, tabs, P, out, div):
                 div[n0 + p] = dv[p]
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True)
+@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def integrate_blk(b0, b1, x0, mt, lay, tabs, grid, P, noise, out, dl):
     """Fused time loop for the particles of blocks b0 .. b1 - 1 (one task, as in ``eval_blk``) on
     the ``Grid`` (times (S + 1,), the explicit Runge-Kutta tableau (a, b) of s = len(b) stages):
@@ -949,7 +972,7 @@ def integrate_blk(b0, b1, x0, mt, lay, tabs, grid, P, noise, out, dl):
                 dl[n0 + p] = ell[p]
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True)
+@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def mform_tables(ri0, ri1, QT, gain, mu, alpha, dm, MT, BT):
     """The M-form tables of full covariances (``refcfg.sampling.cpu._tables``):
     MT[r, i d + j, k] = sum_e Q_k[i, e] gain[r, e, k] Q_k[j, e] (M_rk = Q_k diag(gain_rk) Q_k^T) and

@@ -117,7 +117,7 @@ def _pool(n):
 _log = logging.getLogger("refcfg.sampling.compile")
 # cold compile of one kernel specialisation, seconds of CPU time on the 2-core reference machine
 # (verification/bench_compile.py; the first one in a process also pays numba's own start-up)
-COMPILE_SECONDS = {"integrate_blk": 17, "eval_blk": 14, "mform_tables": 2}
+COMPILE_SECONDS = {"integrate_blk": 11, "eval_blk": 10, "mform_tables": 2}
 
 
 def compile_message(seconds) -> str:
