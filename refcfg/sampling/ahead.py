@@ -251,6 +251,9 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
         return Ahead(
             f"the field cannot be pickled for the child process ({type(exc).__name__}: {exc})"
         )
+    # import the kernels here first: where numba can write no cache next to refcfg nor in the
+    # user's directory, that import chooses a temporary cache directory, which the child must share
+    cpu._k()
     env = _child_env()
     fd, job_file = tempfile.mkstemp(prefix="refcfg-ahead-", suffix=".pkl")
     with os.fdopen(fd, "wb") as fh:
