@@ -3,16 +3,18 @@
 The first kernel call of a job on a fresh machine compiles its specialisation (about 15 s of CPU
 on a 2-core machine, docs/performance.md, "Cold start"). A program that knows its job in advance
 (``refcfg demo``: it trains a network before it samples) can have that compile done meanwhile:
-``compile_ahead(field, sampler)`` starts ``python -m refcfg.sampling.ahead`` on the field, which
-runs the same job with 2 particles and one step on ``backend="cpu"``. numba specialises the
-kernels on the argument types, not on the sizes, so that compiles exactly the job's
-specialisations and writes them to numba's cache, which the child shares with this process; the
-job's own first call then loads them from the cache instead of compiling.
+``compile_ahead(field, sampler, n=n)`` starts ``python -m refcfg.sampling.ahead`` on the field,
+which runs the same job with one step and min(n, 1024) particles on ``backend="cpu"``. numba
+specialises the kernels on the argument types, not on the sizes (the one size that can choose a
+kernel: full covariances use the M form from 1024 particles on), so that compiles exactly the
+job's specialisations and writes them to numba's cache, which the child shares with this process;
+the job's own first call then loads them from the cache instead of compiling.
 
 A process, not a thread: numba's compiler holds the GIL, so a compile in a thread stops every
 other Python thread of the process (measured: a training of 4.0 s took 13.0 s with a compile in a
-thread beside it). A child process runs on another core; the CPU time is the same, the wall time
-of the compile is hidden where a core is idle.
+thread beside it). A child process runs on another core: the CPU time is the same compile plus the
+child's start-up (~1.5 s, its imports), and the wall time of the compile is hidden where a core is
+idle.
 
 Results never depend on it: kernels loaded from the cache and kernels compiled in the process
 give the same bits (tests/sampling/test_repro.py). A child that fails costs nothing but the
@@ -202,7 +204,7 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
         raise ValueError(
             f"compile_ahead takes the sample options {OPTIONS}, got {bad}: the kernels are "
             f"specialised on types, not on sizes, seeds or the noise, so the child runs the job "
-            f"with 2 particles and one step"
+            f"with at most {cpu._MFORM_MIN_N} particles and one step"
         )
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -210,15 +212,16 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
         n = as_positive_int(n, "n")
     y, w = options.pop("y", None), options.pop("w", None)
     field = api._as_field(field, y, w)
-    if not cpu.available():  # pragma: no cover - numba is a dependency
-        return Ahead("numba cannot be imported")
     try:
-        low = lowering.lower(field)
+        low, why = lowering.lower(field), None  # ValueError for inconsistent per-particle arrays
     except lowering.NotLowerable as exc:
-        return Ahead(f"the field does not lower to the CPU kernels: {exc}")
+        low, why = None, str(exc)
     # the job the child runs: as many particles as the field's per-particle arrays, else up to the
     # fewest particles of the full-covariance M form (cpu._tables), so that it uses the same kernels
-    n_child = low.n if low.n is not None else max(2, min(n or 2, cpu._MFORM_MIN_N))
+    if low is not None and low.n is not None:
+        n_child = low.n
+    else:
+        n_child = max(2, min(n or 2, cpu._MFORM_MIN_N))
     job = api._check_job(
         field,
         n_child,
@@ -239,6 +242,10 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
         api.time_grid(1, options.get("t_start", 0.0), options.get("t_end", 1.0)),
         (job.n, job.d),
     )
+    if low is None:
+        return Ahead(f"the field does not lower to the CPU kernels: {why}")
+    if not cpu.available():  # pragma: no cover - numba is a dependency
+        return Ahead("numba cannot be imported")
     cpus = usable_cpus()
     if cpus < 2:
         return Ahead(

@@ -149,6 +149,11 @@ class _Learned:
         return -x
 
 
+def test_bad_arguments_with_a_field_that_does_not_lower_are_refused_too():
+    with pytest.raises(ValueError, match="sigma is only used"):
+        compile_ahead(_Learned(), sigma=1.0)
+
+
 def test_no_child_for_a_field_that_does_not_lower():
     a = compile_ahead(_Learned())
     assert not a.started and a.pid is None and a.done
