@@ -178,7 +178,7 @@ def _run(args, out: Path, resolved) -> int:
     report.text(R.intro(label, mix, args.seed, args.n, fast))
 
     _reuse_freed_memory()  # before the training, which now comes before the first large arrays
-    ahead = _compile_ahead(path, y, n, steps)
+    ahead = _compile_ahead(path, y, sz)
     try:
         _section("1. exact fields: the notes' identities on samples of p_t")
         t1 = R.result_table(D.exact_checks(path, n, args.seed, progress=_step if slow else None))
@@ -236,15 +236,20 @@ def _run(args, out: Path, resolved) -> int:
     return 0
 
 
-def _compile_ahead(path, y, n, steps):
+def _compile_ahead(path, y, sz):
     """Start compiling section 3's sampling kernels in a child process when its jobs run on them
-    (``backend="auto"``'s rule for that job, ``refcfg.sampling.api.resolve_backend``); the child
-    works while sections 1 and 2 run here. None when the jobs run on NumPy (e.g. --fast on a
-    small problem); an ``Ahead`` otherwise (which may not have started, e.g. on one CPU)."""
+    (``backend="auto"``'s rule for that job, ``refcfg.sampling.api.resolve_backend``) and there is
+    a training to run meanwhile (section 2; sizes ``sz``). None when the jobs run on NumPy (e.g.
+    --fast on a small problem) or nothing is trained (the first sampling call then compiles, as
+    the child would, with nothing to overlap); an ``Ahead`` otherwise (which may not have started,
+    e.g. on one CPU)."""
     from ..experiments import demo as D
     from ..sampling import api
     from ..sampling.ahead import compile_ahead
 
+    n, steps = sz.n, sz.steps
+    if sz.train_steps == 0:
+        return None
     for w in D.DEMO_WS:
         field = path.cfg(y, w)
         if (
@@ -265,7 +270,7 @@ def _wait_for(ahead) -> None:
         t0 = time.perf_counter()
         _step(
             "waiting for the sampling kernels compiling in the background (once for this "
-            "machine; later runs load them from the cache) ..."
+            "machine; where it compiled them before, the background process only loads them) ..."
         )
         ok = ahead.wait()
         if ok:

@@ -86,14 +86,14 @@ def test_default_sizes_compile_ahead_in_a_child(monkeypatch):
     monkeypatch.setattr(ahead, "compile_ahead", lambda *a, **k: calls.append((a, k)) or "child")
     path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
     full, fast = D.sizes(4000, False), D.sizes(4000, True)
-    assert cmd._compile_ahead(path, 0, full.n, full.steps) == "child"
+    assert cmd._compile_ahead(path, 0, full) == "child"
     (((field, sampler), kwargs),) = calls
     assert sampler == D.SAMPLER and kwargs == {"n": full.n}
-    assert (
-        api.resolve_backend("auto", field, api.auto_work(field, full.n, full.steps, sampler))
-        == "cpu"
-    )
-    assert cmd._compile_ahead(path, 0, fast.n, fast.steps) is None and len(calls) == 1
+    work = api.auto_work(field, full.n, full.steps, sampler)
+    assert api.resolve_backend("auto", field, work) == "cpu"
+    assert cmd._compile_ahead(path, 0, fast) is None and len(calls) == 1
+    # nothing to train meanwhile (--train-steps 0): no child, the first sampling call compiles
+    assert cmd._compile_ahead(path, 0, D.sizes(4000, False, 0)) is None and len(calls) == 1
 
 
 class _Child:
