@@ -48,6 +48,17 @@ def _out(value, shape):
     return float(out) if out.ndim == 0 else np.array(out)
 
 
+class _Product:
+    """t -> f(t) g(t): the default beta_t dbeta_t of a schedule (a class, not a closure, so that a
+    custom schedule whose callables pickle pickles too)."""
+
+    def __init__(self, f: Callable, g: Callable):
+        self.f, self.g = f, g
+
+    def __call__(self, t):
+        return self.f(t) * self.g(t)
+
+
 class Schedule:
     """A schedule (alpha_t, beta_t) with exact derivatives.
 
@@ -69,7 +80,17 @@ class Schedule:
         self.name = name
         self.params = dict(params or {})
         self._alpha, self._beta, self._dalpha, self._dbeta = alpha, beta, dalpha, dbeta
-        self._beta_dbeta = beta_dbeta if beta_dbeta is not None else (lambda t: beta(t) * dbeta(t))
+        self._beta_dbeta = beta_dbeta if beta_dbeta is not None else _Product(beta, dbeta)
+        self._registry_call = None  # (name, params) of the ``schedule`` call that made it, if any
+
+    def __reduce_ex__(self, protocol):
+        """A schedule made by ``schedule(name, **params)`` pickles as that call (its callables are
+        closures, which pickle cannot store), so it can be sent to another process; any other
+        (``from_callables``) pickles its attributes, which works when its callables pickle."""
+        if self._registry_call is not None:
+            name, params = self._registry_call
+            return (_named_schedule, (name, params))
+        return super().__reduce_ex__(protocol)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -365,9 +386,16 @@ def schedule(name: str | Schedule = "linear", **params) -> Schedule:
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
     try:
-        return SCHEDULES[name](**params)
+        out = SCHEDULES[name](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters {params} for schedule {name!r}: {exc}") from None
+    out._registry_call = (name, dict(params))
+    return out
+
+
+def _named_schedule(name: str, params: dict) -> Schedule:
+    """``schedule(name, **params)``: how a named schedule is rebuilt when unpickled."""
+    return schedule(name, **params)
 
 
 custom_schedule = Schedule.from_callables

@@ -264,3 +264,75 @@ def test_monotone_interpolation():
         s = _sched(name, params)
         assert np.all(np.diff(np.asarray(s.alpha(t))) > 0), name
         assert np.all(np.diff(np.asarray(s.beta(t))) < 0), name
+
+
+# --- pickling (a schedule travels to another process, e.g. the kernels' compile-ahead child) ---
+
+
+def _lin_alpha(t):
+    return t
+
+
+def _lin_beta(t):
+    return 1.0 - t
+
+
+def _lin_dalpha(t):
+    return np.ones_like(np.asarray(t, float))
+
+
+def _lin_dbeta(t):
+    return -np.ones_like(np.asarray(t, float))
+
+
+_PICKLE_TIMES = np.array([0.0, 0.013, 0.5, 0.987, 1.0])
+
+
+def _assert_same_values(a, b):
+    """Every quantity of two schedules equal bitwise at t = 0, interior times and t = 1."""
+    va, vb = a.values(_PICKLE_TIMES), b.values(_PICKLE_TIMES)
+    for fn, x, y in zip(va._fields, va, vb):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=fn)
+    for fn in ("a", "b"):  # eq. 41, non-strict (alpha_0 may be 0)
+        np.testing.assert_array_equal(
+            getattr(a, fn)(_PICKLE_TIMES, strict=False),
+            getattr(b, fn)(_PICKLE_TIMES, strict=False),
+            err_msg=fn,
+        )
+
+
+def test_pickle_cases_cover_every_named_schedule():
+    assert {name for name, _ in SCHEDULE_CASES} == set(refcfg.schedules.SCHEDULES)
+
+
+@pytest.mark.parametrize("name,params", SCHEDULE_CASES, ids=IDS)
+def test_named_schedule_pickles_by_name(name, params):
+    import pickle
+
+    s = _sched(name, params)
+    data = pickle.dumps(s)
+    back = pickle.loads(data)
+    assert type(back) is refcfg.Schedule and back is not s
+    assert back == s and back.name == s.name and back.params == s.params
+    _assert_same_values(back, s)
+    # the pickle is the call that made it (a name and parameters), not the callables
+    assert b"_named_schedule" in data and b"lambda" not in data
+    assert pickle.loads(pickle.dumps(back)) == s  # and again
+
+
+def test_custom_schedule_pickles_when_its_callables_do():
+    import pickle
+
+    s = refcfg.custom_schedule(_lin_alpha, _lin_beta, _lin_dalpha, _lin_dbeta)
+    back = pickle.loads(pickle.dumps(s))
+    assert back is not s and back.name == "custom"
+    _assert_same_values(back, s)
+    _assert_same_values(back, refcfg.schedule("linear"))
+
+
+def test_custom_schedule_with_lambdas_does_not_pickle():
+    import pickle
+
+    s = refcfg.custom_schedule(_lin_alpha, lambda t: 1.0 - t, _lin_dalpha, _lin_dbeta)
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pickle.dumps(s)

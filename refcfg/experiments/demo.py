@@ -26,6 +26,7 @@ from ._common import Result
 
 __all__ = [
     "DEMO_WS",
+    "SAMPLER",
     "Sizes",
     "sizes",
     "exact_checks",
@@ -37,6 +38,9 @@ __all__ = [
 
 DEMO_WS = (0.0, 1.0, 2.0, 3.0, 5.0)
 """Guidance weights of the sampling table (w = 1 samples p(x|y))."""
+
+SAMPLER = "heun"
+"""The sampler of every exact and learned CFG sampling job of the demo."""
 
 CHECK_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Times of the identity checks (both endpoints included)."""
@@ -132,7 +136,7 @@ def cfg_sampling(
         t0 = time.perf_counter()
         if progress is not None:
             progress(f"w = {w:g} ({i + 1}/{len(ws)}): sampling and scoring ...")
-        x = sample(path.cfg(y, w), n, sampler="heun", steps=steps, seed=seed)
+        x = sample(path.cfg(y, w), n, sampler=SAMPLER, steps=steps, seed=seed)
         cc = class_confidence(x, path.mixture, y)
         ll, _ = mean_log_likelihood(x, path.mixture, y)
         tilt = tilted_sample(
@@ -211,10 +215,10 @@ def learned_comparison(
     srows = []
     for wi in (1.0, w):
         xl = sample(
-            learned_cfg(model, y, wi, path.schedule), n, sampler="heun", steps=steps, seed=seed
+            learned_cfg(model, y, wi, path.schedule), n, sampler=SAMPLER, steps=steps, seed=seed
         )
-        xe = sample(path.cfg(y, wi), n, sampler="heun", steps=steps, seed=seed)
-        xf = sample(path.cfg(y, wi), n, sampler="heun", steps=steps, seed=seed + 1)
+        xe = sample(path.cfg(y, wi), n, sampler=SAMPLER, steps=steps, seed=seed)
+        xf = sample(path.cfg(y, wi), n, sampler=SAMPLER, steps=steps, seed=seed + 1)
         srows.append(
             dict(
                 zip(

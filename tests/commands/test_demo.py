@@ -22,41 +22,104 @@ def demo_run(tmp_path_factory):
     import contextlib
     import io
 
-    from refcfg.sampling import api
+    from refcfg.sampling import ahead, api
 
     backends = []  # the backend of every refcfg.sample call of the demo
+    children = []  # every compile_ahead call
     dispatch = api._dispatch
+    start_child = ahead.compile_ahead
 
     def recording(be, *args, **kwargs):
         backends.append(be)
         return dispatch(be, *args, **kwargs)
 
+    def recording_ahead(*args, **kwargs):
+        children.append((args, kwargs))
+        return start_child(*args, **kwargs)
+
     buf = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
         mp.setattr(api, "_dispatch", recording)
+        mp.setattr(ahead, "compile_ahead", recording_ahead)
         status = main(["demo", "--fast", "--out", str(out), "--no-progress", "--seed", "1"])
-    return status, buf.getvalue(), out, backends
+    return status, buf.getvalue(), out, backends, children
 
 
 def test_demo_runs_and_prints_the_report_path(demo_run):
-    status, text, out, _ = demo_run
+    status, text, out, *_ = demo_run
     assert status == 0, text
     last = text.strip().splitlines()[-1]
     assert last.endswith("report.html") and (out / "report.html").resolve() == Path(last).resolve()
-    for section in ("1. exact fields", "2. CFG sampling", "5. figures"):
-        assert section in text
+    # the training runs before the exact sampling (a compile-ahead child can use the other core)
+    sections = (
+        "== 1. exact fields",
+        "== 2. a short CFG training",
+        "== 3. CFG sampling with the exact field",
+        "== 4. learned vs exact",
+        "== 5. figures",
+    )
+    at = [text.find(section) for section in sections]
+    assert min(at) >= 0 and at == sorted(at), at
+    md = (out / "report.md").read_text(encoding="utf-8")
+    headings = ("1. Exact fields", "2. A learned CFG field", "3. CFG with the exact field")
+    at = [md.find(h) for h in headings + ("4. Learned vs exact", "5. Figures")]
+    assert min(at) >= 0 and at == sorted(at), at
 
 
 def test_fast_demo_samples_on_numpy(demo_run):
     # every sampling job of --fast is below backend="auto"'s NumPy threshold, so a fresh machine
     # runs it without compiling a kernel (cold within a few percent of warm, docs/performance.md)
-    status, _, _, backends = demo_run
+    status, text, _, backends, children = demo_run
     assert status == 0
     assert len(backends) >= len(D.DEMO_WS) and set(backends) == {"numpy"}, backends
+    # so no child compiles kernels ahead, and nothing waits for one
+    assert children == [] and "waiting for the sampling kernels" not in text
+
+
+def test_default_sizes_compile_ahead_in_a_child(monkeypatch):
+    # the default sampling table (4000 x 100 Heun steps) runs on the kernels: the demo starts the
+    # child on its job; at --fast sizes (300 x 20) it runs on NumPy and no child starts
+    from refcfg.commands import demo as cmd
+    from refcfg.sampling import ahead, api
+
+    calls = []
+    monkeypatch.setattr(ahead, "compile_ahead", lambda *a, **k: calls.append((a, k)) or "child")
+    path = refcfg.GMMPath(refcfg.problem("two-class-2d"))
+    full, fast = D.sizes(4000, False), D.sizes(4000, True)
+    assert cmd._compile_ahead(path, 0, full) == "child"
+    (((field, sampler), kwargs),) = calls
+    assert sampler == D.SAMPLER and kwargs == {"n": full.n}
+    work = api.auto_work(field, full.n, full.steps, sampler)
+    assert api.resolve_backend("auto", field, work) == "cpu"
+    assert cmd._compile_ahead(path, 0, fast) is None and len(calls) == 1
+    # nothing to train meanwhile (--train-steps 0): no child, the first sampling call compiles
+    assert cmd._compile_ahead(path, 0, D.sizes(4000, False, 0)) is None and len(calls) == 1
+
+
+class _Child:
+    def __init__(self, done, ok=True):
+        self.started, self.done, self.ok, self.waited = True, done, ok, 0
+
+    def wait(self, timeout=None):
+        self.waited += 1
+        return self.ok
+
+
+@pytest.mark.parametrize("done", [False, True])
+def test_waiting_for_the_child_is_said(done, capsys):
+    from refcfg.commands import demo as cmd
+
+    child = _Child(done)
+    cmd._wait_for(child)
+    text = capsys.readouterr().out
+    assert child.waited == 1
+    # a running child: one line before the wait (nothing stalls silently); a finished one: quiet
+    assert ("waiting for the sampling kernels compiling in the background" in text) == (not done)
+    assert ("kernels ready after" in text) == (not done)
 
 
 def test_demo_writes_a_self_contained_report(demo_run):
-    status, text, out, _ = demo_run
+    status, text, out, *_ = demo_run
     html = (out / "report.html").read_text(encoding="utf-8")
     n_img = html.count('src="data:image/png;base64,')
     assert n_img >= 6, n_img
@@ -70,7 +133,7 @@ def test_demo_writes_a_self_contained_report(demo_run):
 
 def test_demo_trains_and_compares_when_learn_is_available(demo_run):
     pytest.importorskip("refcfg.learn.train")
-    status, text, out, _ = demo_run
+    status, text, out, *_ = demo_run
     assert "4. learned vs exact" in text
     assert (out / "model.npz").is_file() and (out / "figures" / "learned_errors.png").is_file()
 
@@ -137,7 +200,8 @@ def test_demo_on_gauss_1d_says_what_it_skipped(tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "3.-4. training and learned vs exact: skipped (--train-steps 0)" in text
+    assert "2. a short CFG training: skipped (--train-steps 0)" in text
+    assert "4. learned vs exact: skipped (no training: --train-steps 0)" in text
     line = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("skipped 6 of"))
     assert line.startswith(f"skipped 6 of {len(FIGURES)} figures: ")
     assert "needs a 2-D problem (d = 1)" in line and "no training (--train-steps 0)" in line
