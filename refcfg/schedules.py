@@ -81,7 +81,8 @@ class Schedule:
         self.params = dict(params or {})
         self._alpha, self._beta, self._dalpha, self._dbeta = alpha, beta, dalpha, dbeta
         self._beta_dbeta = beta_dbeta if beta_dbeta is not None else _Product(beta, dbeta)
-        self._registry_call = None  # (name, params) of the ``schedule`` call that made it, if any
+        # (name, params) of the ``schedule`` call that made it, if any
+        self._registry_call: tuple[str, dict] | None = None
 
     def __reduce_ex__(self, protocol):
         """A schedule made by ``schedule(name, **params)`` pickles as that call (its callables are

@@ -15,15 +15,19 @@ settings.load_profile("refcfg")
 
 
 # --- the fast tier compiles nothing --------------------------------------------------------------
-# A first call of the CPU kernels on a fresh machine compiles them (10-20 s per specialisation),
-# so every test that runs them is outside the fast tier (pytest -m "not slow"). This guard counts
-# the kernel launches of each fast test, its fixtures' setup included, and fails the test that
-# launched any, naming the mark.
+# A first call of refcfg's Numba functions on a fresh machine compiles them (10-20 s per kernel
+# specialisation), so every test that runs them is outside the fast tier (pytest -m "not slow").
+# This guard fails a fast test, naming the mark, when during its setup and call a CPU kernel was
+# launched or a Numba function of refcfg got a new specialisation (compiled, or loaded from the
+# cache: the first use in the process).
+
+import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
 _LAUNCHES = {"n": 0}
-_BEFORE = pytest.StashKey[int]()
+_BEFORE = pytest.StashKey[tuple]()
+_NUMBA_MODULES = ("refcfg.sampling._cpu_kernels", "refcfg.sampling._cpu_math")
 
 
 def pytest_configure(config):
@@ -38,20 +42,36 @@ def pytest_configure(config):
     cpu._launch = counted
 
 
+def _numba_use():
+    """(kernel launches, specialisations of refcfg's Numba functions in this process)."""
+    from numba.core.registry import CPUDispatcher
+
+    n = 0
+    for name in _NUMBA_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            n += sum(
+                len(f.overloads) for f in vars(module).values() if isinstance(f, CPUDispatcher)
+            )
+    return _LAUNCHES["n"], n
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    item.stash[_BEFORE] = _LAUNCHES["n"]
+    item.stash[_BEFORE] = _numba_use()
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
-    launched = _LAUNCHES["n"] - item.stash.get(_BEFORE, _LAUNCHES["n"])
-    if launched and item.get_closest_marker("slow") is None:
-        pytest.fail(
-            f"{item.nodeid} runs the CPU kernels ({launched} launches) but is in the fast tier: "
-            "mark it @pytest.mark.slow (a fresh machine compiles the kernels on first use)",
-            pytrace=False,
-        )
+    if item.get_closest_marker("slow") is None:
+        (l0, s0), (l1, s1) = item.stash.get(_BEFORE, (0, 0)), _numba_use()
+        if l1 != l0 or s1 != s0:
+            pytest.fail(
+                f"{item.nodeid} runs refcfg's Numba code ({l1 - l0} kernel launches, {s1 - s0} "
+                "new specialisations) but is in the fast tier: mark it @pytest.mark.slow (a fresh "
+                "machine compiles the kernels on first use)",
+                pytrace=False,
+            )
     return result

@@ -121,6 +121,13 @@ def test_slow_and_launches():
     cpu._launch(_kernel, 1)
 
 
+def test_fast_and_compiles():
+    import numpy as np
+    from refcfg.sampling._cpu_math import exp_fast_array
+
+    exp_fast_array(np.zeros(2), np.empty(2))
+
+
 def test_fast_and_launches_nothing():
     pass
 """
@@ -128,9 +135,10 @@ def test_fast_and_launches_nothing():
 
 @pytest.mark.slow
 def test_the_kernel_guard_fails_a_fast_test_that_launches_a_kernel(tmp_path):
-    """The guard in tests/conftest.py, run on a module of three tests next to a copy of it: only
-    the fast test that launches a (stand-in, uncompiled) kernel fails, and the message names the
-    mark."""
+    """The guard in tests/conftest.py, run on a module of four tests next to a copy of it: the
+    fast test that launches a (stand-in, uncompiled) kernel and the one that compiles (or loads)
+    a Numba function of refcfg fail, the slow one and the one that does neither pass, and the
+    message names the mark."""
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
     (tmp_path / "test_guard.py").write_text(_KERNEL_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = slow: outside the fast tier\n")
@@ -143,6 +151,7 @@ def test_the_kernel_guard_fails_a_fast_test_that_launches_a_kernel(tmp_path):
     )
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
-    assert "1 failed, 2 passed" in out, out
-    assert "test_fast_and_launches runs the CPU kernels (1 launches)" in out, out
+    assert "2 failed, 2 passed" in out, out
+    assert "test_fast_and_compiles runs refcfg's Numba code (0 kernel launches, 1 new" in out, out
+    assert "test_fast_and_launches runs refcfg's Numba code (1 kernel launches" in out, out
     assert "mark it @pytest.mark.slow" in out, out

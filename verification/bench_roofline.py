@@ -547,7 +547,7 @@ def main(argv=None):
     except ValueError as e:
         ap.error(str(e))
     if a.old_rev is not None:
-        return compare_revisions(a, argv)
+        return compare_revisions(a)
     if a.kernels_json is not None:
         return kernels_child(names, a)
     import importlib.util
@@ -636,15 +636,33 @@ def kernels_child(names, a):
     return 0
 
 
-def compare_revisions(a, argv):
+def compare_revisions(a):
     """Old (git revision ``a.old_rev``) against new (this tree), kernel columns, children
-    alternating old, new for ``a.rounds`` rounds; prints the best ns of each side and new / old."""
-    import json
+    alternating old, new for ``a.rounds`` rounds; prints the best ns of each side and new / old.
+    The old package and its compiled kernels live in a temporary directory, removed at the end."""
+    import shutil
     import subprocess
     import tempfile
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     work = tempfile.mkdtemp(prefix="roofline-ab-")
+    try:
+        return _compare_in(work, a)
+    except subprocess.CalledProcessError as exc:
+        err = exc.stderr.decode(errors="replace").strip() if isinstance(exc.stderr, bytes) else ""
+        print(
+            f"bench_roofline: error: {' '.join(map(str, exc.cmd))} failed: {err}", file=sys.stderr
+        )
+        return 2
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compare_in(work, a):
+    """``compare_revisions`` with its working directory ``work``."""
+    import json
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     old_pkg = os.path.join(work, "old")
     os.makedirs(old_pkg)
     archive = subprocess.run(

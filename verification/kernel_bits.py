@@ -149,6 +149,7 @@ def main(argv=None) -> int:
         check=True,
     ).stdout.strip()
     tmp = Path(tempfile.mkdtemp(prefix="kernel-bits-"))
+    procs = {}
     try:
         base = Path(args.keep) / rev if args.keep else tmp / "old"
         old_pkg = old_package(rev, base / "pkg")
@@ -160,6 +161,12 @@ def main(argv=None) -> int:
         procs = {"old": _start(old_pkg, old_cache), "new": _start(ROOT, new_cache)}
         res = {k: _result(p, k) for k, p in procs.items()}
     finally:
+        for (
+            p
+        ) in procs.values():  # one side failed or timed out: stop the other before its cache goes
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     old, new = res["old"], res["new"]
     names = list(old) + [k for k in new if k not in old]

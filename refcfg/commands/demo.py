@@ -95,8 +95,10 @@ def _reuse_freed_memory() -> None:
     mapped block has been freed (then it raises both thresholds by itself, up to 32 MB / 64 MB).
     The training's per-step arrays (batch 512 x width 64: 256 KB) are such blocks: in a fresh
     process each step faults in new pages (measured: 2000 steps took 9.0 s of CPU, 3.4 s of it in
-    the kernel, against 5.0 s once a 32 MB array had been freed). This sets the state glibc reaches
-    by itself, from the start; results do not change. Elsewhere than glibc: nothing."""
+    the kernel, against 5.0 s once a 32 MB array had been freed). This sets the thresholds glibc
+    would reach by itself, from the start, for the whole process (setting them also ends glibc's
+    own adjustment of them; a process running the demo in-process, such as a test, keeps them);
+    results do not change. Elsewhere than glibc: nothing."""
     import ctypes
     import sys
 

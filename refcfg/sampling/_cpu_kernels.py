@@ -58,7 +58,7 @@ one-stage Euler tableau on drift tables plus sigma_i sqrt(h) xi with counter-bas
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -79,6 +79,8 @@ TILE_BYTES = 1 << 17
 # the functions only the kernels call (never Python): numba compiles no Python and C wrappers for
 # them (wrappers that would unbox and box every array of the records; compile time for nothing)
 _INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+# numba.njit as the type checker sees it: numba's annotations omit these internal flags
+_njit: Any = numba.njit
 # the block functions (``_blk_field``, ``_blk_divergence``, the real copies ``_blk_*_c``) allocate
 # nothing and keep no reference: compiled without numba's reference counting (an incref/decref pair
 # for every array of a record at every copy of it, ~40 % of their unoptimised code; their callers
@@ -256,7 +258,7 @@ class Scratch(NamedTuple):
     msum: np.ndarray  # (d d, P) sum_k C_k M_k per lane (full covariances, several tiles)
 
 
-@numba.njit(cache=True, _nrt=True, **_INTERNAL)
+@_njit(cache=True, _nrt=True, **_INTERNAL)
 def _gemm(A, B, out):
     """out = A @ B (BLAS). A real call with reference counting on (written out: a callee that
     leaves it unset inherits its caller's setting), so that the block functions, which allocate
@@ -273,7 +275,7 @@ def tile_size(K, d, P):
     return max(1, TILE_BYTES // (8 * d * P))
 
 
-@numba.njit(cache=True, **_INTERNAL)
+@_njit(cache=True, **_INTERNAL)
 def _scratch(mode, K, d, G, P, div):
     Kq = 1
     if mode == 2:  # a tile of components (all of them when the divergence keeps them)
@@ -601,14 +603,14 @@ def _blk_pass2_direct(X, sx, rows, lay, tab, w, gains, sc, V, sv):
 
 # the divergence calls these as real functions (not inlined): it is not the hot path, and inlining
 # them at every call site multiplies the compile time
-_blk_weights_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_weights.py_func)
-_blk_pass2_eig_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_eig.py_func)
-_blk_pass2_direct_c = numba.njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_direct.py_func)
+_blk_weights_c = _njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_weights.py_func)
+_blk_pass2_eig_c = _njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_eig.py_func)
+_blk_pass2_direct_c = _njit(cache=True, fastmath=_FM, **_BLOCK)(_blk_pass2_direct.py_func)
 
 
 # fastmath=False, written out (left unset, a callee inherits its caller's flags), so that compiled
 # and cached code agree in rounding (docs/performance.md, "Numba pitfalls"; test_repro.py)
-@numba.njit(cache=True, fastmath=False, **_BLOCK)
+@_njit(cache=True, fastmath=False, **_BLOCK)
 def _blk_divergence(X, sx, rows, mt, lay, tab, sc, dv):
     """dv[p] = div F(X[sx, :, p]) (velocity tables), after ``_blk_field`` filled the logits, the
     group coefficients and (full covariances) the eigen-coordinates of these lanes (with
@@ -767,7 +769,7 @@ def _blk_pass2_mt(X, sx, r, tabs, sc, V, sv):
                 V[sv, i, p] += am[i * d + j, p] * X[sx, j, p]
 
 
-@numba.njit(cache=True, fastmath=_FM, **_BLOCK)
+@_njit(cache=True, fastmath=_FM, **_BLOCK)
 def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
     """V[sv, :, p] = F(X[sx, :, p]) for the P = X.shape[2] lanes p at the table rows ``rows``
     (an integer, or (P,) per lane); the lanes' groups are in sc.group_lo, group_hi,
@@ -850,7 +852,7 @@ def _blk_field(X, sx, rows, mt, lay, tabs, sc, V, sv):
 # --- kernels ---------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
+@_njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def eval_blk(b0, b1, x, rows, mt, lay, tabs, P, out, div):
     """out[n] = F(x[n]) for the particles n of blocks b0 .. b1 - 1 (``_bsize(P)`` particles each)
     at table row ``rows`` (an integer: one time for all) or rows[n] (int64 (N,)); with an array
@@ -887,7 +889,7 @@ def eval_blk(b0, b1, x, rows, mt, lay, tabs, P, out, div):
                 div[n0 + p] = dv[p]
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
+@_njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def integrate_blk(b0, b1, x0, mt, lay, tabs, grid, P, noise, out, dl):
     """Fused time loop for the particles of blocks b0 .. b1 - 1 (one task, as in ``eval_blk``) on
     the ``Grid`` (times (S + 1,), the explicit Runge-Kutta tableau (a, b) of s = len(b) stages):
@@ -972,7 +974,7 @@ def integrate_blk(b0, b1, x0, mt, lay, tabs, grid, P, noise, out, dl):
                 dl[n0 + p] = ell[p]
 
 
-@numba.njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
+@_njit(cache=True, fastmath=_FM, nogil=True, no_cfunc_wrapper=True)
 def mform_tables(ri0, ri1, QT, gain, mu, alpha, dm, MT, BT):
     """The M-form tables of full covariances (``refcfg.sampling.cpu._tables``):
     MT[r, i d + j, k] = sum_e Q_k[i, e] gain[r, e, k] Q_k[j, e] (M_rk = Q_k diag(gain_rk) Q_k^T) and

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["Ahead", "compile_ahead", "usable_cpus", "OPTIONS"]
@@ -90,7 +91,7 @@ class Ahead:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the child (at most ``timeout`` seconds; None: until it exits). True when it
-        exited 0 (the kernels are in the cache); False when it was not started, failed (a warning on
+        exited 0 (the kernels are in the cache: compiled by it, or found there already); False when it was not started, failed (a warning on
         the ``refcfg`` logger with the end of its stderr), was closed, or is still running after
         ``timeout`` (then ``done`` is False)."""
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout >= 0):
@@ -161,6 +162,12 @@ def _close_all() -> None:
         a.close()
 
 
+def _package_root() -> str:
+    """The directory holding this refcfg package, as imported (not symlink-resolved: numba keys
+    its user-wide cache directory on the package's path, which parent and child must share)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def _child_env() -> dict:
     """The child's environment: this one, with numba's cache directory as this process uses it
     (``cpu._import_kernels`` may have set a temporary one), one thread everywhere (the child's job
@@ -173,7 +180,7 @@ def _child_env() -> dict:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
-    root = str(Path(__file__).resolve().parents[2])  # the directory holding this refcfg package
+    root = _package_root()
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
 
@@ -190,8 +197,8 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
 
     Returns an ``Ahead``. No child is started (``started`` False, ``reason`` says why; no
     exception) when the field does not lower to the kernels, numba cannot be imported, fewer than
-    2 CPUs are usable (the child would take the core this process needs), or the field (with its
-    schedule) cannot be pickled. Results never depend on the child: kernels loaded from the cache
+    2 CPUs are usable (the child would take the core this process needs), the field (with its
+    schedule) cannot be pickled, or the child's files or process cannot be created. Results never depend on the child: kernels loaded from the cache
     give the same bits as kernels compiled in the process, and a failed child only means the job's
     first call compiles.
     """
@@ -219,6 +226,11 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
     # the job the child runs: as many particles as the field's per-particle arrays, else up to the
     # fewest particles of the full-covariance M form (cpu._tables), so that it uses the same kernels
     if low is not None and low.n is not None:
+        if n is not None and n != low.n:
+            raise ValueError(
+                f"n must be the particle count of the field's per-particle labels or weights "
+                f"({low.n}), got {n}"
+            )
         n_child = low.n
     else:
         n_child = max(2, min(n or 2, cpu._MFORM_MIN_N))
@@ -262,14 +274,20 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
     # user's directory, that import chooses a temporary cache directory, which the child must share
     cpu._k()
     env = _child_env()
-    fd, job_file = tempfile.mkstemp(prefix="refcfg-ahead-", suffix=".pkl")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    fd, err_file = tempfile.mkstemp(prefix="refcfg-ahead-", suffix=".err")
+    files: list[str] = []
     try:
+        fd, job_file = tempfile.mkstemp(prefix="refcfg-ahead-", suffix=".pkl")
+        files.append(job_file)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        fd, err_file = tempfile.mkstemp(prefix="refcfg-ahead-", suffix=".err")
+        files.append(err_file)
         with os.fdopen(fd, "wb") as err:
+            # run from the directory holding this refcfg: with ``-m`` the child's first import
+            # path is its working directory, which must not hold another refcfg
             proc = subprocess.Popen(
-                [sys.executable, "-m", "refcfg.sampling.ahead", job_file],
+                [sys.executable, "-m", "refcfg.sampling.ahead", job_file, str(os.getpid())],
+                cwd=_package_root(),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -277,20 +295,37 @@ def compile_ahead(field, sampler: str = "heun", *, n: int | None = None, **optio
                 close_fds=True,
             )
     except OSError as exc:
-        for f in (job_file, err_file):
-            os.unlink(f)
+        for f in files:
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
         return Ahead(f"the child process could not be started ({exc})")
     return Ahead(proc=proc, files=(job_file, err_file))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this child when its parent is gone (killed: no ``atexit`` ran there to stop it); a
+    daemon thread polls the parent process id twice a second."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="refcfg-ahead-parent").start()
 
 
 def _main(argv) -> int:
     """The child: unpickle (field, sampler, n, options) from the file argv[0] and run the job's
     kernels once (one step), which compiles them into numba's cache."""
-    if len(argv) != 1:
-        print("usage: python -m refcfg.sampling.ahead JOB_FILE", file=sys.stderr)
+    if len(argv) != 2:
+        print("usage: python -m refcfg.sampling.ahead JOB_FILE PARENT_PID", file=sys.stderr)
         return 2
     with open(argv[0], "rb") as fh:
         field, sampler, n, options = pickle.load(fh)
+    os.unlink(argv[0])
+    _exit_with_parent(int(argv[1]))
     from .api import sample
 
     sample(field, n, sampler, steps=1, seed=0, backend="cpu", **options)

@@ -29,8 +29,8 @@ def path():
     return GMMPath(problem("two-class-2d"), "linear")
 
 
-@pytest.fixture(scope="module")
-def rng():
+@pytest.fixture
+def rng():  # per test: a test's inputs do not depend on which other tests ran before it
     return np.random.default_rng(1234)
 
 

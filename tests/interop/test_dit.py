@@ -5,8 +5,8 @@ plain DDIM loop with the exact CFG field (<= 1e-10)."""
 import numpy as np
 import pytest
 
-# every test builds diffusers objects; the import (~2 s) waits for the first test, so that
-# collecting the fast tier, which runs none of them, does not pay it
+# every test builds diffusers objects; importing diffusers (~2 s) waits for the first test, so
+# that collecting the fast tier, which runs none of them, does not pay it (torch it needs anyway)
 pytestmark = pytest.mark.slow
 
 torch = pytest.importorskip("torch", reason="torch not installed")

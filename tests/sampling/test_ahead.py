@@ -225,3 +225,30 @@ def test_wait_with_a_timeout_on_a_running_child(cfg, monkeypatch, tmp_path):
     finally:
         a.close()
     assert a.done
+
+
+def test_n_must_match_the_fields_per_particle_labels(monkeypatch):
+    started = []
+    monkeypatch.setattr(ahead.subprocess, "Popen", lambda *a, **k: started.append(a))
+    field = refcfg.GMMPath(refcfg.problem("two-class-2d")).cfg(np.array([0, 1, 0]), 3.0)
+    with pytest.raises(ValueError, match=r"per-particle labels or weights \(3\), got 5"):
+        compile_ahead(field, n=5)
+    assert started == []
+
+
+def test_no_child_when_its_files_cannot_be_written(cfg, monkeypatch, tmp_path):
+    """A full or unwritable temporary directory is a reason not to start, not an error."""
+    monkeypatch.setattr(ahead, "usable_cpus", lambda: 2)
+    made = []
+
+    def mkstemp(prefix="", suffix=""):
+        if made:  # the second file cannot be made: the first is removed again
+            raise OSError(28, "No space left on device")
+        path = tmp_path / f"{prefix}0{suffix}"
+        made.append(path)
+        return os.open(path, os.O_CREAT | os.O_WRONLY), str(path)
+
+    monkeypatch.setattr(ahead.tempfile, "mkstemp", mkstemp)
+    a = compile_ahead(cfg)
+    assert not a.started and "could not be started" in a.reason and "No space" in a.reason
+    assert made and not made[0].exists()

@@ -1,9 +1,13 @@
 """The vectorisable exp and the counter-based normals of refcfg.sampling._cpu_math."""
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from refcfg.sampling._cpu_math import exp_fast_array, normals_table
+
+# Numba functions: compiled on first use (a few seconds on a fresh machine)
+pytestmark = pytest.mark.slow
 
 
 def _exp(x):
