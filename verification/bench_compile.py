@@ -57,6 +57,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _revisions import old_package
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,7 +268,7 @@ def _main_passes(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-compile-"))
     pkgs = {"new": ROOT}
     if args.old_rev:
-        pkgs = {"old": _old_package(args.old_rev, tmp), "new": ROOT}
+        pkgs = {"old": old_package(args.old_rev, tmp / f"old-{args.old_rev}"), "new": ROOT}
     os.environ["NUMBA_LLVM_PASS_TIMINGS"] = "1"
     try:
         for name in (args.only or "spec:full:ode").split(","):
@@ -292,23 +293,13 @@ def _main_passes(args) -> int:
     return 0
 
 
-def _old_package(rev: str, tmp: Path) -> Path:
-    dest = tmp / f"old-{rev}"
-    dest.mkdir()
-    arch = subprocess.run(
-        ["git", "archive", rev, "refcfg"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
-    return dest
-
-
 def _main_warm(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-compile-"))
     pkgs = {"new": ROOT}
     if args.old_dir:
         pkgs = {"old": Path(args.old_dir), "new": ROOT}
     elif args.old_rev:
-        pkgs = {"old": _old_package(args.old_rev, tmp), "new": ROOT}
+        pkgs = {"old": old_package(args.old_rev, tmp / f"old-{args.old_rev}"), "new": ROOT}
     caches = (
         {k: Path(v) for k, v in (c.split("=") for c in args.caches.split(","))}
         if args.caches
@@ -369,7 +360,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-compile-"))
     pkgs = {"new": ROOT}
     if args.old_rev:
-        pkgs = {"old": _old_package(args.old_rev, tmp), "new": ROOT}
+        pkgs = {"old": old_package(args.old_rev, tmp / f"old-{args.old_rev}"), "new": ROOT}
     results = []
     try:
         for i, name in enumerate(rows):

@@ -648,7 +648,8 @@ def compare_revisions(a):
     try:
         return _compare_in(work, a)
     except subprocess.CalledProcessError as exc:
-        err = exc.stderr.decode(errors="replace").strip() if isinstance(exc.stderr, bytes) else ""
+        err = exc.stderr or b""
+        err = (err.decode(errors="replace") if isinstance(err, bytes) else err).strip()
         print(
             f"bench_roofline: error: {' '.join(map(str, exc.cmd))} failed: {err}", file=sys.stderr
         )
@@ -662,19 +663,11 @@ def _compare_in(work, a):
     import json
     import subprocess
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    old_pkg = os.path.join(work, "old")
-    os.makedirs(old_pkg)
-    archive = subprocess.run(
-        ["git", "-C", root, "archive", a.old_rev, "refcfg"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", old_pkg], input=archive, check=True)
-    rev = subprocess.run(
-        ["git", "-C", root, "rev-parse", "--short", a.old_rev],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    from _revisions import ROOT, old_package, short_rev
+
+    root = str(ROOT)
+    rev = short_rev(a.old_rev)
+    old_pkg = str(old_package(a.old_rev, os.path.join(work, "old")))
     child_args = ["--repeat", str(a.repeat), "--budget", str(a.budget)]
     if a.only is not None:
         child_args += ["--only", a.only]

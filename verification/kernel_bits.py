@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _revisions import old_package, short_rev
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _CASES = r"""
@@ -105,18 +107,6 @@ print(json.dumps(out))
 """
 
 
-def old_package(rev: str, dest: Path) -> Path:
-    """The package of git revision ``rev`` extracted under ``dest`` (reused if already there)."""
-    if (dest / "refcfg" / "__init__.py").exists():
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    arch = subprocess.run(
-        ["git", "archive", rev, "refcfg"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
-    return dest
-
-
 def _start(pkg: Path, cache: Path):
     env = dict(os.environ, PYTHONPATH=str(pkg), NUMBA_CACHE_DIR=str(cache))
     return subprocess.Popen(
@@ -141,13 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--old-rev", default="HEAD", help="git revision to compare against (HEAD)")
     ap.add_argument("--keep", default=None, help="keep/reuse the old package and its cache here")
     args = ap.parse_args(argv)
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", args.old_rev],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    rev = short_rev(args.old_rev)
     tmp = Path(tempfile.mkdtemp(prefix="kernel-bits-"))
     procs = {}
     try:
