@@ -1,4 +1,4 @@
-"""``refcfg demo``: the main job on the built-in default problem, in about two minutes on 2 cores.
+"""``refcfg demo``: the main job on the built-in default problem, in about a minute on 2 cores.
 
 1. exact fields: identities the notes derive, checked on samples of p_t (eq. 41/42, 59-62, 65);
 2. a short CFG training of an MLP (label dropout, notes eq. 66) with a progress bar;
@@ -27,7 +27,7 @@ from ._args import check_int, check_out_dir, field_bytes, require_job, resolve_p
 
 HELP = (
     "exact fields, CFG sampling, a learned field, figures and a report on the default problem "
-    "(about 2 minutes)"
+    "(about a minute on 2 cores)"
 )
 
 DESCRIPTION = (
